@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTicksPerSecond is USER_HZ, the unit of utime and stime in /proc/PID/stat. Linux fixes it
+// at 100 for user space on every architecture we run on (sysconf(_SC_CLK_TCK) needs cgo).
+const clockTicksPerSecond = 100
+
+// procCPU is a process's CPU time, user plus system, as the kernel accounts it.
+type procCPU struct {
+	at  time.Time
+	cpu time.Duration
+}
+
+// parseProcStat reads utime+stime from the text of /proc/PID/stat. The command name (field 2)
+// is in parentheses and may itself hold spaces and parentheses, so fields are counted from
+// the last ')'.
+func parseProcStat(stat []byte) (time.Duration, error) {
+	end := bytes.LastIndexByte(stat, ')')
+	if end < 0 {
+		return 0, fmt.Errorf("no ')' closing the command name in %q", truncate(stat, 80))
+	}
+	fields := strings.Fields(string(stat[end+1:]))
+	// fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+	const utimeAt, stimeAt = 14 - 3, 15 - 3
+	if len(fields) <= stimeAt {
+		return 0, fmt.Errorf("only %d fields after the command name, want at least %d", len(fields), stimeAt+1)
+	}
+	utime, err := strconv.ParseUint(fields[utimeAt], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("utime %q: %w", fields[utimeAt], err)
+	}
+	stime, err := strconv.ParseUint(fields[stimeAt], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("stime %q: %w", fields[stimeAt], err)
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicksPerSecond, nil
+}
+
+// parseVmRSS reads the resident set size from the text of /proc/PID/status.
+func parseVmRSS(status []byte) (int64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("VmRSS line %q: want a number of kB", sc.Text())
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("VmRSS %q: %w", f[0], err)
+		}
+		return kb * 1024, nil
+	}
+	return 0, fmt.Errorf("no VmRSS line (a kernel thread or a zombie has none)")
+}
+
+// readProcCPU samples a process's CPU time now.
+func readProcCPU(pid int) (procCPU, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procCPU{}, fmt.Errorf("read CPU time of process %d: %w", pid, err)
+	}
+	cpu, err := parseProcStat(b)
+	if err != nil {
+		return procCPU{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+	}
+	return procCPU{at: time.Now(), cpu: cpu}, nil
+}
+
+// readProcRSS samples a process's resident memory now, in bytes.
+func readProcRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read memory of process %d: %w", pid, err)
+	}
+	rss, err := parseVmRSS(b)
+	if err != nil {
+		return 0, fmt.Errorf("parse /proc/%d/status: %w", pid, err)
+	}
+	return rss, nil
+}
+
+// coresBetween is the CPU used between two samples divided by the wall time between them: 1.0
+// is one core busy all the time.
+func coresBetween(a, b procCPU) float64 {
+	wall := b.at.Sub(a.at)
+	if wall <= 0 {
+		return 0
+	}
+	return float64(b.cpu-a.cpu) / float64(wall)
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "…"
+}

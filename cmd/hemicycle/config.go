@@ -1,0 +1,159 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ingeco/hemicycle/auth"
+)
+
+// Config is the deployment configuration (configs/hemicycle.yaml documents every field).
+// Precedence: flags over HEMICYCLE_* environment variables over the file over defaults.
+type Config struct {
+	Bind    string            `yaml:"bind"`
+	Port    int               `yaml:"port"`
+	RTC     RTCConfig         `yaml:"rtc"`
+	Keys    map[string]string `yaml:"keys"`
+	Logging LoggingConfig     `yaml:"logging"`
+	DataDir string            `yaml:"data_dir"`
+	// PublicURL is the WebSocket URL handed to browsers (ws://host:port or wss://…); derived from
+	// bind and port when empty.
+	PublicURL string        `yaml:"public_url"`
+	Privacy   PrivacyConfig `yaml:"privacy"`
+
+	dev bool
+}
+
+// RTCConfig is the media plane's network setup.
+type RTCConfig struct {
+	UDPPort int `yaml:"udp_port"`
+	TCPPort int `yaml:"tcp_port"`
+	// PublicIPs are announced in ICE candidates instead of the local addresses (NAT 1:1).
+	PublicIPs []string `yaml:"public_ips"`
+}
+
+// LoggingConfig chooses the log level and format.
+type LoggingConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json or text
+}
+
+// PrivacyConfig is what the notice before joining tells participants.
+type PrivacyConfig struct {
+	Broadcast     bool   `yaml:"broadcast"`
+	Recorded      bool   `yaml:"recorded"`
+	RetentionDays int    `yaml:"retention_days"`
+	Controller    string `yaml:"controller"`
+	Contact       string `yaml:"contact"`
+}
+
+func defaultConfig() Config {
+	return Config{
+		Bind:    "0.0.0.0",
+		Port:    7880,
+		RTC:     RTCConfig{UDPPort: 7882, TCPPort: 7881},
+		Logging: LoggingConfig{Level: "info", Format: "json"},
+		DataDir: "./data",
+		Privacy: PrivacyConfig{Broadcast: true, RetentionDays: 0},
+	}
+}
+
+// devConfig is the zero-setup mode: loopback only, LiveKit's development key pair.
+func devConfig() Config {
+	c := defaultConfig()
+	c.dev = true
+	c.Bind = "127.0.0.1"
+	c.Keys = map[string]string{"devkey": "secret"}
+	c.Logging = LoggingConfig{Level: "info", Format: "text"}
+	c.Privacy.Controller = "Hemicycle development server"
+	c.Privacy.Contact = "nobody: this is a development server"
+	return c
+}
+
+func loadConfigFile(path string, into *Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read configuration: %w", err)
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(into); err != nil {
+		return fmt.Errorf("configuration %s: %w", path, err)
+	}
+	return nil
+}
+
+// applyEnv reads HEMICYCLE_* overrides.
+func applyEnv(c *Config, getenv func(string) string) error {
+	if v := getenv("HEMICYCLE_KEYS"); v != "" {
+		keys, err := auth.ParseKeys(v)
+		if err != nil {
+			return fmt.Errorf("HEMICYCLE_KEYS: %w", err)
+		}
+		c.Keys = keys
+	}
+	for name, dst := range map[string]*string{
+		"HEMICYCLE_BIND": &c.Bind, "HEMICYCLE_LOG_LEVEL": &c.Logging.Level, "HEMICYCLE_LOG_FORMAT": &c.Logging.Format,
+		"HEMICYCLE_DATA_DIR": &c.DataDir, "HEMICYCLE_PUBLIC_URL": &c.PublicURL,
+	} {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	for name, dst := range map[string]*int{"HEMICYCLE_PORT": &c.Port, "HEMICYCLE_UDP_PORT": &c.RTC.UDPPort, "HEMICYCLE_TCP_PORT": &c.RTC.TCPPort} {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: not a port number", name, v)
+			}
+			*dst = n
+		}
+	}
+	if v := getenv("HEMICYCLE_PUBLIC_IPS"); v != "" {
+		c.RTC.PublicIPs = strings.Split(v, ",")
+	}
+	return nil
+}
+
+// validate refuses configurations that would run insecurely or not at all.
+func (c *Config) validate() error {
+	if len(c.Keys) == 0 {
+		return errors.New("no API keys: set keys in the configuration or HEMICYCLE_KEYS=\"key: secret\" (there is no default outside --dev)")
+	}
+	if err := auth.KeySet(c.Keys).Validate(c.dev); err != nil {
+		return fmt.Errorf("API keys: %w", err)
+	}
+	if c.Port < 0 || c.Port > 65535 || c.RTC.UDPPort < 0 || c.RTC.UDPPort > 65535 || c.RTC.TCPPort < 0 || c.RTC.TCPPort > 65535 {
+		return fmt.Errorf("ports must be 0-65535 (port %d, udp %d, tcp %d)", c.Port, c.RTC.UDPPort, c.RTC.TCPPort)
+	}
+	if _, err := parseLevel(c.Logging.Level); err != nil {
+		return err
+	}
+	if c.Logging.Format != "json" && c.Logging.Format != "text" {
+		return fmt.Errorf("logging.format %q: use json or text", c.Logging.Format)
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("logging.level %q: use debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func (c *Config) logger() *slog.Logger {
+	level, _ := parseLevel(c.Logging.Level)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Logging.Format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}

@@ -1,0 +1,69 @@
+// Command hemicycle runs Hemicycle: the media and signalling server, the deliberation API and
+// the web client, in one binary.
+//
+//	hemicycle --dev                         development server on 127.0.0.1:7880, keys devkey/secret
+//	hemicycle serve --config FILE           deployment
+//	hemicycle token --room R --identity I   mint an access token
+//	hemicycle journal verify FILE           check a journal offline
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "hemicycle:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+const usage = `Hemicycle: hybrid council meetings.
+
+Usage:
+  hemicycle --dev [flags]                 development server (127.0.0.1:7880, keys devkey/secret)
+  hemicycle serve --config FILE [flags]   deployment server
+  hemicycle token [flags]                 mint an access token
+  hemicycle journal verify FILE           check a session journal's hash chain offline
+  hemicycle bench --scenario S [flags]    load a LiveKit-protocol server with synthetic participants
+  hemicycle help                          this text
+
+Run "hemicycle COMMAND --help" for a command's flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command: try --dev")
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], stdout, stderr, getenv, false)
+	case "token":
+		return cmdToken(args[1:], stdout, stderr, getenv)
+	case "journal":
+		return cmdJournal(args[1:], stdout)
+	case "bench":
+		return cmdBench(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	if len(args[0]) > 0 && args[0][0] == '-' {
+		// Flags first: "hemicycle --dev ..." is the serve command in development mode.
+		return cmdServe(ctx, args, stdout, stderr, getenv, true)
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

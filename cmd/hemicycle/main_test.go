@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/ingeco/hemicycle/auth"
+)
+
+func noEnv(string) string { return "" }
+
+func TestServeRefusesToStartWithoutKeys(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--config", "../../configs/hemicycle.yaml"}, &out, &errOut, noEnv)
+	if err == nil || !strings.Contains(err.Error(), "no API keys") {
+		t.Fatalf("serve without keys: got %v, want a refusal naming the missing keys", err)
+	}
+}
+
+func TestServeRefusesWeakKeysOutsideDev(t *testing.T) {
+	env := func(k string) string {
+		if k == "HEMICYCLE_KEYS" {
+			return "k: short"
+		}
+		return ""
+	}
+	err := run(context.Background(), []string{"serve", "--config", "../../configs/hemicycle.yaml"}, &bytes.Buffer{}, &bytes.Buffer{}, env)
+	if err == nil {
+		t.Fatal("serve accepted a short secret")
+	}
+}
+
+func TestShippedConfigurationParses(t *testing.T) {
+	c := defaultConfig()
+	if err := loadConfigFile("../../configs/hemicycle.yaml", &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 7880 || c.RTC.UDPPort != 7882 || c.RTC.TCPPort != 7881 {
+		t.Errorf("shipped ports %d/%d/%d, want LiveKit's 7880/7882/7881", c.Port, c.RTC.UDPPort, c.RTC.TCPPort)
+	}
+}
+
+func TestTokenCommandMintsAVerifiableToken(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"token", "--room", "conseil", "--identity", "c12", "--role", "member", "--seat", "12"}, &out, &errOut, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(out.String())
+	if !strings.Contains(errOut.String(), "/join?token="+tok) {
+		t.Errorf("no invitation link printed: %q", errOut.String())
+	}
+	claims, err := auth.NewVerifier(auth.KeySet{"devkey": "secret"}).VerifyForRoom(tok, "conseil")
+	if err != nil {
+		t.Fatalf("minted token does not verify: %v", err)
+	}
+	if claims.ParticipantIdentity() != "c12" || claims.Role() != auth.RoleMember || claims.Council.Seat != 12 {
+		t.Errorf("claims %+v", claims)
+	}
+	err = run(context.Background(), []string{"token", "--room", "conseil", "--identity", "x", "--role", "mayor"}, &out, &errOut, noEnv)
+	if err == nil || !strings.Contains(err.Error(), "mayor") {
+		t.Fatalf("unknown role: got %v", err)
+	}
+}

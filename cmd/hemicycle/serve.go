@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/sfu"
+	"github.com/ingeco/hemicycle/signaling"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, flagsFirst bool) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dev := fs.Bool("dev", false, "development mode: 127.0.0.1, keys devkey/secret, loopback candidates, text logs")
+	configPath := fs.String("config", "", "configuration file (see configs/hemicycle.yaml)")
+	bind := fs.String("bind", "", "HTTP/WebSocket bind address")
+	port := fs.Int("port", -1, "HTTP/WebSocket port (0: any free port)")
+	udpPort := fs.Int("udp-port", -1, "UDP port for all media (0: any free port)")
+	tcpPort := fs.Int("tcp-port", -1, "TCP port for ICE over TCP (0: any free port)")
+	publicIP := fs.String("public-ip", "", "comma-separated public IPs announced in ICE candidates")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if flagsFirst && !*dev && *configPath == "" {
+		return errors.New("say --dev for the development server, or use: hemicycle serve --config FILE")
+	}
+
+	cfg := defaultConfig()
+	if *dev {
+		cfg = devConfig()
+	}
+	if *configPath != "" {
+		if err := loadConfigFile(*configPath, &cfg); err != nil {
+			return err
+		}
+	}
+	if err := applyEnv(&cfg, getenv); err != nil {
+		return err
+	}
+	if *bind != "" {
+		cfg.Bind = *bind
+	}
+	overridePort(&cfg.Port, *port)
+	overridePort(&cfg.RTC.UDPPort, *udpPort)
+	overridePort(&cfg.RTC.TCPPort, *tcpPort)
+	if *publicIP != "" {
+		cfg.RTC.PublicIPs = strings.Split(*publicIP, ",")
+	}
+	if *logLevel != "" {
+		cfg.Logging.Level = *logLevel
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	return serve(ctx, cfg, stdout)
+}
+
+// overridePort applies a port flag; -1 means the flag was not given.
+func overridePort(dst *int, flagVal int) {
+	if flagVal >= 0 {
+		*dst = flagVal
+	}
+}
+
+// serve runs the server until ctx ends.
+func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
+	log := cfg.logger()
+	media, err := sfu.NewEngine(sfu.Config{
+		UDPAddr:   net.JoinHostPort(mediaBind(cfg), strconv.Itoa(cfg.RTC.UDPPort)),
+		TCPAddr:   net.JoinHostPort(mediaBind(cfg), strconv.Itoa(cfg.RTC.TCPPort)),
+		PublicIPs: cfg.RTC.PublicIPs,
+		Loopback:  cfg.dev,
+		Logger:    log.With("part", "sfu"),
+	})
+	if err != nil {
+		return fmt.Errorf("start media: %w", err)
+	}
+	defer media.Close()
+
+	verifier := auth.NewVerifier(cfg.Keys)
+	sig := signaling.NewServer(signaling.Config{Verifier: verifier, Media: media, Logger: log.With("part", "signaling")})
+	defer sig.Close()
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	httpURL := fmt.Sprintf("http://%s", hostForURL(cfg.Bind, addr.Port))
+	wsURL := cfg.PublicURL
+	if wsURL == "" {
+		wsURL = "ws" + strings.TrimPrefix(httpURL, "http")
+	}
+
+	mux := http.NewServeMux()
+	sigHandler := sig.Handler()
+	mux.Handle("/rtc", sigHandler)
+	mux.Handle("/rtc/", sigHandler)
+	mux.Handle("/twirp/", sigHandler)
+	mux.HandleFunc("GET /api/client-config", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"dev": cfg.dev, "url": wsURL, "privacy": cfg.Privacy})
+	})
+	if cfg.dev {
+		mux.HandleFunc("POST /api/dev/token", devTokenHandler(cfg, wsURL))
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mountWebClient(mux)
+
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	fmt.Fprintf(stdout, "hemicycle listening on %s (media: udp %d, tcp %d)\n", httpURL, media.UDPPort(), media.TCPPort())
+	if cfg.dev {
+		fmt.Fprintf(stdout, "Open %s/ in a browser to join; API key devkey, secret secret.\n", httpURL)
+		fmt.Fprintf(stdout, "Or mint an invitation: go run ./cmd/hemicycle token --room demo --identity alice --name Alice\n")
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sig.Close()
+	_ = srv.Shutdown(shutdown)
+	log.Info("stopped")
+	return nil
+}
+
+// mediaBind is where the media sockets listen: every interface in development (a browser on
+// the same machine may reach us from its non-loopback address), else the HTTP bind address.
+func mediaBind(cfg Config) string {
+	if cfg.dev {
+		return "0.0.0.0"
+	}
+	return cfg.Bind
+}
+
+func hostForURL(bind string, port int) string {
+	if bind == "" || bind == "0.0.0.0" || bind == "::" {
+		bind = "127.0.0.1"
+	}
+	return net.JoinHostPort(bind, strconv.Itoa(port))
+}
+
+// devTokenHandler mints tokens for the development form, so a newcomer can try Hemicycle alone.
+func devTokenHandler(cfg Config, wsURL string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Room, Identity, Name, Role string
+			Seat                       int
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 8<<10)).Decode(&req); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be JSON {room, identity, name, role, seat}: " + err.Error()})
+			return
+		}
+		if req.Room == "" || req.Identity == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "room and identity are required"})
+			return
+		}
+		if req.Role == "" {
+			req.Role = string(auth.RoleMember)
+		}
+		role, err := auth.ParseRole(req.Role)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		tok, err := auth.Issue(auth.TokenOptions{
+			Key: "devkey", Secret: cfg.Keys["devkey"], Identity: req.Identity, Name: req.Name, Room: req.Room,
+			TTL: 4 * time.Hour, Video: auth.GrantsForRole(role, req.Room),
+			Council: &auth.CouncilGrant{Role: role, Seat: req.Seat},
+		})
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"token": tok, "url": wsURL})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/ingeco/hemicycle/auth"
+)
+
+func cmdToken(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	room := fs.String("room", "", "room to join (required)")
+	identity := fs.String("identity", "", "participant identity (required)")
+	name := fs.String("name", "", "display name")
+	role := fs.String("role", "member", "council role: chair, clerk, member, agent, captioner, interpreter, viewer")
+	seat := fs.Int("seat", 0, "the member's seat in the roster (0: none)")
+	body := fs.String("body", "", "the deliberating body")
+	ttl := fs.Duration("ttl", 4*time.Hour, "validity")
+	key := fs.String("key", "", "API key (default: the first of HEMICYCLE_KEYS or of --config, else devkey)")
+	secret := fs.String("secret", "", "API secret for --key")
+	configPath := fs.String("config", "", "take the key pair from this configuration file")
+	baseURL := fs.String("url", "http://127.0.0.1:7880", "server address for the printed invitation link")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *room == "" || *identity == "" {
+		return fmt.Errorf("token: --room and --identity are required")
+	}
+	r, err := auth.ParseRole(*role)
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	k, s, err := tokenKey(*key, *secret, *configPath, getenv)
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	tok, err := auth.Issue(auth.TokenOptions{
+		Key: k, Secret: s, Identity: *identity, Name: *name, Room: *room, TTL: *ttl,
+		Video:   auth.GrantsForRole(r, *room),
+		Council: &auth.CouncilGrant{Role: r, Seat: *seat, Body: *body},
+	})
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	fmt.Fprintln(stdout, tok)
+	fmt.Fprintf(stderr, "invitation link: %s/join?token=%s\n", *baseURL, tok)
+	return nil
+}
+
+// tokenKey picks the signing pair: explicit flags, then the configuration, then HEMICYCLE_KEYS,
+// then the development pair.
+func tokenKey(key, secret, configPath string, getenv func(string) string) (string, string, error) {
+	if key != "" || secret != "" {
+		if key == "" || secret == "" {
+			return "", "", fmt.Errorf("--key and --secret go together")
+		}
+		return key, secret, nil
+	}
+	keys := map[string]string{}
+	if configPath != "" {
+		c := defaultConfig()
+		if err := loadConfigFile(configPath, &c); err != nil {
+			return "", "", err
+		}
+		keys = c.Keys
+	}
+	if v := getenv("HEMICYCLE_KEYS"); v != "" {
+		parsed, err := auth.ParseKeys(v)
+		if err != nil {
+			return "", "", fmt.Errorf("HEMICYCLE_KEYS: %w", err)
+		}
+		keys = parsed
+	}
+	if len(keys) == 0 {
+		return "devkey", "secret", nil
+	}
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names[0], keys[names[0]], nil
+}

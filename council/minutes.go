@@ -1,0 +1,245 @@
+package council
+
+import (
+	"time"
+)
+
+// Minutes is a draft procès-verbal built from the state: who attended and
+// how, the quorum at each item, each vote with the names per choice, and
+// the times. The clerk edits and signs the final text; this is the record
+// it starts from.
+type Minutes struct {
+	Body         Body             `json:"body"`
+	Title        string           `json:"title"`
+	Location     string           `json:"location,omitempty"`
+	Profile      string           `json:"profile"`
+	OpenedAt     time.Time        `json:"openedAt,omitzero"`
+	ClosedAt     time.Time        `json:"closedAt,omitzero"`
+	Chair        *MemberRef       `json:"chair,omitempty"`
+	Secretary    *MemberRef       `json:"secretary,omitempty"`
+	ChairChanges []ChairTurn      `json:"chairChanges,omitempty"`
+	InOffice     int              `json:"inOffice"`
+	Second       bool             `json:"secondConvocation,omitempty"`
+	Chamber      []Attendee       `json:"chamber"`
+	Remote       []Attendee       `json:"remote"`
+	Represented  []Representation `json:"represented"`
+	Absent       []MemberRef      `json:"absent"`
+	Items        []ItemMinutes    `json:"items"`
+	Speaking     []SpeakingRecord `json:"speaking,omitempty"`
+}
+
+// MemberRef names a member as the minutes do.
+type MemberRef struct {
+	Seat  int    `json:"seat"`
+	Name  string `json:"name"`
+	Group string `json:"group,omitempty"`
+}
+
+type ChairTurn struct {
+	Member MemberRef `json:"member"`
+	At     time.Time `json:"at"`
+}
+
+// Attendee is a member with the periods spent at one place.
+type Attendee struct {
+	MemberRef
+	Periods []Period `json:"periods"`
+}
+
+type Representation struct {
+	Giver  MemberRef `json:"giver"`
+	Holder MemberRef `json:"holder"`
+	Item   string    `json:"item,omitempty"`
+	From   time.Time `json:"from"`
+	Until  time.Time `json:"until,omitzero"`
+	Ended  ProxyEnd  `json:"ended,omitempty"`
+}
+
+type ItemMinutes struct {
+	ID             string         `json:"id"`
+	Title          string         `json:"title"`
+	Kind           string         `json:"kind,omitempty"`
+	InPersonOnly   bool           `json:"inPersonOnly,omitempty"`
+	Status         ItemStatus     `json:"status"`
+	OpenedAt       time.Time      `json:"openedAt,omitzero"`
+	ClosedAt       time.Time      `json:"closedAt,omitzero"`
+	Quorum         *Quorum        `json:"quorum,omitempty"`
+	PostponeReason string         `json:"postponeReason,omitempty"`
+	SecretBallot   *SecretRequest `json:"secretBallot,omitempty"`
+	// RemoteAtSecretRequest names the remote members whose presence
+	// postponed a secret ballot.
+	RemoteAtSecretRequest []MemberRef   `json:"remoteAtSecretRequest,omitempty"`
+	Votes                 []VoteMinutes `json:"votes,omitempty"`
+}
+
+type VoteMinutes struct {
+	ID        string    `json:"id"`
+	Question  string    `json:"question,omitempty"`
+	Mode      VoteMode  `json:"mode"`
+	OpenedAt  time.Time `json:"openedAt"`
+	ClosedAt  time.Time `json:"closedAt,omitzero"`
+	Quorum    Quorum    `json:"quorum"`
+	For       []Voter   `json:"for,omitempty"`
+	Against   []Voter   `json:"against,omitempty"`
+	Abstain   []Voter   `json:"abstain,omitempty"`
+	NotVoting []Voter   `json:"notVoting,omitempty"`
+	Tally     *Tally    `json:"tally,omitempty"`
+	Result    *Result   `json:"result,omitempty"`
+}
+
+// Voter is a named ballot; By is set when a proxy holder cast it.
+type Voter struct {
+	MemberRef
+	By *MemberRef `json:"by,omitempty"`
+}
+
+type SpeakingRecord struct {
+	Member   MemberRef     `json:"member"`
+	Speeches int           `json:"speeches"`
+	Total    time.Duration `json:"total"`
+}
+
+// DraftMinutes builds the minutes from the state. Times are shown in loc
+// (the body's time zone; nil keeps them as recorded).
+func DraftMinutes(s *State, loc *time.Location) *Minutes {
+	in := func(t time.Time) time.Time {
+		if t.IsZero() || loc == nil {
+			return t
+		}
+		return t.In(loc)
+	}
+	ref := func(seat int) MemberRef {
+		st, _ := s.roster.Seat(seat)
+		return MemberRef{Seat: seat, Name: st.Name, Group: st.Group}
+	}
+	sess := s.session
+	periods := func(ps []Period) []Period {
+		out := make([]Period, len(ps))
+		for i, p := range ps {
+			if p.To.IsZero() {
+				p.To = sess.ClosedAt // still there when the session closed
+			}
+			p.From, p.To, p.VerifiedAt = in(p.From), in(p.To), in(p.VerifiedAt)
+			out[i] = p
+		}
+		return out
+	}
+	m := &Minutes{
+		Body: sess.Body, Title: sess.Title, Location: sess.Location, Profile: s.profile.ID,
+		OpenedAt: in(sess.OpenedAt), ClosedAt: in(sess.ClosedAt),
+		InOffice: s.roster.InOffice(), Second: sess.SecondConvocation,
+	}
+	if len(sess.Chairs) > 0 {
+		c := ref(sess.Chairs[0].Seat)
+		m.Chair = &c
+		for _, ch := range sess.Chairs[1:] {
+			m.ChairChanges = append(m.ChairChanges, ChairTurn{Member: ref(ch.Seat), At: in(ch.At)})
+		}
+	}
+	if sess.Secretary != 0 {
+		c := ref(sess.Secretary)
+		m.Secretary = &c
+	}
+
+	gave := map[int]bool{}
+	for _, p := range s.proxies {
+		gave[p.Giver] = true
+		m.Represented = append(m.Represented, Representation{
+			Giver: ref(p.Giver), Holder: ref(p.Holder), Item: p.Item,
+			From: in(p.GivenAt), Until: in(p.EndedAt), Ended: p.Ended,
+		})
+	}
+	for _, st := range s.roster.Seats {
+		if !st.InOffice() {
+			continue
+		}
+		var chamber, remote []Period
+		if a := s.seats[st.Number]; a != nil {
+			for _, p := range a.periods {
+				switch {
+				case p.Place == InChamber:
+					chamber = append(chamber, p)
+				case !p.VerifiedAt.IsZero():
+					remote = append(remote, p)
+				}
+			}
+		}
+		if len(chamber) > 0 {
+			m.Chamber = append(m.Chamber, Attendee{MemberRef: ref(st.Number), Periods: periods(chamber)})
+		}
+		if len(remote) > 0 {
+			m.Remote = append(m.Remote, Attendee{MemberRef: ref(st.Number), Periods: periods(remote)})
+		}
+		if len(chamber) == 0 && len(remote) == 0 && !gave[st.Number] {
+			m.Absent = append(m.Absent, ref(st.Number))
+		}
+	}
+
+	for _, it := range s.items {
+		im := ItemMinutes{ID: it.ID, Title: it.Title, Kind: it.Kind, InPersonOnly: it.InPersonOnly, Status: it.Status,
+			OpenedAt: in(it.OpenedAt), ClosedAt: in(it.ClosedAt), PostponeReason: it.PostponeReason}
+		if it.Quorum != nil {
+			q := *it.Quorum
+			im.Quorum = &q
+		}
+		if it.SecretBallot != nil {
+			sb := *it.SecretBallot
+			sb.At = in(sb.At)
+			im.SecretBallot = &sb
+			for _, seat := range sb.Remote {
+				im.RemoteAtSecretRequest = append(im.RemoteAtSecretRequest, ref(seat))
+			}
+		}
+		for _, id := range it.Votes {
+			v, _ := s.vote(id)
+			vm := VoteMinutes{ID: v.ID, Question: v.Question, Mode: v.Mode, OpenedAt: in(v.OpenedAt), ClosedAt: in(v.ClosedAt), Quorum: v.Quorum}
+			if v.Tally != nil {
+				t := *v.Tally
+				vm.Tally = &t
+			}
+			if v.Result != nil {
+				r := *v.Result
+				vm.Result = &r
+			}
+			// Names follow the roster order, as a roll call reads them.
+			for _, st := range s.roster.Seats {
+				b, ok := v.ballotOf(st.Number)
+				if !ok {
+					continue
+				}
+				voter := Voter{MemberRef: ref(b.Seat)}
+				if b.CastBy != b.Seat {
+					by := ref(b.CastBy)
+					voter.By = &by
+				}
+				switch b.Choice {
+				case For:
+					vm.For = append(vm.For, voter)
+				case Against:
+					vm.Against = append(vm.Against, voter)
+				case Abstain:
+					vm.Abstain = append(vm.Abstain, voter)
+				case NotVoting:
+					vm.NotVoting = append(vm.NotVoting, voter)
+				}
+			}
+			im.Votes = append(im.Votes, vm)
+		}
+		m.Items = append(m.Items, im)
+	}
+
+	for _, st := range s.roster.Seats {
+		var rec SpeakingRecord
+		for _, sp := range s.floor.speeches {
+			if sp.Seat == st.Number {
+				rec.Speeches++
+				rec.Total += sp.To.Sub(sp.From)
+			}
+		}
+		if rec.Speeches > 0 {
+			rec.Member = ref(st.Number)
+			m.Speaking = append(m.Speaking, rec)
+		}
+	}
+	return m
+}

@@ -1,0 +1,469 @@
+package council
+
+import (
+	"fmt"
+	htmltemplate "html/template"
+	"io"
+	"strings"
+	texttemplate "text/template"
+	"time"
+)
+
+// Labels are the words the minutes are written with. FrenchLabels is the
+// default; a caller may supply another language. Fields ending in F are
+// fmt formats.
+type Labels struct {
+	Lang       string
+	TimeLayout string
+	Colon      string // " : " in French typography, ": " in English
+	Months     [12]string
+	Weekdays   [7]string // Sunday first, as time.Weekday
+
+	Minutes, Body, Date, Location, Chair, Secretary, Opened, Closed, Profile string
+	InOffice, SecondConvocation, None                                        string
+	ChairTakenF                                                              string // name, time
+
+	Attendance, Chamber, Remote, Represented, Absent string
+	VerifiedF                                        string // time
+	ProxyF                                           string // giver, holder
+	ProxyItemF                                       string // item id
+	ProxyEndedF                                      string // time
+	ConnectionLost, Withdrew                         string
+
+	Agenda, Item, Kind, InPersonOnly, Postponed, Quorum   string
+	QuorumReachedF, QuorumNotReachedF, QuorumWaivedF      string // counted, what, required, basis, of
+	Present, PresentOrRepresented, MembersInOffice, Seats string
+	SecretBallot, SecretRequestedF                        string // requesters, present
+	SecretPostponedF                                      string // remote member names
+
+	Vote, Question, Mode                                    string
+	ShowOfHands, RollCall, Electronic, Secret               string
+	For, Against, Abstain, NotVoting, Blank, Cast, Required string
+	Adopted, Rejected, CastingVote                          string
+	ByProxyF                                                string // voter, holder
+	Speaking, SpeechesF                                     string // count
+}
+
+// FrenchLabels writes the procès-verbal in French.
+func FrenchLabels() Labels {
+	return Labels{
+		Lang: "fr", TimeLayout: "15 h 04", Colon: " : ",
+		Months:   [12]string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"},
+		Weekdays: [7]string{"dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"},
+		Minutes:  "Procès-verbal", Body: "Assemblée", Date: "Date", Location: "Lieu", Chair: "Présidence",
+		Secretary: "Secrétaire de séance", Opened: "Ouverture", Closed: "Clôture", Profile: "Règles appliquées",
+		InOffice: "Membres en exercice", SecondConvocation: "Séance sur seconde convocation (quorum non requis)",
+		None: "néant", ChairTakenF: "%s préside à partir de %s",
+		Attendance: "Présences", Chamber: "Présents dans la salle", Remote: "Présents à distance",
+		Represented: "Représentés", Absent: "Absents",
+		VerifiedF: "identité vérifiée à %s", ProxyF: "%s a donné pouvoir à %s", ProxyItemF: "pour le point %s",
+		ProxyEndedF: "fin à %s", ConnectionLost: "connexion perdue", Withdrew: "s'est retiré(e)",
+		Agenda: "Ordre du jour", Item: "Point", Kind: "Nature", InPersonOnly: "vote en présentiel uniquement",
+		Postponed: "Ajourné", Quorum: "Quorum",
+		QuorumReachedF:    "atteint : %d %s, %d requis sur %d %s",
+		QuorumNotReachedF: "non atteint : %d %s, %d requis sur %d %s",
+		QuorumWaivedF:     "non requis (seconde convocation) : %d %s, %d requis sur %d %s",
+		Present:           "présents", PresentOrRepresented: "présents ou représentés",
+		MembersInOffice: "membres en exercice", Seats: "sièges",
+		SecretBallot: "Scrutin secret", SecretRequestedF: "demandé par %d des %d membres présents",
+		SecretPostponedF: "scrutin secret impossible en présence de membres à distance (%s) : point reporté à une séance tenue en présentiel",
+		Vote:             "Vote", Question: "Question", Mode: "Mode de scrutin",
+		ShowOfHands: "à main levée", RollCall: "par appel nominal", Electronic: "électronique", Secret: "au scrutin secret",
+		For: "Pour", Against: "Contre", Abstain: "Abstentions", NotVoting: "Ne prennent pas part au vote",
+		Blank: "Blancs ou nuls", Cast: "Suffrages exprimés", Required: "Majorité requise",
+		Adopted: "Adopté", Rejected: "Rejeté", CastingVote: "voix prépondérante du président",
+		ByProxyF: "%s (pouvoir à %s)", Speaking: "Temps de parole", SpeechesF: "%d intervention(s)",
+	}
+}
+
+// EnglishLabels writes the minutes in English.
+func EnglishLabels() Labels {
+	return Labels{
+		Lang: "en", TimeLayout: "15:04", Colon: ": ",
+		Months:   [12]string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"},
+		Weekdays: [7]string{"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"},
+		Minutes:  "Minutes", Body: "Body", Date: "Date", Location: "Place", Chair: "Chair",
+		Secretary: "Secretary", Opened: "Opened", Closed: "Closed", Profile: "Rules applied",
+		InOffice: "Members in office", SecondConvocation: "Second convocation (no quorum required)",
+		None: "none", ChairTakenF: "%s in the chair from %s",
+		Attendance: "Attendance", Chamber: "Present in the chamber", Remote: "Present remotely",
+		Represented: "Represented", Absent: "Absent",
+		VerifiedF: "identity verified at %s", ProxyF: "%s gave a proxy to %s", ProxyItemF: "for item %s",
+		ProxyEndedF: "ended at %s", ConnectionLost: "connection lost", Withdrew: "withdrew",
+		Agenda: "Agenda", Item: "Item", Kind: "Kind", InPersonOnly: "in-person vote only",
+		Postponed: "Postponed", Quorum: "Quorum",
+		QuorumReachedF:    "reached: %d %s, %d required of %d %s",
+		QuorumNotReachedF: "not reached: %d %s, %d required of %d %s",
+		QuorumWaivedF:     "not required (second convocation): %d %s, %d required of %d %s",
+		Present:           "present", PresentOrRepresented: "present or represented",
+		MembersInOffice: "members in office", Seats: "seats",
+		SecretBallot: "Secret ballot", SecretRequestedF: "requested by %d of %d members present",
+		SecretPostponedF: "no secret ballot while remote members take part (%s): item postponed to a session held in person",
+		Vote:             "Vote", Question: "Question", Mode: "Mode",
+		ShowOfHands: "show of hands", RollCall: "roll call", Electronic: "electronic", Secret: "secret ballot",
+		For: "For", Against: "Against", Abstain: "Abstentions", NotVoting: "Not voting",
+		Blank: "Blank or spoilt", Cast: "Votes cast", Required: "Needed to pass",
+		Adopted: "Adopted", Rejected: "Rejected", CastingVote: "chair's casting vote",
+		ByProxyF: "%s (proxy to %s)", Speaking: "Speaking time", SpeechesF: "%d speech(es)",
+	}
+}
+
+// doc is the minutes already phrased, shared by both renderers so that the
+// Markdown and HTML say the same thing.
+type doc struct {
+	Lang     string
+	Colon    string
+	Title    string
+	Facts    []pair
+	Sections []section
+	Items    []itemDoc
+	Agenda   string
+	Speaking string
+	Speakers []pair
+}
+
+type pair struct{ Label, Value string }
+
+type section struct {
+	Heading string
+	Lines   []string
+}
+
+type itemDoc struct {
+	Heading string
+	Facts   []pair
+	Votes   []voteDoc
+}
+
+type voteDoc struct {
+	Heading string
+	Facts   []pair
+	Names   []pair // choice label, names
+	Result  string
+}
+
+func (l Labels) date(t time.Time) string {
+	return fmt.Sprintf("%s %d %s %d", l.Weekdays[t.Weekday()], t.Day(), l.Months[t.Month()-1], t.Year())
+}
+
+func (l Labels) clock(t time.Time) string {
+	if t.IsZero() {
+		return "…"
+	}
+	return t.Format(l.TimeLayout)
+}
+
+func (l Labels) mode(m VoteMode) string {
+	switch m {
+	case ShowOfHands:
+		return l.ShowOfHands
+	case RollCall:
+		return l.RollCall
+	case Electronic:
+		return l.Electronic
+	case Secret:
+		return l.Secret
+	}
+	return string(m)
+}
+
+func (l Labels) quorum(q Quorum) string {
+	what := l.Present
+	if q.Counts == CountPresentOrRepresented {
+		what = l.PresentOrRepresented
+	}
+	of := l.MembersInOffice
+	if q.Of == BasisSeats {
+		of = l.Seats
+	}
+	f := l.QuorumReachedF
+	switch {
+	case q.Waived:
+		f = l.QuorumWaivedF
+	case !q.Reached:
+		f = l.QuorumNotReachedF
+	}
+	return fmt.Sprintf(f, q.Counted, what, q.Required, q.Basis, of)
+}
+
+func (l Labels) periods(ps []Period) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		s := l.clock(p.From) + " – " + l.clock(p.To)
+		var notes []string
+		if !p.VerifiedAt.IsZero() {
+			notes = append(notes, fmt.Sprintf(l.VerifiedF, l.clock(p.VerifiedAt)))
+		}
+		switch p.Reason {
+		case ConnectionLost:
+			notes = append(notes, l.ConnectionLost)
+		case Withdrew:
+			notes = append(notes, l.Withdrew)
+		}
+		if len(notes) > 0 {
+			s += " (" + strings.Join(notes, ", ") + ")"
+		}
+		parts[i] = s
+	}
+	return strings.Join(parts, " ; ")
+}
+
+func duration(d time.Duration) string {
+	d = d.Round(time.Second)
+	return fmt.Sprintf("%d min %02d s", int(d.Minutes()), int(d.Seconds())%60)
+}
+
+func (m *Minutes) phrase(l Labels) doc {
+	d := doc{Lang: l.Lang, Colon: l.Colon, Agenda: l.Agenda, Speaking: l.Speaking}
+	count := func(label string, n int) string { return fmt.Sprintf("%s%s%d", label, l.Colon, n) }
+	d.Title = l.Minutes + " — " + m.Body.Name
+	if m.Title != "" {
+		d.Title += " — " + m.Title
+	}
+	add := func(label, value string) { d.Facts = append(d.Facts, pair{label, value}) }
+	add(l.Body, m.Body.Name)
+	if !m.OpenedAt.IsZero() {
+		add(l.Date, l.date(m.OpenedAt))
+	}
+	if m.Location != "" {
+		add(l.Location, m.Location)
+	}
+	if m.Chair != nil {
+		chair := m.Chair.Name
+		for _, c := range m.ChairChanges {
+			chair += " ; " + fmt.Sprintf(l.ChairTakenF, c.Member.Name, l.clock(c.At))
+		}
+		add(l.Chair, chair)
+	}
+	if m.Secretary != nil {
+		add(l.Secretary, m.Secretary.Name)
+	}
+	add(l.Opened, l.clock(m.OpenedAt))
+	add(l.Closed, l.clock(m.ClosedAt))
+	add(l.InOffice, fmt.Sprint(m.InOffice))
+	add(l.Profile, m.Profile)
+	if m.Second {
+		add(l.SecondConvocation, "✓")
+	}
+
+	attendees := func(heading string, as []Attendee) {
+		s := section{Heading: fmt.Sprintf("%s (%d)", heading, len(as))}
+		for _, a := range as {
+			s.Lines = append(s.Lines, a.Name+" — "+l.periods(a.Periods))
+		}
+		d.Sections = append(d.Sections, s)
+	}
+	attendees(l.Chamber, m.Chamber)
+	attendees(l.Remote, m.Remote)
+	rep := section{Heading: fmt.Sprintf("%s (%d)", l.Represented, len(m.Represented))}
+	for _, r := range m.Represented {
+		line := fmt.Sprintf(l.ProxyF, r.Giver.Name, r.Holder.Name) + ", " + l.clock(r.From)
+		if r.Item != "" {
+			line += ", " + fmt.Sprintf(l.ProxyItemF, r.Item)
+		}
+		if !r.Until.IsZero() {
+			line += ", " + fmt.Sprintf(l.ProxyEndedF, l.clock(r.Until))
+		}
+		rep.Lines = append(rep.Lines, line)
+	}
+	d.Sections = append(d.Sections, rep)
+	abs := section{Heading: fmt.Sprintf("%s (%d)", l.Absent, len(m.Absent))}
+	for _, a := range m.Absent {
+		abs.Lines = append(abs.Lines, a.Name)
+	}
+	d.Sections = append(d.Sections, abs)
+	for i := range d.Sections {
+		if len(d.Sections[i].Lines) == 0 {
+			d.Sections[i].Lines = []string{l.None}
+		}
+	}
+
+	for _, it := range m.Items {
+		id := itemDoc{Heading: fmt.Sprintf("%s %s — %s", l.Item, it.ID, it.Title)}
+		f := func(label, value string) { id.Facts = append(id.Facts, pair{label, value}) }
+		if it.Kind != "" {
+			kind := it.Kind
+			if it.InPersonOnly {
+				kind += " (" + l.InPersonOnly + ")"
+			}
+			f(l.Kind, kind)
+		}
+		if !it.OpenedAt.IsZero() {
+			f(l.Opened, l.clock(it.OpenedAt))
+		}
+		if it.Quorum != nil {
+			f(l.Quorum, l.quorum(*it.Quorum))
+		}
+		secretPostponed := false
+		if sb := it.SecretBallot; sb != nil {
+			f(l.SecretBallot, fmt.Sprintf(l.SecretRequestedF, sb.Requesters, sb.Present))
+			if sb.Outcome == SecretPostponed {
+				secretPostponed = true
+				names := make([]string, len(it.RemoteAtSecretRequest))
+				for i, r := range it.RemoteAtSecretRequest {
+					names[i] = r.Name
+				}
+				f(l.Postponed, fmt.Sprintf(l.SecretPostponedF, strings.Join(names, ", ")))
+			}
+		}
+		if it.Status == StatusPostponed && !secretPostponed {
+			f(l.Postponed, it.PostponeReason)
+		}
+		if !it.ClosedAt.IsZero() {
+			f(l.Closed, l.clock(it.ClosedAt))
+		}
+		for _, v := range it.Votes {
+			vd := voteDoc{Heading: l.Vote + " " + v.ID}
+			vf := func(label, value string) { vd.Facts = append(vd.Facts, pair{label, value}) }
+			if v.Question != "" {
+				vf(l.Question, v.Question)
+			}
+			vf(l.Mode, l.mode(v.Mode))
+			vf(l.Opened, l.clock(v.OpenedAt))
+			vf(l.Quorum, l.quorum(v.Quorum))
+			vf(l.Closed, l.clock(v.ClosedAt))
+			names := func(label string, vs []Voter) {
+				if len(vs) == 0 {
+					return
+				}
+				ns := make([]string, len(vs))
+				for i, x := range vs {
+					ns[i] = x.Name
+					if x.By != nil {
+						ns[i] = fmt.Sprintf(l.ByProxyF, x.Name, x.By.Name)
+					}
+				}
+				vd.Names = append(vd.Names, pair{fmt.Sprintf("%s (%d)", label, len(vs)), strings.Join(ns, ", ")})
+			}
+			names(l.For, v.For)
+			names(l.Against, v.Against)
+			names(l.Abstain, v.Abstain)
+			names(l.NotVoting, v.NotVoting)
+			if r := v.Result; r != nil {
+				verdict := l.Rejected
+				if r.Adopted {
+					verdict = l.Adopted
+				}
+				if r.CastingVote {
+					verdict += " (" + l.CastingVote + ")"
+				}
+				counts := []string{count(l.For, r.For), count(l.Against, r.Against)}
+				if v.Mode == Secret {
+					counts = append(counts, count(l.Blank, r.Blank))
+				} else {
+					counts = append(counts, count(l.Abstain, r.Abstain), count(l.NotVoting, r.NotVoting))
+				}
+				counts = append(counts, count(l.Cast, r.Cast), count(l.Required, r.Required))
+				vd.Result = verdict + " — " + strings.Join(counts, ", ")
+			}
+			id.Votes = append(id.Votes, vd)
+		}
+		d.Items = append(d.Items, id)
+	}
+	for _, s := range m.Speaking {
+		d.Speakers = append(d.Speakers, pair{s.Member.Name, fmt.Sprintf(l.SpeechesF, s.Speeches) + ", " + duration(s.Total)})
+	}
+	return d
+}
+
+// mdEscape keeps names and titles from being read as Markdown syntax or
+// raw HTML, while leaving ordinary punctuation (Jean-Pierre, 18 h 02) as
+// it is.
+func mdEscape(s string) string {
+	s = strings.Join(strings.Fields(s), " ") // a newline would end the list item
+	var b strings.Builder
+	for i, r := range s {
+		if strings.ContainsRune("\\`*_[]<>|~&", r) || (i == 0 && strings.ContainsRune("#+-=>", r)) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	out := b.String()
+	// "1. Budget" at the start would turn the line into a numbered list.
+	if n := len(out) - len(strings.TrimLeft(out, "0123456789")); n > 0 && n < len(out) && (out[n] == '.' || out[n] == ')') {
+		out = out[:n] + "\\" + out[n:]
+	}
+	return out
+}
+
+const markdownMinutes = `# {{md .Title}}
+{{range .Facts}}
+- **{{md .Label}}**{{$.Colon}}{{md .Value}}{{end}}
+{{range .Sections}}
+## {{md .Heading}}
+{{range .Lines}}
+- {{md .}}{{end}}
+{{end}}
+## {{md .Agenda}}
+{{range .Items}}
+### {{md .Heading}}
+{{range .Facts}}
+- **{{md .Label}}**{{$.Colon}}{{md .Value}}{{end}}
+{{range .Votes}}
+#### {{md .Heading}}
+{{range .Facts}}
+- **{{md .Label}}**{{$.Colon}}{{md .Value}}{{end}}
+{{range .Names}}
+- **{{md .Label}}**{{$.Colon}}{{md .Value}}{{end}}
+{{if .Result}}
+**{{md .Result}}**
+{{end}}{{end}}{{end}}{{if .Speakers}}
+## {{md .Speaking}}
+{{range .Speakers}}
+- {{md .Label}}{{$.Colon}}{{md .Value}}{{end}}
+{{end}}`
+
+const htmlMinutes = `<!DOCTYPE html>
+<html lang="{{.Lang}}">
+<head><meta charset="utf-8"><title>{{.Title}}</title></head>
+<body>
+<h1>{{.Title}}</h1>
+<dl>{{range .Facts}}<dt>{{.Label}}</dt><dd>{{.Value}}</dd>{{end}}</dl>
+{{range .Sections}}<h2>{{.Heading}}</h2>
+<ul>{{range .Lines}}<li>{{.}}</li>{{end}}</ul>
+{{end}}<h2>{{.Agenda}}</h2>
+{{range .Items}}<section>
+<h3>{{.Heading}}</h3>
+<dl>{{range .Facts}}<dt>{{.Label}}</dt><dd>{{.Value}}</dd>{{end}}</dl>
+{{range .Votes}}<h4>{{.Heading}}</h4>
+<dl>{{range .Facts}}<dt>{{.Label}}</dt><dd>{{.Value}}</dd>{{end}}</dl>
+<dl>{{range .Names}}<dt>{{.Label}}</dt><dd>{{.Value}}</dd>{{end}}</dl>
+{{if .Result}}<p><strong>{{.Result}}</strong></p>{{end}}
+{{end}}</section>
+{{end}}{{if .Speakers}}<h2>{{.Speaking}}</h2>
+<ul>{{range .Speakers}}<li>{{.Label}}{{$.Colon}}{{.Value}}</li>{{end}}</ul>
+{{end}}</body>
+</html>
+`
+
+// WriteMarkdown renders the minutes as Markdown; nil labels mean French.
+func (m *Minutes) WriteMarkdown(w io.Writer, l *Labels) error {
+	t, err := texttemplate.New("minutes.md").Funcs(texttemplate.FuncMap{"md": mdEscape}).Parse(markdownMinutes)
+	if err != nil {
+		return fmt.Errorf("minutes markdown template: %w", err)
+	}
+	if err := t.Execute(w, m.phrase(labelsOrFrench(l))); err != nil {
+		return fmt.Errorf("render minutes as markdown: %w", err)
+	}
+	return nil
+}
+
+// WriteHTML renders the minutes as a standalone HTML page, every value
+// escaped; nil labels mean French.
+func (m *Minutes) WriteHTML(w io.Writer, l *Labels) error {
+	t, err := htmltemplate.New("minutes.html").Parse(htmlMinutes)
+	if err != nil {
+		return fmt.Errorf("minutes html template: %w", err)
+	}
+	if err := t.Execute(w, m.phrase(labelsOrFrench(l))); err != nil {
+		return fmt.Errorf("render minutes as html: %w", err)
+	}
+	return nil
+}
+
+func labelsOrFrench(l *Labels) Labels {
+	if l == nil {
+		return FrenchLabels()
+	}
+	return *l
+}

@@ -1,0 +1,195 @@
+package council
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Body is the deliberative assembly: a municipal council, a community
+// council, a board. Profile names its legal profile.
+type Body struct {
+	Name    string `json:"name"`
+	Kind    string `json:"kind,omitempty"`
+	Profile string `json:"profile"`
+}
+
+// Seat is one place in the body. An empty Name is a vacant seat: it counts
+// among the seats but not among the members in office.
+type Seat struct {
+	Number int    `json:"seat"`
+	Name   string `json:"name,omitempty"`
+	Group  string `json:"group,omitempty"`
+	// Role is the member's function in the body as the clerk writes it
+	// (maire, adjoint, conseiller…), not an application permission.
+	Role string `json:"role,omitempty"`
+}
+
+// InOffice reports whether a member holds the seat.
+func (s Seat) InOffice() bool { return s.Name != "" }
+
+// Roster lists the seats in the clerk's order, which in a French commune is
+// the ordre du tableau; minutes keep that order.
+type Roster struct {
+	Seats []Seat `json:"seats"`
+}
+
+// NewRoster checks that seat numbers are positive and unique.
+func NewRoster(seats []Seat) (Roster, error) {
+	seen := make(map[int]bool, len(seats))
+	for i, s := range seats {
+		if s.Number <= 0 {
+			return Roster{}, fmt.Errorf("roster entry %d: seat %d is not a positive number", i+1, s.Number)
+		}
+		if seen[s.Number] {
+			return Roster{}, fmt.Errorf("roster entry %d: seat %d appears twice", i+1, s.Number)
+		}
+		seen[s.Number] = true
+	}
+	return Roster{Seats: append([]Seat(nil), seats...)}, nil
+}
+
+// Seat returns the seat with that number.
+func (r Roster) Seat(n int) (Seat, bool) {
+	for _, s := range r.Seats {
+		if s.Number == n {
+			return s, true
+		}
+	}
+	return Seat{}, false
+}
+
+// InOffice is the number of members in office.
+func (r Roster) InOffice() int {
+	n := 0
+	for _, s := range r.Seats {
+		if s.InOffice() {
+			n++
+		}
+	}
+	return n
+}
+
+func (r Roster) equal(o Roster) bool {
+	if len(r.Seats) != len(o.Seats) {
+		return false
+	}
+	for i := range r.Seats {
+		if r.Seats[i] != o.Seats[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseRoster reads the clerk's CSV file: a header row naming the columns
+// seat, name, group, role (any order; French headers siège, nom, groupe,
+// fonction are accepted too), then one row per seat. Commas or semicolons
+// (French spreadsheets) separate fields. Errors name the line and column.
+func ParseRoster(r io.Reader) (Roster, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return Roster{}, fmt.Errorf("read roster: %w", err)
+	}
+	data = bytes.TrimPrefix(data, []byte("\ufeff")) // spreadsheet UTF-8 mark
+	if !utf8.Valid(data) {
+		return Roster{}, errors.New("roster: file is not UTF-8 text (export the spreadsheet as CSV UTF-8)")
+	}
+	cr := csv.NewReader(bytes.NewReader(data))
+	firstLine, _, _ := bytes.Cut(data, []byte("\n"))
+	if bytes.Count(firstLine, []byte(";")) > bytes.Count(firstLine, []byte(",")) {
+		cr.Comma = ';'
+	}
+	cr.FieldsPerRecord = -1 // checked below, to give a clearer message
+	cr.TrimLeadingSpace = true
+
+	header, err := cr.Read()
+	if err == io.EOF {
+		return Roster{}, errors.New("roster: file is empty (expected a header row: seat, name, group, role)")
+	}
+	if err != nil {
+		return Roster{}, csvError(err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		name := headerName(h)
+		if name == "" {
+			return Roster{}, fmt.Errorf("line 1, column %d: unknown column %q (expected seat, name, group, role)", i+1, h)
+		}
+		if _, dup := col[name]; dup {
+			return Roster{}, fmt.Errorf("line 1, column %d: column %q appears twice", i+1, name)
+		}
+		col[name] = i
+	}
+	for _, req := range []string{"seat", "name"} {
+		if _, ok := col[req]; !ok {
+			return Roster{}, fmt.Errorf("line 1: column %q is missing (header must name seat and name; group and role are optional)", req)
+		}
+	}
+
+	var seats []Seat
+	firstSeen := map[int]int{}
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return Roster{}, csvError(err)
+		}
+		line, _ := cr.FieldPos(0)
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue // blank line left by a spreadsheet
+		}
+		if len(rec) != len(header) {
+			return Roster{}, fmt.Errorf("line %d: %d fields, the header has %d", line, len(rec), len(header))
+		}
+		field := func(name string) string {
+			if i, ok := col[name]; ok {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		raw := field("seat")
+		n, err := strconv.Atoi(raw)
+		if err != nil || n <= 0 {
+			return Roster{}, fmt.Errorf("line %d, column %d: seat %q is not a positive whole number", line, col["seat"]+1, raw)
+		}
+		if first, dup := firstSeen[n]; dup {
+			return Roster{}, fmt.Errorf("line %d: seat %q appears twice (first on line %d)", line, raw, first)
+		}
+		firstSeen[n] = line
+		seats = append(seats, Seat{Number: n, Name: field("name"), Group: field("group"), Role: field("role")})
+	}
+	if len(seats) == 0 {
+		return Roster{}, errors.New("roster: no seat after the header row")
+	}
+	return Roster{Seats: seats}, nil
+}
+
+func headerName(h string) string {
+	switch strings.ToLower(strings.TrimSpace(h)) {
+	case "seat", "siège", "siege":
+		return "seat"
+	case "name", "nom":
+		return "name"
+	case "group", "groupe":
+		return "group"
+	case "role", "rôle", "fonction":
+		return "role"
+	}
+	return ""
+}
+
+func csvError(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("line %d, column %d: %w", pe.Line, pe.Column, pe.Err)
+	}
+	return fmt.Errorf("roster: %w", err)
+}

@@ -1,0 +1,66 @@
+package council_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ingeco/hemicycle/council"
+)
+
+func TestParseRoster(t *testing.T) {
+	csv := "\ufeffsiège;nom;groupe;fonction\n" +
+		"1;Jeanne Martin;Majorité;maire\n" +
+		"2;Paul Durand;Majorité;adjoint\n" +
+		"\n" +
+		"3;;;\n" + // vacant seat
+		"4;\"Lefèvre; Anne\";Opposition;conseillère\n"
+	r, err := council.ParseRoster(strings.NewReader(csv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Seats) != 4 || r.InOffice() != 3 {
+		t.Fatalf("roster = %+v", r)
+	}
+	if s, _ := r.Seat(4); s.Name != "Lefèvre; Anne" || s.Group != "Opposition" || s.Role != "conseillère" {
+		t.Fatalf("seat 4 = %+v", s)
+	}
+	if s, _ := r.Seat(3); s.InOffice() {
+		t.Fatalf("seat 3 should be vacant: %+v", s)
+	}
+}
+
+func TestParseRosterErrorsNameTheLine(t *testing.T) {
+	cases := []struct {
+		name, csv, want string
+	}{
+		{"duplicate seat", "seat,name,group,role\n1,A,G,r\n2,B,G,r\n1,C,G,r\n", `line 4: seat "1" appears twice (first on line 2)`},
+		{"bad seat number", "seat,name\n1,A\nx2,B\n", `line 3, column 1: seat "x2" is not a positive whole number`},
+		{"seat in second column", "name,seat\nA,1\nB,0\n", `line 3, column 2: seat "0" is not a positive whole number`},
+		{"unknown column", "seat,name,email\n", `line 1, column 3: unknown column "email"`},
+		{"missing name column", "seat,group\n1,G\n", `line 1: column "name" is missing`},
+		{"field count", "seat,name,group\n1,A,G\n2,B\n", "line 3: 2 fields, the header has 3"},
+		{"bad quoting", "seat,name\n1,A\n2,\"B\n", "line 3"},
+		{"empty", "", "file is empty"},
+		{"header only", "seat,name\n", "no seat after the header"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := council.ParseRoster(strings.NewReader(c.csv))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestVacantSeatIsNotInOffice(t *testing.T) {
+	// CGCT L2121-17 counts members in office: a vacant seat lowers the basis.
+	r := seats(33)
+	r.Seats[32].Name = "" // seat 33 vacant
+	s := newSittingWith(t, loadProfile(t, "fr-commune"), r, false)
+	s.arrive(1, 17)
+	if q := s.st.Quorum(); q.InOffice != 32 || q.Required != 17 || !q.Reached {
+		t.Fatalf("quorum = %+v", q)
+	}
+	s.refused(council.RecordArrival{Header: s.clerk(), Seat: 33, Place: council.InChamber}, council.ErrUnknown)
+}

@@ -1,0 +1,802 @@
+package council
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// State is a session's deliberation state: a fold over its events. It is
+// not safe for concurrent use; the caller serialises commands per session
+// (as the journal serialises appends).
+type State struct {
+	profile *Profile
+	roster  Roster
+
+	applied int       // events folded so far
+	last    time.Time // time of the last event: time never runs backwards in a journal
+
+	session Session
+	seats   map[int]*attendance
+	proxies []*Proxy
+	floor   floor
+	items   []*Item
+	votes   []*Vote
+}
+
+// Session describes the sitting itself.
+type Session struct {
+	Body              Body      `json:"body"`
+	Title             string    `json:"title"`
+	Location          string    `json:"location,omitempty"`
+	Chair             int       `json:"chair"`
+	Secretary         int       `json:"secretary,omitempty"`
+	SecondConvocation bool      `json:"secondConvocation,omitempty"`
+	OpenedAt          time.Time `json:"openedAt,omitzero"`
+	ClosedAt          time.Time `json:"closedAt,omitzero"`
+	// Chairs lists who presided from when, the opener first; the chair
+	// changes e.g. while the council votes on the mayor's own accounts.
+	Chairs []ChairChange `json:"chairs,omitempty"`
+}
+
+// ChairChange records who took the chair and when.
+type ChairChange struct {
+	Seat int       `json:"seat"`
+	At   time.Time `json:"at"`
+}
+
+// Opened reports whether the session has opened and not yet closed.
+func (s Session) Opened() bool { return !s.OpenedAt.IsZero() && s.ClosedAt.IsZero() }
+
+// Period is one stretch of attendance at one place.
+type Period struct {
+	Place      Place           `json:"place"`
+	From       time.Time       `json:"from"`
+	VerifiedAt time.Time       `json:"verifiedAt,omitzero"` // remote only: when the clerk confirmed identity
+	To         time.Time       `json:"to,omitzero"`         // zero while ongoing
+	Reason     DepartureReason `json:"reason,omitempty"`
+}
+
+type attendance struct {
+	periods []Period
+}
+
+// current returns the ongoing period, if any.
+func (a *attendance) current() *Period {
+	if a == nil || len(a.periods) == 0 {
+		return nil
+	}
+	p := &a.periods[len(a.periods)-1]
+	if !p.To.IsZero() {
+		return nil
+	}
+	return p
+}
+
+// Proxy is a written proxy (pouvoir) recorded by the clerk.
+type Proxy struct {
+	Giver   int       `json:"giver"`
+	Holder  int       `json:"holder"`
+	Item    string    `json:"item,omitempty"` // empty: valid for the whole session
+	GivenAt time.Time `json:"givenAt"`
+	EndedAt time.Time `json:"endedAt,omitzero"`
+	Ended   ProxyEnd  `json:"ended,omitempty"`
+}
+
+// inForce reports whether the proxy has not been revoked.
+func (p *Proxy) inForce() bool { return p.EndedAt.IsZero() }
+
+func (p *Proxy) covers(item string) bool { return p.Item == "" || p.Item == item }
+
+// FloorRequest is a raised hand or a point of order waiting in the queue.
+type FloorRequest struct {
+	Seat int       `json:"seat"`
+	Kind FloorKind `json:"kind"`
+	At   time.Time `json:"at"`
+}
+
+// Speech is one time a seat held the floor.
+type Speech struct {
+	Seat int       `json:"seat"`
+	Kind FloorKind `json:"kind"`
+	Item string    `json:"item,omitempty"`
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+type floor struct {
+	holder   int
+	kind     FloorKind
+	since    time.Time
+	item     string
+	requests []FloorRequest // in arrival order; Queue sorts
+	speeches []Speech
+}
+
+// ItemStatus is where an agenda item stands.
+type ItemStatus string
+
+const (
+	StatusPending   ItemStatus = "pending"
+	StatusOpen      ItemStatus = "open"
+	StatusClosed    ItemStatus = "closed"
+	StatusPostponed ItemStatus = "postponed"
+)
+
+// Item is an agenda item.
+type Item struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+	Kind  string `json:"kind,omitempty"`
+	// Flagged: marked in person only when added.
+	Flagged bool `json:"flagged,omitempty"`
+	// InPersonOnly: flagged, or of a kind the profile reserves to in-person votes.
+	InPersonOnly   bool           `json:"inPersonOnly,omitempty"`
+	Status         ItemStatus     `json:"status"`
+	OpenedAt       time.Time      `json:"openedAt,omitzero"`
+	ClosedAt       time.Time      `json:"closedAt,omitzero"`
+	Quorum         *Quorum        `json:"quorum,omitempty"` // at opening
+	PostponeReason string         `json:"postponeReason,omitempty"`
+	SecretBallot   *SecretRequest `json:"secretBallot,omitempty"`
+	Votes          []string       `json:"votes,omitempty"`
+}
+
+// SecretRequest is an adopted request for a secret ballot.
+type SecretRequest struct {
+	Requesters int           `json:"requesters"`
+	Present    int           `json:"present"`
+	Outcome    SecretOutcome `json:"outcome"`
+	Remote     []int         `json:"remote,omitempty"`
+	At         time.Time     `json:"at"`
+}
+
+// Ballot is one seat's vote; CastBy differs from Seat when a proxy holder
+// cast it.
+type Ballot struct {
+	Seat   int       `json:"seat"`
+	Choice Choice    `json:"choice"`
+	CastBy int       `json:"castBy"`
+	At     time.Time `json:"at"`
+}
+
+// Tally is the tellers' count of a secret ballot.
+type Tally struct {
+	For     int `json:"for"`
+	Against int `json:"against"`
+	Blank   int `json:"blank"`
+}
+
+// Vote is a vote on an item.
+type Vote struct {
+	ID       string    `json:"id"`
+	Item     string    `json:"item"`
+	Question string    `json:"question,omitempty"`
+	Mode     VoteMode  `json:"mode"`
+	OpenedAt time.Time `json:"openedAt"`
+	ClosedAt time.Time `json:"closedAt,omitzero"`
+	Quorum   Quorum    `json:"quorum"` // at opening
+	Ballots  []Ballot  `json:"ballots,omitempty"`
+	Tally    *Tally    `json:"tally,omitempty"`
+	Result   *Result   `json:"result,omitempty"`
+}
+
+// Open reports whether ballots may still be cast.
+func (v *Vote) Open() bool { return v.ClosedAt.IsZero() }
+
+func (v *Vote) ballotOf(seat int) (Ballot, bool) {
+	for _, b := range v.Ballots {
+		if b.Seat == seat {
+			return b, true
+		}
+	}
+	return Ballot{}, false
+}
+
+// NewState starts an empty session state for a body under a profile. The
+// roster may be empty when replaying a journal: the session's opening event
+// carries the roster in force.
+func NewState(p *Profile, r Roster) (*State, error) {
+	if p == nil {
+		return nil, errors.New("new council state: no profile")
+	}
+	r, err := NewRoster(r.Seats)
+	if err != nil {
+		return nil, fmt.Errorf("new council state: %w", err)
+	}
+	return &State{profile: p, roster: r, seats: map[int]*attendance{}}, nil
+}
+
+// Replay folds a journal's events into a fresh state.
+func Replay(p *Profile, r Roster, events []Event) (*State, error) {
+	s, err := NewState(p, r)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range events {
+		if err := s.Apply(e); err != nil {
+			return nil, fmt.Errorf("replay: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Apply folds one event. It checks that the event is coherent with the
+// state (references exist, transitions are possible, time does not run
+// backwards) but not that it was lawful: that is Decide's job, and a
+// journal records what was decided. On error the state is unchanged.
+func (s *State) Apply(e Event) error {
+	h := e.Meta()
+	n := s.applied + 1
+	if h.At.IsZero() {
+		return fmt.Errorf("event %d (%s): no time", n, e.Type())
+	}
+	if h.At.Before(s.last) {
+		return fmt.Errorf("event %d (%s): at %s, before the previous event at %s",
+			n, e.Type(), h.At.Format(time.RFC3339), s.last.Format(time.RFC3339))
+	}
+	if err := e.apply(s); err != nil {
+		return fmt.Errorf("event %d (%s): %w", n, e.Type(), err)
+	}
+	s.applied = n
+	s.last = h.At
+	return nil
+}
+
+// Profile returns the legal profile in force.
+func (s *State) Profile() *Profile { return s.profile }
+
+// Roster returns the roster in force.
+func (s *State) Roster() Roster { return Roster{Seats: slices.Clone(s.roster.Seats)} }
+
+// Session describes the sitting.
+func (s *State) Session() Session {
+	out := s.session
+	out.Chairs = slices.Clone(s.session.Chairs)
+	return out
+}
+
+// Applied is the number of events folded, which a caller can compare with
+// its journal's sequence number.
+func (s *State) Applied() int { return s.applied }
+
+// LastEventAt is the time of the last folded event.
+func (s *State) LastEventAt() time.Time { return s.last }
+
+// --- helpers shared by apply and decide ---
+
+// inOffice returns the seat if a member holds it.
+func (s *State) inOffice(seat int) (Seat, error) {
+	st, ok := s.roster.Seat(seat)
+	if !ok {
+		return Seat{}, refuse(ErrUnknown, "seat %d is not in the roster", seat)
+	}
+	if !st.InOffice() {
+		return Seat{}, refuse(ErrUnknown, "seat %d is vacant", seat)
+	}
+	return st, nil
+}
+
+func (s *State) sessionOpen() error {
+	switch {
+	case s.session.OpenedAt.IsZero():
+		return refuse(ErrState, "the session has not been opened")
+	case !s.session.ClosedAt.IsZero():
+		return refuse(ErrState, "the session is closed")
+	}
+	return nil
+}
+
+func (s *State) item(id string) (*Item, error) {
+	for _, it := range s.items {
+		if it.ID == id {
+			return it, nil
+		}
+	}
+	return nil, refuse(ErrUnknown, "no agenda item %q", id)
+}
+
+func (s *State) vote(id string) (*Vote, error) {
+	for _, v := range s.votes {
+		if v.ID == id {
+			return v, nil
+		}
+	}
+	return nil, refuse(ErrUnknown, "no vote %q", id)
+}
+
+func (s *State) openItem() *Item {
+	for _, it := range s.items {
+		if it.Status == StatusOpen {
+			return it
+		}
+	}
+	return nil
+}
+
+func (s *State) openVote() *Vote {
+	for _, v := range s.votes {
+		if v.Open() {
+			return v
+		}
+	}
+	return nil
+}
+
+// place returns where the seat attends now and whether its identity is
+// verified ("" when absent).
+func (s *State) place(seat int) (Place, bool) {
+	p := s.seats[seat].current()
+	if p == nil {
+		return "", false
+	}
+	return p.Place, p.Place == InChamber || !p.VerifiedAt.IsZero()
+}
+
+// present reports whether the seat takes part in person or as a verified
+// remote member. An unverified remote connection is not presence.
+func (s *State) present(seat int) bool {
+	_, ok := s.place(seat)
+	return ok
+}
+
+func (s *State) remoteVerified(seat int) bool {
+	pl, ok := s.place(seat)
+	return ok && pl == Remote
+}
+
+// remoteParticipants lists the verified remote members, in roster order.
+func (s *State) remoteParticipants() []int {
+	var out []int
+	for _, st := range s.roster.Seats {
+		if s.remoteVerified(st.Number) {
+			out = append(out, st.Number)
+		}
+	}
+	return out
+}
+
+// proxyFrom returns the giver's proxy in force, if any.
+func (s *State) proxyFrom(giver int) *Proxy {
+	for _, p := range s.proxies {
+		if p.Giver == giver && p.inForce() {
+			return p
+		}
+	}
+	return nil
+}
+
+// representative returns who votes for an absent seat on an item: the
+// holder of a proxy in force covering the item, if that holder is present.
+func (s *State) representative(seat int, item string) (int, bool) {
+	if s.present(seat) {
+		return 0, false
+	}
+	p := s.proxyFrom(seat)
+	if p == nil || !p.covers(item) || !s.present(p.Holder) {
+		return 0, false
+	}
+	return p.Holder, true
+}
+
+// heldBy lists the givers whose proxies the holder has in force.
+func (s *State) heldBy(holder int) []int {
+	var out []int
+	for _, p := range s.proxies {
+		if p.Holder == holder && p.inForce() {
+			out = append(out, p.Giver)
+		}
+	}
+	return out
+}
+
+// currentItem is the open item's id, or "" between items.
+func (s *State) currentItem() string {
+	if it := s.openItem(); it != nil {
+		return it.ID
+	}
+	return ""
+}
+
+// --- apply, one per event ---
+
+func (e SessionOpened) apply(s *State) error {
+	if !s.session.OpenedAt.IsZero() {
+		return errors.New("the session was already opened")
+	}
+	if e.Body.Profile != s.profile.ID {
+		return fmt.Errorf("the session was held under profile %q, not %q", e.Body.Profile, s.profile.ID)
+	}
+	journal, err := NewRoster(e.Roster)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(s.roster.Seats) == 0:
+		s.roster = journal
+	case !s.roster.equal(journal):
+		return errors.New("the roster given differs from the roster recorded when the session opened")
+	}
+	if _, err := s.inOffice(e.Chair); err != nil {
+		return fmt.Errorf("chair: %w", err)
+	}
+	if e.Secretary != 0 {
+		if _, err := s.inOffice(e.Secretary); err != nil {
+			return fmt.Errorf("secretary: %w", err)
+		}
+	}
+	s.session = Session{
+		Body: e.Body, Title: e.Title, Location: e.Location,
+		Chair: e.Chair, Secretary: e.Secretary, SecondConvocation: e.SecondConvocation,
+		OpenedAt: e.At, Chairs: []ChairChange{{Seat: e.Chair, At: e.At}},
+	}
+	return nil
+}
+
+func (e SessionClosed) apply(s *State) error {
+	if err := s.sessionOpen(); err != nil {
+		return err
+	}
+	if it := s.openItem(); it != nil {
+		return fmt.Errorf("item %q is still open", it.ID)
+	}
+	if s.floor.holder != 0 {
+		return fmt.Errorf("seat %d still has the floor", s.floor.holder)
+	}
+	s.session.ClosedAt = e.At
+	return nil
+}
+
+func (e ChairChanged) apply(s *State) error {
+	if err := s.sessionOpen(); err != nil {
+		return err
+	}
+	if _, err := s.inOffice(e.Seat); err != nil {
+		return err
+	}
+	s.session.Chair = e.Seat
+	s.session.Chairs = append(s.session.Chairs, ChairChange{Seat: e.Seat, At: e.At})
+	return nil
+}
+
+func (e MemberArrived) apply(s *State) error {
+	if err := s.sessionOpen(); err != nil {
+		return err
+	}
+	if _, err := s.inOffice(e.Seat); err != nil {
+		return err
+	}
+	if e.Place != InChamber && e.Place != Remote {
+		return fmt.Errorf("unknown place %q", e.Place)
+	}
+	a := s.seats[e.Seat]
+	if a == nil {
+		a = &attendance{}
+		s.seats[e.Seat] = a
+	}
+	if cur := a.current(); cur != nil {
+		if cur.Place == e.Place {
+			return fmt.Errorf("seat %d is already recorded as %s", e.Seat, e.Place)
+		}
+		// Moving between the chamber and a remote connection ends one period.
+		cur.To = e.At
+	}
+	a.periods = append(a.periods, Period{Place: e.Place, From: e.At})
+	return nil
+}
+
+func (e RemoteVerified) apply(s *State) error {
+	if err := s.sessionOpen(); err != nil {
+		return err
+	}
+	cur := s.seats[e.Seat].current()
+	if cur == nil || cur.Place != Remote {
+		return fmt.Errorf("seat %d is not connected remotely", e.Seat)
+	}
+	if !cur.VerifiedAt.IsZero() {
+		return fmt.Errorf("seat %d was already verified", e.Seat)
+	}
+	cur.VerifiedAt = e.At
+	return nil
+}
+
+func (e MemberDeparted) apply(s *State) error {
+	if err := s.sessionOpen(); err != nil {
+		return err
+	}
+	cur := s.seats[e.Seat].current()
+	if cur == nil {
+		return fmt.Errorf("seat %d is not recorded as present", e.Seat)
+	}
+	cur.To = e.At
+	cur.Reason = e.Reason
+	// A member who leaves stops speaking and leaves the queue.
+	if s.floor.holder == e.Seat {
+		s.endSpeech(e.At)
+	}
+	s.floor.requests = slices.DeleteFunc(s.floor.requests, func(r FloorRequest) bool { return r.Seat == e.Seat })
+	return nil
+}
+
+func (e ProxyGiven) apply(s *State) error {
+	if err := s.sessionOpen(); err != nil {
+		return err
+	}
+	if _, err := s.inOffice(e.Giver); err != nil {
+		return fmt.Errorf("giver: %w", err)
+	}
+	if _, err := s.inOffice(e.Holder); err != nil {
+		return fmt.Errorf("holder: %w", err)
+	}
+	if e.Giver == e.Holder {
+		return fmt.Errorf("seat %d cannot hold its own proxy", e.Giver)
+	}
+	if p := s.proxyFrom(e.Giver); p != nil {
+		return fmt.Errorf("seat %d already gave a proxy to seat %d", e.Giver, p.Holder)
+	}
+	if e.Item != "" {
+		if _, err := s.item(e.Item); err != nil {
+			return err
+		}
+	}
+	s.proxies = append(s.proxies, &Proxy{Giver: e.Giver, Holder: e.Holder, Item: e.Item, GivenAt: e.At})
+	return nil
+}
+
+func (e ProxyRevoked) apply(s *State) error {
+	p := s.proxyFrom(e.Giver)
+	if p == nil {
+		return fmt.Errorf("seat %d has no proxy in force", e.Giver)
+	}
+	p.EndedAt = e.At
+	p.Ended = e.Reason
+	return nil
+}
+
+func (e FloorRequested) apply(s *State) error {
+	if err := s.sessionOpen(); err != nil {
+		return err
+	}
+	if _, err := s.inOffice(e.Seat); err != nil {
+		return err
+	}
+	if e.Kind != Speak && e.Kind != PointOfOrder {
+		return fmt.Errorf("unknown floor request kind %q", e.Kind)
+	}
+	for _, r := range s.floor.requests {
+		if r.Seat == e.Seat && r.Kind == e.Kind {
+			return fmt.Errorf("seat %d already asked (%s)", e.Seat, e.Kind)
+		}
+	}
+	s.floor.requests = append(s.floor.requests, FloorRequest{Seat: e.Seat, Kind: e.Kind, At: e.At})
+	return nil
+}
+
+func (e FloorRequestCancelled) apply(s *State) error {
+	n := len(s.floor.requests)
+	s.floor.requests = slices.DeleteFunc(s.floor.requests, func(r FloorRequest) bool { return r.Seat == e.Seat })
+	if len(s.floor.requests) == n {
+		return fmt.Errorf("seat %d has no request in the queue", e.Seat)
+	}
+	return nil
+}
+
+func (e FloorGranted) apply(s *State) error {
+	if err := s.sessionOpen(); err != nil {
+		return err
+	}
+	if _, err := s.inOffice(e.Seat); err != nil {
+		return err
+	}
+	if s.floor.holder != 0 {
+		return fmt.Errorf("seat %d still has the floor", s.floor.holder)
+	}
+	// The grant answers the seat's request of that kind, if it made one.
+	if i := slices.IndexFunc(s.floor.requests, func(r FloorRequest) bool { return r.Seat == e.Seat && r.Kind == e.Kind }); i >= 0 {
+		s.floor.requests = slices.Delete(s.floor.requests, i, i+1)
+	}
+	s.floor.holder, s.floor.kind, s.floor.since, s.floor.item = e.Seat, e.Kind, e.At, s.currentItem()
+	return nil
+}
+
+func (e FloorEnded) apply(s *State) error {
+	if s.floor.holder == 0 || s.floor.holder != e.Seat {
+		return fmt.Errorf("seat %d does not have the floor", e.Seat)
+	}
+	s.endSpeech(e.At)
+	return nil
+}
+
+func (s *State) endSpeech(at time.Time) {
+	f := &s.floor
+	f.speeches = append(f.speeches, Speech{Seat: f.holder, Kind: f.kind, Item: f.item, From: f.since, To: at})
+	f.holder, f.kind, f.since, f.item = 0, "", time.Time{}, ""
+}
+
+func (e ItemAdded) apply(s *State) error {
+	if !s.session.ClosedAt.IsZero() {
+		return errors.New("the session is closed")
+	}
+	if e.Item == "" {
+		return errors.New("an agenda item needs an id")
+	}
+	if _, err := s.item(e.Item); err == nil {
+		return fmt.Errorf("agenda item %q already exists", e.Item)
+	}
+	s.items = append(s.items, &Item{
+		ID: e.Item, Title: e.Title, Kind: e.Kind, Flagged: e.InPersonOnly,
+		InPersonOnly: e.InPersonOnly || s.profile.inPersonOnly(e.Kind),
+		Status:       StatusPending,
+	})
+	return nil
+}
+
+func (e ItemOpened) apply(s *State) error {
+	if err := s.sessionOpen(); err != nil {
+		return err
+	}
+	it, err := s.item(e.Item)
+	if err != nil {
+		return err
+	}
+	if open := s.openItem(); open != nil {
+		return fmt.Errorf("item %q is still open", open.ID)
+	}
+	if it.Status != StatusPending {
+		return fmt.Errorf("item %q is %s", it.ID, it.Status)
+	}
+	q := e.Quorum
+	it.Status, it.OpenedAt, it.Quorum = StatusOpen, e.At, &q
+	return nil
+}
+
+func (e ItemClosed) apply(s *State) error {
+	it, err := s.item(e.Item)
+	if err != nil {
+		return err
+	}
+	if it.Status != StatusOpen {
+		return fmt.Errorf("item %q is not open", it.ID)
+	}
+	if v := s.openVote(); v != nil {
+		return fmt.Errorf("vote %q is still open", v.ID)
+	}
+	it.Status, it.ClosedAt = StatusClosed, e.At
+	return nil
+}
+
+func (e ItemPostponed) apply(s *State) error {
+	it, err := s.item(e.Item)
+	if err != nil {
+		return err
+	}
+	if it.Status != StatusPending && it.Status != StatusOpen {
+		return fmt.Errorf("item %q is %s", it.ID, it.Status)
+	}
+	if v := s.openVote(); v != nil && v.Item == it.ID {
+		return fmt.Errorf("vote %q is still open", v.ID)
+	}
+	if it.Status == StatusOpen {
+		it.ClosedAt = e.At
+	}
+	it.Status, it.PostponeReason = StatusPostponed, e.Reason
+	return nil
+}
+
+func (e SecretBallotRequested) apply(s *State) error {
+	it, err := s.item(e.Item)
+	if err != nil {
+		return err
+	}
+	if it.Status != StatusOpen {
+		return fmt.Errorf("item %q is not open", it.ID)
+	}
+	if e.Outcome != SecretHeld && e.Outcome != SecretPostponed {
+		return fmt.Errorf("unknown secret-ballot outcome %q", e.Outcome)
+	}
+	it.SecretBallot = &SecretRequest{Requesters: e.Requesters, Present: e.Present, Outcome: e.Outcome,
+		Remote: slices.Clone(e.Remote), At: e.At}
+	return nil
+}
+
+func (e VoteOpened) apply(s *State) error {
+	if err := s.sessionOpen(); err != nil {
+		return err
+	}
+	it, err := s.item(e.Item)
+	if err != nil {
+		return err
+	}
+	if it.Status != StatusOpen {
+		return fmt.Errorf("item %q is not open", it.ID)
+	}
+	if v := s.openVote(); v != nil {
+		return fmt.Errorf("vote %q is still open", v.ID)
+	}
+	if e.Vote == "" {
+		return errors.New("a vote needs an id")
+	}
+	if _, err := s.vote(e.Vote); err == nil {
+		return fmt.Errorf("vote %q already exists", e.Vote)
+	}
+	if !e.Mode.valid() {
+		return fmt.Errorf("unknown vote mode %q", e.Mode)
+	}
+	s.votes = append(s.votes, &Vote{ID: e.Vote, Item: e.Item, Question: e.Question, Mode: e.Mode, OpenedAt: e.At, Quorum: e.Quorum})
+	it.Votes = append(it.Votes, e.Vote)
+	return nil
+}
+
+func (e BallotCast) apply(s *State) error {
+	v, err := s.vote(e.Vote)
+	if err != nil {
+		return err
+	}
+	if !v.Open() {
+		return fmt.Errorf("vote %q is closed", v.ID)
+	}
+	if v.Mode == Secret {
+		return fmt.Errorf("vote %q is a secret ballot: no named ballots", v.ID)
+	}
+	if _, err := s.inOffice(e.Seat); err != nil {
+		return err
+	}
+	if _, err := s.inOffice(e.CastBy); err != nil {
+		return fmt.Errorf("cast by: %w", err)
+	}
+	if !e.Choice.valid() {
+		return fmt.Errorf("unknown choice %q", e.Choice)
+	}
+	if _, dup := v.ballotOf(e.Seat); dup {
+		return fmt.Errorf("seat %d has already voted in vote %q", e.Seat, v.ID)
+	}
+	v.Ballots = append(v.Ballots, Ballot{Seat: e.Seat, Choice: e.Choice, CastBy: e.CastBy, At: e.At})
+	return nil
+}
+
+func (c Choice) valid() bool {
+	switch c {
+	case For, Against, Abstain, NotVoting:
+		return true
+	}
+	return false
+}
+
+func (e TallyRecorded) apply(s *State) error {
+	v, err := s.vote(e.Vote)
+	if err != nil {
+		return err
+	}
+	if !v.Open() || v.Mode != Secret {
+		return fmt.Errorf("vote %q is not an open secret ballot", v.ID)
+	}
+	if v.Tally != nil {
+		return fmt.Errorf("vote %q already has a tally", v.ID)
+	}
+	if e.For < 0 || e.Against < 0 || e.Blank < 0 {
+		return errors.New("negative count in the tally")
+	}
+	v.Tally = &Tally{For: e.For, Against: e.Against, Blank: e.Blank}
+	return nil
+}
+
+func (e VoteClosed) apply(s *State) error {
+	v, err := s.vote(e.Vote)
+	if err != nil {
+		return err
+	}
+	if !v.Open() {
+		return fmt.Errorf("vote %q is already closed", v.ID)
+	}
+	if v.Mode == Secret && v.Tally == nil {
+		return fmt.Errorf("secret ballot %q has no tally", v.ID)
+	}
+	// The outcome is the one proclaimed; the counts are arithmetic and must
+	// match the ballots recorded.
+	if got, want := e.Result.counts(), v.count(); got != want {
+		return fmt.Errorf("vote %q: recorded counts %s differ from the ballots %s", v.ID, got, want)
+	}
+	r := e.Result
+	v.Result, v.ClosedAt = &r, e.At
+	return nil
+}

@@ -1,0 +1,15 @@
+// Package sfu is Hemicycle's media plane: a selective forwarding unit on pion/webrtc.
+//
+// An Engine owns the sockets (one UDP port for every peer, optionally one TCP port for ICE-TCP)
+// and creates Transports, one pion PeerConnection each. A publisher Transport answers the
+// client's offers and turns every incoming track into a PublishedTrack; a subscriber Transport
+// makes the offers and carries DownTracks, one per subscriber and track.
+//
+// The forwarding path, per incoming RTP packet: the PublishedTrack's reader goroutine parses the
+// header once, stores the packet in the track's packet cache (for NACKs), and hands it to every
+// DownTrack in a copy-on-write list. Each DownTrack picks its simulcast layer, rewrites sequence
+// number and timestamp so that its subscriber sees one continuous stream, and writes the packet.
+// Nothing on that path allocates, and no lock is shared between subscribers.
+//
+// The package knows nothing of rooms or of the LiveKit protocol; the signaling package drives it.
+package sfu

@@ -1,0 +1,472 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Quality is the highest simulcast layer a subscriber wants. The values match LiveKit's
+// VideoQuality (LOW, MEDIUM, HIGH, OFF).
+type Quality int
+
+// Qualities map to the simulcast rids q, h and f.
+const (
+	QualityLow Quality = iota
+	QualityMedium
+	QualityHigh
+	QualityOff // forward nothing, as if paused
+)
+
+func (q Quality) layer() int8 {
+	switch q {
+	case QualityLow:
+		return 0
+	case QualityMedium:
+		return 1
+	case QualityOff:
+		return -1
+	}
+	return 2
+}
+
+// errNoCommonCodec reports a subscriber that cannot receive the published codec; the SFU does
+// not transcode.
+var errNoCommonCodec = errors.New("subscriber did not negotiate the published codec")
+
+// DownTrack sends one PublishedTrack to one subscriber. It is the webrtc.TrackLocal bound to the
+// subscriber's RTPSender.
+type DownTrack struct {
+	track        *PublishedTrack
+	transport    *Transport // nil in benchmarks
+	id, streamID string
+	sender       *webrtc.RTPSender
+	rtcpDone     chan struct{}
+
+	packets, bytes, retransmits atomic.Uint64
+
+	mu       sync.Mutex
+	writer   webrtc.TrackLocalWriter // nil until bound
+	ssrc     uint32
+	pt       uint8 // payload type of what is sent: the video codec, Opus or RED
+	opusPT   uint8 // the subscriber's Opus payload type (RED tracks)
+	sendRED  bool  // the subscriber takes RED as published; otherwise RED is reduced to Opus
+	ext      [numFwdExt]uint8
+	maxLayer int8 // from SetMaxQuality; -1 for QualityOff
+	target   int8 // the layer wanted now
+	current  int8 // the layer being forwarded, -1 before the first keyframe
+	paused   bool
+	needSync bool // wait for a switching point (keyframe) on the target, then rebase
+	munger   munger
+	seq      sequencer
+	hdr      rtp.Header
+	extBuf   [numFwdExt]rtp.Extension
+	redBuf   []byte // RED payload with renumbered blocks, when the two sides number Opus differently
+	rtxRaw   [maxPacketSize]byte
+	rtxHdr   rtp.Header
+}
+
+func newDownTrack(p *PublishedTrack, t *Transport, id, streamID string) *DownTrack {
+	d := &DownTrack{
+		track:     p,
+		transport: t,
+		id:        id,
+		streamID:  streamID,
+		rtcpDone:  make(chan struct{}),
+		maxLayer:  QualityHigh.layer(),
+		current:   -1,
+		needSync:  true,
+	}
+	d.munger.clockRate = p.codec.ClockRate
+	d.target = max(p.bestLayer(d.maxLayer, time.Now().UnixNano()), 0)
+	return d
+}
+
+// ID is the track id announced to the subscriber.
+func (d *DownTrack) ID() string { return d.id }
+
+// RID is empty: a subscriber receives one layer.
+func (d *DownTrack) RID() string { return "" }
+
+// StreamID is the stream id announced to the subscriber.
+func (d *DownTrack) StreamID() string { return d.streamID }
+
+// Kind is the published track's kind.
+func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.track.kind }
+
+// Track is the published track this DownTrack forwards.
+func (d *DownTrack) Track() *PublishedTrack { return d.track }
+
+// Bind is called by pion once the subscriber's answer fixed the codecs.
+func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	chosen, opusPT, sendRED, err := selectCodec(d.track.codec, ctx.CodecParameters())
+	if err != nil {
+		return webrtc.RTPCodecParameters{}, fmt.Errorf("bind track %s: %w", d.track.id, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.writer = ctx.WriteStream()
+	d.ssrc = uint32(ctx.SSRC())
+	d.pt = uint8(chosen.PayloadType)
+	d.opusPT = opusPT
+	d.sendRED = sendRED
+	d.ext = extensionIDs(ctx.HeaderExtensions())
+	d.current, d.needSync = -1, true
+	if sendRED && d.track.opusPT != 0 && d.track.opusPT != opusPT && d.redBuf == nil {
+		d.redBuf = make([]byte, maxPacketSize)
+	}
+	if d.transport != nil && d.transport.connected.Load() {
+		d.track.requestKeyframe(d.target, time.Now().UnixNano())
+	}
+	return chosen, nil
+}
+
+// Unbind is called by pion when the sender stops.
+func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.writer = nil
+	return nil
+}
+
+// selectCodec picks, among the codecs the subscriber accepted, the one to send the published
+// codec as. For RED it also reports whether RED goes through or is reduced to its Opus primary.
+func selectCodec(src webrtc.RTPCodecParameters, accepted []webrtc.RTPCodecParameters) (
+	chosen webrtc.RTPCodecParameters, opusPT uint8, sendRED bool, err error,
+) {
+	find := func(mime string, match func(webrtc.RTPCodecParameters) bool) (webrtc.RTPCodecParameters, bool) {
+		for _, c := range accepted {
+			if strings.EqualFold(c.MimeType, mime) && (match == nil || match(c)) {
+				return c, true
+			}
+		}
+		return webrtc.RTPCodecParameters{}, false
+	}
+	kind := codecKindOf(src.MimeType)
+	switch kind {
+	case codecRED, codecOpus:
+		opus, ok := find(webrtc.MimeTypeOpus, nil)
+		if !ok {
+			return chosen, 0, false, fmt.Errorf("%w: %s", errNoCommonCodec, src.MimeType)
+		}
+		if kind == codecRED {
+			if red, ok := find(src.MimeType, nil); ok {
+				return red, uint8(opus.PayloadType), true, nil
+			}
+		}
+		return opus, uint8(opus.PayloadType), false, nil
+	}
+	// Prefer the same profile (H.264 profile and packetization mode, VP9 profile-id), then any
+	// variant of the same codec: decoders handle every profile they know.
+	same := func(c webrtc.RTPCodecParameters) bool {
+		switch kind {
+		case codecH264:
+			return fmtpValue(c.SDPFmtpLine, "packetization-mode") == fmtpValue(src.SDPFmtpLine, "packetization-mode") &&
+				h264Profile(c.SDPFmtpLine) == h264Profile(src.SDPFmtpLine)
+		case codecVP9:
+			return fmtpValue(c.SDPFmtpLine, "profile-id") == fmtpValue(src.SDPFmtpLine, "profile-id")
+		}
+		return true
+	}
+	if c, ok := find(src.MimeType, same); ok {
+		return c, 0, false, nil
+	}
+	if kind == codecH264 {
+		mode := fmtpValue(src.SDPFmtpLine, "packetization-mode")
+		if c, ok := find(src.MimeType, func(c webrtc.RTPCodecParameters) bool {
+			return fmtpValue(c.SDPFmtpLine, "packetization-mode") == mode
+		}); ok {
+			return c, 0, false, nil
+		}
+	} else if c, ok := find(src.MimeType, nil); ok {
+		return c, 0, false, nil
+	}
+	return chosen, 0, false, fmt.Errorf("%w: %s %s", errNoCommonCodec, src.MimeType, src.SDPFmtpLine)
+}
+
+func fmtpValue(line, key string) string {
+	for _, kv := range strings.Split(line, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		if strings.EqualFold(k, key) {
+			return strings.ToLower(v)
+		}
+	}
+	return ""
+}
+
+// h264Profile is the profile_idc and constraint flags of profile-level-id, without the level.
+func h264Profile(fmtp string) string {
+	v := fmtpValue(fmtp, "profile-level-id")
+	if len(v) != 6 {
+		return v
+	}
+	return v[:4]
+}
+
+// writeResult tells forward what became of a packet.
+type writeResult uint8
+
+const (
+	writeOK       writeResult = iota
+	writeDropped              // unusable packet; nothing to recover
+	writeNotReady             // the subscriber's transport cannot send yet (no SRTP), or failed
+)
+
+// forward sends one packet of the published track, if this subscriber should get it.
+// Called by the layer readers with no lock shared between DownTracks.
+func (d *DownTrack) forward(p *inPacket) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.writer == nil || d.paused || d.maxLayer < 0 {
+		return
+	}
+	if p.layer != d.target {
+		d.retarget(p.arrival)
+	}
+	switch {
+	case p.layer == d.target && (p.layer != d.current || d.needSync):
+		if !p.keyframe {
+			return
+		}
+		d.current, d.needSync = p.layer, false
+		d.munger.rebase(p.hdr.SequenceNumber, p.hdr.Timestamp, p.arrival)
+	case p.layer != d.current || d.needSync:
+		return // another layer, or the current one while waiting for the target's keyframe
+	}
+	sn, ts, ok := d.munger.translate(p.hdr.SequenceNumber, p.hdr.Timestamp)
+	if !ok {
+		return
+	}
+	switch d.write(&p.hdr, p.payload, &p.ext, p.red, sn, ts) {
+	case writeOK:
+		d.munger.sent(p.hdr.SequenceNumber, sn, ts, p.arrival)
+		d.seq.push(sn, p.hdr.SequenceNumber, ts, p.layer)
+	case writeNotReady:
+		// Nothing went out: restart from the next keyframe once SRTP is up. If the transport
+		// is already connected this is the short window before SRTP starts, so ask for one.
+		d.needSync = true
+		if d.transport != nil && d.transport.connected.Load() {
+			d.track.requestKeyframe(d.target, p.arrival)
+		}
+	}
+}
+
+// retarget follows the publisher's live layers: called on packets of layers other than the
+// target, it moves the target when a better allowed layer is live or the target stopped.
+func (d *DownTrack) retarget(now int64) {
+	best := d.track.bestLayer(d.maxLayer, now)
+	if best < 0 || best == d.target {
+		return
+	}
+	d.target = best
+	if best != d.current {
+		d.track.requestKeyframe(best, now)
+	}
+}
+
+// write rewrites the header for this subscriber and sends. Called with d.mu held.
+func (d *DownTrack) write(src *rtp.Header, payload []byte, ext *[numFwdExt][]byte, red bool,
+	sn uint16, ts uint32,
+) writeResult {
+	pt := d.pt
+	switch {
+	case red && d.sendRED:
+		if d.redBuf != nil {
+			b, ok := redRewritePT(d.redBuf, payload, d.track.opusPT, d.opusPT)
+			if !ok {
+				return writeDropped
+			}
+			payload = b
+		}
+	case red:
+		primary, _, ok := redPrimary(payload)
+		if !ok {
+			return writeDropped
+		}
+		payload, pt = primary, d.opusPT
+	case d.track.ck == codecRED:
+		pt = d.opusPT // a plain Opus packet in a RED track
+	}
+	h := &d.hdr
+	h.Version = 2
+	h.Padding = src.Padding
+	h.PaddingSize = src.PaddingSize
+	h.Marker = src.Marker
+	h.PayloadType = pt
+	h.SequenceNumber = sn
+	h.Timestamp = ts
+	h.SSRC = d.ssrc
+	h.CSRC = src.CSRC
+	h.Extension = false
+	h.ExtensionProfile = 0
+	h.Extensions = d.extBuf[:0]
+	for k, id := range d.ext {
+		if id != 0 && len(ext[k]) > 0 {
+			_ = h.SetExtension(id, ext[k]) // fails only for IDs or sizes we never produce
+		}
+	}
+	n, err := d.writer.WriteRTP(h, payload)
+	if err != nil || n == 0 {
+		return writeNotReady
+	}
+	d.packets.Add(1)
+	d.bytes.Add(uint64(n))
+	return writeOK
+}
+
+// retransmit answers a NACK for the output sequence number sn from the publisher's cache.
+func (d *DownTrack) retransmit(sn uint16) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.writer == nil {
+		return
+	}
+	e := d.seq.lookup(sn)
+	if e == nil || e.resends >= maxRetransmits {
+		return
+	}
+	l := d.track.layerAt(e.layer)
+	if l == nil {
+		return
+	}
+	n := l.cache.get(e.srcSN, d.rtxRaw[:])
+	if n == 0 {
+		return
+	}
+	raw := d.rtxRaw[:n]
+	h := &d.rtxHdr
+	hl, err := h.Unmarshal(raw)
+	if err != nil {
+		return
+	}
+	end := n
+	h.PaddingSize = 0
+	if h.Padding {
+		pad := int(raw[end-1])
+		if pad == 0 || hl+pad > end {
+			return
+		}
+		end -= pad
+		h.PaddingSize = byte(pad)
+	}
+	var ext [numFwdExt][]byte
+	for k, id := range d.track.srcExt {
+		if id != 0 {
+			ext[k] = h.GetExtension(id)
+		}
+	}
+	red := d.track.redPT != 0 && h.PayloadType == d.track.redPT
+	if d.write(h, raw[hl:end], &ext, red, sn, e.outTS) == writeOK {
+		e.resends++
+		d.retransmits.Add(1)
+	}
+}
+
+// readRTCP serves the subscriber's feedback for this track until the sender stops.
+func (d *DownTrack) readRTCP() {
+	defer close(d.rtcpDone)
+	buf := make([]byte, maxPacketSize)
+	for {
+		n, _, err := d.sender.Read(buf)
+		if err != nil {
+			return
+		}
+		d.handleRTCP(buf[:n])
+	}
+}
+
+func (d *DownTrack) handleRTCP(b []byte) {
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
+		return
+	}
+	for _, pkt := range pkts {
+		switch v := pkt.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			d.keyframeRequested()
+		case *rtcp.TransportLayerNack:
+			for i := range v.Nacks {
+				v.Nacks[i].Range(func(sn uint16) bool {
+					d.retransmit(sn)
+					return true
+				})
+			}
+		}
+	}
+}
+
+// keyframeRequested forwards a subscriber's PLI or FIR to the layer it receives.
+func (d *DownTrack) keyframeRequested() {
+	d.mu.Lock()
+	layer := d.current
+	if layer < 0 {
+		layer = d.target
+	}
+	d.mu.Unlock()
+	d.track.requestKeyframe(layer, time.Now().UnixNano())
+}
+
+// resync makes the DownTrack restart from the next keyframe with continuous numbering, after a
+// server mute or when its transport (re)connects.
+func (d *DownTrack) resync() {
+	d.mu.Lock()
+	d.needSync = true
+	target, bound := d.target, d.writer != nil
+	d.mu.Unlock()
+	if bound {
+		d.track.requestKeyframe(target, time.Now().UnixNano())
+	}
+}
+
+// SetMaxQuality caps the simulcast layer sent. The switch happens on a keyframe of the new
+// layer, which is requested from the publisher.
+func (d *DownTrack) SetMaxQuality(q Quality) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	layer := q.layer()
+	if layer == d.maxLayer {
+		return
+	}
+	wasOff := d.maxLayer < 0
+	d.maxLayer = layer
+	if layer < 0 {
+		return
+	}
+	now := time.Now().UnixNano()
+	old := d.target
+	d.retarget(now)
+	if wasOff {
+		d.needSync = true
+		if d.target == old {
+			d.track.requestKeyframe(d.target, now)
+		}
+	}
+}
+
+// SetPaused stops (true) or resumes forwarding, as UpdateTrackSettings.disabled asks. A resumed
+// video restarts on a keyframe, requested from the publisher.
+func (d *DownTrack) SetPaused(paused bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if paused == d.paused {
+		return
+	}
+	d.paused = paused
+	if !paused {
+		d.needSync = true
+		d.track.requestKeyframe(d.target, time.Now().UnixNano())
+	}
+}
+
+// Stats counts the packets and bytes sent to the subscriber, retransmissions included.
+func (d *DownTrack) Stats() (packets, bytes uint64) { return d.packets.Load(), d.bytes.Load() }
+
+// Retransmits counts the packets resent in answer to the subscriber's NACKs.
+func (d *DownTrack) Retransmits() uint64 { return d.retransmits.Load() }

@@ -1,0 +1,214 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+)
+
+// Config sets up the Engine's sockets and candidates.
+type Config struct {
+	// UDPAddr is the one UDP socket shared by every peer (pion's ICE UDP mux), for example
+	// "0.0.0.0:7882", or "127.0.0.1:0" for a free port.
+	UDPAddr string
+	// TCPAddr is the ICE-TCP listener, for example "0.0.0.0:7881"; empty disables ICE over TCP.
+	TCPAddr string
+	// PublicIPs are announced as host candidates instead of the local addresses (NAT 1:1).
+	PublicIPs []string
+	// Loopback offers loopback candidates: development, and clients on the same host.
+	Loopback bool
+	// LoopbackOnly binds and gathers on the loopback interface only (tests).
+	LoopbackOnly bool
+	Logger       *slog.Logger
+}
+
+// Engine owns the sockets and the pion configuration shared by all transports.
+type Engine struct {
+	log           *slog.Logger
+	udpConn       *net.UDPConn
+	udpMux        *ice.UDPMuxDefault
+	tcpListener   net.Listener
+	tcpMux        *ice.TCPMuxDefault
+	publisherAPI  *webrtc.API
+	subscriberAPI *webrtc.API
+
+	mu         sync.Mutex
+	closed     bool
+	transports map[*Transport]struct{}
+}
+
+// tcpReadBuffer is how many packets ICE-TCP queues per connection; a video keyframe is a burst
+// of tens of packets.
+const tcpReadBuffer = 128
+
+// NewEngine opens the sockets and prepares the publisher and subscriber configurations.
+func NewEngine(cfg Config) (*Engine, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "sfu")
+	if cfg.UDPAddr == "" {
+		return nil, errors.New("sfu: Config.UDPAddr is empty: one UDP address is needed for all peers")
+	}
+	e := &Engine{log: log, transports: map[*Transport]struct{}{}}
+	lf := pionLoggerFactory{log: log}
+
+	udpAddr, err := net.ResolveUDPAddr("udp", cfg.UDPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: UDP address %q: %w", cfg.UDPAddr, err)
+	}
+	if cfg.LoopbackOnly && (udpAddr.IP == nil || udpAddr.IP.IsUnspecified()) {
+		udpAddr.IP = net.IPv4(127, 0, 0, 1)
+	}
+	e.udpConn, err = net.ListenUDP("udp", udpAddr)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: listen on UDP %s: %w", udpAddr, err)
+	}
+	e.udpMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: e.udpConn, Logger: lf.NewLogger("udpmux")})
+
+	if cfg.TCPAddr != "" {
+		tcpAddr, err := net.ResolveTCPAddr("tcp", cfg.TCPAddr)
+		if err != nil {
+			_ = e.Close()
+			return nil, fmt.Errorf("sfu: TCP address %q: %w", cfg.TCPAddr, err)
+		}
+		if cfg.LoopbackOnly && (tcpAddr.IP == nil || tcpAddr.IP.IsUnspecified()) {
+			tcpAddr.IP = net.IPv4(127, 0, 0, 1)
+		}
+		e.tcpListener, err = net.ListenTCP("tcp", tcpAddr)
+		if err != nil {
+			_ = e.Close()
+			return nil, fmt.Errorf("sfu: listen on TCP %s: %w", tcpAddr, err)
+		}
+		e.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{
+			Listener:        e.tcpListener,
+			Logger:          lf.NewLogger("tcpmux"),
+			ReadBufferSize:  tcpReadBuffer,
+			WriteBufferSize: 4 << 20, // pion's recommendation
+		})
+	}
+
+	s, err := e.settingEngine(cfg, lf)
+	if err != nil {
+		_ = e.Close()
+		return nil, err
+	}
+	if e.publisherAPI, err = newPublisherAPI(s, lf); err != nil {
+		_ = e.Close()
+		return nil, fmt.Errorf("sfu: %w", err)
+	}
+	if e.subscriberAPI, err = newSubscriberAPI(s, lf); err != nil {
+		_ = e.Close()
+		return nil, fmt.Errorf("sfu: %w", err)
+	}
+	return e, nil
+}
+
+func (e *Engine) settingEngine(cfg Config, lf pionLoggerFactory) (webrtc.SettingEngine, error) {
+	var s webrtc.SettingEngine
+	s.LoggerFactory = lf
+	s.SetICEUDPMux(e.udpMux)
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if e.tcpMux != nil {
+		s.SetICETCPMux(e.tcpMux)
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	s.SetNetworkTypes(networks)
+	// The SFU only listens: it never dials clients over TCP, never resolves or announces mDNS
+	// names (that would talk to the LAN), and has no STUN server.
+	s.DisableActiveTCP(true)
+	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// Chromium hides its host addresses behind mDNS names, so its candidates reach us as
+	// peer-reflexive; pion would wait a second before nominating them.
+	s.SetPrflxAcceptanceMinWait(0)
+	// AES-GCM costs a fraction of AES-CM with HMAC per packet; offer it first.
+	s.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	s.SetIncludeLoopbackCandidate(cfg.Loopback || cfg.LoopbackOnly)
+	if cfg.LoopbackOnly {
+		s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
+	if len(cfg.PublicIPs) > 0 {
+		for _, ip := range cfg.PublicIPs {
+			if net.ParseIP(ip) == nil {
+				return s, fmt.Errorf("sfu: public IP %q is not an IP address", ip)
+			}
+		}
+		err := s.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External:        cfg.PublicIPs,
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode:            webrtc.ICEAddressRewriteReplace,
+		})
+		if err != nil {
+			return s, fmt.Errorf("sfu: announce public IPs %v: %w", cfg.PublicIPs, err)
+		}
+	}
+	return s, nil
+}
+
+// UDPPort is the port of the shared UDP socket.
+func (e *Engine) UDPPort() int { return e.udpConn.LocalAddr().(*net.UDPAddr).Port }
+
+// TCPPort is the ICE-TCP port, 0 when ICE over TCP is disabled.
+func (e *Engine) TCPPort() int {
+	if e.tcpListener == nil {
+		return 0
+	}
+	return e.tcpListener.Addr().(*net.TCPAddr).Port
+}
+
+// Close closes every transport, then the sockets.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	open := make([]*Transport, 0, len(e.transports))
+	for t := range e.transports {
+		open = append(open, t)
+	}
+	e.mu.Unlock()
+
+	var errs []error
+	for _, t := range open {
+		if err := t.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// The muxes close the sockets they were given.
+	if e.tcpMux != nil {
+		if err := e.tcpMux.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("sfu: close ICE-TCP mux: %w", err))
+		}
+	} else if e.tcpListener != nil {
+		_ = e.tcpListener.Close()
+	}
+	if e.udpMux != nil {
+		if err := e.udpMux.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("sfu: close UDP mux: %w", err))
+		}
+	} else if e.udpConn != nil {
+		_ = e.udpConn.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Engine) register(t *Transport) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return errors.New("sfu: engine is closed")
+	}
+	e.transports[t] = struct{}{}
+	return nil
+}
+
+func (e *Engine) forget(t *Transport) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.transports, t)
+}

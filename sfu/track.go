@@ -1,0 +1,412 @@
+package sfu
+
+import (
+	"log/slog"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+const (
+	maxLayers = 3
+
+	// Packets kept per incoming stream for NACKs: about two seconds of a 2.5 Mb/s video layer,
+	// and far more than the loss window of 50 packets/s of audio.
+	videoCacheSize = 512
+	audioCacheSize = 64
+
+	// pliInterval spaces keyframe requests to the publisher, per layer.
+	pliInterval = int64(500 * time.Millisecond)
+
+	// layerLiveFor is how long a simulcast layer counts as sent after its last packet. The
+	// browser stops sending its top layers when bandwidth drops; subscribers then move down.
+	layerLiveFor = int64(time.Second)
+
+	// Audio level: the smoothing weight of each packet (20 ms), the level above which a track
+	// is speaking (LiveKit's default, -35 dBov), and how long a level is trusted without packets.
+	levelWeight    = 0.2
+	activeLevel    = -35.0
+	silenceLevel   = -127.0
+	levelValidFor  = int64(time.Second)
+	levelUnknownAt = 0
+)
+
+// forwarded header extensions, by their index in the per-track and per-DownTrack ID tables.
+const (
+	extAudioLevel = iota
+	extVideoOrientation
+	numFwdExt
+)
+
+var fwdExtURIs = [numFwdExt]string{ // read-only
+	extAudioLevel:       uriAudioLevel,
+	extVideoOrientation: uriVideoOrientation,
+}
+
+// upLayer is one incoming RTP stream of a published track: the only one without simulcast, one
+// per rid with it.
+type upLayer struct {
+	rid    string
+	index  int8
+	ssrc   uint32
+	lastAt atomic.Int64 // arrival of the newest packet, Unix nanoseconds
+	cache  *packetCache
+	pli    pliThrottle
+}
+
+// inPacket is an incoming packet as the fan-out sees it. Each layer reader owns one and reuses
+// it for every packet, so forwarding allocates nothing.
+type inPacket struct {
+	hdr      rtp.Header
+	payload  []byte // padding removed
+	ext      [numFwdExt][]byte
+	arrival  int64
+	layer    int8
+	keyframe bool // starts a keyframe (always true for audio: any packet is a switching point)
+	red      bool // payload is RFC 2198 redundant audio
+}
+
+// PublishedTrack is one track received from a publisher. It fans every packet out to the
+// DownTracks of its subscribers.
+type PublishedTrack struct {
+	id, streamID string
+	kind         webrtc.RTPCodecType
+	codec        webrtc.RTPCodecParameters
+	ck           codecKind
+	redPT        uint8 // the publisher's RED payload type, 0 unless the track is audio/red
+	opusPT       uint8 // the publisher's Opus payload type inside RED
+	srcExt       [numFwdExt]uint8
+	writeRTCP    func([]rtcp.Packet) error
+	log          *slog.Logger
+
+	layers     [maxLayers]atomic.Pointer[upLayer]
+	downTracks atomic.Pointer[[]*DownTrack] // copy-on-write; replaced under mu
+	muted      atomic.Bool
+
+	level   atomic.Uint64 // float64 bits of the smoothed level in dBov
+	levelAt atomic.Int64
+
+	packets, bytes atomic.Uint64
+
+	mu      sync.Mutex
+	readers int
+	ended   bool
+	done    chan struct{}
+}
+
+func newPublishedTrack(id, streamID string, codec webrtc.RTPCodecParameters, kind webrtc.RTPCodecType,
+	exts []webrtc.RTPHeaderExtensionParameter, writeRTCP func([]rtcp.Packet) error, log *slog.Logger,
+) *PublishedTrack {
+	p := &PublishedTrack{
+		id:        id,
+		streamID:  streamID,
+		kind:      kind,
+		codec:     codec,
+		ck:        codecKindOf(codec.MimeType),
+		writeRTCP: writeRTCP,
+		log:       log,
+		done:      make(chan struct{}),
+	}
+	if p.ck == codecRED {
+		p.redPT = uint8(codec.PayloadType)
+		if pt, ok := redPrimaryPT(codec.SDPFmtpLine); ok {
+			p.opusPT = pt
+		}
+	}
+	p.srcExt = extensionIDs(exts)
+	p.level.Store(math.Float64bits(silenceLevel))
+	empty := []*DownTrack{}
+	p.downTracks.Store(&empty)
+	return p
+}
+
+func extensionIDs(exts []webrtc.RTPHeaderExtensionParameter) [numFwdExt]uint8 {
+	var ids [numFwdExt]uint8
+	for _, e := range exts {
+		for k, uri := range fwdExtURIs {
+			if e.URI == uri && e.ID > 0 && e.ID < 15 {
+				ids[k] = uint8(e.ID)
+			}
+		}
+	}
+	return ids
+}
+
+// ID is the track id from the publisher's msid, which LiveKit clients send as the cid of their
+// AddTrackRequest.
+func (p *PublishedTrack) ID() string { return p.id }
+
+// StreamID is the stream id from the publisher's msid.
+func (p *PublishedTrack) StreamID() string { return p.streamID }
+
+// Kind is audio or video.
+func (p *PublishedTrack) Kind() webrtc.RTPCodecType { return p.kind }
+
+// MimeType is the negotiated codec, "audio/red" for Opus with redundancy.
+func (p *PublishedTrack) MimeType() string { return p.codec.MimeType }
+
+// Layers lists the simulcast rids received so far, lowest quality first; it is empty for a track
+// sent without simulcast.
+func (p *PublishedTrack) Layers() []string {
+	var rids []string
+	for i := range p.layers {
+		if l := p.layers[i].Load(); l != nil && l.rid != "" {
+			rids = append(rids, l.rid)
+		}
+	}
+	return rids
+}
+
+// SetMuted is the server-side mute: while muted nothing of the track is forwarded, and on
+// unmute every subscriber restarts from a keyframe with continuous numbering.
+func (p *PublishedTrack) SetMuted(muted bool) {
+	if was := p.muted.Swap(muted); was && !muted {
+		for _, d := range *p.downTracks.Load() {
+			d.resync()
+		}
+	}
+}
+
+// AudioLevel is the smoothed level of the RFC 6464 header extension in dBov (0 is the loudest,
+// -127 silence), and whether it is above the speaking threshold. A track that sent no level for
+// a second (muted, DTX, or no extension) reads as silent.
+func (p *PublishedTrack) AudioLevel() (dBov float64, active bool) {
+	at := p.levelAt.Load()
+	if at == levelUnknownAt || time.Now().UnixNano()-at > levelValidFor {
+		return silenceLevel, false
+	}
+	v := math.Float64frombits(p.level.Load())
+	return v, v >= activeLevel
+}
+
+// Stats counts the packets and bytes received, all layers together.
+func (p *PublishedTrack) Stats() (packets, bytes uint64) { return p.packets.Load(), p.bytes.Load() }
+
+// Done is closed when the track ends: the publisher removed it or its transport closed.
+func (p *PublishedTrack) Done() <-chan struct{} { return p.done }
+
+// layerIndex orders simulcast rids by quality: LiveKit's q/h/f, and numbered rids.
+func layerIndex(rid string) int8 {
+	switch strings.ToLower(rid) {
+	case "", "q", "0", "l":
+		return 0
+	case "h", "1", "m":
+		return 1
+	case "f", "2":
+		return 2
+	}
+	return -1
+}
+
+// addLayer registers an incoming stream; ok is false when the track has ended or has no room.
+func (p *PublishedTrack) addLayer(rid string, ssrc uint32) (*upLayer, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ended {
+		return nil, false
+	}
+	idx := layerIndex(rid)
+	if idx < 0 || p.layers[idx].Load() != nil {
+		idx = -1
+		for i := range p.layers { // an unknown rid takes the first free slot
+			if p.layers[i].Load() == nil {
+				idx = int8(i)
+				break
+			}
+		}
+		if idx < 0 {
+			return nil, false
+		}
+	}
+	size := videoCacheSize
+	if p.kind == webrtc.RTPCodecTypeAudio {
+		size = audioCacheSize
+	}
+	l := &upLayer{rid: rid, index: idx, ssrc: ssrc, cache: newPacketCache(size)}
+	// A layer counts as live from the moment it appears: its first packet is being read, and
+	// subscribers must not settle on a lower layer just because it was read first.
+	l.lastAt.Store(time.Now().UnixNano())
+	p.layers[idx].Store(l)
+	p.readers++
+	return l, true
+}
+
+// readerDone is called when a layer's reader stops; the track ends with its last reader.
+func (p *PublishedTrack) readerDone() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.readers--
+	if p.readers <= 0 {
+		p.endLocked()
+	}
+}
+
+func (p *PublishedTrack) end() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.endLocked()
+}
+
+func (p *PublishedTrack) endLocked() {
+	if !p.ended {
+		p.ended = true
+		close(p.done)
+	}
+}
+
+func (p *PublishedTrack) addDownTrack(d *DownTrack) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := *p.downTracks.Load()
+	next := make([]*DownTrack, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, d)
+	p.downTracks.Store(&next)
+}
+
+func (p *PublishedTrack) removeDownTrack(d *DownTrack) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := *p.downTracks.Load()
+	next := make([]*DownTrack, 0, len(old))
+	for _, o := range old {
+		if o != d {
+			next = append(next, o)
+		}
+	}
+	p.downTracks.Store(&next)
+}
+
+// layerAt returns the layer with the given index, or nil.
+func (p *PublishedTrack) layerAt(i int8) *upLayer {
+	if i < 0 || int(i) >= maxLayers {
+		return nil
+	}
+	return p.layers[i].Load()
+}
+
+// bestLayer picks what a subscriber allowed up to layer ceiling should receive: the best live
+// layer not above ceiling, else the lowest live layer above it; when no layer is live (a paused
+// or muted camera), the same choice among the layers seen at all. -1 means no layer exists.
+func (p *PublishedTrack) bestLayer(ceiling int8, now int64) int8 {
+	for _, liveOnly := range [2]bool{true, false} {
+		for i := min(ceiling, maxLayers-1); i >= 0; i-- {
+			if p.usable(i, liveOnly, now) {
+				return i
+			}
+		}
+		for i := max(ceiling+1, 0); i < maxLayers; i++ {
+			if p.usable(i, liveOnly, now) {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+func (p *PublishedTrack) usable(i int8, liveOnly bool, now int64) bool {
+	l := p.layers[i].Load()
+	return l != nil && (!liveOnly || now-l.lastAt.Load() <= layerLiveFor)
+}
+
+// requestKeyframe asks the publisher for a keyframe on one layer, at most once per pliInterval.
+func (p *PublishedTrack) requestKeyframe(layer int8, now int64) {
+	if p.kind != webrtc.RTPCodecTypeVideo || p.writeRTCP == nil {
+		return
+	}
+	l := p.layerAt(layer)
+	if l == nil || !l.pli.allow(now, pliInterval) {
+		return
+	}
+	if err := p.writeRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: l.ssrc}}); err != nil {
+		p.log.Debug("keyframe request to publisher failed", "track", p.id, "rid", l.rid, "err", err)
+	}
+}
+
+// handle processes one packet read from layer l: parse once, cache, measure, fan out. raw stays
+// valid until handle returns.
+func (p *PublishedTrack) handle(l *upLayer, pkt *inPacket, raw []byte, now int64) {
+	hl, err := pkt.hdr.Unmarshal(raw)
+	if err != nil {
+		return
+	}
+	end := len(raw)
+	pkt.hdr.PaddingSize = 0
+	if pkt.hdr.Padding {
+		pad := int(raw[end-1])
+		if pad == 0 || hl+pad > end {
+			return
+		}
+		end -= pad
+		pkt.hdr.PaddingSize = byte(pad)
+	}
+	pkt.payload = raw[hl:end]
+	pkt.arrival = now
+	pkt.layer = l.index
+
+	p.packets.Add(1)
+	p.bytes.Add(uint64(len(raw)))
+	l.lastAt.Store(now)
+	l.cache.store(pkt.hdr.SequenceNumber, raw)
+
+	for k, id := range p.srcExt {
+		pkt.ext[k] = nil
+		if id != 0 {
+			pkt.ext[k] = pkt.hdr.GetExtension(id)
+		}
+	}
+	if lv := pkt.ext[extAudioLevel]; len(lv) > 0 && p.kind == webrtc.RTPCodecTypeAudio {
+		p.observeLevel(lv[0]&0x7f, now)
+	}
+	pkt.red = p.redPT != 0 && pkt.hdr.PayloadType == p.redPT
+	pkt.keyframe = p.kind == webrtc.RTPCodecTypeAudio || keyframeStart(p.ck, pkt.payload)
+
+	if p.muted.Load() {
+		return
+	}
+	for _, d := range *p.downTracks.Load() {
+		d.forward(pkt)
+	}
+}
+
+// observeLevel folds one RFC 6464 level (0..127, in -dBov) into the moving average. Only the
+// layer reader calls it, so the read-modify-write needs no lock.
+func (p *PublishedTrack) observeLevel(level uint8, now int64) {
+	v := -float64(level)
+	if p.levelAt.Load() != levelUnknownAt && now-p.levelAt.Load() <= levelValidFor {
+		prev := math.Float64frombits(p.level.Load())
+		v = prev + levelWeight*(v-prev)
+	}
+	p.level.Store(math.Float64bits(v))
+	p.levelAt.Store(now)
+}
+
+// readLayer forwards one incoming stream until it ends. It also drains the stream's RTCP so
+// that pion's receiver-report interceptor sees the publisher's sender reports.
+func (p *PublishedTrack) readLayer(l *upLayer, remote *webrtc.TrackRemote) {
+	defer p.readerDone()
+	buf := make([]byte, maxPacketSize)
+	pkt := &inPacket{}
+	for {
+		n, _, err := remote.Read(buf)
+		if err != nil {
+			return
+		}
+		p.handle(l, pkt, buf[:n], time.Now().UnixNano())
+	}
+}
+
+func drainRTCP(receiver *webrtc.RTPReceiver, rid string) {
+	buf := make([]byte, maxPacketSize)
+	for {
+		if _, _, err := receiver.ReadSimulcast(buf, rid); err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,531 @@
+package sfu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Role says which side of a transport makes the offers.
+type Role int
+
+const (
+	// PublisherRole: the client offers its tracks; the SFU answers.
+	PublisherRole Role = iota + 1
+	// SubscriberRole: the SFU offers the tracks it forwards; the client answers.
+	SubscriberRole
+)
+
+func (r Role) String() string {
+	switch r {
+	case PublisherRole:
+		return "publisher"
+	case SubscriberRole:
+		return "subscriber"
+	}
+	return fmt.Sprintf("Role(%d)", int(r))
+}
+
+// Data channel labels used by LiveKit clients.
+const (
+	labelReliable = "_reliable"
+	labelLossy    = "_lossy"
+)
+
+// TransportHandlers are called one at a time, in order, from a goroutine of the transport;
+// a handler may call any method of the transport, Close included.
+type TransportHandlers struct {
+	// OnICECandidate trickles a local candidate towards the client. It is called only after
+	// the Answer or Offer that produced it has returned.
+	OnICECandidate func(webrtc.ICECandidateInit)
+	// OnTrack reports a new published track (publisher role), once per track even with
+	// simulcast; it already forwards to any DownTrack added.
+	OnTrack func(*PublishedTrack)
+	// OnData delivers a message received on a data channel labelled "_reliable" or "_lossy".
+	OnData func(reliable bool, data []byte)
+	// OnNegotiationNeeded (subscriber role) says the senders changed; call Offer.
+	OnNegotiationNeeded func()
+	// OnStateChange reports the peer connection state.
+	OnStateChange func(webrtc.PeerConnectionState)
+}
+
+// Transport is one peer connection with a client, in one role.
+type Transport struct {
+	engine *Engine
+	role   Role
+	h      TransportHandlers
+	log    *slog.Logger
+	pc     *webrtc.PeerConnection
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	events eventQueue
+	wg     sync.WaitGroup // media goroutines: layer readers, RTCP readers
+	done   chan struct{}
+
+	// negMu orders SDP work: candidates are handed out after the description that produced
+	// them, and Subscribe finishes configuring a sender before an offer can include it.
+	negMu sync.Mutex
+
+	connected atomic.Bool
+
+	mu                sync.Mutex
+	closed            bool
+	remoteSet         bool
+	pendingCandidates []webrtc.ICECandidateInit
+	published         map[*webrtc.RTPReceiver]*PublishedTrack
+	downTracks        map[*DownTrack]struct{}
+	reliable, lossy   *webrtc.DataChannel
+}
+
+// NewTransport creates a peer connection in the given role. No STUN or TURN server is used:
+// clients reach the SFU's own addresses.
+func (e *Engine) NewTransport(role Role, h TransportHandlers) (*Transport, error) {
+	var api *webrtc.API
+	switch role {
+	case PublisherRole:
+		api = e.publisherAPI
+	case SubscriberRole:
+		api = e.subscriberAPI
+	default:
+		return nil, fmt.Errorf("sfu: new transport: unknown role %d", int(role))
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{
+		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
+		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sfu: new %s peer connection: %w", role, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &Transport{
+		engine:     e,
+		role:       role,
+		h:          h,
+		log:        e.log.With("role", role.String()),
+		pc:         pc,
+		ctx:        ctx,
+		cancel:     cancel,
+		events:     eventQueue{wake: make(chan struct{}, 1)},
+		done:       make(chan struct{}),
+		published:  map[*webrtc.RTPReceiver]*PublishedTrack{},
+		downTracks: map[*DownTrack]struct{}{},
+	}
+	if err := e.register(t); err != nil {
+		cancel()
+		_ = pc.Close()
+		return nil, err
+	}
+
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil || h.OnICECandidate == nil {
+			return
+		}
+		init := c.ToJSON()
+		t.events.push(func() {
+			t.negMu.Lock() // wait for the Answer or Offer in progress to return
+			t.negMu.Unlock()
+			h.OnICECandidate(init)
+		})
+	})
+	pc.OnConnectionStateChange(t.onStateChange)
+	pc.OnTrack(t.onTrack)
+	pc.OnDataChannel(t.onDataChannel)
+	pc.OnNegotiationNeeded(func() {
+		if h.OnNegotiationNeeded != nil {
+			t.events.push(h.OnNegotiationNeeded)
+		}
+	})
+	go t.dispatch()
+	return t, nil
+}
+
+// Role is the transport's role.
+func (t *Transport) Role() Role { return t.role }
+
+// Done is closed once the transport is closed and every goroutine it started has ended.
+func (t *Transport) Done() <-chan struct{} { return t.done }
+
+func (t *Transport) dispatch() {
+	t.events.run(t.ctx)
+	t.wg.Wait()
+	close(t.done)
+}
+
+func (t *Transport) onStateChange(s webrtc.PeerConnectionState) {
+	t.connected.Store(s == webrtc.PeerConnectionStateConnected)
+	if s == webrtc.PeerConnectionStateConnected {
+		// Subscribers start (or restart, after an ICE restart) on a fresh keyframe.
+		for _, d := range t.boundDownTracks() {
+			d.resync()
+		}
+	}
+	if h := t.h.OnStateChange; h != nil {
+		t.events.push(func() { h(s) })
+	}
+}
+
+func (t *Transport) boundDownTracks() []*DownTrack {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*DownTrack, 0, len(t.downTracks))
+	for d := range t.downTracks {
+		out = append(out, d)
+	}
+	return out
+}
+
+// onTrack runs in a goroutine pion starts for each incoming stream (one per simulcast layer),
+// and reads that stream until it ends.
+func (t *Transport) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	p := t.published[receiver]
+	first := p == nil
+	if first {
+		p = newPublishedTrack(remote.ID(), remote.StreamID(), remote.Codec(), remote.Kind(),
+			receiver.GetParameters().HeaderExtensions, t.pc.WriteRTCP, t.log)
+		t.published[receiver] = p
+	}
+	l, ok := p.addLayer(remote.RID(), uint32(remote.SSRC()))
+	if !ok {
+		t.mu.Unlock()
+		t.log.Warn("ignoring an incoming stream", "track", remote.ID(), "rid", remote.RID(), "ssrc", remote.SSRC())
+		return
+	}
+	t.wg.Add(2)
+	t.mu.Unlock()
+
+	t.log.Debug("incoming stream", "track", p.id, "rid", l.rid, "codec", p.codec.MimeType, "ssrc", l.ssrc)
+	if first && t.h.OnTrack != nil {
+		t.events.push(func() { t.h.OnTrack(p) })
+	}
+	go func() {
+		defer t.wg.Done()
+		drainRTCP(receiver, remote.RID())
+	}()
+	defer t.wg.Done()
+	p.readLayer(l, remote)
+
+	t.mu.Lock()
+	select {
+	case <-p.done:
+		if t.published[receiver] == p {
+			delete(t.published, receiver)
+		}
+	default:
+	}
+	t.mu.Unlock()
+}
+
+func (t *Transport) onDataChannel(dc *webrtc.DataChannel) {
+	var reliable bool
+	switch dc.Label() {
+	case labelReliable:
+		reliable = true
+	case labelLossy:
+	default:
+		return // "_data_track" and others are not relayed
+	}
+	t.mu.Lock()
+	if reliable {
+		t.reliable = dc
+	} else {
+		t.lossy = dc
+	}
+	t.mu.Unlock()
+	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
+		if h := t.h.OnData; h != nil {
+			t.events.push(func() { h(reliable, msg.Data) })
+		}
+	})
+}
+
+// Answer applies the client's offer (publisher role) and returns the SFU's answer.
+func (t *Transport) Answer(offer webrtc.SessionDescription) (webrtc.SessionDescription, error) {
+	if t.role != PublisherRole {
+		return webrtc.SessionDescription{}, fmt.Errorf("sfu: Answer on a %s transport: only publishers answer", t.role)
+	}
+	t.negMu.Lock()
+	defer t.negMu.Unlock()
+	if err := t.pc.SetRemoteDescription(offer); err != nil {
+		return webrtc.SessionDescription{}, fmt.Errorf("sfu: apply the client's offer: %w", err)
+	}
+	t.flushCandidates()
+	answer, err := t.pc.CreateAnswer(nil)
+	if err != nil {
+		return webrtc.SessionDescription{}, fmt.Errorf("sfu: create answer: %w", err)
+	}
+	if err := t.pc.SetLocalDescription(answer); err != nil {
+		return webrtc.SessionDescription{}, fmt.Errorf("sfu: apply our answer: %w", err)
+	}
+	return answer, nil
+}
+
+// Offer (subscriber role) creates and applies an offer for the current senders; iceRestart
+// gathers new ICE credentials, after the client lost connectivity.
+func (t *Transport) Offer(iceRestart bool) (webrtc.SessionDescription, error) {
+	if t.role != SubscriberRole {
+		return webrtc.SessionDescription{}, fmt.Errorf("sfu: Offer on a %s transport: only subscribers are offered", t.role)
+	}
+	t.negMu.Lock()
+	defer t.negMu.Unlock()
+	offer, err := t.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: iceRestart})
+	if err != nil {
+		return webrtc.SessionDescription{}, fmt.Errorf("sfu: create offer: %w", err)
+	}
+	if err := t.pc.SetLocalDescription(offer); err != nil {
+		return webrtc.SessionDescription{}, fmt.Errorf("sfu: apply our offer: %w", err)
+	}
+	return offer, nil
+}
+
+// SetAnswer applies the client's answer to the last Offer (subscriber role).
+func (t *Transport) SetAnswer(answer webrtc.SessionDescription) error {
+	if t.role != SubscriberRole {
+		return fmt.Errorf("sfu: SetAnswer on a %s transport: only subscribers are offered", t.role)
+	}
+	t.negMu.Lock()
+	defer t.negMu.Unlock()
+	if err := t.pc.SetRemoteDescription(answer); err != nil {
+		return fmt.Errorf("sfu: apply the client's answer: %w", err)
+	}
+	t.flushCandidates()
+	return nil
+}
+
+// AddICECandidate adds a candidate trickled by the client. Candidates that arrive before the
+// client's first description are kept until it is applied.
+func (t *Transport) AddICECandidate(c webrtc.ICECandidateInit) error {
+	if c.Candidate == "" {
+		return nil // end of candidates: nothing to do for pion
+	}
+	t.mu.Lock()
+	if !t.remoteSet {
+		t.pendingCandidates = append(t.pendingCandidates, c)
+		t.mu.Unlock()
+		return nil
+	}
+	t.mu.Unlock()
+	if err := t.pc.AddICECandidate(c); err != nil {
+		return fmt.Errorf("sfu: add client candidate %q: %w", c.Candidate, err)
+	}
+	return nil
+}
+
+func (t *Transport) flushCandidates() {
+	t.mu.Lock()
+	t.remoteSet = true
+	pending := t.pendingCandidates
+	t.pendingCandidates = nil
+	t.mu.Unlock()
+	for _, c := range pending {
+		if err := t.pc.AddICECandidate(c); err != nil {
+			t.log.Warn("dropping a client candidate", "candidate", c.Candidate, "err", err)
+		}
+	}
+}
+
+// SendData sends on the client-created "_reliable" or "_lossy" data channel of this transport.
+func (t *Transport) SendData(reliable bool, data []byte) error {
+	t.mu.Lock()
+	dc, label := t.lossy, labelLossy
+	if reliable {
+		dc, label = t.reliable, labelReliable
+	}
+	t.mu.Unlock()
+	if dc == nil {
+		return fmt.Errorf("sfu: send data: the client opened no %s data channel on this %s transport", label, t.role)
+	}
+	if err := dc.Send(data); err != nil {
+		return fmt.Errorf("sfu: send on %s: %w", label, err)
+	}
+	return nil
+}
+
+// Subscribe adds a sender forwarding p to this subscriber, announced with the given track and
+// stream ids; OnNegotiationNeeded follows. The DownTrack starts at the highest quality.
+func (t *Transport) Subscribe(p *PublishedTrack, trackID, streamID string) (*DownTrack, error) {
+	if t.role != SubscriberRole {
+		return nil, fmt.Errorf("sfu: Subscribe on a %s transport: tracks go to subscriber transports", t.role)
+	}
+	d := newDownTrack(p, t, trackID, streamID)
+	t.negMu.Lock()
+	defer t.negMu.Unlock()
+	if t.isClosed() {
+		return nil, errors.New("sfu: subscribe: transport is closed")
+	}
+	sender, err := t.pc.AddTrack(d)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: subscribe to track %s: %w", p.id, err)
+	}
+	d.sender = sender
+	if err := t.preferCodecs(sender, p); err != nil {
+		_ = t.pc.RemoveTrack(sender)
+		return nil, fmt.Errorf("sfu: subscribe to track %s: %w", p.id, err)
+	}
+
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		_ = sender.Stop()
+		return nil, errors.New("sfu: subscribe: transport is closed")
+	}
+	t.downTracks[d] = struct{}{}
+	p.addDownTrack(d)
+	t.wg.Add(1)
+	t.mu.Unlock()
+	go func() {
+		defer t.wg.Done()
+		d.readRTCP()
+	}()
+	return d, nil
+}
+
+// preferCodecs puts the published codec first in the sender's m-line, keeping the other codecs
+// this connection can still carry.
+func (t *Transport) preferCodecs(sender *webrtc.RTPSender, p *PublishedTrack) error {
+	var tr *webrtc.RTPTransceiver
+	for _, c := range t.pc.GetTransceivers() {
+		if c.Sender() == sender {
+			tr = c
+			break
+		}
+	}
+	if tr == nil {
+		return errors.New("no transceiver holds the new sender")
+	}
+	prefs := codecPreferences(p.codec, p.kind)
+	if err := tr.SetCodecPreferences(prefs); err == nil {
+		return nil
+	}
+	// Some codecs were refused by the client in an earlier answer; pion cannot offer them again.
+	var kept []webrtc.RTPCodecParameters
+	for _, c := range prefs {
+		if tr.SetCodecPreferences([]webrtc.RTPCodecParameters{c}) == nil {
+			kept = append(kept, c)
+		}
+	}
+	if _, _, _, err := selectCodec(p.codec, kept); err != nil {
+		return err
+	}
+	if err := tr.SetCodecPreferences(kept); err != nil {
+		return fmt.Errorf("set codec preferences: %w", err)
+	}
+	return nil
+}
+
+// Unsubscribe removes a DownTrack's sender; OnNegotiationNeeded follows.
+func (t *Transport) Unsubscribe(d *DownTrack) error {
+	if d == nil || d.transport != t {
+		return errors.New("sfu: unsubscribe: the DownTrack does not belong to this transport")
+	}
+	t.negMu.Lock()
+	defer t.negMu.Unlock()
+	t.mu.Lock()
+	_, ok := t.downTracks[d]
+	delete(t.downTracks, d)
+	t.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	d.track.removeDownTrack(d)
+	err := t.pc.RemoveTrack(d.sender)
+	if err != nil {
+		_ = d.sender.Stop() // the connection is closing; the RTCP reader must still end
+	}
+	<-d.rtcpDone
+	if err != nil && !t.isClosed() {
+		return fmt.Errorf("sfu: unsubscribe from track %s: %w", d.track.id, err)
+	}
+	return nil
+}
+
+func (t *Transport) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
+// Close ends the peer connection and waits for the media goroutines; Done is closed when the
+// handler goroutine has ended too (it may be the caller).
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	downTracks := make([]*DownTrack, 0, len(t.downTracks))
+	for d := range t.downTracks {
+		downTracks = append(downTracks, d)
+	}
+	published := make([]*PublishedTrack, 0, len(t.published))
+	for _, p := range t.published {
+		published = append(published, p)
+	}
+	t.mu.Unlock()
+
+	t.cancel()
+	for _, d := range downTracks {
+		d.track.removeDownTrack(d)
+	}
+	err := t.pc.GracefulClose()
+	t.wg.Wait()
+	for _, p := range published {
+		p.end()
+	}
+	t.engine.forget(t)
+	if err != nil {
+		return fmt.Errorf("sfu: close %s transport: %w", t.role, err)
+	}
+	return nil
+}
+
+// eventQueue hands events from pion's goroutines to the transport's handler goroutine without
+// ever blocking the producer.
+type eventQueue struct {
+	mu    sync.Mutex
+	items []func()
+	wake  chan struct{}
+}
+
+func (q *eventQueue) push(f func()) {
+	q.mu.Lock()
+	q.items = append(q.items, f)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *eventQueue) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.wake:
+		}
+		for ctx.Err() == nil {
+			q.mu.Lock()
+			if len(q.items) == 0 {
+				q.mu.Unlock()
+				break
+			}
+			f := q.items[0]
+			q.items[0] = nil
+			q.items = q.items[1:]
+			q.mu.Unlock()
+			f()
+		}
+	}
+}

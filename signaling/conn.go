@@ -1,0 +1,132 @@
+package signaling
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/livekit/protocol/livekit"
+	"google.golang.org/protobuf/proto"
+)
+
+// maxFrameBytes bounds one signalling frame. The largest legitimate frames are SDP offers with
+// simulcast (a few tens of kB); anything far beyond is an abuse and closes that session.
+const maxFrameBytes = 256 << 10
+
+// outQueueLen is how many responses may wait for a slow client before its socket is dropped.
+const outQueueLen = 512
+
+var errSlowClient = errors.New("signalling queue full: client too slow")
+
+// signalConn is one WebSocket carrying LiveKit protobuf frames. Writes go through a queue
+// drained by a single goroutine, because gorilla's Conn allows one concurrent writer.
+type signalConn struct {
+	ws     *websocket.Conn
+	out    chan *livekit.SignalResponse
+	done   chan struct{}
+	once   sync.Once
+	errMu  sync.Mutex
+	reason error
+}
+
+func newSignalConn(ws *websocket.Conn) *signalConn {
+	ws.SetReadLimit(maxFrameBytes)
+	c := &signalConn{ws: ws, out: make(chan *livekit.SignalResponse, outQueueLen), done: make(chan struct{})}
+	go c.writeLoop()
+	return c
+}
+
+// send queues a response; it never blocks. A client that cannot keep up is disconnected rather
+// than slowing the room down.
+func (c *signalConn) send(msg *livekit.SignalResponse) {
+	select {
+	case <-c.done:
+	case c.out <- msg:
+	default:
+		c.close(errSlowClient)
+	}
+}
+
+// read returns the next request. A frame that is not a valid SignalRequest is an error.
+func (c *signalConn) read() (*livekit.SignalRequest, error) {
+	kind, data, err := c.ws.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	if kind != websocket.BinaryMessage {
+		return nil, fmt.Errorf("malformed signal frame: expected a binary protobuf frame, got websocket message type %d", kind)
+	}
+	req := &livekit.SignalRequest{}
+	if err := proto.Unmarshal(data, req); err != nil {
+		return nil, fmt.Errorf("malformed signal frame (%d bytes): %w", len(data), err)
+	}
+	return req, nil
+}
+
+func (c *signalConn) writeLoop() {
+	defer c.ws.Close()
+	for {
+		select {
+		case <-c.done:
+			c.flushAndClose()
+			return
+		case msg := <-c.out:
+			if err := c.write(msg); err != nil {
+				c.close(err)
+				return
+			}
+		}
+	}
+}
+
+// flushAndClose sends what is queued (a final Leave, typically) and a close frame with the reason.
+func (c *signalConn) flushAndClose() {
+	for {
+		select {
+		case msg := <-c.out:
+			if c.write(msg) != nil {
+				return
+			}
+		default:
+			code, text := websocket.CloseNormalClosure, ""
+			if err := c.err(); err != nil {
+				code, text = websocket.CloseProtocolError, err.Error()
+				if errors.Is(err, errSlowClient) {
+					code = websocket.CloseTryAgainLater
+				}
+				if len(text) > 120 { // a close frame's reason must fit in 123 bytes
+					text = text[:120]
+				}
+			}
+			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+			return
+		}
+	}
+}
+
+func (c *signalConn) write(msg *livekit.SignalResponse) error {
+	data, err := proto.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("encode signal response: %w", err)
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return c.ws.WriteMessage(websocket.BinaryMessage, data)
+}
+
+// close ends the connection; reason (may be nil) is sent in the close frame.
+func (c *signalConn) close(reason error) {
+	c.once.Do(func() {
+		c.errMu.Lock()
+		c.reason = reason
+		c.errMu.Unlock()
+		close(c.done)
+	})
+}
+
+func (c *signalConn) err() error {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	return c.reason
+}

@@ -1,0 +1,421 @@
+package signaling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/webrtc/v4"
+	"github.com/twitchtv/twirp"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ingeco/hemicycle/auth"
+)
+
+func TestMuteAndUnmuteReachSubscribers(t *testing.T) {
+	ts := startServer(t)
+	alice := ts.join(t, "r", "alice", nil)
+	pub := publish(t, alice, false)
+	bobRx, cb := newReceiver(pub)
+	ts.join(t, "r", "bob", cb)
+	eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.audioPackets.Load() > 20 })
+
+	pub.audioPub.SetMuted(true)
+	eventually(t, "bob sees alice's microphone muted", 5*time.Second, func() bool { return bobRx.isMuted("mic") })
+	// While muted, the server forwards nothing of the track.
+	time.Sleep(300 * time.Millisecond)
+	before := bobRx.audioPackets.Load()
+	time.Sleep(500 * time.Millisecond)
+	if got := bobRx.audioPackets.Load() - before; got > 0 {
+		t.Errorf("%d audio packets forwarded while the track was muted", got)
+	}
+
+	pub.audioPub.SetMuted(false)
+	eventually(t, "bob sees alice's microphone unmuted", 5*time.Second, func() bool { return !bobRx.isMuted("mic") })
+	after := bobRx.audioPackets.Load()
+	eventually(t, "audio flows again after unmute", 5*time.Second, func() bool { return bobRx.audioPackets.Load() > after+10 })
+}
+
+type dataLog struct {
+	mu   sync.Mutex
+	msgs []string // "from:payload"
+}
+
+func (d *dataLog) add(from, payload string) {
+	d.mu.Lock()
+	d.msgs = append(d.msgs, from+":"+payload)
+	d.mu.Unlock()
+}
+
+func (d *dataLog) count(entry string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, m := range d.msgs {
+		if m == entry {
+			n++
+		}
+	}
+	return n
+}
+
+func dataCallback(log *dataLog) *lksdk.RoomCallback {
+	cb := lksdk.NewRoomCallback()
+	cb.OnDataPacket = func(data lksdk.DataPacket, params lksdk.DataReceiveParams) {
+		if u, ok := data.(*lksdk.UserDataPacket); ok {
+			log.add(params.SenderIdentity, string(u.Payload))
+		}
+	}
+	return cb
+}
+
+func TestDataPacketsRelayedOnceWithServerStampedSender(t *testing.T) {
+	ts := startServer(t)
+	var bobLog, carolLog dataLog
+	alice := ts.join(t, "r", "alice", nil)
+	ts.join(t, "r", "bob", dataCallback(&bobLog))
+	ts.join(t, "r", "carol", dataCallback(&carolLog))
+
+	eventually(t, "alice sees both others", 5*time.Second, func() bool { return len(alice.GetRemoteParticipants()) == 2 })
+	// Reliable to everyone.
+	if err := alice.LocalParticipant.PublishDataPacket(lksdk.UserData([]byte("hello all")), lksdk.WithDataPublishReliable(true)); err != nil {
+		t.Fatal(err)
+	}
+	// Reliable to carol only.
+	if err := alice.LocalParticipant.PublishDataPacket(lksdk.UserData([]byte("for carol")),
+		lksdk.WithDataPublishReliable(true), lksdk.WithDataPublishDestination([]string{"carol"})); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "bob and carol receive the broadcast, carol the private one", 5*time.Second, func() bool {
+		return bobLog.count("alice:hello all") == 1 && carolLog.count("alice:hello all") == 1 && carolLog.count("alice:for carol") == 1
+	})
+	// Lossy on loopback arrives too.
+	if err := alice.LocalParticipant.PublishDataPacket(lksdk.UserData([]byte("lossy")), lksdk.WithDataPublishReliable(false)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "lossy packet delivered", 5*time.Second, func() bool { return bobLog.count("alice:lossy") == 1 })
+
+	// A packet claiming another sender is restamped with the real one.
+	room, _ := ts.srv.Room("r")
+	p := room.participant("alice")
+	forged, _ := proto.Marshal(&livekit.DataPacket{
+		ParticipantIdentity: "carol",
+		Value: &livekit.DataPacket_User{User: &livekit.UserPacket{
+			ParticipantIdentity: "carol", Payload: []byte("forged"),
+		}},
+	})
+	p.onData(true, forged)
+	eventually(t, "forged packet arrives as alice's", 5*time.Second, func() bool { return bobLog.count("alice:forged") == 1 })
+	if n := bobLog.count("carol:forged"); n != 0 {
+		t.Errorf("a packet was delivered under a sender identity the client chose")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := bobLog.count("alice:hello all"); n != 1 {
+		t.Errorf("broadcast delivered %d times to bob, want exactly once", n)
+	}
+	if n := bobLog.count("alice:for carol"); n != 0 {
+		t.Errorf("a packet addressed to carol reached bob")
+	}
+}
+
+func TestLeaveIsSeenAndSameIdentityRejoins(t *testing.T) {
+	ts := startServer(t)
+	var left atomic.Int32
+	cb := lksdk.NewRoomCallback()
+	cb.OnParticipantDisconnected = func(p *lksdk.RemoteParticipant) {
+		if p.Identity() == "alice" {
+			left.Add(1)
+		}
+	}
+	bobRx, _ := newReceiver(nil)
+	cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, _ *lksdk.RemoteParticipant) {
+		go bobRx.read(track)
+	}
+	bob := ts.join(t, "r", "bob", cb)
+
+	alice1 := ts.join(t, "r", "alice", nil)
+	eventually(t, "bob sees alice", 5*time.Second, func() bool { return bob.GetParticipantByIdentity("alice") != nil })
+	alice1.Disconnect()
+	eventually(t, "bob sees alice leave", 5*time.Second, func() bool { return left.Load() == 1 })
+
+	// The same identity joins again and publishes: media flows to bob.
+	alice2 := ts.join(t, "r", "alice", nil)
+	pub := publish(t, alice2, false)
+	bobRx.from.Store(pub)
+	eventually(t, "bob receives the rejoined alice's audio", 15*time.Second, func() bool { return bobRx.opusMatched.Load() > 20 })
+
+	// A second session under the same identity replaces the first, never doubles it.
+	var replaced atomic.Bool
+	cb3 := lksdk.NewRoomCallback()
+	alice3 := ts.join(t, "r", "alice", cb3)
+	_ = alice3
+	eventually(t, "the earlier alice session is disconnected", 5*time.Second, func() bool {
+		replaced.Store(alice2.ConnectionState() == lksdk.ConnectionStateDisconnected)
+		return replaced.Load()
+	})
+	room, _ := ts.srv.Room("r")
+	n := 0
+	for _, p := range room.Participants() {
+		if p.Identity == "alice" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("room lists alice %d times, want once", n)
+	}
+}
+
+func TestResumeAfterSignalDropKeepsSubscriptions(t *testing.T) {
+	ts := startServer(t)
+	alice := ts.join(t, "r", "alice", nil)
+	pub := publish(t, alice, false)
+	bobRx, cb := newReceiver(pub)
+	var reconnected atomic.Bool
+	cb.OnReconnected = func() { reconnected.Store(true) }
+	bob := ts.join(t, "r", "bob", cb)
+	eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.audioPackets.Load() > 20 })
+	room, _ := ts.srv.Room("r")
+	sidBefore := room.participant("bob").sid
+
+	bob.Simulate(lksdk.SimulateSignalReconnect)
+	eventually(t, "bob's client reports it reconnected", 15*time.Second, reconnected.Load)
+	if p := room.participant("bob"); p == nil || p.sid != sidBefore {
+		t.Fatalf("bob's session was not resumed (participant %v)", p)
+	}
+	after := bobRx.audioPackets.Load()
+	eventually(t, "audio still flows after the resume", 10*time.Second, func() bool { return bobRx.audioPackets.Load() > after+25 })
+}
+
+func TestRoomServiceMuteAndRemove(t *testing.T) {
+	ts := startServer(t)
+	alice := ts.join(t, "r", "alice", nil)
+	pub := publish(t, alice, false)
+	bobRx, cb := newReceiver(pub)
+	ts.join(t, "r", "bob", cb)
+	eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.audioPackets.Load() > 20 })
+
+	admin := lksdk.NewRoomServiceClient(ts.http.URL, testKey, testSecret)
+	ctx := context.Background()
+	parts, err := admin.ListParticipants(ctx, &livekit.ListParticipantsRequest{Room: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts.Participants) != 2 {
+		t.Fatalf("ListParticipants: %d participants, want 2", len(parts.Participants))
+	}
+	if _, err := admin.MutePublishedTrack(ctx, &livekit.MuteRoomTrackRequest{Room: "r", Identity: "alice", TrackSid: pub.audioPub.SID(), Muted: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "bob sees alice muted by the server", 5*time.Second, func() bool { return bobRx.isMuted("mic") })
+	eventually(t, "alice's client follows the server mute", 5*time.Second, pub.audioPub.IsMuted)
+
+	if _, err := admin.RemoveParticipant(ctx, &livekit.RoomParticipantIdentity{Room: "r", Identity: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "alice is disconnected", 5*time.Second, func() bool {
+		return alice.ConnectionState() == lksdk.ConnectionStateDisconnected
+	})
+	room, _ := ts.srv.Room("r")
+	if room.participant("alice") != nil {
+		t.Error("alice is still in the room after RemoveParticipant")
+	}
+
+	// Grants are checked: a member's token cannot administer.
+	tok := ts.token(t, "r", "mallory", auth.RoleMember)
+	_, err = adminWithToken(ts, tok).RemoveParticipant(ctx, &livekit.RoomParticipantIdentity{Room: "r", Identity: "bob"})
+	var te twirp.Error
+	if !errors.As(err, &te) || te.Code() != twirp.PermissionDenied || !strings.Contains(te.Msg(), "roomAdmin") {
+		t.Fatalf("RemoveParticipant with a member token: got %v, want permission denied naming roomAdmin", err)
+	}
+	// A chair of another room is refused for this one.
+	tok = ts.token(t, "elsewhere", "chair2", auth.RoleChair)
+	_, err = adminWithToken(ts, tok).MutePublishedTrack(ctx, &livekit.MuteRoomTrackRequest{Room: "r", Identity: "bob", TrackSid: "TR_x", Muted: true})
+	if !errors.As(err, &te) || te.Code() != twirp.PermissionDenied || !strings.Contains(te.Msg(), "wrong room") {
+		t.Fatalf("mute with another room's chair token: got %v, want permission denied for the wrong room", err)
+	}
+}
+
+// adminWithToken calls RoomService with a given token instead of one minted from the key pair.
+func adminWithToken(ts *testServer, tok string) livekit.RoomService {
+	return livekit.NewRoomServiceProtobufClient(ts.http.URL, &http.Client{Transport: bearerTransport(tok)})
+}
+
+type bearerTransport string
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+string(b))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestTokensRefusedWithTheirReason(t *testing.T) {
+	ts := startServer(t)
+	valid := ts.token(t, "r", "alice", auth.RoleMember)
+	forged := valid[:strings.LastIndex(valid, ".")+1] + "AAAA" + valid[strings.LastIndex(valid, ".")+5:]
+	expired, err := auth.Issue(auth.TokenOptions{Key: testKey, Secret: testSecret, Identity: "alice", Room: "r",
+		TTL: time.Minute, Now: time.Now().Add(-time.Hour), Video: auth.GrantsForRole(auth.RoleMember, "r")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, err := auth.Issue(auth.TokenOptions{Key: "stranger", Secret: testSecret, Identity: "alice", Room: "r",
+		TTL: time.Hour, Video: auth.GrantsForRole(auth.RoleMember, "r")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noJoin, err := auth.Issue(auth.TokenOptions{Key: testKey, Secret: testSecret, Identity: "alice",
+		TTL: time.Hour, Video: auth.VideoGrant{RoomList: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, token string
+		status      int
+		reason      string
+	}{
+		{"forged signature", forged, 401, "bad signature"},
+		{"expired", expired, 401, "token expired"},
+		{"unknown key", otherKey, 401, "unknown API key"},
+		{"no roomJoin grant", noJoin, 403, "roomJoin"},
+		{"no token", "", 401, "no access token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, path := range []string{"/rtc/validate", "/rtc"} {
+				resp, err := http.Get(ts.http.URL + path + "?access_token=" + tc.token)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.reason) {
+					t.Errorf("%s: got %d %q, want %d with %q", path, resp.StatusCode, body, tc.status, tc.reason)
+				}
+			}
+			// The real SDK is refused too and reports the reason.
+			_, err := lksdk.ConnectToRoomWithToken(ts.url, tc.token, lksdk.NewRoomCallback())
+			if err == nil {
+				t.Fatal("the SDK connected with a bad token")
+			}
+		})
+	}
+	// The v1 path answers 404 with CORS headers so that the browser SDK falls back to /rtc.
+	resp, err := http.Get(ts.http.URL + "/rtc/v1/validate?access_token=" + valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || resp.Header.Get("Access-Control-Allow-Origin") != "*" || strings.Contains(string(body), "requested room does not exist") {
+		t.Errorf("/rtc/v1/validate: %d %q cors=%q", resp.StatusCode, body, resp.Header.Get("Access-Control-Allow-Origin"))
+	}
+}
+
+// rawJoin opens /rtc with a plain WebSocket and returns it after the JoinResponse.
+func rawJoin(t *testing.T, ts *testServer, room, identity string) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial(ts.url+"/rtc?protocol=17&access_token="+ts.token(t, room, identity, auth.RoleMember), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	_, data, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp livekit.SignalResponse
+	if err := proto.Unmarshal(data, &resp); err != nil || resp.GetJoin() == nil {
+		t.Fatalf("first frame is not a JoinResponse: %v %v", err, resp.Message)
+	}
+	if resp.GetJoin().GetServerInfo().GetVersion() == "" || resp.GetJoin().GetParticipant().GetPermission() == nil {
+		t.Fatalf("JoinResponse lacks server version or permission: %v", resp.GetJoin())
+	}
+	return ws
+}
+
+// readUntilClose returns the close error of the socket.
+func readUntilClose(ws *websocket.Conn) error {
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			return err
+		}
+	}
+}
+
+func TestMalformedAndOversizedFramesCloseOnlyThatSession(t *testing.T) {
+	ts := startServer(t)
+	alice := ts.join(t, "r", "alice", nil)
+	pub := publish(t, alice, false)
+	bobRx, cb := newReceiver(pub)
+	ts.join(t, "r", "bob", cb)
+	eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.audioPackets.Load() > 20 })
+
+	for i, tc := range []struct {
+		name string
+		kind int
+		data []byte
+		want string
+	}{
+		{"garbage protobuf", websocket.BinaryMessage, []byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0x01}, "malformed signal frame"},
+		{"text frame", websocket.TextMessage, []byte(`{"offer":{}}`), "expected a binary protobuf frame"},
+		{"oversized frame", websocket.BinaryMessage, make([]byte, maxFrameBytes+1), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws := rawJoin(t, ts, "r", fmt.Sprintf("mallory%d", i))
+			if err := ws.WriteMessage(tc.kind, tc.data); err != nil {
+				t.Fatal(err)
+			}
+			err := readUntilClose(ws)
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) {
+				t.Fatalf("socket ended with %v, want a close frame", err)
+			}
+			if tc.want != "" && !strings.Contains(ce.Text, tc.want) {
+				t.Errorf("close reason %q, want it to say %q", ce.Text, tc.want)
+			}
+			room, _ := ts.srv.Room("r")
+			eventually(t, "the offender is removed", 5*time.Second, func() bool { return room.participant(fmt.Sprintf("mallory%d", i)) == nil })
+		})
+	}
+	// The others go on.
+	before := bobRx.audioPackets.Load()
+	eventually(t, "media still flows to bob", 5*time.Second, func() bool { return bobRx.audioPackets.Load() > before+20 })
+	if alice.ConnectionState() != lksdk.ConnectionStateConnected {
+		t.Errorf("alice's state is %s after another session misbehaved", alice.ConnectionState())
+	}
+}
+
+func TestPingIsAnswered(t *testing.T) {
+	ts := startServer(t)
+	ws := rawJoin(t, ts, "r", "pinger")
+	req, _ := proto.Marshal(&livekit.SignalRequest{Message: &livekit.SignalRequest_PingReq{PingReq: &livekit.Ping{Timestamp: 12345}}})
+	if err := ws.WriteMessage(websocket.BinaryMessage, req); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resp livekit.SignalResponse
+		if err := proto.Unmarshal(data, &resp); err != nil {
+			t.Fatal(err)
+		}
+		if pong := resp.GetPongResp(); pong != nil {
+			if pong.LastPingTimestamp != 12345 {
+				t.Fatalf("pong echoes %d, want 12345", pong.LastPingTimestamp)
+			}
+			return
+		}
+	}
+}

@@ -1,0 +1,313 @@
+package signaling
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	"github.com/twitchtv/twirp"
+
+	"github.com/ingeco/hemicycle/auth"
+)
+
+// roomService implements LiveKit's RoomService (Twirp) so that LiveKit's server SDKs and tools
+// can administer Hemicycle. Every call is authorised from the verified token in the request.
+type roomService struct{ s *Server }
+
+type claimsKey struct{}
+
+type claimsResult struct {
+	claims *auth.Claims
+	err    error
+}
+
+func newRoomService(s *Server) *tokenCarrier {
+	srv := livekit.NewRoomServiceServer(&roomService{s: s})
+	return &tokenCarrier{next: srv, s: s}
+}
+
+// tokenCarrier verifies the bearer token and hands the result to the Twirp methods, which
+// decide what each call requires.
+type tokenCarrier struct {
+	next livekit.TwirpServer
+	s    *Server
+}
+
+func (t *tokenCarrier) PathPrefix() string { return t.next.PathPrefix() }
+
+func (t *tokenCarrier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var res claimsResult
+	if tok := bearer(r); tok == "" {
+		res.err = &auth.Error{Reason: auth.ReasonNoToken, Status: http.StatusUnauthorized, Detail: "send Authorization: Bearer <token>"}
+	} else {
+		res.claims, res.err = t.s.cfg.Verifier.Verify(tok)
+	}
+	t.next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, res)))
+}
+
+// grant names one permission of the video grant.
+type grant int
+
+const (
+	grantAdmin grant = iota
+	grantCreate
+	grantList
+)
+
+func (g grant) String() string {
+	return [...]string{"roomAdmin", "roomCreate", "roomList"}[g]
+}
+
+// require checks that the caller's token holds grant g (for room, when g is roomAdmin).
+func require(ctx context.Context, g grant, room string) (*auth.Claims, error) {
+	res, _ := ctx.Value(claimsKey{}).(claimsResult)
+	if res.err != nil {
+		return nil, twirp.NewError(twirp.Unauthenticated, res.err.Error())
+	}
+	if res.claims == nil {
+		return nil, twirp.NewError(twirp.Unauthenticated, "no verified token")
+	}
+	v := res.claims.Video
+	ok := false
+	if v != nil {
+		switch g {
+		case grantAdmin:
+			ok = res.claims.CanAdminRoom(room)
+		case grantCreate:
+			ok = v.RoomCreate
+		case grantList:
+			ok = v.RoomList
+		}
+	}
+	if !ok {
+		msg := "missing grant: " + g.String()
+		if g == grantAdmin && v != nil && v.RoomAdmin {
+			msg = fmt.Sprintf("wrong room: the token administers %q, not %q", v.Room, room)
+		}
+		return nil, twirp.NewError(twirp.PermissionDenied, msg)
+	}
+	return res.claims, nil
+}
+
+func (rs *roomService) room(name string) (*Room, error) {
+	if name == "" {
+		return nil, twirp.RequiredArgumentError("room")
+	}
+	r, ok := rs.s.Room(name)
+	if !ok {
+		return nil, twirp.NewError(twirp.NotFound, fmt.Sprintf("room %q does not exist", name))
+	}
+	return r, nil
+}
+
+func (rs *roomService) participant(room, identity string) (*Room, *Participant, error) {
+	r, err := rs.room(room)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := r.participant(identity)
+	if p == nil {
+		return nil, nil, twirp.NewError(twirp.NotFound, fmt.Sprintf("participant %q is not in room %q", identity, room))
+	}
+	return r, p, nil
+}
+
+func (rs *roomService) CreateRoom(ctx context.Context, req *livekit.CreateRoomRequest) (*livekit.Room, error) {
+	if _, err := require(ctx, grantCreate, req.GetName()); err != nil {
+		return nil, err
+	}
+	if req.GetName() == "" {
+		return nil, twirp.RequiredArgumentError("name")
+	}
+	r, err := rs.s.openRoom(req.GetName(), time.Duration(req.GetEmptyTimeout())*time.Second)
+	if err != nil {
+		return nil, twirp.NewError(twirp.Unavailable, err.Error())
+	}
+	if req.GetMetadata() != "" {
+		r.mu.Lock()
+		r.metadata = req.GetMetadata()
+		r.mu.Unlock()
+	}
+	return r.Info(), nil
+}
+
+func (rs *roomService) ListRooms(ctx context.Context, req *livekit.ListRoomsRequest) (*livekit.ListRoomsResponse, error) {
+	if _, err := require(ctx, grantList, ""); err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, n := range req.GetNames() {
+		want[n] = true
+	}
+	out := &livekit.ListRoomsResponse{}
+	for _, r := range rs.s.Rooms() {
+		if len(want) == 0 || want[r.name] {
+			out.Rooms = append(out.Rooms, r.Info())
+		}
+	}
+	return out, nil
+}
+
+func (rs *roomService) DeleteRoom(ctx context.Context, req *livekit.DeleteRoomRequest) (*livekit.DeleteRoomResponse, error) {
+	if _, err := require(ctx, grantCreate, req.GetRoom()); err != nil {
+		return nil, err
+	}
+	r, err := rs.room(req.GetRoom())
+	if err != nil {
+		return nil, err
+	}
+	r.close(livekit.DisconnectReason_ROOM_DELETED)
+	return &livekit.DeleteRoomResponse{}, nil
+}
+
+func (rs *roomService) ListParticipants(ctx context.Context, req *livekit.ListParticipantsRequest) (*livekit.ListParticipantsResponse, error) {
+	if _, err := require(ctx, grantAdmin, req.GetRoom()); err != nil {
+		return nil, err
+	}
+	r, err := rs.room(req.GetRoom())
+	if err != nil {
+		return nil, err
+	}
+	return &livekit.ListParticipantsResponse{Participants: r.Participants()}, nil
+}
+
+func (rs *roomService) GetParticipant(ctx context.Context, req *livekit.RoomParticipantIdentity) (*livekit.ParticipantInfo, error) {
+	if _, err := require(ctx, grantAdmin, req.GetRoom()); err != nil {
+		return nil, err
+	}
+	r, p, err := rs.participant(req.GetRoom(), req.GetIdentity())
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return p.infoLocked(), nil
+}
+
+func (rs *roomService) RemoveParticipant(ctx context.Context, req *livekit.RoomParticipantIdentity) (*livekit.RemoveParticipantResponse, error) {
+	if _, err := require(ctx, grantAdmin, req.GetRoom()); err != nil {
+		return nil, err
+	}
+	r, p, err := rs.participant(req.GetRoom(), req.GetIdentity())
+	if err != nil {
+		return nil, err
+	}
+	r.remove(p, livekit.DisconnectReason_PARTICIPANT_REMOVED, true)
+	return &livekit.RemoveParticipantResponse{}, nil
+}
+
+func (rs *roomService) MutePublishedTrack(ctx context.Context, req *livekit.MuteRoomTrackRequest) (*livekit.MuteRoomTrackResponse, error) {
+	if _, err := require(ctx, grantAdmin, req.GetRoom()); err != nil {
+		return nil, err
+	}
+	_, p, err := rs.participant(req.GetRoom(), req.GetIdentity())
+	if err != nil {
+		return nil, err
+	}
+	info, err := p.MuteTrack(req.GetTrackSid(), req.GetMuted())
+	if err != nil {
+		return nil, twirp.NewError(twirp.NotFound, err.Error())
+	}
+	return &livekit.MuteRoomTrackResponse{Track: info}, nil
+}
+
+func (rs *roomService) UpdateParticipant(ctx context.Context, req *livekit.UpdateParticipantRequest) (*livekit.ParticipantInfo, error) {
+	if _, err := require(ctx, grantAdmin, req.GetRoom()); err != nil {
+		return nil, err
+	}
+	r, p, err := rs.participant(req.GetRoom(), req.GetIdentity())
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	p.applyMetadataLocked(req.GetName(), req.GetMetadata(), req.GetAttributes())
+	revoked := false
+	if perm := req.GetPermission(); perm != nil {
+		revoked = p.permission.CanPublish && !perm.GetCanPublish()
+		p.permission = perm
+	}
+	info := p.infoLocked()
+	var tracks []*publishedTrack
+	if revoked {
+		for _, t := range p.tracks {
+			tracks = append(tracks, t)
+		}
+	}
+	r.mu.Unlock()
+	// Withdrawing the right to publish mutes what is already published.
+	for _, t := range tracks {
+		if _, err := p.MuteTrack(t.info.Sid, true); err != nil {
+			r.log.Debug("mute on permission change", "err", err)
+		}
+	}
+	r.broadcastParticipant(p)
+	return info, nil
+}
+
+func (rs *roomService) UpdateSubscriptions(ctx context.Context, req *livekit.UpdateSubscriptionsRequest) (*livekit.UpdateSubscriptionsResponse, error) {
+	if _, err := require(ctx, grantAdmin, req.GetRoom()); err != nil {
+		return nil, err
+	}
+	_, p, err := rs.participant(req.GetRoom(), req.GetIdentity())
+	if err != nil {
+		return nil, err
+	}
+	if err := p.onSubscription(&livekit.UpdateSubscription{
+		TrackSids: req.GetTrackSids(), Subscribe: req.GetSubscribe(), ParticipantTracks: req.GetParticipantTracks(),
+	}); err != nil {
+		return nil, twirp.NewError(twirp.InvalidArgument, err.Error())
+	}
+	return &livekit.UpdateSubscriptionsResponse{}, nil
+}
+
+func (rs *roomService) SendData(ctx context.Context, req *livekit.SendDataRequest) (*livekit.SendDataResponse, error) {
+	if _, err := require(ctx, grantAdmin, req.GetRoom()); err != nil {
+		return nil, err
+	}
+	r, err := rs.room(req.GetRoom())
+	if err != nil {
+		return nil, err
+	}
+	dest := req.GetDestinationIdentities()
+	if len(req.GetDestinationSids()) > 0 {
+		r.mu.Lock()
+		for _, sid := range req.GetDestinationSids() {
+			if p := r.bySID[sid]; p != nil {
+				dest = append(dest, p.identity)
+			}
+		}
+		r.mu.Unlock()
+	}
+	r.SendData(req.GetData(), req.GetTopic(), req.GetKind() != livekit.DataPacket_LOSSY, dest)
+	return &livekit.SendDataResponse{}, nil
+}
+
+func (rs *roomService) UpdateRoomMetadata(ctx context.Context, req *livekit.UpdateRoomMetadataRequest) (*livekit.Room, error) {
+	if _, err := require(ctx, grantAdmin, req.GetRoom()); err != nil {
+		return nil, err
+	}
+	r, err := rs.room(req.GetRoom())
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.metadata = req.GetMetadata()
+	info := r.infoLocked()
+	r.mu.Unlock()
+	r.sendToAll(&livekit.SignalResponse{Message: &livekit.SignalResponse_RoomUpdate{RoomUpdate: &livekit.RoomUpdate{Room: info}}}, nil)
+	return info, nil
+}
+
+func (rs *roomService) ForwardParticipant(context.Context, *livekit.ForwardParticipantRequest) (*livekit.ForwardParticipantResponse, error) {
+	return nil, twirp.NewError(twirp.Unimplemented, "forwarding participants between rooms is not offered")
+}
+
+func (rs *roomService) MoveParticipant(context.Context, *livekit.MoveParticipantRequest) (*livekit.MoveParticipantResponse, error) {
+	return nil, twirp.NewError(twirp.Unimplemented, "moving participants between rooms is not offered")
+}
+
+func (rs *roomService) PerformRpc(context.Context, *livekit.PerformRpcRequest) (*livekit.PerformRpcResponse, error) {
+	return nil, twirp.NewError(twirp.Unimplemented, "server-initiated RPC is not offered")
+}

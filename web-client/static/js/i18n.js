@@ -1,0 +1,27 @@
+// Language choice and message lookup. All user-visible text lives in ../i18n/<lang>.js.
+import fr from '../i18n/fr.js'
+import en from '../i18n/en.js'
+
+const catalogs = { fr, en }
+export const defaultLanguage = 'fr'
+
+// pickLanguage returns the first of the browser's preferred languages that we speak, French when
+// none is; an explicit choice (the ?lang= parameter) wins over the browser's.
+export function pickLanguage (preferred, explicit) {
+  for (const tag of [explicit, ...(preferred || [])]) {
+    if (!tag) continue
+    const base = String(tag).toLowerCase().split('-')[0]
+    if (base in catalogs) return base
+  }
+  return defaultLanguage
+}
+
+// translator returns t(key, params) for one language. A missing key falls back to French and then
+// to the key itself, so a forgotten string shows up visibly instead of as an empty control.
+export function translator (lang) {
+  const catalog = catalogs[lang] || catalogs[defaultLanguage]
+  return function t (key, params = {}) {
+    const template = catalog[key] ?? catalogs[defaultLanguage][key] ?? key
+    return template.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole))
+  }
+}

@@ -1,0 +1,97 @@
+// Invitations are the server-issued JWTs (LiveKit claim layout plus a `hemicycle` claim). The
+// client only reads them to greet the participant and label them; the server verifies them.
+
+export const roles = ['chair', 'clerk', 'member', 'agent', 'captioner', 'interpreter', 'viewer']
+
+export class InvitationError extends Error {
+  constructor (kind, detail) {
+    super(detail ? `${kind}: ${detail}` : kind)
+    this.kind = kind // 'invalid' or 'expired'
+  }
+}
+
+function base64UrlDecode (s) {
+  const b64 = s.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(s.length / 4) * 4, '=')
+  const bin = atob(b64)
+  return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)))
+}
+
+// readInvitation decodes a token's claims (without checking its signature, which only the
+// server can do) and refuses one that is malformed or already expired.
+export function readInvitation (token, nowMs = Date.now()) {
+  const parts = String(token).trim().split('.')
+  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]*$/.test(p))) {
+    throw new InvitationError('invalid', 'not a JWT')
+  }
+  let claims
+  try {
+    claims = JSON.parse(base64UrlDecode(parts[1]))
+  } catch (err) {
+    throw new InvitationError('invalid', err.message)
+  }
+  if (!claims || typeof claims !== 'object') throw new InvitationError('invalid', 'no claims')
+  if (typeof claims.exp === 'number' && claims.exp * 1000 <= nowMs) {
+    throw new InvitationError('expired')
+  }
+  const video = claims.video && typeof claims.video === 'object' ? claims.video : {}
+  const hc = claims.hemicycle && typeof claims.hemicycle === 'object' ? claims.hemicycle : {}
+  const role = roles.includes(hc.role) ? hc.role : null
+  const seat = Number.isInteger(hc.seat) && hc.seat > 0 ? hc.seat : null
+  return {
+    token: parts.join('.'),
+    identity: typeof claims.sub === 'string' ? claims.sub : '',
+    name: typeof claims.name === 'string' && claims.name ? claims.name : (claims.sub || ''),
+    room: typeof video.room === 'string' ? video.room : '',
+    role,
+    seat,
+    // A public viewer, or any token without publish rights, joins without camera or microphone.
+    canPublish: role !== 'viewer' && video.canPublish !== false
+  }
+}
+
+// tokenFromInput accepts what a person may paste: the whole invitation link or the bare token.
+export function tokenFromInput (input) {
+  const text = String(input || '').trim()
+  if (!text) return ''
+  if (text.includes('token=')) {
+    try {
+      return new URL(text, location.origin).searchParams.get('token') || ''
+    } catch {
+      return ''
+    }
+  }
+  return text
+}
+
+// newIdentity makes a unique participant identity for a development invitation, so that two tabs
+// opened by the same person do not replace each other in the room.
+export function newIdentity (name) {
+  const slug = name.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 24) || 'guest'
+  const rnd = new Uint8Array(4)
+  crypto.getRandomValues(rnd)
+  return `${slug}-${Array.from(rnd, (b) => b.toString(16).padStart(2, '0')).join('')}`
+}
+
+// mintDevInvitation asks a --dev server for a development token.
+export async function mintDevInvitation ({ room, name, role, seat }, fetchImpl = fetch) {
+  const body = { room, identity: newIdentity(name), name, role }
+  if (seat) body.seat = seat
+  let res
+  try {
+    res = await fetchImpl('/api/dev/token', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify(body)
+    })
+  } catch (err) {
+    throw new Error(`network error: ${err.message}`)
+  }
+  if (!res.ok) {
+    const text = (await res.text().catch(() => '')).trim()
+    throw new Error(`HTTP ${res.status}${text ? ` – ${text.slice(0, 200)}` : ''}`)
+  }
+  const data = await res.json()
+  if (!data || typeof data.token !== 'string') throw new Error('the answer has no token')
+  return data.token
+}

@@ -1,0 +1,113 @@
+// Entry point: picks the language, reads the server's configuration and moves between the
+// screens (join → lobby → room → left). Each screen is built fresh; only the invitation is kept
+// (in this tab's sessionStorage) so that a reload does not lose it.
+import { isBrowserSupported } from '../vendor/livekit-client.esm.mjs'
+import { h, focusHeading } from './dom.js'
+import { pickLanguage, translator } from './i18n.js'
+import { loadConfig } from './config.js'
+import { readInvitation, InvitationError } from './invitation.js'
+import { renderJoin } from './join.js'
+import { renderLobby } from './lobby.js'
+import { enterRoom } from './room.js'
+
+const invitationKey = 'hemicycle.invitation'
+const announcementLifetimeMs = 10000
+
+async function boot () {
+  const params = new URLSearchParams(location.search)
+  const lang = pickLanguage(navigator.languages || [navigator.language], params.get('lang'))
+  const t = translator(lang)
+  document.documentElement.lang = lang
+  document.title = t('app.name')
+
+  const main = document.getElementById('main')
+  const region = document.getElementById('announcements')
+  document.querySelector('.skip-link').textContent = t('app.skip')
+  main.replaceChildren(h('p', { class: 'loading', text: t('app.loading') }))
+
+  const config = await loadConfig()
+  let current = null // the screen on show: { close() } or null
+  let firstScreen = true
+
+  const ctx = {
+    t,
+    lang,
+    config,
+    // announce speaks through the live region and shows the same text briefly on screen.
+    announce (text) {
+      const item = h('p', { text })
+      region.append(item)
+      setTimeout(() => item.remove(), announcementLifetimeMs)
+      while (region.childElementCount > 4) region.firstElementChild.remove()
+    },
+    show (root, screen = null) {
+      current?.close?.()
+      current = screen
+      main.replaceChildren(root)
+      document.body.dataset.screen = root.className.split(' ').find((c) => ['join', 'lobby', 'room', 'left'].includes(c)) || ''
+      // A new screen moves the reading position to its heading; the first one is where a page
+      // load starts anyway.
+      if (!firstScreen) focusHeading(main)
+      firstScreen = false
+    },
+    home (message) {
+      sessionStorage.removeItem(invitationKey)
+      history.replaceState(null, '', '/')
+      ctx.show(renderJoin(ctx, { message }))
+    },
+    openLobby (session) {
+      sessionStorage.setItem(invitationKey, session.token)
+      // The token stays out of the address bar, where a screen share or a shoulder could read it.
+      history.replaceState(null, '', '/join')
+      const lobby = renderLobby(ctx, session)
+      ctx.show(lobby.root, lobby)
+      lobby.start()
+    },
+    enterRoom (session, choices) {
+      return enterRoom(ctx, session, choices)
+    },
+    showLeft (session, reason) {
+      ctx.show(renderLeft(ctx, session, reason))
+    }
+  }
+
+  if (!isBrowserSupported()) {
+    main.replaceChildren(h('section', { class: 'card' }, h('h1', { text: t('app.name') }), h('p', { role: 'alert', text: t('app.unsupported') })))
+    return
+  }
+
+  const token = params.get('token') || (location.pathname === '/join' ? sessionStorage.getItem(invitationKey) : null)
+  if (!token) {
+    ctx.show(renderJoin(ctx))
+    return
+  }
+  try {
+    ctx.openLobby(readInvitation(token))
+  } catch (err) {
+    const expired = err instanceof InvitationError && err.kind === 'expired'
+    ctx.home(t(expired ? 'join.invite.expired' : 'join.invite.invalid'))
+  }
+}
+
+function renderLeft (ctx, session, reason) {
+  const { t } = ctx
+  return h('section', { class: 'card left', 'aria-labelledby': 'left-title' },
+    h('h1', { id: 'left-title', text: t('left.title') }),
+    reason ? h('p', { role: 'alert', text: t('left.disconnected', { reason }) }) : null,
+    h('div', { class: 'actions' },
+      h('button', {
+        type: 'button',
+        class: 'button primary',
+        text: t('left.rejoin'),
+        onclick: () => {
+          try {
+            ctx.openLobby(readInvitation(session.token))
+          } catch {
+            ctx.home(t('join.invite.expired'))
+          }
+        }
+      }),
+      h('button', { type: 'button', class: 'button', text: t('left.home'), onclick: () => ctx.home() })))
+}
+
+boot()

@@ -1,0 +1,537 @@
+// Room screen: the video grid, participant list, controls and connection state of one meeting.
+// The view is rebuilt from the SDK's participant objects on every event (syncParticipant), so it
+// cannot drift from what the SDK knows, whatever order events arrive in.
+import {
+  Room, RoomEvent, Track, ConnectionState, ConnectionQuality, DisconnectReason
+} from '../vendor/livekit-client.esm.mjs'
+import { h } from './dom.js'
+import { icons } from './icons.js'
+import { qualityPresets } from './media.js'
+import { signalUrl } from './config.js'
+import { roles } from './invitation.js'
+
+// enterRoom connects to the meeting, publishes what the lobby prepared and returns the room view.
+// It throws if the connection fails, leaving the lobby to show why.
+export async function enterRoom (ctx, session, choices) {
+  const preset = qualityPresets[choices.quality] || qualityPresets.standard
+  const room = new Room({
+    // Hemicycle speaks the two-peer-connection protocol at /rtc; saying so saves the SDK a
+    // failed attempt at the single-connection path.
+    singlePeerConnection: false,
+    adaptiveStream: false,
+    dynacast: false,
+    audioCaptureDefaults: { deviceId: choices.devices.audioinput || undefined },
+    videoCaptureDefaults: { deviceId: choices.devices.videoinput || undefined, resolution: preset.resolution },
+    audioOutput: choices.devices.audiooutput ? { deviceId: choices.devices.audiooutput } : undefined,
+    publishDefaults: { simulcast: true }
+  })
+  const view = new RoomView(ctx, session, room)
+  try {
+    await room.connect(signalUrl(), session.token, { autoSubscribe: true })
+  } catch (err) {
+    view.dispose()
+    await room.disconnect().catch(() => {})
+    throw err
+  }
+  ctx.show(view.root, view)
+  view.syncAll()
+  await view.publishInitial(choices)
+  return view
+}
+
+class RoomView {
+  constructor (ctx, session, room) {
+    this.ctx = ctx
+    this.t = ctx.t
+    this.session = session
+    this.room = room
+    this.leaving = false
+    this.disposed = false
+    this.selfMuting = false // true while our own click is muting the microphone
+    this.tiles = new Map() // key identity/source → tile parts
+    this.people = new Map() // identity → list item parts
+    this.audioSinks = new Map() // track sid → <audio>
+    this.build()
+    this.listen()
+  }
+
+  build () {
+    const t = this.t
+    this.statePill = h('p', { class: 'conn-state', dataset: { state: 'connecting' }, text: t('room.state.connecting') })
+    this.selfQuality = h('p', { class: 'self-quality' })
+    this.reconnectBanner = h('div', { class: 'banner reconnecting', role: 'alert', hidden: true })
+    this.errorBanner = h('div', { class: 'banner error', role: 'alert', hidden: true })
+    this.audioBanner = h('div', { class: 'banner audio-blocked', hidden: true },
+      h('p', { text: t('room.audioBlocked') }),
+      h('button', { type: 'button', class: 'button primary', text: t('room.enableAudio'), onclick: () => this.room.startAudio().catch(() => {}) }))
+    this.grid = h('ul', { class: 'grid', 'aria-labelledby': 'videos-title' })
+    this.peopleTitle = h('h2', { id: 'people-title' })
+    this.peopleList = h('ul', { class: 'people', 'aria-labelledby': 'people-title' })
+    this.audioBox = h('div', { class: 'audio-sinks' })
+    // Reserved for the chair's, clerk's and members' deliberation panels (issue 4).
+    this.councilPanel = h('section', { id: 'council-panel', class: 'council-panel', 'aria-labelledby': 'council-title', hidden: true },
+      h('h2', { id: 'council-title', text: t('room.panel') }))
+
+    this.buttons = {
+      mic: this.toggleButton('mic', icons.mic(), t('room.mic.label'), () => this.toggleMic()),
+      camera: this.toggleButton('camera', icons.camera(), t('room.camera.label'), () => this.toggleCamera()),
+      screen: this.toggleButton('screen', icons.screen(), t('room.screen.label'), () => this.toggleScreen())
+    }
+    if (!navigator.mediaDevices?.getDisplayMedia) this.buttons.screen.hidden = true
+    this.noPublishNote = h('p', { class: 'no-publish', text: t('room.noPublish'), hidden: true })
+    const leave = h('button', { type: 'button', class: 'button danger control', dataset: { control: 'leave' }, onclick: () => this.leave() },
+      icons.leave(), h('span', { text: t('room.leave') }))
+
+    this.root = h('div', { class: 'room', dataset: { role: this.session.role || 'unknown' } },
+      h('header', { class: 'room-bar' },
+        h('h1', { id: 'room-title', text: t('room.title', { room: this.session.room }) }),
+        this.statePill, this.selfQuality),
+      this.reconnectBanner, this.errorBanner, this.audioBanner,
+      h('div', { class: 'room-body' },
+        h('section', { class: 'stage', 'aria-labelledby': 'videos-title' },
+          h('h2', { id: 'videos-title', class: 'visually-hidden', text: t('room.videos') }),
+          this.grid),
+        h('aside', { class: 'side' },
+          h('section', { class: 'people-panel', 'aria-labelledby': 'people-title' }, this.peopleTitle, this.peopleList),
+          this.councilPanel)),
+      h('div', { class: 'controls', role: 'group', 'aria-label': t('room.controls') },
+        this.noPublishNote, this.buttons.mic, this.buttons.camera, this.buttons.screen, leave),
+      this.audioBox)
+  }
+
+  toggleButton (name, icon, label, onClick) {
+    return h('button', { type: 'button', class: 'button control', 'aria-pressed': 'false', dataset: { control: name }, onclick: onClick },
+      icon, h('span', { text: label }))
+  }
+
+  listen () {
+    const r = this.room
+    const sync = (_pubOrTrack, pubOrParticipant, participant) => this.syncParticipant(participant || pubOrParticipant)
+    r.on(RoomEvent.ParticipantConnected, (p) => {
+      this.syncParticipant(p)
+      this.ctx.announce(this.t('announce.joined', { name: displayName(p) }))
+    })
+      .on(RoomEvent.ParticipantDisconnected, (p) => {
+        this.removeParticipant(p)
+        this.ctx.announce(this.t('announce.left', { name: displayName(p) }))
+      })
+      .on(RoomEvent.TrackPublished, (pub, p) => {
+        this.syncParticipant(p)
+        if (pub.source === Track.Source.ScreenShare) this.ctx.announce(this.t('announce.screenStarted', { name: displayName(p) }))
+      })
+      .on(RoomEvent.TrackUnpublished, (pub, p) => {
+        this.syncParticipant(p)
+        if (pub.source === Track.Source.ScreenShare) this.ctx.announce(this.t('announce.screenStopped', { name: displayName(p) }))
+      })
+      .on(RoomEvent.TrackSubscribed, (track, pub, p) => {
+        if (track.kind === Track.Kind.Audio) this.attachAudio(track, pub, p)
+        this.syncParticipant(p)
+      })
+      .on(RoomEvent.TrackUnsubscribed, (track, pub, p) => {
+        if (track.kind === Track.Kind.Audio) this.detachAudio(track, pub)
+        else track.detach()
+        this.syncParticipant(p)
+      })
+      .on(RoomEvent.TrackMuted, (pub, p) => {
+        this.syncParticipant(p)
+        if (p === r.localParticipant && pub.source === Track.Source.Microphone && !this.selfMuting) {
+          // Someone else (the chair, through the server) muted us: say so, it is not obvious.
+          this.ctx.announce(this.t('announce.youWereMuted'))
+        }
+      })
+      .on(RoomEvent.TrackUnmuted, sync)
+      .on(RoomEvent.LocalTrackPublished, (pub, p) => this.syncParticipant(p))
+      .on(RoomEvent.LocalTrackUnpublished, (pub, p) => this.syncParticipant(p))
+      .on(RoomEvent.ParticipantAttributesChanged, (_changed, p) => this.syncParticipant(p))
+      .on(RoomEvent.ParticipantMetadataChanged, (_old, p) => this.syncParticipant(p))
+      .on(RoomEvent.ParticipantNameChanged, (_name, p) => this.syncParticipant(p))
+      .on(RoomEvent.ParticipantPermissionsChanged, (_old, p) => this.syncParticipant(p))
+      .on(RoomEvent.ActiveSpeakersChanged, (speakers) => this.showSpeakers(speakers))
+      .on(RoomEvent.ConnectionQualityChanged, (_q, p) => this.syncParticipant(p))
+      .on(RoomEvent.ConnectionStateChanged, (state) => this.showConnectionState(state))
+      .on(RoomEvent.SignalReconnecting, () => this.showReconnecting(true))
+      .on(RoomEvent.Reconnecting, () => this.showReconnecting(true))
+      .on(RoomEvent.Reconnected, () => {
+        this.showReconnecting(false)
+        this.ctx.announce(this.t('announce.reconnected'))
+        this.syncAll()
+      })
+      .on(RoomEvent.AudioPlaybackStatusChanged, () => { this.audioBanner.hidden = this.room.canPlaybackAudio })
+      .on(RoomEvent.MediaDevicesError, (err) => this.showError(this.t('room.deviceError', { reason: err.message })))
+      .on(RoomEvent.Disconnected, (reason) => this.onDisconnected(reason))
+  }
+
+  syncAll () {
+    this.showConnectionState(this.room.state)
+    this.syncParticipant(this.room.localParticipant)
+    for (const p of this.room.remoteParticipants.values()) this.syncParticipant(p)
+  }
+
+  isLocal (p) {
+    return p === this.room.localParticipant
+  }
+
+  // roleOf reads the role and seat the server put in the participant's attributes (or metadata);
+  // for ourselves the invitation's claims are the fallback.
+  roleOf (p) {
+    const attrs = p.attributes || {}
+    let role = attrs['hemicycle.role']
+    let seat = attrs['hemicycle.seat']
+    if (!role && p.metadata) {
+      try {
+        const meta = JSON.parse(p.metadata)
+        role = meta.role ?? meta.hemicycle?.role
+        seat = meta.seat ?? meta.hemicycle?.seat
+      } catch {
+        // Metadata that is not ours (free text) carries no role.
+      }
+    }
+    if (!role && this.isLocal(p)) {
+      role = this.session.role
+      seat = this.session.seat
+    }
+    const seatNumber = Number.parseInt(seat, 10)
+    return { role: roles.includes(role) ? role : null, seat: seatNumber > 0 ? seatNumber : null }
+  }
+
+  roleText (p) {
+    const { role, seat } = this.roleOf(p)
+    const parts = [this.t(`role.${role || 'unknown'}`)]
+    if (seat) parts.push(this.t('seat', { seat }))
+    return parts.join(' · ')
+  }
+
+  syncParticipant (p) {
+    if (this.disposed || !p) return
+    const local = this.isLocal(p)
+    if (!local && !this.room.remoteParticipants.has(p.identity)) return // already gone
+    const name = local ? this.t('room.you', { name: displayName(p) }) : displayName(p)
+    const { role } = this.roleOf(p)
+    const mic = p.getTrackPublication(Track.Source.Microphone)
+    const cam = p.getTrackPublication(Track.Source.Camera)
+    const screen = p.getTrackPublication(Track.Source.ScreenShare)
+    const micOn = Boolean(mic && !mic.isMuted)
+    const camOn = Boolean(cam && !cam.isMuted)
+    const quality = p.connectionQuality || ConnectionQuality.Unknown
+
+    // The public watch without a camera tile; everyone else has one, camera on or not.
+    if (role !== 'viewer' || camOn) {
+      const tile = this.ensureTile(p, 'camera')
+      tile.name.textContent = name
+      tile.role.textContent = this.roleText(p)
+      tile.avatar.textContent = initials(displayName(p))
+      this.setMedia(tile, camOn ? cam.track : null)
+      setState(tile.root, { mic: micOn ? 'on' : 'off', camera: camOn ? 'on' : 'off', quality })
+      tile.micText.textContent = this.t(micOn ? 'room.micOn' : 'room.micMuted')
+      tile.qualityText.textContent = this.t('room.quality', { quality: this.t(`quality.${quality}`) })
+    } else {
+      this.removeTile(p.identity, 'camera')
+    }
+
+    if (screen) {
+      const tile = this.ensureTile(p, 'screen')
+      tile.name.textContent = this.t('room.screenOf', { name: displayName(p) })
+      tile.role.textContent = ''
+      tile.avatar.textContent = initials(displayName(p))
+      this.setMedia(tile, screen.isMuted ? null : screen.track)
+      setState(tile.root, { camera: screen.track && !screen.isMuted ? 'on' : 'off' })
+    } else {
+      this.removeTile(p.identity, 'screen')
+    }
+
+    const person = this.ensurePerson(p)
+    person.name.textContent = name
+    person.role.textContent = this.roleText(p)
+    setState(person.root, { mic: micOn ? 'on' : 'off', camera: camOn ? 'on' : 'off', quality })
+    person.micText.textContent = this.t(micOn ? 'room.micOn' : 'room.micMuted')
+    person.camText.textContent = this.t(camOn ? 'room.cameraOn' : 'room.cameraOff')
+    person.qualityText.textContent = this.t('room.quality', { quality: this.t(`quality.${quality}`) })
+
+    if (local) this.syncControls()
+    this.peopleTitle.textContent = this.t('room.participants', { count: this.people.size })
+  }
+
+  ensureTile (p, source) {
+    const key = `${p.identity}\u0000${source}`
+    let tile = this.tiles.get(key)
+    if (tile) return tile
+    const local = this.isLocal(p)
+    const video = h('video', {
+      class: local && source === 'camera' ? 'mirrored' : '',
+      autoplay: true,
+      playsInline: true,
+      muted: true, // sound plays through the separate <audio> sinks
+      'aria-hidden': 'true'
+    })
+    tile = {
+      root: h('li', { class: `tile tile-${source}`, dataset: { identity: p.identity, source, local: String(local), speaking: 'false' } }),
+      video,
+      avatar: h('span', { class: 'avatar', 'aria-hidden': 'true' }),
+      name: h('span', { class: 'tile-name' }),
+      role: h('span', { class: 'tile-role' }),
+      micText: h('span', { class: 'visually-hidden' }),
+      qualityText: h('span', { class: 'visually-hidden' }),
+      track: null
+    }
+    const speaking = h('span', { class: 'badge speaking-badge', text: this.t('room.speaking') })
+    tile.root.append(
+      h('div', { class: 'tile-media' }, video, tile.avatar),
+      h('div', { class: 'tile-caption' },
+        h('span', { class: 'tile-who' }, tile.name, tile.role),
+        source === 'camera'
+          ? h('span', { class: 'tile-state' },
+            speaking,
+            h('span', { class: 'state mic-state' }, icons.mic(), tile.micText),
+            h('span', { class: 'state quality-state' }, icons.quality(), tile.qualityText))
+          : null))
+    if (source === 'screen') this.grid.prepend(tile.root)
+    else this.grid.append(tile.root)
+    this.tiles.set(key, tile)
+    return tile
+  }
+
+  removeTile (identity, source) {
+    const key = `${identity}\u0000${source}`
+    const tile = this.tiles.get(key)
+    if (!tile) return
+    this.setMedia(tile, null)
+    tile.root.remove()
+    this.tiles.delete(key)
+  }
+
+  // setMedia shows a video track in a tile, or the participant's initials when there is none.
+  setMedia (tile, track) {
+    if (tile.track === track) return
+    if (tile.track) tile.track.detach(tile.video)
+    tile.track = track || null
+    if (track) {
+      track.attach(tile.video)
+      tile.video.dataset.trackSid = track.sid || ''
+    } else {
+      delete tile.video.dataset.trackSid
+    }
+  }
+
+  ensurePerson (p) {
+    let person = this.people.get(p.identity)
+    if (person) return person
+    person = {
+      root: h('li', { class: 'person', dataset: { identity: p.identity, local: String(this.isLocal(p)) } }),
+      name: h('span', { class: 'person-name' }),
+      role: h('span', { class: 'person-role' }),
+      micText: h('span', { class: 'visually-hidden' }),
+      camText: h('span', { class: 'visually-hidden' }),
+      qualityText: h('span', { class: 'visually-hidden' })
+    }
+    person.root.append(
+      h('span', { class: 'person-who' }, person.name, person.role),
+      h('span', { class: 'person-state' },
+        h('span', { class: 'state mic-state' }, icons.mic(), person.micText),
+        h('span', { class: 'state camera-state' }, icons.camera(), person.camText),
+        h('span', { class: 'state quality-state' }, icons.quality(), person.qualityText)))
+    if (this.isLocal(p)) this.peopleList.prepend(person.root)
+    else this.peopleList.append(person.root)
+    this.people.set(p.identity, person)
+    return person
+  }
+
+  removeParticipant (p) {
+    this.removeTile(p.identity, 'camera')
+    this.removeTile(p.identity, 'screen')
+    this.people.get(p.identity)?.root.remove()
+    this.people.delete(p.identity)
+    for (const pub of p.trackPublications.values()) {
+      if (pub.track?.kind === Track.Kind.Audio) this.detachAudio(pub.track, pub)
+    }
+    this.peopleTitle.textContent = this.t('room.participants', { count: this.people.size })
+  }
+
+  attachAudio (track, pub, p) {
+    if (this.audioSinks.has(pub.trackSid)) return
+    const el = track.attach()
+    el.dataset.identity = p.identity
+    el.dataset.trackSid = pub.trackSid
+    this.audioBox.append(el)
+    this.audioSinks.set(pub.trackSid, el)
+  }
+
+  detachAudio (track, pub) {
+    const el = this.audioSinks.get(pub.trackSid)
+    if (!el) return
+    track.detach(el)
+    el.remove()
+    this.audioSinks.delete(pub.trackSid)
+  }
+
+  showSpeakers (speakers) {
+    const speaking = new Set(speakers.map((p) => p.identity))
+    for (const tile of this.tiles.values()) {
+      if (tile.root.dataset.source !== 'camera') continue
+      tile.root.dataset.speaking = String(speaking.has(tile.root.dataset.identity))
+    }
+    for (const person of this.people.values()) {
+      person.root.dataset.speaking = String(speaking.has(person.root.dataset.identity))
+    }
+  }
+
+  syncControls () {
+    const lp = this.room.localParticipant
+    const canPublish = lp.permissions ? lp.permissions.canPublish !== false : this.session.canPublish
+    for (const [name, button] of Object.entries(this.buttons)) {
+      if (name === 'screen' && !navigator.mediaDevices?.getDisplayMedia) continue
+      button.hidden = !canPublish
+    }
+    this.noPublishNote.hidden = canPublish
+    this.buttons.mic.setAttribute('aria-pressed', String(lp.isMicrophoneEnabled))
+    this.buttons.camera.setAttribute('aria-pressed', String(lp.isCameraEnabled))
+    this.buttons.screen.setAttribute('aria-pressed', String(lp.isScreenShareEnabled))
+    const quality = lp.connectionQuality || ConnectionQuality.Unknown
+    this.selfQuality.dataset.quality = quality
+    this.selfQuality.textContent = this.t('room.quality', { quality: this.t(`quality.${quality}`) })
+  }
+
+  showConnectionState (state) {
+    const key = {
+      [ConnectionState.Connected]: 'connected',
+      [ConnectionState.Connecting]: 'connecting',
+      [ConnectionState.Reconnecting]: 'reconnecting',
+      [ConnectionState.SignalReconnecting]: 'reconnecting',
+      [ConnectionState.Disconnected]: 'disconnected'
+    }[state] || 'connecting'
+    this.statePill.dataset.state = key
+    this.statePill.textContent = this.t(`room.state.${key}`)
+    this.root.dataset.connection = key
+    if (key === 'connected') this.showReconnecting(false)
+  }
+
+  showReconnecting (on) {
+    if (on === !this.reconnectBanner.hidden) return
+    this.reconnectBanner.hidden = !on
+    // An alert is announced when its text appears, so the text is only set while it is shown.
+    this.reconnectBanner.textContent = on ? this.t('room.reconnecting') : ''
+    if (on) {
+      this.statePill.dataset.state = 'reconnecting'
+      this.statePill.textContent = this.t('room.state.reconnecting')
+      this.root.dataset.connection = 'reconnecting'
+    }
+  }
+
+  showError (message) {
+    this.errorBanner.textContent = message
+    this.errorBanner.hidden = !message
+  }
+
+  async publishInitial (choices) {
+    const lp = this.room.localParticipant
+    try {
+      if (choices.audioTrack) await lp.publishTrack(choices.audioTrack, { source: Track.Source.Microphone })
+      if (choices.videoTrack) await lp.publishTrack(choices.videoTrack, { source: Track.Source.Camera })
+    } catch (err) {
+      this.showError(this.t('room.deviceError', { reason: err.message }))
+    }
+    this.syncParticipant(lp)
+  }
+
+  async toggleMic () {
+    const lp = this.room.localParticipant
+    const enable = !lp.isMicrophoneEnabled
+    this.selfMuting = !enable
+    this.showError('')
+    try {
+      await lp.setMicrophoneEnabled(enable)
+      this.ctx.announce(this.t(enable ? 'announce.micOn' : 'announce.micOff'))
+    } catch (err) {
+      this.showError(this.t('room.deviceError', { reason: err.message }))
+    } finally {
+      this.selfMuting = false
+      this.syncParticipant(lp)
+    }
+  }
+
+  async toggleCamera () {
+    const lp = this.room.localParticipant
+    const enable = !lp.isCameraEnabled
+    this.showError('')
+    try {
+      await lp.setCameraEnabled(enable)
+      this.ctx.announce(this.t(enable ? 'announce.cameraOn' : 'announce.cameraOff'))
+    } catch (err) {
+      this.showError(this.t('room.deviceError', { reason: err.message }))
+    } finally {
+      this.syncParticipant(lp)
+    }
+  }
+
+  async toggleScreen () {
+    const lp = this.room.localParticipant
+    this.showError('')
+    try {
+      await lp.setScreenShareEnabled(!lp.isScreenShareEnabled, { audio: false })
+    } catch (err) {
+      // Closing the browser's picker is a choice, not an error worth a banner.
+      if (err?.name !== 'NotAllowedError') this.showError(this.t('room.screenError', { reason: err.message }))
+    } finally {
+      this.syncParticipant(lp)
+    }
+  }
+
+  async leave () {
+    this.leaving = true
+    await this.room.disconnect()
+    // disconnect() emits Disconnected, which shows the next screen; this covers a room that was
+    // already closed and so emits nothing.
+    this.onDisconnected(DisconnectReason.CLIENT_INITIATED)
+  }
+
+  onDisconnected (reason) {
+    if (this.disposed) return
+    this.dispose()
+    const byUs = this.leaving || reason === DisconnectReason.CLIENT_INITIATED
+    this.ctx.showLeft(this.session, byUs ? null : disconnectReasonText(this.t, reason))
+  }
+
+  // close is called when another screen replaces this one without going through Leave.
+  close () {
+    if (this.disposed) return
+    this.leaving = true
+    this.dispose()
+    this.room.disconnect().catch(() => {})
+  }
+
+  dispose () {
+    if (this.disposed) return
+    this.disposed = true
+    this.room.removeAllListeners()
+    for (const tile of this.tiles.values()) this.setMedia(tile, null)
+    for (const el of this.audioSinks.values()) el.remove()
+    this.audioSinks.clear()
+  }
+}
+
+function setState (el, state) {
+  for (const [k, v] of Object.entries(state)) el.dataset[k] = v
+}
+
+function displayName (p) {
+  return p.name || p.identity
+}
+
+function initials (name) {
+  const words = String(name).trim().split(/\s+/).filter(Boolean)
+  return (words.length > 1 ? words[0][0] + words[words.length - 1][0] : (words[0] || '?').slice(0, 2)).toUpperCase()
+}
+
+function disconnectReasonText (t, reason) {
+  switch (reason) {
+    case DisconnectReason.PARTICIPANT_REMOVED: return t('reason.removed')
+    case DisconnectReason.DUPLICATE_IDENTITY: return t('reason.duplicate')
+    case DisconnectReason.ROOM_DELETED:
+    case DisconnectReason.ROOM_CLOSED: return t('reason.roomClosed')
+    case DisconnectReason.SERVER_SHUTDOWN: return t('reason.server')
+    case DisconnectReason.SIGNAL_CLOSE:
+    case DisconnectReason.CONNECTION_TIMEOUT:
+    case DisconnectReason.JOIN_FAILURE:
+    case DisconnectReason.MEDIA_FAILURE: return t('reason.network')
+    default: return t('reason.unknown')
+  }
+}

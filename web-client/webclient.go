@@ -1,0 +1,221 @@
+// Package webclient serves Hemicycle's browser client: plain HTML, CSS and ES modules embedded in
+// the binary, with the livekit-client SDK vendored under static/vendor, so that a server runs a
+// working client without npm or any build step.
+package webclient
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+//go:embed static
+var staticFiles embed.FS
+
+// contentSecurityPolicy lets the page talk to its own origin only: no CDN, font, analytics or
+// other third-party origin can be loaded or contacted, and no inline script or style can run.
+// 'self' in connect-src also covers ws:/wss: to the same host (CSP level 3), which is where the
+// client opens its signalling WebSocket.
+const contentSecurityPolicy = "default-src 'none'; " +
+	"script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+	"media-src 'self' blob: mediastream:; connect-src 'self'; " +
+	"manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// spaRoutes are the page addresses that all show the single-page client; it picks its screen
+// from the address itself.
+var spaRoutes = map[string]bool{"/": true, "/join": true, "/index.html": true}
+
+// minGzipSize is the size under which compressing a file saves too little to be worth it.
+const minGzipSize = 1024
+
+// asset is one embedded file prepared for serving.
+type asset struct {
+	name        string
+	contentType string
+	etag        string // of the identity encoding; the gzip one is distinct, as HTTP requires
+	body        []byte
+	gzipped     []byte // nil when compression does not pay
+}
+
+type handler struct {
+	assets map[string]*asset // by URL path, e.g. "/js/main.js"
+}
+
+// Handler returns the HTTP handler for the web client, to be mounted at "/" after the server's own
+// routes (/rtc, /api, /twirp). It serves the client page at "/" and "/join" (invitation links are
+// /join?token=…) and its assets by path; anything else is 404. Every response carries a
+// Content-Security-Policy that forbids third-party origins; assets are revalidated on each load
+// by ETag, so an upgraded binary is picked up at once while unchanged files cost a 304.
+func Handler() http.Handler {
+	h, err := newHandler(staticFiles, "static")
+	if err != nil {
+		// The files are embedded at build time, so this can only be a programming error.
+		panic(fmt.Sprintf("webclient: preparing embedded files: %v", err))
+	}
+	return h
+}
+
+func newHandler(fsys fs.FS, root string) (*handler, error) {
+	sub, err := fs.Sub(fsys, root)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", root, err)
+	}
+	h := &handler{assets: map[string]*asset{}}
+	err = fs.WalkDir(sub, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		body, err := fs.ReadFile(sub, name)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", name, err)
+		}
+		a, err := prepare(name, body)
+		if err != nil {
+			return err
+		}
+		h.assets["/"+name] = a
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("walking %s: %w", root, err)
+	}
+	if h.assets["/index.html"] == nil {
+		return nil, fmt.Errorf("%s has no index.html", root)
+	}
+	return h, nil
+}
+
+func prepare(name string, body []byte) (*asset, error) {
+	sum := sha256.Sum256(body)
+	a := &asset{
+		name:        name,
+		contentType: contentType(name),
+		etag:        `"` + hex.EncodeToString(sum[:12]) + `"`,
+		body:        body,
+	}
+	if len(body) >= minGzipSize && compressible(a.contentType) {
+		var buf bytes.Buffer
+		zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		if err != nil {
+			return nil, fmt.Errorf("compressing %s: %w", name, err)
+		}
+		if _, err := zw.Write(body); err != nil {
+			return nil, fmt.Errorf("compressing %s: %w", name, err)
+		}
+		if err := zw.Close(); err != nil {
+			return nil, fmt.Errorf("compressing %s: %w", name, err)
+		}
+		if buf.Len() < len(body) {
+			a.gzipped = buf.Bytes()
+		}
+	}
+	return a, nil
+}
+
+// contentType maps the extensions we ship; .mjs is spelled out because some systems' MIME tables
+// lack it, and browsers refuse to run a module served with a non-JavaScript type.
+func contentType(name string) string {
+	switch path.Ext(name) {
+	case ".html":
+		return "text/html; charset=utf-8"
+	case ".js", ".mjs":
+		return "text/javascript; charset=utf-8"
+	case ".css":
+		return "text/css; charset=utf-8"
+	case ".json":
+		return "application/json"
+	case ".svg":
+		return "image/svg+xml"
+	case ".png":
+		return "image/png"
+	case ".ico":
+		return "image/x-icon"
+	case "", ".txt":
+		return "text/plain; charset=utf-8"
+	}
+	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+func compressible(contentType string) bool {
+	return strings.HasPrefix(contentType, "text/") ||
+		strings.HasPrefix(contentType, "application/json") ||
+		strings.HasPrefix(contentType, "image/svg")
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Content-Security-Policy", contentSecurityPolicy)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	// Invitation links carry a token in the query string: never hand it on as a referrer.
+	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self), geolocation=()")
+	hdr.Set("Cross-Origin-Opener-Policy", "same-origin")
+
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		hdr.Set("Allow", "GET, HEAD")
+		http.Error(w, "the web client only answers GET and HEAD", http.StatusMethodNotAllowed)
+		return
+	}
+	urlPath := r.URL.Path
+	if spaRoutes[urlPath] {
+		urlPath = "/index.html"
+	}
+	a := h.assets[urlPath]
+	if a == nil {
+		http.NotFound(w, r)
+		return
+	}
+
+	hdr.Set("Content-Type", a.contentType)
+	hdr.Set("ETag", a.etag)
+	// no-cache means "revalidate before use", not "do not store": the ETag turns repeat loads into
+	// 304s while a new binary's files are seen immediately.
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Add("Vary", "Accept-Encoding")
+
+	body := a.body
+	if a.gzipped != nil && acceptsGzip(r) {
+		hdr.Set("Content-Encoding", "gzip")
+		hdr.Set("ETag", gzipETag(a.etag))
+		body = a.gzipped
+	}
+	// ServeContent answers If-None-Match and Range; a zero modtime keeps Last-Modified out.
+	http.ServeContent(w, r, a.name, time.Time{}, bytes.NewReader(body))
+}
+
+func gzipETag(etag string) string {
+	return strings.TrimSuffix(etag, `"`) + `-gz"`
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding allows gzip, honouring an explicit
+// "gzip;q=0" refusal.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		coding, params, _ := strings.Cut(part, ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
+		}
+		for _, p := range strings.Split(params, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			if strings.EqualFold(k, "q") {
+				q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				return err == nil && q > 0
+			}
+		}
+		return true
+	}
+	return false
+}
