@@ -84,6 +84,13 @@ type GrantFloor struct {
 // speaker yields).
 type EndFloor struct{ Header }
 
+// SetFloorControl switches floor control on or off: while on, only the chair
+// and the floor holder may open their microphones (the media server enforces it).
+type SetFloorControl struct {
+	Header
+	Enabled bool `json:"enabled"`
+}
+
 type AddItem struct {
 	Header
 	ID           string `json:"id"`
@@ -474,6 +481,19 @@ func (c EndFloor) decide(s *State) ([]Event, error) {
 		return nil, err
 	}
 	return []Event{FloorEnded{Header: c.Header, Seat: s.floor.holder}}, nil
+}
+
+func (c SetFloorControl) decide(s *State) ([]Event, error) {
+	if err := s.sessionOpen(); err != nil {
+		return nil, err
+	}
+	if s.floor.controlled == c.Enabled {
+		if c.Enabled {
+			return nil, refuse(ErrState, "floor control is already on")
+		}
+		return nil, refuse(ErrState, "floor control is already off")
+	}
+	return []Event{FloorControlSet{Header: c.Header, Enabled: c.Enabled}}, nil
 }
 
 func (c AddItem) decide(s *State) ([]Event, error) {

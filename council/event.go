@@ -168,6 +168,11 @@ type FloorEnded struct {
 	Seat int `json:"seat"`
 }
 
+type FloorControlSet struct {
+	Header
+	Enabled bool `json:"enabled"`
+}
+
 type ItemAdded struct {
 	Header
 	Item         string `json:"item"`
@@ -245,6 +250,7 @@ func (FloorRequested) Type() string        { return "floor.requested" }
 func (FloorRequestCancelled) Type() string { return "floor.request-cancelled" }
 func (FloorGranted) Type() string          { return "floor.granted" }
 func (FloorEnded) Type() string            { return "floor.ended" }
+func (FloorControlSet) Type() string       { return "floor.control-set" }
 func (ItemAdded) Type() string             { return "item.added" }
 func (ItemOpened) Type() string            { return "item.opened" }
 func (ItemClosed) Type() string            { return "item.closed" }
@@ -293,6 +299,8 @@ func DecodeEvent(typ string, data []byte) (Event, error) {
 		return decodeAs[FloorGranted](typ, data)
 	case "floor.ended":
 		return decodeAs[FloorEnded](typ, data)
+	case "floor.control-set":
+		return decodeAs[FloorControlSet](typ, data)
 	case "item.added":
 		return decodeAs[ItemAdded](typ, data)
 	case "item.opened":

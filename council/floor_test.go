@@ -93,3 +93,20 @@ func TestSpeakingTimeAccumulates(t *testing.T) {
 	s.do(council.GrantFloor{Header: s.chair(), Seat: 8})
 	s.refused(council.EndFloor{Header: s.member(9)}, council.ErrNotEntitled)
 }
+
+func TestFloorControlIsRecordedAndReplayed(t *testing.T) {
+	s := newSitting(t, "fr-commune", 33)
+	s.arrive(1, 20)
+	if s.st.FloorControlled() {
+		t.Fatal("floor control is on before anyone set it")
+	}
+	s.do(council.SetFloorControl{Header: s.chair(), Enabled: true})
+	if !s.st.FloorControlled() || !s.st.View(s.now).Floor.Controlled {
+		t.Fatal("floor control not on after the chair set it")
+	}
+	s.refused(council.SetFloorControl{Header: s.chair(), Enabled: true}, council.ErrState)
+	s.do(council.SetFloorControl{Header: s.chair(), Enabled: false})
+	if s.st.FloorControlled() {
+		t.Fatal("floor control still on after the chair switched it off")
+	}
+}

@@ -106,12 +106,13 @@ type Speech struct {
 }
 
 type floor struct {
-	holder   int
-	kind     FloorKind
-	since    time.Time
-	item     string
-	requests []FloorRequest // in arrival order; Queue sorts
-	speeches []Speech
+	controlled bool // only the chair and the holder may speak (microphones)
+	holder     int
+	kind       FloorKind
+	since      time.Time
+	item       string
+	requests   []FloorRequest // in arrival order; Queue sorts
+	speeches   []Speech
 }
 
 // ItemStatus is where an agenda item stands.
@@ -612,6 +613,17 @@ func (s *State) endSpeech(at time.Time) {
 	f.speeches = append(f.speeches, Speech{Seat: f.holder, Kind: f.kind, Item: f.item, From: f.since, To: at})
 	f.holder, f.kind, f.since, f.item = 0, "", time.Time{}, ""
 }
+
+func (e FloorControlSet) apply(s *State) error {
+	if s.floor.controlled == e.Enabled {
+		return fmt.Errorf("floor control is already %v", e.Enabled)
+	}
+	s.floor.controlled = e.Enabled
+	return nil
+}
+
+// FloorControlled reports whether only the chair and the floor holder may speak.
+func (s *State) FloorControlled() bool { return s.floor.controlled }
 
 func (e ItemAdded) apply(s *State) error {
 	if !s.session.ClosedAt.IsZero() {

@@ -37,10 +37,11 @@ type SeatView struct {
 
 // FloorView is the floor holder and the queue.
 type FloorView struct {
-	Holder int            `json:"holder,omitempty"`
-	Kind   FloorKind      `json:"kind,omitempty"`
-	Since  time.Time      `json:"since,omitzero"`
-	Queue  []FloorRequest `json:"queue,omitempty"`
+	Controlled bool           `json:"controlled"`
+	Holder     int            `json:"holder,omitempty"`
+	Kind       FloorKind      `json:"kind,omitempty"`
+	Since      time.Time      `json:"since,omitzero"`
+	Queue      []FloorRequest `json:"queue,omitempty"`
 }
 
 // View snapshots the state; now is used only for the speech under way.
@@ -50,7 +51,7 @@ func (s *State) View(now time.Time) View {
 		Session: s.Session(),
 		Quorum:  s.Quorum(),
 		Proxies: s.Proxies(),
-		Floor:   FloorView{Holder: s.floor.holder, Kind: s.floor.kind, Since: s.floor.since, Queue: s.FloorQueue()},
+		Floor:   FloorView{Controlled: s.floor.controlled, Holder: s.floor.holder, Kind: s.floor.kind, Since: s.floor.since, Queue: s.FloorQueue()},
 		Items:   s.Items(),
 		Votes:   s.Votes(),
 		Pending: s.PendingVoters(),

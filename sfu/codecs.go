@@ -116,15 +116,8 @@ func newPublisherAPI(s webrtc.SettingEngine, lf logging.LoggerFactory) (*webrtc.
 // media SSRC. Sender reports let the client synchronise audio and video.
 func newSubscriberAPI(s webrtc.SettingEngine, lf logging.LoggerFactory) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
-	videoFB := []webrtc.RTCPFeedback{
-		{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
-	}
 	for _, c := range supportedCodecs() {
-		var fb []webrtc.RTCPFeedback
-		if c.kind == webrtc.RTPCodecTypeVideo {
-			fb = videoFB
-		}
-		if err := m.RegisterCodec(c.params(fb), c.kind); err != nil {
+		if err := m.RegisterCodec(c.params(subscriberFeedback(c.kind)), c.kind); err != nil {
 			return nil, fmt.Errorf("register subscriber codec %s: %w", c.mime, err)
 		}
 	}
@@ -151,22 +144,38 @@ func newSubscriberAPI(s webrtc.SettingEngine, lf logging.LoggerFactory) (*webrtc
 	return webrtc.NewAPI(webrtc.WithSettingEngine(s), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)), nil
 }
 
-// codecPreferences orders the subscriber codecs of the published track's kind with the
-// published codec first. Every codec of the kind stays in the list so that later offers on the
-// same connection can still carry the other codecs: pion only offers codecs negotiated before.
+// subscriberFeedback is the RTCP feedback offered to subscribers: NACK, PLI and FIR for video,
+// which the DownTracks serve, and REMB, which browsers send as a bandwidth hint.
+func subscriberFeedback(kind webrtc.RTPCodecType) []webrtc.RTCPFeedback {
+	if kind != webrtc.RTPCodecTypeVideo {
+		return nil
+	}
+	return []webrtc.RTCPFeedback{
+		{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
+	}
+}
+
+// codecPreferences orders the subscriber codecs of the published track's kind: the published
+// codec and profile first, then its other profiles, then the other codecs. Every codec of the
+// kind stays in the list so that later offers on the same connection can still carry them:
+// pion only offers codecs negotiated before.
 func codecPreferences(src webrtc.RTPCodecParameters, kind webrtc.RTPCodecType) []webrtc.RTPCodecParameters {
-	var first, rest []webrtc.RTPCodecParameters
+	var ranked [3][]webrtc.RTPCodecParameters
 	srcKind := codecKindOf(src.MimeType)
 	for _, c := range supportedCodecs() {
 		if c.kind != kind {
 			continue
 		}
-		p := c.params(nil)
+		// pion keeps only the feedback present both here and in the registration.
+		p := c.params(subscriberFeedback(kind))
+		rank := 2
 		if codecKindOf(c.mime) == srcKind {
-			first = append(first, p)
-		} else {
-			rest = append(rest, p)
+			rank = 1
+			if sameProfile(srcKind, src.SDPFmtpLine, c.fmtp) {
+				rank = 0
+			}
 		}
+		ranked[rank] = append(ranked[rank], p)
 	}
-	return append(first, rest...)
+	return append(append(ranked[0], ranked[1]...), ranked[2]...)
 }

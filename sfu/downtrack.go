@@ -37,9 +37,12 @@ func (q Quality) layer() int8 {
 	return 2
 }
 
-// errNoCommonCodec reports a subscriber that cannot receive the published codec; the SFU does
+// ErrNoCommonCodec reports a subscriber that cannot receive the published codec; the SFU does
 // not transcode.
-var errNoCommonCodec = errors.New("subscriber did not negotiate the published codec")
+var ErrNoCommonCodec = errors.New("subscriber did not negotiate the published codec")
+
+// DownTrack is a webrtc.TrackLocal.
+var _ webrtc.TrackLocal = (*DownTrack)(nil)
 
 // DownTrack sends one PublishedTrack to one subscriber. It is the webrtc.TrackLocal bound to the
 // subscriber's RTPSender.
@@ -154,7 +157,7 @@ func selectCodec(src webrtc.RTPCodecParameters, accepted []webrtc.RTPCodecParame
 	case codecRED, codecOpus:
 		opus, ok := find(webrtc.MimeTypeOpus, nil)
 		if !ok {
-			return chosen, 0, false, fmt.Errorf("%w: %s", errNoCommonCodec, src.MimeType)
+			return chosen, 0, false, fmt.Errorf("%w: %s", ErrNoCommonCodec, src.MimeType)
 		}
 		if kind == codecRED {
 			if red, ok := find(src.MimeType, nil); ok {
@@ -165,16 +168,7 @@ func selectCodec(src webrtc.RTPCodecParameters, accepted []webrtc.RTPCodecParame
 	}
 	// Prefer the same profile (H.264 profile and packetization mode, VP9 profile-id), then any
 	// variant of the same codec: decoders handle every profile they know.
-	same := func(c webrtc.RTPCodecParameters) bool {
-		switch kind {
-		case codecH264:
-			return fmtpValue(c.SDPFmtpLine, "packetization-mode") == fmtpValue(src.SDPFmtpLine, "packetization-mode") &&
-				h264Profile(c.SDPFmtpLine) == h264Profile(src.SDPFmtpLine)
-		case codecVP9:
-			return fmtpValue(c.SDPFmtpLine, "profile-id") == fmtpValue(src.SDPFmtpLine, "profile-id")
-		}
-		return true
-	}
+	same := func(c webrtc.RTPCodecParameters) bool { return sameProfile(kind, src.SDPFmtpLine, c.SDPFmtpLine) }
 	if c, ok := find(src.MimeType, same); ok {
 		return c, 0, false, nil
 	}
@@ -188,7 +182,19 @@ func selectCodec(src webrtc.RTPCodecParameters, accepted []webrtc.RTPCodecParame
 	} else if c, ok := find(src.MimeType, nil); ok {
 		return c, 0, false, nil
 	}
-	return chosen, 0, false, fmt.Errorf("%w: %s %s", errNoCommonCodec, src.MimeType, src.SDPFmtpLine)
+	return chosen, 0, false, fmt.Errorf("%w: %s %s", ErrNoCommonCodec, src.MimeType, src.SDPFmtpLine)
+}
+
+// sameProfile compares the fmtp parameters that make two variants of a codec incompatible.
+func sameProfile(kind codecKind, a, b string) bool {
+	switch kind {
+	case codecH264:
+		return fmtpValue(a, "packetization-mode") == fmtpValue(b, "packetization-mode") &&
+			h264Profile(a) == h264Profile(b)
+	case codecVP9:
+		return fmtpValue(a, "profile-id") == fmtpValue(b, "profile-id")
+	}
+	return true
 }
 
 func fmtpValue(line, key string) string {

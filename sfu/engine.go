@@ -67,7 +67,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.LoopbackOnly && (udpAddr.IP == nil || udpAddr.IP.IsUnspecified()) {
 		udpAddr.IP = net.IPv4(127, 0, 0, 1)
 	}
-	e.udpConn, err = net.ListenUDP("udp", udpAddr)
+	e.udpConn, err = net.ListenUDP(family("udp", udpAddr.IP), udpAddr)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: listen on UDP %s: %w", udpAddr, err)
 	}
@@ -82,7 +82,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		if cfg.LoopbackOnly && (tcpAddr.IP == nil || tcpAddr.IP.IsUnspecified()) {
 			tcpAddr.IP = net.IPv4(127, 0, 0, 1)
 		}
-		e.tcpListener, err = net.ListenTCP("tcp", tcpAddr)
+		e.tcpListener, err = net.ListenTCP(family("tcp", tcpAddr.IP), tcpAddr)
 		if err != nil {
 			_ = e.Close()
 			return nil, fmt.Errorf("sfu: listen on TCP %s: %w", tcpAddr, err)
@@ -111,14 +111,30 @@ func NewEngine(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
+// family keeps an IPv4 address (0.0.0.0 included) on IPv4: Go would otherwise open a
+// dual-stack socket for 0.0.0.0, and pion would announce IPv6 candidates nobody asked for.
+func family(network string, ip net.IP) string {
+	if ip != nil && ip.To4() != nil {
+		return network + "4"
+	}
+	return network
+}
+
 func (e *Engine) settingEngine(cfg Config, lf pionLoggerFactory) (webrtc.SettingEngine, error) {
 	var s webrtc.SettingEngine
 	s.LoggerFactory = lf
 	s.SetICEUDPMux(e.udpMux)
-	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	// Candidates only for the address families the sockets were opened for.
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	if ip := e.udpConn.LocalAddr().(*net.UDPAddr).IP; ip.To4() == nil {
+		networks = append(networks, webrtc.NetworkTypeUDP6)
+	}
 	if e.tcpMux != nil {
 		s.SetICETCPMux(e.tcpMux)
-		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+		networks = append(networks, webrtc.NetworkTypeTCP4)
+		if ip := e.tcpListener.Addr().(*net.TCPAddr).IP; ip.To4() == nil {
+			networks = append(networks, webrtc.NetworkTypeTCP6)
+		}
 	}
 	s.SetNetworkTypes(networks)
 	// The SFU only listens: it never dials clients over TCP, never resolves or announces mDNS

@@ -8,12 +8,14 @@ import (
 	"github.com/pion/logging"
 )
 
-// levelTrace sits below slog's Debug so that pion's very chatty trace output can be enabled
-// separately from its debug output.
+// levelTrace sits below slog's Debug: pion's debug and trace output is very chatty and is only
+// wanted when chasing a bug in pion itself.
 const levelTrace = slog.LevelDebug - 4
 
-// pionLoggerFactory routes pion's logs to slog. Pion's "info" messages are routine state changes
-// (one per ICE or DTLS step), so they are logged at debug level to keep a busy server quiet.
+// pionLoggerFactory routes pion's logs to slog, one level lower than pion's own: its "info" is
+// routine (one line per ICE or DTLS step), and its "warnings" come mostly from ordinary teardown
+// (reads on closed candidates, a ping before the first pair), several per closed connection.
+// Real failures reach Hemicycle as errors from the calls that failed.
 type pionLoggerFactory struct{ log *slog.Logger }
 
 func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
@@ -39,7 +41,7 @@ func (l pionLogger) Debug(msg string)                  { l.emit(levelTrace, msg)
 func (l pionLogger) Debugf(format string, args ...any) { l.emitf(levelTrace, format, args...) }
 func (l pionLogger) Info(msg string)                   { l.emit(slog.LevelDebug, msg) }
 func (l pionLogger) Infof(format string, args ...any)  { l.emitf(slog.LevelDebug, format, args...) }
-func (l pionLogger) Warn(msg string)                   { l.emit(slog.LevelWarn, msg) }
-func (l pionLogger) Warnf(format string, args ...any)  { l.emitf(slog.LevelWarn, format, args...) }
-func (l pionLogger) Error(msg string)                  { l.emit(slog.LevelError, msg) }
-func (l pionLogger) Errorf(format string, args ...any) { l.emitf(slog.LevelError, format, args...) }
+func (l pionLogger) Warn(msg string)                   { l.emit(slog.LevelInfo, msg) }
+func (l pionLogger) Warnf(format string, args ...any)  { l.emitf(slog.LevelInfo, format, args...) }
+func (l pionLogger) Error(msg string)                  { l.emit(slog.LevelWarn, msg) }
+func (l pionLogger) Errorf(format string, args ...any) { l.emitf(slog.LevelWarn, format, args...) }

@@ -553,15 +553,17 @@ func TestLoopbackPublishSubscribe(t *testing.T) {
 	if err := lossy.Send([]byte("ping")); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []dataMsg{{true, "motion 4"}, {false, "ping"}} {
+	gotData := map[dataMsg]bool{}
+	for len(gotData) < 2 {
 		select {
-		case got := <-dataIn:
-			if got != want {
-				t.Errorf("OnData = %+v, want %+v", got, want)
-			}
+		case m := <-dataIn:
+			gotData[m] = true
 		case <-time.After(waitLimit):
-			t.Fatalf("no data message %q", want.data)
+			t.Fatalf("data messages received: %v", gotData)
 		}
+	}
+	if !gotData[dataMsg{true, "motion 4"}] || !gotData[dataMsg{false, "ping"}] {
+		t.Errorf("OnData delivered %v, want motion 4 on the reliable channel and ping on the lossy one", gotData)
 	}
 	if err := pubT.SendData(true, []byte("quorum reached")); err != nil {
 		t.Fatal(err)
@@ -585,7 +587,10 @@ func TestLoopbackPublishSubscribe(t *testing.T) {
 	if err := subT.Unsubscribe(micDown); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the client's audio receiver to end", audioEnded.Load)
+	eventually(t, "the client's audio receiver to end and the renegotiation to complete", func() bool {
+		return audioEnded.Load() && subT.pc.SignalingState() == webrtc.SignalingStateStable &&
+			sub.pc.SignalingState() == webrtc.SignalingStateStable
+	})
 	if n := len(*micTrack.downTracks.Load()); n != 0 {
 		t.Errorf("the audio track still fans out to %d DownTracks", n)
 	}
@@ -835,33 +840,56 @@ func TestLoopbackREDToPlainOpus(t *testing.T) {
 	}
 
 	sub := newTestPeer(t, newClientAPI(t, clientOptions{})) // Opus only
-	var got received
-	var codec atomic.Value
+	var got [2]received
+	var codecs [2]atomic.Value
 	sub.pc.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		codec.Store(remote.Codec().MimeType)
+		i := 0
+		if remote.ID() == "TR_red2" {
+			i = 1
+		}
+		codecs[i].Store(remote.Codec().MimeType)
 		for {
 			pkt, _, err := remote.ReadRTP()
 			if err != nil {
 				return
 			}
-			got.add(pkt)
+			got[i].add(pkt)
 		}
 	})
 	subT := subscribe(t, e, sub)
 	if _, err := subT.Subscribe(track, "TR_red", "PA_red|TR_red"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "20 Opus packets", func() bool { return got.len() >= 20 })
-	if c, _ := codec.Load().(string); !strings.EqualFold(c, webrtc.MimeTypeOpus) {
-		t.Errorf("the subscriber receives %s, want Opus", c)
+	eventually(t, "20 Opus packets", func() bool { return got[0].len() >= 20 })
+	// A second subscription after the client's answer refused RED: pion can no longer offer
+	// RED on this connection, and the subscription must still go through, as Opus.
+	if _, err := subT.Subscribe(track, "TR_red2", "PA_red|TR_red2"); err != nil {
+		t.Fatal(err)
 	}
-	for _, p := range got.snapshot() {
-		i := int(p.payload[1])<<8 | int(p.payload[2])
-		if !bytes.Equal(p.payload, primaryOf(i)) {
-			t.Fatalf("payload %x is not a primary Opus frame", p.payload)
+	eventually(t, "20 Opus packets on the second subscription", func() bool { return got[1].len() >= 20 })
+	for i := range got {
+		if c, _ := codecs[i].Load().(string); !strings.EqualFold(c, webrtc.MimeTypeOpus) {
+			t.Errorf("subscription %d receives %s, want Opus", i, c)
+		}
+		for _, p := range got[i].snapshot() {
+			n := int(p.payload[1])<<8 | int(p.payload[2])
+			if !bytes.Equal(p.payload, primaryOf(n)) {
+				t.Fatalf("payload %x is not a primary Opus frame", p.payload)
+			}
 		}
 	}
 	stop()
+	if err := pub.pc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-track.Done():
+	case <-time.After(waitLimit):
+		t.Fatal("the track did not end when its publisher left")
+	}
+	if _, err := subT.Subscribe(track, "TR_red3", "PA_red|TR_red3"); err == nil {
+		t.Error("subscribing to an ended track succeeded")
+	}
 }
 
 func TestLoopbackICETCP(t *testing.T) {
@@ -903,5 +931,65 @@ func TestLoopbackICETCP(t *testing.T) {
 	if pair.Remote.Protocol != webrtc.ICEProtocolTCP || int(pair.Remote.Port) != e.TCPPort() {
 		t.Errorf("selected remote candidate %s, want TCP on port %d", fmt.Sprint(pair.Remote), e.TCPPort())
 	}
+	stop()
+}
+
+// TestLoopbackUpstreamNACK: a packet lost between the publisher and the SFU is NACKed to the
+// publisher.
+func TestLoopbackUpstreamNACK(t *testing.T) {
+	e := newTestEngine(t, false)
+	defer func() { _ = e.Close() }()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	pub := newTestPeer(t, newClientAPI(t, clientOptions{}))
+	video, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "TR_v", "PA_v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, err := pub.pc.AddTrack(video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lost = 20
+	var nacked atomic.Bool
+	go func() {
+		for {
+			pkts, _, err := sender.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				if n, ok := p.(*rtcp.TransportLayerNack); ok {
+					for _, pair := range n.Nacks {
+						for _, sn := range pair.PacketList() {
+							if sn == lost {
+								nacked.Store(true)
+							}
+						}
+					}
+				}
+			}
+		}
+	}()
+	publish(t, e, pub, TransportHandlers{})
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for sn := uint16(0); ; sn++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if sn == lost {
+				continue
+			}
+			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: sn, Timestamp: uint32(sn) * 3000}, Payload: vp8Frame(sn == 0, byte(sn))}
+			if err := video.WriteRTP(pkt); err != nil {
+				return
+			}
+		}
+	}()
+	eventually(t, "a NACK for the lost packet at the publisher", nacked.Load)
 	stop()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -31,14 +32,18 @@ func (r Role) String() string {
 	return fmt.Sprintf("Role(%d)", int(r))
 }
 
+// ErrTransportClosed is returned by calls on a closed transport.
+var ErrTransportClosed = errors.New("sfu: the transport is closed")
+
 // Data channel labels used by LiveKit clients.
 const (
 	labelReliable = "_reliable"
 	labelLossy    = "_lossy"
 )
 
-// TransportHandlers are called one at a time, in order, from a goroutine of the transport;
-// a handler may call any method of the transport, Close included.
+// TransportHandlers are called one at a time, in order, from a goroutine of the transport
+// (never from pion's), so a handler may call any method of the transport, Close included. A
+// handler that blocks holds back the events after it, not the media.
 type TransportHandlers struct {
 	// OnICECandidate trickles a local candidate towards the client. It is called only after
 	// the Answer or Offer that produced it has returned.
@@ -81,7 +86,13 @@ type Transport struct {
 	published         map[*webrtc.RTPReceiver]*PublishedTrack
 	downTracks        map[*DownTrack]struct{}
 	reliable, lossy   *webrtc.DataChannel
+	reliableOpen      bool
+	pendingReliable   [][]byte // reliable messages sent before the client's channel was open
 }
+
+// maxPendingReliable bounds what waits for a client's reliable channel to open (a client that
+// never opens one must not make the server hoard messages).
+const maxPendingReliable = 256
 
 // NewTransport creates a peer connection in the given role. No STUN or TURN server is used:
 // clients reach the SFU's own addresses.
@@ -183,6 +194,11 @@ func (t *Transport) boundDownTracks() []*DownTrack {
 // onTrack runs in a goroutine pion starts for each incoming stream (one per simulcast layer),
 // and reads that stream until it ends.
 func (t *Transport) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	if t.role != PublisherRole {
+		// Subscribers publish on their own publisher transport; media sent here is ignored.
+		t.log.Debug("ignoring media sent on a subscriber transport", "track", remote.ID())
+		return
+	}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -242,6 +258,12 @@ func (t *Transport) onDataChannel(dc *webrtc.DataChannel) {
 		t.lossy = dc
 	}
 	t.mu.Unlock()
+	if reliable {
+		dc.OnOpen(func() { t.flushReliable(dc) })
+		if dc.ReadyState() == webrtc.DataChannelStateOpen {
+			t.flushReliable(dc)
+		}
+	}
 	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
 		if h := t.h.OnData; h != nil {
 			t.events.push(func() { h(reliable, msg.Data) })
@@ -256,6 +278,9 @@ func (t *Transport) Answer(offer webrtc.SessionDescription) (webrtc.SessionDescr
 	}
 	t.negMu.Lock()
 	defer t.negMu.Unlock()
+	if t.isClosed() {
+		return webrtc.SessionDescription{}, ErrTransportClosed
+	}
 	if err := t.pc.SetRemoteDescription(offer); err != nil {
 		return webrtc.SessionDescription{}, fmt.Errorf("sfu: apply the client's offer: %w", err)
 	}
@@ -278,6 +303,9 @@ func (t *Transport) Offer(iceRestart bool) (webrtc.SessionDescription, error) {
 	}
 	t.negMu.Lock()
 	defer t.negMu.Unlock()
+	if t.isClosed() {
+		return webrtc.SessionDescription{}, ErrTransportClosed
+	}
 	offer, err := t.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: iceRestart})
 	if err != nil {
 		return webrtc.SessionDescription{}, fmt.Errorf("sfu: create offer: %w", err)
@@ -295,6 +323,9 @@ func (t *Transport) SetAnswer(answer webrtc.SessionDescription) error {
 	}
 	t.negMu.Lock()
 	defer t.negMu.Unlock()
+	if t.isClosed() {
+		return ErrTransportClosed
+	}
 	if err := t.pc.SetRemoteDescription(answer); err != nil {
 		return fmt.Errorf("sfu: apply the client's answer: %w", err)
 	}
@@ -334,12 +365,42 @@ func (t *Transport) flushCandidates() {
 	}
 }
 
+// flushReliable sends, in order, what was queued before the reliable channel opened; sends
+// that come later wait for the flag, so the order is kept.
+func (t *Transport) flushReliable(dc *webrtc.DataChannel) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.reliableOpen || t.reliable != dc {
+		return
+	}
+	for _, msg := range t.pendingReliable {
+		if err := dc.Send(msg); err != nil {
+			t.log.Debug("queued reliable message not delivered", "err", err)
+		}
+	}
+	t.pendingReliable = nil
+	t.reliableOpen = true
+}
+
 // SendData sends on the client-created "_reliable" or "_lossy" data channel of this transport.
+// Reliable messages sent before the client's channel is open wait for it (up to a bound);
+// lossy ones are dropped, as their channel allows.
 func (t *Transport) SendData(reliable bool, data []byte) error {
 	t.mu.Lock()
 	dc, label := t.lossy, labelLossy
 	if reliable {
 		dc, label = t.reliable, labelReliable
+		if !t.reliableOpen && t.role == PublisherRole { // clients open their channels on the publisher connection
+			defer t.mu.Unlock()
+			if t.closed {
+				return ErrTransportClosed
+			}
+			if len(t.pendingReliable) >= maxPendingReliable {
+				return fmt.Errorf("sfu: send data: %d reliable messages already wait for the client's %s channel", maxPendingReliable, label)
+			}
+			t.pendingReliable = append(t.pendingReliable, slices.Clone(data))
+			return nil
+		}
 	}
 	t.mu.Unlock()
 	if dc == nil {
@@ -357,11 +418,16 @@ func (t *Transport) Subscribe(p *PublishedTrack, trackID, streamID string) (*Dow
 	if t.role != SubscriberRole {
 		return nil, fmt.Errorf("sfu: Subscribe on a %s transport: tracks go to subscriber transports", t.role)
 	}
+	select {
+	case <-p.done:
+		return nil, fmt.Errorf("sfu: subscribe to track %s: the track has ended", p.id)
+	default:
+	}
 	d := newDownTrack(p, t, trackID, streamID)
 	t.negMu.Lock()
 	defer t.negMu.Unlock()
 	if t.isClosed() {
-		return nil, errors.New("sfu: subscribe: transport is closed")
+		return nil, fmt.Errorf("sfu: subscribe: %w", ErrTransportClosed)
 	}
 	sender, err := t.pc.AddTrack(d)
 	if err != nil {
@@ -377,7 +443,7 @@ func (t *Transport) Subscribe(p *PublishedTrack, trackID, streamID string) (*Dow
 	if t.closed {
 		t.mu.Unlock()
 		_ = sender.Stop()
-		return nil, errors.New("sfu: subscribe: transport is closed")
+		return nil, fmt.Errorf("sfu: subscribe: %w", ErrTransportClosed)
 	}
 	t.downTracks[d] = struct{}{}
 	p.addDownTrack(d)

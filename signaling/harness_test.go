@@ -79,7 +79,7 @@ func (ts *testServer) token(t *testing.T, room, identity string, role auth.Role)
 	tok, err := auth.Issue(auth.TokenOptions{
 		Key: testKey, Secret: testSecret, Identity: identity, Name: strings.ToUpper(identity[:1]) + identity[1:],
 		Room: room, TTL: time.Hour, Video: auth.GrantsForRole(role, room),
-		Council: &auth.CouncilGrant{Role: role, Seat: 1},
+		Council: &auth.CouncilGrant{Role: role},
 	})
 	if err != nil {
 		t.Fatalf("token: %v", err)

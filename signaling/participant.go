@@ -38,9 +38,9 @@ type Participant struct {
 	state            livekit.ParticipantInfo_State
 	disconnectReason livekit.DisconnectReason
 	version          uint32
-	tracks           map[string]*publishedTrack // by track sid
+	tracks           map[string]*publishedTrack    // by track sid
 	pending          map[string]*livekit.TrackInfo // AddTrack seen, media not yet: by client track id (cid)
-	subs             map[string]*subscription   // by track sid
+	subs             map[string]*subscription      // by track sid
 	conn             *signalConn
 	resumeTimer      *time.Timer
 
@@ -509,6 +509,11 @@ func (p *Participant) onMediaTrack(mt *sfu.PublishedTrack) {
 		}
 	}
 	p.log.Info("track published", "track", t.info.Sid, "mime", t.info.MimeType, "source", t.info.Source.String())
+	if isMicrophone(t) && !t.info.Muted {
+		if err := r.srv.allowUnmute(r.name, p.ref()); err != nil {
+			p.refuseUnmute(t, err)
+		}
+	}
 	r.broadcastParticipant(p)
 	r.mu.Lock()
 	var subscribers []*Participant
@@ -567,22 +572,30 @@ func (p *Participant) onMute(m *livekit.MuteTrackRequest) error {
 		r.mu.Unlock()
 		return fmt.Errorf("mute: no track %q published by %s", m.GetSid(), p.identity)
 	}
-	isMic := t.info.Type == livekit.TrackType_AUDIO
+	isMic := isMicrophone(t)
 	r.mu.Unlock()
 	if !m.GetMuted() && isMic {
-		if allow := r.srv.cfg.Hooks.AllowUnmute; allow != nil {
-			if err := allow(r.name, p.ref()); err != nil {
-				// Refused: the client is told to stay muted, and why.
-				p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Mute{Mute: &livekit.MuteTrackRequest{Sid: m.GetSid(), Muted: true}}})
-				p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_RequestResponse{RequestResponse: &livekit.RequestResponse{
-					Reason: livekit.RequestResponse_NOT_ALLOWED, Message: err.Error(),
-				}}})
-				return nil
-			}
+		if err := r.srv.allowUnmute(r.name, p.ref()); err != nil {
+			p.refuseUnmute(t, err)
+			return nil
 		}
 	}
 	p.setMuted(t, m.GetMuted())
 	return nil
+}
+
+// refuseUnmute keeps a microphone closed on the server and tells the publisher why.
+func (p *Participant) refuseUnmute(t *publishedTrack, why error) {
+	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Mute{Mute: &livekit.MuteTrackRequest{Sid: t.info.Sid, Muted: true}}})
+	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_RequestResponse{RequestResponse: &livekit.RequestResponse{
+		Reason: livekit.RequestResponse_NOT_ALLOWED, Message: why.Error(),
+	}}})
+	p.setMuted(t, true)
+}
+
+// isMicrophone tells the tracks that the floor rule governs.
+func isMicrophone(t *publishedTrack) bool {
+	return t.info.Type == livekit.TrackType_AUDIO && t.info.Source != livekit.TrackSource_SCREEN_SHARE_AUDIO
 }
 
 // setMuted records a track's mute state, stops or resumes its forwarding and tells the room.

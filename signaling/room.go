@@ -110,12 +110,22 @@ func (r *Room) join(claims *auth.Claims, params joinParams, conn *signalConn) (*
 		r.mu.Unlock()
 		return nil, errors.New("room is closing")
 	}
-	previous := r.participants[identity]
+	var previous []*Participant
+	if p := r.participants[identity]; p != nil {
+		previous = append(previous, p)
+	}
+	if seat := memberSeat(ParticipantRef{Claims: claims}); seat != 0 {
+		for _, o := range r.participants {
+			if o.identity != identity && memberSeat(o.ref()) == seat {
+				previous = append(previous, o)
+			}
+		}
+	}
 	r.mu.Unlock()
-	if previous != nil {
-		// The same identity joining again replaces the earlier session (a second tab, or a
-		// client that lost its session): never two sessions for one person.
-		r.remove(previous, livekit.DisconnectReason_DUPLICATE_IDENTITY, true)
+	// The same identity, or another connection for the same seat, replaces the earlier
+	// session (a second tab, a client that lost its session): one person never counts twice.
+	for _, o := range previous {
+		r.remove(o, livekit.DisconnectReason_DUPLICATE_IDENTITY, true)
 	}
 
 	p, err := newParticipant(r, claims, params)
@@ -160,9 +170,7 @@ func (r *Room) join(claims *auth.Claims, params joinParams, conn *signalConn) (*
 			r.subscribe(p, t)
 		}
 	}
-	if h := r.srv.cfg.Hooks.Joined; h != nil {
-		h(r.name, p.ref())
-	}
+	r.srv.participantJoined(r.name, p.ref())
 	return p, nil
 }
 
@@ -265,9 +273,7 @@ func (r *Room) remove(p *Participant, reason livekit.DisconnectReason, notify bo
 		}}}, nil)
 	}
 	r.log.Info("participant left", "identity", p.identity, "sid", p.sid, "reason", reason.String())
-	if h := r.srv.cfg.Hooks.Left; h != nil {
-		h(r.name, p.ref())
-	}
+	r.srv.participantLeft(r.name, p.ref())
 	r.renegotiateAll()
 }
 

@@ -19,7 +19,9 @@ import (
 	"github.com/livekit/protocol/livekit"
 
 	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/sfu"
+	"github.com/ingeco/hemicycle/store"
 )
 
 // ServerVersion is what clients see in ServerInfo. The SDKs gate features on it: at least 1.8.0
@@ -39,8 +41,21 @@ type Config struct {
 	ResumeWindow time.Duration
 	// EmptyTimeout is how long an empty room lives before it is closed.
 	EmptyTimeout time.Duration
-	// Hooks lets other parts (the deliberation) react to and veto media actions.
+	// Hooks lets other parts react to and veto media actions.
 	Hooks Hooks
+
+	// Journal keeps the deliberation's record; without it the /api deliberation routes
+	// answer 503.
+	Journal store.Journal
+	// Profiles loads a legal profile by name (fr-commune, ...).
+	Profiles func(name string) (*council.Profile, error)
+	// Clock gives the time recorded in the journal (tests set it).
+	Clock func() time.Time
+	// Location is the time zone of the minutes.
+	Location *time.Location
+	// DepartureGrace, when set, replaces the legal profile's grace before a lost remote
+	// member is recorded as departed.
+	DepartureGrace time.Duration
 }
 
 // Hooks are optional callbacks; nil fields are ignored.
@@ -71,6 +86,8 @@ type Server struct {
 
 	mu    sync.Mutex
 	rooms map[string]*Room
+
+	delib *deliberation // nil without a journal
 }
 
 // NewServer returns a server; Close ends every room and goroutine it started.
@@ -87,8 +104,11 @@ func NewServer(cfg Config) *Server {
 	if cfg.NodeID == "" {
 		cfg.NodeID = newSID("ND_")
 	}
+	if cfg.Location == nil {
+		cfg.Location = time.Local
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		ctx:    ctx,
@@ -101,9 +121,14 @@ func NewServer(cfg Config) *Server {
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 	}
+	if cfg.Journal != nil && cfg.Profiles != nil {
+		s.delib = newDeliberation(s)
+	}
+	return s
 }
 
-// Handler serves /rtc, its validate endpoints and the RoomService API.
+// Handler serves /rtc, its validate endpoints, the RoomService API and the deliberation API
+// under /api/rooms/.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/rtc", s.serveRTC)
@@ -114,6 +139,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/rtc/v1/validate", s.notV1)
 	rs := newRoomService(s)
 	mux.Handle(rs.PathPrefix(), rs)
+	s.apiRoutes(mux)
 	return cors(mux)
 }
 
@@ -314,4 +340,35 @@ func newSID(prefix string) string {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return prefix + string(b[:])
+}
+
+// allowUnmute asks the floor rule, then the configured hook, whether p may open a microphone.
+func (s *Server) allowUnmute(room string, p ParticipantRef) error {
+	if s.delib != nil {
+		if err := s.delib.mayUnmute(room, p); err != nil {
+			return err
+		}
+	}
+	if h := s.cfg.Hooks.AllowUnmute; h != nil {
+		return h(room, p)
+	}
+	return nil
+}
+
+func (s *Server) participantJoined(room string, p ParticipantRef) {
+	if s.delib != nil {
+		s.delib.joined(room, p)
+	}
+	if h := s.cfg.Hooks.Joined; h != nil {
+		h(room, p)
+	}
+}
+
+func (s *Server) participantLeft(room string, p ParticipantRef) {
+	if s.delib != nil {
+		s.delib.left(room, p)
+	}
+	if h := s.cfg.Hooks.Left; h != nil {
+		h(room, p)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -44,7 +45,11 @@ type asset struct {
 	contentType string
 	etag        string // of the identity encoding; the gzip one is distinct, as HTTP requires
 	body        []byte
-	gzipped     []byte // nil when compression does not pay
+
+	// The gzip form is made on first request rather than at start-up, where compressing the
+	// SDK bundle would cost the server about 150 ms before it could listen.
+	gzipOnce sync.Once
+	gzipped  []byte // nil when compression does not pay or failed
 }
 
 type handler struct {
@@ -79,11 +84,7 @@ func newHandler(fsys fs.FS, root string) (*handler, error) {
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", name, err)
 		}
-		a, err := prepare(name, body)
-		if err != nil {
-			return err
-		}
-		h.assets["/"+name] = a
+		h.assets["/"+name] = prepare(name, body)
 		return nil
 	})
 	if err != nil {
@@ -95,7 +96,7 @@ func newHandler(fsys fs.FS, root string) (*handler, error) {
 	return h, nil
 }
 
-func prepare(name string, body []byte) (*asset, error) {
+func prepare(name string, body []byte) *asset {
 	sum := sha256.Sum256(body)
 	a := &asset{
 		name:        name,
@@ -103,23 +104,27 @@ func prepare(name string, body []byte) (*asset, error) {
 		etag:        `"` + hex.EncodeToString(sum[:12]) + `"`,
 		body:        body,
 	}
-	if len(body) >= minGzipSize && compressible(a.contentType) {
+	return a
+}
+
+// gzipBody returns the asset compressed, or nil when it should be sent as is.
+func (a *asset) gzipBody() []byte {
+	a.gzipOnce.Do(func() {
+		if len(a.body) < minGzipSize || !compressible(a.contentType) {
+			return
+		}
 		var buf bytes.Buffer
 		zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 		if err != nil {
-			return nil, fmt.Errorf("compressing %s: %w", name, err)
+			return // a constant valid level: cannot happen
 		}
-		if _, err := zw.Write(body); err != nil {
-			return nil, fmt.Errorf("compressing %s: %w", name, err)
-		}
-		if err := zw.Close(); err != nil {
-			return nil, fmt.Errorf("compressing %s: %w", name, err)
-		}
-		if buf.Len() < len(body) {
+		// Writes to a bytes.Buffer cannot fail; a short result is checked below.
+		_, _ = zw.Write(a.body)
+		if zw.Close() == nil && buf.Len() < len(a.body) {
 			a.gzipped = buf.Bytes()
 		}
-	}
-	return a, nil
+	})
+	return a.gzipped
 }
 
 // contentType maps the extensions we ship; .mjs is spelled out because some systems' MIME tables
@@ -187,10 +192,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Add("Vary", "Accept-Encoding")
 
 	body := a.body
-	if a.gzipped != nil && acceptsGzip(r) {
-		hdr.Set("Content-Encoding", "gzip")
-		hdr.Set("ETag", gzipETag(a.etag))
-		body = a.gzipped
+	if acceptsGzip(r) {
+		if z := a.gzipBody(); z != nil {
+			hdr.Set("Content-Encoding", "gzip")
+			hdr.Set("ETag", gzipETag(a.etag))
+			body = z
+		}
 	}
 	// ServeContent answers If-None-Match and Range; a zero modtime keeps Last-Modified out.
 	http.ServeContent(w, r, a.name, time.Time{}, bytes.NewReader(body))

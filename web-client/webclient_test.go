@@ -166,6 +166,35 @@ func TestGzipIsServedWhenAcceptedAndDecodesToTheFile(t *testing.T) {
 	}
 }
 
+// TestConcurrentFirstRequests: the gzip form is made lazily; many first requests at once must
+// all get the same complete body (the race detector watches the sharing).
+func TestConcurrentFirstRequests(t *testing.T) {
+	h := Handler()
+	want := staticFile(t, "app.css")
+	const n = 8
+	results := make(chan []byte, n)
+	for range n {
+		go func() {
+			req := httptest.NewRequest(http.MethodGet, "/app.css", nil)
+			req.Header.Set("Accept-Encoding", "gzip")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			zr, err := gzip.NewReader(rec.Body)
+			if err != nil {
+				results <- nil
+				return
+			}
+			b, _ := io.ReadAll(zr)
+			results <- b
+		}()
+	}
+	for range n {
+		if got := <-results; !bytes.Equal(got, want) {
+			t.Fatal("a concurrent gzip response did not decode to the file")
+		}
+	}
+}
+
 func TestUnknownPathsAndMethodsAreRefused(t *testing.T) {
 	h := Handler()
 	for _, target := range []string{"/nope", "/js/", "/vendor", "/join/extra", "/../webclient.go"} {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -41,6 +42,7 @@ type benchConfig struct {
 	ServerPID        int
 	JSONPath         string
 	Verbose          bool
+	CPUProfile       string
 }
 
 const benchUsage = `Usage: hemicycle bench --scenario audio-fanout|council|join-storm [flags]
@@ -112,6 +114,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "server process to measure CPU and memory of (from /proc)")
 	fs.StringVar(&cfg.JSONPath, "json", "", "also write the report as JSON to this file")
 	fs.BoolVar(&cfg.Verbose, "verbose", false, "log each join and the SDK's own messages")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write the bench's own CPU profile over the window to this file (is the generator the bottleneck?)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -206,6 +209,21 @@ func checkLoopbackURL(raw string) error {
 		return nil
 	}
 	return fmt.Errorf("--url %q: host %q is not loopback (127.0.0.0/8, ::1 or localhost); the bench only loads servers on this machine", raw, host)
+}
+
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // lookupProcess reports whether a process with this id exists, for a clearer message when the

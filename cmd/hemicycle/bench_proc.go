@@ -108,3 +108,52 @@ func truncate(b []byte, n int) string {
 	}
 	return string(b[:n]) + "…"
 }
+
+// machineCPU is the whole machine's busy CPU time from /proc/stat, to tell whether processes
+// other than the server and the bench used the cores during the window.
+type machineCPU struct {
+	at   time.Time
+	busy time.Duration
+}
+
+// parseMachineBusy reads the aggregate "cpu" line of /proc/stat and returns the time spent
+// neither idle nor waiting for I/O, summed over all CPUs. Guest time is already part of user
+// time and is not added again.
+func parseMachineBusy(stat []byte) (time.Duration, error) {
+	sc := bufio.NewScanner(bytes.NewReader(stat))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 || f[0] != "cpu" {
+			continue
+		}
+		if len(f) < 9 {
+			return 0, fmt.Errorf("cpu line %q: want at least 8 counters", sc.Text())
+		}
+		var busy uint64
+		// user nice system idle iowait irq softirq steal: all but idle (4) and iowait (5).
+		for i := 1; i <= 8; i++ {
+			if i == 4 || i == 5 {
+				continue
+			}
+			v, err := strconv.ParseUint(f[i], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("cpu line field %d %q: %w", i, f[i], err)
+			}
+			busy += v
+		}
+		return time.Duration(busy) * time.Second / clockTicksPerSecond, nil
+	}
+	return 0, fmt.Errorf("no aggregate cpu line")
+}
+
+func readMachineCPU() (machineCPU, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineCPU{}, fmt.Errorf("read machine CPU time: %w", err)
+	}
+	busy, err := parseMachineBusy(b)
+	if err != nil {
+		return machineCPU{}, fmt.Errorf("parse /proc/stat: %w", err)
+	}
+	return machineCPU{at: time.Now(), busy: busy}, nil
+}

@@ -52,6 +52,9 @@ type benchReport struct {
 	ServerRSSPerPart   *float64 `json:"server_rss_per_participant_bytes,omitempty"`
 
 	BenchCPUCores float64 `json:"bench_cpu_cores"`
+	// OtherCPUCores is the machine's busy time outside the bench and the server (all of it
+	// but the bench's without --server-pid): another process on the cores skews every figure.
+	OtherCPUCores *float64 `json:"other_cpu_cores,omitempty"`
 
 	JoinPhase   joinPhase `json:"join_phase"`
 	JoinTime    latency   `json:"join_time"`
@@ -74,6 +77,7 @@ type joinPhase struct {
 	ServerCPUCores     *float64 `json:"server_cpu_cores,omitempty"`
 	ServerCPUMsPerJoin *float64 `json:"server_cpu_ms_per_join,omitempty"`
 	BenchCPUCores      float64  `json:"bench_cpu_cores"`
+	OtherCPUCores      *float64 `json:"other_cpu_cores,omitempty"`
 }
 
 // latency is a latencySummary in milliseconds, for people and for JSON.
@@ -92,6 +96,10 @@ func newLatency(s latencySummary) latency {
 // benchSaturated is the bench's own CPU use above which its figures say more about the load
 // generator than about the server (the bench is meant to have one core to itself).
 const benchSaturated = 0.9
+
+// otherLoadTolerated is how much CPU the rest of the machine may use during the window before
+// the report says the figures are disturbed (kernel threads and softirqs alone use a little).
+const otherLoadTolerated = 0.15
 
 // derive computes the rates and ratios from the counts, and the warnings.
 func (r *benchReport) derive() {
@@ -127,6 +135,9 @@ func (r *benchReport) derive() {
 	if r.BenchCPUCores > benchSaturated || r.JoinPhase.BenchCPUCores > benchSaturated {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("the bench itself used %.2f cores (%.2f while joining): it may be the bottleneck, not the server",
 			r.BenchCPUCores, r.JoinPhase.BenchCPUCores))
+	}
+	if r.ServerCPUCores != nil && r.OtherCPUCores != nil && *r.OtherCPUCores > otherLoadTolerated {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("other processes used %.2f cores during the window: the machine was not quiet, figures are disturbed", *r.OtherCPUCores))
 	}
 	if r.BenchGoroutinesLeft > 0 {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("%d bench goroutines still running after teardown", r.BenchGoroutinesLeft))
@@ -182,6 +193,13 @@ func (r *benchReport) writeTable(w io.Writer) error {
 	}
 	row("join phase", "%s", jpLine)
 	row("bench CPU", "%.3f cores in the window, %.3f while joining", r.BenchCPUCores, jp.BenchCPUCores)
+	if r.OtherCPUCores != nil {
+		who := "outside the bench and the server"
+		if r.ServerCPUCores == nil {
+			who = "outside the bench (the server included)"
+		}
+		row("other CPU", "%.3f cores %s in the window", *r.OtherCPUCores, who)
+	}
 	if r.SendErrors > 0 || r.Malformed > 0 {
 		row("send errors", "%d samples; %d malformed packets received", r.SendErrors, r.Malformed)
 	}

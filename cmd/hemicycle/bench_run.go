@@ -51,6 +51,7 @@ type benchRun struct {
 	delay        histogram
 	joinTimes    durationSamples
 	connectTimes durationSamples
+	joinedOK     atomic.Int64 // joined and published; r.bots also holds those that failed after connecting
 	joinFailures atomic.Int64
 	sendErrors   atomic.Int64
 	malformed    atomic.Int64
@@ -120,16 +121,17 @@ func (r *benchRun) exercise(ctx context.Context, plan scenarioPlan, rep *benchRe
 	}
 
 	r.log.Info("joining receivers", "count", len(plan.receivers), "rate", r.cfg.Rate)
-	cpu0, self0 := r.sampleCPU()
+	before := r.sampleCPU()
 	start := time.Now()
 	joined := r.joinAll(ctx, plan.receivers)
-	cpu1, self1 := r.sampleCPU()
+	after := r.sampleCPU()
+	use := cpuBetween(before, after)
 	rep.JoinPhase = joinPhase{
 		Seconds: time.Since(start).Seconds(), Joined: joined, Failed: len(plan.receivers) - joined,
-		ServerCPUCores: coresOrNil(cpu0, cpu1), BenchCPUCores: coresBetween(self0, self1),
+		ServerCPUCores: use.server, BenchCPUCores: use.bench, OtherCPUCores: use.others,
 	}
-	if cpu0 != nil && joined > 0 {
-		ms := float64(cpu1.cpu-cpu0.cpu) / float64(time.Millisecond) / float64(joined)
+	if before.server != nil && after.server != nil && joined > 0 {
+		ms := float64(after.server.cpu-before.server.cpu) / float64(time.Millisecond) / float64(joined)
 		rep.JoinPhase.ServerCPUMsPerJoin = &ms
 	}
 	if len(plan.receivers) > 0 && joined == 0 {
@@ -180,6 +182,7 @@ func (r *benchRun) joinAll(ctx context.Context, specs []botSpec) int {
 			}
 			r.log.Debug("joined", "identity", spec.identity)
 			joined.Add(1)
+			r.joinedOK.Add(1)
 		})
 		next = next.Add(interval)
 		timer.Reset(time.Until(next))
@@ -221,8 +224,15 @@ func (r *benchRun) streamsFlowing() int {
 
 // measure runs the window: counters and CPU are read at its two ends.
 func (r *benchRun) measure(ctx context.Context, rep *benchReport) error {
+	if r.cfg.CPUProfile != "" {
+		stop, err := startCPUProfile(r.cfg.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	streams, starts := r.snapshotStreams(nil)
-	cpu0, self0 := r.sampleCPU()
+	first := r.sampleCPU()
 	windowStart := time.Now()
 	r.measuring.Store(true)
 	r.log.Info("measuring", "duration", r.cfg.Duration, "streams", len(streams))
@@ -243,28 +253,30 @@ wait:
 			if serverErr = r.checkServer(); serverErr != nil {
 				break wait
 			}
-			cpu, _ := r.sampleCPU()
-			_, now := r.snapshotStreams(streams)
+			now := r.sampleCPU()
+			_, snaps := r.snapshotStreams(streams)
 			var pkts int64
-			for i := range now {
-				pkts += now[i].packets - starts[i].packets
+			for i := range snaps {
+				pkts += snaps[i].packets - starts[i].packets
 			}
 			secs := time.Since(windowStart).Seconds()
 			attrs := []any{"elapsed", fmt.Sprintf("%.0fs", secs), "pkt/s", fmt.Sprintf("%.0f", float64(pkts)/secs)}
-			if cpu0 != nil && cpu != nil {
-				attrs = append(attrs, "server_cpu", fmt.Sprintf("%.2f", coresBetween(*cpu0, *cpu)))
+			use := cpuBetween(first, now)
+			if use.server != nil {
+				attrs = append(attrs, "server_cpu", fmt.Sprintf("%.2f", *use.server))
 			}
+			attrs = append(attrs, "bench_cpu", fmt.Sprintf("%.2f", use.bench))
 			r.log.Info("progress", attrs...)
 		}
 	}
 	r.measuring.Store(false)
-	cpu1, self1 := r.sampleCPU()
+	last := r.sampleCPU()
 	// Streams that started during the window are counted from their first packet.
 	streams, ends := r.snapshotStreams(nil)
 	if serverErr != nil {
 		return serverErr
 	}
-	if cpu1 != nil {
+	if last.server != nil {
 		rss, err := readProcRSS(r.cfg.ServerPID)
 		if err != nil {
 			return err
@@ -272,7 +284,7 @@ wait:
 		rep.ServerRSSUnderLoad = rss
 	}
 
-	window := self1.at.Sub(self0.at)
+	window := last.self.at.Sub(first.self.at)
 	rep.WindowSeconds = window.Seconds()
 	for i, s := range streams {
 		st := streamSnapshot{first: -1, highest: -1}
@@ -293,8 +305,8 @@ wait:
 			rep.AudioPackets += w.packets
 		}
 	}
-	rep.ServerCPUCores = coresOrNil(cpu0, cpu1)
-	rep.BenchCPUCores = coresBetween(self0, self1)
+	use := cpuBetween(first, last)
+	rep.ServerCPUCores, rep.BenchCPUCores, rep.OtherCPUCores = use.server, use.bench, use.others
 	return nil
 }
 
@@ -312,20 +324,57 @@ func (r *benchRun) snapshotStreams(streams []*streamCounter) ([]*streamCounter, 
 	return streams, snaps
 }
 
-// sampleCPU reads the server's CPU time (nil without --server-pid) and the bench's own.
-func (r *benchRun) sampleCPU() (server *procCPU, self procCPU) {
+// cpuSample is the CPU time of the server (nil without --server-pid), of the bench and of
+// the whole machine (nil if /proc/stat is unreadable), taken together.
+type cpuSample struct {
+	server  *procCPU
+	self    procCPU
+	machine *machineCPU
+}
+
+func (r *benchRun) sampleCPU() cpuSample {
+	var s cpuSample
 	if r.cfg.ServerPID > 0 {
-		if s, err := readProcCPU(r.cfg.ServerPID); err == nil {
-			server = &s
+		if c, err := readProcCPU(r.cfg.ServerPID); err == nil {
+			s.server = &c
 		} else {
 			r.noteError(err)
 		}
+	}
+	if m, err := readMachineCPU(); err == nil {
+		s.machine = &m
 	}
 	self, err := readProcCPU(os.Getpid())
 	if err != nil {
 		self = procCPU{at: time.Now()}
 	}
-	return server, self
+	s.self = self
+	return s
+}
+
+// cpuUse is what the cores did between two samples, in cores (1.0 = one core busy).
+type cpuUse struct {
+	server *float64
+	bench  float64
+	// others is the machine's busy time not spent in the bench or the server: other
+	// processes, the kernel's softirq work not charged to either, and hypervisor steal.
+	others *float64
+}
+
+func cpuBetween(a, b cpuSample) cpuUse {
+	u := cpuUse{server: coresOrNil(a.server, b.server), bench: coresBetween(a.self, b.self)}
+	if a.machine != nil && b.machine != nil {
+		wall := b.machine.at.Sub(a.machine.at)
+		if wall > 0 {
+			o := float64(b.machine.busy-a.machine.busy)/float64(wall) - u.bench
+			if u.server != nil {
+				o -= *u.server
+			}
+			o = max(o, 0)
+			u.others = &o
+		}
+	}
+	return u
 }
 
 func (r *benchRun) checkServer() error {
@@ -343,8 +392,8 @@ func coresOrNil(a, b *procCPU) *float64 {
 	return &c
 }
 
-// teardown stops the media, disconnects every bot and waits for every goroutine the run
-// started. It returns how many goroutines more than at the start are still running once it
+// teardown stops the media, disconnects every bot (those whose join failed after connecting
+// too) and waits for every goroutine the run started. It returns how many goroutines more than at the start are still running once it
 // has waited: 0 when everything ended.
 func (r *benchRun) teardown(goroutinesBefore int) int {
 	r.stopMedia()
@@ -438,10 +487,10 @@ func (r *benchRun) firstError() string {
 // finishReport adds what the run recorded outside the window.
 func (r *benchRun) finishReport(rep *benchReport) {
 	r.mu.Lock()
-	rep.ParticipantsJoined = len(r.bots)
 	rep.Errors = append([]string(nil), r.errs...)
 	rep.ErrorCount = r.nerrs
 	r.mu.Unlock()
+	rep.ParticipantsJoined = int(r.joinedOK.Load())
 	rep.JoinFailures = int(r.joinFailures.Load())
 	rep.SendErrors = r.sendErrors.Load()
 	rep.Malformed = r.malformed.Load()

@@ -1,14 +1,22 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/netip"
 	"os"
+	"os/exec"
+	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -229,6 +237,43 @@ func TestParseVmRSS(t *testing.T) {
 	self, err := readProcRSS(os.Getpid())
 	if err != nil || self < 1<<20 {
 		t.Fatalf("own RSS %d, %v: want at least 1 MiB", self, err)
+	}
+}
+
+func TestParseMachineBusy(t *testing.T) {
+	stat := "cpu  1000 50 300 90000 20 10 40 5 7 0\ncpu0 500 25 150 45000 10 5 20 2 0 0\nintr 123\n"
+	got, err := parseMachineBusy([]byte(stat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// user+nice+system+irq+softirq+steal = 1000+50+300+10+40+5 ticks; idle, iowait and guest
+	// (already inside user) excluded.
+	if want := 14050 * time.Millisecond; got != want {
+		t.Fatalf("busy %v, want %v", got, want)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5 6 7 8\n", "cpu 1 2 3\n", "cpu 1 2 x 4 5 6 7 8\n"} {
+		if _, err := parseMachineBusy([]byte(bad)); err == nil {
+			t.Errorf("parseMachineBusy(%q) accepted a malformed /proc/stat", bad)
+		}
+	}
+	if _, err := readMachineCPU(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCPUBetweenSubtractsBenchAndServer(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	t1 := t0.Add(10 * time.Second)
+	a := cpuSample{server: &procCPU{at: t0}, self: procCPU{at: t0}, machine: &machineCPU{at: t0}}
+	b := cpuSample{server: &procCPU{at: t1, cpu: 6 * time.Second}, self: procCPU{at: t1, cpu: 8 * time.Second},
+		machine: &machineCPU{at: t1, busy: 17 * time.Second}}
+	u := cpuBetween(a, b)
+	if u.server == nil || *u.server != 0.6 || u.bench != 0.8 || u.others == nil || *u.others < 0.2999 || *u.others > 0.3001 {
+		t.Fatalf("cpuBetween = server %v bench %g others %v; want 0.6, 0.8, 0.3", u.server, u.bench, u.others)
+	}
+	a.server, b.server, b.machine = nil, nil, nil
+	if u := cpuBetween(a, b); u.server != nil || u.others != nil {
+		t.Fatalf("missing samples must give no figure, got %+v", u)
 	}
 }
 
@@ -464,10 +509,10 @@ func sampleReport() *benchReport {
 		ParticipantsPlanned: 101, ParticipantsJoined: 101, StreamsExpected: 100, StreamsReceiving: 99,
 		WindowSeconds: 10, Packets: 50000, AudioPackets: 50000, Bytes: 5_000_000, PacketsExpected: 50100, PacketsLost: 100,
 		ServerPID: 42, ServerCPUCores: &cores, ServerRSSBefore: 10 << 20, ServerRSSUnderLoad: 10<<20 + 101*512<<10,
-		BenchCPUCores: 0.95,
-		JoinPhase:     joinPhase{Seconds: 5, Joined: 100, ServerCPUCores: &jpCores, ServerCPUMsPerJoin: &perJoin, BenchCPUCores: 0.4},
-		JoinTime:      latency{Count: 100, P50: 120, P99: 480, Max: 510},
-		Delay:         latency{Count: 49000, P50: 0.4, P99: 3.2, Max: 9},
+		BenchCPUCores: 0.95, OtherCPUCores: new(0.4),
+		JoinPhase: joinPhase{Seconds: 5, Joined: 100, ServerCPUCores: &jpCores, ServerCPUMsPerJoin: &perJoin, BenchCPUCores: 0.4},
+		JoinTime:  latency{Count: 100, P50: 120, P99: 480, Max: 510},
+		Delay:     latency{Count: 49000, P50: 0.4, P99: 3.2, Max: 9},
 	}
 	r.derive()
 	return r
@@ -490,7 +535,7 @@ func TestReportDerivedFigures(t *testing.T) {
 	near("core-ms per stream", r.ServerCPUPerStream, 500.0/99) // 500 core-ms per second over 99 streams
 	near("RSS per participant", r.ServerRSSPerPart, 512<<10)
 	joined := strings.Join(r.Warnings, "\n")
-	for _, w := range []string{"99 of 100 expected streams", "bench itself used 0.95 cores"} {
+	for _, w := range []string{"99 of 100 expected streams", "bench itself used 0.95 cores", "other processes used 0.40 cores"} {
 		if !strings.Contains(joined, w) {
 			t.Errorf("warnings %q lack %q", joined, w)
 		}
@@ -569,5 +614,196 @@ func TestReportJSON(t *testing.T) {
 	}
 	if err := sampleReport().writeJSONFile(t.TempDir() + "/missing/dir/report.json"); err == nil {
 		t.Error("writing into a missing directory succeeded")
+	}
+}
+
+// TestBenchHelperServer is not a test: TestBenchScenariosAgainstDevServer runs this test
+// binary again with HEMICYCLE_BENCH_SERVER=1 to get a development server in a process of its
+// own, whose CPU and memory the bench can measure apart from its own.
+func TestBenchHelperServer(t *testing.T) {
+	if os.Getenv("HEMICYCLE_BENCH_SERVER") != "1" {
+		t.Skip("helper process for TestBenchScenariosAgainstDevServer")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, []string{"--dev", "--port", "0", "--udp-port", "0", "--tcp-port", "0", "--log-level", "warn"}, os.Stdout, os.Stderr, noEnv); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startDevServerProcess starts the development server as a separate process and returns its
+// WebSocket URL and process id; the process is stopped when the test ends.
+func startDevServerProcess(t *testing.T) (string, int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchHelperServer$", "-test.v")
+	cmd.Env = append(os.Environ(), "HEMICYCLE_BENCH_SERVER=1")
+	cmd.Dir = t.TempDir() // the development store writes ./data
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if _, rest, ok := strings.Cut(sc.Text(), "hemicycle listening on http://"); ok {
+				urls <- "ws://" + strings.Fields(rest)[0]
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	select {
+	case u := <-urls:
+		return u, cmd.Process.Pid
+	case err := <-exited:
+		exited <- err
+		t.Fatalf("development server exited before listening: %v\n%s", err, stderr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("development server did not say where it listens within 60 s\n%s", stderr.String())
+	}
+	return "", 0
+}
+
+// Every scenario, small, against the real development server: what the bench reports must
+// match what the scenario asked for.
+func TestBenchScenariosAgainstDevServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and real WebRTC clients")
+	}
+	url, pid := startDevServerProcess(t)
+	base := benchConfig{URL: url, Key: "devkey", Secret: "secret", Rate: 50, Duration: 2 * time.Second,
+		Settle: 15 * time.Second, ServerPID: pid}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	check := func(t *testing.T, r *benchReport, receivers int) {
+		t.Helper()
+		if r.ParticipantsJoined != r.ParticipantsPlanned || r.JoinFailures != 0 {
+			t.Errorf("%d of %d joined, %d failures: %v", r.ParticipantsJoined, r.ParticipantsPlanned, r.JoinFailures, r.Errors)
+		}
+		if r.StreamsReceiving != r.StreamsExpected {
+			t.Errorf("%d of %d expected streams received media", r.StreamsReceiving, r.StreamsExpected)
+		}
+		if r.Packets == 0 || r.AudioPackets == 0 || r.PacketsExpected < r.Packets/2 {
+			t.Errorf("window counts: %d packets (%d audio), %d expected", r.Packets, r.AudioPackets, r.PacketsExpected)
+		}
+		if r.LossRatio > 0.2 {
+			t.Errorf("loss %.1f%% on loopback: sequence accounting is wrong", 100*r.LossRatio)
+		}
+		if r.JoinTime.Count != receivers || r.ConnectTime.Count != receivers {
+			t.Errorf("%d join times and %d connect times, want one per receiver (%d)", r.JoinTime.Count, r.ConnectTime.Count, receivers)
+		}
+		if r.Delay.Count == 0 || r.Delay.P50 <= 0 || r.Delay.P99 < r.Delay.P50 {
+			t.Errorf("one-way delay %+v: want stamped frames measured", r.Delay)
+		}
+		if r.ServerCPUCores == nil || *r.ServerCPUCores <= 0 || r.ServerRSSUnderLoad <= 0 || r.ServerCPUPerStream == nil {
+			t.Errorf("server CPU %v, RSS %d: want both measured from /proc/%d", r.ServerCPUCores, r.ServerRSSUnderLoad, pid)
+		}
+		if r.BenchGoroutinesLeft != 0 {
+			t.Errorf("%d bench goroutines still running after teardown", r.BenchGoroutinesLeft)
+		}
+	}
+
+	t.Run("audio-fanout via the command line", func(t *testing.T) {
+		jsonPath := t.TempDir() + "/fanout.json"
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), []string{"bench", "--url", url, "--scenario", "audio-fanout", "--listeners", "3",
+			"--rate", "50", "--duration", "2s", "--server-pid", strconv.Itoa(pid), "--json", jsonPath}, &out, &errOut, noEnv)
+		if err != nil {
+			t.Fatalf("bench: %v\n%s", err, errOut.String())
+		}
+		for _, want := range []string{"1 audio publisher → 3 listeners", "4 joined of 4", "3 receiving of 3 expected", "server CPU"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("table lacks %q:\n%s", want, out.String())
+			}
+		}
+		raw, err := os.ReadFile(jsonPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r benchReport
+		if err := json.Unmarshal(raw, &r); err != nil {
+			t.Fatal(err)
+		}
+		check(t, &r, 3)
+		if r.VideoPackets != 0 {
+			t.Errorf("%d video packets in an audio-only scenario", r.VideoPackets)
+		}
+	})
+	t.Run("council", func(t *testing.T) {
+		cfg := base
+		cfg.Scenario, cfg.Councillors, cfg.Viewers = scenarioCouncil, 3, 2
+		r, err := runBench(context.Background(), cfg, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.StreamsExpected != 3*2*2+2*2 {
+			t.Fatalf("expected streams %d, want 16", r.StreamsExpected)
+		}
+		check(t, r, 2)
+		if r.VideoPackets == 0 {
+			t.Error("no video forwarded in the council")
+		}
+	})
+	t.Run("join-storm", func(t *testing.T) {
+		cfg := base
+		cfg.Scenario, cfg.Joins = scenarioJoinStorm, 6
+		r, err := runBench(context.Background(), cfg, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, r, 6)
+		if r.JoinPhase.Joined != 6 || r.JoinPhase.ServerCPUMsPerJoin == nil {
+			t.Errorf("join phase %+v: want 6 joins and the server's CPU per join", r.JoinPhase)
+		}
+	})
+}
+
+// BenchmarkLoopbackUDPSend is this machine's floor for forwarding: one goroutine sending
+// datagrams over loopback to 100 sockets, with no SFU work at all. BENCHMARKS.md quotes it
+// next to the server's forwarded packets per core. Run it with -cpu 1 under taskset. The
+// receiving sockets are not read: once their queues are full the kernel still routes each
+// datagram to its socket and drops it there, which is close to the cost of delivering it.
+func BenchmarkLoopbackUDPSend(b *testing.B) {
+	for _, size := range []int{200, 1200} {
+		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) {
+			sender, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sender.Close()
+			dests := make([]netip.AddrPort, 100)
+			for i := range dests {
+				c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Close()
+				dests[i] = c.LocalAddr().(*net.UDPAddr).AddrPort()
+			}
+			payload := make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				if _, err := sender.WriteToUDPAddrPort(payload, dests[i%len(dests)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pkt/s")
+		})
 	}
 }

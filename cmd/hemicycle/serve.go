@@ -10,13 +10,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/configs/profiles"
+	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/sfu"
 	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/store"
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, flagsFirst bool) error {
@@ -70,6 +74,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	return serve(ctx, cfg, stdout)
 }
 
+// loadProfile reads one of the shipped legal profiles.
+func loadProfile(name string) (*council.Profile, error) {
+	data, err := profiles.Read(name)
+	if err != nil {
+		return nil, fmt.Errorf("no legal profile %q (shipped: %s)", name, strings.Join(profiles.Names(), ", "))
+	}
+	return council.ParseProfile(data)
+}
+
 // overridePort applies a port flag; -1 means the flag was not given.
 func overridePort(dst *int, flagVal int) {
 	if flagVal >= 0 {
@@ -92,8 +105,20 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 	}
 	defer media.Close()
 
+	journal, err := store.OpenFile(filepath.Join(cfg.DataDir, "journal"))
+	if err != nil {
+		return fmt.Errorf("open the journal: %w", err)
+	}
+	defer journal.Close()
+	for _, problem := range journal.Recovery() {
+		log.Warn("journal recovery", "problem", problem)
+	}
+
 	verifier := auth.NewVerifier(cfg.Keys)
-	sig := signaling.NewServer(signaling.Config{Verifier: verifier, Media: media, Logger: log.With("part", "signaling")})
+	sig := signaling.NewServer(signaling.Config{
+		Verifier: verifier, Media: media, Logger: log.With("part", "signaling"),
+		Journal: journal, Profiles: loadProfile,
+	})
 	defer sig.Close()
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port)))

@@ -2,7 +2,6 @@
 export default {
   'app.name': 'Hemicycle',
   'app.skip': 'Skip to content',
-  'app.noscript': 'Hemicycle needs JavaScript to work.',
   'app.loading': 'Loading…',
   'app.unsupported': 'This browser cannot take part in video meetings (WebRTC). Please use a recent Firefox, Chrome, Edge or Safari.',
 
@@ -81,8 +80,6 @@ export default {
   'room.controls': 'Controls',
   'room.you': '{name} (you)',
   'room.screenOf': 'Screen shared by {name}',
-  'room.mic.on': 'Mute microphone',
-  'room.mic.off': 'Unmute microphone',
   'room.mic.label': 'Microphone',
   'room.camera.label': 'Camera',
   'room.screen.label': 'Share screen',
@@ -114,7 +111,6 @@ export default {
   'announce.joined': '{name} joined the meeting.',
   'announce.left': '{name} left the meeting.',
   'announce.youWereMuted': 'You were muted by the chair.',
-  'announce.reconnecting': 'Connection lost, reconnecting.',
   'announce.reconnected': 'Connection restored.',
   'announce.screenStarted': '{name} is sharing their screen.',
   'announce.screenStopped': '{name} stopped sharing their screen.',

@@ -3,7 +3,6 @@
 export default {
   'app.name': 'Hemicycle',
   'app.skip': 'Aller au contenu',
-  'app.noscript': 'Hemicycle a besoin de JavaScript pour fonctionner.',
   'app.loading': 'Chargement…',
   'app.unsupported': 'Ce navigateur ne permet pas la visioconférence (WebRTC). Utilisez une version récente de Firefox, Chrome, Edge ou Safari.',
 
@@ -82,8 +81,6 @@ export default {
   'room.controls': 'Commandes',
   'room.you': '{name} (vous)',
   'room.screenOf': 'Écran partagé par {name}',
-  'room.mic.on': 'Couper le micro',
-  'room.mic.off': 'Activer le micro',
   'room.mic.label': 'Micro',
   'room.camera.label': 'Caméra',
   'room.screen.label': 'Partager l’écran',
@@ -115,7 +112,6 @@ export default {
   'announce.joined': '{name} a rejoint la séance.',
   'announce.left': '{name} a quitté la séance.',
   'announce.youWereMuted': 'Votre micro a été coupé par la présidence.',
-  'announce.reconnecting': 'Connexion perdue, reconnexion en cours.',
   'announce.reconnected': 'Connexion rétablie.',
   'announce.screenStarted': '{name} partage son écran.',
   'announce.screenStopped': '{name} a arrêté de partager son écran.',

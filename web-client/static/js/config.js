@@ -14,18 +14,28 @@ export async function loadConfig (fetchImpl = fetch) {
 }
 
 export function normalizeConfig (raw) {
-  const obj = raw && typeof raw === 'object' ? raw : {}
-  const p = obj.privacy && typeof obj.privacy === 'object' ? obj.privacy : {}
+  const obj = lowerKeys(raw)
+  const p = lowerKeys(obj.privacy)
   return {
     dev: obj.dev === true,
     privacy: {
       broadcast: typeof p.broadcast === 'boolean' ? p.broadcast : null,
       recorded: typeof p.recorded === 'boolean' ? p.recorded : null,
-      retentionDays: Number.isFinite(p.retentionDays) && p.retentionDays >= 0 ? p.retentionDays : null,
+      retentionDays: Number.isFinite(p.retentiondays) && p.retentiondays >= 0 ? p.retentiondays : null,
       controller: typeof p.controller === 'string' && p.controller.trim() ? p.controller.trim() : null,
       contact: typeof p.contact === 'string' && p.contact.trim() ? p.contact.trim() : null
     }
   }
+}
+
+// lowerKeys reads field names case-insensitively ("retentionDays", "RetentionDays"), since the
+// server's JSON spelling is not ours to fix from here.
+function lowerKeys (value) {
+  const out = {}
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) out[k.toLowerCase()] = v
+  }
+  return out
 }
 
 // signalUrl is where the SDK opens its WebSocket: always this page's own origin. The server's

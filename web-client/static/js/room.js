@@ -99,8 +99,20 @@ class RoomView {
       this.audioBox)
   }
 
-  toggleButton (name, icon, label, onClick) {
-    return h('button', { type: 'button', class: 'button control', 'aria-pressed': 'false', dataset: { control: name }, onclick: onClick },
+  // toggleButton ignores clicks while its previous action is still running, so that a double
+  // click cannot send "on" and "off" in an unknown order.
+  toggleButton (name, icon, label, action) {
+    let running = false
+    const onclick = async () => {
+      if (running) return
+      running = true
+      try {
+        await action()
+      } finally {
+        running = false
+      }
+    }
+    return h('button', { type: 'button', class: 'button control', 'aria-pressed': 'false', dataset: { control: name }, onclick },
       icon, h('span', { text: label }))
   }
 
@@ -376,7 +388,8 @@ class RoomView {
 
   syncControls () {
     const lp = this.room.localParticipant
-    const canPublish = lp.permissions ? lp.permissions.canPublish !== false : this.session.canPublish
+    // The invitation (a public viewer's, say) and the server's live permissions must both allow it.
+    const canPublish = this.session.canPublish && lp.permissions?.canPublish !== false
     for (const [name, button] of Object.entries(this.buttons)) {
       if (name === 'screen' && !navigator.mediaDevices?.getDisplayMedia) continue
       button.hidden = !canPublish

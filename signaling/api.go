@@ -1,0 +1,497 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/council"
+)
+
+// The deliberation API: JSON over HTTP with the same token as the media, documented in
+// docs/api.md. Every action is allowed or refused from the verified token's role; the actor
+// recorded in the journal comes from the token too, never from the request body.
+
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+// caller is the verified author of a request.
+type caller struct {
+	claims *auth.Claims
+	role   auth.Role
+	seat   int
+}
+
+func (c caller) actor() council.Actor {
+	return council.Actor{Identity: c.claims.ParticipantIdentity(), Seat: c.seat, Role: council.Role(c.role)}
+}
+
+// Role groups used by the routes.
+var (
+	chairOnly     = []auth.Role{auth.RoleChair}
+	chairOrClerk  = []auth.Role{auth.RoleChair, auth.RoleClerk}
+	clerkOnly     = []auth.Role{auth.RoleClerk}
+	voters        = []auth.Role{auth.RoleMember, auth.RoleChair, auth.RoleClerk}
+	floorAskers   = []auth.Role{auth.RoleMember, auth.RoleChair}
+	everyone      = []auth.Role{auth.RoleChair, auth.RoleClerk, auth.RoleMember, auth.RoleAgent, auth.RoleCaptioner, auth.RoleInterpreter, auth.RoleViewer}
+	minutesRoles  = []auth.Role{auth.RoleChair, auth.RoleClerk}
+	maxBodyBytes  = int64(1 << 20) // a roster of a few hundred seats fits easily
+	sseKeepalive  = 15 * time.Second
+	apiTimeout    = 10 * time.Second
+	errBadRequest = errors.New("bad request")
+)
+
+// commandRoute is one POST action mapped to a council command.
+type commandRoute struct {
+	pattern string
+	roles   []auth.Role
+	build   func(r *http.Request, c caller, h council.Header) (council.Command, error)
+}
+
+func (s *Server) apiRoutes(mux *http.ServeMux) {
+	for _, rt := range s.commandRoutes() {
+		mux.Handle("POST "+rt.pattern, s.withCaller(rt.roles, s.commandHandler(rt)))
+	}
+	mux.Handle("POST /api/rooms/{room}/session", s.withCaller(chairOrClerk, http.HandlerFunc(s.openSession)))
+	mux.Handle("GET /api/rooms/{room}/state", s.withCaller(everyone, http.HandlerFunc(s.getState)))
+	mux.Handle("GET /api/rooms/{room}/events", s.withCaller(everyone, http.HandlerFunc(s.streamEvents)))
+	mux.Handle("GET /api/rooms/{room}/minutes", s.withCaller(minutesRoles, http.HandlerFunc(s.getMinutes)))
+	mux.Handle("GET /api/rooms/{room}/journal", s.withCaller(minutesRoles, http.HandlerFunc(s.getJournal)))
+	mux.Handle("POST /api/rooms/{room}/mute", s.withCaller(chairOnly, http.HandlerFunc(s.muteParticipant)))
+}
+
+// APIRoutes lists every route of the deliberation API with the roles it admits, for the
+// documentation and the authorisation tests.
+func (s *Server) APIRoutes() map[string][]auth.Role {
+	out := map[string][]auth.Role{
+		"POST /api/rooms/{room}/session": chairOrClerk,
+		"GET /api/rooms/{room}/state":    everyone,
+		"GET /api/rooms/{room}/events":   everyone,
+		"GET /api/rooms/{room}/minutes":  minutesRoles,
+		"GET /api/rooms/{room}/journal":  minutesRoles,
+		"POST /api/rooms/{room}/mute":    chairOnly,
+	}
+	for _, rt := range s.commandRoutes() {
+		out["POST "+rt.pattern] = rt.roles
+	}
+	return out
+}
+
+func (s *Server) commandRoutes() []commandRoute {
+	decode := func(r *http.Request, v any) error {
+		if r.ContentLength == 0 {
+			return nil
+		}
+		dec := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: body is not the expected JSON: %v", errBadRequest, err)
+		}
+		return nil
+	}
+	return []commandRoute{
+		{"/api/rooms/{room}/session/close", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			return council.CloseSession{Header: h}, nil
+		}},
+		{"/api/rooms/{room}/chair", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			cmd := council.ChangeChair{}
+			err := decode(r, &cmd)
+			cmd.Header = h
+			return cmd, err
+		}},
+		{"/api/rooms/{room}/attendance/arrival", clerkOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			cmd := council.RecordArrival{}
+			err := decode(r, &cmd)
+			cmd.Header = h
+			return cmd, err
+		}},
+		{"/api/rooms/{room}/attendance/verify", clerkOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			cmd := council.VerifyRemote{}
+			err := decode(r, &cmd)
+			cmd.Header = h
+			return cmd, err
+		}},
+		{"/api/rooms/{room}/attendance/departure", clerkOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			cmd := council.RecordDeparture{Reason: council.LeftSession}
+			err := decode(r, &cmd)
+			cmd.Header = h
+			return cmd, err
+		}},
+		{"/api/rooms/{room}/proxies", clerkOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			cmd := council.GiveProxy{}
+			err := decode(r, &cmd)
+			cmd.Header = h
+			return cmd, err
+		}},
+		{"/api/rooms/{room}/proxies/revoke", clerkOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			cmd := council.RevokeProxy{}
+			err := decode(r, &cmd)
+			cmd.Header = h
+			return cmd, err
+		}},
+		{"/api/rooms/{room}/floor/request", floorAskers, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			cmd := council.RequestFloor{Kind: council.Speak}
+			err := decode(r, &cmd)
+			cmd.Header, cmd.Seat = h, c.seat // one asks for oneself
+			return cmd, err
+		}},
+		{"/api/rooms/{room}/floor/cancel", floorAskers, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			cmd := council.CancelFloorRequest{Seat: c.seat}
+			err := decode(r, &cmd)
+			cmd.Header = h
+			return cmd, err
+		}},
+		{"/api/rooms/{room}/floor/grant", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			cmd := council.GrantFloor{}
+			err := decode(r, &cmd)
+			cmd.Header = h
+			return cmd, err
+		}},
+		{"/api/rooms/{room}/floor/end", floorAskers, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			return council.EndFloor{Header: h}, nil
+		}},
+		{"/api/rooms/{room}/floor/control", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			cmd := council.SetFloorControl{}
+			err := decode(r, &cmd)
+			cmd.Header = h
+			return cmd, err
+		}},
+		{"/api/rooms/{room}/items", chairOrClerk, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			cmd := council.AddItem{}
+			err := decode(r, &cmd)
+			cmd.Header = h
+			return cmd, err
+		}},
+		{"/api/rooms/{room}/items/{item}/open", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			return council.OpenItem{Header: h, ID: r.PathValue("item")}, nil
+		}},
+		{"/api/rooms/{room}/items/{item}/close", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			return council.CloseItem{Header: h, ID: r.PathValue("item")}, nil
+		}},
+		{"/api/rooms/{room}/items/{item}/postpone", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			cmd := council.PostponeItem{}
+			err := decode(r, &cmd)
+			cmd.Header, cmd.ID = h, r.PathValue("item")
+			return cmd, err
+		}},
+		{"/api/rooms/{room}/items/{item}/secret-ballot", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			cmd := council.RequestSecretBallot{}
+			err := decode(r, &cmd)
+			cmd.Header, cmd.Item = h, r.PathValue("item")
+			return cmd, err
+		}},
+		{"/api/rooms/{room}/votes", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			cmd := council.OpenVote{}
+			err := decode(r, &cmd)
+			cmd.Header = h
+			return cmd, err
+		}},
+		{"/api/rooms/{room}/votes/{vote}/ballots", voters, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			cmd := council.CastBallot{Seat: c.seat}
+			err := decode(r, &cmd)
+			cmd.Header, cmd.Vote = h, r.PathValue("vote")
+			return cmd, err
+		}},
+		{"/api/rooms/{room}/votes/{vote}/tally", clerkOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			cmd := council.RecordTally{}
+			err := decode(r, &cmd)
+			cmd.Header, cmd.Vote = h, r.PathValue("vote")
+			return cmd, err
+		}},
+		{"/api/rooms/{room}/votes/{vote}/close", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+			return council.CloseVote{Header: h, Vote: r.PathValue("vote")}, nil
+		}},
+	}
+}
+
+// withCaller verifies the token for the room in the path and checks the role.
+func (s *Server) withCaller(roles []auth.Role, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.delib == nil {
+			writeAPIError(w, &apiError{status: 503, msg: "deliberation is not enabled on this server (no journal configured)"})
+			return
+		}
+		room := r.PathValue("room")
+		tok := bearer(r)
+		if tok == "" {
+			writeAPIError(w, &apiError{status: 401, msg: "no access token: send Authorization: Bearer <token>"})
+			return
+		}
+		claims, err := s.cfg.Verifier.VerifyForRoom(tok, room)
+		if err != nil {
+			writeAPIError(w, &apiError{status: auth.HTTPStatus(err), msg: err.Error()})
+			return
+		}
+		c := caller{claims: claims, role: claims.Role()}
+		if claims.Council != nil {
+			c.seat = claims.Council.Seat
+		}
+		if !slices.Contains(roles, c.role) {
+			role := string(c.role)
+			if role == "" {
+				role = "no council role"
+			}
+			writeAPIError(w, &apiError{status: 403, msg: fmt.Sprintf("%s %s is for %s; your token's role is %s", r.Method, r.Pattern, roleList(roles), role)})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
+	})
+}
+
+type callerKey struct{}
+
+func callerOf(r *http.Request) caller { return r.Context().Value(callerKey{}).(caller) }
+
+func roleList(roles []auth.Role) string {
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = string(r)
+	}
+	if len(names) == 1 {
+		return "the " + names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+func (s *Server) commandHandler(rt commandRoute) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := callerOf(r)
+		h := council.Header{At: s.delib.now(), By: c.actor()}
+		cmd, err := rt.build(r, c, h)
+		if err != nil {
+			writeAPIError(w, &apiError{status: 400, msg: err.Error()})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), apiTimeout)
+		defer cancel()
+		dk, err := s.delib.desk(ctx, r.PathValue("room"))
+		if err != nil {
+			writeAPIError(w, &apiError{status: 503, msg: err.Error()})
+			return
+		}
+		view, err := dk.execute(ctx, cmd)
+		if err != nil {
+			writeAPIError(w, commandError(err))
+			return
+		}
+		writeJSONResponse(w, 200, view)
+	})
+}
+
+// openSessionRequest opens a sitting: the body, its legal profile and the roster as the
+// clerk's CSV file (seat, name, group, role).
+type openSessionRequest struct {
+	Body              council.Body `json:"body"`
+	Title             string       `json:"title"`
+	Location          string       `json:"location,omitempty"`
+	Chair             int          `json:"chair"`
+	Secretary         int          `json:"secretary,omitempty"`
+	SecondConvocation bool         `json:"secondConvocation,omitempty"`
+	RosterCSV         string       `json:"rosterCsv"`
+}
+
+func (s *Server) openSession(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	var req openSessionRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeAPIError(w, &apiError{status: 400, msg: "body must be JSON {body:{name,kind,profile}, title, chair, secretary, rosterCsv}: " + err.Error()})
+		return
+	}
+	if req.Body.Profile == "" {
+		writeAPIError(w, &apiError{status: 400, msg: "body.profile is required (fr-commune, fr-epci-visio, fr-2020-emergency or generic)"})
+		return
+	}
+	roster, err := council.ParseRoster(strings.NewReader(req.RosterCSV))
+	if err != nil {
+		writeAPIError(w, &apiError{status: 400, msg: "rosterCsv: " + err.Error()})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), apiTimeout)
+	defer cancel()
+	dk, err := s.delib.desk(ctx, r.PathValue("room"))
+	if err != nil {
+		writeAPIError(w, &apiError{status: 503, msg: err.Error()})
+		return
+	}
+	view, err := dk.openSession(ctx, req.Body.Profile, roster, council.OpenSession{
+		Header: council.Header{At: s.delib.now(), By: c.actor()},
+		Body:   req.Body, Title: req.Title, Location: req.Location, Chair: req.Chair,
+		Secretary: req.Secretary, SecondConvocation: req.SecondConvocation,
+	})
+	if err != nil {
+		writeAPIError(w, commandError(err))
+		return
+	}
+	// Members already connected are recorded as present remotely now that there is a session.
+	if room, ok := s.Room(dk.room); ok {
+		for _, p := range room.Participants() {
+			if rp := room.participant(p.Identity); rp != nil {
+				s.delib.joined(dk.room, rp.ref())
+			}
+		}
+		if v := dk.view(); v != nil {
+			view = *v
+		}
+	}
+	writeJSONResponse(w, 200, view)
+}
+
+func (s *Server) getState(w http.ResponseWriter, r *http.Request) {
+	dk, err := s.delib.desk(r.Context(), r.PathValue("room"))
+	if err != nil {
+		writeAPIError(w, &apiError{status: 503, msg: err.Error()})
+		return
+	}
+	v := dk.view()
+	if v == nil {
+		writeAPIError(w, &apiError{status: 404, msg: errNoSession.Error()})
+		return
+	}
+	writeJSONResponse(w, 200, v)
+}
+
+// streamEvents sends the state as Server-Sent Events: once at once, then after every change.
+func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
+	dk, err := s.delib.desk(r.Context(), r.PathValue("room"))
+	if err != nil {
+		writeAPIError(w, &apiError{status: 503, msg: err.Error()})
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeAPIError(w, &apiError{status: 500, msg: "streaming unsupported"})
+		return
+	}
+	updates, stop := dk.watch()
+	defer stop()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(200)
+	if v := dk.view(); v != nil {
+		msg, _ := json.Marshal(stateMessage{Type: "state", Room: dk.room, View: v})
+		fmt.Fprintf(w, "event: state\ndata: %s\n\n", msg)
+	}
+	flusher.Flush()
+	keepalive := time.NewTicker(sseKeepalive)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.ctx.Done():
+			return
+		case msg := <-updates:
+			fmt.Fprintf(w, "event: state\ndata: %s\n\n", msg)
+		case <-keepalive.C:
+			fmt.Fprint(w, ": keepalive\n\n")
+		}
+		flusher.Flush()
+	}
+}
+
+func (s *Server) getMinutes(w http.ResponseWriter, r *http.Request) {
+	dk, err := s.delib.desk(r.Context(), r.PathValue("room"))
+	if err != nil {
+		writeAPIError(w, &apiError{status: 503, msg: err.Error()})
+		return
+	}
+	labels := council.FrenchLabels()
+	if r.URL.Query().Get("lang") == "en" {
+		labels = council.EnglishLabels()
+	}
+	dk.mu.Lock()
+	defer dk.mu.Unlock()
+	if dk.state == nil {
+		writeAPIError(w, &apiError{status: 404, msg: errNoSession.Error()})
+		return
+	}
+	m := council.DraftMinutes(dk.state, s.cfg.Location)
+	switch r.URL.Query().Get("format") {
+	case "html":
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		err = m.WriteHTML(w, &labels)
+	case "", "md", "markdown":
+		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+		err = m.WriteMarkdown(w, &labels)
+	default:
+		writeAPIError(w, &apiError{status: 400, msg: "format must be md or html"})
+		return
+	}
+	if err != nil {
+		s.log.Warn("write minutes", "err", err)
+	}
+}
+
+func (s *Server) getJournal(w http.ResponseWriter, r *http.Request) {
+	entries, err := s.delib.journal.Read(r.Context(), r.PathValue("room"), 1)
+	if err != nil {
+		writeAPIError(w, &apiError{status: 503, msg: err.Error()})
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	for _, e := range entries {
+		if err := enc.Encode(e); err != nil {
+			return
+		}
+	}
+}
+
+// muteParticipant lets the chair close a participant's microphone.
+func (s *Server) muteParticipant(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Identity string `json:"identity"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes)).Decode(&req); err != nil || req.Identity == "" {
+		writeAPIError(w, &apiError{status: 400, msg: "body must be JSON {identity}"})
+		return
+	}
+	room, ok := s.Room(r.PathValue("room"))
+	if !ok {
+		writeAPIError(w, &apiError{status: 404, msg: "nobody is connected to this room"})
+		return
+	}
+	p := room.participant(req.Identity)
+	if p == nil {
+		writeAPIError(w, &apiError{status: 404, msg: fmt.Sprintf("%q is not connected", req.Identity)})
+		return
+	}
+	room.mu.Lock()
+	var sids []string
+	for sid, t := range p.tracks {
+		if isMicrophone(t) {
+			sids = append(sids, sid)
+		}
+	}
+	room.mu.Unlock()
+	for _, sid := range sids {
+		if _, err := p.MuteTrack(sid, true); err != nil {
+			writeAPIError(w, &apiError{status: 409, msg: err.Error()})
+			return
+		}
+	}
+	writeJSONResponse(w, 200, map[string]any{"muted": sids})
+}
+
+func writeAPIError(w http.ResponseWriter, e *apiError) {
+	writeJSONResponse(w, e.status, map[string]string{"error": e.msg})
+}
+
+func writeJSONResponse(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
