@@ -1,11 +1,13 @@
 // Package media holds small pre-encoded clips for tests and the load generator: 4 s of a 440 Hz
-// tone in Opus (20 ms frames) and 4 s of a test pattern in VP8 (320x240, 15 fps, a keyframe
-// every second). They were made with Debian's ffmpeg:
+// tone in Opus (20 ms frames) and 4 s of a test pattern in VP8 (15 fps, a keyframe every second)
+// at 320x240, and at 160x120 and 640x480 for simulcast. They were made with Debian's ffmpeg:
 //
 //	ffmpeg -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=4" -c:a libopus -b:a 32k \
 //	       -frame_duration 20 -application voip tone.ogg
 //	ffmpeg -f lavfi -i testsrc=size=320x240:rate=15 -t 4 -c:v libvpx -b:v 200k -g 15 \
 //	       -keyint_min 15 -deadline realtime -cpu-used 8 -auto-alt-ref 0 testsrc.ivf
+//
+// (testsrc-160.ivf at 60k and testsrc-640.ivf at 300k likewise, with their sizes.)
 package media
 
 import (
@@ -22,6 +24,12 @@ var toneOgg []byte
 
 //go:embed testsrc.ivf
 var testsrcIVF []byte
+
+//go:embed testsrc-160.ivf
+var testsrc160IVF []byte
+
+//go:embed testsrc-640.ivf
+var testsrc640IVF []byte
 
 // Frame is one encoded media frame.
 type Frame struct {
@@ -81,27 +89,50 @@ func oggPackets(data []byte) ([][]byte, error) {
 	return packets, nil
 }
 
-// VP8 returns the frames of the test pattern, in order.
-func VP8() ([]Frame, error) {
-	d := testsrcIVF
+// VP8 returns the frames of the 320x240 test pattern, in order.
+func VP8() ([]Frame, error) { return ivfFrames(testsrcIVF) }
+
+// VP8Sized returns the test pattern at width 160, 320 or 640 (simulcast layers).
+func VP8Sized(width int) ([]Frame, error) {
+	switch width {
+	case 160:
+		return ivfFrames(testsrc160IVF)
+	case 320:
+		return ivfFrames(testsrcIVF)
+	case 640:
+		return ivfFrames(testsrc640IVF)
+	}
+	return nil, fmt.Errorf("no %d-pixel-wide test pattern (160, 320 or 640)", width)
+}
+
+// KeyframeWidth reads the width from a VP8 keyframe's header (RFC 6386 section 9.1), 0 if
+// data is not the start of a keyframe.
+func KeyframeWidth(data []byte) int {
+	if len(data) < 10 || data[0]&1 != 0 || data[3] != 0x9d || data[4] != 0x01 || data[5] != 0x2a {
+		return 0
+	}
+	return int(binary.LittleEndian.Uint16(data[6:8]) & 0x3fff)
+}
+
+func ivfFrames(d []byte) ([]Frame, error) {
 	if len(d) < 32 || string(d[:4]) != "DKIF" || string(d[8:12]) != "VP80" {
-		return nil, errors.New("testsrc.ivf: not a VP8 IVF file")
+		return nil, errors.New("not a VP8 IVF file")
 	}
 	den := binary.LittleEndian.Uint32(d[16:20])
 	num := binary.LittleEndian.Uint32(d[20:24])
 	if den == 0 || num == 0 {
-		return nil, errors.New("testsrc.ivf: zero timebase")
+		return nil, errors.New("IVF: zero timebase")
 	}
 	frameDur := time.Duration(float64(time.Second) * float64(num) / float64(den))
 	var out []Frame
 	for off := int(binary.LittleEndian.Uint16(d[6:8])); off < len(d); {
 		if len(d)-off < 12 {
-			return nil, fmt.Errorf("testsrc.ivf: truncated frame header at byte %d", off)
+			return nil, fmt.Errorf("IVF: truncated frame header at byte %d", off)
 		}
 		size := int(binary.LittleEndian.Uint32(d[off : off+4]))
 		off += 12
 		if off+size > len(d) || size == 0 {
-			return nil, fmt.Errorf("testsrc.ivf: truncated frame at byte %d", off)
+			return nil, fmt.Errorf("IVF: truncated frame at byte %d", off)
 		}
 		frame := d[off : off+size]
 		// VP8 frame tag: bit 0 is 0 for a keyframe (RFC 6386 section 9.1).
