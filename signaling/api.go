@@ -39,24 +39,23 @@ func (c caller) actor() council.Actor {
 
 // Role groups used by the routes.
 var (
-	chairOnly     = []auth.Role{auth.RoleChair}
-	chairOrClerk  = []auth.Role{auth.RoleChair, auth.RoleClerk}
-	clerkOnly     = []auth.Role{auth.RoleClerk}
-	voters        = []auth.Role{auth.RoleMember, auth.RoleChair, auth.RoleClerk}
-	floorAskers   = []auth.Role{auth.RoleMember, auth.RoleChair}
-	everyone      = []auth.Role{auth.RoleChair, auth.RoleClerk, auth.RoleMember, auth.RoleAgent, auth.RoleCaptioner, auth.RoleInterpreter, auth.RoleViewer}
-	minutesRoles  = []auth.Role{auth.RoleChair, auth.RoleClerk}
-	maxBodyBytes  = int64(1 << 20) // a roster of a few hundred seats fits easily
-	sseKeepalive  = 15 * time.Second
-	apiTimeout    = 10 * time.Second
-	errBadRequest = errors.New("bad request")
+	chairOnly    = []auth.Role{auth.RoleChair}
+	chairOrClerk = []auth.Role{auth.RoleChair, auth.RoleClerk}
+	clerkOnly    = []auth.Role{auth.RoleClerk}
+	voters       = []auth.Role{auth.RoleMember, auth.RoleChair, auth.RoleClerk}
+	floorAskers  = []auth.Role{auth.RoleMember, auth.RoleChair}
+	everyone     = []auth.Role{auth.RoleChair, auth.RoleClerk, auth.RoleMember, auth.RoleAgent, auth.RoleCaptioner, auth.RoleInterpreter, auth.RoleViewer}
+	minutesRoles = []auth.Role{auth.RoleChair, auth.RoleClerk}
+	maxBodyBytes = int64(1 << 20) // a roster of a few hundred seats fits easily
+	sseKeepalive = 15 * time.Second
+	apiTimeout   = 10 * time.Second
 )
 
 // commandRoute is one POST action mapped to a council command.
 type commandRoute struct {
 	pattern string
 	roles   []auth.Role
-	build   func(r *http.Request, c caller, h council.Header) (council.Command, error)
+	build   build
 }
 
 func (s *Server) apiRoutes(mux *http.ServeMux) {
@@ -88,130 +87,99 @@ func (s *Server) APIRoutes() map[string][]auth.Role {
 	return out
 }
 
-func (s *Server) commandRoutes() []commandRoute {
-	decode := func(r *http.Request, v any) error {
-		if r.ContentLength == 0 {
-			return nil
+// build makes a council command from a request; the header (time and actor) is the server's.
+type build func(r *http.Request, c caller, h council.Header) (council.Command, error)
+
+// withBody decodes the JSON body over init, then set fills what comes from the path and the
+// token, header last, so a body can never choose the time or the actor.
+func withBody[C council.Command](init C, set func(cmd *C, r *http.Request, c caller, h council.Header)) build {
+	return func(r *http.Request, c caller, h council.Header) (council.Command, error) {
+		cmd := init
+		if r.ContentLength != 0 {
+			dec := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&cmd); err != nil && !errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("body is not the expected JSON: %v", err)
+			}
 		}
-		dec := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("%w: body is not the expected JSON: %v", errBadRequest, err)
-		}
-		return nil
+		set(&cmd, r, c, h)
+		return cmd, nil
 	}
+}
+
+func (s *Server) commandRoutes() []commandRoute {
 	return []commandRoute{
-		{"/api/rooms/{room}/session/close", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			return council.CloseSession{Header: h}, nil
-		}},
-		{"/api/rooms/{room}/chair", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			cmd := council.ChangeChair{}
-			err := decode(r, &cmd)
+		{"/api/rooms/{room}/session/close", chairOnly, withBody(council.CloseSession{}, func(cmd *council.CloseSession, _ *http.Request, _ caller, h council.Header) {
 			cmd.Header = h
-			return cmd, err
-		}},
-		{"/api/rooms/{room}/attendance/arrival", clerkOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			cmd := council.RecordArrival{}
-			err := decode(r, &cmd)
+		})},
+		{"/api/rooms/{room}/chair", chairOnly, withBody(council.ChangeChair{}, func(cmd *council.ChangeChair, _ *http.Request, _ caller, h council.Header) {
 			cmd.Header = h
-			return cmd, err
-		}},
-		{"/api/rooms/{room}/attendance/verify", clerkOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			cmd := council.VerifyRemote{}
-			err := decode(r, &cmd)
+		})},
+		{"/api/rooms/{room}/attendance/arrival", clerkOnly, withBody(council.RecordArrival{}, func(cmd *council.RecordArrival, _ *http.Request, _ caller, h council.Header) {
 			cmd.Header = h
-			return cmd, err
-		}},
-		{"/api/rooms/{room}/attendance/departure", clerkOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			cmd := council.RecordDeparture{Reason: council.LeftSession}
-			err := decode(r, &cmd)
+		})},
+		{"/api/rooms/{room}/attendance/verify", clerkOnly, withBody(council.VerifyRemote{}, func(cmd *council.VerifyRemote, _ *http.Request, _ caller, h council.Header) {
 			cmd.Header = h
-			return cmd, err
-		}},
-		{"/api/rooms/{room}/proxies", clerkOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			cmd := council.GiveProxy{}
-			err := decode(r, &cmd)
+		})},
+		{"/api/rooms/{room}/attendance/departure", clerkOnly, withBody(council.RecordDeparture{Reason: council.LeftSession}, func(cmd *council.RecordDeparture, _ *http.Request, _ caller, h council.Header) {
 			cmd.Header = h
-			return cmd, err
-		}},
-		{"/api/rooms/{room}/proxies/revoke", clerkOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			cmd := council.RevokeProxy{}
-			err := decode(r, &cmd)
+		})},
+		{"/api/rooms/{room}/proxies", clerkOnly, withBody(council.GiveProxy{}, func(cmd *council.GiveProxy, _ *http.Request, _ caller, h council.Header) {
 			cmd.Header = h
-			return cmd, err
-		}},
-		{"/api/rooms/{room}/floor/request", floorAskers, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			cmd := council.RequestFloor{Kind: council.Speak}
-			err := decode(r, &cmd)
-			cmd.Header, cmd.Seat = h, c.seat // one asks for oneself
-			return cmd, err
-		}},
-		{"/api/rooms/{room}/floor/cancel", floorAskers, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			cmd := council.CancelFloorRequest{Seat: c.seat}
-			err := decode(r, &cmd)
+		})},
+		{"/api/rooms/{room}/proxies/revoke", clerkOnly, withBody(council.RevokeProxy{}, func(cmd *council.RevokeProxy, _ *http.Request, _ caller, h council.Header) {
 			cmd.Header = h
-			return cmd, err
-		}},
-		{"/api/rooms/{room}/floor/grant", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			cmd := council.GrantFloor{}
-			err := decode(r, &cmd)
+		})},
+		// One asks the floor for oneself: the seat is the token's.
+		{"/api/rooms/{room}/floor/request", floorAskers, withBody(council.RequestFloor{Kind: council.Speak}, func(cmd *council.RequestFloor, _ *http.Request, c caller, h council.Header) {
+			cmd.Header, cmd.Seat = h, c.seat
+		})},
+		{"/api/rooms/{room}/floor/cancel", floorAskers, withBody(council.CancelFloorRequest{}, func(cmd *council.CancelFloorRequest, _ *http.Request, c caller, h council.Header) {
+			if cmd.Seat == 0 {
+				cmd.Seat = c.seat
+			}
 			cmd.Header = h
-			return cmd, err
-		}},
-		{"/api/rooms/{room}/floor/end", floorAskers, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			return council.EndFloor{Header: h}, nil
-		}},
-		{"/api/rooms/{room}/floor/control", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			cmd := council.SetFloorControl{}
-			err := decode(r, &cmd)
+		})},
+		{"/api/rooms/{room}/floor/grant", chairOnly, withBody(council.GrantFloor{}, func(cmd *council.GrantFloor, _ *http.Request, _ caller, h council.Header) {
 			cmd.Header = h
-			return cmd, err
-		}},
-		{"/api/rooms/{room}/items", chairOrClerk, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			cmd := council.AddItem{}
-			err := decode(r, &cmd)
+		})},
+		{"/api/rooms/{room}/floor/end", floorAskers, withBody(council.EndFloor{}, func(cmd *council.EndFloor, _ *http.Request, _ caller, h council.Header) {
 			cmd.Header = h
-			return cmd, err
-		}},
-		{"/api/rooms/{room}/items/{item}/open", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			return council.OpenItem{Header: h, ID: r.PathValue("item")}, nil
-		}},
-		{"/api/rooms/{room}/items/{item}/close", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			return council.CloseItem{Header: h, ID: r.PathValue("item")}, nil
-		}},
-		{"/api/rooms/{room}/items/{item}/postpone", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			cmd := council.PostponeItem{}
-			err := decode(r, &cmd)
+		})},
+		{"/api/rooms/{room}/floor/control", chairOnly, withBody(council.SetFloorControl{}, func(cmd *council.SetFloorControl, _ *http.Request, _ caller, h council.Header) {
+			cmd.Header = h
+		})},
+		{"/api/rooms/{room}/items", chairOrClerk, withBody(council.AddItem{}, func(cmd *council.AddItem, _ *http.Request, _ caller, h council.Header) {
+			cmd.Header = h
+		})},
+		{"/api/rooms/{room}/items/{item}/open", chairOnly, withBody(council.OpenItem{}, func(cmd *council.OpenItem, r *http.Request, _ caller, h council.Header) {
 			cmd.Header, cmd.ID = h, r.PathValue("item")
-			return cmd, err
-		}},
-		{"/api/rooms/{room}/items/{item}/secret-ballot", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			cmd := council.RequestSecretBallot{}
-			err := decode(r, &cmd)
+		})},
+		{"/api/rooms/{room}/items/{item}/close", chairOnly, withBody(council.CloseItem{}, func(cmd *council.CloseItem, r *http.Request, _ caller, h council.Header) {
+			cmd.Header, cmd.ID = h, r.PathValue("item")
+		})},
+		{"/api/rooms/{room}/items/{item}/postpone", chairOnly, withBody(council.PostponeItem{}, func(cmd *council.PostponeItem, r *http.Request, _ caller, h council.Header) {
+			cmd.Header, cmd.ID = h, r.PathValue("item")
+		})},
+		{"/api/rooms/{room}/items/{item}/secret-ballot", chairOnly, withBody(council.RequestSecretBallot{}, func(cmd *council.RequestSecretBallot, r *http.Request, _ caller, h council.Header) {
 			cmd.Header, cmd.Item = h, r.PathValue("item")
-			return cmd, err
-		}},
-		{"/api/rooms/{room}/votes", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			cmd := council.OpenVote{}
-			err := decode(r, &cmd)
+		})},
+		{"/api/rooms/{room}/votes", chairOnly, withBody(council.OpenVote{}, func(cmd *council.OpenVote, _ *http.Request, _ caller, h council.Header) {
 			cmd.Header = h
-			return cmd, err
-		}},
-		{"/api/rooms/{room}/votes/{vote}/ballots", voters, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			cmd := council.CastBallot{Seat: c.seat}
-			err := decode(r, &cmd)
+		})},
+		// A member votes for their own seat unless the body names a seat whose proxy they hold.
+		{"/api/rooms/{room}/votes/{vote}/ballots", voters, withBody(council.CastBallot{}, func(cmd *council.CastBallot, r *http.Request, c caller, h council.Header) {
+			if cmd.Seat == 0 {
+				cmd.Seat = c.seat
+			}
 			cmd.Header, cmd.Vote = h, r.PathValue("vote")
-			return cmd, err
-		}},
-		{"/api/rooms/{room}/votes/{vote}/tally", clerkOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			cmd := council.RecordTally{}
-			err := decode(r, &cmd)
+		})},
+		{"/api/rooms/{room}/votes/{vote}/tally", clerkOnly, withBody(council.RecordTally{}, func(cmd *council.RecordTally, r *http.Request, _ caller, h council.Header) {
 			cmd.Header, cmd.Vote = h, r.PathValue("vote")
-			return cmd, err
-		}},
-		{"/api/rooms/{room}/votes/{vote}/close", chairOnly, func(r *http.Request, c caller, h council.Header) (council.Command, error) {
-			return council.CloseVote{Header: h, Vote: r.PathValue("vote")}, nil
-		}},
+		})},
+		{"/api/rooms/{room}/votes/{vote}/close", chairOnly, withBody(council.CloseVote{}, func(cmd *council.CloseVote, r *http.Request, _ caller, h council.Header) {
+			cmd.Header, cmd.Vote = h, r.PathValue("vote")
+		})},
 	}
 }
 
