@@ -419,3 +419,83 @@ func TestPingIsAnswered(t *testing.T) {
 		}
 	}
 }
+
+func TestRoomServiceAdministration(t *testing.T) {
+	ts := startServer(t)
+	admin := lksdk.NewRoomServiceClient(ts.http.URL, testKey, testSecret)
+	ctx := context.Background()
+
+	if _, err := admin.CreateRoom(ctx, &livekit.CreateRoomRequest{Name: "conseil", Metadata: "séance"}); err != nil {
+		t.Fatal(err)
+	}
+	rooms, err := admin.ListRooms(ctx, &livekit.ListRoomsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rooms.Rooms) != 1 || rooms.Rooms[0].Name != "conseil" || rooms.Rooms[0].Metadata != "séance" {
+		t.Fatalf("ListRooms: %v", rooms.Rooms)
+	}
+
+	alice := ts.join(t, "conseil", "alice", nil)
+	pub := publish(t, alice, false)
+	var bobLog dataLog
+	bobRx, cb := newReceiver(pub)
+	cb.OnDataPacket = dataCallback(&bobLog).OnDataPacket
+	var metadataSeen atomic.Value
+	cb.OnMetadataChanged = func(_ string, p lksdk.Participant) {
+		if p.Identity() == "alice" {
+			metadataSeen.Store(p.Metadata())
+		}
+	}
+	bob := ts.join(t, "conseil", "bob", cb)
+	eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.audioPackets.Load() > 20 })
+
+	// Metadata reaches the others.
+	if _, err := admin.UpdateParticipant(ctx, &livekit.UpdateParticipantRequest{Room: "conseil", Identity: "alice", Metadata: "rapporteure"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "bob sees alice's new metadata", 5*time.Second, func() bool { return metadataSeen.Load() == "rapporteure" })
+
+	// Server data reaches the named participant, on its topic.
+	if _, err := admin.SendData(ctx, &livekit.SendDataRequest{Room: "conseil", Data: []byte("ordre du jour"), Kind: livekit.DataPacket_RELIABLE,
+		DestinationIdentities: []string{"bob"}, Topic: proto.String("agenda")}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "bob receives the server's data", 5*time.Second, func() bool { return bobLog.count(":ordre du jour") == 1 })
+
+	// Unsubscribing bob from alice's track stops the media.
+	if _, err := admin.UpdateSubscriptions(ctx, &livekit.UpdateSubscriptionsRequest{Room: "conseil", Identity: "bob",
+		TrackSids: []string{pub.audioPub.SID()}, Subscribe: false}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	before := bobRx.audioPackets.Load()
+	time.Sleep(500 * time.Millisecond)
+	if got := bobRx.audioPackets.Load() - before; got > 0 {
+		t.Errorf("%d packets after UpdateSubscriptions unsubscribed bob", got)
+	}
+
+	// Withdrawing the right to publish mutes what alice publishes.
+	if _, err := admin.UpdateParticipant(ctx, &livekit.UpdateParticipantRequest{Room: "conseil", Identity: "alice",
+		Permission: &livekit.ParticipantPermission{CanSubscribe: true, CanPublish: false, CanPublishData: true}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "alice's microphone muted when publishing is withdrawn", 5*time.Second, pub.audioPub.IsMuted)
+
+	// Deleting the room disconnects everyone.
+	if _, err := admin.DeleteRoom(ctx, &livekit.DeleteRoomRequest{Room: "conseil"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "everyone is disconnected", 5*time.Second, func() bool {
+		return alice.ConnectionState() == lksdk.ConnectionStateDisconnected && bob.ConnectionState() == lksdk.ConnectionStateDisconnected
+	})
+	if _, ok := ts.srv.Room("conseil"); ok {
+		t.Error("the room still exists after DeleteRoom")
+	}
+	// Listing needs roomList; a member's token has none.
+	_, err = adminWithToken(ts, ts.token(t, "conseil", "mallory", auth.RoleMember)).ListRooms(ctx, &livekit.ListRoomsRequest{})
+	var te twirp.Error
+	if !errors.As(err, &te) || te.Code() != twirp.PermissionDenied || !strings.Contains(te.Msg(), "roomList") {
+		t.Fatalf("ListRooms with a member token: %v", err)
+	}
+}
