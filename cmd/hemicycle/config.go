@@ -46,11 +46,11 @@ type LoggingConfig struct {
 
 // PrivacyConfig is what the notice before joining tells participants.
 type PrivacyConfig struct {
-	Broadcast     bool   `yaml:"broadcast"`
-	Recorded      bool   `yaml:"recorded"`
-	RetentionDays int    `yaml:"retention_days"`
-	Controller    string `yaml:"controller"`
-	Contact       string `yaml:"contact"`
+	Broadcast     bool   `yaml:"broadcast" json:"broadcast"`
+	Recorded      bool   `yaml:"recorded" json:"recorded"`
+	RetentionDays int    `yaml:"retention_days" json:"retentionDays"`
+	Controller    string `yaml:"controller" json:"controller"`
+	Contact       string `yaml:"contact" json:"contact"`
 }
 
 func defaultConfig() Config {
