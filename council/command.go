@@ -165,7 +165,7 @@ func (s *State) Decide(c Command) ([]Event, error) {
 	}
 	if h.At.Before(s.last) {
 		return nil, refuse(ErrInvalid, "command at %s is earlier than the last event (%s)",
-			h.At.Format(time.RFC3339), s.last.Format(time.RFC3339))
+			h.At.Format(time.RFC3339Nano), s.last.Format(time.RFC3339Nano))
 	}
 	return c.decide(s)
 }

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -210,7 +211,10 @@ func (s *Server) withCaller(roles []auth.Role, next http.Handler) http.Handler {
 			if role == "" {
 				role = "no council role"
 			}
-			writeAPIError(w, &apiError{status: 403, msg: fmt.Sprintf("%s %s is for %s; your token's role is %s", r.Method, r.Pattern, roleList(roles), role)})
+			writeAPIError(w, &apiError{status: 403, msg: fmt.Sprintf("%s is for %s; your token's role is %s", r.Pattern, roleList(roles), role)})
+			return
+		}
+		if s.relay(w, r, room) { // relay.go: the room lives on another node
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
@@ -235,10 +239,10 @@ func roleList(roles []auth.Role) string {
 func (s *Server) commandHandler(rt commandRoute) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := callerOf(r)
-		h := council.Header{At: s.delib.now(), By: c.actor()}
-		cmd, err := rt.build(r, c, h)
-		if err != nil {
-			writeAPIError(w, &apiError{status: 400, msg: err.Error()})
+		// Read the body before taking the room's lock: a slow client must not hold the room.
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+		if err != nil || int64(len(body)) > maxBodyBytes {
+			writeAPIError(w, &apiError{status: 400, msg: fmt.Sprintf("request body unreadable or over %d bytes", maxBodyBytes)})
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), apiTimeout)
@@ -248,7 +252,11 @@ func (s *Server) commandHandler(rt commandRoute) http.Handler {
 			writeAPIError(w, &apiError{status: 503, msg: err.Error()})
 			return
 		}
-		view, err := dk.execute(ctx, cmd)
+		view, err := dk.execute(ctx, c.actor(), func(h council.Header) (council.Command, error) {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
+			return rt.build(r, c, h)
+		})
 		if err != nil {
 			writeAPIError(w, commandError(err))
 			return

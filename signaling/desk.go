@@ -146,12 +146,23 @@ func (dk *desk) openSession(ctx context.Context, profileName string, roster coun
 	return view, err
 }
 
-// execute decides a command, journals its events (durably) and applies them.
-func (dk *desk) execute(ctx context.Context, cmd council.Command) (council.View, error) {
+// execute builds a command under the desk's lock, stamped with the server's clock but never
+// earlier than the last event (so that requests racing each other are recorded in the order
+// they are decided), journals its events durably and applies them.
+func (dk *desk) execute(ctx context.Context, by council.Actor, build func(h council.Header) (council.Command, error)) (council.View, error) {
 	dk.mu.Lock()
 	if dk.state == nil {
 		dk.mu.Unlock()
 		return council.View{}, &apiError{status: 409, msg: errNoSession.Error()}
+	}
+	at := dk.d.now()
+	if last := dk.state.LastEventAt(); at.Before(last) {
+		at = last
+	}
+	cmd, err := build(council.Header{At: at, By: by})
+	if err != nil {
+		dk.mu.Unlock()
+		return council.View{}, &apiError{status: 400, msg: err.Error()}
 	}
 	view, err := dk.executeLocked(ctx, cmd)
 	dk.mu.Unlock()
@@ -277,8 +288,10 @@ func (d *deliberation) joined(room string, p ParticipantRef) {
 	if !open || present {
 		return
 	}
-	cmd := council.RecordArrival{Header: council.Header{At: d.now(), By: systemActor(p)}, Seat: seat, Place: council.Remote}
-	if _, err := dk.execute(context.Background(), cmd); err != nil {
+	arrival := func(h council.Header) (council.Command, error) {
+		return council.RecordArrival{Header: h, Seat: seat, Place: council.Remote}, nil
+	}
+	if _, err := dk.execute(context.Background(), systemActor(p), arrival); err != nil {
 		d.log.Info("remote arrival not recorded", "room", room, "seat", seat, "err", err)
 	}
 }
@@ -319,8 +332,10 @@ func (d *deliberation) left(room string, p ParticipantRef) {
 		if !pending || d.seatConnected(room, seat) {
 			return
 		}
-		cmd := council.RecordDeparture{Header: council.Header{At: d.now(), By: systemActor(p)}, Seat: seat, Reason: council.ConnectionLost}
-		if _, err := dk.execute(context.Background(), cmd); err != nil {
+		departure := func(h council.Header) (council.Command, error) {
+			return council.RecordDeparture{Header: h, Seat: seat, Reason: council.ConnectionLost}, nil
+		}
+		if _, err := dk.execute(context.Background(), systemActor(p), departure); err != nil {
 			d.log.Info("departure not recorded", "room", room, "seat", seat, "err", err)
 		} else {
 			d.log.Info("remote member recorded as departed after the grace period", "room", room, "seat", seat, "grace", grace)

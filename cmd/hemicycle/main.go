@@ -36,6 +36,7 @@ Usage:
   hemicycle serve --config FILE [flags]   deployment server
   hemicycle token [flags]                 mint an access token
   hemicycle journal verify FILE           check a session journal's hash chain offline
+  hemicycle minutes --journal FILE        draft minutes (procès-verbal) from a session's journal
   hemicycle bench --scenario S [flags]    load a LiveKit-protocol server with synthetic participants
   hemicycle help                          this text
 
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cmdToken(args[1:], stdout, stderr, getenv)
 	case "journal":
 		return cmdJournal(args[1:], stdout)
+	case "minutes":
+		return cmdMinutes(args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":

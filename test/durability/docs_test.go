@@ -1,0 +1,245 @@
+package durability
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/council"
+	"github.com/ingeco/hemicycle/signaling"
+)
+
+// These tests keep docs/ true to the code: a route added, removed or given other roles
+// without docs/api.md saying so fails here, and so does a walkthrough step calling a route
+// that does not exist.
+
+func readDoc(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "docs", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// apiRoutes is what the server serves: "METHOD /api/rooms/..." → roles.
+func apiRoutes(t *testing.T) map[string][]auth.Role {
+	t.Helper()
+	srv := signaling.NewServer(signaling.Config{
+		Verifier: auth.NewVerifier(auth.KeySet{}),
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	t.Cleanup(srv.Close)
+	routes := srv.APIRoutes()
+	if len(routes) == 0 {
+		t.Fatal("the server lists no API route")
+	}
+	return routes
+}
+
+func roleNames(roles []auth.Role) []string {
+	out := make([]string, len(roles))
+	for i, r := range roles {
+		out[i] = string(r)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// routeHeading is how docs/api.md titles a route: ### `POST /api/rooms/{room}/votes`
+var routeHeading = regexp.MustCompile("^### `([A-Z]+ /api/rooms/[^`]+)`$")
+
+// documentedRoutes reads each route section of docs/api.md and the roles its "Roles:" line
+// names (nil when the section has none).
+func documentedRoutes(t *testing.T, doc string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	current := ""
+	for line := range strings.Lines(doc) {
+		line = strings.TrimRight(line, "\n")
+		if m := routeHeading.FindStringSubmatch(line); m != nil {
+			if _, dup := out[m[1]]; dup {
+				t.Errorf("docs/api.md documents %s twice", m[1])
+			}
+			current = m[1]
+			out[current] = nil
+			continue
+		}
+		if strings.HasPrefix(line, "## ") || strings.HasPrefix(line, "### ") {
+			current = ""
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "Roles: "); ok && current != "" && out[current] == nil {
+			names := strings.Split(strings.TrimSuffix(strings.TrimSpace(rest), "."), ",")
+			for i := range names {
+				names[i] = strings.TrimSpace(names[i])
+			}
+			slices.Sort(names)
+			out[current] = names
+		}
+	}
+	return out
+}
+
+func TestAPIDocsNameEveryRouteWithItsRoles(t *testing.T) {
+	routes := apiRoutes(t)
+	documented := documentedRoutes(t, readDoc(t, "api.md"))
+	for pattern, roles := range routes {
+		got, ok := documented[pattern]
+		switch {
+		case !ok:
+			t.Errorf("route %s is not documented in docs/api.md (add a section titled ### `%s`)", pattern, pattern)
+		case got == nil:
+			t.Errorf("docs/api.md: section %s has no \"Roles:\" line", pattern)
+		case !slices.Equal(got, roleNames(roles)):
+			t.Errorf("docs/api.md: %s is for %v, the server admits %v", pattern, got, roleNames(roles))
+		}
+	}
+	for pattern := range documented {
+		if _, ok := routes[pattern]; !ok {
+			t.Errorf("docs/api.md documents %s, which the server does not serve", pattern)
+		}
+	}
+}
+
+// TestAPIDocsRoleTableMatchesTheServer checks the table of roles per route in docs/api.md.
+func TestAPIDocsRoleTableMatchesTheServer(t *testing.T) {
+	routes := apiRoutes(t)
+	// Columns after the route: chair, clerk, member, then the four roles that only read.
+	columns := [][]auth.Role{
+		{auth.RoleChair}, {auth.RoleClerk}, {auth.RoleMember},
+		{auth.RoleAgent, auth.RoleCaptioner, auth.RoleInterpreter, auth.RoleViewer},
+	}
+	seen := map[string]bool{}
+	for line := range strings.Lines(readDoc(t, "api.md")) {
+		cells := strings.Split(strings.TrimSpace(line), "|")
+		if len(cells) != len(columns)+3 || !strings.Contains(cells[1], "/api/rooms/") {
+			continue // not a row of that table
+		}
+		pattern := strings.Trim(strings.TrimSpace(cells[1]), "`")
+		allowed, ok := routes[pattern]
+		if !ok {
+			t.Errorf("docs/api.md role table lists %s, which the server does not serve", pattern)
+			continue
+		}
+		seen[pattern] = true
+		for i, group := range columns {
+			ticked := strings.TrimSpace(cells[2+i]) != ""
+			for _, role := range group {
+				if slices.Contains(allowed, role) != ticked {
+					t.Errorf("docs/api.md role table: %s, column of %s is ticked=%v, the server admits %v",
+						pattern, role, ticked, roleNames(allowed))
+				}
+			}
+		}
+	}
+	for pattern := range routes {
+		if !seen[pattern] {
+			t.Errorf("docs/api.md role table has no row for %s", pattern)
+		}
+	}
+}
+
+// curlCall is one request of the walkthrough.
+type curlCall struct {
+	method, path, line string
+}
+
+// walkthroughCalls finds the curl commands of the shell blocks of docs/walkthrough.md.
+func walkthroughCalls(t *testing.T, doc string) []curlCall {
+	t.Helper()
+	url := regexp.MustCompile(`\$HC(/api/rooms/\$ROOM[^"' ?]*)`)
+	var calls []curlCall
+	for _, block := range shellBlocks(doc) {
+		// Join continued lines so that a command and its options are one line.
+		for line := range strings.SplitSeq(strings.ReplaceAll(block, "\\\n", " "), "\n") {
+			if !strings.Contains(line, "curl ") {
+				continue
+			}
+			m := url.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			method := "GET"
+			if strings.Contains(line, "-X POST") || strings.Contains(line, " -d ") {
+				method = "POST"
+			}
+			calls = append(calls, curlCall{method: method, path: strings.ReplaceAll(m[1], "$ROOM", "demo"), line: line})
+		}
+	}
+	return calls
+}
+
+// shellBlocks returns the text of every ```sh block, the commands a reader runs.
+func shellBlocks(doc string) []string {
+	var blocks []string
+	for _, part := range strings.Split(doc, "```sh\n")[1:] {
+		body, _, _ := strings.Cut(part, "```")
+		blocks = append(blocks, body)
+	}
+	return blocks
+}
+
+func TestWalkthroughCallsRoutesThatExist(t *testing.T) {
+	mux := http.NewServeMux()
+	for pattern := range apiRoutes(t) {
+		mux.Handle(pattern, http.NotFoundHandler())
+	}
+	calls := walkthroughCalls(t, readDoc(t, "walkthrough.md"))
+	if len(calls) < 20 {
+		t.Fatalf("found only %d curl calls in docs/walkthrough.md", len(calls))
+	}
+	used := map[string]bool{}
+	for _, c := range calls {
+		req := httptest.NewRequest(c.method, c.path, nil)
+		_, pattern := mux.Handler(req)
+		if pattern == "" {
+			t.Errorf("docs/walkthrough.md: %s %s matches no route of the API:\n%s", c.method, c.path, c.line)
+		}
+		used[pattern] = true
+	}
+	// The walkthrough is a whole sitting: it must go from the opening to the minutes.
+	for _, must := range []string{
+		"POST /api/rooms/{room}/session", "POST /api/rooms/{room}/attendance/arrival",
+		"POST /api/rooms/{room}/attendance/verify", "POST /api/rooms/{room}/proxies",
+		"POST /api/rooms/{room}/items", "POST /api/rooms/{room}/items/{item}/open",
+		"POST /api/rooms/{room}/votes", "POST /api/rooms/{room}/votes/{vote}/ballots",
+		"POST /api/rooms/{room}/votes/{vote}/close", "POST /api/rooms/{room}/session/close",
+		"GET /api/rooms/{room}/minutes",
+	} {
+		if !used[must] {
+			t.Errorf("docs/walkthrough.md never calls %s", must)
+		}
+	}
+}
+
+func TestExampleRosterParses(t *testing.T) {
+	f, err := os.Open(filepath.Join(moduleRoot(t), "docs", "example-roster.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := council.ParseRoster(f)
+	if err != nil {
+		t.Fatalf("docs/example-roster.csv: %v", err)
+	}
+	if n := r.InOffice(); n != 7 {
+		t.Errorf("docs/example-roster.csv has %d members in office; the walkthrough's quorum figures assume 7", n)
+	}
+	// The walkthrough shows the file: it must show it as it is.
+	raw, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(readDoc(t, "walkthrough.md"), "```text\n"+string(raw)+"```") {
+		t.Error("docs/walkthrough.md does not show docs/example-roster.csv as it is")
+	}
+}
