@@ -14,6 +14,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,14 +24,26 @@ import (
 //go:embed static
 var staticFiles embed.FS
 
-// contentSecurityPolicy lets the page talk to its own origin only: no CDN, font, analytics or
-// other third-party origin can be loaded or contacted, and no inline script or style can run.
-// 'self' in connect-src also covers ws:/wss: to the same host (CSP level 3), which is where the
-// client opens its signalling WebSocket.
-const contentSecurityPolicy = "default-src 'none'; " +
-	"script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
-	"media-src 'self' blob: mediastream:; connect-src 'self'; " +
-	"manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+// cspBefore and cspAfter frame the Content-Security-Policy: the page talks to its own origin only,
+// so no CDN, font, analytics or other third-party origin can be loaded or contacted, and no
+// inline script or style can run. connect-src names the page's own host for ws:/wss: as well,
+// because browsers that predate CSP level 3 do not count a WebSocket to the same host as 'self'.
+const (
+	cspBefore = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+		"media-src 'self' blob: mediastream:; connect-src 'self'"
+	cspAfter = "; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+// hostRe is what a Host header may hold to be repeated in the policy: a name or address and a
+// port, nothing that could end a source list or start a directive.
+var hostRe = regexp.MustCompile(`^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$`)
+
+func contentSecurityPolicy(host string) string {
+	if !hostRe.MatchString(host) {
+		return cspBefore + cspAfter
+	}
+	return cspBefore + " ws://" + host + " wss://" + host + cspAfter
+}
 
 // spaRoutes are the page addresses that all show the single-page client; it picks its screen
 // from the address itself.
@@ -162,7 +175,7 @@ func compressible(contentType string) bool {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
-	hdr.Set("Content-Security-Policy", contentSecurityPolicy)
+	hdr.Set("Content-Security-Policy", contentSecurityPolicy(r.Host))
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	// Invitation links carry a token in the query string: never hand it on as a referrer.
 	hdr.Set("Referrer-Policy", "no-referrer")

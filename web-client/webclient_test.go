@@ -66,6 +66,7 @@ func TestPageRoutesServeTheClient(t *testing.T) {
 }
 
 func TestContentSecurityPolicyAllowsOnlyOwnOrigin(t *testing.T) {
+	// httptest requests are for host example.com.
 	res := get(t, Handler(), http.MethodGet, "/", nil)
 	csp := res.Header.Get("Content-Security-Policy")
 	if csp == "" {
@@ -83,8 +84,9 @@ func TestContentSecurityPolicyAllowsOnlyOwnOrigin(t *testing.T) {
 	}
 	for name, sources := range directives {
 		for _, s := range sources {
-			switch s {
-			case "'self'", "'none'", "data:", "blob:", "mediastream:":
+			switch {
+			case s == "'self'", s == "'none'", s == "data:", s == "blob:", s == "mediastream:":
+			case name == "connect-src" && (s == "ws://example.com" || s == "wss://example.com"):
 			default:
 				t.Errorf("directive %s allows %q: only the page's own origin may be reached", name, s)
 			}
@@ -93,6 +95,29 @@ func TestContentSecurityPolicyAllowsOnlyOwnOrigin(t *testing.T) {
 	for _, want := range []string{"script-src", "connect-src", "style-src", "frame-ancestors"} {
 		if _, ok := directives[want]; !ok {
 			t.Errorf("CSP lacks %s", want)
+		}
+	}
+	if !slices.Contains(directives["connect-src"], "wss://example.com") {
+		t.Errorf("connect-src %v does not name the page's own host for WebSockets", directives["connect-src"])
+	}
+}
+
+// TestHostileHostIsNotEchoedIntoThePolicy: the Host header is the client's to choose; one that
+// could add a source or a directive must leave only 'self'.
+func TestHostileHostIsNotEchoedIntoThePolicy(t *testing.T) {
+	for _, host := range []string{"evil.example; script-src *", "a b", "x'", "[::1]:7880 https://cdn.example"} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Host = host
+		rec := httptest.NewRecorder()
+		Handler().ServeHTTP(rec, req)
+		csp := rec.Header().Get("Content-Security-Policy")
+		if strings.Contains(csp, "evil") || strings.Contains(csp, "cdn") || strings.Contains(csp, "ws://") {
+			t.Errorf("Host %q leaked into the policy: %s", host, csp)
+		}
+	}
+	for _, host := range []string{"127.0.0.1:7880", "[::1]:7880", "conseil.example.fr"} {
+		if got := contentSecurityPolicy(host); !strings.Contains(got, "wss://"+host+";") {
+			t.Errorf("host %q not named in connect-src: %s", host, got)
 		}
 	}
 }

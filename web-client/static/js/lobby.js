@@ -13,6 +13,7 @@ export function renderLobby (ctx, session) {
     quality: 'standard',
     devices: { audioinput: '', videoinput: '', audiooutput: '' },
     meterStop: null,
+    pending: Promise.resolve(), // the queue of device operations (see enqueue)
     handedOver: false,
     closed: false
   }
@@ -150,32 +151,16 @@ export function renderLobby (ctx, session) {
     }
   }
 
-  selects.videoinput.addEventListener('change', async () => {
-    state.devices.videoinput = selects.videoinput.value
-    try {
-      if (state.video) await state.video.setDeviceId(state.devices.videoinput)
-    } catch (err) { mediaError(err) }
-  })
-  selects.audioinput.addEventListener('change', async () => {
-    state.devices.audioinput = selects.audioinput.value
-    try {
-      if (state.audio) {
-        await state.audio.setDeviceId(state.devices.audioinput)
-        startMeter()
-      }
-    } catch (err) { mediaError(err) }
-  })
-  selects.audiooutput.addEventListener('change', () => {
-    state.devices.audiooutput = selects.audiooutput.value
-  })
-  qualitySelect.addEventListener('change', async () => {
-    state.quality = qualitySelect.value
-    try {
-      if (state.video) await state.video.restartTrack({ deviceId: state.devices.videoinput || undefined, resolution: qualityPresets[state.quality].resolution })
-    } catch (err) { mediaError(err) }
-  })
-  camCheck.addEventListener('change', async () => {
-    mediaStatus.textContent = ''
+  // Every device operation goes through one queue, in click order: two quick toggles of a box
+  // can then never leave a camera open behind an unticked box, and Join waits for the queue.
+  function enqueue (operation) {
+    state.pending = state.pending.then(operation).catch(mediaError)
+    return state.pending
+  }
+
+  // reconcile opens or releases each device to match its box.
+  async function reconcile () {
+    if (!session.canPublish) return
     if (camCheck.checked && !state.video) {
       await openCamera().catch((err) => { camCheck.checked = false; mediaError(err) })
     } else if (!camCheck.checked && state.video) {
@@ -183,10 +168,6 @@ export function renderLobby (ctx, session) {
       state.video.stop()
       state.video = null
     }
-    showPreview()
-  })
-  micCheck.addEventListener('change', async () => {
-    mediaStatus.textContent = ''
     if (micCheck.checked && !state.audio) {
       await openMicrophone().catch((err) => { micCheck.checked = false; mediaError(err) })
     } else if (!micCheck.checked && state.audio) {
@@ -194,8 +175,34 @@ export function renderLobby (ctx, session) {
       state.audio.stop()
       state.audio = null
     }
-    startMeter()
+    showPreview()
+    if (!state.meterStop || !state.audio) startMeter()
+  }
+
+  selects.videoinput.addEventListener('change', () => enqueue(async () => {
+    state.devices.videoinput = selects.videoinput.value
+    if (state.video) await state.video.setDeviceId(state.devices.videoinput)
+  }))
+  selects.audioinput.addEventListener('change', () => enqueue(async () => {
+    state.devices.audioinput = selects.audioinput.value
+    if (state.audio) {
+      await state.audio.setDeviceId(state.devices.audioinput)
+      startMeter() // the level is read from the new device's track
+    }
+  }))
+  selects.audiooutput.addEventListener('change', () => {
+    state.devices.audiooutput = selects.audiooutput.value
   })
+  qualitySelect.addEventListener('change', () => enqueue(async () => {
+    state.quality = qualitySelect.value
+    if (state.video) await state.video.restartTrack({ deviceId: state.devices.videoinput || undefined, resolution: qualityPresets[state.quality].resolution })
+  }))
+  const boxChanged = () => enqueue(() => {
+    mediaStatus.textContent = ''
+    return reconcile()
+  })
+  camCheck.addEventListener('change', boxChanged)
+  micCheck.addEventListener('change', boxChanged)
 
   backButton.addEventListener('click', () => ctx.home())
 
@@ -211,6 +218,9 @@ export function renderLobby (ctx, session) {
     ack.removeAttribute('aria-invalid')
     joinButton.disabled = true
     joinButton.textContent = t('lobby.joining')
+    // A quick click (or a slow permission prompt) must not enter without the devices the boxes
+    // promise: wait for them to open first.
+    await state.pending
     stopMeter()
     try {
       state.handedOver = true
@@ -241,11 +251,12 @@ export function renderLobby (ctx, session) {
 
   async function start () {
     if (session.canPublish) {
-      await openBoth()
-      camCheck.checked = Boolean(state.video)
-      micCheck.checked = Boolean(state.audio)
-      showPreview()
-      startMeter()
+      // One request for both devices first (one permission prompt); reconcile then applies
+      // whatever the boxes say by now, including a box unticked while the prompt was open.
+      await enqueue(async () => {
+        await openBoth()
+        await reconcile()
+      })
     }
     await fillDevices()
   }

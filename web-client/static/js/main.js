@@ -45,6 +45,9 @@ async function boot () {
       current = screen
       main.replaceChildren(root)
       document.body.dataset.screen = root.className.split(' ').find((c) => ['join', 'lobby', 'room', 'left'].includes(c)) || ''
+      // The tab's title names the screen (WCAG 2.4.2), e.g. "Avant d’entrer – Hemicycle".
+      const heading = root.querySelector('h1')?.textContent
+      document.title = heading ? `${heading} – ${t('app.name')}` : t('app.name')
       // A new screen moves the reading position to its heading; the first one is where a page
       // load starts anyway.
       if (!firstScreen) focusHeading(main)

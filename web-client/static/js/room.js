@@ -276,7 +276,7 @@ class RoomView {
       'aria-hidden': 'true'
     })
     tile = {
-      root: h('li', { class: `tile tile-${source}`, dataset: { identity: p.identity, source, local: String(local), speaking: 'false' } }),
+      root: h('li', { class: `tile tile-${source}`, dataset: { identity: p.identity, source, local: String(local), speaking: 'false', video: 'none' } }),
       video,
       avatar: h('span', { class: 'avatar', 'aria-hidden': 'true' }),
       name: h('span', { class: 'tile-name' }),
@@ -316,6 +316,9 @@ class RoomView {
     if (tile.track === track) return
     if (tile.track) tile.track.detach(tile.video)
     tile.track = track || null
+    // data-video says whether there is a picture to show, which differs from data-camera
+    // ("their camera is on") while a track is not, or may not be, received.
+    tile.root.dataset.video = track ? 'shown' : 'none'
     if (track) {
       track.attach(tile.video)
       tile.video.dataset.trackSid = track.sid || ''

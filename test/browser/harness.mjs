@@ -1,0 +1,363 @@
+// Test harness: builds and runs a real `hemicycle --dev` server on free loopback ports, launches
+// Debian's Chromium with fake camera and microphone, and drives participants through the web
+// client exactly as a person would (labels and buttons, no test hooks in the page).
+import { spawn, execFile } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises'
+import { createWriteStream } from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { chromium } from 'playwright-core'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+export const repoRoot = path.resolve(here, '../..')
+export const artifactsDir = path.join(repoRoot, 'test', 'artifacts')
+const execFileP = promisify(execFile)
+
+export const chromiumPath = process.env.HEMICYCLE_CHROMIUM || '/usr/bin/chromium'
+
+// The flags from the brief: fake devices that need no permission prompt, autoplay without a
+// gesture, real host candidates instead of mDNS names, and nothing that phones home.
+export const chromiumArgs = [
+  '--no-sandbox',
+  '--disable-dev-shm-usage',
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+  '--autoplay-policy=no-user-gesture-required',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  '--allow-loopback-in-peer-connection',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  // Headless pages are never "visible"; without these, timers and media in background contexts
+  // are throttled and four participants on two cores starve each other.
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+  // getDisplayMedia picks the whole (virtual) screen without a picker.
+  '--auto-select-desktop-capture-source=Entire screen',
+  '--enable-usermedia-screen-capturing'
+]
+
+// ensureArtifactsDir makes test/artifacts (ignored by the repository's .gitignore).
+export async function ensureArtifactsDir () {
+  await mkdir(artifactsDir, { recursive: true })
+  return artifactsDir
+}
+
+async function freePort () {
+  const srv = net.createServer()
+  srv.listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  const { port } = srv.address()
+  srv.close()
+  await once(srv, 'close')
+  return port
+}
+
+// startServer builds cmd/hemicycle (or takes $HEMICYCLE_BIN) and runs it with --dev in a scratch directory (its embedded
+// store writes ./data there). It resolves once the server prints its address.
+export async function startServer ({ logName = 'server.log' } = {}) {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'hemicycle-browser-'))
+  // HEMICYCLE_BIN runs an already built server instead (for instance one under investigation).
+  let bin = process.env.HEMICYCLE_BIN
+  if (!bin) {
+    bin = path.join(work, 'hemicycle')
+    try {
+      await execFileP('go', ['build', '-o', bin, './cmd/hemicycle'], { cwd: repoRoot, maxBuffer: 16 << 20 })
+    } catch (err) {
+      throw new Error(`building cmd/hemicycle failed:\n${err.stderr || err.message}`)
+    }
+  }
+  await ensureArtifactsDir()
+  const log = createWriteStream(path.join(artifactsDir, logName))
+  const port = await freePort()
+  const child = spawn(bin, ['--dev', '--port', String(port), '--udp-port', '0', '--tcp-port', '0'], {
+    cwd: work,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env }
+  })
+  const exited = once(child, 'exit')
+  let seen = ''
+  const ready = new Promise((resolve, reject) => {
+    const onData = (chunk) => {
+      log.write(chunk)
+      if (seen.length < 1 << 16) seen += chunk.toString()
+      const m = seen.match(/hemicycle listening on (http:\/\/127\.0\.0\.1:\d+)/)
+      if (m) resolve(m[1])
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    exited.then(([code, sig]) => reject(new Error(`hemicycle exited (${code ?? sig}) before listening:\n${seen.slice(-4000)}`)))
+  })
+  let timer
+  const timeout = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`hemicycle did not print its address within 60 s:\n${seen.slice(-4000)}`)), 60000)
+  })
+  let baseURL
+  try {
+    baseURL = await Promise.race([ready, timeout])
+  } catch (err) {
+    child.kill('SIGKILL')
+    await rm(work, { recursive: true, force: true })
+    throw err
+  } finally {
+    clearTimeout(timer)
+  }
+  ready.catch(() => {}) // a later exit is the test's business, not an unhandled rejection
+  return {
+    baseURL,
+    async stop () {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM')
+        const killed = await Promise.race([exited.then(() => true), delay(5000).then(() => false)])
+        if (!killed) {
+          child.kill('SIGKILL')
+          await exited
+        }
+      }
+      log.end()
+      await rm(work, { recursive: true, force: true })
+    }
+  }
+}
+
+export function delay (ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref?.())
+}
+
+// speechWav synthesises a few seconds of speech-like sound: voiced syllables (a fundamental and
+// its harmonics under a rise-and-fall envelope) of varying pitch, separated by short pauses.
+// Chromium's default fake microphone only beeps once a second, too briefly for the server's
+// speaker detection; a steady tone would be removed by noise suppression.
+export function speechWav ({ rate = 48000, seconds = 6 } = {}) {
+  const n = rate * seconds
+  const samples = new Float32Array(n)
+  for (let start = 0, k = 0; start < n; k++) {
+    const len = Math.floor(rate * (0.15 + 0.1 * (k % 3)))
+    const f0 = 140 + 60 * (k % 5)
+    for (let j = 0; j < len && start + j < n; j++) {
+      const envelope = Math.sin(Math.PI * j / len)
+      let v = 0
+      for (let harmonic = 1; harmonic <= 6; harmonic++) v += Math.sin(2 * Math.PI * f0 * harmonic * j / rate) / harmonic
+      samples[start + j] = 0.35 * envelope * v
+    }
+    start += len + Math.floor(rate * 0.08)
+  }
+  const wav = Buffer.alloc(44 + n * 2)
+  wav.write('RIFF', 0)
+  wav.writeUInt32LE(36 + n * 2, 4)
+  wav.write('WAVEfmt ', 8)
+  wav.writeUInt32LE(16, 16) // PCM header size
+  wav.writeUInt16LE(1, 20) // PCM
+  wav.writeUInt16LE(1, 22) // mono
+  wav.writeUInt32LE(rate, 24)
+  wav.writeUInt32LE(rate * 2, 28)
+  wav.writeUInt16LE(2, 32)
+  wav.writeUInt16LE(16, 34)
+  wav.write('data', 36)
+  wav.writeUInt32LE(n * 2, 40)
+  for (let j = 0; j < n; j++) wav.writeInt16LE(Math.round(Math.max(-1, Math.min(1, samples[j])) * 32767), 44 + j * 2)
+  return wav
+}
+
+// launchBrowser starts Chromium whose fake microphone plays speechWav in a loop.
+export async function launchBrowser () {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'hemicycle-chromium-'))
+  const wav = path.join(dir, 'speech.wav')
+  await writeFile(wav, speechWav())
+  const browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: [...chromiumArgs, `--use-file-for-fake-audio-capture=${wav}`]
+  })
+  browser.on('disconnected', () => { rm(dir, { recursive: true, force: true }).catch(() => {}) })
+  return browser
+}
+
+// pageProbe runs in every page before its scripts: it remembers each RTCPeerConnection the SDK
+// creates and offers a summary of what arrives, keyed by the tile it is shown in, so a test can
+// tell whose video is being decoded. It changes nothing in the client's behaviour.
+function pageProbe () {
+  const Native = window.RTCPeerConnection
+  const pcs = []
+  window.RTCPeerConnection = class extends Native {
+    constructor (...args) {
+      super(...args)
+      pcs.push(this)
+    }
+  }
+  // Everything said through the live region, in order, as a screen reader would have heard it
+  // (the visible notices fade after a few seconds).
+  const announced = []
+  document.addEventListener('DOMContentLoaded', () => {
+    const region = document.getElementById('announcements')
+    if (!region) return
+    new MutationObserver((records) => {
+      for (const r of records) for (const n of r.addedNodes) announced.push(n.textContent)
+    }).observe(region, { childList: true })
+  })
+  window.__hemicycleProbe = {
+    announced: () => announced.slice(),
+    peerConnections: () => pcs,
+    // iceSessions names each open connection's current ICE session (its local ufrag), which an
+    // ICE restart or a new connection changes.
+    iceSessions: () => pcs.filter((pc) => pc.connectionState !== 'closed')
+      .map((pc) => /a=ice-ufrag:(\S+)/.exec(pc.localDescription?.sdp || '')?.[1])
+      .filter(Boolean),
+    async media () {
+      const inbound = new Map()
+      const outbound = { audioBytes: 0, videoBytes: 0 }
+      for (const pc of pcs) {
+        if (pc.connectionState === 'closed') continue
+        const report = await pc.getStats()
+        report.forEach((s) => {
+          if (s.type === 'inbound-rtp' && s.trackIdentifier) {
+            inbound.set(s.trackIdentifier, { kind: s.kind, framesDecoded: s.framesDecoded || 0, totalAudioEnergy: s.totalAudioEnergy || 0, bytes: s.bytesReceived || 0 })
+          }
+          if (s.type === 'outbound-rtp') {
+            if (s.kind === 'audio') outbound.audioBytes += s.bytesSent || 0
+            else outbound.videoBytes += s.bytesSent || 0
+          }
+        })
+      }
+      const video = {}
+      for (const tile of document.querySelectorAll('.tile')) {
+        const track = tile.querySelector('video')?.srcObject?.getVideoTracks?.()[0]
+        const st = track && inbound.get(track.id)
+        if (st) video[`${tile.dataset.identity}/${tile.dataset.source}`] = st.framesDecoded
+      }
+      const audio = {}
+      for (const el of document.querySelectorAll('audio')) {
+        const track = el.srcObject?.getAudioTracks?.()[0]
+        const st = track && inbound.get(track.id)
+        if (st) audio[el.dataset.identity] = st.totalAudioEnergy
+      }
+      return { video, audio, outbound }
+    }
+  }
+}
+
+// Participant is one person in their own browser context (own storage, own devices).
+export class Participant {
+  constructor (name, context, page) {
+    this.name = name
+    this.context = context
+    this.page = page
+    this.errors = []
+    this.requests = [] // every URL the page fetched or opened a WebSocket to
+    page.on('pageerror', (err) => this.errors.push(String(err)))
+    page.on('request', (r) => this.requests.push(r.url()))
+    page.on('websocket', (ws) => this.requests.push(ws.url()))
+  }
+
+  // foreignRequests lists what the page asked of anyone but the server at baseURL.
+  foreignRequests (baseURL) {
+    const http = new URL(baseURL)
+    const ws = `ws://${http.host}/`
+    return this.requests.filter((u) => !u.startsWith(`${http.origin}/`) && !u.startsWith(ws) && !u.startsWith('data:') && !u.startsWith('blob:'))
+  }
+
+  get identity () {
+    return this.page.evaluate(() => document.querySelector('.tile[data-local="true"]')?.dataset.identity)
+  }
+
+  async media () {
+    return this.page.evaluate(() => window.__hemicycleProbe.media())
+  }
+
+  async iceSessions () {
+    return this.page.evaluate(() => window.__hemicycleProbe.iceSessions())
+  }
+
+  tile (identity, source = 'camera') {
+    return this.page.locator(`.tile[data-identity="${identity}"][data-source="${source}"]`)
+  }
+
+  person (identity) {
+    return this.page.locator(`.person[data-identity="${identity}"]`)
+  }
+
+  control (name) {
+    return this.page.locator(`.controls [data-control="${name}"]`)
+  }
+
+  async close () {
+    await this.context.close().catch(() => {})
+  }
+}
+
+// openClient opens the client's home page in a fresh context, with French as the browser language
+// unless told otherwise.
+export async function openClient (browser, baseURL, { locale = 'fr-FR', name = 'page' } = {}) {
+  const context = await browser.newContext({
+    locale,
+    viewport: { width: 1280, height: 800 },
+    permissions: ['camera', 'microphone']
+  })
+  await context.addInitScript(pageProbe)
+  const page = await context.newPage()
+  const p = new Participant(name, context, page)
+  await page.goto(`${baseURL}/`)
+  return p
+}
+
+// joinThroughUI fills the development form, goes through the lobby and enters the room, the way a
+// newcomer does. quality "low" keeps four encoders within two cores.
+export async function joinThroughUI (browser, baseURL, { name, room, role = 'member', seat, quality = 'low' }) {
+  const p = await openClient(browser, baseURL, { name })
+  const { page } = p
+  const form = page.locator('form.dev-form')
+  await form.getByLabel('Votre nom').fill(name)
+  await form.getByLabel('Salle').fill(room)
+  await form.getByLabel('Rôle').selectOption(role)
+  if (seat) await form.getByLabel('Siège (facultatif)').fill(String(seat))
+  await form.getByRole('button', { name: 'Continuer' }).click()
+
+  await page.getByRole('heading', { level: 1, name: 'Avant d’entrer' }).waitFor()
+  await page.waitForFunction(() => document.querySelector('video.preview')?.videoWidth > 0)
+  await page.getByLabel('Qualité vidéo envoyée').selectOption(quality)
+  if (quality === 'low') await page.waitForFunction(() => document.querySelector('video.preview')?.videoHeight === 360)
+  await page.getByLabel('J’ai pris connaissance de ces informations').check()
+  await page.getByRole('button', { name: 'Entrer dans la séance' }).click()
+  await page.getByRole('heading', { level: 1, name: `Séance « ${room} »` }).waitFor({ timeout: 30000 })
+  await page.locator('.tile[data-local="true"]').waitFor()
+  return p
+}
+
+// waitFor polls check() until it returns a truthy value, failing after timeoutMs with the last
+// state it saw; it asserts what happens, not how fast.
+export async function waitFor (what, check, { timeoutMs = 30000, intervalMs = 500 } = {}) {
+  const deadline = Date.now() + timeoutMs
+  let last
+  for (;;) {
+    last = await check()
+    if (last && last.ok !== false) return last
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}; last state: ${JSON.stringify(last?.state ?? last)}`)
+    }
+    await delay(intervalMs)
+  }
+}
+
+// expectMediaFrom waits until `viewer` decodes new video frames from, and receives sound energy
+// from, each of `senders`.
+export async function expectMediaFrom (viewer, senders, { video = true, audio = true, source = 'camera', minFrames = 15, timeoutMs = 30000 } = {}) {
+  const ids = await Promise.all(senders.map((s) => (typeof s === 'string' ? s : s.identity)))
+  const start = await viewer.media()
+  return waitFor(`${viewer.name} to receive media from ${ids.join(', ')}`, async () => {
+    const now = await viewer.media()
+    const missing = []
+    for (const id of ids) {
+      const key = `${id}/${source}`
+      if (video && !((now.video[key] ?? 0) >= (start.video[key] ?? 0) + minFrames)) missing.push(`video ${key}`)
+      if (audio && !((now.audio[id] ?? 0) > (start.audio[id] ?? 0))) missing.push(`audio ${id}`)
+    }
+    return { ok: missing.length === 0, state: { missing, start, now } }
+  }, { timeoutMs })
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs Hemicycle's browser tests: installs what they need (npm packages from the lockfile,
+# Debian's Chromium if missing), then runs the suite with Node's test runner. Artefacts
+# (room.png, axe-room.json, server.log) land in test/artifacts/.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+if [[ ! -x "${HEMICYCLE_CHROMIUM:-/usr/bin/chromium}" ]]; then
+  echo "run.sh: installing Debian's chromium" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium >/dev/null
+fi
+
+if ! command -v node >/dev/null || [[ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]]; then
+  echo "run.sh: Node.js 20 or newer is needed" >&2
+  exit 1
+fi
+
+npm ci --no-audit --no-fund --loglevel=error
+
+# One file at a time: the room scenarios already load both cores.
+exec node --test --test-concurrency=1 unit.test.mjs vendor.test.mjs room.test.mjs
