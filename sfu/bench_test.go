@@ -40,14 +40,17 @@ func BenchmarkFanout(b *testing.B) {
 
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := processCPU()
 			for i := 0; i < b.N; i++ {
 				sn := uint16(i + 1)
 				binary.BigEndian.PutUint16(raw[2:], sn)
 				binary.BigEndian.PutUint32(raw[4:], uint32(sn/4)*3000)
 				p.handle(layers[0], pkt, raw, now)
 			}
+			cpu = processCPU() - cpu
 			b.StopTimer()
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/forward")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/forward")
 			for _, d := range *p.downTracks.Load() {
 				if pk, _ := d.Stats(); pk != uint64(b.N)+1 {
 					b.Fatalf("a DownTrack forwarded %d packets, want %d", pk, b.N+1)

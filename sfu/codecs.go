@@ -59,7 +59,7 @@ const (
 // unwraps it), NACKs generated for upstream loss, receiver reports, and transport-wide
 // congestion feedback so that the browser's bandwidth estimate can open its upper simulcast
 // layers.
-func newPublisherAPI(s webrtc.SettingEngine, lf logging.LoggerFactory) (*webrtc.API, error) {
+func newPublisherAPI(s webrtc.SettingEngine, lf logging.LoggerFactory, stats *statsRegistry) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	videoFB := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
 	for _, c := range supportedCodecs() {
@@ -95,11 +95,12 @@ func newPublisherAPI(s webrtc.SettingEngine, lf logging.LoggerFactory) (*webrtc.
 	}
 
 	reg := &interceptor.Registry{}
+	reg.Add(rtcpCounterFactory{reg: stats}) // first: the others write their feedback through it
 	gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(lf))
 	if err != nil {
 		return nil, fmt.Errorf("create nack generator: %w", err)
 	}
-	reg.Add(gen)
+	reg.Add(idleUntilMediaFactory{gen})
 	rr, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(lf))
 	if err != nil {
 		return nil, fmt.Errorf("create receiver reports: %w", err)

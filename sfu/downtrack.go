@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -53,7 +52,7 @@ type DownTrack struct {
 	sender       *webrtc.RTPSender
 	rtcpDone     chan struct{}
 
-	packets, bytes, retransmits atomic.Uint64
+	stats downTrackCounters
 
 	mu       sync.Mutex
 	writer   webrtc.TrackLocalWriter // nil until bound
@@ -67,6 +66,7 @@ type DownTrack struct {
 	current  int8 // the layer being forwarded, -1 before the first keyframe
 	paused   bool
 	needSync bool // wait for a switching point (keyframe) on the target, then rebase
+	sentAny  bool // a packet went out: the transport was told media flows
 	munger   munger
 	seq      sequencer
 	hdr      rtp.Header
@@ -239,6 +239,10 @@ func (d *DownTrack) forward(p *inPacket) {
 	switch {
 	case p.layer == d.target && (p.layer != d.current || d.needSync):
 		if !p.keyframe {
+			// Ask again while waiting: an earlier request may have been swallowed by the
+			// throttle (another subscriber asked just before), and publishers rarely send a
+			// keyframe unprompted. The throttle keeps this cheap.
+			d.track.requestKeyframe(d.target, p.arrival)
 			return
 		}
 		d.current, d.needSync = p.layer, false
@@ -254,6 +258,12 @@ func (d *DownTrack) forward(p *inPacket) {
 	case writeOK:
 		d.munger.sent(p.hdr.SequenceNumber, sn, ts, p.arrival)
 		d.seq.push(sn, p.hdr.SequenceNumber, ts, p.layer)
+		if !d.sentAny {
+			d.sentAny = true
+			if d.transport != nil {
+				d.transport.mediaSent()
+			}
+		}
 	case writeNotReady:
 		// Nothing went out: restart from the next keyframe once SRTP is up. If the transport
 		// is already connected this is the short window before SRTP starts, so ask for one.
@@ -287,6 +297,7 @@ func (d *DownTrack) write(src *rtp.Header, payload []byte, ext *[numFwdExt][]byt
 		if d.redBuf != nil {
 			b, ok := redRewritePT(d.redBuf, payload, d.track.opusPT, d.opusPT)
 			if !ok {
+				d.stats.undeliverable.Add(1)
 				return writeDropped
 			}
 			payload = b
@@ -294,6 +305,7 @@ func (d *DownTrack) write(src *rtp.Header, payload []byte, ext *[numFwdExt][]byt
 	case red:
 		primary, _, ok := redPrimary(payload)
 		if !ok {
+			d.stats.undeliverable.Add(1)
 			return writeDropped
 		}
 		payload, pt = primary, d.opusPT
@@ -319,11 +331,16 @@ func (d *DownTrack) write(src *rtp.Header, payload []byte, ext *[numFwdExt][]byt
 		}
 	}
 	n, err := d.writer.WriteRTP(h, payload)
-	if err != nil || n == 0 {
+	switch {
+	case err != nil:
+		d.stats.writeErrors.Add(1)
+		return writeNotReady
+	case n == 0:
+		d.stats.notReady.Add(1)
 		return writeNotReady
 	}
-	d.packets.Add(1)
-	d.bytes.Add(uint64(n))
+	d.stats.packets.Add(1)
+	d.stats.bytes.Add(uint64(n))
 	return writeOK
 }
 
@@ -371,7 +388,7 @@ func (d *DownTrack) retransmit(sn uint16) {
 	red := d.track.redPT != 0 && h.PayloadType == d.track.redPT
 	if d.write(h, raw[hl:end], &ext, red, sn, e.outTS) == writeOK {
 		e.resends++
-		d.retransmits.Add(1)
+		d.stats.retransmits.Add(1)
 	}
 }
 
@@ -396,8 +413,10 @@ func (d *DownTrack) handleRTCP(b []byte) {
 	for _, pkt := range pkts {
 		switch v := pkt.(type) {
 		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			d.stats.keyframeRequests.Add(1)
 			d.keyframeRequested()
 		case *rtcp.TransportLayerNack:
+			d.stats.nacks.Add(nackedPackets(v))
 			for i := range v.Nacks {
 				v.Nacks[i].Range(func(sn uint16) bool {
 					d.retransmit(sn)
@@ -472,7 +491,9 @@ func (d *DownTrack) SetPaused(paused bool) {
 }
 
 // Stats counts the packets and bytes sent to the subscriber, retransmissions included.
-func (d *DownTrack) Stats() (packets, bytes uint64) { return d.packets.Load(), d.bytes.Load() }
+func (d *DownTrack) Stats() (packets, bytes uint64) {
+	return d.stats.packets.Load(), d.stats.bytes.Load()
+}
 
 // Retransmits counts the packets resent in answer to the subscriber's NACKs.
-func (d *DownTrack) Retransmits() uint64 { return d.retransmits.Load() }
+func (d *DownTrack) Retransmits() uint64 { return d.stats.retransmits.Load() }

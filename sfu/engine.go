@@ -32,11 +32,13 @@ type Config struct {
 type Engine struct {
 	log           *slog.Logger
 	udpConn       *net.UDPConn
+	udpBatch      *batchConn // udpConn, sending each fan-out with one system call
 	udpMux        *ice.UDPMuxDefault
 	tcpListener   net.Listener
 	tcpMux        *ice.TCPMuxDefault
 	publisherAPI  *webrtc.API
 	subscriberAPI *webrtc.API
+	stats         *statsRegistry
 
 	mu         sync.Mutex
 	closed     bool
@@ -57,7 +59,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.UDPAddr == "" {
 		return nil, errors.New("sfu: Config.UDPAddr is empty: one UDP address is needed for all peers")
 	}
-	e := &Engine{log: log, transports: map[*Transport]struct{}{}}
+	e := &Engine{log: log, transports: map[*Transport]struct{}{}, stats: newStatsRegistry()}
 	lf := pionLoggerFactory{log: log}
 
 	udpAddr, err := net.ResolveUDPAddr("udp", cfg.UDPAddr)
@@ -71,7 +73,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sfu: listen on UDP %s: %w", udpAddr, err)
 	}
-	e.udpMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: e.udpConn, Logger: lf.NewLogger("udpmux")})
+	e.udpBatch = newBatchConn(e.udpConn)
+	e.udpMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: e.udpBatch, Logger: lf.NewLogger("udpmux")})
 
 	if cfg.TCPAddr != "" {
 		tcpAddr, err := net.ResolveTCPAddr("tcp", cfg.TCPAddr)
@@ -100,7 +103,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		_ = e.Close()
 		return nil, err
 	}
-	if e.publisherAPI, err = newPublisherAPI(s, lf); err != nil {
+	if e.publisherAPI, err = newPublisherAPI(s, lf, e.stats); err != nil {
 		_ = e.Close()
 		return nil, fmt.Errorf("sfu: %w", err)
 	}

@@ -64,6 +64,10 @@ type upLayer struct {
 	lastAt atomic.Int64 // arrival of the newest packet, Unix nanoseconds
 	cache  *packetCache
 	pli    pliThrottle
+
+	// The newest sequence number read, for loss counting; only the layer's reader uses them.
+	highSN uint16
+	seenSN bool
 }
 
 // inPacket is an incoming packet as the fan-out sees it. Each layer reader owns one and reuses
@@ -90,6 +94,7 @@ type PublishedTrack struct {
 	srcExt       [numFwdExt]uint8
 	writeRTCP    func([]rtcp.Packet) error
 	log          *slog.Logger
+	fanout       *batchConn // the socket subscribers are reached through; nil: no batching
 
 	layers     [maxLayers]atomic.Pointer[upLayer]
 	downTracks atomic.Pointer[[]*DownTrack] // copy-on-write; replaced under mu
@@ -98,7 +103,7 @@ type PublishedTrack struct {
 	level   atomic.Uint64 // float64 bits of the smoothed level in dBov
 	levelAt atomic.Int64
 
-	packets, bytes atomic.Uint64
+	stats trackCounters
 
 	mu      sync.Mutex
 	readers int
@@ -192,7 +197,9 @@ func (p *PublishedTrack) AudioLevel() (dBov float64, active bool) {
 }
 
 // Stats counts the packets and bytes received, all layers together.
-func (p *PublishedTrack) Stats() (packets, bytes uint64) { return p.packets.Load(), p.bytes.Load() }
+func (p *PublishedTrack) Stats() (packets, bytes uint64) {
+	return p.stats.packets.Load(), p.stats.bytes.Load()
+}
 
 // Done is closed when the track ends: the publisher removed it or its transport closed.
 func (p *PublishedTrack) Done() <-chan struct{} { return p.done }
@@ -340,6 +347,7 @@ func (p *PublishedTrack) requestKeyframe(layer int8, now int64) {
 func (p *PublishedTrack) handle(l *upLayer, pkt *inPacket, raw []byte, now int64) {
 	hl, err := pkt.hdr.Unmarshal(raw)
 	if err != nil {
+		p.stats.malformed.Add(1)
 		return
 	}
 	end := len(raw)
@@ -347,6 +355,7 @@ func (p *PublishedTrack) handle(l *upLayer, pkt *inPacket, raw []byte, now int64
 	if pkt.hdr.Padding {
 		pad := int(raw[end-1])
 		if pad == 0 || hl+pad > end {
+			p.stats.malformed.Add(1)
 			return
 		}
 		end -= pad
@@ -356,8 +365,9 @@ func (p *PublishedTrack) handle(l *upLayer, pkt *inPacket, raw []byte, now int64
 	pkt.arrival = now
 	pkt.layer = l.index
 
-	p.packets.Add(1)
-	p.bytes.Add(uint64(len(raw)))
+	p.stats.packets.Add(1)
+	p.stats.bytes.Add(uint64(len(raw)))
+	p.countLoss(l, pkt.hdr.SequenceNumber)
 	l.lastAt.Store(now)
 	l.cache.store(pkt.hdr.SequenceNumber, raw)
 
@@ -376,8 +386,40 @@ func (p *PublishedTrack) handle(l *upLayer, pkt *inPacket, raw []byte, now int64
 	if p.muted.Load() {
 		return
 	}
-	for _, d := range *p.downTracks.Load() {
+	downTracks := *p.downTracks.Load()
+	if b := p.fanout; b != nil && len(downTracks) > 1 {
+		// The copies for all subscribers leave in one system call when the loop ends.
+		b.hold()
+		for _, d := range downTracks {
+			d.forward(pkt)
+		}
+		b.release()
+		return
+	}
+	for _, d := range downTracks {
 		d.forward(pkt)
+	}
+}
+
+// maxCountedGap is the largest sequence jump counted as loss; a larger one is a discontinuity
+// (the publisher restarted its stream), not thousands of lost packets.
+const maxCountedGap = 4096
+
+// countLoss updates the upstream loss counters with a packet's sequence number. Only the layer's
+// reader calls it.
+func (p *PublishedTrack) countLoss(l *upLayer, sn uint16) {
+	if !l.seenSN {
+		l.highSN, l.seenSN = sn, true
+		return
+	}
+	switch d := sn - l.highSN; {
+	case d == 0 || d >= 0x8000: // a duplicate, or older than the newest
+		p.stats.late.Add(1)
+	default:
+		if d > 1 && d <= maxCountedGap {
+			p.stats.lost.Add(uint64(d - 1))
+		}
+		l.highSN = sn
 	}
 }
 

@@ -57,6 +57,9 @@ type TransportHandlers struct {
 	OnNegotiationNeeded func()
 	// OnStateChange reports the peer connection state.
 	OnStateChange func(webrtc.PeerConnectionState)
+	// OnFirstMedia (subscriber role) is called once, when the first media packet has been
+	// sent to the client: the end of a join as the user perceives it.
+	OnFirstMedia func()
 }
 
 // Transport is one peer connection with a client, in one role.
@@ -77,7 +80,8 @@ type Transport struct {
 	// them, and Subscribe finishes configuring a sender before an offer can include it.
 	negMu sync.Mutex
 
-	connected atomic.Bool
+	connected  atomic.Bool
+	mediaFlows atomic.Bool // a DownTrack sent its first packet
 
 	mu                sync.Mutex
 	closed            bool
@@ -209,7 +213,9 @@ func (t *Transport) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRece
 	if first {
 		p = newPublishedTrack(remote.ID(), remote.StreamID(), remote.Codec(), remote.Kind(),
 			receiver.GetParameters().HeaderExtensions, t.pc.WriteRTCP, t.log)
+		p.fanout = t.engine.udpBatch
 		t.published[receiver] = p
+		t.engine.stats.addTrack(p)
 	}
 	l, ok := p.addLayer(remote.RID(), uint32(remote.SSRC()))
 	if !ok {
@@ -237,9 +243,17 @@ func (t *Transport) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRece
 		if t.published[receiver] == p {
 			delete(t.published, receiver)
 		}
+		t.engine.stats.endTrack(p) // its last reader has stopped: its counters are final
 	default:
 	}
 	t.mu.Unlock()
+}
+
+// mediaSent is called by a DownTrack after its first packet went out.
+func (t *Transport) mediaSent() {
+	if t.mediaFlows.CompareAndSwap(false, true) && t.h.OnFirstMedia != nil {
+		t.events.push(t.h.OnFirstMedia)
+	}
 }
 
 func (t *Transport) onDataChannel(dc *webrtc.DataChannel) {
@@ -447,6 +461,7 @@ func (t *Transport) Subscribe(p *PublishedTrack, trackID, streamID string) (*Dow
 	}
 	t.downTracks[d] = struct{}{}
 	p.addDownTrack(d)
+	t.engine.stats.addDownTrack(d)
 	t.wg.Add(1)
 	t.mu.Unlock()
 	go func() {
@@ -509,6 +524,8 @@ func (t *Transport) Unsubscribe(d *DownTrack) error {
 		_ = d.sender.Stop() // the connection is closing; the RTCP reader must still end
 	}
 	<-d.rtcpDone
+	// Unbound from its sender, the DownTrack sends nothing more: its counters are final.
+	t.engine.stats.endDownTrack(d)
 	if err != nil && !t.isClosed() {
 		return fmt.Errorf("sfu: unsubscribe from track %s: %w", d.track.id, err)
 	}
@@ -546,8 +563,12 @@ func (t *Transport) Close() error {
 	}
 	err := t.pc.GracefulClose()
 	t.wg.Wait()
+	for _, d := range downTracks {
+		t.engine.stats.endDownTrack(d)
+	}
 	for _, p := range published {
 		p.end()
+		t.engine.stats.endTrack(p)
 	}
 	t.engine.forget(t)
 	if err != nil {

@@ -95,6 +95,7 @@ func newParticipant(r *Room, claims *auth.Claims, params joinParams) (*Participa
 	p.subscriber, err = r.srv.cfg.Media.NewTransport(sfu.SubscriberRole, sfu.TransportHandlers{
 		OnICECandidate:      func(c webrtc.ICECandidateInit) { p.sendCandidate(c, livekit.SignalTarget_SUBSCRIBER) },
 		OnNegotiationNeeded: func() { p.negotiateSubscriber(false) },
+		OnFirstMedia:        p.firstMediaSent,
 	})
 	if err != nil {
 		_ = p.publisher.Close()
@@ -234,6 +235,7 @@ func (p *Participant) onPublisherState(s webrtc.PeerConnectionState) {
 	}
 	p.room.mu.Unlock()
 	if changed {
+		p.publisherConnected()
 		p.room.broadcastParticipant(p)
 	}
 }

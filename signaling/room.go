@@ -36,6 +36,8 @@ type Room struct {
 	closed       bool
 	emptyTimer   *time.Timer
 	speaking     map[string]float32 // participant sid -> level last announced
+
+	programme *roomProgramme // the public programme (programme.go); nil when off
 }
 
 func newRoom(s *Server, name string, emptyTimeout time.Duration) *Room {
@@ -53,6 +55,7 @@ func newRoom(s *Server, name string, emptyTimeout time.Duration) *Room {
 		speaking:     map[string]float32{},
 	}
 	r.log = s.log.With("room", name)
+	r.programme = s.startProgramme(r) // programme.go
 	r.emptyTimer = time.AfterFunc(emptyTimeout, r.closeIfEmpty)
 	s.wg.Add(1)
 	go func() {
@@ -145,6 +148,9 @@ func (r *Room) join(claims *auth.Claims, params joinParams, conn *signalConn) (*
 			others = append(others, o.infoLocked())
 		}
 	}
+	if info := r.programmeInfoLocked(p); info != nil { // programme.go: viewers see the programme
+		others = append(others, info)
+	}
 	r.participants[identity] = p
 	r.bySID[p.sid] = p
 	r.emptyTimer.Stop()
@@ -196,6 +202,9 @@ func (r *Room) resume(sid, identity string, conn *signalConn) *Participant {
 		if o == p || !o.hidden() {
 			infos = append(infos, o.infoLocked())
 		}
+	}
+	if info := r.programmeInfoLocked(p); info != nil { // programme.go
+		infos = append(infos, info)
 	}
 	conn.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Update{Update: &livekit.ParticipantUpdate{Participants: infos}}})
 	r.mu.Unlock()
@@ -326,8 +335,11 @@ func (r *Room) participant(identity string) *Participant {
 	return r.participants[identity]
 }
 
-// publishedTracksLocked lists the tracks of everyone but p.
+// publishedTracksLocked lists the tracks of everyone but p; a viewer gets the programme's.
 func (r *Room) publishedTracksLocked(except *Participant) []*publishedTrack {
+	if isViewer(except) {
+		return r.programmeTracksLocked(except) // programme.go
+	}
 	var out []*publishedTrack
 	for _, o := range r.participants {
 		if o == except {
@@ -378,7 +390,8 @@ func (r *Room) sendToAll(msg *livekit.SignalResponse, skip *Participant) {
 func (r *Room) subscribe(sub *Participant, t *publishedTrack) {
 	r.mu.Lock()
 	if t.owner == sub || !sub.canSubscribeLocked() || sub.subs[t.info.Sid] != nil ||
-		r.participants[sub.identity] != sub || t.owner.tracks[t.info.Sid] != t {
+		r.participants[sub.identity] != sub || t.owner.tracks[t.info.Sid] != t ||
+		!r.mayReceiveLocked(sub, t) { // programme.go: the programme for viewers only
 		r.mu.Unlock()
 		return
 	}
@@ -439,7 +452,7 @@ func (r *Room) trackBySIDLocked(sid string) *publishedTrack {
 			return t
 		}
 	}
-	return nil
+	return r.programmeTrackLocked(sid) // programme.go
 }
 
 // speakerLoop announces who starts and stops speaking, from the audio level the publishers send.

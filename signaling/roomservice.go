@@ -21,6 +21,9 @@ type claimsKey struct{}
 type claimsResult struct {
 	claims *auth.Claims
 	err    error
+	// token and relayed let ListRooms ask the other nodes (relay.go).
+	token   string
+	relayed bool
 }
 
 func newRoomService(s *Server) *tokenCarrier {
@@ -43,6 +46,11 @@ func (t *tokenCarrier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res.err = &auth.Error{Reason: auth.ReasonNoToken, Status: http.StatusUnauthorized, Detail: "send Authorization: Bearer <token>"}
 	} else {
 		res.claims, res.err = t.s.cfg.Verifier.Verify(tok)
+		res.token, res.relayed = tok, isRelayed(r)
+	}
+	// relay.go: a call about a room on another node is served there, once the token holds.
+	if res.err == nil && t.s.relayTwirp(w, r) {
+		return
 	}
 	t.next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, res)))
 }
@@ -146,6 +154,10 @@ func (rs *roomService) ListRooms(ctx context.Context, req *livekit.ListRoomsRequ
 		if len(want) == 0 || want[r.name] {
 			out.Rooms = append(out.Rooms, r.Info())
 		}
+	}
+	// relay.go: with several nodes, the others' rooms too (unless another node asks).
+	if res, _ := ctx.Value(claimsKey{}).(claimsResult); !res.relayed {
+		out.Rooms = append(out.Rooms, rs.s.roomsElsewhere(ctx, res.token, want)...)
 	}
 	return out, nil
 }

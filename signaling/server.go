@@ -43,6 +43,8 @@ type Config struct {
 	EmptyTimeout time.Duration
 	// Hooks lets other parts react to and veto media actions.
 	Hooks Hooks
+	// Programme, when set, gives every room a delayed public programme (programme.go).
+	Programme *ProgrammeConfig
 
 	// Journal keeps the deliberation's record; without it the /api deliberation routes
 	// answer 503.
@@ -56,6 +58,13 @@ type Config struct {
 	// DepartureGrace, when set, replaces the legal profile's grace before a lost remote
 	// member is recorded as departed.
 	DepartureGrace time.Duration
+
+	// Placement says which node serves each room when there are several (relay.go); nil
+	// serves every room here.
+	Placement Placement
+	// RelayWait bounds how long a request waits for a room whose node is unreachable to be
+	// placed on a live node (10 s when zero).
+	RelayWait time.Duration
 }
 
 // Hooks are optional callbacks; nil fields are ignored.
@@ -88,6 +97,10 @@ type Server struct {
 	rooms map[string]*Room
 
 	delib *deliberation // nil without a journal
+
+	relayer *relayer // requests for rooms on other nodes (relay.go)
+
+	events serverEvents // join times, for /metrics (metrics.go)
 }
 
 // NewServer returns a server; Close ends every room and goroutine it started.
@@ -124,6 +137,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Journal != nil && cfg.Profiles != nil {
 		s.delib = newDeliberation(s)
 	}
+	s.relayer = newRelayer() // relay.go
 	return s
 }
 
@@ -176,6 +190,7 @@ func (s *Server) Close() {
 		r.close(livekit.DisconnectReason_SERVER_SHUTDOWN)
 	}
 	s.wg.Wait()
+	s.relayer.transport.CloseIdleConnections()
 }
 
 // Rooms returns the open rooms.
@@ -222,6 +237,7 @@ func (s *Server) forgetRoom(r *Room) {
 		delete(s.rooms, r.name)
 	}
 	s.mu.Unlock()
+	s.roomClosed(r.name) // relay.go: hand the room back to the placement
 }
 
 // bearer returns the token from the Authorization header or the access_token query parameter
@@ -251,7 +267,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (*auth.Claims
 }
 
 func (s *Server) serveValidate(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.authorize(w, r); !ok {
+	claims, ok := s.authorize(w, r)
+	if !ok {
+		return
+	}
+	if s.relay(w, r, claims.Video.Room) { // relay.go: the room lives on another node
 		return
 	}
 	_, _ = w.Write([]byte("success"))
@@ -282,6 +302,9 @@ func parseJoinParams(r *http.Request) joinParams {
 func (s *Server) serveRTC(w http.ResponseWriter, r *http.Request) {
 	claims, ok := s.authorize(w, r)
 	if !ok {
+		return
+	}
+	if s.relay(w, r, claims.Video.Room) { // relay.go: the room lives on another node
 		return
 	}
 	params := parseJoinParams(r)

@@ -45,7 +45,13 @@ func (b *bot) join(ctx context.Context) error {
 		}
 	}
 	room := lksdk.NewRoom(cb)
-	opts := []lksdk.ConnectOption{lksdk.WithAutoSubscribe(b.spec.autoSubscribe)}
+	opts := []lksdk.ConnectOption{
+		lksdk.WithAutoSubscribe(b.spec.autoSubscribe),
+		// The SDK gives up on the peer connections after 5 s by default; a server slowed down
+		// by a storm would then turn slow joins into failures, and the join-time tail into
+		// nothing. The whole join stays bounded by joinTimeout.
+		lksdk.WithConnectTimeout(joinTimeout / 2),
+	}
 	if !b.run.cfg.Verbose {
 		opts = append(opts, lksdk.WithLogger(protologger.GetDiscardLogger()))
 	}
@@ -147,16 +153,18 @@ func (r *benchRun) readTrack(b *bot, track *webrtc.TrackRemote, c *streamCounter
 		}
 		now := time.Now()
 		b.firstMedia(now)
-		seq, marker, payload, err := parseRTP(buf[:n])
+		seq, _, payload, err := parseRTP(buf[:n])
 		if err != nil {
 			r.malformed.Add(1)
 			continue
 		}
 		c.observe(seq, n)
-		// The stamp is at the end of a frame: in its last packet, which carries the marker.
-		if marker && r.measuring.Load() {
+		// The stamp ends each frame, so it is in the frame's last packet. The marker bit would
+		// say which packet that is, but servers may rewrite it on audio (LiveKit keeps it for
+		// the start of a talkspurt only), so every packet is checked for the stamp's magic.
+		if r.measuring.Load() {
 			if sent, ok := readStamp(payload); ok {
-				r.delay.record(now.Sub(sent).Nanoseconds())
+				r.recordDelay(now.Sub(sent))
 			}
 		}
 	}

@@ -18,6 +18,9 @@ const clockTicksPerSecond = 100
 type procCPU struct {
 	at  time.Time
 	cpu time.Duration
+	// wait is the run-queue wait summed over threads; waitKnown is false without schedstats.
+	wait      time.Duration
+	waitKnown bool
 }
 
 // parseProcStat reads utime+stime from the text of /proc/PID/stat. The command name (field 2)
@@ -76,7 +79,19 @@ func readProcCPU(pid int) (procCPU, error) {
 	if err != nil {
 		return procCPU{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
 	}
-	return procCPU{at: time.Now(), cpu: cpu}, nil
+	wait, err := readProcSchedWait(pid)
+	return procCPU{at: time.Now(), cpu: cpu, wait: wait, waitKnown: err == nil}, nil
+}
+
+// waitBetween is the run-queue wait between two samples per second of wall time: 0.1 means
+// the process's threads together waited 100 ms per second for a CPU. Negative when unknown.
+func waitBetween(a, b procCPU) float64 {
+	wall := b.at.Sub(a.at)
+	if !a.waitKnown || !b.waitKnown || wall <= 0 {
+		return -1
+	}
+	// Threads that ended in between take their wait with them: never below zero.
+	return max(float64(b.wait-a.wait)/float64(wall), 0)
 }
 
 // readProcRSS samples a process's resident memory now, in bytes.
@@ -156,4 +171,43 @@ func readMachineCPU() (machineCPU, error) {
 		return machineCPU{}, fmt.Errorf("parse /proc/stat: %w", err)
 	}
 	return machineCPU{at: time.Now(), busy: busy}, nil
+}
+
+// parseSchedWait reads the time a thread spent runnable but waiting for a CPU: the second
+// field of /proc/PID/task/TID/schedstat, in nanoseconds.
+func parseSchedWait(schedstat []byte) (time.Duration, error) {
+	f := strings.Fields(string(schedstat))
+	if len(f) < 3 {
+		return 0, fmt.Errorf("schedstat %q: want 3 fields", truncate(schedstat, 80))
+	}
+	ns, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("schedstat wait %q: %w", f[1], err)
+	}
+	return time.Duration(ns), nil
+}
+
+// readProcSchedWait sums the run-queue wait of every thread of a process: how long it was
+// ready to run while other work had its CPU. On a machine shared with other jobs this says
+// whether the server or the bench was starved during a measurement. Threads that ended
+// before the sample are not counted.
+func readProcSchedWait(pid int) (time.Duration, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("list threads of process %d: %w", pid, err)
+	}
+	var total time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		w, err := parseSchedWait(b)
+		if err != nil {
+			return 0, fmt.Errorf("thread %s of process %d: %w", t.Name(), pid, err)
+		}
+		total += w
+	}
+	return total, nil
 }

@@ -55,6 +55,10 @@ type benchReport struct {
 	// OtherCPUCores is the machine's busy time outside the bench and the server (all of it
 	// but the bench's without --server-pid): another process on the cores skews every figure.
 	OtherCPUCores *float64 `json:"other_cpu_cores,omitempty"`
+	// Run-queue wait: seconds the process's threads spent ready to run but without a CPU,
+	// per second of the window. Above a few percent, other work on the machine starved it.
+	ServerRunQueueWait *float64 `json:"server_runqueue_wait_s_per_s,omitempty"`
+	BenchRunQueueWait  *float64 `json:"bench_runqueue_wait_s_per_s,omitempty"`
 
 	JoinPhase   joinPhase `json:"join_phase"`
 	JoinTime    latency   `json:"join_time"`
@@ -63,6 +67,7 @@ type benchReport struct {
 
 	SendErrors          int64    `json:"send_errors"`
 	Malformed           int64    `json:"malformed_packets"`
+	ImplausibleStamps   int64    `json:"implausible_stamps"`
 	ErrorCount          int      `json:"error_count"`
 	Errors              []string `json:"errors,omitempty"`
 	Warnings            []string `json:"warnings,omitempty"`
@@ -101,6 +106,9 @@ const benchSaturated = 0.9
 // the report says the figures are disturbed (kernel threads and softirqs alone use a little).
 const otherLoadTolerated = 0.15
 
+// starvedWait is the run-queue wait per second above which a process counts as starved.
+const starvedWait = 0.05
+
 // derive computes the rates and ratios from the counts, and the warnings.
 func (r *benchReport) derive() {
 	if r.WindowSeconds > 0 {
@@ -138,6 +146,14 @@ func (r *benchReport) derive() {
 	}
 	if r.ServerCPUCores != nil && r.OtherCPUCores != nil && *r.OtherCPUCores > otherLoadTolerated {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("other processes used %.2f cores during the window: the machine was not quiet, figures are disturbed", *r.OtherCPUCores))
+	}
+	for _, w := range []struct {
+		who  string
+		wait *float64
+	}{{"server", r.ServerRunQueueWait}, {"bench", r.BenchRunQueueWait}} {
+		if w.wait != nil && *w.wait > starvedWait {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("the %s waited %.0f ms per second for a CPU: it was starved, its latency figures are the machine's", w.who, 1000**w.wait))
+		}
 	}
 	if r.BenchGoroutinesLeft > 0 {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("%d bench goroutines still running after teardown", r.BenchGoroutinesLeft))
@@ -193,6 +209,10 @@ func (r *benchReport) writeTable(w io.Writer) error {
 	}
 	row("join phase", "%s", jpLine)
 	row("bench CPU", "%.3f cores in the window, %.3f while joining", r.BenchCPUCores, jp.BenchCPUCores)
+	if r.ServerRunQueueWait != nil || r.BenchRunQueueWait != nil {
+		row("run-queue wait", "server %s, bench %s (ms per second ready but without a CPU)",
+			fmtOpt(scaled(r.ServerRunQueueWait, 1000), "%.1f"), fmtOpt(scaled(r.BenchRunQueueWait, 1000), "%.1f"))
+	}
 	if r.OtherCPUCores != nil {
 		who := "outside the bench and the server"
 		if r.ServerCPUCores == nil {
@@ -200,8 +220,9 @@ func (r *benchReport) writeTable(w io.Writer) error {
 		}
 		row("other CPU", "%.3f cores %s in the window", *r.OtherCPUCores, who)
 	}
-	if r.SendErrors > 0 || r.Malformed > 0 {
-		row("send errors", "%d samples; %d malformed packets received", r.SendErrors, r.Malformed)
+	if r.SendErrors > 0 || r.Malformed > 0 || r.ImplausibleStamps > 0 {
+		row("anomalies", "%d samples not sent; %d malformed packets and %d impossible stamps received",
+			r.SendErrors, r.Malformed, r.ImplausibleStamps)
 	}
 	if r.ErrorCount > 0 {
 		row("errors", "%d; first: %s", r.ErrorCount, r.Errors[0])
@@ -242,6 +263,14 @@ func fmtOpt(v *float64, format string) string {
 		return "n/a"
 	}
 	return fmt.Sprintf(format, *v)
+}
+
+func scaled(v *float64, k float64) *float64 {
+	if v == nil {
+		return nil
+	}
+	x := *v * k
+	return &x
 }
 
 func fmtBytesOpt(v *float64) string {

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +57,8 @@ type benchRun struct {
 	joinFailures atomic.Int64
 	sendErrors   atomic.Int64
 	malformed    atomic.Int64
+	// implausibleStamps counts stamps whose delay is impossible; they are not recorded.
+	implausibleStamps atomic.Int64
 }
 
 // runBench runs one scenario from the first join to the last disconnect and returns the
@@ -307,6 +311,10 @@ wait:
 	}
 	use := cpuBetween(first, last)
 	rep.ServerCPUCores, rep.BenchCPUCores, rep.OtherCPUCores = use.server, use.bench, use.others
+	rep.ServerRunQueueWait = use.serverWait
+	if use.benchWait >= 0 {
+		rep.BenchRunQueueWait = &use.benchWait
+	}
 	return nil
 }
 
@@ -356,13 +364,21 @@ func (r *benchRun) sampleCPU() cpuSample {
 type cpuUse struct {
 	server *float64
 	bench  float64
+	// Run-queue wait per second of the server (nil unknown) and of the bench (negative unknown).
+	serverWait *float64
+	benchWait  float64
 	// others is the machine's busy time not spent in the bench or the server: other
 	// processes, the kernel's softirq work not charged to either, and hypervisor steal.
 	others *float64
 }
 
 func cpuBetween(a, b cpuSample) cpuUse {
-	u := cpuUse{server: coresOrNil(a.server, b.server), bench: coresBetween(a.self, b.self)}
+	u := cpuUse{server: coresOrNil(a.server, b.server), bench: coresBetween(a.self, b.self), benchWait: waitBetween(a.self, b.self)}
+	if a.server != nil && b.server != nil {
+		if w := waitBetween(*a.server, *b.server); w >= 0 {
+			u.serverWait = &w
+		}
+	}
 	if a.machine != nil && b.machine != nil {
 		wall := b.machine.at.Sub(a.machine.at)
 		if wall > 0 {
@@ -431,6 +447,11 @@ func (r *benchRun) teardown(goroutinesBefore int) int {
 	left := max(runtime.NumGoroutine()-goroutinesBefore, 0)
 	if left > 0 {
 		r.log.Warn("goroutines left after teardown", "count", left)
+		if r.cfg.Verbose {
+			var stacks strings.Builder
+			_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+			r.log.Debug("goroutines still running", "stacks", stacks.String())
+		}
 	}
 	return left
 }
@@ -456,6 +477,16 @@ func (r *benchRun) startReader(b *bot, track *webrtc.TrackRemote) {
 
 func (r *benchRun) startWriter(track *lksdk.LocalTrack, frames []media.Frame, keyframeWanted *atomic.Bool) {
 	r.startGoroutine(func() { r.writeTrack(track, frames, keyframeWanted) })
+}
+
+// recordDelay keeps a one-way delay. A stamp more than a second in the future or a minute
+// old cannot come from this run's clock: some payload ended with the magic by chance.
+func (r *benchRun) recordDelay(d time.Duration) {
+	if d < -time.Second || d > time.Minute {
+		r.implausibleStamps.Add(1)
+		return
+	}
+	r.delay.record(d.Nanoseconds())
 }
 
 func (r *benchRun) addBot(b *bot) {
@@ -494,6 +525,7 @@ func (r *benchRun) finishReport(rep *benchReport) {
 	rep.JoinFailures = int(r.joinFailures.Load())
 	rep.SendErrors = r.sendErrors.Load()
 	rep.Malformed = r.malformed.Load()
+	rep.ImplausibleStamps = r.implausibleStamps.Load()
 	rep.JoinTime = newLatency(r.joinTimes.summary())
 	rep.ConnectTime = newLatency(r.connectTimes.summary())
 	rep.Delay = newLatency(r.delay.summary())

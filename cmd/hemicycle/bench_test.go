@@ -277,6 +277,32 @@ func TestCPUBetweenSubtractsBenchAndServer(t *testing.T) {
 	}
 }
 
+func TestSchedWait(t *testing.T) {
+	got, err := parseSchedWait([]byte("123456789 4500000 321\n"))
+	if err != nil || got != 4500*time.Microsecond {
+		t.Fatalf("parseSchedWait = %v, %v; want 4.5ms", got, err)
+	}
+	for _, bad := range []string{"", "1 2", "1 x 3"} {
+		if _, err := parseSchedWait([]byte(bad)); err == nil {
+			t.Errorf("parseSchedWait(%q) accepted a malformed line", bad)
+		}
+	}
+	self, err := readProcCPU(os.Getpid())
+	if err != nil || !self.waitKnown {
+		t.Fatalf("own schedstats: %+v, %v", self, err)
+	}
+	t0 := time.Unix(0, 0)
+	a := procCPU{at: t0, wait: time.Second, waitKnown: true}
+	b := procCPU{at: t0.Add(2 * time.Second), wait: 1200 * time.Millisecond, waitKnown: true}
+	if w := waitBetween(a, b); w < 0.0999 || w > 0.1001 {
+		t.Errorf("200 ms of wait in 2 s = %g per second, want 0.1", w)
+	}
+	b.waitKnown = false
+	if w := waitBetween(a, b); w >= 0 {
+		t.Errorf("unknown wait reported as %g", w)
+	}
+}
+
 func TestCoresBetween(t *testing.T) {
 	t0 := time.Unix(100, 0)
 	a := procCPU{at: t0, cpu: 2 * time.Second}
@@ -390,6 +416,25 @@ func TestStampSurvivesPacketization(t *testing.T) {
 	}
 	check("VP8", frames, &codecs.VP8Payloader{EnablePictureID: true}, 90000)
 	check("Opus", opus, &codecs.OpusPayloader{}, 48000)
+}
+
+func TestRecordDelayDropsImpossibleStamps(t *testing.T) {
+	var r benchRun
+	for _, d := range []time.Duration{300 * time.Microsecond, -2 * time.Millisecond, 2 * time.Second} {
+		r.recordDelay(d)
+	}
+	for _, d := range []time.Duration{-3 * time.Second, 2 * time.Hour} {
+		r.recordDelay(d)
+	}
+	if got := r.delay.total.Load(); got != 3 {
+		t.Errorf("%d delays recorded, want the 3 plausible ones", got)
+	}
+	if got := r.implausibleStamps.Load(); got != 2 {
+		t.Errorf("%d impossible stamps counted, want 2", got)
+	}
+	if max := r.delay.summary().Max; max < 1900*time.Millisecond || max > 2*time.Second {
+		t.Errorf("max delay %v, want about 2 s", max)
+	}
 }
 
 func TestNextKeyframe(t *testing.T) {
@@ -509,7 +554,7 @@ func sampleReport() *benchReport {
 		ParticipantsPlanned: 101, ParticipantsJoined: 101, StreamsExpected: 100, StreamsReceiving: 99,
 		WindowSeconds: 10, Packets: 50000, AudioPackets: 50000, Bytes: 5_000_000, PacketsExpected: 50100, PacketsLost: 100,
 		ServerPID: 42, ServerCPUCores: &cores, ServerRSSBefore: 10 << 20, ServerRSSUnderLoad: 10<<20 + 101*512<<10,
-		BenchCPUCores: 0.95, OtherCPUCores: new(0.4),
+		BenchCPUCores: 0.95, OtherCPUCores: new(0.4), ServerRunQueueWait: new(0.2), BenchRunQueueWait: new(0.01),
 		JoinPhase: joinPhase{Seconds: 5, Joined: 100, ServerCPUCores: &jpCores, ServerCPUMsPerJoin: &perJoin, BenchCPUCores: 0.4},
 		JoinTime:  latency{Count: 100, P50: 120, P99: 480, Max: 510},
 		Delay:     latency{Count: 49000, P50: 0.4, P99: 3.2, Max: 9},
@@ -535,7 +580,7 @@ func TestReportDerivedFigures(t *testing.T) {
 	near("core-ms per stream", r.ServerCPUPerStream, 500.0/99) // 500 core-ms per second over 99 streams
 	near("RSS per participant", r.ServerRSSPerPart, 512<<10)
 	joined := strings.Join(r.Warnings, "\n")
-	for _, w := range []string{"99 of 100 expected streams", "bench itself used 0.95 cores", "other processes used 0.40 cores"} {
+	for _, w := range []string{"99 of 100 expected streams", "bench itself used 0.95 cores", "other processes used 0.40 cores", "server waited 200 ms per second"} {
 		if !strings.Contains(joined, w) {
 			t.Errorf("warnings %q lack %q", joined, w)
 		}
@@ -567,6 +612,7 @@ func TestReportTable(t *testing.T) {
 		"p50 120 ms, p99 480 ms",
 		"p50 0.40 ms, p99 3.20 ms",
 		"12.5 ms server CPU per join",
+		"server 200.0, bench 10.0 (ms per second",
 		"warning",
 	} {
 		if !strings.Contains(out, want) {

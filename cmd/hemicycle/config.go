@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/cluster"
 )
 
 // Config is the deployment configuration (configs/hemicycle.yaml documents every field).
@@ -26,6 +28,10 @@ type Config struct {
 	// bind and port when empty.
 	PublicURL string        `yaml:"public_url"`
 	Privacy   PrivacyConfig `yaml:"privacy"`
+	// Redis, when it has an address, makes this node one of several (the cluster package) and
+	// keeps journals in Redis instead of data_dir.
+	Redis cluster.RedisConfig `yaml:"redis"`
+	Node  NodeConfig          `yaml:"node"`
 
 	dev bool
 }
@@ -36,6 +42,12 @@ type RTCConfig struct {
 	TCPPort int `yaml:"tcp_port"`
 	// PublicIPs are announced in ICE candidates instead of the local addresses (NAT 1:1).
 	PublicIPs []string `yaml:"public_ips"`
+}
+
+// NodeConfig names this node among several.
+type NodeConfig struct {
+	ID  string `yaml:"id"`  // unique in the cluster; random when empty
+	URL string `yaml:"url"` // base HTTP URL other nodes reach this one on; derived from bind and port when empty
 }
 
 // LoggingConfig chooses the log level and format.
@@ -101,6 +113,10 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	for name, dst := range map[string]*string{
 		"HEMICYCLE_BIND": &c.Bind, "HEMICYCLE_LOG_LEVEL": &c.Logging.Level, "HEMICYCLE_LOG_FORMAT": &c.Logging.Format,
 		"HEMICYCLE_DATA_DIR": &c.DataDir, "HEMICYCLE_PUBLIC_URL": &c.PublicURL,
+		// several nodes
+		"HEMICYCLE_REDIS_USERNAME": &c.Redis.Username, "HEMICYCLE_REDIS_PASSWORD": &c.Redis.Password,
+		"HEMICYCLE_REDIS_KEY_PREFIX": &c.Redis.KeyPrefix, "HEMICYCLE_REDIS_SENTINEL_MASTER": &c.Redis.SentinelMaster,
+		"HEMICYCLE_NODE_ID": &c.Node.ID, "HEMICYCLE_NODE_URL": &c.Node.URL,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -117,6 +133,17 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	}
 	if v := getenv("HEMICYCLE_PUBLIC_IPS"); v != "" {
 		c.RTC.PublicIPs = strings.Split(v, ",")
+	}
+	if v := getenv("HEMICYCLE_REDIS_ADDR"); v != "" {
+		// Comma-separated: several addresses are a Redis Cluster, or Sentinels with a master name.
+		c.Redis.Address, c.Redis.Addresses = "", strings.Split(v, ",")
+	}
+	if v := getenv("HEMICYCLE_REDIS_TLS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("HEMICYCLE_REDIS_TLS=%q: want true or false", v)
+		}
+		c.Redis.TLS = b
 	}
 	return nil
 }
@@ -137,6 +164,14 @@ func (c *Config) validate() error {
 	}
 	if c.Logging.Format != "json" && c.Logging.Format != "text" {
 		return fmt.Errorf("logging.format %q: use json or text", c.Logging.Format)
+	}
+	if err := c.Redis.Validate(); err != nil {
+		return err
+	}
+	if c.Node.URL != "" {
+		if u, err := url.Parse(c.Node.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("node.url %q: want the http://host:port other nodes reach this one on", c.Node.URL)
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -15,7 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/cluster"
 	"github.com/ingeco/hemicycle/configs/profiles"
 	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/sfu"
@@ -105,28 +109,32 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 	}
 	defer media.Close()
 
-	journal, err := store.OpenFile(filepath.Join(cfg.DataDir, "journal"))
-	if err != nil {
-		return fmt.Errorf("open the journal: %w", err)
-	}
-	defer journal.Close()
-	for _, problem := range journal.Recovery() {
-		log.Warn("journal recovery", "problem", problem)
-	}
-
-	verifier := auth.NewVerifier(cfg.Keys)
-	sig := signaling.NewServer(signaling.Config{
-		Verifier: verifier, Media: media, Logger: log.With("part", "signaling"),
-		Journal: journal, Profiles: loadProfile,
-	})
-	defer sig.Close()
-
+	// Listening comes first: with several nodes, this node announces its address before it
+	// serves.
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	defer ln.Close()
 	addr := ln.Addr().(*net.TCPAddr)
 	httpURL := fmt.Sprintf("http://%s", hostForURL(cfg.Bind, addr.Port))
+
+	var sig *signaling.Server
+	st, err := openStorage(cfg, httpURL, log, func() *signaling.Server { return sig })
+	if err != nil {
+		return err
+	}
+	defer st.close()
+
+	verifier := auth.NewVerifier(cfg.Keys)
+	sig = signaling.NewServer(signaling.Config{
+		Verifier: verifier, Media: media, Logger: log.With("part", "signaling"),
+		Journal: st.journal, Profiles: loadProfile, NodeID: st.nodeID, Placement: st.placement,
+	})
+	defer sig.Close()
+	if err := st.start(ctx); err != nil {
+		return err
+	}
 	wsURL := cfg.PublicURL
 	if wsURL == "" {
 		wsURL = "ws" + strings.TrimPrefix(httpURL, "http")
@@ -137,6 +145,7 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 	mux.Handle("/rtc", sigHandler)
 	mux.Handle("/rtc/", sigHandler)
 	mux.Handle("/twirp/", sigHandler)
+	mux.Handle("/api/rooms/", sigHandler)
 	mux.HandleFunc("GET /api/client-config", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"dev": cfg.dev, "url": wsURL, "privacy": cfg.Privacy})
 	})
@@ -163,6 +172,7 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	st.leave(shutdown) // other nodes take this node's rooms at once
 	sig.Close()
 	_ = srv.Shutdown(shutdown)
 	log.Info("stopped")
@@ -226,3 +236,89 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// ---- several nodes: the journal and, with Redis, this node's membership (cluster) ----
+
+// storage is where journals live and, with Redis configured, this node's place in the cluster.
+type storage struct {
+	journal   store.Journal
+	placement signaling.Placement // nil when alone
+	node      *cluster.Node
+	nodeID    string
+	closers   []func()
+}
+
+// openStorage opens the file journal, or with Redis the Redis journal and the node's
+// registration (started by start, once signalling exists to report its load).
+func openStorage(cfg Config, httpURL string, log *slog.Logger, sig func() *signaling.Server) (*storage, error) {
+	st := &storage{}
+	if !cfg.Redis.Enabled() {
+		fj, err := store.OpenFile(filepath.Join(cfg.DataDir, "journal"))
+		if err != nil {
+			return nil, fmt.Errorf("open the journal: %w", err)
+		}
+		for _, problem := range fj.Recovery() {
+			log.Warn("journal recovery", "problem", problem)
+		}
+		st.journal, st.closers = fj, []func(){func() { _ = fj.Close() }}
+		return st, nil
+	}
+	// go-redis reports failed dials itself; an outage is logged once by the heartbeat instead.
+	redis.SetLogger(quietRedisLogger{})
+	client, err := cfg.Redis.NewClient()
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	rj := store.NewRedis(client, cfg.Redis.Prefix())
+	st.journal = rj
+	st.closers = []func(){func() { _ = rj.Close() }, func() { _ = client.Close() }}
+	st.nodeID = cfg.Node.ID
+	if st.nodeID == "" {
+		st.nodeID = "node-" + strings.ToLower(rand.Text()[:10])
+	}
+	nodeURL := cfg.Node.URL
+	if nodeURL == "" {
+		nodeURL = httpURL
+		log.Warn("node.url is not set: other nodes will reach this one at "+httpURL+", which works only when every node runs on this machine", "set", "node.url or HEMICYCLE_NODE_URL")
+	}
+	node, err := cluster.New(client, cluster.Config{
+		ID: st.nodeID, URL: nodeURL, Prefix: cfg.Redis.Prefix(), Logger: log.With("part", "cluster"),
+		Load: func() cluster.Load {
+			l := sig().Load()
+			return cluster.Load{Rooms: l.Rooms, Participants: l.Participants, Tracks: l.Tracks}
+		},
+		OnLost: func(room string) { sig().Evict(room) },
+	})
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	st.node, st.placement = node, node
+	return st, nil
+}
+
+// start registers the node; a node that cannot reach Redis refuses to start.
+func (st *storage) start(ctx context.Context) error {
+	if st.node == nil {
+		return nil
+	}
+	return st.node.Start(ctx)
+}
+
+// leave hands this node's rooms over before it stops.
+func (st *storage) leave(ctx context.Context) {
+	if st.node != nil {
+		_ = st.node.Close(ctx)
+	}
+}
+
+func (st *storage) close() {
+	st.leave(context.Background())
+	for i := len(st.closers) - 1; i >= 0; i-- {
+		st.closers[i]()
+	}
+}
+
+type quietRedisLogger struct{}
+
+func (quietRedisLogger) Printf(context.Context, string, ...any) {}

@@ -71,7 +71,7 @@ function devForm (ctx, status) {
   const roleSelect = h('select', { name: 'role' },
     roles.map((r) => h('option', { value: r, text: t(`role.${r}`), selected: r === 'member' })))
   const role = field(t('join.dev.role'), roleSelect)
-  const seat = field(t('join.dev.seat'), h('input', { type: 'number', name: 'seat', min: 1, step: 1, inputMode: 'numeric' }))
+  const seat = field(t('join.dev.seat'), h('input', { type: 'number', name: 'seat', min: 1, step: 1, inputMode: 'numeric' }), t('join.dev.seatHint'))
   const submit = h('button', { type: 'submit', class: 'button primary', text: t('join.dev.submit') })
 
   const form = h('form', { class: 'dev-form', novalidate: true },

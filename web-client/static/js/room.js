@@ -2,13 +2,18 @@
 // The view is rebuilt from the SDK's participant objects on every event (syncParticipant), so it
 // cannot drift from what the SDK knows, whatever order events arrive in.
 import {
-  Room, RoomEvent, Track, ConnectionState, ConnectionQuality, DisconnectReason
+  Room, RoomEvent, EngineEvent, Track, ConnectionState, ConnectionQuality, DisconnectReason
 } from '../vendor/livekit-client.esm.mjs'
 import { h } from './dom.js'
 import { icons } from './icons.js'
 import { qualityPresets } from './media.js'
 import { signalUrl } from './config.js'
 import { roles } from './invitation.js'
+import { CouncilPanel } from './council-panel.js'
+
+// requestNotAllowed is livekit.RequestResponse.Reason.NOT_ALLOWED (the SDK does not export the
+// enum): the server's answer to an unmute that the floor rule refuses.
+const requestNotAllowed = 2
 
 // enterRoom connects to the meeting, publishes what the lobby prepared and returns the room view.
 // It throws if the connection fails, leaving the lobby to show why.
@@ -35,6 +40,9 @@ export async function enterRoom (ctx, session, choices) {
   }
   ctx.show(view.root, view)
   view.syncAll()
+  view.watchRefusals()
+  // The deliberation panel loads beside the media; neither waits for the other.
+  if (view.council) view.council.start()
   await view.publishInitial(choices)
   return view
 }
@@ -51,7 +59,10 @@ class RoomView {
     this.tiles = new Map() // key identity/source → tile parts
     this.people = new Map() // identity → list item parts
     this.audioSinks = new Map() // track sid → <audio>
+    this.watchedEngine = null
     this.build()
+    // Anyone with a council role follows the sitting; a plain LiveKit token has none.
+    this.council = session.role ? new CouncilPanel(ctx, session, this) : null
     this.listen()
   }
 
@@ -79,6 +90,9 @@ class RoomView {
     }
     if (!navigator.mediaDevices?.getDisplayMedia) this.buttons.screen.hidden = true
     this.noPublishNote = h('p', { class: 'no-publish', text: t('room.noPublish'), hidden: true })
+    // Says why the microphone stays closed while the chair regulates the floor.
+    this.floorNote = h('p', { class: 'floor-note', id: 'floor-note', text: t('room.floorNote'), hidden: true })
+    this.buttons.mic.setAttribute('aria-describedby', 'floor-note')
     const leave = h('button', { type: 'button', class: 'button danger control', dataset: { control: 'leave' }, onclick: () => this.leave() },
       icons.leave(), h('span', { text: t('room.leave') }))
 
@@ -95,7 +109,7 @@ class RoomView {
           h('section', { class: 'people-panel', 'aria-labelledby': 'people-title' }, this.peopleTitle, this.peopleList),
           this.councilPanel)),
       h('div', { class: 'controls', role: 'group', 'aria-label': t('room.controls') },
-        this.noPublishNote, this.buttons.mic, this.buttons.camera, this.buttons.screen, leave),
+        this.noPublishNote, this.floorNote, this.buttons.mic, this.buttons.camera, this.buttons.screen, leave),
       this.audioBox)
   }
 
@@ -147,8 +161,9 @@ class RoomView {
       .on(RoomEvent.TrackMuted, (pub, p) => {
         this.syncParticipant(p)
         if (p === r.localParticipant && pub.source === Track.Source.Microphone && !this.selfMuting) {
-          // Someone else (the chair, through the server) muted us: say so, it is not obvious.
-          this.ctx.announce(this.t('announce.youWereMuted'))
+          // Someone else (the chair, through the server) muted us: say so, it is not obvious,
+          // and say why when it is the floor rule.
+          this.ctx.announce(this.t(this.council?.floorBlocksMe() ? 'announce.mutedByFloor' : 'announce.youWereMuted'))
         }
       })
       .on(RoomEvent.TrackUnmuted, sync)
@@ -167,7 +182,12 @@ class RoomView {
         this.showReconnecting(false)
         this.ctx.announce(this.t('announce.reconnected'))
         this.syncAll()
+        this.watchRefusals()
+        // State messages sent while we were away are lost; the current state is read again.
+        this.council?.refresh()
       })
+      .on(RoomEvent.SignalConnected, () => this.watchRefusals())
+      .on(RoomEvent.DataReceived, (payload, _participant, _kind, topic) => this.council?.onData(payload, topic))
       .on(RoomEvent.AudioPlaybackStatusChanged, () => { this.audioBanner.hidden = this.room.canPlaybackAudio })
       .on(RoomEvent.MediaDevicesError, (err) => this.showError(this.t('room.deviceError', { reason: err.message })))
       .on(RoomEvent.Disconnected, (reason) => this.onDisconnected(reason))
@@ -258,6 +278,10 @@ class RoomView {
     person.micText.textContent = this.t(micOn ? 'room.micOn' : 'room.micMuted')
     person.camText.textContent = this.t(camOn ? 'room.cameraOn' : 'room.cameraOff')
     person.qualityText.textContent = this.t('room.quality', { quality: this.t(`quality.${quality}`) })
+    if (person.mute) {
+      person.mute.hidden = !micOn
+      person.muteName.textContent = ` ${this.t('room.muteOtherName', { name: displayName(p) })}`
+    }
 
     if (local) this.syncControls()
     this.peopleTitle.textContent = this.t('room.participants', { count: this.people.size })
@@ -336,14 +360,22 @@ class RoomView {
       role: h('span', { class: 'person-role' }),
       micText: h('span', { class: 'visually-hidden' }),
       camText: h('span', { class: 'visually-hidden' }),
-      qualityText: h('span', { class: 'visually-hidden' })
+      qualityText: h('span', { class: 'visually-hidden' }),
+      muteName: h('span', { class: 'visually-hidden' }),
+      mute: null
+    }
+    if (this.session.role === 'chair' && !this.isLocal(p)) {
+      // The chair closes a participant's microphone from the server (POST /mute).
+      person.mute = h('button', { type: 'button', class: 'button small mute-other', hidden: true, onclick: () => this.muteOther(p) },
+        h('span', { text: this.t('room.muteOther') }), person.muteName)
     }
     person.root.append(
       h('span', { class: 'person-who' }, person.name, person.role),
       h('span', { class: 'person-state' },
         h('span', { class: 'state mic-state' }, icons.mic(), person.micText),
         h('span', { class: 'state camera-state' }, icons.camera(), person.camText),
-        h('span', { class: 'state quality-state' }, icons.quality(), person.qualityText)))
+        h('span', { class: 'state quality-state' }, icons.quality(), person.qualityText),
+        person.mute))
     if (this.isLocal(p)) this.peopleList.prepend(person.root)
     else this.peopleList.append(person.root)
     this.people.set(p.identity, person)
@@ -404,6 +436,42 @@ class RoomView {
     const quality = lp.connectionQuality || ConnectionQuality.Unknown
     this.selfQuality.dataset.quality = quality
     this.selfQuality.textContent = this.t('room.quality', { quality: this.t(`quality.${quality}`) })
+    this.floorNote.hidden = !(canPublish && this.council?.floorBlocksMe())
+    this.council?.localMediaChanged()
+  }
+
+  // councilChanged is called by the council panel after each state.
+  councilChanged () {
+    if (!this.disposed) this.syncControls()
+  }
+
+  micEnabled () {
+    return this.room.localParticipant.isMicrophoneEnabled
+  }
+
+  async setMic (enable) {
+    if (this.micEnabled() !== enable) await this.toggleMic()
+  }
+
+  async muteOther (p) {
+    const ok = await this.council.run(null, () => this.council.client.mute(p.identity))
+    if (ok) this.ctx.announce(this.t('announce.mutedOther', { name: displayName(p) }))
+  }
+
+  // watchRefusals listens for the server's refusals that the SDK does not raise as errors: an
+  // unmute refused by the floor rule comes back as a RequestResponse NOT_ALLOWED with the
+  // reason, which the SDK only hands to its engine's listeners. The engine is replaced on a full
+  // reconnection, hence the check.
+  watchRefusals () {
+    const engine = this.room.engine
+    if (!engine || engine === this.watchedEngine) return
+    this.watchedEngine = engine
+    engine.on(EngineEvent.SignalRequestResponse, (res) => {
+      if (this.disposed || res.reason !== requestNotAllowed || !res.message) return
+      const text = this.t(this.council?.floorBlocksMe() ? 'room.micRefusedFloor' : 'room.refused', { reason: res.message })
+      this.showError(text)
+      this.syncParticipant(this.room.localParticipant)
+    })
   }
 
   showConnectionState (state) {
@@ -517,6 +585,7 @@ class RoomView {
   dispose () {
     if (this.disposed) return
     this.disposed = true
+    this.council?.dispose()
     this.room.removeAllListeners()
     for (const tile of this.tiles.values()) this.setMedia(tile, null)
     for (const el of this.audioSinks.values()) el.remove()

@@ -1,0 +1,173 @@
+package broadcast
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// The programme's own media, pre-encoded with Debian's ffmpeg so that the server never encodes:
+//
+//	ffmpeg -f lavfi -i "sine=frequency=1000:sample_rate=48000:duration=1" -c:a libopus -b:a 32k \
+//	       -frame_duration 20 -application audio -ac 1 bleep.ogg
+//	ffmpeg -f lavfi -i "anullsrc=r=48000:cl=mono" -t 0.2 -c:a libopus -b:a 16k -frame_duration 20 \
+//	       -ac 1 silence.ogg
+//	ffmpeg -f lavfi -i "color=c=0x1d3557:s=640x360:r=5" -t 1 -c:v libvpx -b:v 100k -g 1 \
+//	       -keyint_min 1 -deadline realtime -cpu-used 8 -auto-alt-ref 0 slate.ivf
+//
+// bleep.ogg is the 1 kHz tone that replaces bleeped audio, silence.ogg fills an audio track that
+// has nothing to say, and slate.ivf (every frame a keyframe) stands in for a missing camera.
+
+//go:embed media/bleep.ogg
+var bleepOgg []byte
+
+//go:embed media/silence.ogg
+var silenceOgg []byte
+
+//go:embed media/slate.ivf
+var slateIVF []byte
+
+// ToneFrequency is the pitch of the bleep in Hz.
+const ToneFrequency = 1000
+
+// frameDuration is the duration of every pre-encoded Opus frame.
+const opusFrameSamples = 960 // 20 ms at 48 kHz
+
+type fixtures struct {
+	tone    [][]byte // Opus frames of the 1 kHz tone
+	silence []byte   // one Opus frame of silence
+	slate   [][]byte // VP8 keyframes
+}
+
+var (
+	fixturesOnce sync.Once
+	fixturesVal  *fixtures
+	fixturesErr  error
+)
+
+// loadFixtures parses the embedded media once; they are constants, so this is not mutable
+// state, only a cache of their parsed form.
+func loadFixtures() (*fixtures, error) {
+	fixturesOnce.Do(func() {
+		f := &fixtures{}
+		var err error
+		if f.tone, err = opusFrames(bleepOgg); err != nil {
+			fixturesErr = fmt.Errorf("bleep.ogg: %w", err)
+			return
+		}
+		silence, err := opusFrames(silenceOgg)
+		if err != nil {
+			fixturesErr = fmt.Errorf("silence.ogg: %w", err)
+			return
+		}
+		// The last frame is well past the encoder's start-up.
+		f.silence = silence[len(silence)-1]
+		if f.slate, err = ivfFrames(slateIVF); err != nil {
+			fixturesErr = fmt.Errorf("slate.ivf: %w", err)
+			return
+		}
+		fixturesVal = f
+	})
+	return fixturesVal, fixturesErr
+}
+
+// ToneFrames returns the Opus frames (20 ms each) of the 1 kHz bleep tone.
+func ToneFrames() ([][]byte, error) {
+	f, err := loadFixtures()
+	if err != nil {
+		return nil, err
+	}
+	return f.tone, nil
+}
+
+// opusFrames returns the audio packets of an Ogg Opus stream (the OpusHead and OpusTags
+// headers left out), following each page's segment table: a packet ends at a lacing value
+// below 255 and may continue on the next page.
+func opusFrames(data []byte) ([][]byte, error) {
+	var packets [][]byte
+	var cur []byte
+	for off := 0; off < len(data); {
+		if len(data)-off < 27 || string(data[off:off+4]) != "OggS" {
+			return nil, fmt.Errorf("no Ogg page at byte %d", off)
+		}
+		nseg := int(data[off+26])
+		if off+27+nseg > len(data) {
+			return nil, fmt.Errorf("truncated segment table at byte %d", off)
+		}
+		segs := data[off+27 : off+27+nseg]
+		body := off + 27 + nseg
+		for _, l := range segs {
+			if body+int(l) > len(data) {
+				return nil, fmt.Errorf("truncated Ogg page at byte %d", off)
+			}
+			cur = append(cur, data[body:body+int(l)]...)
+			body += int(l)
+			if l < 255 {
+				packets = append(packets, cur)
+				cur = nil
+			}
+		}
+		off = body
+	}
+	if len(packets) < 3 || !bytes.HasPrefix(packets[0], []byte("OpusHead")) {
+		return nil, errors.New("not an Ogg Opus stream")
+	}
+	return packets[2:], nil
+}
+
+// ivfFrames returns the frames of a VP8 IVF file.
+func ivfFrames(d []byte) ([][]byte, error) {
+	if len(d) < 32 || string(d[:4]) != "DKIF" || string(d[8:12]) != "VP80" {
+		return nil, errors.New("not a VP8 IVF file")
+	}
+	var out [][]byte
+	for off := int(binary.LittleEndian.Uint16(d[6:8])); off < len(d); {
+		if len(d)-off < 12 {
+			return nil, fmt.Errorf("truncated frame header at byte %d", off)
+		}
+		size := int(binary.LittleEndian.Uint32(d[off : off+4]))
+		off += 12
+		if size == 0 || off+size > len(d) {
+			return nil, fmt.Errorf("truncated frame at byte %d", off)
+		}
+		out = append(out, d[off:off+size])
+		off += size
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no frame")
+	}
+	return out, nil
+}
+
+// opusSamples is the duration of an Opus packet in 48 kHz samples, from its TOC byte (RFC 6716
+// section 3.1); 0 for a packet it cannot read.
+func opusSamples(p []byte) int {
+	if len(p) == 0 {
+		return 0
+	}
+	toc := p[0]
+	cfg := toc >> 3
+	var per int // samples per frame at 48 kHz
+	switch {
+	case cfg < 12: // SILK: 10, 20, 40, 60 ms
+		per = [4]int{480, 960, 1920, 2880}[cfg&3]
+	case cfg < 16: // hybrid: 10, 20 ms
+		per = [2]int{480, 960}[cfg&1]
+	default: // CELT: 2.5, 5, 10, 20 ms
+		per = [4]int{120, 240, 480, 960}[cfg&3]
+	}
+	switch toc & 3 {
+	case 0:
+		return per
+	case 1, 2:
+		return 2 * per
+	default:
+		if len(p) < 2 {
+			return 0
+		}
+		return int(p[1]&0x3f) * per
+	}
+}

@@ -1,0 +1,316 @@
+package broadcast
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// RecordingConfig sets up the recording of the programme.
+type RecordingConfig struct {
+	// Dir is the folder of the recordings; it is created if needed.
+	Dir string
+	// FFmpeg is the ffmpeg program ("ffmpeg" from PATH when empty).
+	FFmpeg string
+	// BleepTitle names a bleeped passage in the chapters ("Passage coupé (bip)" when empty).
+	BleepTitle string
+}
+
+// Chapter is a mark in the session (an item opened, a vote, its result), at the time it
+// happened in the room: the recording shows it the programme's delay later.
+type Chapter struct {
+	At    time.Time
+	Title string
+}
+
+// Recording writes the programme, as the public gets it (delayed, bleeped), to a WebM file per
+// ffmpeg run (VP8 copied, the audio tracks mixed into one Opus track), with a WebVTT chapters
+// file beside each.
+type Recording struct {
+	prog  *Programme
+	cfg   RecordingConfig
+	base  string // path without extension
+	log   *slog.Logger
+	stop  context.CancelFunc
+	eg    *egress
+	bleep string
+
+	finished chan struct{} // closed once the files are complete
+
+	mu       sync.Mutex
+	parts    []recordingPart
+	chapters []Chapter
+	ended    time.Time
+}
+
+type recordingPart struct {
+	path    string
+	started time.Time
+}
+
+// Record starts recording the programme until it stops (or StopRecording). The file names
+// are the room's name and the start time: room-20240131-183000.webm, then -part2 … after an
+// ffmpeg failure.
+func (p *Programme) Record(cfg RecordingConfig) (*Recording, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("broadcast: recording: no folder configured")
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("broadcast: recording folder %s: %w", cfg.Dir, err)
+	}
+	r := &Recording{
+		prog:  p,
+		cfg:   cfg,
+		base:  filepath.Join(cfg.Dir, safeName(p.room)+"-"+time.Now().Format("20060102-150405")),
+		log:   p.log,
+		bleep: cfg.BleepTitle,
+
+		finished: make(chan struct{}),
+	}
+	if r.bleep == "" {
+		r.bleep = "Passage coupé (bip)"
+	}
+	var outputs []Output
+	for _, o := range p.Outputs() {
+		if o.Name != TrackInterpreter { // the interpreter would need compositing: not recorded
+			outputs = append(outputs, o)
+		}
+	}
+	audioTracks := len(outputs) - 1
+	r.eg = &egress{
+		name:    "recording",
+		outputs: outputs,
+		ffmpeg:  cfg.FFmpeg,
+		args: func(sdp string, attempt int) ([]string, error) {
+			path := r.base + ".webm"
+			if attempt > 0 {
+				path = fmt.Sprintf("%s-part%d.webm", r.base, attempt+1)
+			}
+			r.mu.Lock()
+			r.parts = append(r.parts, recordingPart{path: path, started: time.Now()})
+			r.mu.Unlock()
+			r.writeChapters()
+			return []string{
+				"-hide_banner", "-nostats", "-nostdin", "-loglevel", "warning",
+				"-protocol_whitelist", "file,udp,rtp", "-i", sdp,
+				"-filter_complex", audioMix(audioTracks),
+				"-map", "0:v:0", "-map", "[mix]",
+				"-c:v", "copy", "-c:a", "libopus", "-b:a", "64k",
+				"-f", "webm", "-y", path,
+			}, nil
+		},
+	}
+	// The recording lives as long as the programme unless stopped sooner.
+	r.stop = p.startEgress(r.eg, func() {
+		r.mu.Lock()
+		r.ended = time.Now()
+		r.mu.Unlock()
+		r.writeChapters()
+		r.log.Info("recording ended", "files", r.Files())
+		close(r.finished)
+	})
+	p.log.Info("recording started", "file", r.base+".webm")
+	return r, nil
+}
+
+// Stop ends the recording and waits until its files are complete.
+func (r *Recording) Stop() {
+	r.stop()
+	<-r.finished
+}
+
+// Files lists the recording's files (one per ffmpeg run), oldest first.
+func (r *Recording) Files() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, p := range r.parts {
+		out = append(out, p.path)
+	}
+	return out
+}
+
+// SetChapters replaces the chapter marks (the whole list, as folded from the journal) and
+// rewrites the chapters files.
+func (r *Recording) SetChapters(chapters []Chapter) {
+	r.mu.Lock()
+	r.chapters = slices.Clone(chapters)
+	r.mu.Unlock()
+	r.writeChapters()
+}
+
+// writeChapters writes one WebVTT chapters file per part, beside its WebM file.
+func (r *Recording) writeChapters() {
+	r.mu.Lock()
+	parts := slices.Clone(r.parts)
+	marks := slices.Clone(r.chapters)
+	ended := r.ended
+	r.mu.Unlock()
+	marks = append(marks, r.bleepMarks(marks)...)
+	slices.SortStableFunc(marks, func(a, b Chapter) int { return a.At.Compare(b.At) })
+	for i, part := range parts {
+		end := ended
+		if i+1 < len(parts) {
+			end = parts[i+1].started
+		}
+		if end.IsZero() {
+			end = time.Now()
+		}
+		vtt := chaptersVTT(marks, part.started.Add(-r.prog.cfg.Delay), end.Sub(part.started))
+		path := strings.TrimSuffix(part.path, ".webm") + ".vtt"
+		if err := os.WriteFile(path, []byte(vtt), 0o640); err != nil {
+			r.log.Warn("chapters not written", "file", path, "err", err)
+		}
+	}
+}
+
+// bleepMarks turns the bleeps into chapters: the bleeped passage, then the chapter it
+// interrupted, continued.
+func (r *Recording) bleepMarks(marks []Chapter) []Chapter {
+	var out []Chapter
+	for _, b := range r.prog.Bleeps() {
+		out = append(out, Chapter{At: b.From, Title: r.bleep})
+		if b.To.IsZero() {
+			continue
+		}
+		resumed := ""
+		for _, m := range marks {
+			if !m.At.After(b.From) {
+				resumed = m.Title
+			}
+		}
+		if resumed != "" {
+			out = append(out, Chapter{At: b.To, Title: resumed + " (suite)"})
+		} else {
+			out = append(out, Chapter{At: b.To, Title: "Suite"})
+		}
+	}
+	return out
+}
+
+// chaptersVTT writes marks as WebVTT chapter cues for a file whose time 0 shows what happened
+// in the room at origin and which lasts length. A mark before the file starts opens it.
+func chaptersVTT(marks []Chapter, origin time.Time, length time.Duration) string {
+	type cue struct {
+		from  time.Duration
+		title string
+	}
+	var cues []cue
+	for _, m := range marks {
+		off := max(m.At.Sub(origin), 0)
+		if off >= length {
+			break
+		}
+		if len(cues) > 0 && cues[len(cues)-1].from == off {
+			cues[len(cues)-1].title = m.Title // the later mark at the same time wins
+			continue
+		}
+		cues = append(cues, cue{off, m.Title})
+	}
+	var b strings.Builder
+	b.WriteString("WEBVTT\n")
+	for i, c := range cues {
+		end := length
+		if i+1 < len(cues) {
+			end = cues[i+1].from
+		}
+		fmt.Fprintf(&b, "\nchapter-%d\n%s --> %s\n%s\n", i+1, vttTime(c.from), vttTime(end), vttText(c.title))
+	}
+	return b.String()
+}
+
+func vttTime(d time.Duration) string {
+	ms := d.Milliseconds()
+	return fmt.Sprintf("%02d:%02d:%02d.%03d", ms/3600000, ms/60000%60, ms/1000%60, ms%1000)
+}
+
+// vttText escapes a title for a cue: one line, no markup.
+func vttText(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "-->", "--&gt;").Replace(s)
+}
+
+// safeName keeps a room name usable as a file name.
+func safeName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		return "room"
+	}
+	return b.String()
+}
+
+// Retention.
+
+// recordingExts are the files retention may delete: recordings and their chapters, nothing
+// else that an operator might keep in the folder.
+var recordingExts = []string{".webm", ".vtt"}
+
+// EnforceRetention deletes the recordings in dir last modified more than maxAge before now,
+// logging each, and returns their paths.
+func EnforceRetention(dir string, maxAge time.Duration, now time.Time, log *slog.Logger) ([]string, error) {
+	if maxAge <= 0 {
+		return nil, fmt.Errorf("retention of %s: the period must be positive", maxAge)
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("retention: read %s: %w", dir, err)
+	}
+	var removed []string
+	var errs []error
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !slices.Contains(recordingExts, filepath.Ext(e.Name())) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		if now.Sub(info.ModTime()) <= maxAge {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if err := os.Remove(path); err != nil {
+			errs = append(errs, fmt.Errorf("retention: delete %s: %w", path, err))
+			continue
+		}
+		log.Info("recording deleted: retention period over", "file", path, "modified", info.ModTime(), "retention", maxAge)
+		removed = append(removed, path)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// RunRetention enforces the retention period at once and then every interval (daily when
+// 0), until ctx ends.
+func RunRetention(ctx context.Context, dir string, maxAge, interval time.Duration, log *slog.Logger) {
+	if interval <= 0 {
+		interval = 24 * time.Hour
+	}
+	for {
+		if _, err := EnforceRetention(dir, maxAge, time.Now(), log); err != nil {
+			log.Error("retention", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}

@@ -1,0 +1,311 @@
+package broadcast
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+
+	"github.com/ingeco/hemicycle/sfu"
+	"github.com/ingeco/hemicycle/test/media"
+)
+
+func needFFmpeg(t *testing.T) {
+	t.Helper()
+	for _, tool := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed (scripts/test installs Debian's ffmpeg): %v", tool, err)
+		}
+	}
+}
+
+// source plays the test clips (440 Hz tone, VP8 pattern) into local tracks, as a member's
+// microphone and camera would arrive, until stopped.
+type source struct {
+	cam, mic *sfu.PublishedTrack
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+func playClips(t *testing.T) *source {
+	t.Helper()
+	opus, err := media.Opus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vp8, err := media.VP8()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &source{}
+	var camW, micW *sfu.LocalWriter
+	s.cam, camW = localTrack(t, VideoCodec, "cam")
+	s.mic, micW = localTrack(t, AudioCodec, "mic")
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		var sn uint16
+		var ts uint32
+		pace(ctx, len(opus), 20*time.Millisecond, func(i int) {
+			_ = micW.WriteRTP(&rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: sn, Timestamp: ts}, opus[i].Data)
+			sn++
+			ts += 960
+		})
+	}()
+	go func() {
+		defer s.wg.Done()
+		pay := &codecs.VP8Payloader{EnablePictureID: true}
+		var sn uint16
+		var ts uint32
+		pace(ctx, len(vp8), vp8[0].Duration, func(i int) {
+			pkts := pay.Payload(1200, vp8[i].Data)
+			for j, p := range pkts {
+				_ = camW.WriteRTP(&rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: sn, Timestamp: ts, Marker: j == len(pkts)-1}, p)
+				sn++
+			}
+			ts += uint32(vp8[i].Duration.Seconds() * 90000)
+		})
+	}()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *source) stop() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// pace calls f(i) for i = 0, 1, … n-1, 0, … every period until ctx ends.
+func pace(ctx context.Context, n int, period time.Duration, f func(i int)) {
+	next := time.Now()
+	for i := 0; ; i = (i + 1) % n {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(next)):
+		}
+		f(i)
+		next = next.Add(period)
+	}
+}
+
+type probe struct {
+	Streams []struct {
+		CodecName string `json:"codec_name"`
+		CodecType string `json:"codec_type"`
+		Width     int    `json:"width"`
+	} `json:"streams"`
+	Format struct {
+		Duration string `json:"duration"`
+	} `json:"format"`
+}
+
+func ffprobe(t *testing.T, path string) probe {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format", path).Output()
+	if err != nil {
+		msg := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			msg = string(ee.Stderr)
+		}
+		t.Fatalf("ffprobe refuses %s: %v %s", filepath.Base(path), err, msg)
+	}
+	var p probe
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// pcm decodes a file's audio to mono 48 kHz.
+func pcm(t *testing.T, path string) []float64 {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-i", path, "-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "-").Output()
+	if err != nil {
+		t.Fatalf("decode %s: %v", path, err)
+	}
+	s := make([]float64, len(out)/2)
+	for i := range s {
+		s[i] = float64(int16(uint16(out[2*i])|uint16(out[2*i+1])<<8)) / 32768
+	}
+	return s
+}
+
+func goertzel(samples []float64, f float64) float64 {
+	coeff := 2 * math.Cos(2*math.Pi*f/48000)
+	var s1, s2 float64
+	for _, x := range samples {
+		s1, s2 = x+coeff*s1-s2, s1
+	}
+	return s1*s1 + s2*s2 - coeff*s1*s2
+}
+
+// pitches classifies 100 ms windows: 440, 1000, 0 (silence) or -1.
+func pitches(s []float64) []int {
+	var out []int
+	for i := 0; i+4800 <= len(s); i += 4800 {
+		w := s[i : i+4800]
+		var e float64
+		for _, x := range w {
+			e += x * x
+		}
+		a, b := goertzel(w, 440), goertzel(w, 1000)
+		switch {
+		case e/4800 < 1e-5:
+			out = append(out, 0)
+		case a > 10*b:
+			out = append(out, 440)
+		case b > 10*a:
+			out = append(out, 1000)
+		default:
+			out = append(out, -1)
+		}
+	}
+	return out
+}
+
+// TestRecordingIsTheBleepedProgramme records a programme playing the clips, with a bleep and
+// chapters: ffprobe must accept the file (VP8 and Opus), its audio must be 440 Hz with one
+// stretch of 1 kHz about as long as the bleep, and the chapters file must list the marks at
+// their place in the recording.
+func TestRecordingIsTheBleepedProgramme(t *testing.T) {
+	needFFmpeg(t)
+	const delay = 500 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := New(ctx, nil, "salle du conseil", Config{Delay: delay, KeyframeInterval: time.Second, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	src := playClips(t)
+	p.Select(Selection{Main: src.cam, Audio: []*sfu.PublishedTrack{src.mic}})
+
+	dir := t.TempDir()
+	rec, err := p.Record(RecordingConfig{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	rec.SetChapters([]Chapter{
+		{At: start.Add(-time.Minute), Title: "Ouverture de la séance"},
+		{At: start.Add(1500 * time.Millisecond), Title: "Point 1 : budget <primitif>"},
+	})
+	time.Sleep(2500 * time.Millisecond)
+	p.Bleep(true)
+	time.Sleep(time.Second)
+	p.Bleep(false)
+	time.Sleep(1500*time.Millisecond + delay)
+	rec.Stop()
+
+	files := rec.Files()
+	if len(files) != 1 {
+		t.Fatalf("recording files %v, want one", files)
+	}
+	pr := ffprobe(t, files[0])
+	var kinds []string
+	for _, s := range pr.Streams {
+		kinds = append(kinds, s.CodecType+"/"+s.CodecName)
+	}
+	if strings.Join(kinds, ",") != "video/vp8,audio/opus" {
+		t.Errorf("recording streams %v, want video/vp8 then audio/opus", kinds)
+	}
+
+	cls := pitches(pcm(t, files[0]))
+	var tone, low, other int
+	first, last := -1, -1
+	for i, c := range cls {
+		switch c {
+		case 1000:
+			tone++
+			if first < 0 {
+				first = i
+			}
+			last = i
+		case 440:
+			low++
+		case -1:
+			other++
+		}
+	}
+	t.Logf("recording pitch per 100 ms: %v", cls)
+	if tone < 8 || tone > 12 || last-first+1 != tone {
+		t.Errorf("%d windows of 1 kHz (from %d to %d), want one run of about 10 for a 1 s bleep", tone, first, last)
+	}
+	if low < 20 {
+		t.Errorf("only %d windows of 440 Hz outside the bleep", low)
+	}
+
+	vtt, err := os.ReadFile(strings.TrimSuffix(files[0], ".webm") + ".vtt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(vtt)
+	for _, want := range []string{"WEBVTT\n", "\n00:00:00.000 --> ", "Ouverture de la séance", "Point 1 : budget &lt;primitif&gt;", "Passage coupé (bip)", "Point 1 : budget &lt;primitif&gt; (suite)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("chapters lack %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestChaptersVTT(t *testing.T) {
+	origin := time.Date(2024, 1, 31, 18, 0, 0, 0, time.UTC)
+	got := chaptersVTT([]Chapter{
+		{At: origin.Add(-time.Hour), Title: "Ouverture"},
+		{At: origin.Add(65 * time.Second), Title: "Point 2"},
+		{At: origin.Add(65 * time.Second), Title: "Point 2 bis"},
+		{At: origin.Add(2 * time.Hour), Title: "after the end"},
+	}, origin, time.Hour+time.Second)
+	want := "WEBVTT\n\nchapter-1\n00:00:00.000 --> 00:01:05.000\nOuverture\n\nchapter-2\n00:01:05.000 --> 01:00:01.000\nPoint 2 bis\n"
+	if got != want {
+		t.Errorf("got\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestRetentionDeletesOnlyExpiredRecordings(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	files := map[string]time.Duration{
+		"old.webm":      40 * 24 * time.Hour,
+		"old.vtt":       40 * 24 * time.Hour,
+		"recent.webm":   2 * 24 * time.Hour,
+		"old-notes.txt": 40 * 24 * time.Hour, // not ours to delete
+	}
+	for name, age := range files {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, now.Add(-age), now.Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := EnforceRetention(dir, 30*24*time.Hour, now, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 2 {
+		t.Errorf("removed %v, want old.webm and old.vtt", removed)
+	}
+	for name, age := range files {
+		_, err := os.Stat(filepath.Join(dir, name))
+		expired := age > 30*24*time.Hour && !strings.HasSuffix(name, ".txt")
+		if expired != os.IsNotExist(err) {
+			t.Errorf("%s: expired=%v but stat says %v", name, expired, err)
+		}
+	}
+	if _, err := EnforceRetention(filepath.Join(dir, "missing"), time.Hour, now, discard()); err != nil {
+		t.Errorf("a missing folder is not an error: %v", err)
+	}
+}

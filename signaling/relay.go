@@ -1,0 +1,441 @@
+package signaling
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	"github.com/twitchtv/twirp"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// Several nodes: any node is an entry point. A request for a room that lives on another node
+// (the /rtc WebSocket, its validate call, the deliberation API, RoomService calls) is verified
+// here, then relayed over HTTP to the room's node, which verifies it again and serves it. The
+// WebSocket is relayed as a byte stream, so every signalling message keeps its order and
+// meaning; media never passes here: the room's node hands out its own ICE candidates.
+
+// RelayHeader marks a request relayed by an entry node (its value is that node's id). A node
+// never relays such a request again: if the room is not its own, it answers 421 and the entry
+// node asks Redis again.
+const RelayHeader = "Hemicycle-Relayed-By"
+
+// Placement says which node serves a room. The default, without one configured, is this node
+// for every room.
+type Placement interface {
+	// Locate says where room lives. local=true: serve it here (the room is now placed on this
+	// node if it was free or its node is dead). Otherwise nodeURL is the base HTTP URL of the
+	// room's node. An error with a Pending() bool method returning true means the answer will
+	// come soon (the room's node just died and its rooms are not yet given away).
+	Locate(ctx context.Context, room string) (local bool, nodeURL string, err error)
+	// RoomsElsewhere lists the rooms placed on other live nodes, by node URL.
+	RoomsElsewhere(ctx context.Context) (map[string][]string, error)
+	// Release says that the room closed here.
+	Release(ctx context.Context, room string) error
+}
+
+// Load is what this node carries, for placing rooms.
+type Load struct {
+	Rooms        []string
+	Participants int
+	Tracks       int
+}
+
+// Load counts the open rooms, their participants and their published tracks.
+func (s *Server) Load() Load {
+	var l Load
+	for _, r := range s.Rooms() {
+		l.Rooms = append(l.Rooms, r.name)
+		r.mu.Lock()
+		l.Participants += len(r.participants)
+		for _, p := range r.participants {
+			l.Tracks += len(p.tracks)
+		}
+		r.mu.Unlock()
+	}
+	sort.Strings(l.Rooms)
+	return l
+}
+
+// errMoved reports a relayed request refused by a node that no longer holds the room.
+var errMoved = errors.New("the room's node says the room moved")
+
+// relayer forwards requests to other nodes.
+type relayer struct {
+	transport *http.Transport
+	client    *http.Client
+}
+
+func newRelayer() *relayer {
+	t := &http.Transport{
+		Proxy: nil, // nodes talk to each other directly, whatever the environment says
+		DialContext: (&net.Dialer{
+			Timeout:   2 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConnsPerHost: 32,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return &relayer{transport: t, client: &http.Client{Transport: t, Timeout: apiTimeout}}
+}
+
+func (s *Server) relayWait() time.Duration {
+	if s.cfg.RelayWait > 0 {
+		return s.cfg.RelayWait
+	}
+	return 10 * time.Second
+}
+
+// relay serves r on the room's node when that is another node, and reports whether it did
+// (or refused the request); false means: serve it here. While the room's node is unreachable
+// (it just died, and Redis has not yet expired it) the request waits, up to RelayWait, for the
+// room to be placed on a live node: a reconnecting client then gets through on its first try.
+func (s *Server) relay(w http.ResponseWriter, r *http.Request, room string) bool {
+	pl := s.cfg.Placement
+	if pl == nil {
+		return false
+	}
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+		if err != nil {
+			relayError(w, r, http.StatusBadRequest, "read the request body: "+err.Error())
+			return true
+		}
+		if int64(len(b)) > maxBodyBytes {
+			relayError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", maxBodyBytes))
+			return true
+		}
+		body = b
+	}
+	restore := func() {
+		if body != nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+	}
+	relayed := r.Header.Get(RelayHeader) != ""
+	deadline := time.Now().Add(s.relayWait())
+	var lastErr error
+	for {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		local, nodeURL, err := pl.Locate(ctx, room)
+		cancel()
+		switch {
+		case err == nil && local:
+			restore()
+			return false
+		case err == nil && relayed:
+			relayError(w, r, http.StatusMisdirectedRequest, fmt.Sprintf("room %q is served by %s, not by this node", room, nodeURL))
+			return true
+		case err == nil:
+			restore()
+			done, perr := s.proxy(w, r, nodeURL)
+			if done {
+				return true
+			}
+			if lastErr == nil {
+				s.log.Info("room's node unreachable; waiting for the room to be placed again", "room", room, "node", nodeURL, "err", perr)
+			}
+			lastErr = perr
+		case isPending(err):
+			lastErr = err
+		default:
+			relayError(w, r, http.StatusServiceUnavailable, fmt.Sprintf("cannot tell which node serves room %q: %v", room, err))
+			return true
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-r.Context().Done():
+			return true
+		case <-s.ctx.Done():
+			relayError(w, r, http.StatusServiceUnavailable, "server is shutting down")
+			return true
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	relayError(w, r, http.StatusServiceUnavailable, fmt.Sprintf("room %q has no reachable node after %s: %v", room, s.relayWait(), lastErr))
+	return true
+}
+
+// relayError answers in the form the caller expects: JSON for the deliberation API, a Twirp
+// error for RoomService, text for the signalling endpoints.
+func relayError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	switch {
+	case status == http.StatusMisdirectedRequest:
+		http.Error(w, msg, status) // between nodes: the entry node asks Redis again
+	case strings.HasPrefix(r.URL.Path, "/api/"):
+		writeAPIError(w, &apiError{status: status, msg: msg})
+	case strings.HasPrefix(r.URL.Path, "/twirp/"):
+		code := twirp.Unavailable
+		switch status {
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+			code = twirp.Malformed
+		case http.StatusBadGateway:
+			code = twirp.Internal
+		}
+		_ = twirp.WriteError(w, twirp.NewError(code, msg))
+	default:
+		http.Error(w, msg, status)
+	}
+}
+
+func isPending(err error) bool {
+	var p interface{ Pending() bool }
+	return errors.As(err, &p) && p.Pending()
+}
+
+// proxy forwards r to nodeURL. It reports done=false, having written nothing, when the node
+// could not be reached or no longer holds the room, so that the caller may ask again.
+func (s *Server) proxy(w http.ResponseWriter, r *http.Request, nodeURL string) (done bool, err error) {
+	target, err := url.Parse(nodeURL)
+	if err != nil {
+		relayError(w, r, http.StatusBadGateway, fmt.Sprintf("room's node has a bad URL %q: %v", nodeURL, err))
+		return true, nil
+	}
+	var retry error
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+			pr.Out.Header.Set(RelayHeader, s.cfg.NodeID)
+		},
+		Transport: s.relayer.transport,
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.StatusCode == http.StatusMisdirectedRequest {
+				return errMoved
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			var op *net.OpError
+			if errors.Is(err, errMoved) || (errors.As(err, &op) && op.Op == "dial") {
+				retry = err
+				return
+			}
+			if r.Context().Err() != nil {
+				return // the client left
+			}
+			// The node failed during the request: a write may or may not have been applied.
+			relayError(w, r, http.StatusBadGateway, "the room's node failed during the request (a change may or may not have been recorded: read the state before retrying): "+err.Error())
+		},
+	}
+	rp.ServeHTTP(w, r)
+	if retry != nil {
+		return false, retry
+	}
+	return true, nil
+}
+
+// isRelayed reports whether an entry node relayed r here.
+func isRelayed(r *http.Request) bool { return r.Header.Get(RelayHeader) != "" }
+
+// relayTwirp relays a RoomService call about a room on another node. The room is in the
+// request message, which is decoded here (JSON or protobuf, as Twirp accepts both).
+func (s *Server) relayTwirp(w http.ResponseWriter, r *http.Request) bool {
+	if s.cfg.Placement == nil {
+		return false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil || int64(len(body)) > maxBodyBytes {
+		return false // Twirp reports the bad body itself
+	}
+	room := twirpRoom(path.Base(r.URL.Path), r.Header.Get("Content-Type"), body)
+	if room == "" {
+		return false
+	}
+	return s.relay(w, r, room)
+}
+
+// twirpRoom names the room a RoomService request is about, or "" for calls about no single
+// room (ListRooms) and for requests that do not decode (Twirp answers those).
+func twirpRoom(method, contentType string, body []byte) string {
+	var msg proto.Message
+	switch method {
+	case "CreateRoom":
+		msg = &livekit.CreateRoomRequest{}
+	case "DeleteRoom":
+		msg = &livekit.DeleteRoomRequest{}
+	case "ListParticipants":
+		msg = &livekit.ListParticipantsRequest{}
+	case "GetParticipant", "RemoveParticipant":
+		msg = &livekit.RoomParticipantIdentity{}
+	case "MutePublishedTrack":
+		msg = &livekit.MuteRoomTrackRequest{}
+	case "UpdateParticipant":
+		msg = &livekit.UpdateParticipantRequest{}
+	case "UpdateSubscriptions":
+		msg = &livekit.UpdateSubscriptionsRequest{}
+	case "SendData":
+		msg = &livekit.SendDataRequest{}
+	case "UpdateRoomMetadata":
+		msg = &livekit.UpdateRoomMetadataRequest{}
+	default:
+		return ""
+	}
+	var err error
+	if strings.HasPrefix(contentType, "application/json") {
+		err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(body, msg)
+	} else {
+		err = proto.Unmarshal(body, msg)
+	}
+	if err != nil {
+		return ""
+	}
+	switch m := msg.(type) {
+	case *livekit.CreateRoomRequest:
+		return m.GetName()
+	case interface{ GetRoom() string }:
+		return m.GetRoom()
+	}
+	return ""
+}
+
+// roomsElsewhere asks every other node for its open rooms (those in want, or all), with the
+// caller's token, for a ListRooms answered from any node. A node that does not answer is
+// logged and left out rather than failing the whole list.
+func (s *Server) roomsElsewhere(ctx context.Context, token string, want map[string]bool) []*livekit.Room {
+	if s.cfg.Placement == nil {
+		return nil
+	}
+	byNode, err := s.cfg.Placement.RoomsElsewhere(ctx)
+	if err != nil {
+		s.log.Warn("list rooms of other nodes", "err", err)
+		return nil
+	}
+	header := http.Header{}
+	header.Set("Authorization", "Bearer "+token)
+	header.Set(RelayHeader, s.cfg.NodeID)
+	ctx, err = twirp.WithHTTPRequestHeaders(ctx, header)
+	if err != nil {
+		s.log.Warn("list rooms of other nodes", "err", err)
+		return nil
+	}
+	var out []*livekit.Room
+	for nodeURL, rooms := range byNode {
+		var names []string
+		for _, n := range rooms {
+			if len(want) == 0 || want[n] {
+				names = append(names, n)
+			}
+		}
+		if len(names) == 0 {
+			continue
+		}
+		res, err := livekit.NewRoomServiceProtobufClient(nodeURL, s.relayer.client).ListRooms(ctx, &livekit.ListRoomsRequest{Names: names})
+		if err != nil {
+			s.log.Warn("list rooms of another node", "node", nodeURL, "err", err)
+			continue
+		}
+		out = append(out, res.GetRooms()...)
+	}
+	return out
+}
+
+// Evict stops serving a room that another node now holds: each participant is told to
+// reconnect in full, which brings it, through its entry node, to the room's node.
+func (s *Server) Evict(room string) {
+	// The desk goes first, with its pending departures: the room's node now sees who is
+	// connected, and the removals below must not start new departures here.
+	if s.delib != nil {
+		s.delib.forget(room, true)
+	}
+	r, ok := s.Room(room)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	r.emptyTimer.Stop()
+	ps := make([]*Participant, 0, len(r.participants))
+	for _, p := range r.participants {
+		ps = append(ps, p)
+	}
+	r.mu.Unlock()
+	// Forgotten before anyone is told, so that a client coming straight back finds no
+	// closing room here.
+	s.forgetRoom(r)
+	for _, p := range ps {
+		p.send(leaveMessage(livekit.LeaveRequest_RECONNECT, livekit.DisconnectReason_MIGRATION))
+		r.remove(p, livekit.DisconnectReason_MIGRATION, false)
+	}
+	r.cancel()
+	r.log.Info("room handed over to another node")
+}
+
+// roomClosed hands a room closed here back to the placement and drops its council desk, whose
+// state another node may extend from the journal before the room comes back here.
+func (s *Server) roomClosed(name string) {
+	if s.cfg.Placement == nil {
+		return
+	}
+	s.mu.Lock()
+	_, reopened := s.rooms[name]
+	s.mu.Unlock()
+	// Pages following the session's event stream keep the room here (and its desk current).
+	if reopened || (s.delib != nil && s.delib.watched(name)) {
+		return
+	}
+	if s.delib != nil {
+		// Departures already pending are still recorded: the members left while the room
+		// was here.
+		s.delib.forget(name, false)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if err := s.cfg.Placement.Release(ctx, name); err != nil {
+			s.log.Warn("room closed but not released; its claim lapses when this node stops", "room", name, "err", err)
+		}
+	}()
+}
+
+// watched reports whether an event stream follows the room's desk.
+func (d *deliberation) watched(room string) bool {
+	dk := d.existingDesk(room)
+	if dk == nil {
+		return false
+	}
+	dk.mu.Lock()
+	defer dk.mu.Unlock()
+	return len(dk.watchers) > 0
+}
+
+// forget drops a room's desk, so that its next use here rebuilds it from the journal, which
+// another node may have extended meanwhile. stopDepartures also cancels the departures pending
+// on it: the node that now serves the room sees who is connected, this one no longer does.
+func (d *deliberation) forget(room string, stopDepartures bool) {
+	d.mu.Lock()
+	dk := d.desks[room]
+	delete(d.desks, room)
+	d.mu.Unlock()
+	if dk == nil || !stopDepartures {
+		return
+	}
+	dk.mu.Lock()
+	for seat, t := range dk.departures {
+		t.Stop()
+		delete(dk.departures, seat)
+	}
+	dk.mu.Unlock()
+}

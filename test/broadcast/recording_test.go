@@ -1,0 +1,150 @@
+package broadcast
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ingeco/hemicycle/auth"
+	bc "github.com/ingeco/hemicycle/broadcast"
+	"github.com/ingeco/hemicycle/signaling"
+)
+
+// probeStreams returns "video/vp8,audio/opus" for a file ffprobe accepts, and fails otherwise.
+func probeStreams(t *testing.T, path string, extra ...string) string {
+	t.Helper()
+	args := append([]string{"-v", "error", "-print_format", "json", "-show_streams"}, extra...)
+	out, err := exec.Command("ffprobe", append(args, path)...).Output()
+	if err != nil {
+		msg := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			msg = string(ee.Stderr)
+		}
+		t.Fatalf("ffprobe refuses %s: %v %s", filepath.Base(path), err, msg)
+	}
+	var p struct {
+		Streams []struct {
+			CodecType string `json:"codec_type"`
+			CodecName string `json:"codec_name"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, s := range p.Streams {
+		kinds = append(kinds, s.CodecType+"/"+s.CodecName)
+	}
+	return strings.Join(kinds, ",")
+}
+
+// TestRecordingAndHLSWithChaptersFromTheJournal holds a short sitting with recording and HLS
+// on: the chair speaks on camera, the clerk opens the session, an item is opened, and the chair
+// bleeps the last second. ffprobe must accept the HLS playlist served at /live/{room}/ and,
+// once the room closes, the recording; the decoded audio of both must carry the 1 kHz tone for
+// about that second and the chair's 440 Hz elsewhere; the chapters file must name the session
+// and the item.
+func TestRecordingAndHLSWithChaptersFromTheJournal(t *testing.T) {
+	needFFmpeg(t)
+	const delay = 2 * time.Second
+	const room = "conseil-municipal"
+	dir := t.TempDir()
+	s := startServer(t, signaling.ProgrammeConfig{
+		Broadcast: bc.Config{Delay: delay},
+		Recording: &bc.RecordingConfig{Dir: dir},
+		HLS:       &bc.HLSConfig{Dir: t.TempDir(), ListSize: 30},
+	}, withCouncil(t))
+
+	chairTok := s.token(t, room, "anne", auth.RoleChair, 1)
+	clerkTok := s.token(t, room, "greffe", auth.RoleClerk, 0)
+	chair := s.join(t, room, "anne", auth.RoleChair, 1, nil)
+	pub := publish(t, chair, true)
+	s.must(t, "/api/rooms/"+room+"/session", clerkTok, map[string]any{
+		"body":  map[string]string{"name": "Commune de Test", "kind": "commune", "profile": "generic"},
+		"title": "Séance du 31 janvier", "chair": 1,
+		"rosterCsv": "seat,name,group,role\n1,Anne Maire,Majorité,maire\n2,Bruno Adjoint,Majorité,adjoint\n3,Chloé Conseil,Opposition,conseillère\n",
+	})
+	for seat := 1; seat <= 3; seat++ {
+		s.must(t, "/api/rooms/"+room+"/attendance/arrival", clerkTok, map[string]any{"seat": seat, "place": "chamber"})
+	}
+	time.Sleep(2 * time.Second)
+	s.must(t, "/api/rooms/"+room+"/items", chairTok, map[string]any{"id": "1", "title": "Budget primitif"})
+	s.must(t, "/api/rooms/"+room+"/items/1/open", chairTok, nil)
+	time.Sleep(2 * time.Second)
+	var last struct {
+		Bleep bc.Bleep `json:"bleep"`
+	}
+	if code := s.post(t, "/api/rooms/"+room+"/bleep", chairTok, map[string]float64{"lastSeconds": 1}, &last); code != 200 {
+		t.Fatalf("bleep the last second: status %d", code)
+	}
+	if code := s.post(t, "/api/rooms/"+room+"/bleep", chairTok, map[string]float64{"lastSeconds": 3}, nil); code != 409 {
+		t.Errorf("bleeping 3 s with a 2 s delay answered %d, want 409: that audio is already public", code)
+	}
+	time.Sleep(delay + 3*time.Second)
+
+	// HLS, as a player gets it over HTTP while the sitting goes on.
+	playlist := s.http.URL + "/live/" + room + "/" + bc.Playlist
+	if got := probeStreams(t, playlist); got != "video/h264,audio/aac" {
+		t.Errorf("HLS streams %s, want video/h264,audio/aac", got)
+	}
+	hls := windows(decodeToPCM(t, playlist, "-live_start_index", "0"), 4800)
+	t.Logf("HLS pitch per 100 ms: %s", runs(hls))
+	checkBleepRun(t, "HLS", hls, 10)
+	if code := s.request(t, "GET", "/live/"+room+"/../journal", "", nil, nil); code != 404 {
+		t.Errorf("a path outside the HLS files answered %d", code)
+	}
+
+	pub.stop()
+	s.sig.Close() // closes the room: the programme stops and the recording is finished
+
+	files, _ := filepath.Glob(filepath.Join(dir, "conseil-municipal-*.webm"))
+	if len(files) != 1 {
+		t.Fatalf("recordings %v, want one", files)
+	}
+	if got := probeStreams(t, files[0]); got != "video/vp8,audio/opus" {
+		t.Errorf("recording streams %s, want video/vp8,audio/opus", got)
+	}
+	cls := windows(decodeToPCM(t, files[0]), 4800)
+	t.Logf("recording pitch per 100 ms: %s", runs(cls))
+	checkBleepRun(t, "recording", cls, 10)
+
+	vtt, err := os.ReadFile(strings.TrimSuffix(files[0], ".webm") + ".vtt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"WEBVTT", "Ouverture de la séance Séance du 31 janvier", "Point 1 : Budget primitif", "Passage coupé (bip)", "Point 1 : Budget primitif (suite)"} {
+		if !strings.Contains(string(vtt), want) {
+			t.Errorf("chapters lack %q:\n%s", want, vtt)
+		}
+	}
+	t.Logf("chapters:\n%s", vtt)
+}
+
+// checkBleepRun wants one run of 1 kHz windows of about want (a bleep), and the chair's 440 Hz
+// around it.
+func checkBleepRun(t *testing.T, what string, cls []int, want int) {
+	t.Helper()
+	first, last, tone, low := -1, -1, 0, 0
+	for i, c := range cls {
+		switch c {
+		case 1000:
+			tone++
+			if first < 0 {
+				first = i
+			}
+			last = i
+		case 440:
+			low++
+		}
+	}
+	if tone < want-2 || tone > want+3 || last-first+1 != tone {
+		t.Errorf("%s: %d windows of 1 kHz from %d to %d, want one run of about %d", what, tone, first, last, want)
+	}
+	if low < 20 {
+		t.Errorf("%s: only %d windows of the chair's 440 Hz", what, low)
+	}
+}

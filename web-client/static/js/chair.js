@@ -1,0 +1,157 @@
+// The chair's console: the quorum gauge, the floor (control on/off, the queue, grant and
+// withdraw), the agenda (add, open, close, postpone), votes (open with a mode, the live count,
+// recording the answers called out in the chamber, close) and the results. Muting a participant
+// is in the room's participant list, next to each name.
+import { h } from './dom.js'
+import { choices, count, latestResult, nextVoteId, openItem, openVote, sessionClosed, voteModes } from './council.js'
+import { agendaForm, agendaList } from './agenda.js'
+import { button, labelled, quorumGauge, resultBlock, section, seatLabel, sessionHeader, setOptions, timeText, voteCount, voteTitle } from './council-ui.js'
+
+export function chairConsole (panel) {
+  const { t, lang } = panel
+  const header = sessionHeader(t, lang)
+  const sessionSec = section(t('council.session.heading'), 'session-actions')
+  const gauge = quorumGauge(t)
+  const floorSec = section(t('council.floor.title'), 'floor')
+  const agenda = agendaList(panel, { chair: true })
+  const addItem = agendaForm(panel)
+  const voteSec = section(t('council.vote.heading'), 'vote')
+  const openVoteForm = voteOpener(panel, voteSec)
+  const resultSec = section(t('council.result.heading'), 'result')
+  voteSec.root.append(openVoteForm.root)
+
+  function renderSession (view) {
+    sessionSec.render(sessionClosed(view)
+      ? h('p', { text: t('council.session.closedAt', { time: timeText(lang, view.session.closedAt) }) })
+      : button(t('council.session.close'), () => panel.act(sessionSec.status, '/session/close'), { key: 'close-session', cls: 'danger' }))
+  }
+
+  function renderFloor (view) {
+    const f = view.floor || {}
+    const parts = [
+      h('div', { class: 'floor-control' },
+        button(t('council.floor.control'), () => panel.act(floorSec.status, '/floor/control', { enabled: !f.controlled }), { key: 'floor-control', pressed: Boolean(f.controlled) }),
+        h('span', { class: 'floor-control-state', dataset: { on: String(Boolean(f.controlled)) }, text: t(f.controlled ? 'council.floor.controlOn' : 'council.floor.controlOff') }))
+    ]
+    if (f.holder) {
+      parts.push(h('p', { class: 'floor-holder', dataset: { seat: String(f.holder) } },
+        t(f.kind === 'point-of-order' ? 'council.floor.holderOrder' : 'council.floor.holder', { name: seatLabel(t, view, f.holder), time: timeText(lang, f.since) })),
+      button(t('council.floor.withdraw'), () => panel.act(floorSec.status, '/floor/end'), { key: 'withdraw' }))
+    } else {
+      parts.push(h('p', { class: 'hint', text: t('council.floor.nobody') }))
+    }
+    const queue = f.queue || []
+    parts.push(h('h4', { text: t('council.floor.queue', { n: queue.length }) }))
+    if (queue.length) {
+      parts.push(h('ol', { class: 'floor-queue' }, queue.map((r) => {
+        const who = seatLabel(t, view, r.seat)
+        return h('li', { dataset: { seat: String(r.seat), kind: r.kind } },
+          h('div', { role: 'group', 'aria-label': who, class: 'row' },
+            h('span', { class: 'row-text' }, who, r.kind === 'point-of-order' ? h('strong', { class: 'tag', text: t('council.floor.orderTag') }) : null),
+            h('span', { class: 'row-actions' },
+              button(t('council.floor.grant'), () => panel.act(floorSec.status, '/floor/grant', { seat: r.seat }), { key: `grant-${r.seat}`, cls: 'primary' }),
+              button(t('council.floor.dismiss'), () => panel.act(floorSec.status, '/floor/cancel', { seat: r.seat }), { key: `dismiss-${r.seat}` }))))
+      })))
+    }
+    floorSec.render(parts)
+  }
+
+  function renderVote (view) {
+    const vote = openVote(view)
+    const item = openItem(view)
+    openVoteForm.update(view, !vote && item && !sessionClosed(view))
+    if (!vote) {
+      voteSec.render(h('p', { class: 'hint', text: t(item ? 'council.vote.noneOpen' : 'council.vote.needItem') }))
+      return
+    }
+    const pending = view.pendingVoters || []
+    const parts = [h('p', { class: 'vote-heading', text: voteTitle(t, vote) }), voteCount(t, vote, pending.length)]
+    if (vote.mode === 'secret') {
+      parts.push(h('p', { text: vote.tally ? t('council.vote.tallyDone', vote.tally) : t('council.vote.tallyAwaited') }))
+    } else {
+      // The chair records what is called out in the chamber (roll call, show of hands) and, in
+      // an electronic vote, only the ballots the chair casts as a member.
+      const mySeat = panel.me.seat
+      const recordable = pending.filter((p) => vote.mode !== 'electronic' || p.castBy === mySeat)
+      if (recordable.length) {
+        parts.push(h('h4', { text: t('council.vote.callOut') }),
+          h('ul', { class: 'pending-voters' }, recordable.map((p) => {
+            const who = seatLabel(t, view, p.seat)
+            const by = p.castBy !== p.seat ? t('council.vote.byProxy', { name: seatLabel(t, view, p.castBy) }) : ''
+            return h('li', { dataset: { seat: String(p.seat) } },
+              h('div', { role: 'group', 'aria-label': who, class: 'row' },
+                h('span', { class: 'row-text' }, who, by ? h('span', { class: 'hint', text: ` ${by}` }) : null),
+                h('span', { class: 'row-actions' }, choices.map((c) =>
+                  button(t(`council.choice.${c}`), () => panel.act(voteSec.status, `/votes/${encodeURIComponent(vote.id)}/ballots`, { seat: p.seat, choice: c }), { key: `record-${p.seat}-${c}` })))))
+          })))
+      }
+      const others = pending.filter((p) => !recordable.includes(p))
+      if (others.length) parts.push(h('p', { class: 'hint', text: t('council.vote.awaiting', { names: others.map((p) => seatLabel(t, view, p.seat)).join(', ') }) }))
+      if ((vote.ballots || []).length) {
+        parts.push(h('details', { class: 'ballots-cast' },
+          h('summary', { text: t('council.vote.ballotsCast', { n: count(vote).total }) }),
+          h('ul', {}, vote.ballots.map((b) => h('li', { text: t('council.vote.ballotLine', { name: seatLabel(t, view, b.seat), choice: t(`council.choice.${b.choice}`) }) })))))
+      }
+    }
+    parts.push(button(t('council.vote.close'), () => panel.act(voteSec.status, `/votes/${encodeURIComponent(vote.id)}/close`), { key: 'close-vote', cls: 'primary' }))
+    voteSec.render(parts)
+  }
+
+  function renderResults (view) {
+    const r = latestResult(view)
+    resultSec.root.hidden = !r
+    resultSec.render(r ? resultBlock(t, view, r) : null)
+  }
+
+  return {
+    root: h('div', { class: 'council-chair' }, header.root, gauge.root, floorSec.root, agenda.root, addItem.root, voteSec.root, resultSec.root, sessionSec.root),
+    update (view) {
+      header.update(view)
+      gauge.update(view)
+      renderFloor(view)
+      agenda.update(view)
+      addItem.update(view)
+      renderVote(view)
+      renderResults(view)
+      renderSession(view)
+    }
+  }
+}
+
+// voteOpener is the form that opens a vote on the item under discussion; it is built once, so
+// what the chair types survives the state changes that arrive meanwhile.
+function voteOpener (panel, voteSec) {
+  const { t } = panel
+  const id = h('input', { type: 'text', name: 'vote-id', maxLength: 32, autocomplete: 'off' })
+  const question = h('input', { type: 'text', name: 'vote-question', maxLength: 300 })
+  const mode = h('select', { name: 'vote-mode' })
+  setOptions(mode, voteModes.map((m) => ({ value: m, text: t(`council.mode.${m}`) })))
+  const submit = h('button', { type: 'submit', class: 'button primary', text: t('council.vote.open') })
+  const root = h('form', { class: 'council-form vote-open', novalidate: true, hidden: true },
+    h('h4', { text: t('council.vote.openHeading') }),
+    labelled(t('council.vote.id'), id),
+    labelled(t('council.vote.question'), question),
+    labelled(t('council.vote.mode'), mode, t('council.vote.modeHint')),
+    h('div', { class: 'actions' }, submit))
+  let forItem = null
+  root.addEventListener('submit', async (ev) => {
+    ev.preventDefault()
+    const item = forItem
+    if (!item) return
+    submit.disabled = true
+    const ok = await panel.act(voteSec.status, '/votes', { id: id.value.trim() || nextVoteId(panel.store.view, item), item, mode: mode.value, question: question.value.trim() })
+    submit.disabled = false
+    if (ok) question.value = ''
+  })
+  return {
+    root,
+    update (view, show) {
+      const item = openItem(view)
+      root.hidden = !show
+      if (!show) return
+      // A new item, or the last vote's id taken: propose the next free id.
+      if (forItem !== item.id || (view.votes || []).some((v) => v.id === id.value.trim())) id.value = nextVoteId(view, item.id)
+      forItem = item.id
+    }
+  }
+}

@@ -1,0 +1,131 @@
+// The deliberation panel of the room (#council-panel): it follows the council state (GET /state at
+// entry, then data packets on topic hemicycle.council and the answers to our own requests) and
+// shows the panel of the role in the invitation: the chair's console, the clerk's panel, the
+// member's panel, or a read-only summary for everyone else.
+import { h } from './dom.js'
+import { ApiError, CouncilClient, CouncilStore, councilTopic, decodeMessage, changes, floorBlocksMic } from './council.js'
+import { sessionForm } from './session-form.js'
+import { chairConsole } from './chair.js'
+import { clerkPanel } from './clerk.js'
+import { memberPanel, summaryPanel } from './member.js'
+
+const builders = { chair: chairConsole, clerk: clerkPanel, member: memberPanel }
+
+export class CouncilPanel {
+  // room is the RoomView: its councilPanel element, its microphone and its participants.
+  constructor (ctx, session, room) {
+    this.ctx = ctx
+    this.t = ctx.t
+    this.lang = ctx.lang
+    this.session = session
+    this.room = room
+    this.me = { role: session.role, seat: session.seat }
+    this.client = new CouncilClient({ room: session.room, token: session.token })
+    this.store = new CouncilStore()
+    this.el = room.councilPanel
+    this.title = this.el.querySelector('h2')
+    this.body = h('div', { class: 'council-content' })
+    this.loadStatus = h('p', { class: 'form-status', role: 'alert' })
+    this.content = null // { root, update(view) } once a session exists
+    this.disposed = false
+    this.unsubscribe = this.store.subscribe((view, prev) => this.show(view, prev))
+  }
+
+  async start () {
+    const { t } = this
+    this.title.textContent = t(`council.panel.${['chair', 'clerk', 'member'].includes(this.me.role) ? this.me.role : 'other'}`)
+    this.el.append(this.loadStatus, this.body)
+    this.el.hidden = false
+    this.el.dataset.role = this.me.role || 'other'
+    this.body.replaceChildren(h('p', { class: 'hint', text: t('app.loading') }))
+    await this.refresh()
+  }
+
+  // refresh reads the state again (at entry and after a reconnection, when packets may have
+  // been missed).
+  async refresh () {
+    try {
+      const view = await this.client.state()
+      if (this.disposed) return
+      this.loadStatus.textContent = ''
+      if (view) this.store.offer(view)
+      else if (!this.store.view) this.showNoSession()
+    } catch (err) {
+      if (this.disposed) return
+      this.loadStatus.textContent = this.t('council.loadFailed', { reason: err.reason || err.message })
+      if (!this.store.view) this.body.replaceChildren()
+    }
+  }
+
+  onData (payload, topic) {
+    if (topic !== councilTopic || this.disposed) return
+    const msg = decodeMessage(payload)
+    if (msg && msg.room === this.session.room) this.store.offer(msg.view)
+  }
+
+  showNoSession () {
+    const { t } = this
+    if (this.me.role === 'chair' || this.me.role === 'clerk') {
+      this.body.replaceChildren(sessionForm(this))
+    } else {
+      this.body.replaceChildren(h('p', { class: 'council-waiting', text: t('council.noSession') }))
+    }
+  }
+
+  show (view, prev) {
+    if (this.disposed) return
+    if (!this.content) {
+      const build = builders[this.me.role] || summaryPanel
+      const hadFocus = this.body.contains(document.activeElement)
+      this.content = build(this)
+      this.body.replaceChildren(this.content.root)
+      // The opening form is gone: continue from the panel's first heading.
+      if (hadFocus) {
+        const first = this.body.querySelector('h3')
+        if (first) {
+          first.tabIndex = -1
+          first.focus()
+        }
+      }
+    }
+    this.content.update(view)
+    for (const [key, params] of changes(prev, view, this.me)) this.ctx.announce(this.t(key, params))
+    this.room.councilChanged?.(view)
+  }
+
+  // run performs one request; a refusal is shown in the given status line, as the server wrote
+  // it. Resolves to true when the server accepted.
+  async run (status, request) {
+    if (status) status.textContent = ''
+    try {
+      const answer = await request()
+      if (answer && typeof answer === 'object' && 'applied' in answer) this.store.offer(answer)
+      return true
+    } catch (err) {
+      const reason = err instanceof ApiError ? err.reason : (err.message || String(err))
+      const text = this.t(err instanceof ApiError && err.status === 0 ? 'council.network' : 'council.refused', { reason })
+      // Emptied then refilled so that the same refusal twice is read out twice.
+      if (status) setTimeout(() => { status.textContent = text }, 30)
+      else this.ctx.announce(text)
+      return false
+    }
+  }
+
+  act (status, path, body) {
+    return this.run(status, () => this.client.act(path, body))
+  }
+
+  // floorBlocksMe says whether the floor rule keeps our microphone closed right now.
+  floorBlocksMe () {
+    return floorBlocksMic(this.store.view, this.me)
+  }
+
+  localMediaChanged () {
+    if (this.store.view && this.content?.localMediaChanged) this.content.localMediaChanged(this.store.view)
+  }
+
+  dispose () {
+    this.disposed = true
+    this.unsubscribe()
+  }
+}
