@@ -391,3 +391,32 @@ func TestEventStreamPushesState(t *testing.T) {
 		}
 	}
 }
+
+func TestRestoredSessionRecordsRemoteMembersWhoDoNotComeBack(t *testing.T) {
+	j, err := store.OpenFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	withJournal := func(c *Config) { c.Journal, c.Profiles = j, loadProfile }
+	first := startServer(t, withJournal)
+	room := "restore"
+	chair, clerk := openSession(t, first, room, "fr-epci-visio")
+	member, err := lksdk.ConnectToRoomWithToken(first.url, first.seatToken(t, room, "david", auth.RoleMember, 4), lksdk.NewRoomCallback())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.must(t, "POST", "/api/rooms/"+room+"/attendance/verify", clerk, map[string]any{"seat": 4})
+	// The node stops (as a node that dies would): nothing is recorded by it.
+	member.Disconnect()
+	first.srv.Close()
+
+	// Another server takes the room over from the same journal: seat 4 never comes back.
+	second := startServer(t, withJournal, func(c *Config) { c.DepartureGrace = 300 * time.Millisecond })
+	if p := seatPresence(second.must(t, "GET", "/api/rooms/"+room+"/state", chair, nil), 4); p != "remote" {
+		t.Fatalf("restored seat 4 is %q, want remote (as recorded)", p)
+	}
+	eventually(t, "the absent remote member recorded as departed after the grace", 5*time.Second, func() bool {
+		return seatPresence(second.must(t, "GET", "/api/rooms/"+room+"/state", chair, nil), 4) == "absent"
+	})
+}

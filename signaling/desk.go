@@ -79,9 +79,32 @@ func (d *deliberation) desk(ctx context.Context, room string) (*desk, error) {
 			return nil, fmt.Errorf("rebuild the session of room %q from its journal: %w", room, err)
 		}
 		d.log.Info("session restored from the journal", "room", room, "entries", len(entries))
+		// Remote members recorded as present on a node that died come back here, or are
+		// recorded as departed after the grace like any lost connection.
+		if dk.state.Session().Opened() {
+			for _, a := range dk.state.AttendanceAll() {
+				if a.Presence == council.PresenceRemote || a.Presence == council.PresenceUnverified {
+					dk.scheduleDepartureLocked(a.Seat, council.Actor{Identity: "hemicycle", Seat: a.Seat, Role: council.RoleMember})
+				}
+			}
+		}
 	}
 	d.desks[room] = dk
 	return dk, nil
+}
+
+// close stops the pending departure timers: a server that stops records nothing more.
+func (d *deliberation) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, dk := range d.desks {
+		dk.mu.Lock()
+		for seat, t := range dk.departures {
+			t.Stop()
+			delete(dk.departures, seat)
+		}
+		dk.mu.Unlock()
+	}
 }
 
 // existingDesk returns the desk only if it is already loaded (media hooks must not do I/O).
@@ -317,6 +340,13 @@ func (d *deliberation) left(room string, p ParticipantRef) {
 	default:
 		return
 	}
+	dk.scheduleDepartureLocked(seat, systemActor(p))
+}
+
+// scheduleDepartureLocked records seat as departed once the grace has passed, unless a
+// connection for the seat is back by then.
+func (dk *desk) scheduleDepartureLocked(seat int, by council.Actor) {
+	d := dk.d
 	if t := dk.departures[seat]; t != nil {
 		t.Stop()
 	}
@@ -324,23 +354,27 @@ func (d *deliberation) left(room string, p ParticipantRef) {
 	if d.srv.cfg.DepartureGrace > 0 {
 		grace = d.srv.cfg.DepartureGrace
 	}
-	dk.departures[seat] = time.AfterFunc(grace, func() {
+	var timer *time.Timer
+	timer = time.AfterFunc(grace, func() {
 		dk.mu.Lock()
-		_, pending := dk.departures[seat]
-		delete(dk.departures, seat)
+		current := dk.departures[seat] == timer
+		if current {
+			delete(dk.departures, seat)
+		}
 		dk.mu.Unlock()
-		if !pending || d.seatConnected(room, seat) {
+		if !current || d.seatConnected(dk.room, seat) {
 			return
 		}
 		departure := func(h council.Header) (council.Command, error) {
 			return council.RecordDeparture{Header: h, Seat: seat, Reason: council.ConnectionLost}, nil
 		}
-		if _, err := dk.execute(context.Background(), systemActor(p), departure); err != nil {
-			d.log.Info("departure not recorded", "room", room, "seat", seat, "err", err)
+		if _, err := dk.execute(context.Background(), by, departure); err != nil {
+			d.log.Info("departure not recorded", "room", dk.room, "seat", seat, "err", err)
 		} else {
-			d.log.Info("remote member recorded as departed after the grace period", "room", room, "seat", seat, "grace", grace)
+			d.log.Info("remote member recorded as departed after the grace period", "room", dk.room, "seat", seat, "grace", grace)
 		}
 	})
+	dk.departures[seat] = timer
 }
 
 // seatConnected reports whether a member of that seat is connected to the room.

@@ -189,6 +189,10 @@ func (s *Server) Close() {
 	for _, r := range rooms {
 		r.close(livekit.DisconnectReason_SERVER_SHUTDOWN)
 	}
+	if s.delib != nil {
+		// A server stopping is not its members leaving: nothing more is recorded.
+		s.delib.close()
+	}
 	s.wg.Wait()
 	s.relayer.transport.CloseIdleConnections()
 }
