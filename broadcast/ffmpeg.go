@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -39,16 +40,16 @@ const (
 
 // tapStream is one programme track sent to ffmpeg.
 type tapStream struct {
-	conn    *net.UDPConn
-	rtpTo   *net.UDPAddr
-	rtcpTo  *net.UDPAddr
-	pt      uint8
-	ssrc    uint32
-	clock   uint32
-	mime    string // "VP8/90000", "opus/48000/2"
-	media   string // "video" or "audio"
-	sink    *sfu.Sink
-	started time.Time
+	conn   *net.UDPConn
+	rtpTo  *net.UDPAddr
+	rtcpTo *net.UDPAddr
+	pt     uint8
+	ssrc   uint32
+	clock  uint32
+	mime   string // "VP8/90000", "opus/48000/2"
+	media  string // "video" or "audio"
+	sink   *sfu.Sink
+	tap    *tap
 
 	mu              sync.Mutex
 	buf             [1500]byte
@@ -71,6 +72,9 @@ func (s *tapStream) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	// ffmpeg may not listen yet, or have quit: a refused datagram is only a lost packet.
 	_, _ = s.conn.WriteToUDP(s.buf[:n], s.rtpTo)
 	s.lastTS, s.lastAt = h.Timestamp, time.Now()
+	if s.tap.first.CompareAndSwap(0, s.lastAt.UnixNano()) && s.tap.onFirst != nil {
+		s.tap.onFirst(s.lastAt)
+	}
 	s.packets++
 	s.octets += uint32(len(payload))
 	return n, nil
@@ -104,15 +108,18 @@ func ntpTime(t time.Time) uint64 {
 type tap struct {
 	conn    *net.UDPConn
 	streams []*tapStream
+	first   atomic.Int64 // when the first packet went out, Unix nanoseconds
+	onFirst func(time.Time)
 }
 
-// openTap reads the given programme outputs into sinks that send to free loopback ports.
-func openTap(outputs []Output) (*tap, error) {
+// openTap reads the given programme outputs into sinks that send to free loopback ports;
+// onFirst, if not nil, is told when the first packet goes out (ffmpeg's time 0).
+func openTap(outputs []Output, onFirst func(time.Time)) (*tap, error) {
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, fmt.Errorf("open the socket towards ffmpeg: %w", err)
 	}
-	t := &tap{conn: conn}
+	t := &tap{conn: conn, onFirst: onFirst}
 	for i, o := range outputs {
 		port, err := freePortPair()
 		if err != nil {
@@ -120,6 +127,7 @@ func openTap(outputs []Output) (*tap, error) {
 			return nil, err
 		}
 		s := &tapStream{
+			tap:    t,
 			conn:   conn,
 			rtpTo:  &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port},
 			rtcpTo: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port + 1},
@@ -135,7 +143,6 @@ func openTap(outputs []Output) (*tap, error) {
 	}
 	for i, o := range outputs {
 		s := t.streams[i]
-		s.started = time.Now()
 		s.sink = o.Track.AddSink(s, sfu.QualityHigh)
 	}
 	return t, nil
@@ -211,6 +218,8 @@ type egress struct {
 	args func(sdpPath string, attempt int) ([]string, error)
 	// ffmpeg is the program to run.
 	ffmpeg string
+	// firstPacket, if not nil, is told when each run's first packet goes out.
+	firstPacket func(time.Time)
 	// secret is hidden from the logs (an RTMP stream key).
 	secret string
 
@@ -242,7 +251,7 @@ func (e *egress) run(ctx context.Context) {
 
 // once runs ffmpeg until it exits or ctx ends; then it asks ffmpeg to finish its output.
 func (e *egress) once(ctx context.Context, attempt int) error {
-	t, err := openTap(e.outputs)
+	t, err := openTap(e.outputs, e.firstPacket)
 	if err != nil {
 		return err
 	}
@@ -283,12 +292,22 @@ func (e *egress) once(ctx context.Context, attempt int) error {
 	case <-ctx.Done():
 	}
 	// Ask ffmpeg to finish (write the file's index, the playlist's end), then insist. An
-	// interrupt, not "q" on stdin: ffmpeg blocked reading a silent input only sees the former.
+	// interrupt, not "q" on stdin: ffmpeg blocked reading a silent input only sees the former,
+	// and only the second one once it is transcoding.
 	_ = cmd.Process.Signal(os.Interrupt)
+	again := time.After(stopGrace / 4)
 	select {
-	case err := <-exited:
+	case <-exited:
 		<-lastLines
-		e.log.Info("ffmpeg finished", "egress", e.name, "err", err)
+		e.log.Info("ffmpeg finished", "egress", e.name)
+		return nil
+	case <-again:
+		_ = cmd.Process.Signal(os.Interrupt)
+	}
+	select {
+	case <-exited:
+		<-lastLines
+		e.log.Info("ffmpeg finished", "egress", e.name)
 	case <-time.After(stopGrace):
 		_ = cmd.Process.Kill()
 		<-exited
@@ -328,7 +347,7 @@ func (p *Programme) startEgress(e *egress, after func()) (stop context.CancelFun
 		e.ffmpeg = "ffmpeg"
 	}
 	e.prog, e.log, e.done = p, p.log, make(chan struct{})
-	ctx, cancel := context.WithCancel(p.ctx)
+	ctx, cancel := context.WithCancel(p.egressCtx)
 	p.egressWG.Add(1)
 	go func() {
 		defer p.egressWG.Done()

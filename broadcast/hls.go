@@ -57,6 +57,9 @@ func transcodeArgs(c TranscodeConfig, sdp string, audioTracks int, keyEvery int)
 	w := (h*16/9 + 1) &^ 1
 	return []string{
 		"-hide_banner", "-nostats", "-nostdin", "-loglevel", "warning",
+		// Probe at most 2 s of media: the SDP gives every parameter but the picture size,
+		// which the first keyframe gives (the slate's are 200 ms apart, cameras' 2 s).
+		"-analyzeduration", "2000000",
 		"-protocol_whitelist", "file,udp,rtp", "-i", sdp,
 		"-filter_complex", fmt.Sprintf(
 			"[0:v:0]scale=%d:%d:force_original_aspect_ratio=decrease,pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=%d[pic];%s",

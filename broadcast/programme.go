@@ -115,7 +115,9 @@ type Programme struct {
 	lastData [2][]byte // the newest state and bleep messages released, for new watchers
 	watchers map[chan []byte]struct{}
 
-	egressWG sync.WaitGroup // recording, HLS, RTMP
+	egressWG     sync.WaitGroup // recording, HLS, RTMP
+	egressCtx    context.Context
+	egressCancel context.CancelFunc
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -193,6 +195,9 @@ func New(ctx context.Context, engine *sfu.Engine, room string, cfg Config) (*Pro
 	// Until a camera is chosen, the slate is on air.
 	p.video.want(nil, true)
 	p.ctx, p.cancel = context.WithCancel(ctx)
+	// The outputs to ffmpeg outlive the programme's context: they are stopped first, and the
+	// programme goes on releasing packets until ffmpeg has finished its files.
+	p.egressCtx, p.egressCancel = context.WithCancel(context.Background())
 	go p.run()
 	p.log.Info("programme started", "delay", cfg.Delay, "audioTracks", cfg.AudioTracks)
 	return p, nil
@@ -484,9 +489,20 @@ func (p *Programme) run() {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	var lastSlate, lastKeyframe int64
+	ending := p.ctx.Done()
+	var egressDone chan struct{}
 	for {
 		select {
-		case <-p.ctx.Done():
+		case <-ending:
+			ending = nil
+			p.egressCancel()
+			egressDone = make(chan struct{})
+			go func() {
+				p.egressWG.Wait()
+				close(egressDone)
+			}()
+			continue
+		case <-egressDone:
 			p.shutdown()
 			return
 		case <-t.C:

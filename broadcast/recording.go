@@ -52,7 +52,8 @@ type Recording struct {
 
 type recordingPart struct {
 	path    string
-	started time.Time
+	started time.Time // when its first packet went to ffmpeg: the file's time 0
+	ran     time.Time // when its ffmpeg started
 }
 
 // Record starts recording the programme until it stops (or StopRecording). The file names
@@ -88,17 +89,27 @@ func (p *Programme) Record(cfg RecordingConfig) (*Recording, error) {
 		name:    "recording",
 		outputs: outputs,
 		ffmpeg:  cfg.FFmpeg,
+		firstPacket: func(at time.Time) {
+			r.mu.Lock()
+			if n := len(r.parts); n > 0 && r.parts[n-1].started.IsZero() {
+				r.parts[n-1].started = at
+			}
+			r.mu.Unlock()
+		},
 		args: func(sdp string, attempt int) ([]string, error) {
 			path := r.base + ".webm"
 			if attempt > 0 {
 				path = fmt.Sprintf("%s-part%d.webm", r.base, attempt+1)
 			}
 			r.mu.Lock()
-			r.parts = append(r.parts, recordingPart{path: path, started: time.Now()})
+			r.parts = append(r.parts, recordingPart{path: path, ran: time.Now()})
 			r.mu.Unlock()
 			r.writeChapters()
 			return []string{
 				"-hide_banner", "-nostats", "-nostdin", "-loglevel", "warning",
+				// Probe at most 2 s of media: the SDP gives every parameter but the picture size,
+				// which the first keyframe gives (the slate's are 200 ms apart, cameras' 2 s).
+				"-analyzeduration", "2000000",
 				"-protocol_whitelist", "file,udp,rtp", "-i", sdp,
 				"-filter_complex", audioMix(audioTracks),
 				"-map", "0:v:0", "-map", "[mix]",
@@ -156,14 +167,19 @@ func (r *Recording) writeChapters() {
 	marks = append(marks, r.bleepMarks(marks)...)
 	slices.SortStableFunc(marks, func(a, b Chapter) int { return a.At.Compare(b.At) })
 	for i, part := range parts {
+		start := part.started
+		if start.IsZero() {
+			start = part.ran // nothing sent yet
+		}
 		end := ended
 		if i+1 < len(parts) {
-			end = parts[i+1].started
+			end = parts[i+1].ran
 		}
 		if end.IsZero() {
 			end = time.Now()
 		}
-		vtt := chaptersVTT(marks, part.started.Add(-r.prog.cfg.Delay), end.Sub(part.started))
+		// The file's time 0 shows what the room did the delay before it was sent.
+		vtt := chaptersVTT(marks, start.Add(-r.prog.cfg.Delay), end.Sub(start))
 		path := strings.TrimSuffix(part.path, ".webm") + ".vtt"
 		if err := os.WriteFile(path, []byte(vtt), 0o640); err != nil {
 			r.log.Warn("chapters not written", "file", path, "err", err)

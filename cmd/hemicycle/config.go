@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -26,8 +27,9 @@ type Config struct {
 	DataDir string            `yaml:"data_dir"`
 	// PublicURL is the WebSocket URL handed to browsers (ws://host:port or wss://…); derived from
 	// bind and port when empty.
-	PublicURL string        `yaml:"public_url"`
-	Privacy   PrivacyConfig `yaml:"privacy"`
+	PublicURL string          `yaml:"public_url"`
+	Privacy   PrivacyConfig   `yaml:"privacy"`
+	Broadcast BroadcastConfig `yaml:"broadcast"`
 	// Redis, when it has an address, makes this node one of several (the cluster package) and
 	// keeps journals in Redis instead of data_dir.
 	Redis cluster.RedisConfig `yaml:"redis"`
@@ -56,6 +58,15 @@ type LoggingConfig struct {
 	Format string `yaml:"format"` // json or text
 }
 
+// BroadcastConfig is the public programme of each room (recording follows privacy.recorded).
+type BroadcastConfig struct {
+	Enabled    bool          `yaml:"enabled"`
+	Delay      time.Duration `yaml:"delay"`
+	HLS        bool          `yaml:"hls"`
+	RTMPURL    string        `yaml:"rtmp_url"`
+	MaxViewers int           `yaml:"max_viewers"`
+}
+
 // PrivacyConfig is what the notice before joining tells participants.
 type PrivacyConfig struct {
 	Broadcast     bool   `yaml:"broadcast" json:"broadcast"`
@@ -67,12 +78,13 @@ type PrivacyConfig struct {
 
 func defaultConfig() Config {
 	return Config{
-		Bind:    "0.0.0.0",
-		Port:    7880,
-		RTC:     RTCConfig{UDPPort: 7882, TCPPort: 7881},
-		Logging: LoggingConfig{Level: "info", Format: "json"},
-		DataDir: "./data",
-		Privacy: PrivacyConfig{Broadcast: true, RetentionDays: 0},
+		Bind:      "0.0.0.0",
+		Port:      7880,
+		RTC:       RTCConfig{UDPPort: 7882, TCPPort: 7881},
+		Logging:   LoggingConfig{Level: "info", Format: "json"},
+		DataDir:   "./data",
+		Privacy:   PrivacyConfig{Broadcast: true, RetentionDays: 0},
+		Broadcast: BroadcastConfig{Enabled: true, Delay: 10 * time.Second},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/broadcast"
 	"github.com/ingeco/hemicycle/cluster"
 	"github.com/ingeco/hemicycle/configs/profiles"
 	"github.com/ingeco/hemicycle/council"
@@ -78,6 +80,45 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	return serve(ctx, cfg, stdout)
 }
 
+// programmeConfig sets up the public programme: WebRTC viewers always, recording when the
+// privacy notice says sessions are recorded (with its retention), HLS and RTMP when configured.
+func programmeConfig(cfg Config, log *slog.Logger) (*signaling.ProgrammeConfig, error) {
+	b := cfg.Broadcast
+	if !b.Enabled {
+		return nil, nil
+	}
+	key, secret := firstKey(cfg.Keys)
+	pc := &signaling.ProgrammeConfig{
+		Broadcast:  broadcast.Config{Delay: b.Delay, Logger: log.With("part", "programme")},
+		Key:        key,
+		Secret:     secret,
+		MaxViewers: b.MaxViewers,
+	}
+	if cfg.Privacy.Recorded {
+		if cfg.Privacy.RetentionDays <= 0 {
+			return nil, errors.New("privacy.recorded is on: set privacy.retention_days (how long recordings are kept)")
+		}
+		pc.Recording = &broadcast.RecordingConfig{Dir: filepath.Join(cfg.DataDir, "recordings")}
+	}
+	if b.HLS {
+		pc.HLS = &broadcast.HLSConfig{Dir: filepath.Join(cfg.DataDir, "hls")}
+	}
+	if b.RTMPURL != "" {
+		pc.RTMP = &broadcast.RTMPConfig{URL: b.RTMPURL}
+	}
+	return pc, nil
+}
+
+// firstKey is the key pair that signs tokens the server mints itself (viewer tokens).
+func firstKey(keys map[string]string) (string, string) {
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names[0], keys[names[0]]
+}
+
 // loadProfile reads one of the shipped legal profiles.
 func loadProfile(name string) (*council.Profile, error) {
 	data, err := profiles.Read(name)
@@ -127,9 +168,14 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 	defer st.close()
 
 	verifier := auth.NewVerifier(cfg.Keys)
+	programme, err := programmeConfig(cfg, log)
+	if err != nil {
+		return err
+	}
 	sig = signaling.NewServer(signaling.Config{
 		Verifier: verifier, Media: media, Logger: log.With("part", "signaling"),
 		Journal: st.journal, Profiles: loadProfile, NodeID: st.nodeID, Placement: st.placement,
+		Programme: programme,
 	})
 	defer sig.Close()
 	if err := st.start(ctx); err != nil {
@@ -153,6 +199,13 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 		mux.HandleFunc("POST /api/dev/token", devTokenHandler(cfg, wsURL))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mountMetrics(mux, sig)
+	if programme != nil {
+		sig.MountProgramme(mux)
+		if rec := programme.Recording; rec != nil {
+			go broadcast.RunRetention(ctx, rec.Dir, time.Duration(cfg.Privacy.RetentionDays)*24*time.Hour, 0, log.With("part", "retention"))
+		}
+	}
 	mountWebClient(mux)
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}

@@ -2,9 +2,13 @@ package broadcast
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,7 +95,19 @@ func TestRecordingAndHLSWithChaptersFromTheJournal(t *testing.T) {
 	if got := probeStreams(t, playlist); got != "video/h264,audio/aac" {
 		t.Errorf("HLS streams %s, want video/h264,audio/aac", got)
 	}
-	hls := windows(decodeToPCM(t, playlist, "-live_start_index", "0"), 4800)
+	// HLS lags the programme by a segment or two and ffmpeg's start: wait until the segments
+	// hold the bleep and some speech after it.
+	var hls []int
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		hls = windows(decodeToPCM(t, fetchSegments(t, playlist)), 4800)
+		if i := slices.Index(hls, 1000); i >= 0 && slices.Contains(hls[i:], 440) && len(hls)-slices.Index(hls[i:], 440)-i >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			break // checkBleepRun reports what is missing
+		}
+		time.Sleep(time.Second)
+	}
 	t.Logf("HLS pitch per 100 ms: %s", runs(hls))
 	checkBleepRun(t, "HLS", hls, 10)
 	if code := s.request(t, "GET", "/live/"+room+"/../journal", "", nil, nil); code != 404 {
@@ -122,6 +138,36 @@ func TestRecordingAndHLSWithChaptersFromTheJournal(t *testing.T) {
 		}
 	}
 	t.Logf("chapters:\n%s", vtt)
+
+	// The bleep's chapter starts where the tone is heard in the file.
+	heard := time.Duration(slices.Index(cls, 1000)) * 100 * time.Millisecond
+	marked, ok := cueStart(string(vtt), "Passage coupé (bip)")
+	if !ok {
+		t.Fatal("no chapter for the bleep")
+	}
+	if d := marked - heard; d < -400*time.Millisecond || d > 400*time.Millisecond {
+		t.Errorf("the bleep's chapter starts at %s in the recording, the tone at %s", marked, heard)
+	}
+}
+
+// cueStart finds the start of the cue whose text is title in a WebVTT file.
+func cueStart(vtt, title string) (time.Duration, bool) {
+	lines := strings.Split(vtt, "\n")
+	for i := 1; i < len(lines); i++ {
+		if lines[i] != title {
+			continue
+		}
+		from, _, ok := strings.Cut(lines[i-1], " --> ")
+		if !ok {
+			return 0, false
+		}
+		var h, m, sec, ms int
+		if _, err := fmt.Sscanf(from, "%d:%d:%d.%d", &h, &m, &sec, &ms); err != nil {
+			return 0, false
+		}
+		return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec)*time.Second + time.Duration(ms)*time.Millisecond, true
+	}
+	return 0, false
 }
 
 // checkBleepRun wants one run of 1 kHz windows of about want (a bleep), and the chair's 440 Hz
@@ -147,4 +193,42 @@ func checkBleepRun(t *testing.T, what string, cls []int, want int) {
 	if low < 20 {
 		t.Errorf("%s: only %d windows of the chair's 440 Hz", what, low)
 	}
+}
+
+// fetchSegments downloads the segments a live playlist names, as a player would, into one
+// MPEG-TS file (segments concatenate), and returns its path. (ffmpeg reading the playlist
+// itself would follow the live stream forever.)
+func fetchSegments(t *testing.T, playlist string) string {
+	t.Helper()
+	get := func(u string) []byte {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: status %d %v", u, resp.StatusCode, err)
+		}
+		return b
+	}
+	base := playlist[:strings.LastIndex(playlist, "/")+1]
+	var all []byte
+	n := 0
+	for _, line := range strings.Split(string(get(playlist)), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		all = append(all, get(base+line)...)
+		n++
+	}
+	if n == 0 {
+		t.Fatal("the playlist names no segment")
+	}
+	path := filepath.Join(t.TempDir(), "hls.ts")
+	if err := os.WriteFile(path, all, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -307,6 +307,10 @@ export default {
   'council.choice.against': 'Against',
   'council.choice.abstain': 'Abstain',
   'council.choice.not-voting': 'Not voting',
+  'council.choice.short.for': 'For',
+  'council.choice.short.against': 'Against',
+  'council.choice.short.abstain': 'Abstain',
+  'council.choice.short.not-voting': 'Not voting',
 
   'council.result.heading': 'Result',
   'council.result.adopted': 'Vote {id}: adopted',
@@ -322,7 +326,7 @@ export default {
   'council.roll.toVerify': 'Identity to verify (on camera): {names}.',
   'council.roll.chamber': 'In the chamber',
   'council.roll.remote': 'Remote',
-  'council.roll.verify': 'Identity verified',
+  'council.roll.verify': 'Confirm identity',
   'council.roll.departure': 'Departure',
 
   'council.proxy.heading': 'Proxies',

@@ -308,6 +308,10 @@ export default {
   'council.choice.against': 'Contre',
   'council.choice.abstain': 'Abstention',
   'council.choice.not-voting': 'Ne prend pas part au vote',
+  'council.choice.short.for': 'Pour',
+  'council.choice.short.against': 'Contre',
+  'council.choice.short.abstain': 'Abstention',
+  'council.choice.short.not-voting': 'Ne prend pas part',
 
   'council.result.heading': 'Résultat',
   'council.result.adopted': 'Vote {id} : adopté',
@@ -323,7 +327,7 @@ export default {
   'council.roll.toVerify': 'Identité à vérifier (à la caméra) : {names}.',
   'council.roll.chamber': 'En salle',
   'council.roll.remote': 'À distance',
-  'council.roll.verify': 'Identité vérifiée',
+  'council.roll.verify': 'Confirmer l’identité',
   'council.roll.departure': 'Départ',
 
   'council.proxy.heading': 'Pouvoirs',

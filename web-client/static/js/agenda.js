@@ -2,7 +2,7 @@
 // secret ballot) and the form that adds an item (chair or clerk).
 import { h } from './dom.js'
 import { nextItemId, openItem, openVote, sessionClosed } from './council.js'
-import { button, checkbox, labelled, section, setOptions, timeText } from './council-ui.js'
+import { button, checkbox, labelled, rowGroup, section, setOptions, timeText } from './council-ui.js'
 
 export function agendaList (panel, { chair }) {
   const { t, lang } = panel
@@ -26,8 +26,7 @@ export function agendaList (panel, { chair }) {
 
   // A secret ballot asked for by members present, on the item under discussion.
   const requesters = h('input', { type: 'number', name: 'secret-requesters', min: 1, step: 1, inputMode: 'numeric' })
-  const secret = h('form', { class: 'council-form secret-request', novalidate: true, hidden: true },
-    h('h4', { text: t('council.item.secretHeading') }),
+  const secret = h('form', { class: 'council-form secret-request', novalidate: true },
     labelled(t('council.item.secretRequesters'), requesters, t('council.item.secretHint')),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button', text: t('council.item.secretSubmit') })))
   secret.addEventListener('submit', async (ev) => {
@@ -37,7 +36,9 @@ export function agendaList (panel, { chair }) {
     const ok = await panel.act(sec.status, `/items/${encodeURIComponent(item.id)}/secret-ballot`, { requesters: Number(requesters.value) || 0 })
     if (ok) requesters.value = ''
   })
-  if (chair) sec.root.append(postpone, secret)
+  // Rare, so folded away until needed.
+  const secretBox = h('details', { class: 'secret-box', hidden: true }, h('summary', { text: t('council.item.secretHeading') }), secret)
+  if (chair) sec.root.append(postpone, secretBox)
 
   return {
     root: sec.root,
@@ -59,7 +60,7 @@ export function agendaList (panel, { chair }) {
           }
         }
         return h('li', { dataset: { item: it.id, status: it.status } },
-          h('div', { role: 'group', 'aria-label': label, class: 'row' },
+          rowGroup(`item-${it.id}`, label,
             h('span', { class: 'row-text' },
               h('span', { class: 'item-title', text: label }),
               h('span', { class: 'item-status', text: itemStatus(t, lang, it) }),
@@ -71,7 +72,7 @@ export function agendaList (panel, { chair }) {
       const movable = items.filter((it) => it.status === 'pending' || it.status === 'open')
       setOptions(postponeItem, movable.map((it) => ({ value: it.id, text: t('council.item.label', { id: it.id, title: it.title }) })))
       if (!movable.length || closed) postpone.hidden = true
-      secret.hidden = closed || !openItem(view) || Boolean(openVote(view))
+      secretBox.hidden = closed || !openItem(view) || Boolean(openVote(view))
     }
   }
 }

@@ -5,7 +5,7 @@
 import { h } from './dom.js'
 import { choices, count, latestResult, nextVoteId, openItem, openVote, sessionClosed, voteModes } from './council.js'
 import { agendaForm, agendaList } from './agenda.js'
-import { button, labelled, quorumGauge, resultBlock, section, seatLabel, sessionHeader, setOptions, timeText, voteCount, voteTitle } from './council-ui.js'
+import { button, labelled, quorumGauge, resultBlock, rowGroup, seatLabel, section, sessionHeader, setOptions, timeText, voteCount, voteTitle } from './council-ui.js'
 
 export function chairConsole (panel) {
   const { t, lang } = panel
@@ -46,7 +46,7 @@ export function chairConsole (panel) {
       parts.push(h('ol', { class: 'floor-queue' }, queue.map((r) => {
         const who = seatLabel(t, view, r.seat)
         return h('li', { dataset: { seat: String(r.seat), kind: r.kind } },
-          h('div', { role: 'group', 'aria-label': who, class: 'row' },
+          rowGroup(`queue-${r.seat}`, who,
             h('span', { class: 'row-text' }, who, r.kind === 'point-of-order' ? h('strong', { class: 'tag', text: t('council.floor.orderTag') }) : null),
             h('span', { class: 'row-actions' },
               button(t('council.floor.grant'), () => panel.act(floorSec.status, '/floor/grant', { seat: r.seat }), { key: `grant-${r.seat}`, cls: 'primary' }),
@@ -79,10 +79,11 @@ export function chairConsole (panel) {
             const who = seatLabel(t, view, p.seat)
             const by = p.castBy !== p.seat ? t('council.vote.byProxy', { name: seatLabel(t, view, p.castBy) }) : ''
             return h('li', { dataset: { seat: String(p.seat) } },
-              h('div', { role: 'group', 'aria-label': who, class: 'row' },
+              rowGroup(`voter-${p.seat}`, who,
                 h('span', { class: 'row-text' }, who, by ? h('span', { class: 'hint', text: ` ${by}` }) : null),
                 h('span', { class: 'row-actions' }, choices.map((c) =>
-                  button(t(`council.choice.${c}`), () => panel.act(voteSec.status, `/votes/${encodeURIComponent(vote.id)}/ballots`, { seat: p.seat, choice: c }), { key: `record-${p.seat}-${c}` })))))
+                  // Short visible words keep the four answers on one line; the name says it in full.
+                  button(t(`council.choice.short.${c}`), () => panel.act(voteSec.status, `/votes/${encodeURIComponent(vote.id)}/ballots`, { seat: p.seat, choice: c }), { key: `record-${p.seat}-${c}`, label: t(`council.choice.${c}`) })))))
           })))
       }
       const others = pending.filter((p) => !recordable.includes(p))

@@ -5,7 +5,7 @@ import { h } from './dom.js'
 import { latestResult, openVote, sessionClosed } from './council.js'
 import { agendaForm, agendaList } from './agenda.js'
 import { presenceText } from './member.js'
-import { button, labelled, quorumGauge, resultBlock, saveText, section, seatLabel, sessionHeader, setOptions, voteCount, voteTitle } from './council-ui.js'
+import { button, labelled, quorumGauge, resultBlock, rowGroup, saveText, seatLabel, section, sessionHeader, setOptions, voteCount, voteTitle } from './council-ui.js'
 
 export function clerkPanel (panel) {
   const { t, lang } = panel
@@ -42,7 +42,7 @@ export function clerkPanel (panel) {
         }
       }
       return h('li', { dataset: { seat: String(s.seat), presence: s.presence } },
-        h('div', { role: 'group', 'aria-label': who, class: 'row' },
+        rowGroup(`seat-${s.seat}`, who,
           h('span', { class: 'row-text' },
             h('span', { class: 'seat-name', text: who }),
             s.group ? h('span', { class: 'hint', text: s.group }) : null,
@@ -114,7 +114,7 @@ function proxyDesk (panel) {
         ? h('ul', { class: 'proxy-list' }, inForce.map((p) => {
           const text = t(p.item ? 'council.proxy.lineItem' : 'council.proxy.line', { giver: seatLabel(t, view, p.giver), holder: seatLabel(t, view, p.holder), item: p.item || '' })
           return h('li', { dataset: { giver: String(p.giver) } },
-            h('div', { role: 'group', 'aria-label': text, class: 'row' },
+            rowGroup(`proxy-${p.giver}`, text,
               h('span', { class: 'row-text', text }),
               sessionClosed(view) ? null : h('span', { class: 'row-actions' }, button(t('council.proxy.revoke'), () => panel.act(sec.status, '/proxies/revoke', { giver: p.giver }), { key: `revoke-${p.giver}` }))))
         }))

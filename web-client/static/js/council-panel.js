@@ -28,16 +28,19 @@ export class CouncilPanel {
     this.loadStatus = h('p', { class: 'form-status', role: 'alert' })
     this.content = null // { root, update(view) } once a session exists
     this.disposed = false
+    this.title.textContent = this.t(`council.panel.${['chair', 'clerk', 'member'].includes(this.me.role) ? this.me.role : 'other'}`)
+    this.el.append(this.loadStatus, this.body)
+    this.el.dataset.role = this.me.role || 'other'
     this.unsubscribe = this.store.subscribe((view, prev) => this.show(view, prev))
   }
 
+  // start reads the state once the room is on screen. A state packet may have come first (the
+  // server sends one as soon as we join): then the panel is already built.
   async start () {
-    const { t } = this
-    this.title.textContent = t(`council.panel.${['chair', 'clerk', 'member'].includes(this.me.role) ? this.me.role : 'other'}`)
-    this.el.append(this.loadStatus, this.body)
-    this.el.hidden = false
-    this.el.dataset.role = this.me.role || 'other'
-    this.body.replaceChildren(h('p', { class: 'hint', text: t('app.loading') }))
+    if (!this.content) {
+      this.el.hidden = false
+      this.body.replaceChildren(h('p', { class: 'hint', text: this.t('app.loading') }))
+    }
     await this.refresh()
   }
 
@@ -67,13 +70,17 @@ export class CouncilPanel {
     const { t } = this
     if (this.me.role === 'chair' || this.me.role === 'clerk') {
       this.body.replaceChildren(sessionForm(this))
-    } else {
+    } else if (this.me.role === 'member') {
       this.body.replaceChildren(h('p', { class: 'council-waiting', text: t('council.noSession') }))
+    } else {
+      // Agents meet without a sitting, and the public has nothing to see before one opens.
+      this.el.hidden = true
     }
   }
 
   show (view, prev) {
     if (this.disposed) return
+    this.el.hidden = false
     if (!this.content) {
       const build = builders[this.me.role] || summaryPanel
       const hadFocus = this.body.contains(document.activeElement)

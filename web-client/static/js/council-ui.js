@@ -4,18 +4,32 @@ import { h, uniqueId } from './dom.js'
 import { count, seatName } from './council.js'
 
 // replaceKeepingFocus swaps a container's content after a state change without throwing the
-// keyboard user out: the control that had focus (by its data-key) gets it back, or, when it is
-// gone (a "grant" button after the floor was granted), its section's heading takes it.
+// keyboard user out: the control that had focus (by its data-key) gets it back; when it is gone
+// (a "grant" button once the floor is granted) its row takes focus, or the row now in its place
+// (the next voter to call), so that Tab continues from there; failing that, the section's
+// heading. Focus never lands on another action, where a second Enter would do something else.
 export function replaceKeepingFocus (el, children) {
   const active = document.activeElement
   const inside = active && active !== el && el.contains(active)
   const key = inside ? active.dataset.key : null
+  const rowEl = inside ? active.closest('[data-row]') : null
+  const rows = rowEl ? [...el.querySelectorAll('[data-row]')] : []
+  const rowIndex = rowEl ? rows.indexOf(rowEl) : -1
   el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false))
   if (!inside) return
   const again = key ? el.querySelector(`[data-key="${CSS.escape(key)}"]`) : null
   if (again && !again.disabled) {
     again.focus()
     return
+  }
+  if (rowEl) {
+    const now = [...el.querySelectorAll('[data-row]')]
+    const target = now.find((r) => r.dataset.row === rowEl.dataset.row) || now[Math.min(rowIndex, now.length - 1)]
+    if (target) {
+      target.tabIndex = -1
+      target.focus()
+      return
+    }
   }
   const heading = el.closest('section')?.querySelector('h3')
   if (heading) {
@@ -38,6 +52,12 @@ export function section (title, cls) {
     status,
     render (...children) { replaceKeepingFocus(live, children) }
   }
+}
+
+// rowGroup is one line of a list (a seat, a request, an item) whose actions are named by it: a
+// screen reader hears "Anne Morel (siège 1), group" before "En salle, button".
+export function rowGroup (key, label, ...children) {
+  return h('div', { role: 'group', 'aria-label': label, class: 'row', dataset: { row: key } }, ...children)
 }
 
 export function button (text, onclick, { key, cls = '', label, pressed, disabled } = {}) {
@@ -78,7 +98,7 @@ export function setOptions (select, options, placeholder) {
 
 export function timeText (lang, iso) {
   if (!iso) return ''
-  return new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' }).format(new Date(iso))
+  return new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(iso))
 }
 
 export function seatLabel (t, view, seat) {
@@ -123,11 +143,11 @@ export function sessionHeader (t, lang) {
     root,
     update (view) {
       const s = view.session || {}
-      root.replaceChildren(
+      replaceKeepingFocus(root, [
         h('p', { class: 'council-body-name', text: s.body?.name || '' }),
         s.title ? h('p', { class: 'council-title', text: s.title }) : null,
         h('p', { class: 'council-meta', text: t('council.session.meta', { profile: t(`council.profile.${view.profile}`), opened: timeText(lang, s.openedAt) }) }),
-        s.closedAt ? h('p', { class: 'council-closed', text: t('council.session.closedAt', { time: timeText(lang, s.closedAt) }) }) : null)
+        s.closedAt ? h('p', { class: 'council-closed', text: t('council.session.closedAt', { time: timeText(lang, s.closedAt) }) }) : null])
     }
   }
 }
@@ -147,7 +167,11 @@ export function voteTitle (t, vote) {
 export function resultBlock (t, view, vote) {
   const r = vote.result
   if (!r) return null
-  const names = (choice) => (vote.ballots || []).filter((b) => b.choice === choice).map((b) => seatName(view, b.seat) || t('seat', { seat: b.seat }))
+  // Names in roster order, as the minutes list them.
+  const order = new Map((view.seats || []).map((s, i) => [s.seat, i]))
+  const names = (choice) => (vote.ballots || []).filter((b) => b.choice === choice)
+    .sort((a, b) => (order.get(a.seat) ?? a.seat) - (order.get(b.seat) ?? b.seat))
+    .map((b) => seatName(view, b.seat) || t('seat', { seat: b.seat }))
   const list = (choice, key) => {
     const n = names(choice)
     return n.length ? h('li', { text: t(key, { names: n.join(', ') }) }) : null

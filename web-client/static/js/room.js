@@ -102,15 +102,23 @@ class RoomView {
         this.statePill, this.selfQuality),
       this.reconnectBanner, this.errorBanner, this.audioBanner,
       h('div', { class: 'room-body' },
-        h('section', { class: 'stage', 'aria-labelledby': 'videos-title' },
+        // Focusable so that a keyboard can scroll it when the tiles overflow (the chair's and
+        // the clerk's wider panel leaves it less room); videos themselves take no focus.
+        h('section', { class: 'stage', 'aria-labelledby': 'videos-title', tabindex: '0' },
           h('h2', { id: 'videos-title', class: 'visually-hidden', text: t('room.videos') }),
           this.grid),
-        h('aside', { class: 'side' },
+        h('aside', { class: 'side' }, ...this.sideOrder(
           h('section', { class: 'people-panel', 'aria-labelledby': 'people-title' }, this.peopleTitle, this.peopleList),
-          this.councilPanel)),
+          this.councilPanel))),
       h('div', { class: 'controls', role: 'group', 'aria-label': t('room.controls') },
         this.noPublishNote, this.floorNote, this.buttons.mic, this.buttons.camera, this.buttons.screen, leave),
       this.audioBox)
+  }
+
+  // sideOrder puts the chair's and the clerk's panel before the list of participants: it is what
+  // they work from (in the reading and Tab order, not only on screen).
+  sideOrder (people, council) {
+    return ['chair', 'clerk'].includes(this.session.role) ? [council, people] : [people, council]
   }
 
   // toggleButton ignores clicks while its previous action is still running, so that a double

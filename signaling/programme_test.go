@@ -1,0 +1,137 @@
+package signaling
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/broadcast"
+	"github.com/ingeco/hemicycle/council"
+)
+
+func TestViewerLimiterPerAddressAndGlobal(t *testing.T) {
+	l := newViewerLimiter(ProgrammeConfig{ViewerTokensPerMinute: 6, ViewerTokenBurst: 2, ViewerTokensPerSecond: 1}.withDefaults())
+	now := time.Unix(1000, 0)
+	for i := range 2 {
+		if _, ok := l.allow("10.0.0.1", now); !ok {
+			t.Fatalf("request %d within the burst refused", i)
+		}
+	}
+	wait, ok := l.allow("10.0.0.1", now)
+	if ok || wait <= 0 || wait > 10*time.Second {
+		t.Errorf("third request at once: ok=%v wait %s, want a refusal with a wait of up to 10 s (6 a minute)", ok, wait)
+	}
+	// 10 s later the address has one token again.
+	if _, ok := l.allow("10.0.0.1", now.Add(10*time.Second)); !ok {
+		t.Error("no token 10 s later at 6 a minute")
+	}
+	// The global bucket (1 a second, burst 2) is full again; the request above took one,
+	// another address takes the last, and a third must wait.
+	if _, ok := l.allow("10.0.0.2", now.Add(10*time.Second)); !ok {
+		t.Error("the global bucket should hold a token 10 s later")
+	}
+	if _, ok := l.allow("10.0.0.3", now.Add(10*time.Second)); ok {
+		t.Error("a third address in the same instant passed the global limit")
+	}
+	// Refused globally, the address keeps its own token.
+	if _, ok := l.allow("10.0.0.3", now.Add(11*time.Second)); !ok {
+		t.Error("the address was charged for a request the server refused")
+	}
+}
+
+func TestViewerTokenRoutes(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.Programme = &ProgrammeConfig{Key: testKey, Secret: testSecret, Broadcast: broadcast.Config{Delay: time.Second}}
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/", ts.srv.Handler())
+	ts.srv.MountProgramme(mux)
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	post := func(path, token, body string) (int, map[string]any) {
+		req, _ := http.NewRequest("POST", hs.URL+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out := map[string]any{}
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+
+	// No room, no programme: the public cannot create rooms by asking for tokens.
+	if code, _ := post("/api/rooms/nowhere/viewer-token", "", ""); code != 404 {
+		t.Errorf("viewer token for a room that is not open: %d, want 404", code)
+	}
+	if _, ok := ts.srv.Room("nowhere"); ok {
+		t.Error("asking for a viewer token opened the room")
+	}
+
+	ts.join(t, "council", "alice", nil) // opens the room, and its programme
+	code, out := post("/api/rooms/council/viewer-token", "", "")
+	if code != 200 {
+		t.Fatalf("viewer token: %d %v", code, out)
+	}
+	claims, err := auth.NewVerifier(auth.KeySet{testKey: testSecret}).VerifyForRoom(out["token"].(string), "council")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims.Role() != auth.RoleViewer || !claims.Video.Hidden || claims.CanPublish() || claims.CanPublishData() {
+		t.Errorf("viewer token grants %+v / role %s: want a hidden viewer publishing nothing", claims.Video, claims.Role())
+	}
+	if ttl := claims.ExpiresAt.Sub(claims.IssuedAt.Time); ttl > 20*time.Minute {
+		t.Errorf("viewer token lives %s, want a short life", ttl)
+	}
+
+	// The bleep is the chair's.
+	member := ts.token(t, "council", "alice", auth.RoleMember)
+	if code, _ := post("/api/rooms/council/bleep", member, `{"on":true}`); code != 403 {
+		t.Errorf("a member's bleep: %d, want 403", code)
+	}
+	chair := ts.token(t, "council", "chair", auth.RoleChair)
+	if code, _ := post("/api/rooms/council/bleep", chair, `{"on":true,"lastSeconds":1}`); code != 400 {
+		t.Errorf("a bleep both now and of the last seconds: %d, want 400", code)
+	}
+	if code, out := post("/api/rooms/council/bleep", chair, `{"on":true}`); code != 200 || out["changed"] != true {
+		t.Errorf("chair's bleep: %d %v", code, out)
+	}
+	if code, _ := post("/api/rooms/council/bleep", "", `{"on":false}`); code != 401 {
+		t.Errorf("an anonymous bleep: %d, want 401", code)
+	}
+}
+
+func TestChaptersFromTheState(t *testing.T) {
+	at := time.Date(2024, 1, 31, 18, 0, 0, 0, time.UTC)
+	v := &council.View{
+		Session: council.Session{Title: "Séance du 31 janvier", OpenedAt: at},
+		Items: []council.Item{
+			{ID: "1", Title: "Budget", OpenedAt: at.Add(time.Minute)},
+			{ID: "2", Title: "Eau"},
+		},
+		Votes: []council.Vote{{ID: "v1", Item: "1", OpenedAt: at.Add(2 * time.Minute), ClosedAt: at.Add(3 * time.Minute),
+			Result: &council.Result{For: 12, Against: 3, Abstain: 1, Adopted: true}}},
+	}
+	got := chaptersOf(v)
+	want := []string{
+		"Ouverture de la séance Séance du 31 janvier",
+		"Point 1 : Budget",
+		"Vote : Budget",
+		"Résultat : adopté (12 pour, 3 contre, 1 abstentions)",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("chapters %+v", got)
+	}
+	for i := range want {
+		if got[i].Title != want[i] {
+			t.Errorf("chapter %d is %q, want %q", i, got[i].Title, want[i])
+		}
+	}
+}

@@ -1,0 +1,76 @@
+// Drives Debian's headless Chromium to the public watch page and reports, one JSON object per
+// line on stdout, what a citizen would see and hear: the video's size and decoded frames, and
+// the dominant pitch of the programme's audio (440 Hz speech, the 1 kHz bleep, or silence)
+// each time it changes, with the wall-clock time. The Go test (watch_test.go) compares those
+// times with the moments it marked the bleep.
+//
+//   node watch.mjs URL SECONDS
+//
+// playwright-core comes from test/browser (its npm ci); Chromium from Debian.
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const { chromium } = await import(path.join(here, '../browser/node_modules/playwright-core/index.mjs'))
+
+const [url, seconds] = process.argv.slice(2)
+const report = (o) => process.stdout.write(JSON.stringify(o) + '\n')
+
+const browser = await chromium.launch({
+  executablePath: process.env.HEMICYCLE_CHROMIUM || '/usr/bin/chromium',
+  args: [
+    '--no-sandbox', '--disable-dev-shm-usage', '--autoplay-policy=no-user-gesture-required',
+    '--disable-features=WebRtcHideLocalIpsWithMdns', '--allow-loopback-in-peer-connection',
+    '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic',
+    '--disable-background-timer-throttling', '--disable-renderer-backgrounding'
+  ]
+})
+try {
+  const page = await browser.newPage()
+  page.on('pageerror', (err) => report({ t: 'pageerror', message: String(err) }))
+  page.on('console', (msg) => { if (msg.type() === 'error') report({ t: 'console', message: msg.text() }) })
+  await page.exposeFunction('hemicycleReport', report)
+  await page.goto(url)
+  // In the page: a pitch meter on every audio element the page attaches, and a frame counter.
+  await page.evaluate(() => {
+    const ctx = new AudioContext()
+    const analyser = ctx.createAnalyser()
+    analyser.fftSize = 8192
+    analyser.smoothingTimeConstant = 0
+    const seen = new Set()
+    const bins = new Float32Array(analyser.frequencyBinCount)
+    const binOf = (hz) => Math.round(hz * analyser.fftSize / ctx.sampleRate)
+    const level = (hz) => Math.max(bins[binOf(hz) - 1], bins[binOf(hz)], bins[binOf(hz) + 1])
+    let last = null
+    let lastFrames = -1
+    setInterval(() => {
+      for (const el of document.querySelectorAll('#audio-sinks audio')) {
+        if (!seen.has(el) && el.srcObject) {
+          seen.add(el)
+          ctx.createMediaStreamSource(el.srcObject).connect(analyser)
+        }
+      }
+      if (ctx.state !== 'running') ctx.resume()
+      analyser.getFloatFrequencyData(bins)
+      const low = level(440)
+      const high = level(1000)
+      let pitch = 0
+      if (Math.max(low, high) > -70) pitch = low > high + 15 ? 440 : high > low + 15 ? 1000 : -1
+      if (pitch !== last) {
+        last = pitch
+        window.hemicycleReport({ t: 'pitch', hz: pitch, at: Date.now() })
+      }
+      const v = document.getElementById('programme-video')
+      const frames = v.getVideoPlaybackQuality().totalVideoFrames
+      if (frames !== lastFrames && (lastFrames < 0 || frames - lastFrames >= 25)) {
+        lastFrames = frames
+        window.hemicycleReport({ t: 'video', width: v.videoWidth, height: v.videoHeight, frames, at: Date.now() })
+      }
+    }, 20)
+  })
+  await page.waitForTimeout(Number(seconds) * 1000)
+  const status = await page.textContent('#watch-status')
+  report({ t: 'status', text: status })
+} finally {
+  await browser.close()
+}
