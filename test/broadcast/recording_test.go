@@ -92,6 +92,21 @@ func TestRecordingAndHLSWithChaptersFromTheJournal(t *testing.T) {
 
 	// HLS, as a player gets it over HTTP while the sitting goes on.
 	playlist := s.http.URL + "/live/" + room + "/" + bc.Playlist
+	// ffmpeg writes the playlist once its first segment is complete, later on a loaded machine.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(playlist)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the HLS playlist %s was never served (last: %v)", playlist, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 	if got := probeStreams(t, playlist); got != "video/h264,audio/aac" {
 		t.Errorf("HLS streams %s, want video/h264,audio/aac", got)
 	}
