@@ -111,6 +111,18 @@ func TestHLSAndRTMPCarryTheBleep(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The RTMP side has its own ffmpeg (and the platform's) to start: wait until the platform
+	// is receiving too, or a loaded machine makes it miss the bleep.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		if fi, err := os.Stat(received); err == nil && fi.Size() > 20000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the RTMP platform received nothing after 30 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	time.Sleep(2 * time.Second)
 	p.Bleep(true)
 	time.Sleep(time.Second)
