@@ -127,10 +127,6 @@ export class CouncilPanel {
     return floorBlocksMic(this.store.view, this.me)
   }
 
-  participantsChanged () {
-    if (this.store.view && this.content?.participantsChanged) this.content.participantsChanged()
-  }
-
   localMediaChanged () {
     if (this.store.view && this.content?.localMediaChanged) this.content.localMediaChanged(this.store.view)
   }
