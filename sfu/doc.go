@@ -9,10 +9,9 @@
 // header once, stores the packet in the track's packet cache (for NACKs), and hands it to every
 // DownTrack in a copy-on-write list. Each DownTrack picks its simulcast layer, rewrites sequence
 // number and timestamp so that its subscriber sees one continuous stream, and writes the packet.
-// Nothing on that path allocates, and each DownTrack has its own lock. pion encrypts each copy;
-// the datagrams of one fan-out are queued by the Engine's socket and leave together in one
-// sendmmsg call when the fan-out ends (see batchConn), the system call being most of the cost
-// of a forwarded packet.
+// Nothing on that path allocates, and each DownTrack has its own lock. pion encrypts each copy
+// and sends it with one sendto; with Config.BatchWrites the datagrams of a fan-out are queued by
+// the Engine's socket and leave together in sendmmsg calls when the fan-out ends (batchConn).
 //
 // Counters (packets, bytes, loss, NACKs, keyframe requests, forwarding errors) are atomics kept
 // per track and per DownTrack; Engine.Stats sums them when asked, with the totals of the tracks

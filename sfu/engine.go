@@ -25,14 +25,20 @@ type Config struct {
 	Loopback bool
 	// LoopbackOnly binds and gathers on the loopback interface only (tests).
 	LoopbackOnly bool
-	Logger       *slog.Logger
+	// BatchWrites sends the copies of each fan-out with one sendmmsg call instead of one
+	// sendto each (Linux; elsewhere it falls back to single sends). On this project's
+	// loopback benchmarks it doubled the forwarding rate of a pinned core in isolation but
+	// cost more CPU per packet in the whole server (BENCHMARKS.md, "Hot-path work"): measure
+	// it on the real network before turning it on.
+	BatchWrites bool
+	Logger      *slog.Logger
 }
 
 // Engine owns the sockets and the pion configuration shared by all transports.
 type Engine struct {
 	log           *slog.Logger
 	udpConn       *net.UDPConn
-	udpBatch      *batchConn // udpConn, sending each fan-out with one system call
+	udpBatch      *batchConn // udpConn, sending each fan-out with one system call; nil unless BatchWrites
 	udpMux        *ice.UDPMuxDefault
 	tcpListener   net.Listener
 	tcpMux        *ice.TCPMuxDefault
@@ -73,8 +79,12 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sfu: listen on UDP %s: %w", udpAddr, err)
 	}
-	e.udpBatch = newBatchConn(e.udpConn)
-	e.udpMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: e.udpBatch, Logger: lf.NewLogger("udpmux")})
+	var muxConn net.PacketConn = e.udpConn
+	if cfg.BatchWrites {
+		e.udpBatch = newBatchConn(e.udpConn)
+		muxConn = e.udpBatch
+	}
+	e.udpMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: muxConn, Logger: lf.NewLogger("udpmux")})
 
 	if cfg.TCPAddr != "" {
 		tcpAddr, err := net.ResolveTCPAddr("tcp", cfg.TCPAddr)

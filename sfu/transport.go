@@ -213,7 +213,7 @@ func (t *Transport) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRece
 	if first {
 		p = newPublishedTrack(remote.ID(), remote.StreamID(), remote.Codec(), remote.Kind(),
 			receiver.GetParameters().HeaderExtensions, t.pc.WriteRTCP, t.log)
-		p.fanout = t.engine.udpBatch
+		p.fanout = t.engine.udpBatch // nil unless the Engine batches its writes
 		t.published[receiver] = p
 		t.engine.stats.addTrack(p)
 	}
