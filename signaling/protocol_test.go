@@ -383,7 +383,9 @@ func TestMalformedAndOversizedFramesCloseOnlyThatSession(t *testing.T) {
 				t.Errorf("close reason %q, want it to say %q", ce.Text, tc.want)
 			}
 			room, _ := ts.srv.Room("r")
-			eventually(t, "the offender is removed", 5*time.Second, func() bool { return room.participant(fmt.Sprintf("mallory%d", i)) == nil })
+			// Removed at once when the server classifies the frame; a socket that ends another way
+			// first is removed after the resume window (5 s here) — seen once under load, to study.
+			eventually(t, "the offender is removed", 10*time.Second, func() bool { return room.participant(fmt.Sprintf("mallory%d", i)) == nil })
 		})
 	}
 	// The others go on.
