@@ -20,5 +20,4 @@ fi
 npm ci --no-audit --no-fund --loglevel=error
 
 # One file at a time: the room scenarios already load both cores.
-# council.test.mjs (a whole sitting through the deliberation screens) is still being written: run it by hand.
-exec node --test --test-concurrency=1 unit.test.mjs council-unit.test.mjs vendor.test.mjs room.test.mjs
+exec node --test --test-concurrency=1 unit.test.mjs council-unit.test.mjs vendor.test.mjs room.test.mjs council.test.mjs

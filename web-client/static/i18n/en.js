@@ -131,8 +131,6 @@ export default {
   'reason.server': 'the server ended the connection',
   'join.dev.seatHint': 'Member or chair: your seat number in the list of members.',
   'room.floorNote': 'Floor controlled: your microphone opens when the chair gives you the floor.',
-  'room.muteOther': 'Mute',
-  'room.muteOtherName': '{name}',
   'room.refused': 'Refused by the server: {reason}',
   'room.micRefusedFloor': 'Your microphone stays muted: the chair controls the floor. Ask for the floor in the meeting panel. (Server: {reason})',
   'announce.mutedByFloor': 'Your microphone was muted: the chair controls the floor.',
@@ -185,6 +183,9 @@ export default {
   'council.session.meta': 'Rules: {profile} · opened at {opened}',
   'council.session.closedAt': 'Meeting closed at {time}.',
   'council.session.close': 'Close the meeting',
+  'council.session.confirmText': 'Closing the meeting is final: no item or vote can be opened afterwards.',
+  'council.session.confirm': 'Confirm closing',
+  'council.session.keepOpen': 'Keep it open',
 
   'council.quorum.title': 'Quorum',
   'council.quorum.reached': 'Quorum reached',
@@ -215,6 +216,9 @@ export default {
   'council.me.awaitVerification': 'The clerk must verify your identity before you count for the quorum and may vote: stay visible on camera.',
   'council.me.holds': 'You hold the proxy of: {seats}.',
 
+  'council.mics.heading': 'Open microphones',
+  'council.mics.none': 'No other microphone is open.',
+  'council.mics.mute': 'Mute',
   'council.floor.title': 'Floor',
   'council.floor.controlledNote': 'The chair controls the floor: microphones stay muted except for whoever has the floor.',
   'council.floor.youHave': 'You have the floor.',

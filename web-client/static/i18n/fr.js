@@ -132,8 +132,6 @@ export default {
   'reason.server': 'le serveur a mis fin à la connexion',
   'join.dev.seatHint': 'Conseiller·ère ou présidence : le numéro de votre siège dans la liste des membres.',
   'room.floorNote': 'Parole régulée : votre micro s’ouvre quand la présidence vous donne la parole.',
-  'room.muteOther': 'Couper le micro',
-  'room.muteOtherName': 'de {name}',
   'room.refused': 'Refusé par le serveur : {reason}',
   'room.micRefusedFloor': 'Votre micro reste coupé : la présidence régule la parole. Demandez la parole dans le panneau de la séance. (Serveur : {reason})',
   'announce.mutedByFloor': 'Votre micro a été coupé : la présidence régule la parole.',
@@ -186,6 +184,9 @@ export default {
   'council.session.meta': 'Règles : {profile} · ouverte à {opened}',
   'council.session.closedAt': 'Séance close à {time}.',
   'council.session.close': 'Clore la séance',
+  'council.session.confirmText': 'Clore la séance est définitif : plus aucun point ni vote ne pourra être ouvert.',
+  'council.session.confirm': 'Confirmer la clôture',
+  'council.session.keepOpen': 'Ne pas clore',
 
   'council.quorum.title': 'Quorum',
   'council.quorum.reached': 'Quorum atteint',
@@ -216,6 +217,9 @@ export default {
   'council.me.awaitVerification': 'Le secrétariat doit vérifier votre identité avant que vous comptiez pour le quorum et puissiez voter : restez visible à la caméra.',
   'council.me.holds': 'Vous détenez le pouvoir de : {seats}.',
 
+  'council.mics.heading': 'Micros ouverts',
+  'council.mics.none': 'Aucun autre micro n’est ouvert.',
+  'council.mics.mute': 'Couper le micro',
   'council.floor.title': 'Parole',
   'council.floor.controlledNote': 'La présidence régule la parole : les micros restent coupés sauf pour qui a la parole.',
   'council.floor.youHave': 'Vous avez la parole.',

@@ -95,8 +95,9 @@ export function agendaForm (panel) {
   const inPerson = h('input', { type: 'checkbox', name: 'item-in-person' })
   const status = h('p', { class: 'form-status', role: 'alert' })
   const form = h('form', { class: 'council-form add-item', novalidate: true },
-    labelled(t('council.item.id'), id),
-    labelled(t('council.item.title'), title),
+    h('div', { class: 'field-row' },
+      labelled(t('council.item.id'), id),
+      labelled(t('council.item.title'), title)),
     labelled(t('council.item.kind'), kind, t('council.item.kindHint')),
     checkbox(t('council.item.inPersonOnly'), inPerson),
     status,

@@ -1,10 +1,11 @@
 // The chair's console: the quorum gauge, the floor (control on/off, the queue, grant and
-// withdraw), the agenda (add, open, close, postpone), votes (open with a mode, the live count,
-// recording the answers called out in the chamber, close) and the results. Muting a participant
-// is in the room's participant list, next to each name.
+// withdraw), the open microphones (mute one), the agenda (add, open, close, postpone), votes
+// (open with a mode, the live count, recording the answers called out in the chamber, close) and
+// the results.
 import { h } from './dom.js'
 import { choices, count, latestResult, nextVoteId, openItem, openVote, sessionClosed, voteModes } from './council.js'
 import { agendaForm, agendaList } from './agenda.js'
+import { minutesDesk } from './clerk.js'
 import { button, labelled, quorumGauge, resultBlock, rowGroup, seatLabel, section, sessionHeader, setOptions, timeText, voteCount, voteTitle } from './council-ui.js'
 
 export function chairConsole (panel) {
@@ -13,21 +14,45 @@ export function chairConsole (panel) {
   const sessionSec = section(t('council.session.heading'), 'session-actions')
   const gauge = quorumGauge(t)
   const floorSec = section(t('council.floor.title'), 'floor')
+  const micSec = section(t('council.mics.heading'), 'mics')
+  let micsShown = null // the list last rendered, to skip identical re-renders
   const agenda = agendaList(panel, { chair: true })
   const addItem = agendaForm(panel)
   const voteSec = section(t('council.vote.heading'), 'vote')
   const openVoteForm = voteOpener(panel, voteSec)
   const resultSec = section(t('council.result.heading'), 'result')
+  const minutes = minutesDesk(panel)
   voteSec.root.append(openVoteForm.root)
+  let confirmingClose = false
 
+  // Closing the sitting cannot be undone, so it takes a second, explicit click.
   function renderSession (view) {
-    sessionSec.render(sessionClosed(view)
-      ? h('p', { text: t('council.session.closedAt', { time: timeText(lang, view.session.closedAt) }) })
-      : button(t('council.session.close'), () => panel.act(sessionSec.status, '/session/close'), { key: 'close-session', cls: 'danger' }))
+    if (sessionClosed(view)) {
+      sessionSec.render(h('p', { text: t('council.session.closedAt', { time: timeText(lang, view.session.closedAt) }) }))
+      return
+    }
+    const ask = (on) => () => {
+      confirmingClose = on
+      renderSession(panel.store.view)
+      sessionSec.live.querySelector(on ? '[data-key="confirm-close"]' : '[data-key="close-session"]')?.focus()
+    }
+    sessionSec.render(confirmingClose
+      ? [h('p', { class: 'attention', text: t('council.session.confirmText') }),
+          h('div', { class: 'actions' },
+            button(t('council.session.confirm'), async () => {
+              confirmingClose = false
+              await panel.act(sessionSec.status, '/session/close')
+            }, { key: 'confirm-close', cls: 'danger' }),
+            button(t('council.session.keepOpen'), ask(false), { key: 'keep-open' }))]
+      : button(t('council.session.close'), ask(true), { key: 'close-session', cls: 'danger' }))
   }
 
   function renderFloor (view) {
     const f = view.floor || {}
+    if (sessionClosed(view)) {
+      floorSec.render(h('p', { class: 'hint', text: t('council.floor.nobody') }))
+      return
+    }
     const parts = [
       h('div', { class: 'floor-control' },
         button(t('council.floor.control'), () => panel.act(floorSec.status, '/floor/control', { enabled: !f.controlled }), { key: 'floor-control', pressed: Boolean(f.controlled) }),
@@ -54,6 +79,24 @@ export function chairConsole (panel) {
       })))
     }
     floorSec.render(parts)
+  }
+
+  // renderMics lists whoever has a microphone open, each with the chair's mute (POST /mute).
+  function renderMics () {
+    const mics = panel.room.openMics()
+    const signature = JSON.stringify(mics)
+    if (signature === micsShown) return
+    micsShown = signature
+    micSec.render(mics.length
+      ? h('ul', { class: 'open-mics' }, mics.map((m) => h('li', { dataset: { identity: m.identity } },
+        rowGroup(`mic-${m.identity}`, m.name,
+          h('span', { class: 'row-text' }, h('span', { text: m.name }), h('span', { class: 'hint', text: m.detail })),
+          h('span', { class: 'row-actions' },
+            button(t('council.mics.mute'), async () => {
+              const ok = await panel.run(micSec.status, () => panel.client.mute(m.identity))
+              if (ok) panel.ctx.announce(t('announce.mutedOther', { name: m.name }))
+            }, { key: `mute-${m.identity}` }))))))
+      : h('p', { class: 'hint', text: t('council.mics.none') }))
   }
 
   function renderVote (view) {
@@ -105,17 +148,19 @@ export function chairConsole (panel) {
   }
 
   return {
-    root: h('div', { class: 'council-chair' }, header.root, gauge.root, floorSec.root, agenda.root, addItem.root, voteSec.root, resultSec.root, sessionSec.root),
+    root: h('div', { class: 'council-chair' }, header.root, gauge.root, floorSec.root, micSec.root, agenda.root, addItem.root, resultSec.root, voteSec.root, sessionSec.root, minutes.root),
     update (view) {
       header.update(view)
       gauge.update(view)
       renderFloor(view)
+      renderMics()
       agenda.update(view)
       addItem.update(view)
       renderVote(view)
       renderResults(view)
       renderSession(view)
-    }
+    },
+    participantsChanged: renderMics
   }
 }
 
@@ -130,9 +175,11 @@ function voteOpener (panel, voteSec) {
   const submit = h('button', { type: 'submit', class: 'button primary', text: t('council.vote.open') })
   const root = h('form', { class: 'council-form vote-open', novalidate: true, hidden: true },
     h('h4', { text: t('council.vote.openHeading') }),
-    labelled(t('council.vote.id'), id),
+    h('div', { class: 'field-row' },
+      labelled(t('council.vote.id'), id),
+      labelled(t('council.vote.mode'), mode)),
     labelled(t('council.vote.question'), question),
-    labelled(t('council.vote.mode'), mode, t('council.vote.modeHint')),
+    h('p', { class: 'hint', text: t('council.vote.modeHint') }),
     h('div', { class: 'actions' }, submit))
   let forItem = null
   root.addEventListener('submit', async (ev) => {

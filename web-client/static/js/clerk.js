@@ -150,8 +150,8 @@ function tallyForm (panel, voteSec) {
   }
 }
 
-// minutesDesk downloads the draft minutes, in the page's language.
-function minutesDesk (panel) {
+// minutesDesk downloads the draft minutes, in the page's language (the chair's console has it too).
+export function minutesDesk (panel) {
   const { t } = panel
   const sec = section(t('council.minutes.heading'), 'minutes')
   const get = (format) => async () => {

@@ -63,7 +63,14 @@ export class CouncilPanel {
   onData (payload, topic) {
     if (topic !== councilTopic || this.disposed) return
     const msg = decodeMessage(payload)
-    if (msg && msg.room === this.session.room) this.store.offer(msg.view)
+    if (!msg || msg.room !== this.session.room) return
+    try {
+      this.store.offer(msg.view)
+    } catch (err) {
+      // Thrown again outside the SDK's event dispatch, so that it reaches the page's error
+      // handlers (and the tests) instead of vanishing there.
+      setTimeout(() => { throw err })
+    }
   }
 
   showNoSession () {
@@ -125,6 +132,10 @@ export class CouncilPanel {
   // floorBlocksMe says whether the floor rule keeps our microphone closed right now.
   floorBlocksMe () {
     return floorBlocksMic(this.store.view, this.me)
+  }
+
+  participantsChanged () {
+    if (this.store.view && this.content?.participantsChanged) this.content.participantsChanged()
   }
 
   localMediaChanged () {

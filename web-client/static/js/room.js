@@ -286,12 +286,9 @@ class RoomView {
     person.micText.textContent = this.t(micOn ? 'room.micOn' : 'room.micMuted')
     person.camText.textContent = this.t(camOn ? 'room.cameraOn' : 'room.cameraOff')
     person.qualityText.textContent = this.t('room.quality', { quality: this.t(`quality.${quality}`) })
-    if (person.mute) {
-      person.mute.hidden = !micOn
-      person.muteName.textContent = ` ${this.t('room.muteOtherName', { name: displayName(p) })}`
-    }
 
     if (local) this.syncControls()
+    else this.council?.participantsChanged()
     this.peopleTitle.textContent = this.t('room.participants', { count: this.people.size })
   }
 
@@ -368,22 +365,14 @@ class RoomView {
       role: h('span', { class: 'person-role' }),
       micText: h('span', { class: 'visually-hidden' }),
       camText: h('span', { class: 'visually-hidden' }),
-      qualityText: h('span', { class: 'visually-hidden' }),
-      muteName: h('span', { class: 'visually-hidden' }),
-      mute: null
-    }
-    if (this.session.role === 'chair' && !this.isLocal(p)) {
-      // The chair closes a participant's microphone from the server (POST /mute).
-      person.mute = h('button', { type: 'button', class: 'button small mute-other', hidden: true, onclick: () => this.muteOther(p) },
-        h('span', { text: this.t('room.muteOther') }), person.muteName)
+      qualityText: h('span', { class: 'visually-hidden' })
     }
     person.root.append(
       h('span', { class: 'person-who' }, person.name, person.role),
       h('span', { class: 'person-state' },
         h('span', { class: 'state mic-state' }, icons.mic(), person.micText),
         h('span', { class: 'state camera-state' }, icons.camera(), person.camText),
-        h('span', { class: 'state quality-state' }, icons.quality(), person.qualityText),
-        person.mute))
+        h('span', { class: 'state quality-state' }, icons.quality(), person.qualityText)))
     if (this.isLocal(p)) this.peopleList.prepend(person.root)
     else this.peopleList.append(person.root)
     this.people.set(p.identity, person)
@@ -395,6 +384,7 @@ class RoomView {
     this.removeTile(p.identity, 'screen')
     this.people.get(p.identity)?.root.remove()
     this.people.delete(p.identity)
+    this.council?.participantsChanged()
     for (const pub of p.trackPublications.values()) {
       if (pub.track?.kind === Track.Kind.Audio) this.detachAudio(pub.track, pub)
     }
@@ -461,9 +451,14 @@ class RoomView {
     if (this.micEnabled() !== enable) await this.toggleMic()
   }
 
-  async muteOther (p) {
-    const ok = await this.council.run(null, () => this.council.client.mute(p.identity))
-    if (ok) this.ctx.announce(this.t('announce.mutedOther', { name: displayName(p) }))
+  // openMics lists the others whose microphone is open, for the chair's console.
+  openMics () {
+    const out = []
+    for (const p of this.room.remoteParticipants.values()) {
+      const mic = p.getTrackPublication(Track.Source.Microphone)
+      if (mic && !mic.isMuted) out.push({ identity: p.identity, name: displayName(p), detail: this.roleText(p) })
+    }
+    return out
   }
 
   // watchRefusals listens for the server's refusals that the SDK does not raise as errors: an
