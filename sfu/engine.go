@@ -37,9 +37,9 @@ type Config struct {
 // Engine owns the sockets and the pion configuration shared by all transports.
 type Engine struct {
 	log           *slog.Logger
-	udpConn       *net.UDPConn
-	udpBatch      *batchConn // udpConn, sending each fan-out with one system call; nil unless BatchWrites
-	udpMux        *ice.UDPMuxDefault
+	udpConns      []*net.UDPConn // one, or one per local address (see listenUDP); all on one port
+	udpBatch      *batchGroup    // udpConns, sending each fan-out with one system call; nil unless BatchWrites
+	udpMux        ice.UDPMux
 	tcpListener   net.Listener
 	tcpMux        *ice.TCPMuxDefault
 	publisherAPI  *webrtc.API
@@ -75,16 +75,27 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.LoopbackOnly && (udpAddr.IP == nil || udpAddr.IP.IsUnspecified()) {
 		udpAddr.IP = net.IPv4(127, 0, 0, 1)
 	}
-	e.udpConn, err = net.ListenUDP(family("udp", udpAddr.IP), udpAddr)
-	if err != nil {
-		return nil, fmt.Errorf("sfu: listen on UDP %s: %w", udpAddr, err)
+	if e.udpConns, err = listenUDP(udpAddr, cfg); err != nil {
+		return nil, err
 	}
-	var muxConn net.PacketConn = e.udpConn
+	muxes := make([]ice.UDPMux, len(e.udpConns))
 	if cfg.BatchWrites {
-		e.udpBatch = newBatchConn(e.udpConn)
-		muxConn = e.udpBatch
+		e.udpBatch = &batchGroup{}
 	}
-	e.udpMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: muxConn, Logger: lf.NewLogger("udpmux")})
+	for i, c := range e.udpConns {
+		var muxConn net.PacketConn = c
+		if cfg.BatchWrites {
+			b := newBatchConn(c)
+			e.udpBatch.conns = append(e.udpBatch.conns, b)
+			muxConn = b
+		}
+		muxes[i] = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: muxConn, Logger: lf.NewLogger("udpmux")})
+	}
+	if len(muxes) == 1 {
+		e.udpMux = muxes[0]
+	} else {
+		e.udpMux = ice.NewMultiUDPMuxDefault(muxes...)
+	}
 
 	if cfg.TCPAddr != "" {
 		tcpAddr, err := net.ResolveTCPAddr("tcp", cfg.TCPAddr)
@@ -139,8 +150,11 @@ func (e *Engine) settingEngine(cfg Config, lf pionLoggerFactory) (webrtc.Setting
 	s.SetICEUDPMux(e.udpMux)
 	// Candidates only for the address families the sockets were opened for.
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
-	if ip := e.udpConn.LocalAddr().(*net.UDPAddr).IP; ip.To4() == nil {
-		networks = append(networks, webrtc.NetworkTypeUDP6)
+	for _, c := range e.udpConns {
+		if c.LocalAddr().(*net.UDPAddr).IP.To4() == nil {
+			networks = append(networks, webrtc.NetworkTypeUDP6)
+			break
+		}
 	}
 	if e.tcpMux != nil {
 		s.SetICETCPMux(e.tcpMux)
@@ -182,7 +196,7 @@ func (e *Engine) settingEngine(cfg Config, lf pionLoggerFactory) (webrtc.Setting
 }
 
 // UDPPort is the port of the shared UDP socket.
-func (e *Engine) UDPPort() int { return e.udpConn.LocalAddr().(*net.UDPAddr).Port }
+func (e *Engine) UDPPort() int { return e.udpConns[0].LocalAddr().(*net.UDPAddr).Port }
 
 // TCPPort is the ICE-TCP port, 0 when ICE over TCP is disabled.
 func (e *Engine) TCPPort() int {
@@ -220,8 +234,10 @@ func (e *Engine) Close() error {
 		if err := e.udpMux.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("sfu: close UDP mux: %w", err))
 		}
-	} else if e.udpConn != nil {
-		_ = e.udpConn.Close()
+	} else {
+		for _, c := range e.udpConns {
+			_ = c.Close()
+		}
 	}
 	return errors.Join(errs...)
 }

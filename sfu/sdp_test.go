@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -397,5 +398,43 @@ func TestSubscriberOffer(t *testing.T) {
 	}
 	if got := attrs(video, "msid"); got != "PA_x|TR_cam TR_cam" {
 		t.Errorf("video msid %q, want the ids given to Subscribe", got)
+	}
+}
+
+// A wildcard address gets one socket per local address, so that every candidate answers from
+// the address the client checked; all share one port.
+func TestWildcardAddressListensOnEachLocalAddress(t *testing.T) {
+	e, err := NewEngine(Config{UDPAddr: "0.0.0.0:0", Loopback: true, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = e.Close() }()
+	bound := map[string]bool{}
+	for _, c := range e.udpConns {
+		a := c.LocalAddr().(*net.UDPAddr)
+		if a.IP.IsUnspecified() || a.IP.To4() == nil {
+			t.Errorf("socket bound to %s, want one IPv4 address per socket", a)
+		}
+		if a.Port != e.UDPPort() {
+			t.Errorf("socket %s not on the shared port %d", a, e.UDPPort())
+		}
+		bound[a.IP.String()] = true
+	}
+	if !bound["127.0.0.1"] {
+		t.Errorf("no socket on 127.0.0.1 although loopback candidates were asked for: %v", bound)
+	}
+	udp := 0
+	for _, c := range gatherCandidates(t, e) {
+		f := strings.Fields(c)
+		if len(f) < 8 || strings.ToLower(f[2]) != "udp" {
+			continue
+		}
+		udp++
+		if !bound[f[4]] || f[5] != strconv.Itoa(e.UDPPort()) {
+			t.Errorf("candidate %q has no socket of its own (sockets on %v, port %d)", c, bound, e.UDPPort())
+		}
+	}
+	if udp != len(bound) {
+		t.Errorf("%d UDP candidates for %d sockets", udp, len(bound))
 	}
 }

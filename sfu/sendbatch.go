@@ -127,6 +127,22 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	return len(p), nil
 }
 
+// batchGroup is the Engine's batching sockets (one per local address when it listens on all of
+// them): a fan-out holds and releases every one, since its subscribers may be reached through any.
+type batchGroup struct{ conns []*batchConn }
+
+func (g *batchGroup) hold() {
+	for _, b := range g.conns {
+		b.hold()
+	}
+}
+
+func (g *batchGroup) release() {
+	for _, b := range g.conns {
+		b.release()
+	}
+}
+
 // hold starts a fan-out: datagrams are queued until release.
 func (b *batchConn) hold() { b.holders.Add(1) }
 

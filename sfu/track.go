@@ -94,7 +94,7 @@ type PublishedTrack struct {
 	srcExt       [numFwdExt]uint8
 	writeRTCP    func([]rtcp.Packet) error
 	log          *slog.Logger
-	fanout       *batchConn // the socket subscribers are reached through; nil: no batching
+	fanout       *batchGroup // the sockets subscribers are reached through; nil: no batching
 
 	layers     [maxLayers]atomic.Pointer[upLayer]
 	downTracks atomic.Pointer[[]*DownTrack] // copy-on-write; replaced under mu
