@@ -14,7 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ingeco/hemicycle/cluster"
-	"github.com/ingeco/hemicycle/cluster/clustertest"
+	"github.com/ingeco/hemicycle/store/redistest"
 )
 
 const prefix = "test:"
@@ -23,7 +23,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 // newNode registers a node on its own client; its heartbeat runs until the test ends, unless
 // the test stops it (crash) with the returned cancel.
-func newNode(t *testing.T, rs *clustertest.Redis, id string, mutate ...func(*cluster.Config)) (*cluster.Node, context.CancelFunc) {
+func newNode(t *testing.T, rs *redistest.Redis, id string, mutate ...func(*cluster.Config)) (*cluster.Node, context.CancelFunc) {
 	t.Helper()
 	client := redis.NewClient(&redis.Options{Addr: rs.Addr, MaxRetries: 1, DialTimeout: 500 * time.Millisecond})
 	t.Cleanup(func() { client.Close() })
@@ -76,7 +76,7 @@ func waitExpired(t *testing.T, c *redis.Client, id string) {
 }
 
 func TestConcurrentClaimsAgree(t *testing.T) {
-	rs := clustertest.StartRedis(t)
+	rs := redistest.StartRedis(t)
 	nodes := make([]*cluster.Node, 3)
 	for i := range nodes {
 		nodes[i], _ = newNode(t, rs, fmt.Sprintf("n%d", i+1))
@@ -133,7 +133,7 @@ func TestConcurrentClaimsAgree(t *testing.T) {
 }
 
 func TestPlacementSpreadsAndStays(t *testing.T) {
-	rs := clustertest.StartRedis(t)
+	rs := redistest.StartRedis(t)
 	a, _ := newNode(t, rs, "a")
 	b, _ := newNode(t, rs, "b")
 	c, _ := newNode(t, rs, "c")
@@ -180,7 +180,7 @@ func firstOn(where map[string]string, url string) string {
 }
 
 func TestDeadNodesRoomsAreTakenOver(t *testing.T) {
-	rs := clustertest.StartRedis(t)
+	rs := redistest.StartRedis(t)
 	c := rs.Client(t)
 	a, crashA := newNode(t, rs, "a")
 	b, crashB := newNode(t, rs, "b")
@@ -208,7 +208,7 @@ func TestDeadNodesRoomsAreTakenOver(t *testing.T) {
 }
 
 func TestNoTakeoverRightAfterRedisStarts(t *testing.T) {
-	rs := clustertest.StartRedis(t)
+	rs := redistest.StartRedis(t)
 	c := rs.Client(t)
 	long := func(cfg *cluster.Config) { cfg.TakeoverGrace = time.Hour }
 	a, crashA := newNode(t, rs, "a", long)
@@ -235,7 +235,7 @@ func TestNoTakeoverRightAfterRedisStarts(t *testing.T) {
 }
 
 func TestHeartbeatReportsLostRoomsAndReclaimsVanishedOnes(t *testing.T) {
-	rs := clustertest.StartRedis(t)
+	rs := redistest.StartRedis(t)
 	c := rs.Client(t)
 	var mu sync.Mutex
 	var lost []string
@@ -296,7 +296,7 @@ func TestHeartbeatReportsLostRoomsAndReclaimsVanishedOnes(t *testing.T) {
 }
 
 func TestReleaseOnlyByTheHolderAndCloseHandsOver(t *testing.T) {
-	rs := clustertest.StartRedis(t)
+	rs := redistest.StartRedis(t)
 	a, _ := newNode(t, rs, "a")
 	b, _ := newNode(t, rs, "b")
 	ctx := context.Background()
@@ -331,7 +331,7 @@ func TestReleaseOnlyByTheHolderAndCloseHandsOver(t *testing.T) {
 }
 
 func TestOwnedRoomsAreServedWhileRedisIsDown(t *testing.T) {
-	rs := clustertest.StartRedis(t)
+	rs := redistest.StartRedis(t)
 	a, _ := newNode(t, rs, "a")
 	locate(t, a, "live")
 	rs.Kill()

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+
+	"github.com/ingeco/hemicycle/store/redistest"
 )
 
 // A ballot-sized payload, as the council package is expected to append.
@@ -69,9 +71,9 @@ func BenchmarkFileAppend(b *testing.B) {
 }
 
 func BenchmarkRedisAppend(b *testing.B) {
-	srv := startRedis(b, b.TempDir())
+	srv := redistest.StartRedis(b)
 	benchAppend(b, func(b *testing.B) Journal {
-		return NewRedis(srv.client(b), b.Name()+":")
+		return NewRedis(srv.Client(b), b.Name()+":")
 	})
 }
 

@@ -10,18 +10,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ingeco/hemicycle/store/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
 // redisBackend keeps each subtest's journals under its own prefix on one server.
-func redisBackend(srv *redisServer) backend {
+func redisBackend(srv *redistest.Redis) backend {
 	return backend{
 		open: func(t *testing.T) Journal {
-			return NewRedis(srv.client(t), t.Name()+":")
+			return NewRedis(srv.Client(t), t.Name()+":")
 		},
 		reopen: func(t *testing.T, j Journal) Journal {
 			closeJournal(t, j)
-			return NewRedis(srv.client(t), t.Name()+":") // a new client, as a restarted node
+			return NewRedis(srv.Client(t), t.Name()+":") // a new client, as a restarted node
 		},
 		rewrite: func(t *testing.T, j Journal, journal string, edit func([]string) []string) Journal {
 			r := j.(*RedisJournal)
@@ -47,16 +48,16 @@ func redisBackend(srv *redisServer) backend {
 }
 
 func TestRedisJournal(t *testing.T) {
-	srv := startRedis(t, t.TempDir())
+	srv := redistest.StartRedis(t)
 	runContract(t, redisBackend(srv))
 }
 
 // Two nodes (two clients, two RedisJournal values) appending to the same journal at
 // once extend one chain: the server-side check serialises them.
 func TestRedisTwoNodesShareOneChain(t *testing.T) {
-	srv := startRedis(t, t.TempDir())
+	srv := redistest.StartRedis(t)
 	ctx := context.Background()
-	nodes := []*RedisJournal{NewRedis(srv.client(t), "hc:"), NewRedis(srv.client(t), "hc:")}
+	nodes := []*RedisJournal{NewRedis(srv.Client(t), "hc:"), NewRedis(srv.Client(t), "hc:")}
 
 	const writers, each = 4, 20
 	var wg sync.WaitGroup
@@ -131,9 +132,9 @@ func TestRedisTwoNodesShareOneChain(t *testing.T) {
 // A client that retries the append script after losing the reply finds its own
 // entry already in; that must count as success, not as a reason to append twice.
 func TestRedisRetryFindsOwnEntry(t *testing.T) {
-	srv := startRedis(t, t.TempDir())
+	srv := redistest.StartRedis(t)
 	ctx := context.Background()
-	r := NewRedis(srv.client(t), "hc:")
+	r := NewRedis(srv.Client(t), "hc:")
 	e := mustAppend(t, r, "j", 0, 0, "x", `1`)
 	next := newEntry("j", e.Seq, e.Hash, at(1).UTC(), "x", json.RawMessage(`2`))
 	line, _ := json.Marshal(next)
@@ -154,9 +155,9 @@ func TestRedisRetryFindsOwnEntry(t *testing.T) {
 // If the entries list and the head disagree (someone removed an entry), appends stop
 // rather than chain onto a damaged journal.
 func TestRedisDamagedJournalRefusesAppend(t *testing.T) {
-	srv := startRedis(t, t.TempDir())
+	srv := redistest.StartRedis(t)
 	ctx := context.Background()
-	r := NewRedis(srv.client(t), "hc:")
+	r := NewRedis(srv.Client(t), "hc:")
 	appendFive(t, r)
 	r.client.RPop(ctx, r.entriesKey("j"))
 	_, err := r.Append(ctx, "j", 0, at(6), "x", nil)
@@ -169,11 +170,10 @@ func TestRedisDamagedJournalRefusesAppend(t *testing.T) {
 // appendonly yes and appendfsync always, kills it with SIGKILL in the middle, starts
 // it again on the same directory, and finds every acknowledged entry.
 func TestRedisSurvivesKill(t *testing.T) {
-	dir := t.TempDir()
-	srv := startRedis(t, dir)
+	srv := redistest.StartRedis(t)
 	ctx := context.Background()
 	// No client retries: once Redis is killed the writers should stop at once.
-	c := redis.NewClient(&redis.Options{Addr: srv.addr, MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})
 	defer c.Close()
 	r := NewRedis(c, "hc:")
 
@@ -198,11 +198,11 @@ func TestRedisSurvivesKill(t *testing.T) {
 		})
 	}
 	<-enough
-	srv.kill()
+	srv.Kill()
 	wg.Wait()
 
-	srv = startRedis(t, dir)
-	r = NewRedis(srv.client(t), "hc:")
+	srv.Start() // same port and data directory
+	r = NewRedis(srv.Client(t), "hc:")
 	es := mustRead(t, r, "council", 1)
 	if err := Verify(es); err != nil {
 		t.Fatal(err)
@@ -222,10 +222,10 @@ func TestRedisSurvivesKill(t *testing.T) {
 // With WithReplicaWait, an acknowledged entry is on the replica too; without a
 // replica to confirm, Append says so.
 func TestRedisReplicaWait(t *testing.T) {
-	primary := startRedis(t, t.TempDir(), "--repl-diskless-sync-delay", "0")
-	replica := startRedis(t, t.TempDir(), "--replicaof", strings.Replace(primary.addr, ":", " ", 1))
+	primary := redistest.StartRedis(t, "--repl-diskless-sync-delay", "0")
+	replica := redistest.StartRedis(t, "--replicaof", strings.Replace(primary.Addr, ":", " ", 1))
 	ctx := context.Background()
-	pc := primary.client(t)
+	pc := primary.Client(t)
 	waitFor(t, "the replica to sync", func() bool {
 		info, _ := pc.Info(ctx, "replication").Result()
 		return strings.Contains(info, "connected_slaves:1") && strings.Contains(info, "state=online")
@@ -234,9 +234,9 @@ func TestRedisReplicaWait(t *testing.T) {
 	r := NewRedis(pc, "hc:", WithReplicaWait(1, 2*time.Second))
 	want := appendFive(t, r)
 	// Read on the replica itself: what WAIT confirmed must be there.
-	checkSame(t, mustRead(t, NewRedis(replica.client(t), "hc:"), "j", 1), want)
+	checkSame(t, mustRead(t, NewRedis(replica.Client(t), "hc:"), "j", 1), want)
 
-	replica.kill()
+	replica.Kill()
 	r = NewRedis(pc, "hc:", WithReplicaWait(1, 100*time.Millisecond))
 	e, err := r.Append(ctx, "j", 0, at(6), "x", nil)
 	if !errors.Is(err, ErrNotReplicated) || e.Seq != 6 {
@@ -246,7 +246,7 @@ func TestRedisReplicaWait(t *testing.T) {
 		t.Fatalf("the primary holds %d entries, want 6", len(es))
 	}
 
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{primary.addr}})
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{primary.Addr}})
 	defer cc.Close()
 	cluster := NewRedis(cc, "hc:", WithReplicaWait(1, time.Second))
 	if _, err := cluster.Append(ctx, "j", 0, at(7), "x", nil); err == nil || !strings.Contains(err.Error(), "needs a *redis.Client") {

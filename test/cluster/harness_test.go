@@ -30,7 +30,7 @@ import (
 	"github.com/twitchtv/twirp"
 
 	"github.com/ingeco/hemicycle/auth"
-	"github.com/ingeco/hemicycle/cluster/clustertest"
+	"github.com/ingeco/hemicycle/store/redistest"
 	"github.com/ingeco/hemicycle/test/media"
 )
 
@@ -73,7 +73,7 @@ func TestMain(m *testing.M) {
 // testCluster is a redis-server and hemicycle nodes on loopback.
 type testCluster struct {
 	t     *testing.T
-	redis *clustertest.Redis
+	redis *redistest.Redis
 	rdb   *redis.Client
 	dir   string
 	nodes []*node
@@ -95,7 +95,7 @@ func (n *node) ws() string  { return "ws://127.0.0.1:" + strconv.Itoa(n.httpPort
 
 func startCluster(t *testing.T, nodes int) *testCluster {
 	t.Helper()
-	rs := clustertest.StartRedis(t)
+	rs := redistest.StartRedis(t)
 	if binary == "" {
 		t.Fatal("hemicycle was not built")
 	}
@@ -159,13 +159,13 @@ node:
 
 func freePorts(t *testing.T) (http, udp, tcp int) {
 	var err error
-	if http, err = clustertest.FreePort(); err != nil {
+	if http, err = redistest.FreePort(); err != nil {
 		t.Fatal(err)
 	}
-	if tcp, err = clustertest.FreePort(); err != nil {
+	if tcp, err = redistest.FreePort(); err != nil {
 		t.Fatal(err)
 	}
-	if udp, err = clustertest.FreeUDPPort(); err != nil {
+	if udp, err = redistest.FreeUDPPort(); err != nil {
 		t.Fatal(err)
 	}
 	return http, udp, tcp

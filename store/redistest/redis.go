@@ -1,6 +1,6 @@
-// Package clustertest runs a real redis-server for tests, on a free loopback port, configured
+// Package redistest runs a real redis-server for tests, on a free loopback port, configured
 // as councils should run it (append-only file, fsync before every reply).
-package clustertest
+package redistest
 
 import (
 	"context"
@@ -20,14 +20,15 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis is a redis-server process owned by a test. Stop and Start keep its port and data
+// Redis is a redis-server process owned by a test. Kill and Start keep its port and data
 // directory, so that a restart finds what the append-only file holds.
 type Redis struct {
-	t    testing.TB
-	bin  string
-	dir  string
-	port int
-	Addr string
+	t     testing.TB
+	bin   string
+	dir   string
+	extra []string
+	port  int
+	Addr  string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -49,10 +50,11 @@ func RedisBinary(t testing.TB) string {
 	return ""
 }
 
-// StartRedis starts a redis-server that the test's cleanup kills.
-func StartRedis(t testing.TB) *Redis {
+// StartRedis starts a redis-server that the test's cleanup kills; extra adds configuration
+// arguments (replication, for example).
+func StartRedis(t testing.TB, extra ...string) *Redis {
 	t.Helper()
-	r := &Redis{t: t, bin: RedisBinary(t), dir: t.TempDir()}
+	r := &Redis{t: t, bin: RedisBinary(t), dir: t.TempDir(), extra: extra}
 	var lastErr error
 	for range 5 { // the free port we picked may be taken before redis binds it
 		port, err := FreePort()
@@ -70,10 +72,12 @@ func StartRedis(t testing.TB) *Redis {
 }
 
 func (r *Redis) start() error {
-	cmd := exec.Command(r.bin,
+	args := append([]string{
 		"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
 		"--appendonly", "yes", "--appendfsync", "always", "--save", "",
-		"--daemonize", "no", "--logfile", filepath.Join(r.dir, "redis.log"))
+		"--daemonize", "no", "--logfile", filepath.Join(r.dir, "redis.log"),
+	}, r.extra...)
+	cmd := exec.Command(r.bin, args...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
 	}
