@@ -110,8 +110,17 @@ func (rs *roomService) room(name string) (*Room, error) {
 	return r, nil
 }
 
-func (rs *roomService) participant(room, identity string) (*Room, *Participant, error) {
-	r, err := rs.room(room)
+// adminRoom checks that the caller administers the room, then finds it.
+func (rs *roomService) adminRoom(ctx context.Context, name string) (*Room, error) {
+	if _, err := require(ctx, grantAdmin, name); err != nil {
+		return nil, err
+	}
+	return rs.room(name)
+}
+
+// adminParticipant checks that the caller administers the room, then finds the participant.
+func (rs *roomService) adminParticipant(ctx context.Context, room, identity string) (*Room, *Participant, error) {
+	r, err := rs.adminRoom(ctx, room)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -175,10 +184,7 @@ func (rs *roomService) DeleteRoom(ctx context.Context, req *livekit.DeleteRoomRe
 }
 
 func (rs *roomService) ListParticipants(ctx context.Context, req *livekit.ListParticipantsRequest) (*livekit.ListParticipantsResponse, error) {
-	if _, err := require(ctx, grantAdmin, req.GetRoom()); err != nil {
-		return nil, err
-	}
-	r, err := rs.room(req.GetRoom())
+	r, err := rs.adminRoom(ctx, req.GetRoom())
 	if err != nil {
 		return nil, err
 	}
@@ -186,10 +192,7 @@ func (rs *roomService) ListParticipants(ctx context.Context, req *livekit.ListPa
 }
 
 func (rs *roomService) GetParticipant(ctx context.Context, req *livekit.RoomParticipantIdentity) (*livekit.ParticipantInfo, error) {
-	if _, err := require(ctx, grantAdmin, req.GetRoom()); err != nil {
-		return nil, err
-	}
-	r, p, err := rs.participant(req.GetRoom(), req.GetIdentity())
+	r, p, err := rs.adminParticipant(ctx, req.GetRoom(), req.GetIdentity())
 	if err != nil {
 		return nil, err
 	}
@@ -199,10 +202,7 @@ func (rs *roomService) GetParticipant(ctx context.Context, req *livekit.RoomPart
 }
 
 func (rs *roomService) RemoveParticipant(ctx context.Context, req *livekit.RoomParticipantIdentity) (*livekit.RemoveParticipantResponse, error) {
-	if _, err := require(ctx, grantAdmin, req.GetRoom()); err != nil {
-		return nil, err
-	}
-	r, p, err := rs.participant(req.GetRoom(), req.GetIdentity())
+	r, p, err := rs.adminParticipant(ctx, req.GetRoom(), req.GetIdentity())
 	if err != nil {
 		return nil, err
 	}
@@ -211,10 +211,7 @@ func (rs *roomService) RemoveParticipant(ctx context.Context, req *livekit.RoomP
 }
 
 func (rs *roomService) MutePublishedTrack(ctx context.Context, req *livekit.MuteRoomTrackRequest) (*livekit.MuteRoomTrackResponse, error) {
-	if _, err := require(ctx, grantAdmin, req.GetRoom()); err != nil {
-		return nil, err
-	}
-	_, p, err := rs.participant(req.GetRoom(), req.GetIdentity())
+	_, p, err := rs.adminParticipant(ctx, req.GetRoom(), req.GetIdentity())
 	if err != nil {
 		return nil, err
 	}
@@ -226,10 +223,7 @@ func (rs *roomService) MutePublishedTrack(ctx context.Context, req *livekit.Mute
 }
 
 func (rs *roomService) UpdateParticipant(ctx context.Context, req *livekit.UpdateParticipantRequest) (*livekit.ParticipantInfo, error) {
-	if _, err := require(ctx, grantAdmin, req.GetRoom()); err != nil {
-		return nil, err
-	}
-	r, p, err := rs.participant(req.GetRoom(), req.GetIdentity())
+	r, p, err := rs.adminParticipant(ctx, req.GetRoom(), req.GetIdentity())
 	if err != nil {
 		return nil, err
 	}
@@ -259,10 +253,7 @@ func (rs *roomService) UpdateParticipant(ctx context.Context, req *livekit.Updat
 }
 
 func (rs *roomService) UpdateSubscriptions(ctx context.Context, req *livekit.UpdateSubscriptionsRequest) (*livekit.UpdateSubscriptionsResponse, error) {
-	if _, err := require(ctx, grantAdmin, req.GetRoom()); err != nil {
-		return nil, err
-	}
-	_, p, err := rs.participant(req.GetRoom(), req.GetIdentity())
+	_, p, err := rs.adminParticipant(ctx, req.GetRoom(), req.GetIdentity())
 	if err != nil {
 		return nil, err
 	}
@@ -275,10 +266,7 @@ func (rs *roomService) UpdateSubscriptions(ctx context.Context, req *livekit.Upd
 }
 
 func (rs *roomService) SendData(ctx context.Context, req *livekit.SendDataRequest) (*livekit.SendDataResponse, error) {
-	if _, err := require(ctx, grantAdmin, req.GetRoom()); err != nil {
-		return nil, err
-	}
-	r, err := rs.room(req.GetRoom())
+	r, err := rs.adminRoom(ctx, req.GetRoom())
 	if err != nil {
 		return nil, err
 	}
@@ -297,10 +285,7 @@ func (rs *roomService) SendData(ctx context.Context, req *livekit.SendDataReques
 }
 
 func (rs *roomService) UpdateRoomMetadata(ctx context.Context, req *livekit.UpdateRoomMetadataRequest) (*livekit.Room, error) {
-	if _, err := require(ctx, grantAdmin, req.GetRoom()); err != nil {
-		return nil, err
-	}
-	r, err := rs.room(req.GetRoom())
+	r, err := rs.adminRoom(ctx, req.GetRoom())
 	if err != nil {
 		return nil, err
 	}
