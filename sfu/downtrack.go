@@ -52,7 +52,8 @@ type DownTrack struct {
 	sender       *webrtc.RTPSender
 	rtcpDone     chan struct{}
 
-	stats downTrackCounters
+	stats   downTrackCounters
+	reports downReports // the subscriber's receiver reports, for the connection quality
 
 	mu       sync.Mutex
 	writer   webrtc.TrackLocalWriter // nil until bound
@@ -65,8 +66,9 @@ type DownTrack struct {
 	target   int8 // the layer wanted now
 	current  int8 // the layer being forwarded, -1 before the first keyframe
 	paused   bool
-	needSync bool // wait for a switching point (keyframe) on the target, then rebase
-	sentAny  bool // a packet went out: the transport was told media flows
+	needSync bool  // wait for a switching point (keyframe) on the target, then rebase
+	sentAny  bool  // a packet went out: the transport was told media flows
+	missing  int64 // output sequence numbers skipped: packets the subscriber never got from us
 	munger   munger
 	seq      sequencer
 	hdr      rtp.Header
@@ -256,6 +258,15 @@ func (d *DownTrack) forward(p *inPacket) {
 	}
 	switch d.write(&p.hdr, p.payload, &p.ext, p.red, sn, ts) {
 	case writeOK:
+		if d.munger.started {
+			// A gap in what we send is upstream loss (or a packet we could not send), not
+			// the subscriber's: remember it so that its reports are read net of it.
+			if gap := int16(sn - d.munger.lastSN); gap > 1 {
+				d.missing += int64(gap - 1)
+			} else if gap < 0 {
+				d.missing-- // a late packet filled a gap
+			}
+		}
 		d.munger.sent(p.hdr.SequenceNumber, sn, ts, p.arrival)
 		d.seq.push(sn, p.hdr.SequenceNumber, ts, p.layer)
 		if !d.sentAny {
@@ -412,6 +423,10 @@ func (d *DownTrack) handleRTCP(b []byte) {
 	}
 	for _, pkt := range pkts {
 		switch v := pkt.(type) {
+		case *rtcp.ReceiverReport:
+			d.receptionReports(v.Reports)
+		case *rtcp.SenderReport: // a subscriber that also sends reports on what it receives here
+			d.receptionReports(v.Reports)
 		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 			d.stats.keyframeRequests.Add(1)
 			d.keyframeRequested()
@@ -425,6 +440,40 @@ func (d *DownTrack) handleRTCP(b []byte) {
 			}
 		}
 	}
+}
+
+// receptionReports takes, from a receiver or sender report, the block about this DownTrack's
+// stream. pion hands every sender the whole compound packet, whose blocks may describe the
+// subscriber's other tracks.
+func (d *DownTrack) receptionReports(blocks []rtcp.ReceptionReport) {
+	if len(blocks) == 0 {
+		return
+	}
+	d.mu.Lock()
+	ssrc, missing := d.ssrc, d.missing
+	d.mu.Unlock()
+	for i := range blocks {
+		if blocks[i].SSRC == ssrc {
+			d.reports.observeReport(&blocks[i], missing, time.Now())
+			return
+		}
+	}
+}
+
+// RateDownstream closes the rating window of the link to the subscriber, from the receiver
+// reports that arrived since the last call; rtt is the last round trip they gave. ok is false
+// when there is nothing to rate: the subscriber never sent a report, or nothing was sent to it
+// and nothing reported.
+func (d *DownTrack) RateDownstream(now time.Time) (q LinkQuality, score float64, rtt time.Duration, ok bool) {
+	weight := lossWeight(d.track.ck)
+	if d.track.ck == codecRED {
+		d.mu.Lock()
+		if !d.sendRED {
+			weight = lossWeight(codecOpus) // this subscriber gets plain Opus
+		}
+		d.mu.Unlock()
+	}
+	return d.reports.rate(now, d.stats.packets.Load(), d.munger.clockRate, weight)
 }
 
 // keyframeRequested forwards a subscriber's PLI or FIR to the layer it receives.

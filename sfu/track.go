@@ -68,6 +68,14 @@ type upLayer struct {
 	// The newest sequence number read, for loss counting; only the layer's reader uses them.
 	highSN uint16
 	seenSN bool
+
+	// Interarrival jitter (RFC 3550) times 16, in RTP timestamp units, for the connection
+	// quality: jitter is published for the rater, the rest belongs to the reader.
+	jitter      atomic.Uint32
+	jitterWork  uint32
+	jitterSeen  uint32 // packets folded in, to publish every few
+	prevArrival int64
+	prevTS      uint32
 }
 
 // inPacket is an incoming packet as the fan-out sees it. Each layer reader owns one and reuses
@@ -99,6 +107,9 @@ type PublishedTrack struct {
 	layers     [maxLayers]atomic.Pointer[upLayer]
 	downTracks atomic.Pointer[[]*DownTrack] // copy-on-write; replaced under mu
 	muted      atomic.Bool
+	unmutedAt  atomic.Int64 // Unix nanoseconds of the last unmute, 0 if never muted
+
+	rating upRating // connection quality (quality.go)
 
 	level   atomic.Uint64 // float64 bits of the smoothed level in dBov
 	levelAt atomic.Int64
@@ -132,6 +143,7 @@ func newPublishedTrack(id, streamID string, codec webrtc.RTPCodecParameters, kin
 	}
 	p.srcExt = extensionIDs(exts)
 	p.level.Store(math.Float64bits(silenceLevel))
+	p.rating.score = maxLinkScore
 	empty := []*DownTrack{}
 	p.downTracks.Store(&empty)
 	return p
@@ -178,6 +190,7 @@ func (p *PublishedTrack) Layers() []string {
 // unmute every subscriber restarts from a keyframe with continuous numbering.
 func (p *PublishedTrack) SetMuted(muted bool) {
 	if was := p.muted.Swap(muted); was && !muted {
+		p.unmutedAt.Store(time.Now().UnixNano())
 		for _, d := range *p.downTracks.Load() {
 			d.resync()
 		}
@@ -367,7 +380,9 @@ func (p *PublishedTrack) handle(l *upLayer, pkt *inPacket, raw []byte, now int64
 
 	p.stats.packets.Add(1)
 	p.stats.bytes.Add(uint64(len(raw)))
-	p.countLoss(l, pkt.hdr.SequenceNumber)
+	if p.countLoss(l, pkt.hdr.SequenceNumber) {
+		l.observeJitter(pkt.hdr.Timestamp, now, p.codec.ClockRate)
+	}
 	l.lastAt.Store(now)
 	l.cache.store(pkt.hdr.SequenceNumber, raw)
 
@@ -405,21 +420,23 @@ func (p *PublishedTrack) handle(l *upLayer, pkt *inPacket, raw []byte, now int64
 // (the publisher restarted its stream), not thousands of lost packets.
 const maxCountedGap = 4096
 
-// countLoss updates the upstream loss counters with a packet's sequence number. Only the layer's
-// reader calls it.
-func (p *PublishedTrack) countLoss(l *upLayer, sn uint16) {
+// countLoss updates the upstream loss counters with a packet's sequence number, and says
+// whether the packet is the newest so far. Only the layer's reader calls it.
+func (p *PublishedTrack) countLoss(l *upLayer, sn uint16) (inOrder bool) {
 	if !l.seenSN {
 		l.highSN, l.seenSN = sn, true
-		return
+		return true
 	}
 	switch d := sn - l.highSN; {
 	case d == 0 || d >= 0x8000: // a duplicate, or older than the newest
 		p.stats.late.Add(1)
+		return false
 	default:
 		if d > 1 && d <= maxCountedGap {
 			p.stats.lost.Add(uint64(d - 1))
 		}
 		l.highSN = sn
+		return true
 	}
 }
 

@@ -20,6 +20,18 @@ const outQueueLen = 512
 
 var errSlowClient = errors.New("signalling queue full: client too slow")
 
+// errMalformedFrame marks a frame that is not a SignalRequest: a protocol violation.
+var errMalformedFrame = errors.New("malformed signal frame")
+
+// isMalformed tells a read error that is the client's fault (a frame that is not a valid
+// SignalRequest, or one beyond the read limit) from a socket that merely ended. gorilla
+// answers an oversized frame with its own close frame before returning ErrReadLimit, so the
+// write side may fail (ErrCloseSent) and close the connection first: only the read error
+// says what happened.
+func isMalformed(err error) bool {
+	return errors.Is(err, errMalformedFrame) || errors.Is(err, websocket.ErrReadLimit)
+}
+
 // signalConn is one WebSocket carrying LiveKit protobuf frames. Writes go through a queue
 // drained by a single goroutine, because gorilla's Conn allows one concurrent writer.
 type signalConn struct {
@@ -56,11 +68,11 @@ func (c *signalConn) read() (*livekit.SignalRequest, error) {
 		return nil, err
 	}
 	if kind != websocket.BinaryMessage {
-		return nil, fmt.Errorf("malformed signal frame: expected a binary protobuf frame, got websocket message type %d", kind)
+		return nil, fmt.Errorf("%w: expected a binary protobuf frame, got websocket message type %d", errMalformedFrame, kind)
 	}
 	req := &livekit.SignalRequest{}
 	if err := proto.Unmarshal(data, req); err != nil {
-		return nil, fmt.Errorf("malformed signal frame (%d bytes): %w", len(data), err)
+		return nil, fmt.Errorf("%w (%d bytes): %w", errMalformedFrame, len(data), err)
 	}
 	return req, nil
 }

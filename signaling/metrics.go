@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -106,6 +107,7 @@ type serverCollector struct {
 	s *Server
 
 	rooms, participants               *prometheus.Desc
+	connectionQuality                 *prometheus.Desc
 	publishedTracks, subscribedTracks *prometheus.Desc
 	packets, bytes, retransmits       *prometheus.Desc
 	nacksReceived, nacksSent          *prometheus.Desc
@@ -144,12 +146,14 @@ func newServerCollector(s *Server) *serverCollector {
 		quorumPresent:  d("quorum_present", "Members counted towards the quorum now (present, or present and represented, per the legal profile), per room with an open session.", "room"),
 		quorumRequired: d("quorum_required", "Members required for the quorum, per room with an open session.", "room"),
 		quorumReached:  d("quorum_reached", "1 when the quorum is reached (or waived at a second convocation), else 0, per room with an open session.", "room"),
+		connectionQuality: d("participants_by_connection_quality", "Participants in the rooms of this node by the connection quality last sent to clients "+
+			"(excellent, good, poor, lost; unknown until a participant's connection is up and rated).", "quality"),
 	}
 }
 
 func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.rooms, c.participants, c.publishedTracks, c.subscribedTracks, c.packets, c.bytes, c.retransmits,
+		c.rooms, c.participants, c.connectionQuality, c.publishedTracks, c.subscribedTracks, c.packets, c.bytes, c.retransmits,
 		c.nacksReceived, c.nacksSent, c.plisReceived, c.plisSent, c.lost, c.late, c.malformed, c.forwardErrors,
 		c.joinSeconds, c.quorumPresent, c.quorumRequired, c.quorumReached,
 	} {
@@ -163,6 +167,26 @@ var roleLabels = []string{
 	string(auth.RoleCaptioner), string(auth.RoleInterpreter), string(auth.RoleViewer), "none",
 }
 
+// qualityLabels lists every connection quality, so that an empty one reads 0.
+var qualityLabels = []string{"excellent", "good", "poor", "lost", "unknown"}
+
+func qualityLabel(info *livekit.ConnectionQualityInfo) string {
+	if info == nil {
+		return "unknown"
+	}
+	switch info.Quality {
+	case livekit.ConnectionQuality_EXCELLENT:
+		return "excellent"
+	case livekit.ConnectionQuality_GOOD:
+		return "good"
+	case livekit.ConnectionQuality_POOR:
+		return "poor"
+	case livekit.ConnectionQuality_LOST:
+		return "lost"
+	}
+	return "unknown"
+}
+
 func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
@@ -174,6 +198,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	rooms := c.s.Rooms()
 	gauge(c.rooms, float64(len(rooms)))
 	byRole := map[string]int{}
+	byQuality := map[string]int{}
 	for _, r := range rooms {
 		r.mu.Lock()
 		for _, p := range r.participants {
@@ -182,11 +207,15 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 				role = "none"
 			}
 			byRole[role]++
+			byQuality[qualityLabel(p.quality)]++
 		}
 		r.mu.Unlock()
 	}
 	for _, role := range roleLabels {
 		gauge(c.participants, float64(byRole[role]), role)
+	}
+	for _, q := range qualityLabels {
+		gauge(c.connectionQuality, float64(byQuality[q]), q)
 	}
 
 	if media := c.s.cfg.Media; media != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -43,6 +44,12 @@ type Participant struct {
 	subs             map[string]*subscription      // by track sid
 	conn             *signalConn
 	resumeTimer      *time.Timer
+	quality          *livekit.ConnectionQualityInfo       // the last rating (quality.go); nil until active
+	qualityTold      map[string]livekit.ConnectionQuality // ratings sent to it, by participant sid
+
+	// signalRTT is the round trip in milliseconds the client measured over the signalling
+	// socket and reported in its last ping_req (0: never).
+	signalRTT atomic.Int64
 
 	negMu        sync.Mutex
 	offerPending bool // an offer is out, waiting for the answer
@@ -245,20 +252,7 @@ func (p *Participant) readLoop(conn *signalConn) {
 	for {
 		req, err := conn.read()
 		if err != nil {
-			select {
-			case <-conn.done: // closed by us (leave, removal, replacement)
-				return
-			default:
-			}
-			if isMalformed(err) {
-				// A client speaking garbage loses its own session, nobody else's.
-				p.log.Warn("closing session on a malformed frame", "err", err)
-				conn.close(err)
-				p.room.remove(p, livekit.DisconnectReason_CLIENT_INITIATED, false)
-				return
-			}
-			conn.close(nil)
-			p.room.dropped(p, conn)
+			p.connEnded(conn, err)
 			return
 		}
 		if err := p.handle(req); err != nil {
@@ -270,8 +264,25 @@ func (p *Participant) readLoop(conn *signalConn) {
 	}
 }
 
-func isMalformed(err error) bool {
-	return strings.Contains(err.Error(), "malformed signal frame") || strings.Contains(err.Error(), "read limit exceeded")
+// connEnded acts on the end of one of the participant's sockets, whoever closed it first. The
+// read error alone decides: a protocol violation removes the participant now; any other end
+// leaves it the resume window. The room ignores a socket that is no longer the participant's
+// (replaced by a resume) and a participant already gone (left, removed), so a socket that we
+// closed ourselves needs no special case. Deciding from "was the socket already closed?"
+// instead lost the race with the write side, which fails as soon as gorilla has answered an
+// oversized frame with its own close frame: the offender was then neither removed nor
+// marked as dropped.
+func (p *Participant) connEnded(conn *signalConn, err error) {
+	if isMalformed(err) {
+		// A client speaking garbage loses its own session, nobody else's.
+		conn.close(err)
+		if p.room.removeIfCurrent(p, conn, livekit.DisconnectReason_CLIENT_INITIATED) {
+			p.log.Warn("session closed on a malformed frame", "err", err)
+		}
+		return
+	}
+	conn.close(nil)
+	p.room.dropped(p, conn)
 }
 
 var errLeft = errors.New("participant left")
@@ -298,6 +309,9 @@ func (p *Participant) handle(req *livekit.SignalRequest) error {
 	case *livekit.SignalRequest_Ping:
 		p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Pong{Pong: m.Ping}})
 	case *livekit.SignalRequest_PingReq:
+		if rtt := m.PingReq.GetRtt(); rtt > 0 {
+			p.signalRTT.Store(rtt)
+		}
 		p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_PongResp{PongResp: &livekit.Pong{
 			LastPingTimestamp: m.PingReq.GetTimestamp(), Timestamp: time.Now().UnixMilli(),
 		}}})

@@ -57,10 +57,14 @@ func newRoom(s *Server, name string, emptyTimeout time.Duration) *Room {
 	r.log = s.log.With("room", name)
 	r.programme = s.startProgramme(r) // programme.go
 	r.emptyTimer = time.AfterFunc(emptyTimeout, r.closeIfEmpty)
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		r.speakerLoop()
+	}()
+	go func() {
+		defer s.wg.Done()
+		r.qualityLoop() // quality.go
 	}()
 	return r
 }
@@ -189,6 +193,7 @@ func (r *Room) resume(sid, identity string, conn *signalConn) *Participant {
 		return nil
 	}
 	old := p.swapConn(conn)
+	p.qualityTold = nil // it may have missed ratings while away: tell it all again
 	if p.resumeTimer != nil {
 		p.resumeTimer.Stop()
 		p.resumeTimer = nil
@@ -234,6 +239,17 @@ func (r *Room) dropped(p *Participant, conn *signalConn) {
 			r.remove(p, livekit.DisconnectReason_SIGNAL_CLOSE, false)
 		}
 	})
+}
+
+// removeIfCurrent removes p if conn is still its socket, and says whether it did.
+func (r *Room) removeIfCurrent(p *Participant, conn *signalConn, reason livekit.DisconnectReason) bool {
+	r.mu.Lock()
+	current := p.conn == conn && r.participants[p.identity] == p
+	r.mu.Unlock()
+	if current {
+		r.remove(p, reason, false)
+	}
+	return current
 }
 
 // remove takes a participant out of the room, tells it why when notify is set, tells the others,
