@@ -2,6 +2,8 @@ package broadcast
 
 import (
 	"testing"
+
+	"github.com/ingeco/hemicycle/test/media"
 )
 
 func TestDelayQueueKeepsOrderAndReusesSlots(t *testing.T) {
@@ -183,6 +185,14 @@ func TestFixtures(t *testing.T) {
 	for i, f := range fx.slate {
 		if f[0]&1 != 0 {
 			t.Errorf("slate frame %d is not a keyframe", i)
+		}
+	}
+	if len(fx.blank) == 0 {
+		t.Fatal("no blank frame")
+	}
+	for i, f := range fx.blank {
+		if f[0]&1 != 0 || media.KeyframeWidth(f) != blankWidth {
+			t.Errorf("blank frame %d: keyframe %v, %d wide; want keyframes %d wide", i, f[0]&1 == 0, media.KeyframeWidth(f), blankWidth)
 		}
 	}
 }

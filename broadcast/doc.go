@@ -10,6 +10,7 @@
 // the first audio track and silence on the others, so nothing of the original leaves the server.
 //
 // Recording, HLS and RTMP read the same programme tracks and hand them to ffmpeg over RTP on
-// loopback. The package knows nothing of rooms or councils: the signaling package says what is
+// loopback, once ffmpeg listens, so that a file begins with the first packet sent and its
+// chapters line up. HLS and RTMP, transcoded anyway, show the interpreter inset in the corner. The package knows nothing of rooms or councils: the signaling package says what is
 // on air (Select) and gives the chapter marks.
 package broadcast

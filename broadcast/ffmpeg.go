@@ -61,6 +61,9 @@ type tapStream struct {
 
 // WriteRTP is the sink's delivery: rewrite payload type and SSRC to the SDP's, send.
 func (s *tapStream) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	if !s.tap.open.Load() {
+		return 0, nil // ffmpeg is not listening yet: the packet would be lost (listening.go)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hdr = rtp.Header{Version: 2, Marker: h.Marker, PayloadType: s.pt, SequenceNumber: h.SequenceNumber, Timestamp: h.Timestamp, SSRC: s.ssrc}
@@ -110,6 +113,31 @@ type tap struct {
 	streams []*tapStream
 	first   atomic.Int64 // when the first packet went out, Unix nanoseconds
 	onFirst func(time.Time)
+	open    atomic.Bool // ffmpeg listens: packets go out
+}
+
+// rtpPorts are the ports ffmpeg binds for the tap's streams.
+func (t *tap) rtpPorts() []int {
+	ports := make([]int, len(t.streams))
+	for i, s := range t.streams {
+		ports[i] = s.rtpTo.Port
+	}
+	return ports
+}
+
+// openWhenListening lets packets out once ffmpeg has bound its ports, or at once where that
+// cannot be seen; it returns when ctx ends or the tap is open.
+func (t *tap) openWhenListening(ctx context.Context, log *slog.Logger, name string) {
+	err := waitBound(ctx, t.rtpPorts())
+	switch {
+	case ctx.Err() != nil:
+		return
+	case errors.Is(err, errNoSocketTable):
+		// Not Linux: the first packet sent stands for the file's start, as near as can be told.
+	case err != nil:
+		log.Warn("cannot tell whether ffmpeg listens; sending anyway", "egress", name, "err", err)
+	}
+	t.open.Store(true)
 }
 
 // openTap reads the given programme outputs into sinks that send to free loopback ports;
@@ -282,6 +310,7 @@ func (e *egress) once(ctx context.Context, attempt int) error {
 	go func() { lastLines <- e.logOutput(stderr) }()
 	repCtx, stopReports := context.WithCancel(ctx)
 	defer stopReports()
+	go t.openWhenListening(repCtx, e.log, e.name)
 	go t.reports(repCtx)
 
 	exited := make(chan error, 1)

@@ -17,9 +17,13 @@ import (
 //	       -ac 1 silence.ogg
 //	ffmpeg -f lavfi -i "color=c=0x1d3557:s=640x360:r=5" -t 1 -c:v libvpx -b:v 100k -g 1 \
 //	       -keyint_min 1 -deadline realtime -cpu-used 8 -auto-alt-ref 0 slate.ivf
+//	ffmpeg -f lavfi -i "color=c=black:s=16x16:r=5" -t 1 -c:v libvpx -b:v 10k -g 1 \
+//	       -keyint_min 1 -deadline realtime -cpu-used 8 -auto-alt-ref 0 blank.ivf
 //
 // bleep.ogg is the 1 kHz tone that replaces bleeped audio, silence.ogg fills an audio track that
-// has nothing to say, and slate.ivf (every frame a keyframe) stands in for a missing camera.
+// has nothing to say, slate.ivf (every frame a keyframe) stands in for a missing camera, and
+// blank.ivf (a tiny picture, every frame a keyframe) for a missing interpreter: ffmpeg's overlay
+// needs pictures on both its inputs, and leaves one this small off the picture (hls.go).
 
 //go:embed media/bleep.ogg
 var bleepOgg []byte
@@ -29,6 +33,9 @@ var silenceOgg []byte
 
 //go:embed media/slate.ivf
 var slateIVF []byte
+
+//go:embed media/blank.ivf
+var blankIVF []byte
 
 // ToneFrequency is the pitch of the bleep in Hz.
 const ToneFrequency = 1000
@@ -40,7 +47,15 @@ type fixtures struct {
 	tone    [][]byte // Opus frames of the 1 kHz tone
 	silence []byte   // one Opus frame of silence
 	slate   [][]byte // VP8 keyframes
+	blank   [][]byte // VP8 keyframes of blankWidth pixels wide
 }
+
+// blankWidth is the width of blank.ivf's pictures; the overlay takes anything narrower than
+// pipMinWidth for the blank.
+const (
+	blankWidth  = 16
+	pipMinWidth = 32
+)
 
 var (
 	fixturesOnce sync.Once
@@ -67,6 +82,10 @@ func loadFixtures() (*fixtures, error) {
 		f.silence = silence[len(silence)-1]
 		if f.slate, err = ivfFrames(slateIVF); err != nil {
 			fixturesErr = fmt.Errorf("slate.ivf: %w", err)
+			return
+		}
+		if f.blank, err = ivfFrames(blankIVF); err != nil {
+			fixturesErr = fmt.Errorf("blank.ivf: %w", err)
 			return
 		}
 		fixturesVal = f

@@ -51,7 +51,9 @@ func (c TranscodeConfig) withDefaults() TranscodeConfig {
 
 // transcodeArgs are ffmpeg's input and encoding arguments, up to the output format. The
 // programme's resolution changes with its source (the slate, each camera): the picture is
-// scaled and padded to one size, and a keyframe forced every keyEvery seconds.
+// scaled and padded to one size, the interpreter inset in its corner (pictureInPicture), and a
+// keyframe forced every keyEvery seconds. The SDP holds the picture, the interpreter, then
+// audioTracks audio tracks.
 func transcodeArgs(c TranscodeConfig, sdp string, audioTracks int, keyEvery int) []string {
 	h := c.Height &^ 1
 	w := (h*16/9 + 1) &^ 1
@@ -62,8 +64,8 @@ func transcodeArgs(c TranscodeConfig, sdp string, audioTracks int, keyEvery int)
 		"-analyzeduration", "2000000",
 		"-protocol_whitelist", "file,udp,rtp", "-i", sdp,
 		"-filter_complex", fmt.Sprintf(
-			"[0:v:0]scale=%d:%d:force_original_aspect_ratio=decrease,pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=%d[pic];%s",
-			w, h, w, h, c.FrameRate, audioMix(audioTracks)),
+			"[0:v:0]scale=%d:%d:force_original_aspect_ratio=decrease,pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=%d[main];%s;%s",
+			w, h, w, h, c.FrameRate, pictureInPicture("main", "pic", w, h), audioMix(audioTracks)),
 		"-map", "[pic]", "-map", "[mix]",
 		"-c:v", "libx264", "-preset", c.Preset, "-tune", "zerolatency", "-pix_fmt", "yuv420p",
 		"-b:v", fmt.Sprintf("%dk", c.VideoBitrate), "-maxrate", fmt.Sprintf("%dk", c.VideoBitrate*3/2),
@@ -74,17 +76,23 @@ func transcodeArgs(c TranscodeConfig, sdp string, audioTracks int, keyEvery int)
 	}
 }
 
-// publicOutputs are the tracks ffmpeg reads: the picture and the audio, not the interpreter
-// (who would need compositing).
-func (p *Programme) publicOutputs() []Output {
-	var out []Output
-	for _, o := range p.Outputs() {
-		if o.Name != TrackInterpreter {
-			out = append(out, o)
-		}
-	}
-	return out
+// pictureInPicture is the filter insetting the interpreter (the SDP's second video stream) in
+// the bottom-right corner of the main picture (labelled main, w×h), a quarter of its width, into
+// label out. Sign language must stay readable, hence no smaller. Without an interpreter the
+// programme sends a blank narrower than pipMinWidth, which the overlay places off the picture:
+// ffmpeg rebuilds the filters when the interpreter's picture size changes, so the same graph
+// serves both.
+func pictureInPicture(main, out string, w, h int) string {
+	pw := (w / 4) &^ 1
+	margin := (h / 36) &^ 1
+	return fmt.Sprintf("[0:v:1]scale=w='if(lt(iw,%d),iw,%d)':h=-2,setsar=1[pip];"+
+		"[%s][pip]overlay=x='if(lt(w,%d),W,W-w-%d)':y='H-h-%d'[%s]",
+		pipMinWidth, pw, main, pipMinWidth, margin, margin, out)
 }
+
+// publicOutputs are the tracks ffmpeg reads for HLS and RTMP: every one, the interpreter
+// second.
+func (p *Programme) publicOutputs() []Output { return p.Outputs() }
 
 // HLSConfig sets up the HLS output.
 type HLSConfig struct {
@@ -133,7 +141,7 @@ func (p *Programme) StartHLS(cfg HLSConfig) (*HLS, error) {
 		outputs: outputs,
 		ffmpeg:  tc.FFmpeg,
 		args: func(sdp string, attempt int) ([]string, error) {
-			args := transcodeArgs(tc, sdp, len(outputs)-1, cfg.SegmentSeconds)
+			args := transcodeArgs(tc, sdp, len(outputs)-2, cfg.SegmentSeconds)
 			return append(args,
 				"-f", "hls",
 				"-hls_time", strconv.Itoa(cfg.SegmentSeconds),
@@ -193,7 +201,7 @@ func (p *Programme) StartRTMP(cfg RTMPConfig) (stop func(), err error) {
 		ffmpeg:  tc.FFmpeg,
 		secret:  cfg.URL[strings.LastIndex(cfg.URL, "/")+1:],
 		args: func(sdp string, attempt int) ([]string, error) {
-			args := transcodeArgs(tc, sdp, len(outputs)-1, 2)
+			args := transcodeArgs(tc, sdp, len(outputs)-2, 2)
 			return append(args, "-f", "flv", cfg.URL), nil
 		},
 	}, nil)

@@ -8,9 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/pion/rtp"
 
 	"github.com/ingeco/hemicycle/sfu"
 )
@@ -128,6 +132,15 @@ func TestHLSAndRTMPCarryTheBleep(t *testing.T) {
 	time.Sleep(time.Second)
 	p.Bleep(false)
 	time.Sleep(3*time.Second + delay)
+	// A loaded machine's RTMP chain (two ffmpegs) may lag seconds behind: stop it once the
+	// platform has the bleep and a second after it, or after 30 s (the checks below then say
+	// what is missing).
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+		cls := pitches(partialPCM(ctx, received))
+		if i := slices.Index(cls, 1000); i >= 0 && slices.Index(cls[i:], 440) >= 0 && len(cls)-i-slices.Index(cls[i:], 440) >= 10 {
+			break
+		}
+	}
 	stopRTMP()
 	h.Stop()
 	select {
@@ -190,3 +203,130 @@ func testLog() *slog.Logger {
 	}
 	return discard()
 }
+
+// partialPCM decodes what a file being written holds so far, nothing if it cannot.
+func partialPCM(ctx context.Context, path string) []float64 {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "quiet", "-i", path, "-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "-").Output()
+	s := make([]float64, len(out)/2)
+	for i := range s {
+		s[i] = float64(int16(uint16(out[2*i])|uint16(out[2*i+1])<<8)) / 32768
+	}
+	return s
+}
+
+// playSlate plays the slate's pictures (a flat dark blue, 640×360) into a local track at
+// 5 fps, as an interpreter's camera, until the test ends.
+func playSlate(t *testing.T) *sfu.PublishedTrack {
+	t.Helper()
+	fx, err := loadFixtures()
+	if err != nil {
+		t.Fatal(err)
+	}
+	track, w := localTrack(t, VideoCodec, "interpreter-cam")
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var sn uint16
+		var ts uint32
+		pace(ctx, len(fx.slate), slateInterval, func(i int) {
+			pkt := append([]byte{0x10}, fx.slate[i]...) // VP8 descriptor: start of a frame
+			_ = w.WriteRTP(&rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: sn, Timestamp: ts, Marker: true}, pkt)
+			sn++
+			ts += 90000 / 5
+		})
+	}()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return track
+}
+
+// cornerColours decodes a video's pictures at 2 per second and returns the mean colour of
+// the region where the interpreter is inset (inside its margins), one per picture.
+func cornerColours(t *testing.T, path string, w, h int) [][3]int {
+	t.Helper()
+	pw, ph := w/4, h/4-h/36 // the inset at 16:9 is a quarter wide and about as high
+	x, y := w-pw, h-ph
+	filter := fmt.Sprintf("fps=2,crop=%d:%d:%d:%d,scale=1:1:flags=area", pw*3/4, ph*3/4, x+pw/8-h/36, y+ph/8-h/36)
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-i", path, "-an", "-vf", filter,
+		"-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
+	if err != nil {
+		t.Fatalf("decode the corner of %s: %v", filepath.Base(path), err)
+	}
+	var cs [][3]int
+	for i := 0; i+3 <= len(out); i += 3 {
+		cs = append(cs, [3]int{int(out[i]), int(out[i+1]), int(out[i+2])})
+	}
+	return cs
+}
+
+// TestHLSInsetsTheInterpreter transcodes a programme to HLS, first without an interpreter, then
+// with one whose camera shows a flat dark blue: the bottom-right corner of the output must turn
+// that blue once the interpreter is on air, and not be that blue before.
+func TestHLSInsetsTheInterpreter(t *testing.T) {
+	needFFmpeg(t)
+	const delay = 500 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := New(ctx, nil, "pip room", Config{Delay: delay, Logger: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	src := playClips(t)
+	p.Select(Selection{Main: src.cam, Audio: []*sfu.PublishedTrack{src.mic}})
+	h, err := p.StartHLS(HLSConfig{Dir: t.TempDir(), SegmentSeconds: 1, ListSize: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(h.Dir(), Playlist))
+		if strings.Count(string(b), ".ts") >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no HLS segments after 30 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	interpreter := playSlate(t)
+	p.Select(Selection{Main: src.cam, Interpreter: interpreter, Audio: []*sfu.PublishedTrack{src.mic}})
+	time.Sleep(4*time.Second + delay)
+	h.Stop()
+	playlist := filepath.Join(h.Dir(), Playlist)
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		b, _ := os.ReadFile(playlist)
+		if strings.Contains(string(b), "#EXT-X-ENDLIST") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the playlist was not ended:\n%s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The slate's colour, 0x1d3557, after two lossy encodings.
+	blue := func(c [3]int) bool {
+		return abs(c[0]-0x1d) < 20 && abs(c[1]-0x35) < 20 && abs(c[2]-0x57) < 20
+	}
+	cs := cornerColours(t, playlist, 640, 360)
+	t.Logf("corner colour at 2 per second: %v", cs)
+	first := slices.IndexFunc(cs, blue)
+	if first < 2 {
+		t.Fatalf("the corner is the interpreter's blue from picture %d, want it from the interpreter's arrival (after picture 2)", first)
+	}
+	if n := len(cs) - first; n < 4 || !slices.ContainsFunc(cs[:first], func(c [3]int) bool { return !blue(c) }) {
+		t.Errorf("%d pictures with the interpreter inset, want at least 4 and a different corner before", n)
+	}
+	for i, c := range cs[first:] {
+		if !blue(c) {
+			t.Errorf("picture %d: the corner is %v once the interpreter is on, want the interpreter's blue", first+i, c)
+		}
+	}
+}
+
+func abs(x int) int { return max(x, -x) }

@@ -169,7 +169,10 @@ func New(ctx context.Context, engine *sfu.Engine, room string, cfg Config) (*Pro
 	}
 	streamID := "programme"
 	for i, name := range []string{TrackVideo, TrackInterpreter} {
-		o := &videoOutput{name: name, prog: p, pt: uint8(VideoCodec.PayloadType), q: newDelayQueue(256, queueLimit)}
+		o := &videoOutput{name: name, prog: p, pt: uint8(VideoCodec.PayloadType), q: newDelayQueue(256, queueLimit), still: fx.slate}
+		if name == TrackInterpreter {
+			o.still = fx.blank
+		}
 		o.m.clockRate = VideoCodec.ClockRate
 		wanted := &p.keyframeWanted[i]
 		o.track, o.writer, err = engine.NewLocalTrack(VideoCodec, name, streamID, func() { wanted.Store(true) })
@@ -192,8 +195,9 @@ func New(ctx context.Context, engine *sfu.Engine, room string, cfg Config) (*Pro
 		writers = append(writers, o.writer)
 		p.audio = append(p.audio, o)
 	}
-	// Until a camera is chosen, the slate is on air.
+	// Until a camera is chosen, the slate is on air, and the blank in the interpreter's place.
 	p.video.want(nil, true)
+	p.interp.want(nil, true)
 	p.ctx, p.cancel = context.WithCancel(ctx)
 	// The outputs to ffmpeg outlive the programme's context: they are stopped first, and the
 	// programme goes on releasing packets until ffmpeg has finished its files.
@@ -253,7 +257,9 @@ func (p *Programme) Select(sel Selection) {
 		sel.Interpreter = nil
 	}
 	p.selectVideo(p.video, sel.Main, true)
-	p.selectVideo(p.interp, sel.Interpreter, false)
+	// Without an interpreter the blank goes on: ffmpeg's overlay waits for pictures on both
+	// its inputs. Viewers' pages hide the track while the room has no interpreter.
+	p.selectVideo(p.interp, sel.Interpreter, true)
 
 	var wanted []*sfu.PublishedTrack
 	for _, t := range sel.Audio {
@@ -548,7 +554,7 @@ type slateState struct {
 
 func (p *Programme) sendSlate(o *videoOutput, f *videoFeed) {
 	st := &f.slate
-	frame := p.fx.slate[st.frame%len(p.fx.slate)]
+	frame := o.still[st.frame%len(o.still)]
 	st.frame++
 	var pkt [slatePayload + 1]byte
 	for off := 0; off < len(frame); {

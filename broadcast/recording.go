@@ -80,7 +80,9 @@ func (p *Programme) Record(cfg RecordingConfig) (*Recording, error) {
 	}
 	var outputs []Output
 	for _, o := range p.Outputs() {
-		if o.Name != TrackInterpreter { // the interpreter would need compositing: not recorded
+		// The cameras' VP8 is copied, not re-encoded: insetting the interpreter as HLS and
+		// RTMP do would cost a VP8 encoder per room, so the recording keeps the main picture.
+		if o.Name != TrackInterpreter {
 			outputs = append(outputs, o)
 		}
 	}

@@ -3,10 +3,15 @@ package broadcast
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -307,5 +312,130 @@ func TestRetentionDeletesOnlyExpiredRecordings(t *testing.T) {
 	}
 	if _, err := EnforceRetention(filepath.Join(dir, "missing"), time.Hour, now, discard()); err != nil {
 		t.Errorf("a missing folder is not an error: %v", err)
+	}
+}
+
+// slowFFmpeg is an ffmpeg that takes lag to start, as a loaded machine's does: a shell script
+// that sleeps, then runs the real one.
+func slowFFmpeg(t *testing.T, lag time.Duration) string {
+	t.Helper()
+	real, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "slow-ffmpeg")
+	script := fmt.Sprintf("#!/bin/sh\nsleep %.3f\nexec %q \"$@\"\n", lag.Seconds(), real)
+	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// audioStart is where a file's audio stream starts on its timeline, which a decoder writing
+// raw samples drops.
+func audioStart(t *testing.T, path string) time.Duration {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=start_time", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", filepath.Base(path), err)
+	}
+	s, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		return 0 // "N/A": the stream starts with the file
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// TestChaptersFollowTheFirstMediaFFmpegReceives records through an ffmpeg that starts 1.5 s
+// late: what the programme sends before ffmpeg listens is lost, so the file begins later than
+// the recorder, and the bleep's chapter must still start where its tone is heard in the file.
+func TestChaptersFollowTheFirstMediaFFmpegReceives(t *testing.T) {
+	needFFmpeg(t)
+	const delay = 500 * time.Millisecond
+	const lag = 1500 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := New(ctx, nil, "salle", Config{Delay: delay, KeyframeInterval: time.Second, Logger: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	src := playClips(t)
+	p.Select(Selection{Main: src.cam, Audio: []*sfu.PublishedTrack{src.mic}})
+	rec, err := p.Record(RecordingConfig{Dir: t.TempDir(), FFmpeg: slowFFmpeg(t, lag)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(lag + 2*time.Second)
+	p.Bleep(true)
+	time.Sleep(time.Second)
+	p.Bleep(false)
+	time.Sleep(time.Second + delay)
+	rec.Stop()
+
+	files := rec.Files()
+	if len(files) != 1 {
+		t.Fatalf("recording files %v, want one", files)
+	}
+	cls := pitches(pcm(t, files[0]))
+	t.Logf("recording pitch per 100 ms: %v", cls)
+	first := slices.Index(cls, 1000)
+	if first < 0 {
+		t.Fatal("no bleep tone in the recording")
+	}
+	heard := audioStart(t, files[0]) + time.Duration(first)*100*time.Millisecond
+	vtt, err := os.ReadFile(strings.TrimSuffix(files[0], ".webm") + ".vtt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked, ok := cueStart(string(vtt), "Passage coupé (bip)")
+	if !ok {
+		t.Fatalf("no chapter for the bleep:\n%s", vtt)
+	}
+	t.Logf("bleep chapter at %s, tone heard at %s", marked, heard)
+	// The tone is found to within a 100 ms window and the chapter is stamped from the first
+	// packet sent once ffmpeg listens; 0.5 s leaves room for a loaded machine's scheduling
+	// while a chapter timed from before ffmpeg listened would be off by the whole lag.
+	if d := marked - heard; d < -500*time.Millisecond || d > 500*time.Millisecond {
+		t.Errorf("the bleep's chapter starts at %s in the recording, the tone at %s", marked, heard)
+	}
+}
+
+// cueStart finds the start of the cue whose text is title in a WebVTT file.
+func cueStart(vtt, title string) (time.Duration, bool) {
+	lines := strings.Split(vtt, "\n")
+	for i := 1; i < len(lines); i++ {
+		if lines[i] != title {
+			continue
+		}
+		from, _, ok := strings.Cut(lines[i-1], " --> ")
+		if !ok {
+			return 0, false
+		}
+		var h, m, s, ms int
+		if _, err := fmt.Sscanf(from, "%d:%d:%d.%d", &h, &m, &s, &ms); err != nil {
+			return 0, false
+		}
+		return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(s)*time.Second + time.Duration(ms)*time.Millisecond, true
+	}
+	return 0, false
+}
+
+func TestBoundUDPPortsSeesABoundSocket(t *testing.T) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := conn.LocalAddr().(*net.UDPAddr).Port
+	bound, err := boundUDPPorts([]int{port})
+	if errors.Is(err, errNoSocketTable) {
+		t.Skip("this system shows no UDP socket table; the tap sends at once there")
+	}
+	if err != nil || !bound[port] {
+		t.Fatalf("port %d bound by this test: %v %v", port, bound, err)
+	}
+	_ = conn.Close()
+	if bound, err := boundUDPPorts([]int{port}); err != nil || bound[port] {
+		t.Errorf("port %d closed but reported bound: %v %v", port, bound, err)
 	}
 }

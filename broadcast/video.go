@@ -18,6 +18,7 @@ type videoOutput struct {
 	track  *sfu.PublishedTrack
 	writer *sfu.LocalWriter
 	pt     uint8
+	still  [][]byte // the keyframes shown without a camera: the slate, or the blank
 
 	mu      sync.Mutex
 	current *videoFeed // on air

@@ -155,6 +155,15 @@ type CloseVote struct {
 	Vote string `json:"vote"`
 }
 
+// RecordBleep records a passage the chair cut from the public broadcast, from From to To in
+// the room's time. The passage may lie before the command's time (the chair bleeps the last
+// seconds, which the delayed public has not heard yet).
+type RecordBleep struct {
+	Header
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
 // Decide validates a command against the state and the profile and returns
 // the events that record it, in order. It does not change the state: the
 // caller appends the events to its journal, then Applies them.
@@ -736,4 +745,26 @@ func (c CloseVote) decide(s *State) ([]Event, error) {
 		return nil, refuse(ErrState, "secret ballot %q: record the tellers' tally before closing", v.ID)
 	}
 	return []Event{VoteClosed{Header: c.Header, Vote: v.ID, Result: s.result(v)}}, nil
+}
+
+func (c RecordBleep) decide(s *State) ([]Event, error) {
+	if s.session.OpenedAt.IsZero() {
+		return nil, refuse(ErrState, "the session has not been opened")
+	}
+	if err := checkBleep(c.From, c.To); err != nil {
+		return nil, err
+	}
+	return []Event{ProgrammeBleeped{Header: c.Header, From: c.From, To: c.To}}, nil
+}
+
+// checkBleep refuses a passage without a start or ending before it starts.
+func checkBleep(from, to time.Time) error {
+	switch {
+	case from.IsZero() || to.IsZero():
+		return refuse(ErrInvalid, "a bleeped passage needs a start and an end")
+	case to.Before(from):
+		return refuse(ErrInvalid, "the bleeped passage ends at %s, before it starts at %s",
+			to.Format(time.RFC3339Nano), from.Format(time.RFC3339Nano))
+	}
+	return nil
 }

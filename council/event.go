@@ -238,6 +238,15 @@ type VoteClosed struct {
 	Result Result `json:"result"`
 }
 
+// ProgrammeBleeped records a passage whose sound the chair cut from the public broadcast
+// (replaced by a tone), From and To being the room's times of the passage. It is a fact of the
+// sitting's record, not of the deliberation: quorum, floor and votes ignore it.
+type ProgrammeBleeped struct {
+	Header
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
 func (SessionOpened) Type() string         { return "session.opened" }
 func (SessionClosed) Type() string         { return "session.closed" }
 func (ChairChanged) Type() string          { return "chair.changed" }
@@ -260,6 +269,7 @@ func (VoteOpened) Type() string            { return "vote.opened" }
 func (BallotCast) Type() string            { return "ballot.cast" }
 func (TallyRecorded) Type() string         { return "vote.tally-recorded" }
 func (VoteClosed) Type() string            { return "vote.closed" }
+func (ProgrammeBleeped) Type() string      { return "programme.bleeped" }
 
 // EncodeEvent gives the type tag and JSON a journal stores.
 func EncodeEvent(e Event) (typ string, data json.RawMessage, err error) {
@@ -319,6 +329,8 @@ func DecodeEvent(typ string, data []byte) (Event, error) {
 		return decodeAs[TallyRecorded](typ, data)
 	case "vote.closed":
 		return decodeAs[VoteClosed](typ, data)
+	case "programme.bleeped":
+		return decodeAs[ProgrammeBleeped](typ, data)
 	}
 	return nil, fmt.Errorf("decode event: unknown type %q", typ)
 }

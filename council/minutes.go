@@ -26,6 +26,8 @@ type Minutes struct {
 	Absent       []MemberRef      `json:"absent"`
 	Items        []ItemMinutes    `json:"items"`
 	Speaking     []SpeakingRecord `json:"speaking,omitempty"`
+	// Bleeps are the passages cut from the public broadcast at the chair's request.
+	Bleeps []Bleep `json:"bleeps,omitempty"`
 }
 
 // MemberRef names a member as the minutes do.
@@ -240,6 +242,10 @@ func DraftMinutes(s *State, loc *time.Location) *Minutes {
 			rec.Member = ref(st.Number)
 			m.Speaking = append(m.Speaking, rec)
 		}
+	}
+	for _, b := range s.bleeps {
+		b.From, b.To = in(b.From), in(b.To)
+		m.Bleeps = append(m.Bleeps, b)
 	}
 	return m
 }

@@ -1,6 +1,7 @@
 package council
 
 import (
+	"cmp"
 	"fmt"
 	htmltemplate "html/template"
 	"io"
@@ -42,6 +43,10 @@ type Labels struct {
 	Adopted, Rejected, CastingVote                          string
 	ByProxyF                                                string // voter, holder
 	Speaking, SpeechesF                                     string // count
+
+	// Broadcast heads the passages cut from the public broadcast; BleepF phrases one (from,
+	// to, both in BleepTimeLayout: to the second, as a viewer would look for them).
+	Broadcast, BleepF, BleepTimeLayout string
 }
 
 // FrenchLabels writes the procès-verbal in French.
@@ -73,6 +78,8 @@ func FrenchLabels() Labels {
 		Blank: "Blancs ou nuls", Cast: "Suffrages exprimés", Required: "Majorité requise",
 		Adopted: "Adopté", Rejected: "Rejeté", CastingVote: "voix prépondérante du président",
 		ByProxyF: "%s (pouvoir à %s)", Speaking: "Temps de parole", SpeechesF: "%d intervention(s)",
+		Broadcast: "Diffusion publique", BleepTimeLayout: "15:04:05",
+		BleepF: "Diffusion publique interrompue de %s à %s (à la demande de la présidence)",
 	}
 }
 
@@ -105,21 +112,24 @@ func EnglishLabels() Labels {
 		Blank: "Blank or spoilt", Cast: "Votes cast", Required: "Needed to pass",
 		Adopted: "Adopted", Rejected: "Rejected", CastingVote: "chair's casting vote",
 		ByProxyF: "%s (proxy to %s)", Speaking: "Speaking time", SpeechesF: "%d speech(es)",
+		Broadcast: "Public broadcast", BleepTimeLayout: "15:04:05",
+		BleepF: "Public broadcast interrupted from %s to %s (at the chair's request)",
 	}
 }
 
 // doc is the minutes already phrased, shared by both renderers so that the
 // Markdown and HTML say the same thing.
 type doc struct {
-	Lang     string
-	Colon    string
-	Title    string
-	Facts    []pair
-	Sections []section
-	Items    []itemDoc
-	Agenda   string
-	Speaking string
-	Speakers []pair
+	Lang      string
+	Colon     string
+	Title     string
+	Facts     []pair
+	Sections  []section
+	Items     []itemDoc
+	Agenda    string
+	Speaking  string
+	Speakers  []pair
+	Broadcast *section // nil: the broadcast was never cut
 }
 
 type pair struct{ Label, Value string }
@@ -363,6 +373,15 @@ func (m *Minutes) phrase(l Labels) doc {
 	for _, s := range m.Speaking {
 		d.Speakers = append(d.Speakers, pair{s.Member.Name, fmt.Sprintf(l.SpeechesF, s.Speeches) + ", " + duration(s.Total)})
 	}
+	if len(m.Bleeps) > 0 {
+		// Labels made before bleeps were recorded lack these words: French fills in.
+		fr := FrenchLabels()
+		heading, f, layout := cmp.Or(l.Broadcast, fr.Broadcast), cmp.Or(l.BleepF, fr.BleepF), cmp.Or(l.BleepTimeLayout, fr.BleepTimeLayout)
+		d.Broadcast = &section{Heading: heading}
+		for _, b := range m.Bleeps {
+			d.Broadcast.Lines = append(d.Broadcast.Lines, fmt.Sprintf(f, b.From.Format(layout), b.To.Format(layout)))
+		}
+	}
 	return d
 }
 
@@ -407,7 +426,11 @@ const markdownMinutes = `# {{md .Title}}
 - **{{md .Label}}**{{$.Colon}}{{md .Value}}{{end}}
 {{if .Result}}
 **{{md .Result}}**
-{{end}}{{end}}{{end}}{{if .Speakers}}
+{{end}}{{end}}{{end}}{{with .Broadcast}}
+## {{md .Heading}}
+{{range .Lines}}
+- {{md .}}{{end}}
+{{end}}{{if .Speakers}}
 ## {{md .Speaking}}
 {{range .Speakers}}
 - {{md .Label}}{{$.Colon}}{{md .Value}}{{end}}
@@ -430,6 +453,8 @@ const htmlMinutes = `<!DOCTYPE html>
 <dl>{{range .Names}}<dt>{{.Label}}</dt><dd>{{.Value}}</dd>{{end}}</dl>
 {{if .Result}}<p><strong>{{.Result}}</strong></p>{{end}}
 {{end}}</section>
+{{end}}{{with .Broadcast}}<h2>{{.Heading}}</h2>
+<ul>{{range .Lines}}<li>{{.}}</li>{{end}}</ul>
 {{end}}{{if .Speakers}}<h2>{{.Speaking}}</h2>
 <ul>{{range .Speakers}}<li>{{.Label}}{{$.Colon}}{{.Value}}</li>{{end}}</ul>
 {{end}}</body>

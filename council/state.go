@@ -23,6 +23,7 @@ type State struct {
 	floor   floor
 	items   []*Item
 	votes   []*Vote
+	bleeps  []Bleep // sorted by start, not overlapping
 }
 
 // Session describes the sitting itself.
@@ -180,6 +181,14 @@ type Vote struct {
 	Ballots  []Ballot  `json:"ballots,omitempty"`
 	Tally    *Tally    `json:"tally,omitempty"`
 	Result   *Result   `json:"result,omitempty"`
+}
+
+// Bleep is a passage whose sound was cut from the public broadcast. Passages that overlap
+// are one: By is who marked its start.
+type Bleep struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	By   Actor     `json:"by"`
 }
 
 // Open reports whether ballots may still be cast.
@@ -812,3 +821,36 @@ func (e VoteClosed) apply(s *State) error {
 	v.Result, v.ClosedAt = &r, e.At
 	return nil
 }
+
+func (e ProgrammeBleeped) apply(s *State) error {
+	if s.session.OpenedAt.IsZero() {
+		return errors.New("the session has not been opened")
+	}
+	if err := checkBleep(e.From, e.To); err != nil {
+		return err
+	}
+	// The chair may mark the same seconds twice (the last ten seconds, then the last five):
+	// the record keeps the union, as the broadcast did.
+	n := Bleep{From: e.From, To: e.To, By: e.By}
+	out := make([]Bleep, 0, len(s.bleeps)+1)
+	for _, b := range s.bleeps {
+		if b.To.Before(n.From) || n.To.Before(b.From) {
+			out = append(out, b)
+			continue
+		}
+		if b.From.After(n.From) {
+			b.From, b.By = n.From, n.By
+		}
+		if n.To.After(b.To) {
+			b.To = n.To
+		}
+		n = b
+	}
+	out = append(out, n)
+	slices.SortFunc(out, func(a, b Bleep) int { return a.From.Compare(b.From) })
+	s.bleeps = out
+	return nil
+}
+
+// Bleeps lists the passages cut from the public broadcast, earliest first.
+func (s *State) Bleeps() []Bleep { return slices.Clone(s.bleeps) }

@@ -19,6 +19,7 @@ type View struct {
 	Remote   []int          `json:"remote,omitempty"`
 	OpenItem string         `json:"openItem,omitempty"`
 	OpenVote string         `json:"openVote,omitempty"`
+	Bleeps   []Bleep        `json:"bleeps,omitempty"`
 }
 
 // SeatView is one seat of the roster with its attendance now.
@@ -58,6 +59,7 @@ func (s *State) View(now time.Time) View {
 		Applied: s.applied,
 		AsOf:    now,
 		Remote:  s.remoteParticipants(),
+		Bleeps:  s.Bleeps(),
 	}
 	v.OpenItem = s.currentItem()
 	if ov := s.openVote(); ov != nil {

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -446,6 +447,9 @@ func (s *Server) MountProgramme(mux *http.ServeMux) {
 // serveHLS serves a room's HLS playlist and segments to anyone, from any origin (players are
 // often on another site).
 func (s *Server) serveHLS(w http.ResponseWriter, r *http.Request) {
+	if s.relayOpenRoom(w, r, r.PathValue("room")) { // relay.go: the room is open on another node
+		return
+	}
 	room, ok := s.Room(r.PathValue("room"))
 	if !ok || room.programme == nil || room.programme.hls == nil {
 		http.Error(w, "no live stream for this room now", http.StatusNotFound)
@@ -478,6 +482,9 @@ func (s *Server) roomProgrammeOf(w http.ResponseWriter, name string) (*Room, boo
 }
 
 func (s *Server) serveProgrammeInfo(w http.ResponseWriter, r *http.Request) {
+	if s.relayOpenRoom(w, r, r.PathValue("room")) {
+		return
+	}
 	room, ok := s.roomProgrammeOf(w, r.PathValue("room"))
 	if !ok {
 		return
@@ -500,9 +507,14 @@ func (s *Server) serveViewerToken(w http.ResponseWriter, r *http.Request, limit 
 		writeAPIError(w, &apiError{status: 404, msg: "this server broadcasts no public programme"})
 		return
 	}
-	if wait, ok := limit.allow(clientAddress(r), time.Now()); !ok {
+	// Limited here, where the client's address is known, and again on the room's node, which
+	// sees every entry node's requests for its room.
+	if wait, ok := limit.allow(viewerAddress(r), time.Now()); !ok {
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait/time.Second)+1))
 		writeAPIError(w, &apiError{status: 429, msg: "too many viewer tokens asked for: wait and retry"})
+		return
+	}
+	if s.relayOpenRoom(w, r, name) {
 		return
 	}
 	room, ok := s.roomProgrammeOf(w, name)
@@ -583,6 +595,10 @@ type bleepResponse struct {
 	Changed      bool              `json:"changed"`
 	Bleeps       []broadcast.Bleep `json:"bleeps"`
 	DelaySeconds float64           `json:"delaySeconds"`
+	// Recorded says that the bleep, finished, went into the session's journal (and so into
+	// the minutes); RecordError says why it could not, the bleep itself standing.
+	Recorded    bool   `json:"recorded"`
+	RecordError string `json:"recordError,omitempty"`
 }
 
 func (s *Server) serveBleep(w http.ResponseWriter, r *http.Request) {
@@ -591,8 +607,12 @@ func (s *Server) serveBleep(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("room")
+	// Who chairs is known where the session is: relay before checking.
+	if s.relayOpenRoom(w, r, name) {
+		return
+	}
 	if !s.isSittingChair(name, claims) {
-		writeAPIError(w, &apiError{status: 403, msg: fmt.Sprintf("POST %s is for the chair; your token's role is %q", r.Pattern, claims.Role())})
+		writeAPIError(w, &apiError{status: 403, msg: fmt.Sprintf("%s is for the chair; your token's role is %q", r.Pattern, claims.Role())})
 		return
 	}
 	room, ok := s.roomProgrammeOf(w, name)
@@ -625,8 +645,47 @@ func (s *Server) serveBleep(w http.ResponseWriter, r *http.Request) {
 	resp.Bleeps = prog.Bleeps()
 	if resp.Changed {
 		s.log.Info("bleep marked", "room", name, "by", claims.ParticipantIdentity(), "from", resp.Bleep.From, "to", resp.Bleep.To)
+		// A running bleep is recorded when it ends: the record holds whole passages.
+		if !resp.Bleep.To.IsZero() {
+			var err error
+			resp.Recorded, err = s.recordBleep(r.Context(), name, claims, resp.Bleep)
+			if err != nil {
+				s.log.Error("bleep not recorded in the journal", "room", name, "from", resp.Bleep.From, "to", resp.Bleep.To, "err", err)
+				resp.RecordError = err.Error()
+			}
+		}
 	}
 	writeJSONResponse(w, 200, resp)
+}
+
+// recordBleep appends a finished bleep, with the chair who asked for it, to the room's
+// journal, whence the minutes name it. It reports false without an error when the room has no
+// session to record it in.
+func (s *Server) recordBleep(ctx context.Context, room string, claims *auth.Claims, b broadcast.Bleep) (bool, error) {
+	if s.delib == nil {
+		return false, nil
+	}
+	// The bleep happened: its record must not be lost because the chair's page went away.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), apiTimeout)
+	defer cancel()
+	dk, err := s.delib.desk(ctx, room)
+	if err != nil {
+		return false, err
+	}
+	if dk.view() == nil {
+		return false, nil // no session: a sitting opened later starts its record then
+	}
+	c := caller{claims: claims, role: claims.Role()}
+	if claims.Council != nil {
+		c.seat = claims.Council.Seat
+	}
+	_, err = dk.execute(ctx, c.actor(), func(h council.Header) (council.Command, error) {
+		return council.RecordBleep{Header: h, From: b.From, To: b.To}, nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("record the bleep in the journal of room %q: %w", room, err)
+	}
+	return true, nil
 }
 
 func (s *Server) serveBleeps(w http.ResponseWriter, r *http.Request) {
@@ -635,8 +694,11 @@ func (s *Server) serveBleeps(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("room")
+	if s.relayOpenRoom(w, r, name) {
+		return
+	}
 	if claims.Role() != auth.RoleClerk && !s.isSittingChair(name, claims) {
-		writeAPIError(w, &apiError{status: 403, msg: fmt.Sprintf("GET %s is for the chair or the clerk; your token's role is %q", r.Pattern, claims.Role())})
+		writeAPIError(w, &apiError{status: 403, msg: fmt.Sprintf("%s is for the chair or the clerk; your token's role is %q", r.Pattern, claims.Role())})
 		return
 	}
 	room, ok := s.roomProgrammeOf(w, name)
@@ -651,6 +713,10 @@ func (s *Server) serveBleeps(w http.ResponseWriter, r *http.Request) {
 // delayed like the media, so that the page shows the item that the viewer sees being debated.
 func (s *Server) serveProgrammeEvents(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.programmeCaller(w, r); !ok {
+		return
+	}
+	// Relayed as it is written: the reverse proxy flushes every event of a text/event-stream.
+	if s.relayOpenRoom(w, r, r.PathValue("room")) {
 		return
 	}
 	room, ok := s.roomProgrammeOf(w, r.PathValue("room"))
@@ -701,6 +767,20 @@ func clientAddress(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// viewerAddress is whom a viewer-token request is counted against: the client, or for a
+// request relayed by an entry node, the client that node saw (the relay sets X-Forwarded-For
+// to it alone). A client forging the relay header only picks its own bucket, as one with
+// many addresses could; the server-wide limit holds either way.
+func viewerAddress(r *http.Request) string {
+	if isRelayed(r) {
+		if fwd := r.Header.Values("X-Forwarded-For"); len(fwd) > 0 {
+			hops := strings.Split(fwd[len(fwd)-1], ",")
+			return "relayed:" + strings.TrimSpace(hops[len(hops)-1])
+		}
+	}
+	return clientAddress(r)
 }
 
 // viewerLimiter is two token buckets: one per client address, one for the server.

@@ -135,3 +135,75 @@ func TestChaptersFromTheState(t *testing.T) {
 		}
 	}
 }
+
+func TestViewerAddressTrustsForwardingOnlyFromARelay(t *testing.T) {
+	direct := httptest.NewRequest("POST", "/api/rooms/r/viewer-token", nil)
+	direct.RemoteAddr = "192.0.2.7:51000"
+	direct.Header.Set("X-Forwarded-For", "203.0.113.9")
+	if got := viewerAddress(direct); got != "192.0.2.7" {
+		t.Errorf("a direct request is counted against %q, want its own address", got)
+	}
+	relayed := direct.Clone(direct.Context())
+	relayed.Header.Set(RelayHeader, "B")
+	if got := viewerAddress(relayed); got != "relayed:203.0.113.9" {
+		t.Errorf("a relayed request is counted against %q, want the client the entry node saw", got)
+	}
+}
+
+// A bleep that ends goes into the session's journal with the chair's identity, and so into
+// the state and the minutes; one that runs, or in a room without a session, is not recorded.
+func TestFinishedBleepsAreRecorded(t *testing.T) {
+	ts, j := startCouncilServer(t, func(c *Config) {
+		c.Programme = &ProgrammeConfig{Key: testKey, Secret: testSecret, Broadcast: broadcast.Config{Delay: time.Second}}
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/", ts.srv.Handler())
+	ts.srv.MountProgramme(mux)
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	ts.http = hs // the programme's routes too
+
+	ts.join(t, "bare", "alice", nil) // a room with a programme but no session
+	bareChair := ts.seatToken(t, "bare", "anne", auth.RoleChair, 1)
+	if status, out := ts.call(t, "POST", "/api/rooms/bare/bleep", bareChair, map[string]float64{"lastSeconds": 0.5}); status != 200 || out["recorded"] != false || out["recordError"] != nil {
+		t.Errorf("bleep without a session: %d %v, want it done and not recorded", status, out)
+	}
+
+	chair, clerk := openSession(t, ts, "cc", "generic")
+	ts.join(t, "cc", "alice", nil)
+	if status, out := ts.call(t, "POST", "/api/rooms/cc/bleep", chair, map[string]bool{"on": true}); status != 200 || out["recorded"] != false {
+		t.Fatalf("bleep on: %d %v, want it running, not yet recorded", status, out)
+	}
+	status, out := ts.call(t, "POST", "/api/rooms/cc/bleep", chair, map[string]bool{"on": false})
+	if status != 200 || out["recorded"] != true {
+		t.Fatalf("bleep off: %d %v, want the passage recorded", status, out)
+	}
+	bleep := out["bleep"].(map[string]any)
+
+	entries, err := j.Read(t.Context(), "cc", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := entries[len(entries)-1]
+	if last.Type != "programme.bleeped" {
+		t.Fatalf("last journal entry is %s, want programme.bleeped", last.Type)
+	}
+	ev, err := council.DecodeEvent(last.Type, last.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ev.(council.ProgrammeBleeped)
+	from, _ := time.Parse(time.RFC3339Nano, bleep["from"].(string))
+	to, _ := time.Parse(time.RFC3339Nano, bleep["to"].(string))
+	if !got.From.Equal(from) || !got.To.Equal(to) || got.By.Identity != "anne" || got.By.Role != council.RoleChair || got.By.Seat != 1 {
+		t.Errorf("journal: %v–%v by %+v; want %v–%v by anne, chair, seat 1", got.From, got.To, got.By, from, to)
+	}
+	state := ts.must(t, "GET", "/api/rooms/cc/state", clerk, nil)
+	if bs, _ := state["bleeps"].([]any); len(bs) != 1 {
+		t.Errorf("state bleeps %v, want the one passage", state["bleeps"])
+	}
+	_, minutes := ts.call(t, "GET", "/api/rooms/cc/minutes", clerk, nil)
+	if md, _ := minutes["raw"].(string); !strings.Contains(md, "Diffusion publique interrompue de "+from.Local().Format("15:04:05")) {
+		t.Errorf("minutes lack the bleep:\n%s", md)
+	}
+}

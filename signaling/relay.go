@@ -13,6 +13,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -76,7 +77,18 @@ var errMoved = errors.New("the room's node says the room moved")
 type relayer struct {
 	transport *http.Transport
 	client    *http.Client
+
+	// Where the rooms on other nodes are, for the programme's public routes (a player asks
+	// for the HLS playlist every few seconds): read from the placement at most once per
+	// openRoomsTTL.
+	openMu   sync.Mutex
+	openAt   map[string]string // room -> node URL
+	openRead time.Time
 }
+
+// openRoomsTTL is how long the rooms' places are reused: a room opened on another node is
+// found by the programme's routes here at most this late.
+const openRoomsTTL = time.Second
 
 func newRelayer() *relayer {
 	t := &http.Transport{
@@ -169,6 +181,91 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, room string) bool
 	}
 	relayError(w, r, http.StatusServiceUnavailable, fmt.Sprintf("room %q has no reachable node after %s: %v", room, s.relayWait(), lastErr))
 	return true
+}
+
+// relayOpenRoom serves r on the node where room is open, when that is another node, and
+// reports whether it did (or refused the request); false means: serve it here. Unlike relay it
+// never places the room: the programme's routes only make sense for a room open somewhere, and
+// some are anonymous, so a request for a room open nowhere must not claim it for this node. A
+// relayed request is served here whatever the answer (404 for a room not open here).
+func (s *Server) relayOpenRoom(w http.ResponseWriter, r *http.Request, room string) bool {
+	pl := s.cfg.Placement
+	if pl == nil || isRelayed(r) {
+		return false
+	}
+	if _, ok := s.Room(room); ok {
+		return false
+	}
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+		if err != nil || int64(len(b)) > maxBodyBytes {
+			relayError(w, r, http.StatusBadRequest, fmt.Sprintf("request body unreadable or over %d bytes", maxBodyBytes))
+			return true
+		}
+		body = b
+	}
+	deadline := time.Now().Add(s.relayWait())
+	for {
+		nodeURL, err := s.relayer.nodeOf(r.Context(), pl, room)
+		if err != nil {
+			relayError(w, r, http.StatusServiceUnavailable, fmt.Sprintf("cannot tell which node serves room %q: %v", room, err))
+			return true
+		}
+		if body != nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		if nodeURL == "" {
+			return false // open on no other node: this one answers
+		}
+		done, perr := s.proxy(w, r, nodeURL)
+		if done {
+			return true
+		}
+		// The node is unreachable: it may just have died, and the room be placed again.
+		s.relayer.forgetPlaces()
+		if time.Now().After(deadline) {
+			relayError(w, r, http.StatusServiceUnavailable, fmt.Sprintf("room %q has no reachable node after %s: %v", room, s.relayWait(), perr))
+			return true
+		}
+		select {
+		case <-r.Context().Done():
+			return true
+		case <-s.ctx.Done():
+			relayError(w, r, http.StatusServiceUnavailable, "server is shutting down")
+			return true
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// nodeOf returns the URL of the other live node holding room, or "" when none does.
+func (rl *relayer) nodeOf(ctx context.Context, pl Placement, room string) (string, error) {
+	rl.openMu.Lock()
+	defer rl.openMu.Unlock()
+	if rl.openAt == nil || time.Since(rl.openRead) > openRoomsTTL {
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		byNode, err := pl.RoomsElsewhere(ctx)
+		if err != nil {
+			return "", err
+		}
+		rl.openAt = map[string]string{}
+		for nodeURL, rooms := range byNode {
+			for _, name := range rooms {
+				rl.openAt[name] = nodeURL
+			}
+		}
+		rl.openRead = time.Now()
+	}
+	return rl.openAt[room], nil
+}
+
+// forgetPlaces makes the next nodeOf ask the placement again.
+func (rl *relayer) forgetPlaces() {
+	rl.openMu.Lock()
+	rl.openAt = nil
+	rl.openMu.Unlock()
 }
 
 // relayError answers in the form the caller expects: JSON for the deliberation API, a Twirp

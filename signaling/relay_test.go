@@ -3,7 +3,10 @@ package signaling
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +19,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/broadcast"
+	"github.com/ingeco/hemicycle/sfu"
 	"github.com/ingeco/hemicycle/store"
 )
 
@@ -307,5 +312,183 @@ func TestDeliberationAndEventStreamThroughAnotherNode(t *testing.T) {
 	a.must(t, "POST", "/api/rooms/cc/items", chair, map[string]any{"id": "1", "title": "Budget annexe des eaux"})
 	if second := next(); !strings.Contains(second, "Budget annexe des eaux") {
 		t.Fatalf("second event %q, want the new item", second)
+	}
+}
+
+// startProgrammeNode is a node with the public programme (1 s delay, HLS through ffmpeg) and a
+// journal, its routes mounted as cmd/hemicycle mounts them.
+func startProgrammeNode(t *testing.T, pl *fakePlacement, id string) *testServer {
+	t.Helper()
+	log := testLogger()
+	engine, err := sfu.NewEngine(sfu.Config{UDPAddr: "127.0.0.1:0", Loopback: true, LoopbackOnly: true, Logger: log})
+	if err != nil {
+		t.Fatalf("media engine: %v", err)
+	}
+	cfg := Config{
+		Verifier: auth.NewVerifier(auth.KeySet{testKey: testSecret}), Media: engine, Logger: log,
+		ResumeWindow: 5 * time.Second, Placement: pl, NodeID: id,
+		Programme: &ProgrammeConfig{
+			Key: testKey, Secret: testSecret, Broadcast: broadcast.Config{Delay: time.Second, Logger: log},
+			HLS: &broadcast.HLSConfig{Dir: t.TempDir(), SegmentSeconds: 1},
+		},
+	}
+	withJournal(t)(&cfg)
+	srv := NewServer(cfg)
+	mux := http.NewServeMux()
+	mux.Handle("/", srv.Handler())
+	srv.MountProgramme(mux)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		srv.Close()
+		hs.Close()
+		_ = engine.Close()
+	})
+	return &testServer{srv: srv, http: hs, url: "ws" + strings.TrimPrefix(hs.URL, "http")}
+}
+
+// The public programme of a room held on node A works for a public and a chair reaching node B:
+// a viewer token from B brings the delayed programme from A, the delayed state streams through
+// B, a bleep posted on B is marked on A and recorded in A's journal and minutes, and the HLS
+// playlist and segments come through B. B never opens the room, nor places one nobody holds.
+func TestProgrammeThroughAnotherNode(t *testing.T) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Fatalf("ffmpeg is not installed (scripts/test installs Debian's ffmpeg): %v", err)
+	}
+	pa, pb := newFakePlacement(), newFakePlacement()
+	a, b := startProgrammeNode(t, pa, "A"), startProgrammeNode(t, pb, "B")
+	pa.self, pb.self = a.http.URL, b.http.URL
+	const room = "council"
+	pa.set(room, a.http.URL)
+	pb.set(room, a.http.URL)
+
+	chair, clerk := openSession(t, b, room, "generic") // through B, held on A
+	anne, err := lksdk.ConnectToRoomWithToken(a.url, chair, lksdk.NewRoomCallback())
+	if err != nil {
+		t.Fatalf("the chair joins A: %v", err)
+	}
+	t.Cleanup(anne.Disconnect)
+	pub := publish(t, anne, true)
+
+	// A viewer token minted through B, used on B: the programme comes from A.
+	status, tok := b.call(t, "POST", "/api/rooms/"+room+"/viewer-token", "", nil)
+	if status != 200 {
+		t.Fatalf("viewer token through B: %d %v", status, tok)
+	}
+	viewerToken := tok["token"].(string)
+	rx, cb := newReceiver(pub)
+	viewer, err := lksdk.ConnectToRoomWithToken(b.url, viewerToken, cb)
+	if err != nil {
+		t.Fatalf("the viewer joins through B: %v", err)
+	}
+	t.Cleanup(viewer.Disconnect)
+	eventually(t, "the viewer on B hears the chair through A's programme", 20*time.Second, func() bool {
+		return rx.opusMatched.Load() >= 25 && rx.videoPackets.Load() > 0
+	})
+	if status, info := b.call(t, "GET", "/api/rooms/"+room+"/programme", "", nil); status != 200 || info["delaySeconds"] != 1.0 {
+		t.Errorf("programme info through B: %d %v", status, info)
+	}
+
+	// The delayed state and bleep marks stream through B as they are written.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", b.http.URL+"/api/rooms/"+room+"/programme/events?access_token="+viewerToken, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("programme events through B: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	events := make(chan string, 64)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if name, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				select {
+				case events <- name:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	waitEvent := func(name string) {
+		t.Helper()
+		for {
+			select {
+			case got, ok := <-events:
+				if !ok {
+					t.Fatalf("the programme's event stream through B ended before a %q event", name)
+				}
+				if got == name {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("no %q event through B", name)
+			}
+		}
+	}
+	waitEvent("state")
+
+	// The chair bleeps through B; A marks it, journals it and streams its mark.
+	status, out := b.call(t, "POST", "/api/rooms/"+room+"/bleep", chair, map[string]float64{"lastSeconds": 0.5})
+	if status != 200 || out["recorded"] != true {
+		t.Fatalf("bleep through B: %d %v", status, out)
+	}
+	rm, ok := a.srv.Room(room)
+	if !ok || len(rm.Programme().Bleeps()) != 1 {
+		t.Fatalf("A should hold the room with the one bleep marked")
+	}
+	waitEvent("bleep")
+	if status, out := b.call(t, "GET", "/api/rooms/"+room+"/bleep", clerk, nil); status != 200 || len(out["bleeps"].([]any)) != 1 {
+		t.Errorf("bleeps listed through B: %d %v", status, out)
+	}
+	if status, out := b.call(t, "GET", "/api/rooms/"+room+"/minutes?format=markdown", clerk, nil); status != 200 || !strings.Contains(out["raw"].(string), "Diffusion publique interrompue de") {
+		t.Errorf("minutes through B: %d %v", status, out)
+	}
+
+	// HLS through B: the playlist once ffmpeg on A has written it, then a segment it names.
+	var playlist string
+	eventually(t, "the HLS playlist through B", 30*time.Second, func() bool {
+		status, out := b.call(t, "GET", "/live/"+room+"/index.m3u8", "", nil)
+		playlist, _ = out["raw"].(string)
+		return status == 200 && strings.Contains(playlist, ".ts")
+	})
+	var segment string
+	for _, line := range strings.Split(playlist, "\n") {
+		if strings.HasSuffix(strings.TrimSpace(line), ".ts") {
+			segment = strings.TrimSpace(line)
+		}
+	}
+	seg, err := http.Get(b.http.URL + "/live/" + room + "/" + segment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(seg.Body)
+	seg.Body.Close()
+	if seg.StatusCode != 200 || seg.Header.Get("Content-Type") != "video/mp2t" || len(data) == 0 || data[0] != 0x47 {
+		t.Errorf("segment %s through B: %d %s, %d bytes", segment, seg.StatusCode, seg.Header.Get("Content-Type"), len(data))
+	}
+
+	if _, ok := b.srv.Room(room); ok {
+		t.Error("B opened the room although A holds it")
+	}
+	// Anonymous requests for a room open nowhere are answered by B, which places nothing.
+	for _, path := range []string{"/api/rooms/nowhere/programme", "/live/nowhere/index.m3u8"} {
+		if status, _ := b.call(t, "GET", path, "", nil); status != 404 {
+			t.Errorf("GET %s through B: %d, want 404", path, status)
+		}
+	}
+	if status, _ := b.call(t, "POST", "/api/rooms/nowhere/viewer-token", "", nil); status != 404 {
+		t.Errorf("a viewer token for a room open nowhere: %d, want 404", status)
+	}
+	pb.mu.Lock()
+	placed := pb.locates["nowhere"]
+	pb.mu.Unlock()
+	if placed != 0 {
+		t.Errorf("B asked to place room \"nowhere\" %d times for anonymous requests", placed)
 	}
 }

@@ -61,9 +61,16 @@ async function freePort () {
 }
 
 // startServer builds cmd/hemicycle (or takes $HEMICYCLE_BIN) and runs it with --dev in a scratch directory (its embedded
-// store writes ./data there). It resolves once the server prints its address.
-export async function startServer ({ logName = 'server.log' } = {}) {
+// store writes ./data there). It resolves once the server prints its address. config, when
+// given, is YAML laid over the development defaults (e.g. a short programme delay).
+export async function startServer ({ logName = 'server.log', config } = {}) {
   const work = await mkdtemp(path.join(os.tmpdir(), 'hemicycle-browser-'))
+  const extraArgs = []
+  if (config) {
+    const file = path.join(work, 'hemicycle.yaml')
+    await writeFile(file, config)
+    extraArgs.push('--config', file)
+  }
   // HEMICYCLE_BIN runs an already built server instead (for instance one under investigation).
   let bin = process.env.HEMICYCLE_BIN
   if (!bin) {
@@ -77,7 +84,7 @@ export async function startServer ({ logName = 'server.log' } = {}) {
   await ensureArtifactsDir()
   const log = createWriteStream(path.join(artifactsDir, logName))
   const port = await freePort()
-  const child = spawn(bin, ['--dev', '--port', String(port), '--udp-port', '0', '--tcp-port', '0'], {
+  const child = spawn(bin, ['--dev', '--port', String(port), '--udp-port', '0', '--tcp-port', '0', ...extraArgs], {
     cwd: work,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env }
@@ -88,7 +95,8 @@ export async function startServer ({ logName = 'server.log' } = {}) {
     const onData = (chunk) => {
       log.write(chunk)
       if (seen.length < 1 << 16) seen += chunk.toString()
-      const m = seen.match(/hemicycle listening on (http:\/\/127\.0\.0\.1:\d+)/)
+      // 127.0.0.1 in --dev, or the address a config's bind names (network.test.mjs binds a veth).
+      const m = seen.match(/hemicycle listening on (http:\/\/[^\s/]+:\d+)/)
       if (m) resolve(m[1])
     }
     child.stdout.on('data', onData)
@@ -149,6 +157,30 @@ export function speechWav ({ rate = 48000, seconds = 6 } = {}) {
     }
     start += len + Math.floor(rate * 0.08)
   }
+  return wavFile(samples, rate)
+}
+
+// toneWav makes a pure tone in bursts (on for onMs, then a short gap): one clear pitch that a
+// spectrum can tell from the 1 kHz bleep, with gaps so that noise suppression does not take it
+// for a steady background noise and remove it.
+export function toneWav ({ hz = 440, rate = 48000, seconds = 6, onMs = 400, offMs = 100 } = {}) {
+  const n = rate * seconds
+  const samples = new Float32Array(n)
+  const period = Math.floor(rate * (onMs + offMs) / 1000)
+  const on = Math.floor(rate * onMs / 1000)
+  const ramp = Math.floor(rate * 0.01) // 10 ms fades: no clicks, which would spread over the spectrum
+  for (let j = 0; j < n; j++) {
+    const k = j % period
+    if (k >= on) continue
+    const envelope = Math.min(1, k / ramp, (on - k) / ramp)
+    samples[j] = 0.5 * envelope * Math.sin(2 * Math.PI * hz * j / rate)
+  }
+  return wavFile(samples, rate)
+}
+
+// wavFile encodes mono samples in [-1, 1] as 16-bit PCM WAV.
+function wavFile (samples, rate) {
+  const n = samples.length
   const wav = Buffer.alloc(44 + n * 2)
   wav.write('RIFF', 0)
   wav.writeUInt32LE(36 + n * 2, 4)
@@ -166,15 +198,18 @@ export function speechWav ({ rate = 48000, seconds = 6 } = {}) {
   return wav
 }
 
-// launchBrowser starts Chromium whose fake microphone plays speechWav in a loop.
-export async function launchBrowser () {
+// launchBrowser starts Chromium whose fake microphone plays speechWav (or the given WAV) in a loop.
+// executablePath, env and args (added to chromiumArgs) let a test run it through a wrapper, such
+// as netns-chromium.sh, which starts it inside a network namespace.
+export async function launchBrowser ({ audio, executablePath = chromiumPath, env, args = [] } = {}) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'hemicycle-chromium-'))
-  const wav = path.join(dir, 'speech.wav')
-  await writeFile(wav, speechWav())
+  const wav = path.join(dir, 'microphone.wav')
+  await writeFile(wav, audio || speechWav())
   const browser = await chromium.launch({
-    executablePath: chromiumPath,
+    executablePath,
     headless: true,
-    args: [...chromiumArgs, `--use-file-for-fake-audio-capture=${wav}`]
+    ...(env ? { env } : {}),
+    args: [...chromiumArgs, ...args, `--use-file-for-fake-audio-capture=${wav}`]
   })
   browser.on('disconnected', () => { rm(dir, { recursive: true, force: true }).catch(() => {}) })
   return browser
@@ -308,8 +343,9 @@ export async function openClient (browser, baseURL, { locale = 'fr-FR', name = '
 }
 
 // joinThroughUI fills the development form, goes through the lobby and enters the room, the way a
-// newcomer does. quality "low" keeps four encoders within two cores.
-export async function joinThroughUI (browser, baseURL, { name, room, role = 'member', seat, quality = 'low' }) {
+// newcomer does. quality "low" keeps four encoders within two cores; camera or mic false enters
+// with that device off.
+export async function joinThroughUI (browser, baseURL, { name, room, role = 'member', seat, quality = 'low', camera = true, mic = true }) {
   const p = await openClient(browser, baseURL, { name })
   const { page } = p
   const form = page.locator('form.dev-form')
@@ -323,9 +359,11 @@ export async function joinThroughUI (browser, baseURL, { name, room, role = 'mem
   await page.waitForFunction(() => document.querySelector('video.preview')?.videoWidth > 0)
   await page.getByLabel('Qualité vidéo envoyée').selectOption(quality)
   if (quality === 'low') await page.waitForFunction(() => document.querySelector('video.preview')?.videoHeight === 360)
+  if (!camera) await page.getByLabel('Entrer avec la caméra activée').uncheck()
+  if (!mic) await page.getByLabel('Entrer avec le micro activé').uncheck()
   await page.getByLabel('J’ai pris connaissance de ces informations').check()
   await page.getByRole('button', { name: 'Entrer dans la séance' }).click()
-  await page.getByRole('heading', { level: 1, name: `Séance « ${room} »` }).waitFor({ timeout: 30000 })
+  await page.getByRole('heading', { level: 1, name: `Séance « ${room} »` }).waitFor({ timeout: 60000 })
   await page.locator('.tile[data-local="true"]').waitFor()
   return p
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Hemicycle's browser tests: installs what they need (npm packages from the lockfile,
 # Debian's Chromium if missing), then runs the suite with Node's test runner. Artefacts
-# (room.png, axe-room.json, council.png, axe-council.json, server logs) land in test/artifacts/.
+# (room.png, axe-room.json, council.png, axe-council.json, console-bleep.png, server logs)
+# land in test/artifacts/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -20,4 +21,4 @@ fi
 npm ci --no-audit --no-fund --loglevel=error
 
 # One file at a time: the room scenarios already load both cores.
-exec node --test --test-concurrency=1 unit.test.mjs council-unit.test.mjs vendor.test.mjs room.test.mjs council.test.mjs
+exec node --test --test-concurrency=1 unit.test.mjs council-unit.test.mjs vendor.test.mjs room.test.mjs council.test.mjs console-bleep.test.mjs

@@ -77,6 +77,7 @@ type testCluster struct {
 	rdb   *redis.Client
 	dir   string
 	nodes []*node
+	extra string // YAML appended to every node's configuration
 }
 
 // node is one hemicycle process.
@@ -95,11 +96,18 @@ func (n *node) ws() string  { return "ws://127.0.0.1:" + strconv.Itoa(n.httpPort
 
 func startCluster(t *testing.T, nodes int) *testCluster {
 	t.Helper()
+	return startClusterWith(t, nodes, "")
+}
+
+// startClusterWith starts nodes whose configuration ends with extra (top-level YAML sections
+// that the common one leaves out).
+func startClusterWith(t *testing.T, nodes int, extra string) *testCluster {
+	t.Helper()
 	rs := redistest.StartRedis(t)
 	if binary == "" {
 		t.Fatal("hemicycle was not built")
 	}
-	c := &testCluster{t: t, redis: rs, rdb: rs.Client(t), dir: t.TempDir()}
+	c := &testCluster{t: t, redis: rs, rdb: rs.Client(t), dir: t.TempDir(), extra: extra}
 	for i := range nodes {
 		n := &node{id: fmt.Sprintf("node%d", i+1)}
 		n.cfgPath = filepath.Join(c.dir, n.id+".yaml")
@@ -146,7 +154,8 @@ redis:
 node:
   id: %s
   url: %s
-`, n.httpPort, n.udp, n.tcpPt, apiKey, apiSecret, c.redis.Addr, keyPrefix, n.id, n.url())
+data_dir: %q
+`, n.httpPort, n.udp, n.tcpPt, apiKey, apiSecret, c.redis.Addr, keyPrefix, n.id, n.url(), filepath.Join(c.dir, n.id+"-data")) + c.extra
 		if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o600); err != nil {
 			c.t.Fatal(err)
 		}

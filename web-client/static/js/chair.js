@@ -1,11 +1,12 @@
 // The chair's console: the quorum gauge, the floor (control on/off, the queue, grant and
 // withdraw), the open microphones (mute one), the agenda (add, open, close, postpone), votes
 // (open with a mode, the live count, recording the answers called out in the chamber, close) and
-// the results.
+// the results; the bleep of the public programme, and handing the chair to another member.
 import { h } from './dom.js'
 import { choices, count, latestResult, nextVoteId, openItem, openVote, sessionClosed, voteModes } from './council.js'
 import { agendaForm, agendaList } from './agenda.js'
 import { minutesDesk } from './clerk.js'
+import { bleepDesk } from './bleep.js'
 import { button, labelled, quorumGauge, resultBlock, rowGroup, seatLabel, section, sessionHeader, setOptions, timeText, voteCount, voteTitle } from './council-ui.js'
 
 export function chairConsole (panel) {
@@ -22,6 +23,8 @@ export function chairConsole (panel) {
   const openVoteForm = voteOpener(panel, voteSec)
   const resultSec = section(t('council.result.heading'), 'result')
   const minutes = minutesDesk(panel)
+  const bleep = bleepDesk(panel)
+  const handover = chairHandover(panel)
   voteSec.root.append(openVoteForm.root)
   let confirmingClose = false
 
@@ -148,9 +151,11 @@ export function chairConsole (panel) {
   }
 
   return {
-    root: h('div', { class: 'council-chair' }, header.root, gauge.root, floorSec.root, micSec.root, agenda.root, addItem.root, resultSec.root, voteSec.root, sessionSec.root, minutes.root),
+    // The bleep comes first: when it is needed, it is needed at once.
+    root: h('div', { class: 'council-chair' }, header.root, bleep.root, gauge.root, floorSec.root, micSec.root, agenda.root, addItem.root, resultSec.root, voteSec.root, handover.root, sessionSec.root, minutes.root),
     update (view) {
       header.update(view)
+      handover.update(view)
       gauge.update(view)
       renderFloor(view)
       renderMics()
@@ -160,7 +165,48 @@ export function chairConsole (panel) {
       renderResults(view)
       renderSession(view)
     },
-    participantsChanged: renderMics
+    participantsChanged: renderMics,
+    dispose () {
+      bleep.dispose()
+    }
+  }
+}
+
+// chairHandover hands the chair to another member present (POST /chair), e.g. while the council
+// debates the accounts of the one presiding. The chair's console stays with the chair's
+// invitation; the seat presiding is what the minutes record.
+function chairHandover (panel) {
+  const { t } = panel
+  const sec = section(t('council.handover.heading'), 'handover')
+  const who = h('p', { class: 'presiding' })
+  const seat = h('select', { name: 'handover-seat' })
+  const submit = h('button', { type: 'submit', class: 'button', text: t('council.handover.submit') })
+  const form = h('form', { class: 'council-form handover-form', novalidate: true },
+    labelled(t('council.handover.to'), seat, t('council.handover.hint')),
+    h('div', { class: 'actions' }, submit))
+  const none = h('p', { class: 'hint', text: t('council.handover.nobody'), hidden: true })
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault()
+    if (!seat.value) {
+      sec.status.textContent = t('council.handover.pick')
+      return
+    }
+    await panel.act(sec.status, '/chair', { seat: Number(seat.value) })
+  })
+  sec.render(who, form, none)
+  return {
+    root: sec.root,
+    update (view) {
+      const chair = view.session?.chair
+      who.textContent = chair ? t('council.handover.presiding', { name: seatLabel(t, view, chair) }) : ''
+      // The server accepts members present in the chamber or verified at a distance.
+      const candidates = (view.seats || []).filter((s) => !s.vacant && s.seat !== chair && ['chamber', 'remote'].includes(s.presence))
+      setOptions(seat, candidates.map((s) => ({ value: String(s.seat), text: seatLabel(t, view, s.seat) })), t('council.proxy.choose'))
+      const closed = sessionClosed(view)
+      sec.root.hidden = closed
+      form.hidden = candidates.length === 0
+      none.hidden = candidates.length > 0
+    }
   }
 }
 

@@ -145,5 +145,6 @@ export class CouncilPanel {
   dispose () {
     this.disposed = true
     this.unsubscribe()
+    this.content?.dispose?.()
   }
 }

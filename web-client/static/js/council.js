@@ -64,6 +64,29 @@ export class CouncilClient {
     return (await this.request('POST', '/mute', { identity })).json()
   }
 
+  // programme describes the room's public programme ({ delaySeconds }), or is null when the
+  // room has none (404: the server broadcasts nothing, or not this room now).
+  async programme () {
+    try {
+      return await (await this.request('GET', '/programme')).json()
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return null
+      throw err
+    }
+  }
+
+  // bleeps lists the intervals bleeped so far ({ bleeps, delaySeconds }); for the chair and the
+  // clerk.
+  async bleeps () {
+    return (await this.request('GET', '/bleep')).json()
+  }
+
+  // bleep starts or ends the bleep ({ on }) or bleeps the last seconds ({ lastSeconds }); the
+  // answer carries the whole list of intervals.
+  async bleep (body) {
+    return (await this.request('POST', '/bleep', body)).json()
+  }
+
   // minutes fetches the draft minutes as text (format md or html, lang fr or en).
   async minutes (format, lang) {
     const q = new URLSearchParams({ format, lang })
@@ -239,6 +262,9 @@ export function changes (prev, next, { role, seat }) {
       if (!before.has(r.seat)) out.push([r.kind === 'point-of-order' ? 'council.say.pointOfOrder' : 'council.say.handRaised', { name: seatName(next, r.seat) }])
     }
   }
+  if (prev.session?.chair && next.session?.chair && prev.session.chair !== next.session.chair) {
+    out.push([next.session.chair === seat ? 'council.say.youPreside' : 'council.say.chairChanged', { name: seatName(next, next.session.chair) || next.session.chair }])
+  }
   if (Boolean(prev.floor?.controlled) !== Boolean(next.floor?.controlled)) {
     out.push([next.floor?.controlled ? 'council.say.controlOn' : 'council.say.controlOff', {}])
   }
@@ -264,3 +290,40 @@ export function changes (prev, next, { role, seat }) {
 
 // rosterHeader is what a pasted roster must start with; used as the textarea's example.
 export const rosterExample = 'seat,name,group,role\n1,Anne Morel,Ensemble,président\n2,Bruno Lefèvre,Ensemble,conseiller'
+
+// The chair's bleep of the public programme. Intervals come from the server as
+// { from, to } (wall-clock ISO times; no "to" while the bleep runs).
+
+// bleepRunning says whether a bleep is running now.
+export function bleepRunning (bleeps) {
+  return (bleeps || []).some((b) => !b.to)
+}
+
+// bleepChoices are the "bleep the last N seconds" offered for a delay: a few round durations
+// shorter than the delay, then the whole delay (the server refuses anything longer, since the
+// public has heard it already).
+export function bleepChoices (delaySeconds) {
+  const delay = Math.floor(Number(delaySeconds) || 0)
+  if (delay < 1) return []
+  return [...[2, 5, 10, 30, 60].filter((n) => n < delay).map((n) => ({ seconds: n, whole: false })), { seconds: delay, whole: true }]
+}
+
+// bleepChanges says what to announce when the list of intervals moves from prev to next, as
+// message keys with parameters: a bleep started or ended (whichever tab or chair did it), or a
+// passage bleeped after the fact. The first list read is shown, not announced.
+export function bleepChanges (prev, next) {
+  if (!prev || !next) return []
+  const was = bleepRunning(prev)
+  const now = bleepRunning(next)
+  if (!was && now) return [['council.bleep.say.started', {}]]
+  if (was && !now) return [['council.bleep.say.ended', {}]]
+  const known = new Set(prev.map((b) => `${b.from}/${b.to || ''}`))
+  return next.filter((b) => b.to && !known.has(`${b.from}/${b.to}`))
+    .map((b) => ['council.bleep.say.passage', { seconds: bleepSeconds(b) }])
+}
+
+// bleepSeconds is an interval's length in whole seconds (rounded), 0 while it runs.
+export function bleepSeconds (b) {
+  if (!b?.to) return 0
+  return Math.max(0, Math.round((Date.parse(b.to) - Date.parse(b.from)) / 1000))
+}
