@@ -59,6 +59,10 @@ const (
 // unwraps it), NACKs generated for upstream loss, receiver reports, and transport-wide
 // congestion feedback so that the browser's bandwidth estimate can open its upper simulcast
 // layers.
+// maxNacksPerPacket is how many times a missing packet is asked for: enough to cover a few
+// round trips of a poor connection.
+const maxNacksPerPacket = 5
+
 func newPublisherAPI(s webrtc.SettingEngine, lf logging.LoggerFactory, stats *statsRegistry) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	videoFB := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
@@ -96,7 +100,10 @@ func newPublisherAPI(s webrtc.SettingEngine, lf logging.LoggerFactory, stats *st
 
 	reg := &interceptor.Registry{}
 	reg.Add(rtcpCounterFactory{reg: stats}) // first: the others write their feedback through it
-	gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(lf))
+	// A packet is asked for a few times (every 100 ms), then given up: after a network cut the
+	// publisher cannot resend what it sent seconds ago, and asking again and again (3,700
+	// NACKs a second were seen after a 15 s cut) spends its upload just as it recovers.
+	gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(lf), nack.GeneratorMaxNacksPerPacket(maxNacksPerPacket))
 	if err != nil {
 		return nil, fmt.Errorf("create nack generator: %w", err)
 	}

@@ -35,17 +35,18 @@ func isMalformed(err error) bool {
 // signalConn is one WebSocket carrying LiveKit protobuf frames. Writes go through a queue
 // drained by a single goroutine, because gorilla's Conn allows one concurrent writer.
 type signalConn struct {
-	ws     *websocket.Conn
-	out    chan *livekit.SignalResponse
-	done   chan struct{}
-	once   sync.Once
-	errMu  sync.Mutex
-	reason error
+	ws      *websocket.Conn
+	silence time.Duration // the ping timeout: a client silent for longer is gone
+	out     chan *livekit.SignalResponse
+	done    chan struct{}
+	once    sync.Once
+	errMu   sync.Mutex
+	reason  error
 }
 
-func newSignalConn(ws *websocket.Conn) *signalConn {
+func newSignalConn(ws *websocket.Conn, silence time.Duration) *signalConn {
 	ws.SetReadLimit(maxFrameBytes)
-	c := &signalConn{ws: ws, out: make(chan *livekit.SignalResponse, outQueueLen), done: make(chan struct{})}
+	c := &signalConn{ws: ws, silence: silence, out: make(chan *livekit.SignalResponse, outQueueLen), done: make(chan struct{})}
 	go c.writeLoop()
 	return c
 }
@@ -61,8 +62,13 @@ func (c *signalConn) send(msg *livekit.SignalResponse) {
 	}
 }
 
-// read returns the next request. A frame that is not a valid SignalRequest is an error.
+// read returns the next request. A frame that is not a valid SignalRequest is an error, and so
+// is a client silent for the ping timeout: its network vanished without closing the socket, and
+// waiting for TCP to notice took minutes, during which a remote member still counted as present.
 func (c *signalConn) read() (*livekit.SignalRequest, error) {
+	if err := c.ws.SetReadDeadline(time.Now().Add(c.silence)); err != nil {
+		return nil, fmt.Errorf("set the read deadline: %w", err)
+	}
 	kind, data, err := c.ws.ReadMessage()
 	if err != nil {
 		return nil, err

@@ -401,7 +401,7 @@ func TestMalformedAndOversizedFramesCloseOnlyThatSession(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		conn := newSignalConn(serverSideSocket(t))
+		conn := newSignalConn(serverSideSocket(t), time.Minute)
 		p, err := room.join(claims, joinParams{autoSubscribe: true}, conn)
 		if err != nil {
 			t.Fatal(err)
@@ -551,5 +551,26 @@ func TestRoomServiceAdministration(t *testing.T) {
 	var te twirp.Error
 	if !errors.As(err, &te) || te.Code() != twirp.PermissionDenied || !strings.Contains(te.Msg(), "roomList") {
 		t.Fatalf("ListRooms with a member token: %v", err)
+	}
+}
+
+// A client whose network vanishes leaves its socket open: the server must not wait for TCP to
+// give up (minutes) before it counts the client as gone. Clients that ping as told stay.
+func TestSilentClientIsDroppedAfterThePingTimeout(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.PingTimeout = 2 * time.Second
+		c.ResumeWindow = 200 * time.Millisecond
+	})
+	alice := ts.join(t, "r", "alice", nil)
+	rawJoin(t, ts, "r", "ghost") // joined, then never says anything again
+	room, _ := ts.srv.Room("r")
+	if room.participant("ghost") == nil {
+		t.Fatal("the silent client never joined")
+	}
+	eventually(t, "the silent client is removed", 10*time.Second, func() bool { return room.participant("ghost") == nil })
+	// Alice pings every second as the join told her: still there after several timeouts.
+	time.Sleep(3 * ts.srv.cfg.PingTimeout)
+	if room.participant("alice") == nil || alice.ConnectionState() != lksdk.ConnectionStateConnected {
+		t.Fatalf("a client that pings was dropped (state %s)", alice.ConnectionState())
 	}
 }

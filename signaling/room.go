@@ -167,8 +167,8 @@ func (r *Room) join(claims *auth.Claims, params joinParams, conn *signalConn) (*
 		// The client offers the publisher connection at once (with its data channels); we
 		// offer the subscriber connection only when there is media to send.
 		SubscriberPrimary: false,
-		PingInterval:      5,
-		PingTimeout:       15,
+		PingTimeout:       int32(max(1, r.srv.cfg.PingTimeout/time.Second)),
+		PingInterval:      int32(max(1, r.srv.cfg.PingTimeout/3/time.Second)),
 	}}})
 	tracks := r.publishedTracksLocked(p)
 	r.mu.Unlock()

@@ -39,6 +39,9 @@ type Config struct {
 	NodeID   string
 	// ResumeWindow is how long a participant whose socket dropped is kept so that it can resume.
 	ResumeWindow time.Duration
+	// PingTimeout is how long a client may stay silent before its socket counts as dropped
+	// (clients are told to ping three times within it); 15 s when zero.
+	PingTimeout time.Duration
 	// EmptyTimeout is how long an empty room lives before it is closed.
 	EmptyTimeout time.Duration
 	// Hooks lets other parts react to and veto media actions.
@@ -110,6 +113,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.ResumeWindow == 0 {
 		cfg.ResumeWindow = 20 * time.Second
+	}
+	if cfg.PingTimeout == 0 {
+		cfg.PingTimeout = 15 * time.Second
 	}
 	if cfg.EmptyTimeout == 0 {
 		cfg.EmptyTimeout = 5 * time.Minute
@@ -317,7 +323,7 @@ func (s *Server) serveRTC(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket upgrade failed", "err", err)
 		return
 	}
-	conn := newSignalConn(ws)
+	conn := newSignalConn(ws, s.cfg.PingTimeout)
 	s.wg.Add(1)
 	defer s.wg.Done()
 

@@ -4,7 +4,7 @@
 import { spawn, execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises'
-import { createWriteStream } from 'node:fs'
+import { createWriteStream, rmSync } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -90,6 +90,14 @@ export async function startServer ({ logName = 'server.log', config } = {}) {
     env: { ...process.env }
   })
   const exited = once(child, 'exit')
+  // A test process that exits without stop() (a signal, process.exit) takes its server and its
+  // scratch directory (with a 60 MB binary) along.
+  const killOnExit = () => {
+    child.kill('SIGKILL')
+    rmSync(work, { recursive: true, force: true })
+  }
+  process.on('exit', killOnExit)
+  exited.then(() => process.off('exit', killOnExit))
   let seen = ''
   const ready = new Promise((resolve, reject) => {
     const onData = (chunk) => {
@@ -211,7 +219,12 @@ export async function launchBrowser ({ audio, executablePath = chromiumPath, env
     ...(env ? { env } : {}),
     args: [...chromiumArgs, ...args, `--use-file-for-fake-audio-capture=${wav}`]
   })
-  browser.on('disconnected', () => { rm(dir, { recursive: true, force: true }).catch(() => {}) })
+  const removeOnExit = () => rmSync(dir, { recursive: true, force: true })
+  process.on('exit', removeOnExit)
+  browser.on('disconnected', () => {
+    process.off('exit', removeOnExit)
+    rm(dir, { recursive: true, force: true }).catch(() => {})
+  })
   return browser
 }
 

@@ -199,6 +199,17 @@ class RoomView {
       .on(RoomEvent.AudioPlaybackStatusChanged, () => { this.audioBanner.hidden = this.room.canPlaybackAudio })
       .on(RoomEvent.MediaDevicesError, (err) => this.showError(this.t('room.deviceError', { reason: err.message })))
       .on(RoomEvent.Disconnected, (reason) => this.onDisconnected(reason))
+    // The browser knows at once when the network is gone; the SDK only notices when a ping or a
+    // connection times out, up to 15 s later. Tell the person now.
+    this.onOffline = () => this.showReconnecting(true)
+    this.onOnline = () => {
+      // Back before the SDK noticed anything: the session went on, say so.
+      if (r.state !== ConnectionState.Connected || this.reconnectBanner.hidden) return
+      this.showConnectionState(r.state)
+      this.ctx.announce(this.t('announce.reconnected'))
+    }
+    window.addEventListener('offline', this.onOffline)
+    window.addEventListener('online', this.onOnline)
   }
 
   syncAll () {
@@ -590,6 +601,8 @@ class RoomView {
     this.disposed = true
     this.council?.dispose()
     this.room.removeAllListeners()
+    window.removeEventListener('offline', this.onOffline)
+    window.removeEventListener('online', this.onOnline)
     for (const tile of this.tiles.values()) this.setMedia(tile, null)
     for (const el of this.audioSinks.values()) el.remove()
     this.audioSinks.clear()

@@ -1,0 +1,339 @@
+// A page really loses its network, then gets it back. Page B's Chromium runs in a network
+// namespace of its own and reaches the server only through a veth pair; taking B's end of the
+// pair down cuts its WebSocket and its WebRTC UDP together, as a dropped Wi-Fi would.
+// (Playwright's setOffline, used in room.test.mjs, stops HTTP and WebSockets only: media keeps
+// flowing over UDP, so it cannot show that media comes back.)
+//
+// Needs root and iproute2 (ip netns, veth). Without them it fails and says what is missing: it
+// does not skip. Everything it creates is named after its PID and removed when it ends, also on
+// failure and on SIGINT/SIGTERM; namespaces left by a run that was killed outright are removed by
+// the next one.
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile, execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { access, constants } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { startServer, launchBrowser, joinThroughUI, waitFor, ensureArtifactsDir, delay } from './harness.mjs'
+
+const execFileP = promisify(execFile)
+const wrapper = fileURLToPath(new URL('./netns-chromium.sh', import.meta.url))
+const needs = 'network.test.mjs needs root and iproute2 (it creates a network namespace and a veth pair; CI runs it as root)'
+
+// ip runs one iproute2 command and says which one failed, and how.
+async function ip (...args) {
+  try {
+    return (await execFileP('ip', args)).stdout
+  } catch (err) {
+    const why = err.code === 'ENOENT' ? 'the ip command was not found' : (err.stderr || err.message).trim()
+    throw new Error(`${needs}: ip ${args.join(' ')} failed: ${why}`)
+  }
+}
+
+// ipQuietly is for cleanup, which must go on whatever is already gone; it is synchronous so that
+// it can run in an exit handler.
+function ipQuietly (...args) {
+  try {
+    execFileSync('ip', args, { stdio: 'ignore', timeout: 5000 })
+  } catch {
+    // already removed, or never created
+  }
+}
+
+const prefix = 'hcnd' // Hemicycle network drop
+
+function alive (pid) {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return err.code === 'EPERM'
+  }
+}
+
+function ipv4 (text) {
+  return text.split('.').reduce((n, part) => n * 256 + Number(part), 0)
+}
+
+// PrivateLink is a network namespace joined to this one by a veth pair: the host end carries
+// hostIP, the namespace's end peerIP, on a /30 of 10.213.0.0/16 chosen from the PID so that
+// concurrent runs do not meet. Interface names stay within the kernel's 15 characters.
+class PrivateLink {
+  constructor (pid = process.pid) {
+    this.ns = `${prefix}-${pid}`
+    this.hostDev = `${prefix}${pid}h`
+    this.peerDev = `${prefix}${pid}b`
+    const block = pid % 16384
+    const base = `10.213.${block >> 6}.${(block & 63) << 2}`
+    this.net = ipv4(base)
+    this.hostIP = `10.213.${block >> 6}.${((block & 63) << 2) + 1}`
+    this.peerIP = `10.213.${block >> 6}.${((block & 63) << 2) + 2}`
+  }
+
+  // create builds the namespace and the link, after removing what killed runs left behind.
+  async create () {
+    await PrivateLink.sweep()
+    // The /30 must not overlap a network this machine already has (or another run's link).
+    const taken = (await ip('-4', '-o', 'addr', 'show')).matchAll(/inet (\d+\.\d+\.\d+\.\d+)\/(\d+)/g)
+    for (const [, addr, len] of taken) {
+      const bits = Math.min(Number(len), 30)
+      const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0
+      if (((ipv4(addr) & mask) >>> 0) === ((this.net & mask) >>> 0)) {
+        throw new Error(`${addr}/${len} is already configured on this machine: ${this.hostIP}/30 is not free for the test link`)
+      }
+    }
+    await ip('netns', 'add', this.ns)
+    await ip('link', 'add', this.hostDev, 'type', 'veth', 'peer', 'name', this.peerDev, 'netns', this.ns)
+    await ip('addr', 'add', `${this.hostIP}/30`, 'dev', this.hostDev)
+    await ip('link', 'set', this.hostDev, 'up')
+    await ip('-n', this.ns, 'addr', 'add', `${this.peerIP}/30`, 'dev', this.peerDev)
+    await ip('-n', this.ns, 'link', 'set', 'lo', 'up')
+    await ip('-n', this.ns, 'link', 'set', this.peerDev, 'up')
+  }
+
+  // cut takes the namespace's end down: everything the namespace sends or expects is lost, and
+  // the host end (with the server's sockets on hostIP) stays as it is.
+  async cut () {
+    await ip('-n', this.ns, 'link', 'set', this.peerDev, 'down')
+  }
+
+  async restore () {
+    await ip('-n', this.ns, 'link', 'set', this.peerDev, 'up')
+  }
+
+  // remove deletes the link (both ends go with the host end, even if something still runs in
+  // the namespace) and the namespace's name.
+  remove () {
+    ipQuietly('link', 'del', this.hostDev)
+    ipQuietly('netns', 'del', this.ns)
+  }
+
+  async leftovers () {
+    const namespaces = (await ip('netns', 'list')).split('\n').filter((l) => l.split(' ')[0] === this.ns)
+    const links = (await ip('-o', 'link', 'show')).split('\n').filter((l) => l.includes(this.hostDev) || l.includes(this.peerDev))
+    return [...namespaces, ...links]
+  }
+
+  // sweep removes the namespaces and links of runs whose process is gone (killed with SIGKILL,
+  // which leaves no chance to clean up).
+  static async sweep () {
+    const pids = new Set()
+    for (const line of (await ip('netns', 'list')).split('\n')) {
+      const m = new RegExp(`^${prefix}-(\\d+)( |$)`).exec(line)
+      if (m) pids.add(Number(m[1]))
+    }
+    for (const line of (await ip('-o', 'link', 'show')).split('\n')) {
+      const m = new RegExp(`^\\d+: ${prefix}(\\d+)h[@:]`).exec(line)
+      if (m) pids.add(Number(m[1]))
+    }
+    for (const pid of pids) {
+      if (pid !== process.pid && !alive(pid)) new PrivateLink(pid).remove()
+    }
+  }
+}
+
+// received reads, in the viewer's page, what arrives from one sender: the tracks shown for them
+// and their counters. Track ids are kept so that a track replaced by a full reconnection is not
+// compared with the one before it.
+function received (viewer, identity) {
+  return viewer.page.evaluate(async (id) => {
+    const byTrack = new Map()
+    for (const pc of window.__hemicycleProbe.peerConnections()) {
+      if (pc.connectionState === 'closed') continue
+      ;(await pc.getStats()).forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.trackIdentifier) byTrack.set(s.trackIdentifier, s)
+      })
+    }
+    const video = document.querySelector(`.tile[data-identity="${id}"][data-source="camera"] video`)?.srcObject?.getVideoTracks?.()[0]
+    const audio = document.querySelector(`audio[data-identity="${id}"]`)?.srcObject?.getAudioTracks?.()[0]
+    const v = video && byTrack.get(video.id)
+    const a = audio && byTrack.get(audio.id)
+    return {
+      video: v ? { track: video.id, frames: v.framesDecoded || 0, bytes: v.bytesReceived || 0 } : null,
+      audio: a ? { track: audio.id, energy: a.totalAudioEnergy || 0, bytes: a.bytesReceived || 0 } : null
+    }
+  }, identity)
+}
+
+// grew says whether a counter went up by at least min since `before` (from zero on a new track).
+function grew (before, now, field, min) {
+  if (!now) return false
+  const from = before && before.track === now.track ? before[field] : 0
+  return now[field] - from >= min
+}
+
+// expectFlow waits until the viewer decodes new video frames from the sender and receives audio
+// from them that carries sound.
+async function expectFlow (viewer, sender, { timeoutMs = 30000 } = {}) {
+  const start = await received(viewer, sender.id)
+  return waitFor(`${viewer.name} to decode video and hear sound from ${sender.name}`, async () => {
+    const now = await received(viewer, sender.id)
+    const ok = grew(start.video, now.video, 'frames', 15) && grew(start.audio, now.audio, 'bytes', 1) &&
+      grew(start.audio, now.audio, 'energy', Number.MIN_VALUE)
+    return { ok, state: { start, now } }
+  }, { timeoutMs })
+}
+
+// expectStalled waits until nothing more arrives from the sender: two readings two seconds apart
+// with the same frames decoded and the same bytes, on the same tracks.
+async function expectStalled (viewer, sender, { timeoutMs = 20000 } = {}) {
+  return waitFor(`${viewer.name} to stop receiving ${sender.name}`, async () => {
+    const a = await received(viewer, sender.id)
+    await delay(2000)
+    const b = await received(viewer, sender.id)
+    const same = (x, y) => x && y && x.track === y.track && x.bytes === y.bytes
+    const ok = same(a.video, b.video) && a.video.frames === b.video.frames && same(a.audio, b.audio)
+    return { ok, state: { a, b } }
+  }, { timeoutMs, intervalMs: 0 })
+}
+
+// selectedLocalAddress is the page's own address on the candidate pair its first open
+// connection uses: which network its media really goes through.
+function selectedLocalAddress (p) {
+  return p.page.evaluate(async () => {
+    for (const pc of window.__hemicycleProbe.peerConnections()) {
+      if (pc.connectionState !== 'connected') continue
+      const report = await pc.getStats()
+      let pairId
+      report.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId })
+      const pair = pairId && report.get(pairId)
+      const local = pair && report.get(pair.localCandidateId)
+      if (local) return local.address || local.ip
+    }
+    return null
+  })
+}
+
+// connection is what the page shows of its own connection: the reconnecting banner and the
+// state pill (both absent once the page has left the room).
+function connection (p) {
+  return p.page.evaluate(() => {
+    const banner = document.querySelector('.banner.reconnecting')
+    return { banner: banner ? !banner.hidden : 'absent', pill: document.querySelector('.conn-state')?.dataset.state ?? 'absent' }
+  })
+}
+
+// qualityShown is the connection quality the viewer's page shows on the sender's tile ('absent'
+// without a tile).
+function qualityShown (viewer, sender) {
+  return viewer.page.evaluate((id) =>
+    document.querySelector(`.tile[data-identity="${id}"][data-source="camera"]`)?.dataset.quality ?? 'absent', sender.id)
+}
+
+// The scenario is bounded by its three steps' timeouts (90 s in all); the outer bound also covers
+// building the server, which is slow only on a cold Go cache.
+describe('a page whose network really drops (UDP and WebSocket) gets its media back', { timeout: 240000 }, () => {
+  const room = `reseau-${randomBytes(3).toString('hex')}`
+  const link = new PrivateLink()
+  const cleanUp = () => link.remove()
+  const onSignal = (signal) => {
+    cleanUp()
+    process.exit(signal === 'SIGINT' ? 130 : 143)
+  }
+  let server
+  let browserA
+  let browserB
+  let anne
+  let bruno
+  let cutAt
+
+  before(async () => {
+    process.on('exit', cleanUp)
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+    await access(wrapper, constants.X_OK).catch(() => { throw new Error(`${wrapper} must be executable (chmod +x)`) })
+    await ensureArtifactsDir()
+    // The link exists before the server starts: in --dev the SFU opens one UDP socket per local
+    // address present at its start (sfu/listen.go).
+    await link.create()
+    // HTTP and signalling on the host end of the link only: both pages reach the server there,
+    // and nothing is opened beyond this machine's loopback and private link.
+    server = await startServer({ logName: 'server-network.log', config: `bind: ${link.hostIP}\n` })
+    assert.equal(new URL(server.baseURL).hostname, link.hostIP, 'the server did not bind the link address')
+    // An http:// page on a non-loopback address is not a secure context; getUserMedia needs one.
+    const secure = `--unsafely-treat-insecure-origin-as-secure=${server.baseURL}`
+    ;[browserA, browserB] = await Promise.all([
+      launchBrowser({ args: [secure] }),
+      launchBrowser({ args: [secure], executablePath: wrapper, env: { ...process.env, HEMICYCLE_NETNS: link.ns } })
+    ])
+  }, { timeout: 150000 })
+
+  after(async () => {
+    await Promise.all([anne?.close(), bruno?.close()])
+    await Promise.all([browserA?.close(), browserB?.close()])
+    await server?.stop()
+    cleanUp()
+    process.off('exit', cleanUp)
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    assert.deepEqual(await link.leftovers(), [], 'the namespace or the veth pair outlived the test')
+  })
+
+  it('page A (this namespace) and page B (its own namespace) join through the UI and see and hear each other', async (t) => {
+    ;[anne, bruno] = await Promise.all([
+      joinThroughUI(browserA, server.baseURL, { name: 'Anne Martin', room, role: 'chair' }),
+      joinThroughUI(browserB, server.baseURL, { name: 'Bruno Petit', room, role: 'member' })
+    ])
+    for (const p of [anne, bruno]) p.id = await p.identity
+    await Promise.all([expectFlow(anne, bruno, { timeoutMs: 20000 }), expectFlow(bruno, anne, { timeoutMs: 20000 })])
+    // B's media really goes through the link that is about to be cut.
+    assert.equal(await selectedLocalAddress(bruno), link.peerIP, 'page B\'s media does not use its namespace\'s link')
+    t.diagnostic(`page A's media leaves from ${await selectedLocalAddress(anne)}, page B's from ${link.peerIP}`)
+  }, { timeout: 30000 })
+
+  it('cutting B\'s link: B shows it is reconnecting, and A stops receiving B and sees its connection lost', async (t) => {
+    bruno.sessionsBefore = await bruno.iceSessions()
+    cutAt = Date.now()
+    await link.cut()
+    await Promise.all([
+      (async () => {
+        // B's SDK reacts when its signalling pings go unanswered for the ping_timeout the server
+        // sets (15 s, signaling/room.go), or when its connections fail, whichever is first.
+        await waitFor('B to show that it is reconnecting', async () => {
+          const state = await connection(bruno)
+          return { ok: state.banner === true && state.pill === 'reconnecting', state }
+        }, { timeoutMs: 22000 })
+        t.diagnostic(`B showed "reconnecting" ${Date.now() - cutAt} ms after the cut`)
+        assert.match(await bruno.page.locator('.banner.reconnecting').innerText(), /Connexion perdue/)
+      })(),
+      (async () => {
+        // The server noticed: it rates B's connection as lost, which A's page shows on B's tile.
+        await waitFor('A to show B\'s connection as lost', async () => {
+          const quality = await qualityShown(anne, bruno)
+          return { ok: quality === 'lost', state: quality }
+        }, { timeoutMs: 20000 })
+        t.diagnostic(`A showed B's connection as lost ${Date.now() - cutAt} ms after the cut`)
+      })(),
+      expectStalled(anne, bruno),
+      // Nothing reaches B either: the UDP that setOffline would have left alone is cut too.
+      expectStalled(bruno, anne)
+    ])
+    const a = await connection(anne)
+    assert.ok(a.banner === false && a.pill === 'connected', `A's own connection was affected: ${JSON.stringify(a)}`)
+  }, { timeout: 25000 })
+
+  it('restoring the link: B leaves the reconnecting state and media flows both ways again', async (t) => {
+    const restoredAt = Date.now()
+    await link.restore()
+    t.diagnostic(`link down for ${restoredAt - cutAt} ms`)
+    const since = (what) => () => t.diagnostic(`${what} ${Date.now() - restoredAt} ms after the restore`)
+    await Promise.all([
+      waitFor('B to be connected again', async () => {
+        const state = await connection(bruno)
+        return { ok: state.banner === false && state.pill === 'connected', state }
+      }, { timeoutMs: 30000 }).then(since('B connected again')),
+      expectFlow(anne, bruno, { timeoutMs: 30000 }).then(since('A decoding and hearing B again')),
+      expectFlow(bruno, anne, { timeoutMs: 30000 }).then(since('B decoding and hearing A again')),
+      waitFor('A to stop showing B\'s connection as lost', async () => {
+        const quality = await qualityShown(anne, bruno)
+        return { ok: quality !== 'lost' && quality !== 'absent', state: quality }
+      }, { timeoutMs: 30000 }).then(since('B\'s connection no longer lost for A'))
+    ])
+    assert.match((await bruno.page.evaluate(() => window.__hemicycleProbe.announced())).join('\n'), /Connexion rétablie/)
+    const sessionsAfter = await bruno.iceSessions()
+    t.diagnostic(`B's ICE sessions: ${bruno.sessionsBefore.join(',')} before, ${sessionsAfter.join(',')} after`)
+    assert.equal(await selectedLocalAddress(bruno), link.peerIP)
+    for (const p of [anne, bruno]) assert.deepEqual(p.errors, [], `${p.name}'s page threw`)
+  }, { timeout: 35000 })
+})
