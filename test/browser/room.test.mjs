@@ -208,6 +208,11 @@ describe('web client in headless Chromium against hemicycle --dev', { timeout: 3
       assert.equal(await viewer.page.locator('.tile[data-source="camera"]').count(), 4, `${viewer.name} does not show four camera tiles`)
       assert.match(await viewer.page.locator('#people-title').innerText(), /Participants \(4\)/)
     }
+    // The server rates every connection (ConnectionQualityUpdate): no tile stays "unknown".
+    await Promise.all(all.map((viewer) => waitFor(`${viewer.name} to show every connection's quality`, async () => {
+      const shown = await viewer.page.$$eval('.tile[data-source="camera"]', (tiles) => tiles.map((t) => t.dataset.quality))
+      return { ok: shown.length === 4 && shown.every((q) => q && q !== 'unknown'), state: shown }
+    })))
     // Joins were announced in the live region of those already there.
     assert.match(await announcements(people.anne.page), /David Leroy a rejoint la séance/)
   })
@@ -322,7 +327,7 @@ describe('web client in headless Chromium against hemicycle --dev', { timeout: 3
     await waitFor('the share tile to go away', async () => (await anne.tile(people.david.id, 'screen').count()) === 0)
   })
 
-  it('a page that loses its network shows it is reconnecting and gets its media back', async () => {
+  it('a page whose signalling is cut (offline emulation) shows it is reconnecting, resumes on new ICE sessions, media both ways', async () => {
     const { anne, bruno, david } = people
     const sessionsBefore = await david.iceSessions()
     assert.ok(sessionsBefore.length >= 2, 'David should have a publisher and a subscriber connection')
