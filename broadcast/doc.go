@@ -11,6 +11,7 @@
 //
 // Recording, HLS and RTMP read the same programme tracks and hand them to ffmpeg over RTP on
 // loopback, once ffmpeg listens, so that a file begins with the first packet sent and its
-// chapters line up. HLS and RTMP, transcoded anyway, show the interpreter inset in the corner. The package knows nothing of rooms or councils: the signaling package says what is
-// on air (Select) and gives the chapter marks.
+// chapters line up. HLS, RTMP and the recording show the interpreter inset in the corner (the
+// recording can copy the cameras' VP8 instead, without it). The package knows nothing of rooms
+// or councils: the signaling package says what is on air (Select) and gives the chapter marks.
 package broadcast

@@ -250,6 +250,9 @@ type egress struct {
 	firstPacket func(time.Time)
 	// secret is hidden from the logs (an RTMP stream key).
 	secret string
+	// cpu is the processor time ffmpeg used, in nanoseconds, over its finished runs: what an
+	// output costs the server (logged, and measured by the benchmarks).
+	cpu atomic.Int64
 
 	done chan struct{}
 }
@@ -306,6 +309,14 @@ func (e *egress) once(ctx context.Context, attempt int) error {
 		return fmt.Errorf("start %s: %w", e.ffmpeg, err)
 	}
 	e.log.Info("ffmpeg started", "egress", e.name, "pid", cmd.Process.Pid, "args", e.redact(strings.Join(args, " ")))
+	defer func() {
+		// Every path below has waited for ffmpeg to exit, which sets ProcessState.
+		if st := cmd.ProcessState; st != nil {
+			used := st.UserTime() + st.SystemTime()
+			e.cpu.Add(int64(used))
+			e.log.Info("ffmpeg used the processor", "egress", e.name, "cpu", used.Round(time.Millisecond))
+		}
+	}()
 	lastLines := make(chan string, 1)
 	go func() { lastLines <- e.logOutput(stderr) }()
 	repCtx, stopReports := context.WithCancel(ctx)

@@ -55,17 +55,14 @@ func (c TranscodeConfig) withDefaults() TranscodeConfig {
 // keyframe forced every keyEvery seconds. The SDP holds the picture, the interpreter, then
 // audioTracks audio tracks.
 func transcodeArgs(c TranscodeConfig, sdp string, audioTracks int, keyEvery int) []string {
-	h := c.Height &^ 1
-	w := (h*16/9 + 1) &^ 1
+	w, h := pictureSize(c.Height)
 	return []string{
 		"-hide_banner", "-nostats", "-nostdin", "-loglevel", "warning",
 		// Probe at most 2 s of media: the SDP gives every parameter but the picture size,
 		// which the first keyframe gives (the slate's are 200 ms apart, cameras' 2 s).
 		"-analyzeduration", "2000000",
 		"-protocol_whitelist", "file,udp,rtp", "-i", sdp,
-		"-filter_complex", fmt.Sprintf(
-			"[0:v:0]scale=%d:%d:force_original_aspect_ratio=decrease,pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=%d[main];%s;%s",
-			w, h, w, h, c.FrameRate, pictureInPicture("main", "pic", w, h), audioMix(audioTracks)),
+		"-filter_complex", programmePicture(w, h, c.FrameRate, "pic") + ";" + audioMix(audioTracks),
 		"-map", "[pic]", "-map", "[mix]",
 		"-c:v", "libx264", "-preset", c.Preset, "-tune", "zerolatency", "-pix_fmt", "yuv420p",
 		"-b:v", fmt.Sprintf("%dk", c.VideoBitrate), "-maxrate", fmt.Sprintf("%dk", c.VideoBitrate*3/2),
@@ -74,6 +71,21 @@ func transcodeArgs(c TranscodeConfig, sdp string, audioTracks int, keyEvery int)
 		"-force_key_frames", fmt.Sprintf("expr:gte(t,n_forced*%d)", keyEvery),
 		"-c:a", "aac", "-b:a", fmt.Sprintf("%dk", c.AudioBitrate), "-ar", "48000", "-ac", "2",
 	}
+}
+
+// programmePicture is the filter making the SDP's two video streams one picture of w×h at fps
+// into label out: the main picture scaled and letterboxed to that size (the programme's changes
+// with its source: the slate, each camera), the interpreter inset in its corner. The frame rate
+// is set first, so that a 30 fps camera's surplus pictures are dropped before being scaled.
+func programmePicture(w, h, fps int, out string) string {
+	return fmt.Sprintf("[0:v:0]fps=%d,scale=%d:%d:force_original_aspect_ratio=decrease,pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1[main];%s",
+		fps, w, h, w, h, pictureInPicture("main", out, w, h))
+}
+
+// pictureSize is the 16:9 picture of about height lines, both even (encoders want them so).
+func pictureSize(height int) (w, h int) {
+	h = height &^ 1
+	return (h*16/9 + 1) &^ 1, h
 }
 
 // pictureInPicture is the filter insetting the interpreter (the SDP's second video stream) in

@@ -43,7 +43,7 @@ func (c *capture) all() []captured {
 	return slices.Clone(c.pkts)
 }
 
-func localTrack(t *testing.T, codec webrtc.RTPCodecParameters, id string) (*sfu.PublishedTrack, *sfu.LocalWriter) {
+func localTrack(t testing.TB, codec webrtc.RTPCodecParameters, id string) (*sfu.PublishedTrack, *sfu.LocalWriter) {
 	t.Helper()
 	tr, w, err := (*sfu.Engine)(nil).NewLocalTrack(codec, id, "test", nil)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,73 @@ type RecordingConfig struct {
 	FFmpeg string
 	// BleepTitle names a bleeped passage in the chapters ("Passage coupé (bip)" when empty).
 	BleepTitle string
+	// CopyVideo keeps the cameras' VP8 as the programme sends it, without the sign-language
+	// interpreter: no video decoding or encoding at all. By default the picture is re-encoded
+	// (VP8, libvpx) with the interpreter inset bottom-right as on HLS and RTMP, so that deaf
+	// citizens can follow the archive; that costs an encoder per recorded room (README).
+	CopyVideo bool
+	// Height of the re-encoded picture (360 when 0); the width follows at 16:9, each camera
+	// letterboxed. FrameRate of it (25 when 0), VideoBitrate in kb/s (600 when 0, suited to
+	// 360 lines: raise it with the height). Unused with CopyVideo.
+	Height, FrameRate, VideoBitrate int
+}
+
+func (c RecordingConfig) withDefaults() RecordingConfig {
+	if c.FFmpeg == "" {
+		c.FFmpeg = "ffmpeg"
+	}
+	if c.BleepTitle == "" {
+		c.BleepTitle = "Passage coupé (bip)"
+	}
+	if c.Height <= 0 {
+		c.Height = 360
+	}
+	if c.FrameRate <= 0 {
+		c.FrameRate = 25
+	}
+	if c.VideoBitrate <= 0 {
+		c.VideoBitrate = 600
+	}
+	return c
+}
+
+// recordingKeyEvery spaces the re-encoded picture's keyframes, in seconds: where a player can
+// seek to in the archive.
+const recordingKeyEvery = 4
+
+// recordingArgs are ffmpeg's arguments writing the recording of the SDP's streams to path.
+// Copying, the SDP holds the picture then audioTracks audio tracks; re-encoding, the picture,
+// the interpreter, then the audio tracks.
+func recordingArgs(c RecordingConfig, sdp, path string, audioTracks int) []string {
+	args := []string{
+		"-hide_banner", "-nostats", "-nostdin", "-loglevel", "warning",
+		// Probe at most 2 s of media: the SDP gives every parameter but the picture size,
+		// which the first keyframe gives (the slate's are 200 ms apart, cameras' 2 s).
+		"-analyzeduration", "2000000",
+		"-protocol_whitelist", "file,udp,rtp", "-i", sdp,
+	}
+	if c.CopyVideo {
+		args = append(args,
+			"-filter_complex", audioMix(audioTracks),
+			"-map", "0:v:0", "-map", "[mix]",
+			"-c:v", "copy")
+	} else {
+		w, h := pictureSize(c.Height)
+		args = append(args,
+			"-filter_complex", programmePicture(w, h, c.FrameRate, "pic")+";"+audioMix(audioTracks),
+			"-map", "[pic]", "-map", "[mix]",
+			// libvpx's fastest real-time setting, on one thread: re-encoding a 720p camera to
+			// 360 lines on a 2-vCPU server, 16 rather than 8 took a quarter less processor time
+			// for 0.003 less SSIM, and one thread rather than two a quarter less again
+			// (BenchmarkRecordingCPU measures the whole recording). No alternate reference
+			// frames: they need look-ahead.
+			"-c:v", "libvpx", "-threads", "1", "-deadline", "realtime", "-cpu-used", "16", "-auto-alt-ref", "0",
+			"-b:v", fmt.Sprintf("%dk", c.VideoBitrate), "-pix_fmt", "yuv420p",
+			"-g", strconv.Itoa(c.FrameRate*recordingKeyEvery))
+	}
+	return append(args,
+		"-c:a", "libopus", "-b:a", "64k",
+		"-f", "webm", "-y", path)
 }
 
 // Chapter is a mark in the session (an item opened, a vote, its result), at the time it
@@ -31,8 +99,8 @@ type Chapter struct {
 }
 
 // Recording writes the programme, as the public gets it (delayed, bleeped), to a WebM file per
-// ffmpeg run (VP8 copied, the audio tracks mixed into one Opus track), with a WebVTT chapters
-// file beside each.
+// ffmpeg run (VP8 with the interpreter inset, or the cameras' VP8 copied; the audio tracks
+// mixed into one Opus track), with a WebVTT chapters file beside each.
 type Recording struct {
 	prog  *Programme
 	cfg   RecordingConfig
@@ -66,6 +134,7 @@ func (p *Programme) Record(cfg RecordingConfig) (*Recording, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("broadcast: recording folder %s: %w", cfg.Dir, err)
 	}
+	cfg = cfg.withDefaults()
 	r := &Recording{
 		prog:  p,
 		cfg:   cfg,
@@ -75,18 +144,17 @@ func (p *Programme) Record(cfg RecordingConfig) (*Recording, error) {
 
 		finished: make(chan struct{}),
 	}
-	if r.bleep == "" {
-		r.bleep = "Passage coupé (bip)"
-	}
 	var outputs []Output
 	for _, o := range p.Outputs() {
-		// The cameras' VP8 is copied, not re-encoded: insetting the interpreter as HLS and
-		// RTMP do would cost a VP8 encoder per room, so the recording keeps the main picture.
-		if o.Name != TrackInterpreter {
+		// Copying, the interpreter has nowhere to go: it would need compositing.
+		if !cfg.CopyVideo || o.Name != TrackInterpreter {
 			outputs = append(outputs, o)
 		}
 	}
 	audioTracks := len(outputs) - 1
+	if !cfg.CopyVideo {
+		audioTracks--
+	}
 	r.eg = &egress{
 		name:    "recording",
 		outputs: outputs,
@@ -107,17 +175,7 @@ func (p *Programme) Record(cfg RecordingConfig) (*Recording, error) {
 			r.parts = append(r.parts, recordingPart{path: path, ran: time.Now()})
 			r.mu.Unlock()
 			r.writeChapters()
-			return []string{
-				"-hide_banner", "-nostats", "-nostdin", "-loglevel", "warning",
-				// Probe at most 2 s of media: the SDP gives every parameter but the picture size,
-				// which the first keyframe gives (the slate's are 200 ms apart, cameras' 2 s).
-				"-analyzeduration", "2000000",
-				"-protocol_whitelist", "file,udp,rtp", "-i", sdp,
-				"-filter_complex", audioMix(audioTracks),
-				"-map", "0:v:0", "-map", "[mix]",
-				"-c:v", "copy", "-c:a", "libopus", "-b:a", "64k",
-				"-f", "webm", "-y", path,
-			}, nil
+			return recordingArgs(cfg, sdp, path, audioTracks), nil
 		},
 	}
 	// The recording lives as long as the programme unless stopped sooner.
@@ -129,7 +187,7 @@ func (p *Programme) Record(cfg RecordingConfig) (*Recording, error) {
 		r.log.Info("recording ended", "files", r.Files())
 		close(r.finished)
 	})
-	p.log.Info("recording started", "file", r.base+".webm")
+	p.log.Info("recording started", "file", r.base+".webm", "interpreter", !cfg.CopyVideo)
 	return r, nil
 }
 

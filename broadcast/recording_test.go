@@ -24,7 +24,7 @@ import (
 	"github.com/ingeco/hemicycle/test/media"
 )
 
-func needFFmpeg(t *testing.T) {
+func needFFmpeg(t testing.TB) {
 	t.Helper()
 	for _, tool := range []string{"ffmpeg", "ffprobe"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -41,7 +41,7 @@ type source struct {
 	wg       sync.WaitGroup
 }
 
-func playClips(t *testing.T) *source {
+func playClips(t testing.TB) *source {
 	t.Helper()
 	opus, err := media.Opus()
 	if err != nil {
@@ -437,5 +437,185 @@ func TestBoundUDPPortsSeesABoundSocket(t *testing.T) {
 	_ = conn.Close()
 	if bound, err := boundUDPPorts([]int{port}); err != nil || bound[port] {
 		t.Errorf("port %d closed but reported bound: %v %v", port, bound, err)
+	}
+}
+
+// TestRecordingInsetsTheInterpreter records a programme whose main picture is the test pattern,
+// first without an interpreter, then with one whose camera shows a flat dark blue. Re-encoding
+// (the default), the recording's bottom-right corner must turn that blue once the interpreter is
+// on air and not before, in a 640×360 VP8 picture ffprobe accepts; copying, the corner must
+// never be that blue.
+func TestRecordingInsetsTheInterpreter(t *testing.T) {
+	needFFmpeg(t)
+	for _, copyVideo := range []bool{false, true} {
+		name := "inset"
+		if copyVideo {
+			name = "copy"
+		}
+		t.Run(name, func(t *testing.T) {
+			const delay = 500 * time.Millisecond
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			p, err := New(ctx, nil, "salle", Config{Delay: delay, KeyframeInterval: time.Second, Logger: testLog()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			src := playClips(t)
+			p.Select(Selection{Main: src.cam, Audio: []*sfu.PublishedTrack{src.mic}})
+			rec, err := p.Record(RecordingConfig{Dir: t.TempDir(), CopyVideo: copyVideo})
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(3 * time.Second)
+			interpreter := playSlate(t)
+			p.Select(Selection{Main: src.cam, Interpreter: interpreter, Audio: []*sfu.PublishedTrack{src.mic}})
+			time.Sleep(4*time.Second + delay)
+			rec.Stop()
+
+			files := rec.Files()
+			if len(files) != 1 {
+				t.Fatalf("recording files %v, want one", files)
+			}
+			pr := ffprobe(t, files[0])
+			var kinds []string
+			for _, s := range pr.Streams {
+				kinds = append(kinds, s.CodecType+"/"+s.CodecName)
+			}
+			if strings.Join(kinds, ",") != "video/vp8,audio/opus" {
+				t.Errorf("recording streams %v, want video/vp8 then audio/opus", kinds)
+			}
+			// The slate's colour, 0x1d3557, after a lossy encoding or two.
+			blue := func(c [3]int) bool {
+				return abs(c[0]-0x1d) < 20 && abs(c[1]-0x35) < 20 && abs(c[2]-0x57) < 20
+			}
+			// Decoding scales every picture to the first one's size: the slate's 640×360 when
+			// copying, the re-encoded size otherwise.
+			cs := cornerColours(t, files[0], 640, 360)
+			t.Logf("corner colour at 2 per second: %v", cs)
+			first := slices.IndexFunc(cs, blue)
+			if copyVideo {
+				if first >= 0 {
+					t.Errorf("copying, picture %d's corner is the interpreter's blue %v: nothing should be inset", first, cs[first])
+				}
+				return
+			}
+			if len(pr.Streams) > 0 && pr.Streams[0].Width != 640 {
+				t.Errorf("re-encoded picture %d pixels wide, want 640", pr.Streams[0].Width)
+			}
+			if first < 2 {
+				t.Fatalf("the corner is the interpreter's blue from picture %d, want it from the interpreter's arrival (after picture 2)", first)
+			}
+			if n := len(cs) - first; n < 4 || !slices.ContainsFunc(cs[:first], func(c [3]int) bool { return !blue(c) }) {
+				t.Errorf("%d pictures with the interpreter inset, want at least 4 and a different corner before", n)
+			}
+			for i, c := range cs[first:] {
+				if !blue(c) {
+					t.Errorf("picture %d: the corner is %v once the interpreter is on, want the interpreter's blue", first+i, c)
+				}
+			}
+		})
+	}
+}
+
+// cameraClip encodes a moving test pattern of w×h at fps, for 4 s, as a camera would send it
+// (VP8, a keyframe every 2 s), and returns its frames.
+func cameraClip(b *testing.B, w, h, fps, kbps int) [][]byte {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), fmt.Sprintf("camera-%dx%d.ivf", w, h))
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+		"-i", fmt.Sprintf("testsrc2=s=%dx%d:r=%d", w, h, fps), "-t", "4",
+		"-c:v", "libvpx", "-b:v", fmt.Sprintf("%dk", kbps), "-g", strconv.Itoa(2*fps),
+		"-deadline", "realtime", "-cpu-used", "8", "-auto-alt-ref", "0", "-y", path).CombinedOutput()
+	if err != nil {
+		b.Fatalf("encode the camera clip: %v %s", err, out)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	frames, err := ivfFrames(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return frames
+}
+
+// playCamera plays frames in a loop into a local track at fps until the benchmark ends.
+func playCamera(b *testing.B, frames [][]byte, fps int, id string) *sfu.PublishedTrack {
+	b.Helper()
+	track, w := localTrack(b, VideoCodec, id)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		pay := &codecs.VP8Payloader{EnablePictureID: true}
+		var sn uint16
+		var ts uint32
+		pace(ctx, len(frames), time.Second/time.Duration(fps), func(i int) {
+			pkts := pay.Payload(1200, frames[i])
+			for j, p := range pkts {
+				_ = w.WriteRTP(&rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: sn, Timestamp: ts, Marker: j == len(pkts)-1}, p)
+				sn++
+			}
+			ts += uint32(90000 / fps)
+		})
+	}()
+	b.Cleanup(func() { cancel(); wg.Wait() })
+	return track
+}
+
+// BenchmarkRecordingCPU measures the processor time the recording's ffmpeg takes for 20 s of a
+// programme whose main camera sends 1280×720 at 30 fps (a moving pattern, harder than a council
+// chamber), copied or re-encoded (at 360 lines, and 720), with no interpreter (the blank inset)
+// or one sending 640×360 at 30 fps. Run it alone: go test -run '^$' -bench RecordingCPU -benchtime 1x ./broadcast/
+func BenchmarkRecordingCPU(b *testing.B) {
+	needFFmpeg(b)
+	const fps = 30
+	main := cameraClip(b, 1280, 720, fps, 1500)
+	interp := cameraClip(b, 640, 360, fps, 600)
+	for _, c := range []struct {
+		name        string
+		copyVideo   bool
+		interpreter bool
+		height      int
+	}{
+		{"copy", true, true, 0},
+		{"inset-blank", false, false, 0},
+		{"inset-interpreter", false, true, 0},
+		{"inset-interpreter-720", false, true, 720},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				ctx, cancel := context.WithCancel(context.Background())
+				p, err := New(ctx, nil, "salle", Config{Delay: 500 * time.Millisecond, Logger: discard()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				src := playClips(b)
+				sel := Selection{Main: playCamera(b, main, fps, "main-cam"), Audio: []*sfu.PublishedTrack{src.mic}}
+				if c.interpreter {
+					sel.Interpreter = playCamera(b, interp, fps, "interpreter-cam")
+				}
+				p.Select(sel)
+				rc := RecordingConfig{Dir: b.TempDir(), CopyVideo: c.copyVideo, Height: c.height}
+				if c.height == 720 {
+					rc.VideoBitrate = 1500
+				}
+				rec, err := p.Record(rc)
+				if err != nil {
+					b.Fatal(err)
+				}
+				time.Sleep(20 * time.Second)
+				rec.Stop()
+				p.Close()
+				cancel()
+				b.ReportMetric(time.Duration(rec.eg.cpu.Load()).Seconds(), "cpu-s/20s")
+				if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+					b.Logf("load average after: %s", strings.TrimSpace(string(load)))
+				}
+			}
+		})
 	}
 }

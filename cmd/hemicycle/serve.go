@@ -98,7 +98,12 @@ func programmeConfig(cfg Config, log *slog.Logger) (*signaling.ProgrammeConfig, 
 		if cfg.Privacy.RetentionDays <= 0 {
 			return nil, errors.New("privacy.recorded is on: set privacy.retention_days (how long recordings are kept)")
 		}
-		pc.Recording = &broadcast.RecordingConfig{Dir: filepath.Join(cfg.DataDir, "recordings")}
+		pc.Recording = &broadcast.RecordingConfig{
+			Dir:          filepath.Join(cfg.DataDir, "recordings"),
+			CopyVideo:    !b.Recording.Interpreter,
+			Height:       b.Recording.Height,
+			VideoBitrate: b.Recording.VideoBitrate,
+		}
 	}
 	if b.HLS {
 		pc.HLS = &broadcast.HLSConfig{Dir: filepath.Join(cfg.DataDir, "hls")}
