@@ -209,6 +209,18 @@ func (p *PublishedTrack) AudioLevel() (dBov float64, active bool) {
 	return v, v >= activeLevel
 }
 
+// Flowing reports whether a packet arrived on any layer within the last d: a camera that is
+// not muted may still have stopped (its network cut, its browser frozen).
+func (p *PublishedTrack) Flowing(d time.Duration) bool {
+	now := time.Now().UnixNano()
+	for i := range p.layers {
+		if l := p.layers[i].Load(); l != nil && now-l.lastAt.Load() <= int64(d) {
+			return true
+		}
+	}
+	return false
+}
+
 // Stats counts the packets and bytes received, all layers together.
 func (p *PublishedTrack) Stats() (packets, bytes uint64) {
 	return p.stats.packets.Load(), p.stats.bytes.Load()

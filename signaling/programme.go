@@ -79,6 +79,10 @@ const (
 	// selectInterval is how often what is on air is recomputed from the room: a floor given
 	// reaches the programme within this time (plus the new camera's keyframe).
 	selectInterval = 250 * time.Millisecond
+	// cameraStalledAfter takes a camera that sends nothing, though not muted, off the programme
+	// (the next one in line, the slate or the blank takes its place): ffmpeg's picture-in-picture
+	// waits for both its pictures, so one stalled camera would freeze every public output.
+	cameraStalledAfter = 2 * time.Second
 )
 
 // roomProgramme is the programme of one room and the participant publishing it.
@@ -239,7 +243,8 @@ func (rp *roomProgramme) selection() (sel broadcast.Selection, view *council.Vie
 		for _, t := range p.tracks {
 			switch {
 			case t.info.Muted:
-			case t.info.Type == livekit.TrackType_VIDEO && t.info.Source == livekit.TrackSource_CAMERA && c.cam == nil:
+			case t.info.Type == livekit.TrackType_VIDEO && t.info.Source == livekit.TrackSource_CAMERA && c.cam == nil &&
+				t.media.Flowing(cameraStalledAfter):
 				c.cam = t.media
 			case isMicrophone(t) && c.mic == nil:
 				c.mic = t.media

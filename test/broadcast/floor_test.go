@@ -23,6 +23,14 @@ const memberTag = 0xEE
 // publishTaggedCamera publishes the test pattern with memberTag appended to every frame.
 func publishTaggedCamera(t *testing.T, r *lksdk.Room) {
 	t.Helper()
+	stop := startTaggedCamera(t, r)
+	t.Cleanup(stop)
+}
+
+// startTaggedCamera publishes the tagged test pattern until stop is called; the track stays
+// published and unmuted, as a camera whose network was cut.
+func startTaggedCamera(t *testing.T, r *lksdk.Room) (stop func()) {
+	t.Helper()
 	frames, err := media.VP8()
 	if err != nil {
 		t.Fatal(err)
@@ -43,10 +51,10 @@ func publishTaggedCamera(t *testing.T, r *lksdk.Room) {
 			_ = cam.WriteSample(pionmedia.Sample{Data: tagged, Duration: f.Duration}, nil)
 		})
 	}()
-	t.Cleanup(func() {
+	return func() {
 		cancel()
 		<-done
-	})
+	}
 }
 
 // TestProgrammeFollowsTheFloor: the programme shows the chair while nobody has the floor, the
@@ -128,4 +136,53 @@ func TestProgrammeFollowsTheFloor(t *testing.T) {
 	if c, m, _ := whose(mark); m > 0 || c == 0 {
 		t.Errorf("after the floor ended: %d chair frames and %d member frames, want the chair only", c, m)
 	}
+}
+
+// TestStalledCameraLeavesTheProgramme: the floor holder's camera stops sending without being
+// muted (its network cut); the programme goes back to the chair's camera instead of freezing.
+func TestStalledCameraLeavesTheProgramme(t *testing.T) {
+	const delay = time.Second
+	const room = "stall"
+	s := startServer(t, signaling.ProgrammeConfig{Broadcast: bc.Config{Delay: delay, KeyframeInterval: time.Second}}, withCouncil(t))
+	chairTok := s.token(t, room, "anne", auth.RoleChair, 1)
+	clerkTok := s.token(t, room, "greffe", auth.RoleClerk, 0)
+	chair := s.join(t, room, "anne", auth.RoleChair, 1, nil)
+	publish(t, chair, true)
+	s.must(t, "/api/rooms/"+room+"/session", clerkTok, map[string]any{
+		"body":  map[string]string{"name": "Commune de Test", "kind": "commune", "profile": "generic"},
+		"title": "Séance", "chair": 1,
+		"rosterCsv": "seat,name,group,role\n1,Anne Maire,Majorité,maire\n2,Bruno Adjoint,Majorité,adjoint\n",
+	})
+	s.must(t, "/api/rooms/"+room+"/attendance/arrival", clerkTok, map[string]any{"seat": 1, "place": "chamber"})
+	member := s.join(t, room, "bruno", auth.RoleMember, 2, nil)
+	stop := startTaggedCamera(t, member)
+	defer stop()
+	s.must(t, "/api/rooms/"+room+"/attendance/verify", clerkTok, map[string]any{"seat": 2})
+	s.must(t, "/api/rooms/"+room+"/floor/grant", chairTok, map[string]any{"seat": 2})
+
+	v := watch(t, s, room)
+	frames := func(from int) (chairs, members, last int) {
+		pk := v.packets(bc.TrackVideo)
+		for _, g := range pk[min(from, len(pk)):] {
+			if !g.pkt.Marker || len(g.pkt.Payload) < 20 {
+				continue
+			}
+			if g.pkt.Payload[len(g.pkt.Payload)-1] == memberTag {
+				members++
+			} else {
+				chairs++
+			}
+		}
+		return chairs, members, len(pk)
+	}
+	eventually(t, "the viewer sees the member who has the floor", 20*time.Second, func() bool {
+		_, m, _ := frames(0)
+		return m >= 15
+	})
+	stop() // still published, still unmuted, nothing more arrives
+	_, _, mark := frames(0)
+	eventually(t, "the viewer sees the chair once the member's camera stalled", 20*time.Second, func() bool {
+		c, _, _ := frames(mark)
+		return c >= 15
+	})
 }
