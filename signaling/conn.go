@@ -47,6 +47,9 @@ type signalConn struct {
 func newSignalConn(ws *websocket.Conn, silence time.Duration) *signalConn {
 	ws.SetReadLimit(maxFrameBytes)
 	c := &signalConn{ws: ws, silence: silence, out: make(chan *livekit.SignalResponse, outQueueLen), done: make(chan struct{})}
+	// Not every SDK sends the protocol's pings (the Go SDK does not), but every WebSocket
+	// answers a ping frame: the server pings, and any answer or frame proves the client is there.
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(silence)) })
 	go c.writeLoop()
 	return c
 }
@@ -85,6 +88,8 @@ func (c *signalConn) read() (*livekit.SignalRequest, error) {
 
 func (c *signalConn) writeLoop() {
 	defer c.ws.Close()
+	ping := time.NewTicker(c.silence / 3)
+	defer ping.Stop()
 	for {
 		select {
 		case <-c.done:
@@ -92,6 +97,11 @@ func (c *signalConn) writeLoop() {
 			return
 		case msg := <-c.out:
 			if err := c.write(msg); err != nil {
+				c.close(err)
+				return
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.silence/3)); err != nil {
 				c.close(err)
 				return
 			}
