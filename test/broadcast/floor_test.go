@@ -20,15 +20,8 @@ import (
 // chair's (a VP8 decoder ignores bytes after the frame's partitions).
 const memberTag = 0xEE
 
-// publishTaggedCamera publishes the test pattern with memberTag appended to every frame.
-func publishTaggedCamera(t *testing.T, r *lksdk.Room) {
-	t.Helper()
-	stop := startTaggedCamera(t, r)
-	t.Cleanup(stop)
-}
-
-// startTaggedCamera publishes the tagged test pattern until stop is called; the track stays
-// published and unmuted, as a camera whose network was cut.
+// startTaggedCamera publishes the test pattern with memberTag appended to every frame, until
+// stop is called; the track then stays published and unmuted, as a camera whose network was cut.
 func startTaggedCamera(t *testing.T, r *lksdk.Room) (stop func()) {
 	t.Helper()
 	frames, err := media.VP8()
@@ -57,16 +50,13 @@ func startTaggedCamera(t *testing.T, r *lksdk.Room) (stop func()) {
 	}
 }
 
-// TestProgrammeFollowsTheFloor: the programme shows the chair while nobody has the floor, the
-// member the chair gives the floor to (from the member's keyframe, the delay after the grant),
-// and the chair again once the floor is withdrawn.
-func TestProgrammeFollowsTheFloor(t *testing.T) {
-	const delay = time.Second
-	const room = "floor"
-	s := startServer(t, signaling.ProgrammeConfig{Broadcast: bc.Config{Delay: delay, KeyframeInterval: time.Second}}, withCouncil(t))
-	chairTok := s.token(t, room, "anne", auth.RoleChair, 1)
+// startFloorSitting opens a sitting presided by the chair (seat 1, in the chamber, camera on)
+// with a member (seat 2) at home whose tagged camera runs until stopMember, verified by the clerk.
+func startFloorSitting(t *testing.T, room string, delay time.Duration) (s *server, chairTok string, stopMember func()) {
+	t.Helper()
+	s = startServer(t, signaling.ProgrammeConfig{Broadcast: bc.Config{Delay: delay, KeyframeInterval: time.Second}}, withCouncil(t))
+	chairTok = s.token(t, room, "anne", auth.RoleChair, 1)
 	clerkTok := s.token(t, room, "greffe", auth.RoleClerk, 0)
-
 	chair := s.join(t, room, "anne", auth.RoleChair, 1, nil)
 	publish(t, chair, true)
 	s.must(t, "/api/rooms/"+room+"/session", clerkTok, map[string]any{
@@ -76,25 +66,38 @@ func TestProgrammeFollowsTheFloor(t *testing.T) {
 	})
 	s.must(t, "/api/rooms/"+room+"/attendance/arrival", clerkTok, map[string]any{"seat": 1, "place": "chamber"})
 	member := s.join(t, room, "bruno", auth.RoleMember, 2, nil)
-	publishTaggedCamera(t, member)
+	stopMember = startTaggedCamera(t, member)
 	s.must(t, "/api/rooms/"+room+"/attendance/verify", clerkTok, map[string]any{"seat": 2})
+	return s, chairTok, stopMember
+}
 
-	v := watch(t, s, room)
-	// whose counts the complete frames of each camera received since index from.
-	whose := func(from int) (chairs, members, last int) {
-		pk := v.packets(bc.TrackVideo)
-		for _, g := range pk[min(from, len(pk)):] {
-			if !g.pkt.Marker || len(g.pkt.Payload) < 20 { // the slate's frames are small
-				continue
-			}
-			if g.pkt.Payload[len(g.pkt.Payload)-1] == memberTag {
-				members++
-			} else {
-				chairs++
-			}
+// cameraFrames counts the complete frames of the chair's and the member's cameras that the
+// viewer received from packet index from on, and returns the index to count from next time.
+func cameraFrames(v *viewer, from int) (chairs, members, last int) {
+	pk := v.packets(bc.TrackVideo)
+	for _, g := range pk[min(from, len(pk)):] {
+		if !g.pkt.Marker || len(g.pkt.Payload) < 20 { // the slate's frames are small
+			continue
 		}
-		return chairs, members, len(pk)
+		if g.pkt.Payload[len(g.pkt.Payload)-1] == memberTag {
+			members++
+		} else {
+			chairs++
+		}
 	}
+	return chairs, members, len(pk)
+}
+
+// TestProgrammeFollowsTheFloor: the programme shows the chair while nobody has the floor, the
+// member the chair gives the floor to (from the member's keyframe, the delay after the grant),
+// and the chair again once the floor is withdrawn.
+func TestProgrammeFollowsTheFloor(t *testing.T) {
+	const delay = time.Second
+	const room = "floor"
+	s, chairTok, stopMember := startFloorSitting(t, room, delay)
+	defer stopMember()
+	v := watch(t, s, room)
+	whose := func(from int) (chairs, members, last int) { return cameraFrames(v, from) }
 	eventually(t, "the viewer sees the chair", 20*time.Second, func() bool {
 		c, _, _ := whose(0)
 		return c >= 15
@@ -141,40 +144,12 @@ func TestProgrammeFollowsTheFloor(t *testing.T) {
 // TestStalledCameraLeavesTheProgramme: the floor holder's camera stops sending without being
 // muted (its network cut); the programme goes back to the chair's camera instead of freezing.
 func TestStalledCameraLeavesTheProgramme(t *testing.T) {
-	const delay = time.Second
 	const room = "stall"
-	s := startServer(t, signaling.ProgrammeConfig{Broadcast: bc.Config{Delay: delay, KeyframeInterval: time.Second}}, withCouncil(t))
-	chairTok := s.token(t, room, "anne", auth.RoleChair, 1)
-	clerkTok := s.token(t, room, "greffe", auth.RoleClerk, 0)
-	chair := s.join(t, room, "anne", auth.RoleChair, 1, nil)
-	publish(t, chair, true)
-	s.must(t, "/api/rooms/"+room+"/session", clerkTok, map[string]any{
-		"body":  map[string]string{"name": "Commune de Test", "kind": "commune", "profile": "generic"},
-		"title": "Séance", "chair": 1,
-		"rosterCsv": "seat,name,group,role\n1,Anne Maire,Majorité,maire\n2,Bruno Adjoint,Majorité,adjoint\n",
-	})
-	s.must(t, "/api/rooms/"+room+"/attendance/arrival", clerkTok, map[string]any{"seat": 1, "place": "chamber"})
-	member := s.join(t, room, "bruno", auth.RoleMember, 2, nil)
-	stop := startTaggedCamera(t, member)
+	s, chairTok, stop := startFloorSitting(t, room, time.Second)
 	defer stop()
-	s.must(t, "/api/rooms/"+room+"/attendance/verify", clerkTok, map[string]any{"seat": 2})
 	s.must(t, "/api/rooms/"+room+"/floor/grant", chairTok, map[string]any{"seat": 2})
-
 	v := watch(t, s, room)
-	frames := func(from int) (chairs, members, last int) {
-		pk := v.packets(bc.TrackVideo)
-		for _, g := range pk[min(from, len(pk)):] {
-			if !g.pkt.Marker || len(g.pkt.Payload) < 20 {
-				continue
-			}
-			if g.pkt.Payload[len(g.pkt.Payload)-1] == memberTag {
-				members++
-			} else {
-				chairs++
-			}
-		}
-		return chairs, members, len(pk)
-	}
+	frames := func(from int) (chairs, members, last int) { return cameraFrames(v, from) }
 	eventually(t, "the viewer sees the member who has the floor", 20*time.Second, func() bool {
 		_, m, _ := frames(0)
 		return m >= 15
