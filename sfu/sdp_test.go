@@ -423,18 +423,37 @@ func TestWildcardAddressListensOnEachLocalAddress(t *testing.T) {
 	if !bound["127.0.0.1"] {
 		t.Errorf("no socket on 127.0.0.1 although loopback candidates were asked for: %v", bound)
 	}
-	udp := 0
-	for _, c := range gatherCandidates(t, e) {
-		f := strings.Fields(c)
-		if len(f) < 8 || strings.ToLower(f[2]) != "udp" {
-			continue
+	// The candidates are handed out one by one after gathering: wait for one per socket.
+	var mu sync.Mutex
+	var udp []string
+	tr, err := e.NewTransport(PublisherRole, TransportHandlers{OnICECandidate: func(c webrtc.ICECandidateInit) {
+		if f := strings.Fields(c.Candidate); len(f) >= 8 && strings.ToLower(f[2]) == "udp" {
+			mu.Lock()
+			udp = append(udp, c.Candidate)
+			mu.Unlock()
 		}
-		udp++
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tr.Close() }()
+	if _, err := tr.Answer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: strings.ReplaceAll(chromeOffer, "\n", "\r\n")}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "one UDP candidate per socket", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(udp) >= len(bound)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, c := range udp {
+		f := strings.Fields(c)
 		if !bound[f[4]] || f[5] != strconv.Itoa(e.UDPPort()) {
 			t.Errorf("candidate %q has no socket of its own (sockets on %v, port %d)", c, bound, e.UDPPort())
 		}
 	}
-	if udp != len(bound) {
-		t.Errorf("%d UDP candidates for %d sockets", udp, len(bound))
+	if len(udp) != len(bound) {
+		t.Errorf("%d UDP candidates for %d sockets", len(udp), len(bound))
 	}
 }
