@@ -11,11 +11,9 @@ import (
 	"testing"
 	"time"
 
-	protologger "github.com/livekit/protocol/logger"
 	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/pion/webrtc/v4"
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
-	"go.uber.org/zap"
 
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/sfu"
@@ -37,13 +35,7 @@ type testServer struct {
 // TestMain quiets the SDK's own logging unless HEMICYCLE_TEST_LOG is set.
 func TestMain(m *testing.M) {
 	if os.Getenv("HEMICYCLE_TEST_LOG") == "" {
-		// A zap logger that drops everything below errors, not the discard logger: pion's debug
-		// messages are formatted for the discard logger anyway, and one of them ("got new track")
-		// reads a receiver that the SDK is still configuring, a data race under -race.
-		quiet, err := protologger.FromZapLogger(zap.NewNop(), &protologger.Config{Level: "error"})
-		if err == nil {
-			lksdk.SetLogger(quiet)
-		}
+		media.QuietSDK()
 	}
 	os.Exit(m.Run())
 }

@@ -14,9 +14,7 @@ import (
 	"strings"
 	"time"
 
-	protologger "github.com/livekit/protocol/logger"
-	lksdk "github.com/livekit/server-sdk-go/v2"
-	"go.uber.org/zap"
+	"github.com/ingeco/hemicycle/test/media"
 )
 
 // Limits that keep a mistyped command from overwhelming the machine the bench shares with the
@@ -75,13 +73,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// The SDK creates each peer connection's pion loggers from its package-level logger,
 		// which prints every ICE state change of every bot; a per-room logger does not reach
 		// them.
-		// A zap logger that drops everything below errors, not the discard logger: pion's debug
-		// messages are formatted for the discard logger anyway, and one of them ("got new track")
-		// reads a receiver that the SDK is still configuring, a data race under -race.
-		quiet, err := protologger.FromZapLogger(zap.NewNop(), &protologger.Config{Level: "error"})
-		if err == nil {
-			lksdk.SetLogger(quiet)
-		}
+		media.QuietSDK()
 	}
 	report, err := runBench(ctx, cfg, log)
 	if err != nil {

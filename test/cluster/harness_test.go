@@ -22,13 +22,11 @@ import (
 	"time"
 
 	"github.com/livekit/protocol/livekit"
-	protologger "github.com/livekit/protocol/logger"
 	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/pion/webrtc/v4"
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
 	"github.com/redis/go-redis/v9"
 	"github.com/twitchtv/twirp"
-	"go.uber.org/zap"
 
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/store/redistest"
@@ -46,13 +44,7 @@ var binary string
 
 func TestMain(m *testing.M) {
 	if os.Getenv("HEMICYCLE_TEST_LOG") == "" {
-		// A zap logger that drops everything below errors, not the discard logger: pion's debug
-		// messages are formatted for the discard logger anyway, and one of them ("got new track")
-		// reads a receiver that the SDK is still configuring, a data race under -race.
-		quiet, err := protologger.FromZapLogger(zap.NewNop(), &protologger.Config{Level: "error"})
-		if err == nil {
-			lksdk.SetLogger(quiet)
-		}
+		media.QuietSDK()
 	}
 	code := func() int {
 		if _, err := exec.LookPath("redis-server"); err == nil || os.Getenv("HEMICYCLE_REQUIRE_REDIS") != "" {
