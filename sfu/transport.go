@@ -322,6 +322,9 @@ func (t *Transport) Offer(iceRestart bool) (webrtc.SessionDescription, error) {
 	}
 	offer, err := t.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: iceRestart})
 	if err != nil {
+		if t.isClosed() { // closed while the offer was made: the participant is leaving
+			return webrtc.SessionDescription{}, ErrTransportClosed
+		}
 		return webrtc.SessionDescription{}, fmt.Errorf("sfu: create offer: %w", err)
 	}
 	if err := t.pc.SetLocalDescription(offer); err != nil {

@@ -381,6 +381,12 @@ func (p *Participant) negotiateSubscriber(iceRestart bool) {
 	offer, err := p.subscriber.Offer(iceRestart)
 	if err != nil {
 		p.negMu.Unlock()
+		if errors.Is(err, sfu.ErrTransportClosed) {
+			// The participant is leaving; when a whole room leaves at once, every departure
+			// would log this for every remaining subscriber.
+			p.log.Debug("subscriber offer skipped: the connection is closed")
+			return
+		}
 		p.log.Warn("subscriber offer failed", "err", err)
 		return
 	}
