@@ -121,8 +121,8 @@ func newPublisherAPI(s webrtc.SettingEngine, lf logging.LoggerFactory, stats *st
 
 // newSubscriberAPI builds the pion API for the SFU-to-client direction. No NACK responder: the
 // DownTracks answer NACKs from the publisher's packet cache. No RTX: retransmissions go on the
-// media SSRC. Sender reports let the client synchronise audio and video.
-func newSubscriberAPI(s webrtc.SettingEngine, lf logging.LoggerFactory) (*webrtc.API, error) {
+// media SSRC. No interceptor at all: the Engine writes the sender reports (senderreport.go).
+func newSubscriberAPI(s webrtc.SettingEngine) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	for _, c := range supportedCodecs() {
 		if err := m.RegisterCodec(c.params(subscriberFeedback(c.kind)), c.kind); err != nil {
@@ -143,13 +143,7 @@ func newSubscriberAPI(s webrtc.SettingEngine, lf logging.LoggerFactory) (*webrtc
 			return nil, fmt.Errorf("register subscriber header extension %s: %w", e.uri, err)
 		}
 	}
-	reg := &interceptor.Registry{}
-	sr, err := report.NewSenderInterceptor(report.WithSenderLoggerFactory(lf))
-	if err != nil {
-		return nil, fmt.Errorf("create sender reports: %w", err)
-	}
-	reg.Add(sr)
-	return webrtc.NewAPI(webrtc.WithSettingEngine(s), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)), nil
+	return webrtc.NewAPI(webrtc.WithSettingEngine(s), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(&interceptor.Registry{})), nil
 }
 
 // subscriberFeedback is the RTCP feedback offered to subscribers: NACK, PLI and FIR for video,

@@ -12,6 +12,8 @@
 // Nothing on that path allocates, and each DownTrack has its own lock. pion encrypts each copy
 // and sends it with one sendto; with Config.BatchWrites the datagrams of a fan-out are queued by
 // the Engine's socket and leave together in sendmmsg calls when the fan-out ends (batchConn).
+// The subscriber connections have no pion interceptor: once a second one Engine-wide timer sends
+// each subscriber a compound packet of sender reports, made from the DownTracks' own counters.
 //
 // Counters (packets, bytes, loss, NACKs, keyframe requests, forwarding errors) are atomics kept
 // per track and per DownTrack; Engine.Stats sums them when asked, with the totals of the tracks

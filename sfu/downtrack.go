@@ -69,13 +69,15 @@ type DownTrack struct {
 	needSync bool  // wait for a switching point (keyframe) on the target, then rebase
 	sentAny  bool  // a packet went out: the transport was told media flows
 	missing  int64 // output sequence numbers skipped: packets the subscriber never got from us
-	munger   munger
-	seq      sequencer
-	hdr      rtp.Header
-	extBuf   [numFwdExt]rtp.Extension
-	redBuf   []byte // RED payload with renumbered blocks, when the two sides number Opus differently
-	rtxRaw   [maxPacketSize]byte
-	rtxHdr   rtp.Header
+	// payloadOctets is the RTP payload bytes sent, for sender reports (wrapping, as RTCP's).
+	payloadOctets uint32
+	munger        munger
+	seq           sequencer
+	hdr           rtp.Header
+	extBuf        [numFwdExt]rtp.Extension
+	redBuf        []byte // RED payload with renumbered blocks, when the two sides number Opus differently
+	rtxRaw        [maxPacketSize]byte
+	rtxHdr        rtp.Header
 }
 
 func newDownTrack(p *PublishedTrack, t *Transport, id, streamID string) *DownTrack {
@@ -352,6 +354,7 @@ func (d *DownTrack) write(src *rtp.Header, payload []byte, ext *[numFwdExt][]byt
 	}
 	d.stats.packets.Add(1)
 	d.stats.bytes.Add(uint64(n))
+	d.payloadOctets += uint32(len(payload))
 	return writeOK
 }
 

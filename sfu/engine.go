@@ -46,6 +46,9 @@ type Engine struct {
 	subscriberAPI *webrtc.API
 	stats         *statsRegistry
 
+	stopReporter chan struct{} // closed by Close: ends reportSenders
+	reporterDone chan struct{}
+
 	mu         sync.Mutex
 	closed     bool
 	transports map[*Transport]struct{}
@@ -128,10 +131,12 @@ func NewEngine(cfg Config) (*Engine, error) {
 		_ = e.Close()
 		return nil, fmt.Errorf("sfu: %w", err)
 	}
-	if e.subscriberAPI, err = newSubscriberAPI(s, lf); err != nil {
+	if e.subscriberAPI, err = newSubscriberAPI(s); err != nil {
 		_ = e.Close()
 		return nil, fmt.Errorf("sfu: %w", err)
 	}
+	e.stopReporter, e.reporterDone = make(chan struct{}), make(chan struct{})
+	go e.reportSenders(e.stopReporter)
 	return e, nil
 }
 
@@ -209,12 +214,17 @@ func (e *Engine) TCPPort() int {
 // Close closes every transport, then the sockets.
 func (e *Engine) Close() error {
 	e.mu.Lock()
+	alreadyClosed := e.closed
 	e.closed = true
 	open := make([]*Transport, 0, len(e.transports))
 	for t := range e.transports {
 		open = append(open, t)
 	}
 	e.mu.Unlock()
+	if e.stopReporter != nil && !alreadyClosed {
+		close(e.stopReporter)
+		<-e.reporterDone
+	}
 
 	var errs []error
 	for _, t := range open {
