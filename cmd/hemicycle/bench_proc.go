@@ -16,36 +16,38 @@ const clockTicksPerSecond = 100
 
 // procCPU is a process's CPU time, user plus system, as the kernel accounts it.
 type procCPU struct {
-	at  time.Time
-	cpu time.Duration
+	at     time.Time
+	cpu    time.Duration
+	system time.Duration // the part spent in the kernel (system calls: for an SFU, mostly sends)
 	// wait is the run-queue wait summed over threads; waitKnown is false without schedstats.
 	wait      time.Duration
 	waitKnown bool
 }
 
-// parseProcStat reads utime+stime from the text of /proc/PID/stat. The command name (field 2)
+// parseProcStat reads utime+stime, and stime alone, from the text of /proc/PID/stat. The command name (field 2)
 // is in parentheses and may itself hold spaces and parentheses, so fields are counted from
 // the last ')'.
-func parseProcStat(stat []byte) (time.Duration, error) {
+func parseProcStat(stat []byte) (total, system time.Duration, err error) {
 	end := bytes.LastIndexByte(stat, ')')
 	if end < 0 {
-		return 0, fmt.Errorf("no ')' closing the command name in %q", truncate(stat, 80))
+		return 0, 0, fmt.Errorf("no ')' closing the command name in %q", truncate(stat, 80))
 	}
 	fields := strings.Fields(string(stat[end+1:]))
 	// fields[0] is field 3 (state); utime and stime are fields 14 and 15.
 	const utimeAt, stimeAt = 14 - 3, 15 - 3
 	if len(fields) <= stimeAt {
-		return 0, fmt.Errorf("only %d fields after the command name, want at least %d", len(fields), stimeAt+1)
+		return 0, 0, fmt.Errorf("only %d fields after the command name, want at least %d", len(fields), stimeAt+1)
 	}
 	utime, err := strconv.ParseUint(fields[utimeAt], 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("utime %q: %w", fields[utimeAt], err)
+		return 0, 0, fmt.Errorf("utime %q: %w", fields[utimeAt], err)
 	}
 	stime, err := strconv.ParseUint(fields[stimeAt], 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("stime %q: %w", fields[stimeAt], err)
+		return 0, 0, fmt.Errorf("stime %q: %w", fields[stimeAt], err)
 	}
-	return time.Duration(utime+stime) * time.Second / clockTicksPerSecond, nil
+	tick := time.Second / clockTicksPerSecond
+	return time.Duration(utime+stime) * tick, time.Duration(stime) * tick, nil
 }
 
 // parseVmRSS reads the resident set size from the text of /proc/PID/status.
@@ -75,12 +77,12 @@ func readProcCPU(pid int) (procCPU, error) {
 	if err != nil {
 		return procCPU{}, fmt.Errorf("read CPU time of process %d: %w", pid, err)
 	}
-	cpu, err := parseProcStat(b)
+	cpu, system, err := parseProcStat(b)
 	if err != nil {
 		return procCPU{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
 	}
 	wait, err := readProcSchedWait(pid)
-	return procCPU{at: time.Now(), cpu: cpu, wait: wait, waitKnown: err == nil}, nil
+	return procCPU{at: time.Now(), cpu: cpu, system: system, wait: wait, waitKnown: err == nil}, nil
 }
 
 // waitBetween is the run-queue wait between two samples per second of wall time: 0.1 means
@@ -115,6 +117,15 @@ func coresBetween(a, b procCPU) float64 {
 		return 0
 	}
 	return float64(b.cpu-a.cpu) / float64(wall)
+}
+
+// systemCoresBetween is the part of coresBetween spent in the kernel.
+func systemCoresBetween(a, b procCPU) float64 {
+	wall := b.at.Sub(a.at)
+	if wall <= 0 {
+		return 0
+	}
+	return float64(b.system-a.system) / float64(wall)
 }
 
 func truncate(b []byte, n int) string {

@@ -42,7 +42,10 @@ type benchReport struct {
 
 	ServerPID int `json:"server_pid,omitempty"`
 	// ServerCPUCores is the server's user+system CPU time over the window divided by its length.
-	ServerCPUCores        *float64 `json:"server_cpu_cores,omitempty"`
+	ServerCPUCores *float64 `json:"server_cpu_cores,omitempty"`
+	// ServerSystemCPUCores is the part of ServerCPUCores spent in the kernel (stime): for an
+	// SFU mostly its sends, which over loopback also pay for the receivers' side of each packet.
+	ServerSystemCPUCores  *float64 `json:"server_system_cpu_cores,omitempty"`
 	PacketsPerSecondCore  *float64 `json:"forwarded_packets_per_s_per_core,omitempty"`
 	ServerCPUMicrosPacket *float64 `json:"server_cpu_us_per_packet,omitempty"`
 	// ServerCPUPerStream is core-milliseconds per second per forwarded stream (down-track).
@@ -187,7 +190,11 @@ func (r *benchReport) writeTable(w io.Writer) error {
 		r.PacketsPerSecond, r.AudioPackets, r.VideoPackets, r.MbitPerSecond)
 	row("receive loss", "%.3f%% (%d of %d packets, from sequence gaps)", 100*r.LossRatio, r.PacketsLost, r.PacketsExpected)
 	if r.ServerCPUCores != nil {
-		row("server CPU", "%.3f cores (pid %d, utime+stime)", *r.ServerCPUCores, r.ServerPID)
+		kernel := ""
+		if r.ServerSystemCPUCores != nil {
+			kernel = fmt.Sprintf(", %.3f of them in the kernel", *r.ServerSystemCPUCores)
+		}
+		row("server CPU", "%.3f cores (pid %d, utime+stime)%s", *r.ServerCPUCores, r.ServerPID, kernel)
 		row("  per packet", "%s", fmtOpt(r.ServerCPUMicrosPacket, "%.1f µs"))
 		row("  per stream", "%s", fmtOpt(r.ServerCPUPerStream, "%.3f core-ms per stream-second"))
 		row("  pkt/s per core", "%s", fmtOpt(r.PacketsPerSecondCore, "%.0f"))

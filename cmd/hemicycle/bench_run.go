@@ -311,6 +311,7 @@ wait:
 	}
 	use := cpuBetween(first, last)
 	rep.ServerCPUCores, rep.BenchCPUCores, rep.OtherCPUCores = use.server, use.bench, use.others
+	rep.ServerSystemCPUCores = use.serverSystem
 	rep.ServerRunQueueWait = use.serverWait
 	if use.benchWait >= 0 {
 		rep.BenchRunQueueWait = &use.benchWait
@@ -362,8 +363,9 @@ func (r *benchRun) sampleCPU() cpuSample {
 
 // cpuUse is what the cores did between two samples, in cores (1.0 = one core busy).
 type cpuUse struct {
-	server *float64
-	bench  float64
+	server       *float64
+	serverSystem *float64 // the part of server in the kernel
+	bench        float64
 	// Run-queue wait per second of the server (nil unknown) and of the bench (negative unknown).
 	serverWait *float64
 	benchWait  float64
@@ -375,6 +377,8 @@ type cpuUse struct {
 func cpuBetween(a, b cpuSample) cpuUse {
 	u := cpuUse{server: coresOrNil(a.server, b.server), bench: coresBetween(a.self, b.self), benchWait: waitBetween(a.self, b.self)}
 	if a.server != nil && b.server != nil {
+		sys := systemCoresBetween(*a.server, *b.server)
+		u.serverSystem = &sys
 		if w := waitBetween(*a.server, *b.server); w >= 0 {
 			u.serverWait = &w
 		}

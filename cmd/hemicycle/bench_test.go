@@ -199,15 +199,18 @@ func TestStreamWindowForAStreamStartingInTheWindow(t *testing.T) {
 func TestParseProcStat(t *testing.T) {
 	// A command name with spaces and parentheses, as a process may choose for itself.
 	line := "4242 (hemi (cycle) x) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 75 0 0 20 0 9 0 12345 1000000 2000 18446744073709551615\n"
-	got, err := parseProcStat([]byte(line))
+	got, system, err := parseProcStat([]byte(line))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := 3250 * time.Millisecond; got != want { // (250+75) ticks of 10 ms
 		t.Fatalf("CPU %v, want %v", got, want)
 	}
+	if want := 750 * time.Millisecond; system != want {
+		t.Fatalf("system CPU %v, want %v (stime, 75 ticks)", system, want)
+	}
 	for _, bad := range []string{"", "4242 hemicycle S 1", "4242 (x) S 1 2 3", "4242 (x) S 1 4242 4242 0 -1 4194560 1234 0 0 0 2x0 75 0"} {
-		if _, err := parseProcStat([]byte(bad)); err == nil {
+		if _, _, err := parseProcStat([]byte(bad)); err == nil {
 			t.Errorf("parseProcStat(%q) accepted a malformed line", bad)
 		}
 	}
@@ -267,11 +270,14 @@ func TestCPUBetweenSubtractsBenchAndServer(t *testing.T) {
 	t0 := time.Unix(100, 0)
 	t1 := t0.Add(10 * time.Second)
 	a := cpuSample{server: &procCPU{at: t0}, self: procCPU{at: t0}, machine: &machineCPU{at: t0}}
-	b := cpuSample{server: &procCPU{at: t1, cpu: 6 * time.Second}, self: procCPU{at: t1, cpu: 8 * time.Second},
+	b := cpuSample{server: &procCPU{at: t1, cpu: 6 * time.Second, system: 4 * time.Second}, self: procCPU{at: t1, cpu: 8 * time.Second},
 		machine: &machineCPU{at: t1, busy: 17 * time.Second}}
 	u := cpuBetween(a, b)
 	if u.server == nil || *u.server != 0.6 || u.bench != 0.8 || u.others == nil || *u.others < 0.2999 || *u.others > 0.3001 {
 		t.Fatalf("cpuBetween = server %v bench %g others %v; want 0.6, 0.8, 0.3", u.server, u.bench, u.others)
+	}
+	if u.serverSystem == nil || *u.serverSystem != 0.4 {
+		t.Fatalf("server's kernel share %v, want 0.4", u.serverSystem)
 	}
 	a.server, b.server, b.machine = nil, nil, nil
 	if u := cpuBetween(a, b); u.server != nil || u.others != nil {
