@@ -35,7 +35,8 @@ type Config struct {
 	Redis cluster.RedisConfig `yaml:"redis"`
 	Node  NodeConfig          `yaml:"node"`
 
-	dev bool
+	dev          bool
+	profilerAddr string // --pprof: loopback address of Go's profiler, none when empty
 }
 
 // RTCConfig is the media plane's network setup.
@@ -44,6 +45,8 @@ type RTCConfig struct {
 	TCPPort int `yaml:"tcp_port"`
 	// PublicIPs are announced in ICE candidates instead of the local addresses (NAT 1:1).
 	PublicIPs []string `yaml:"public_ips"`
+	// BatchWrites sends the copies of each fan-out with sendmmsg (sfu.Config.BatchWrites).
+	BatchWrites bool `yaml:"batch_writes"`
 }
 
 // NodeConfig names this node among several.

@@ -40,6 +40,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	tcpPort := fs.Int("tcp-port", -1, "TCP port for ICE over TCP (0: any free port)")
 	publicIP := fs.String("public-ip", "", "comma-separated public IPs announced in ICE candidates")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
+	profilerAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -76,6 +77,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	if err := cfg.validate(); err != nil {
 		return err
+	}
+	if *profilerAddr != "" {
+		if err := checkProfilerAddr(*profilerAddr); err != nil {
+			return err
+		}
+		cfg.profilerAddr = *profilerAddr
 	}
 	return serve(ctx, cfg, stdout)
 }
@@ -143,12 +150,18 @@ func overridePort(dst *int, flagVal int) {
 // serve runs the server until ctx ends.
 func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 	log := cfg.logger()
+	if cfg.profilerAddr != "" {
+		if _, err := startProfiler(ctx, cfg.profilerAddr, log); err != nil {
+			return err
+		}
+	}
 	media, err := sfu.NewEngine(sfu.Config{
-		UDPAddr:   net.JoinHostPort(mediaBind(cfg), strconv.Itoa(cfg.RTC.UDPPort)),
-		TCPAddr:   net.JoinHostPort(mediaBind(cfg), strconv.Itoa(cfg.RTC.TCPPort)),
-		PublicIPs: cfg.RTC.PublicIPs,
-		Loopback:  cfg.dev,
-		Logger:    log.With("part", "sfu"),
+		UDPAddr:     net.JoinHostPort(mediaBind(cfg), strconv.Itoa(cfg.RTC.UDPPort)),
+		TCPAddr:     net.JoinHostPort(mediaBind(cfg), strconv.Itoa(cfg.RTC.TCPPort)),
+		PublicIPs:   cfg.RTC.PublicIPs,
+		Loopback:    cfg.dev,
+		BatchWrites: cfg.RTC.BatchWrites,
+		Logger:      log.With("part", "sfu"),
 	})
 	if err != nil {
 		return fmt.Errorf("start media: %w", err)
