@@ -95,6 +95,11 @@ type roomProgramme struct {
 	rec    *broadcast.Recording // nil when not recording
 	hls    *broadcast.HLS       // nil without HLS
 	log    *slog.Logger
+
+	// bleepBy is the chair who started the running bleep, nil while none runs: a bleep still
+	// running when the room closes ends there, and is recorded in that chair's name.
+	bleepMu sync.Mutex
+	bleepBy *auth.Claims
 }
 
 func isViewer(p *Participant) bool { return p.claims.Role() == auth.RoleViewer }
@@ -183,6 +188,7 @@ func (rp *roomProgramme) run() {
 	for {
 		select {
 		case <-rp.room.ctx.Done():
+			rp.endRunningBleep()
 			return
 		case <-tick.C:
 		}
@@ -199,6 +205,40 @@ func (rp *roomProgramme) run() {
 			}
 		}
 	}
+}
+
+// bleepStarted and bleepEnded keep track of who started the running bleep.
+func (rp *roomProgramme) bleepStarted(by *auth.Claims) {
+	rp.bleepMu.Lock()
+	rp.bleepBy = by
+	rp.bleepMu.Unlock()
+}
+
+func (rp *roomProgramme) bleepEnded() *auth.Claims {
+	rp.bleepMu.Lock()
+	defer rp.bleepMu.Unlock()
+	by := rp.bleepBy
+	rp.bleepBy = nil
+	return by
+}
+
+// endRunningBleep ends, as the room closes, a bleep nobody ended, and records it: the minutes
+// must show that the public broadcast was interrupted until the end.
+func (rp *roomProgramme) endRunningBleep() {
+	b, changed := rp.prog.Bleep(false)
+	if !changed {
+		return
+	}
+	by := rp.bleepEnded()
+	if by == nil { // started and ended in the same instant by a request still under way
+		rp.log.Warn("a bleep running at the room's close has no known author: not recorded", "from", b.From, "to", b.To)
+		return
+	}
+	if _, err := rp.room.srv.recordBleep(context.Background(), rp.room.name, by, b); err != nil {
+		rp.log.Error("bleep running at the room's close not recorded in the journal", "from", b.From, "to", b.To, "err", err)
+		return
+	}
+	rp.log.Info("bleep running at the room's close ended and recorded", "from", b.From, "to", b.To, "by", by.ParticipantIdentity())
 }
 
 // selection computes what goes on air: the floor holder's camera, else the chair's; the
@@ -651,7 +691,12 @@ func (s *Server) serveBleep(w http.ResponseWriter, r *http.Request) {
 	if resp.Changed {
 		s.log.Info("bleep marked", "room", name, "by", claims.ParticipantIdentity(), "from", resp.Bleep.From, "to", resp.Bleep.To)
 		// A running bleep is recorded when it ends: the record holds whole passages.
-		if !resp.Bleep.To.IsZero() {
+		if resp.Bleep.To.IsZero() {
+			room.programme.bleepStarted(claims)
+		} else {
+			if req.On != nil {
+				room.programme.bleepEnded()
+			}
 			var err error
 			resp.Recorded, err = s.recordBleep(r.Context(), name, claims, resp.Bleep)
 			if err != nil {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livekit/protocol/livekit"
+
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/broadcast"
 	"github.com/ingeco/hemicycle/council"
@@ -205,5 +207,41 @@ func TestFinishedBleepsAreRecorded(t *testing.T) {
 	_, minutes := ts.call(t, "GET", "/api/rooms/cc/minutes", clerk, nil)
 	if md, _ := minutes["raw"].(string); !strings.Contains(md, "Diffusion publique interrompue de "+from.Local().Format("15:04:05")) {
 		t.Errorf("minutes lack the bleep:\n%s", md)
+	}
+
+	// A bleep still running when the room closes ends with the room, and is recorded in the
+	// name of the chair who started it.
+	if status, out := ts.call(t, "POST", "/api/rooms/cc/bleep", chair, map[string]bool{"on": true}); status != 200 || out["changed"] != true {
+		t.Fatalf("second bleep on: %d %v", status, out)
+	}
+	room, ok := ts.srv.Room("cc")
+	if !ok {
+		t.Fatal("room cc is not open")
+	}
+	closedAt := time.Now()
+	room.close(livekit.DisconnectReason_ROOM_DELETED)
+	var atClose council.ProgrammeBleeped
+	eventually(t, "the running bleep recorded at the room's close", 10*time.Second, func() bool {
+		entries, err := j.Read(t.Context(), "cc", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range entries {
+			if e.Type == "programme.bleeped" {
+				n++
+				if n == 2 {
+					ev, err := council.DecodeEvent(e.Type, e.Data)
+					if err != nil {
+						t.Fatal(err)
+					}
+					atClose = ev.(council.ProgrammeBleeped)
+				}
+			}
+		}
+		return n == 2
+	})
+	if atClose.By.Identity != "anne" || atClose.To.Before(atClose.From) || atClose.To.Sub(closedAt).Abs() > 2*time.Second {
+		t.Errorf("bleep at close: %v–%v by %+v; want it ended at the close (%v) by anne", atClose.From, atClose.To, atClose.By, closedAt)
 	}
 }
