@@ -219,6 +219,50 @@ func subscribe(t *testing.T, e *Engine, client *testPeer) *Transport {
 	return tr
 }
 
+// rtpPublisher is a client publishing one track written as RTP.
+type rtpPublisher struct {
+	client    *testPeer
+	track     *webrtc.TrackLocalStaticRTP
+	sender    *webrtc.RTPSender // reads the RTCP the SFU sends back
+	transport *Transport        // the SFU's side
+	tracks    chan *PublishedTrack
+}
+
+// publishRTP connects a client (of the given options) publishing one track of codec. The SFU's
+// PublishedTrack arrives on tracks once the first packet has.
+func publishRTP(t *testing.T, e *Engine, o clientOptions, codec webrtc.RTPCodecCapability, trackID, streamID string) rtpPublisher {
+	t.Helper()
+	pub := newTestPeer(t, newClientAPI(t, o))
+	track, err := webrtc.NewTrackLocalStaticRTP(codec, trackID, streamID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, err := pub.pc.AddTrack(track)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracks := make(chan *PublishedTrack, 1)
+	tr := publish(t, e, pub, TransportHandlers{OnTrack: func(p *PublishedTrack) { tracks <- p }})
+	return rtpPublisher{client: pub, track: track, sender: sender, transport: tr, tracks: tracks}
+}
+
+var (
+	opusCapability = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+	vp8Capability  = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+)
+
+// firstTrack waits for the published track.
+func firstTrack(t *testing.T, tracks <-chan *PublishedTrack) *PublishedTrack {
+	t.Helper()
+	select {
+	case p := <-tracks:
+		return p
+	case <-time.After(waitLimit):
+		t.Fatal("the SFU reported no published track")
+		return nil
+	}
+}
+
 func extensionID(t *testing.T, params []webrtc.RTPHeaderExtensionParameter, uri string) uint8 {
 	t.Helper()
 	for _, e := range params {
@@ -802,16 +846,8 @@ func TestLoopbackREDToPlainOpus(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 
-	pub := newTestPeer(t, newClientAPI(t, clientOptions{red: true}))
-	audio, err := webrtc.NewTrackLocalStaticRTP(redCodec.RTPCodecCapability, "TR_red", "PA_red")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pub.pc.AddTrack(audio); err != nil {
-		t.Fatal(err)
-	}
-	tracks := make(chan *PublishedTrack, 1)
-	publish(t, e, pub, TransportHandlers{OnTrack: func(p *PublishedTrack) { tracks <- p }})
+	red := publishRTP(t, e, clientOptions{red: true}, redCodec.RTPCodecCapability, "TR_red", "PA_red")
+	audio, tracks := red.track, red.tracks
 	primaryOf := func(i int) []byte { return []byte{0xfc, byte(i >> 8), byte(i), 0x77} }
 	go func() {
 		tick := time.NewTicker(20 * time.Millisecond)
@@ -879,7 +915,7 @@ func TestLoopbackREDToPlainOpus(t *testing.T) {
 		}
 	}
 	stop()
-	if err := pub.pc.Close(); err != nil {
+	if err := red.client.pc.Close(); err != nil {
 		t.Fatal(err)
 	}
 	select {

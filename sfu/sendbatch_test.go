@@ -178,16 +178,8 @@ func TestLoopbackFanoutBatched(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 
-	pub := newTestPeer(t, newClientAPI(t, clientOptions{}))
-	audio, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "TR_a", "PA_a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pub.pc.AddTrack(audio); err != nil {
-		t.Fatal(err)
-	}
-	tracks := make(chan *PublishedTrack, 1)
-	publish(t, e, pub, TransportHandlers{OnTrack: func(p *PublishedTrack) { tracks <- p }})
+	pub := publishRTP(t, e, clientOptions{}, opusCapability, "TR_a", "PA_a")
+	audio := pub.track
 	go func() {
 		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
@@ -203,12 +195,7 @@ func TestLoopbackFanoutBatched(t *testing.T) {
 			}
 		}
 	}()
-	var track *PublishedTrack
-	select {
-	case track = <-tracks:
-	case <-time.After(waitLimit):
-		t.Fatal("no published track")
-	}
+	track := firstTrack(t, pub.tracks)
 	if track.fanout == nil || track.fanout != e.udpBatch {
 		t.Fatal("a published track does not send its fan-out through the Engine's batching socket")
 	}

@@ -43,16 +43,8 @@ func TestSenderReportsReachSubscribers(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 
-	pub := newTestPeer(t, newClientAPI(t, clientOptions{}))
-	audio, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "TR_mic", "PA_pub")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pub.pc.AddTrack(audio); err != nil {
-		t.Fatal(err)
-	}
-	tracks := make(chan *PublishedTrack, 1)
-	publish(t, e, pub, TransportHandlers{OnTrack: func(p *PublishedTrack) { tracks <- p }})
+	pub := publishRTP(t, e, clientOptions{}, opusCapability, "TR_mic", "PA_pub")
+	audio := pub.track
 	// Opus every 20 ms, its timestamp on the wall clock (48 kHz from the first packet), from a
 	// random-looking origin so that a report that ignored the rewrite could not match.
 	go func() {
@@ -72,12 +64,7 @@ func TestSenderReportsReachSubscribers(t *testing.T) {
 			}
 		}
 	}()
-	var mic *PublishedTrack
-	select {
-	case mic = <-tracks:
-	case <-time.After(waitLimit):
-		t.Fatal("the SFU reported no published track")
-	}
+	mic := firstTrack(t, pub.tracks)
 
 	type arrival struct {
 		at time.Time

@@ -128,20 +128,11 @@ func TestLoopbackStats(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 
-	pub := newTestPeer(t, newClientAPI(t, clientOptions{}))
-	video, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "TR_v", "PA_v")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sender, err := pub.pc.AddTrack(video)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub := publishRTP(t, e, clientOptions{}, vp8Capability, "TR_v", "PA_v")
+	video, tracks, pubT := pub.track, pub.tracks, pub.transport
 	var needKey atomic.Bool
 	var plis atomic.Int32
-	go keyframeRequests(sender, "", &needKey, &plis)
-	tracks := make(chan *PublishedTrack, 1)
-	pubT := publish(t, e, pub, TransportHandlers{OnTrack: func(p *PublishedTrack) { tracks <- p }})
+	go keyframeRequests(pub.sender, "", &needKey, &plis)
 
 	const lost = 30 // never sent: the SFU sees a gap and NACKs it
 	go func() {
