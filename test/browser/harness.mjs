@@ -275,10 +275,14 @@ function pageProbe () {
         })
       }
       const video = {}
+      const videoBytes = {}
       for (const tile of document.querySelectorAll('.tile')) {
         const track = tile.querySelector('video')?.srcObject?.getVideoTracks?.()[0]
         const st = track && inbound.get(track.id)
-        if (st) video[`${tile.dataset.identity}/${tile.dataset.source}`] = st.framesDecoded
+        if (st) {
+          video[`${tile.dataset.identity}/${tile.dataset.source}`] = st.framesDecoded
+          videoBytes[`${tile.dataset.identity}/${tile.dataset.source}`] = st.bytes
+        }
       }
       const audio = {}
       for (const el of document.querySelectorAll('audio')) {
@@ -286,7 +290,7 @@ function pageProbe () {
         const st = track && inbound.get(track.id)
         if (st) audio[el.dataset.identity] = st.totalAudioEnergy
       }
-      return { video, audio, outbound }
+      return { video, videoBytes, audio, outbound }
     }
   }
 }

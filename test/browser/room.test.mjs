@@ -217,6 +217,28 @@ describe('web client in headless Chromium against hemicycle --dev', { timeout: 3
     assert.match(await announcements(people.anne.page), /David Leroy a rejoint la séance/)
   })
 
+  it('a video out of sight is not sent: hidden, it stops arriving; shown again, it plays', async () => {
+    // Adaptive stream: the page tells the server which videos it shows and at what size, and
+    // the server pauses the others (sobriety: nothing is sent that nobody sees).
+    const { anne, bruno, claire } = people
+    const hidden = `${bruno.id}/camera`
+    const shown = `${claire.id}/camera`
+    const setHidden = (on) => anne.page.evaluate(([id, on]) => {
+      document.querySelector(`.tile[data-identity="${id}"][data-source="camera"] video`).style.display = on ? 'none' : ''
+    }, [bruno.id, on])
+    await setHidden(true)
+    await delay(2000) // the SDK's reaction delay, the server's pause, packets in flight
+    const before = await anne.media()
+    await delay(3000)
+    const after = await anne.media()
+    const hiddenBytes = after.videoBytes[hidden] - before.videoBytes[hidden]
+    const shownBytes = after.videoBytes[shown] - before.videoBytes[shown]
+    assert.ok(shownBytes > 30000, `the visible video brought only ${shownBytes} bytes in 3 s`)
+    assert.ok(hiddenBytes < shownBytes / 20, `the hidden video still brought ${hiddenBytes} bytes in 3 s (the visible one ${shownBytes})`)
+    await setHidden(false)
+    await expectMediaFrom(anne, [bruno.id], { audio: false, timeoutMs: 15000 })
+  })
+
   it('microphone mute and camera off propagate to the others', async () => {
     const { anne, bruno, claire } = people
     assert.equal(await bruno.control('mic').getAttribute('aria-pressed'), 'true')

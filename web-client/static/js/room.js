@@ -23,7 +23,9 @@ export async function enterRoom (ctx, session, choices) {
     // Hemicycle speaks the two-peer-connection protocol at /rtc; saying so saves the SDK a
     // failed attempt at the single-connection path.
     singlePeerConnection: false,
-    adaptiveStream: false,
+    // Videos out of sight are paused, the others sent at the size shown: nothing is sent that
+    // nobody sees.
+    adaptiveStream: true,
     dynacast: false,
     audioCaptureDefaults: { deviceId: choices.devices.audioinput || undefined },
     videoCaptureDefaults: { deviceId: choices.devices.videoinput || undefined, resolution: preset.resolution },
