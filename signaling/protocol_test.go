@@ -33,10 +33,18 @@ func TestMuteAndUnmuteReachSubscribers(t *testing.T) {
 
 	pub.audioPub.SetMuted(true)
 	eventually(t, "bob sees alice's microphone muted", 5*time.Second, func() bool { return bobRx.isMuted("mic") })
-	// While muted, the server forwards nothing of the track.
-	time.Sleep(300 * time.Millisecond)
+	// While muted, the server forwards nothing of the track: once what was already on its way
+	// has arrived (on a loaded machine that can take a while), nothing more comes.
+	last, lastChange := int64(-1), time.Now()
+	eventually(t, "audio stops arriving while muted", 5*time.Second, func() bool {
+		if n := bobRx.audioPackets.Load(); n != last {
+			last, lastChange = n, time.Now()
+			return false
+		}
+		return time.Since(lastChange) >= 300*time.Millisecond
+	})
 	before := bobRx.audioPackets.Load()
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(time.Second)
 	if got := bobRx.audioPackets.Load() - before; got > 0 {
 		t.Errorf("%d audio packets forwarded while the track was muted", got)
 	}
