@@ -38,10 +38,12 @@ func (e *Engine) reportSenders(stop <-chan struct{}) {
 		select {
 		case <-stop:
 			return
-		case now := <-tick.C:
+		case <-tick.C:
 			transports = e.liveTransports(transports[:0])
 			for _, t := range transports {
-				downTracks, reports = t.sendSenderReports(now, downTracks[:0], reports[:0])
+				// Stamped as it is sent: the subscriber's reports echo the stamp, and the
+				// round trip measured from it must not include the time spent on the others.
+				downTracks, reports = t.sendSenderReports(time.Now(), downTracks[:0], reports[:0])
 			}
 			clear(transports) // do not keep closed transports reachable until the next tick
 		}
