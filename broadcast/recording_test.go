@@ -212,22 +212,10 @@ func TestRecordingIsTheBleepedProgramme(t *testing.T) {
 	time.Sleep(time.Second)
 	p.Bleep(false)
 	time.Sleep(1500*time.Millisecond + delay)
-	rec.Stop()
+	file := stopOneFile(t, rec)
+	checkStreams(t, file)
 
-	files := rec.Files()
-	if len(files) != 1 {
-		t.Fatalf("recording files %v, want one", files)
-	}
-	pr := ffprobe(t, files[0])
-	var kinds []string
-	for _, s := range pr.Streams {
-		kinds = append(kinds, s.CodecType+"/"+s.CodecName)
-	}
-	if strings.Join(kinds, ",") != "video/vp8,audio/opus" {
-		t.Errorf("recording streams %v, want video/vp8 then audio/opus", kinds)
-	}
-
-	cls := pitches(pcm(t, files[0]))
+	cls := pitches(pcm(t, file))
 	var tone, low, other int
 	first, last := -1, -1
 	for i, c := range cls {
@@ -252,7 +240,7 @@ func TestRecordingIsTheBleepedProgramme(t *testing.T) {
 		t.Errorf("only %d windows of 440 Hz outside the bleep", low)
 	}
 
-	vtt, err := os.ReadFile(strings.TrimSuffix(files[0], ".webm") + ".vtt")
+	vtt, err := os.ReadFile(strings.TrimSuffix(file, ".webm") + ".vtt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,20 +359,15 @@ func TestChaptersFollowTheFirstMediaFFmpegReceives(t *testing.T) {
 	time.Sleep(time.Second)
 	p.Bleep(false)
 	time.Sleep(time.Second + delay)
-	rec.Stop()
-
-	files := rec.Files()
-	if len(files) != 1 {
-		t.Fatalf("recording files %v, want one", files)
-	}
-	cls := pitches(pcm(t, files[0]))
+	file := stopOneFile(t, rec)
+	cls := pitches(pcm(t, file))
 	t.Logf("recording pitch per 100 ms: %v", cls)
 	first := slices.Index(cls, 1000)
 	if first < 0 {
 		t.Fatal("no bleep tone in the recording")
 	}
-	heard := audioStart(t, files[0]) + time.Duration(first)*100*time.Millisecond
-	vtt, err := os.ReadFile(strings.TrimSuffix(files[0], ".webm") + ".vtt")
+	heard := audioStart(t, file) + time.Duration(first)*100*time.Millisecond
+	vtt, err := os.ReadFile(strings.TrimSuffix(file, ".webm") + ".vtt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,27 +454,15 @@ func TestRecordingInsetsTheInterpreter(t *testing.T) {
 			interpreter := playSlate(t)
 			p.Select(Selection{Main: src.cam, Interpreter: interpreter, Audio: []*sfu.PublishedTrack{src.mic}})
 			time.Sleep(4*time.Second + delay)
-			rec.Stop()
-
-			files := rec.Files()
-			if len(files) != 1 {
-				t.Fatalf("recording files %v, want one", files)
-			}
-			pr := ffprobe(t, files[0])
-			var kinds []string
-			for _, s := range pr.Streams {
-				kinds = append(kinds, s.CodecType+"/"+s.CodecName)
-			}
-			if strings.Join(kinds, ",") != "video/vp8,audio/opus" {
-				t.Errorf("recording streams %v, want video/vp8 then audio/opus", kinds)
-			}
+			file := stopOneFile(t, rec)
+			pr := checkStreams(t, file)
 			// The slate's colour, 0x1d3557, after a lossy encoding or two.
 			blue := func(c [3]int) bool {
 				return abs(c[0]-0x1d) < 20 && abs(c[1]-0x35) < 20 && abs(c[2]-0x57) < 20
 			}
 			// Decoding scales every picture to the first one's size: the slate's 640×360 when
 			// copying, the re-encoded size otherwise.
-			cs := cornerColours(t, files[0], 640, 360)
+			cs := cornerColours(t, file, 640, 360)
 			t.Logf("corner colour at 2 per second: %v", cs)
 			first := slices.IndexFunc(cs, blue)
 			if copyVideo {
@@ -618,4 +589,30 @@ func BenchmarkRecordingCPU(b *testing.B) {
 			}
 		})
 	}
+}
+
+// stopOneFile stops a recording that must have made exactly one file, and returns it.
+func stopOneFile(t *testing.T, rec *Recording) string {
+	t.Helper()
+	rec.Stop()
+	files := rec.Files()
+	if len(files) != 1 {
+		t.Fatalf("recording files %v, want one", files)
+	}
+	return files[0]
+}
+
+// checkStreams checks with ffprobe that a recording holds VP8 video then Opus audio, and
+// returns what ffprobe said.
+func checkStreams(t *testing.T, file string) probe {
+	t.Helper()
+	pr := ffprobe(t, file)
+	var kinds []string
+	for _, s := range pr.Streams {
+		kinds = append(kinds, s.CodecType+"/"+s.CodecName)
+	}
+	if strings.Join(kinds, ",") != "video/vp8,audio/opus" {
+		t.Errorf("recording streams %v, want video/vp8 then audio/opus", kinds)
+	}
+	return pr
 }
