@@ -52,15 +52,7 @@ func oneRun(t *testing.T, what string, cls []int, want int) {
 func TestHLSAndRTMPCarryTheBleep(t *testing.T) {
 	needFFmpeg(t)
 	const delay = 500 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	p, err := New(ctx, nil, "hls room", Config{Delay: delay, Logger: testLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	src := playClips(t)
-	p.Select(Selection{Main: src.cam, Audio: []*sfu.PublishedTrack{src.mic}})
+	p, _ := airClips(t, "hls room", Config{Delay: delay, Logger: testLog()})
 
 	// The "platform": ffmpeg listening for one RTMP publisher and saving what it gets.
 	dir := t.TempDir()
@@ -136,7 +128,7 @@ func TestHLSAndRTMPCarryTheBleep(t *testing.T) {
 	// platform has the bleep and a second after it, or after 30 s (the checks below then say
 	// what is missing).
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
-		cls := pitches(partialPCM(ctx, received))
+		cls := pitches(partialPCM(t.Context(), received))
 		if i := slices.Index(cls, 1000); i >= 0 && slices.Index(cls[i:], 440) >= 0 && len(cls)-i-slices.Index(cls[i:], 440) >= 10 {
 			break
 		}
@@ -268,15 +260,7 @@ func cornerColours(t *testing.T, path string, w, h int) [][3]int {
 func TestHLSInsetsTheInterpreter(t *testing.T) {
 	needFFmpeg(t)
 	const delay = 500 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	p, err := New(ctx, nil, "pip room", Config{Delay: delay, Logger: testLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	src := playClips(t)
-	p.Select(Selection{Main: src.cam, Audio: []*sfu.PublishedTrack{src.mic}})
+	p, src := airClips(t, "pip room", Config{Delay: delay, Logger: testLog()})
 	h, err := p.StartHLS(HLSConfig{Dir: t.TempDir(), SegmentSeconds: 1, ListSize: 60})
 	if err != nil {
 		t.Fatal(err)

@@ -187,15 +187,7 @@ func pitches(s []float64) []int {
 func TestRecordingIsTheBleepedProgramme(t *testing.T) {
 	needFFmpeg(t)
 	const delay = 500 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	p, err := New(ctx, nil, "salle du conseil", Config{Delay: delay, KeyframeInterval: time.Second, Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	src := playClips(t)
-	p.Select(Selection{Main: src.cam, Audio: []*sfu.PublishedTrack{src.mic}})
+	p, _ := airClips(t, "salle du conseil", Config{Delay: delay, KeyframeInterval: time.Second, Logger: discard()})
 
 	dir := t.TempDir()
 	rec, err := p.Record(RecordingConfig{Dir: dir})
@@ -341,15 +333,7 @@ func TestChaptersFollowTheFirstMediaFFmpegReceives(t *testing.T) {
 	needFFmpeg(t)
 	const delay = 500 * time.Millisecond
 	const lag = 1500 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	p, err := New(ctx, nil, "salle", Config{Delay: delay, KeyframeInterval: time.Second, Logger: testLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	src := playClips(t)
-	p.Select(Selection{Main: src.cam, Audio: []*sfu.PublishedTrack{src.mic}})
+	p, _ := airClips(t, "salle", Config{Delay: delay, KeyframeInterval: time.Second, Logger: testLog()})
 	rec, err := p.Record(RecordingConfig{Dir: t.TempDir(), FFmpeg: slowFFmpeg(t, lag)})
 	if err != nil {
 		t.Fatal(err)
@@ -437,15 +421,7 @@ func TestRecordingInsetsTheInterpreter(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			const delay = 500 * time.Millisecond
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			p, err := New(ctx, nil, "salle", Config{Delay: delay, KeyframeInterval: time.Second, Logger: testLog()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			src := playClips(t)
-			p.Select(Selection{Main: src.cam, Audio: []*sfu.PublishedTrack{src.mic}})
+			p, src := airClips(t, "salle", Config{Delay: delay, KeyframeInterval: time.Second, Logger: testLog()})
 			rec, err := p.Record(RecordingConfig{Dir: t.TempDir(), CopyVideo: copyVideo})
 			if err != nil {
 				t.Fatal(err)
@@ -589,6 +565,22 @@ func BenchmarkRecordingCPU(b *testing.B) {
 			}
 		})
 	}
+}
+
+// airClips starts a programme for the room, with the test clips (camera and microphone) on
+// air; it is closed when the test ends.
+func airClips(t *testing.T, room string, cfg Config) (*Programme, *source) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	p, err := New(ctx, nil, room, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	src := playClips(t)
+	p.Select(Selection{Main: src.cam, Audio: []*sfu.PublishedTrack{src.mic}})
+	return p, src
 }
 
 // stopOneFile stops a recording that must have made exactly one file, and returns it.
