@@ -17,6 +17,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/ingeco/hemicycle/sfu"
+	"github.com/ingeco/hemicycle/test/media"
 )
 
 // oneRun checks that the pitch classes hold one run of 1 kHz of about want windows (a bleep),
@@ -145,17 +146,7 @@ func TestHLSAndRTMPCarryTheBleep(t *testing.T) {
 	}
 
 	playlist := filepath.Join(h.Dir(), Playlist)
-	deadline = time.Now().Add(15 * time.Second)
-	for {
-		b, _ := os.ReadFile(playlist)
-		if strings.Contains(string(b), "#EXT-X-ENDLIST") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the playlist was not ended:\n%s", b)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitPlaylistEnded(t, playlist)
 	for what, path := range map[string]string{"HLS": playlist, "RTMP": received} {
 		pr := ffprobe(t, path)
 		var kinds []string
@@ -200,11 +191,7 @@ func testLog() *slog.Logger {
 func partialPCM(ctx context.Context, path string) []float64 {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	out, _ := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "quiet", "-i", path, "-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "-").Output()
-	s := make([]float64, len(out)/2)
-	for i := range s {
-		s[i] = float64(int16(uint16(out[2*i])|uint16(out[2*i+1])<<8)) / 32768
-	}
+	s, _ := media.DecodePCM(ctx, path)
 	return s
 }
 
@@ -281,33 +268,46 @@ func TestHLSInsetsTheInterpreter(t *testing.T) {
 	time.Sleep(4*time.Second + delay)
 	h.Stop()
 	playlist := filepath.Join(h.Dir(), Playlist)
-	deadline = time.Now().Add(15 * time.Second)
+	waitPlaylistEnded(t, playlist)
+
+	checkInsetArrives(t, cornerColours(t, playlist, 640, 360))
+}
+
+// waitPlaylistEnded waits for ffmpeg to end the HLS playlist after Stop.
+func waitPlaylistEnded(t *testing.T, playlist string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		b, _ := os.ReadFile(playlist)
 		if strings.Contains(string(b), "#EXT-X-ENDLIST") {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the playlist was not ended:\n%s", b)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
 
-	// The slate's colour, 0x1d3557, after two lossy encodings.
-	blue := func(c [3]int) bool {
-		return abs(c[0]-0x1d) < 20 && abs(c[1]-0x35) < 20 && abs(c[2]-0x57) < 20
-	}
-	cs := cornerColours(t, playlist, 640, 360)
+// slateBlue tells the interpreter slate's colour, 0x1d3557, after a lossy encoding or two.
+func slateBlue(c [3]int) bool {
+	return abs(c[0]-0x1d) < 20 && abs(c[1]-0x35) < 20 && abs(c[2]-0x57) < 20
+}
+
+// checkInsetArrives wants the bottom-right corner (two pictures a second) to turn the slate's
+// blue when the interpreter comes on air, after the second picture, and to stay so.
+func checkInsetArrives(t *testing.T, cs [][3]int) {
+	t.Helper()
 	t.Logf("corner colour at 2 per second: %v", cs)
-	first := slices.IndexFunc(cs, blue)
+	first := slices.IndexFunc(cs, slateBlue)
 	if first < 2 {
 		t.Fatalf("the corner is the interpreter's blue from picture %d, want it from the interpreter's arrival (after picture 2)", first)
 	}
-	if n := len(cs) - first; n < 4 || !slices.ContainsFunc(cs[:first], func(c [3]int) bool { return !blue(c) }) {
+	if n := len(cs) - first; n < 4 || !slices.ContainsFunc(cs[:first], func(c [3]int) bool { return !slateBlue(c) }) {
 		t.Errorf("%d pictures with the interpreter inset, want at least 4 and a different corner before", n)
 	}
 	for i, c := range cs[first:] {
-		if !blue(c) {
+		if !slateBlue(c) {
 			t.Errorf("picture %d: the corner is %v once the interpreter is on, want the interpreter's blue", first+i, c)
 		}
 	}

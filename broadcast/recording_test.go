@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -136,49 +135,15 @@ func ffprobe(t *testing.T, path string) probe {
 // pcm decodes a file's audio to mono 48 kHz.
 func pcm(t *testing.T, path string) []float64 {
 	t.Helper()
-	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-i", path, "-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "-").Output()
+	s, err := media.DecodePCM(t.Context(), path)
 	if err != nil {
-		t.Fatalf("decode %s: %v", path, err)
-	}
-	s := make([]float64, len(out)/2)
-	for i := range s {
-		s[i] = float64(int16(uint16(out[2*i])|uint16(out[2*i+1])<<8)) / 32768
+		t.Fatal(err)
 	}
 	return s
 }
 
-func goertzel(samples []float64, f float64) float64 {
-	coeff := 2 * math.Cos(2*math.Pi*f/48000)
-	var s1, s2 float64
-	for _, x := range samples {
-		s1, s2 = x+coeff*s1-s2, s1
-	}
-	return s1*s1 + s2*s2 - coeff*s1*s2
-}
-
 // pitches classifies 100 ms windows: 440, 1000, 0 (silence) or -1.
-func pitches(s []float64) []int {
-	var out []int
-	for i := 0; i+4800 <= len(s); i += 4800 {
-		w := s[i : i+4800]
-		var e float64
-		for _, x := range w {
-			e += x * x
-		}
-		a, b := goertzel(w, 440), goertzel(w, 1000)
-		switch {
-		case e/4800 < 1e-5:
-			out = append(out, 0)
-		case a > 10*b:
-			out = append(out, 440)
-		case b > 10*a:
-			out = append(out, 1000)
-		default:
-			out = append(out, -1)
-		}
-	}
-	return out
-}
+func pitches(s []float64) []int { return media.Pitches(s, media.Window) }
 
 // TestRecordingIsTheBleepedProgramme records a programme playing the clips, with a bleep and
 // chapters: ffprobe must accept the file (VP8 and Opus), its audio must be 440 Hz with one
@@ -311,21 +276,6 @@ func slowFFmpeg(t *testing.T, lag time.Duration) string {
 	return path
 }
 
-// audioStart is where a file's audio stream starts on its timeline, which a decoder writing
-// raw samples drops.
-func audioStart(t *testing.T, path string) time.Duration {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=start_time", "-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", filepath.Base(path), err)
-	}
-	s, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-	if err != nil {
-		return 0 // "N/A": the stream starts with the file
-	}
-	return time.Duration(s * float64(time.Second))
-}
-
 // TestChaptersFollowTheFirstMediaFFmpegReceives records through an ffmpeg that starts 1.5 s
 // late: what the programme sends before ffmpeg listens is lost, so the file begins later than
 // the recorder, and the bleep's chapter must still start where its tone is heard in the file.
@@ -350,12 +300,17 @@ func TestChaptersFollowTheFirstMediaFFmpegReceives(t *testing.T) {
 	if first < 0 {
 		t.Fatal("no bleep tone in the recording")
 	}
-	heard := audioStart(t, file) + time.Duration(first)*100*time.Millisecond
+	// Where the audio starts on the file's timeline: decoding to raw samples drops it.
+	start, err := media.AudioStart(t.Context(), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heard := start + time.Duration(first)*100*time.Millisecond
 	vtt, err := os.ReadFile(strings.TrimSuffix(file, ".webm") + ".vtt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	marked, ok := cueStart(string(vtt), "Passage coupé (bip)")
+	marked, ok := media.CueStart(string(vtt), "Passage coupé (bip)")
 	if !ok {
 		t.Fatalf("no chapter for the bleep:\n%s", vtt)
 	}
@@ -366,26 +321,6 @@ func TestChaptersFollowTheFirstMediaFFmpegReceives(t *testing.T) {
 	if d := marked - heard; d < -500*time.Millisecond || d > 500*time.Millisecond {
 		t.Errorf("the bleep's chapter starts at %s in the recording, the tone at %s", marked, heard)
 	}
-}
-
-// cueStart finds the start of the cue whose text is title in a WebVTT file.
-func cueStart(vtt, title string) (time.Duration, bool) {
-	lines := strings.Split(vtt, "\n")
-	for i := 1; i < len(lines); i++ {
-		if lines[i] != title {
-			continue
-		}
-		from, _, ok := strings.Cut(lines[i-1], " --> ")
-		if !ok {
-			return 0, false
-		}
-		var h, m, s, ms int
-		if _, err := fmt.Sscanf(from, "%d:%d:%d.%d", &h, &m, &s, &ms); err != nil {
-			return 0, false
-		}
-		return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(s)*time.Second + time.Duration(ms)*time.Millisecond, true
-	}
-	return 0, false
 }
 
 func TestBoundUDPPortsSeesABoundSocket(t *testing.T) {
@@ -432,17 +367,11 @@ func TestRecordingInsetsTheInterpreter(t *testing.T) {
 			time.Sleep(4*time.Second + delay)
 			file := stopOneFile(t, rec)
 			pr := checkStreams(t, file)
-			// The slate's colour, 0x1d3557, after a lossy encoding or two.
-			blue := func(c [3]int) bool {
-				return abs(c[0]-0x1d) < 20 && abs(c[1]-0x35) < 20 && abs(c[2]-0x57) < 20
-			}
 			// Decoding scales every picture to the first one's size: the slate's 640×360 when
 			// copying, the re-encoded size otherwise.
 			cs := cornerColours(t, file, 640, 360)
-			t.Logf("corner colour at 2 per second: %v", cs)
-			first := slices.IndexFunc(cs, blue)
 			if copyVideo {
-				if first >= 0 {
+				if first := slices.IndexFunc(cs, slateBlue); first >= 0 {
 					t.Errorf("copying, picture %d's corner is the interpreter's blue %v: nothing should be inset", first, cs[first])
 				}
 				return
@@ -450,17 +379,7 @@ func TestRecordingInsetsTheInterpreter(t *testing.T) {
 			if len(pr.Streams) > 0 && pr.Streams[0].Width != 640 {
 				t.Errorf("re-encoded picture %d pixels wide, want 640", pr.Streams[0].Width)
 			}
-			if first < 2 {
-				t.Fatalf("the corner is the interpreter's blue from picture %d, want it from the interpreter's arrival (after picture 2)", first)
-			}
-			if n := len(cs) - first; n < 4 || !slices.ContainsFunc(cs[:first], func(c [3]int) bool { return !blue(c) }) {
-				t.Errorf("%d pictures with the interpreter inset, want at least 4 and a different corner before", n)
-			}
-			for i, c := range cs[first:] {
-				if !blue(c) {
-					t.Errorf("picture %d: the corner is %v once the interpreter is on, want the interpreter's blue", first+i, c)
-				}
-			}
+			checkInsetArrives(t, cs)
 		})
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -352,64 +351,13 @@ func decodeOpus(t *testing.T, pkts []got) []float64 {
 }
 
 // decodeToPCM decodes the audio of any file ffmpeg reads to mono 48 kHz samples.
-func decodeToPCM(t *testing.T, path string, extra ...string) []float64 {
+func decodeToPCM(t *testing.T, path string) []float64 {
 	t.Helper()
-	args := append([]string{"-hide_banner", "-loglevel", "error"}, extra...)
-	args = append(args, "-i", path, "-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "-")
-	out, err := exec.Command("ffmpeg", args...).Output()
+	samples, err := media.DecodePCM(t.Context(), path)
 	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("ffmpeg decode %s: %v %s", filepath.Base(path), err, msg)
-	}
-	samples := make([]float64, len(out)/2)
-	for i := range samples {
-		samples[i] = float64(int16(uint16(out[2*i])|uint16(out[2*i+1])<<8)) / 32768
+		t.Fatal(err)
 	}
 	return samples
-}
-
-// goertzel is the power of frequency f in the samples.
-func goertzel(samples []float64, f float64) float64 {
-	coeff := 2 * math.Cos(2*math.Pi*f/48000)
-	var s1, s2 float64
-	for _, x := range samples {
-		s0 := x + coeff*s1 - s2
-		s2, s1 = s1, s0
-	}
-	return s1*s1 + s2*s2 - coeff*s1*s2
-}
-
-// pitch classifies a window: 440 or 1000 when that tone dominates, 0 for silence or anything else.
-func pitch(window []float64) int {
-	var energy float64
-	for _, x := range window {
-		energy += x * x
-	}
-	if energy/float64(len(window)) < 1e-5 { // below about -50 dBFS: silence
-		return 0
-	}
-	n := float64(len(window))
-	p440 := goertzel(window, 440) / (n * n)
-	p1k := goertzel(window, 1000) / (n * n)
-	switch {
-	case p440 > 10*p1k:
-		return 440
-	case p1k > 10*p440:
-		return 1000
-	}
-	return -1
-}
-
-// windows classifies consecutive windows of size n.
-func windows(samples []float64, n int) []int {
-	var out []int
-	for i := 0; i+n <= len(samples); i += n {
-		out = append(out, pitch(samples[i:i+n]))
-	}
-	return out
 }
 
 // runs describes a classification as "440x12 1000x10 440x8".

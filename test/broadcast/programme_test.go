@@ -14,6 +14,7 @@ import (
 	"github.com/ingeco/hemicycle/auth"
 	bc "github.com/ingeco/hemicycle/broadcast"
 	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/test/media"
 )
 
 // TestViewerGetsTheDelayedProgrammeAndTheBleep is the main scenario with the Go SDK as
@@ -154,7 +155,7 @@ func TestViewerGetsTheDelayedProgrammeAndTheBleep(t *testing.T) {
 	// silence, where jitter left a gap), never 1 kHz.
 	samples := decodeOpus(t, audio)
 	const win = 4800
-	cls := windows(samples, win)
+	cls := media.Pitches(samples, win)
 	toneStart := (first * 960) / win // the output is one frame per 20 ms, numbered continuously
 	toneEnd := ((last + 1) * 960) / win
 	chairFrom := 0

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/signaling"
 	"github.com/ingeco/hemicycle/store"
+	"github.com/ingeco/hemicycle/test/media"
 )
 
 // probeStreams returns "video/vp8,audio/opus" for a file ffprobe accepts, and fails otherwise.
@@ -122,7 +122,7 @@ func TestRecordingAndHLSWithChaptersFromTheJournal(t *testing.T) {
 	// hold the bleep and some speech after it.
 	var hls []int
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		hls = windows(decodeToPCM(t, fetchSegments(t, playlist)), 4800)
+		hls = media.Pitches(decodeToPCM(t, fetchSegments(t, playlist)), media.Window)
 		if i := slices.Index(hls, 1000); i >= 0 && slices.Contains(hls[i:], 440) && len(hls)-slices.Index(hls[i:], 440)-i >= 5 {
 			break
 		}
@@ -147,7 +147,7 @@ func TestRecordingAndHLSWithChaptersFromTheJournal(t *testing.T) {
 	if got := probeStreams(t, files[0]); got != "video/vp8,audio/opus" {
 		t.Errorf("recording streams %s, want video/vp8,audio/opus", got)
 	}
-	cls := windows(decodeToPCM(t, files[0]), 4800)
+	cls := media.Pitches(decodeToPCM(t, files[0]), media.Window)
 	t.Logf("recording pitch per 100 ms: %s", runs(cls))
 	checkBleepRun(t, "recording", cls, 10)
 
@@ -164,8 +164,12 @@ func TestRecordingAndHLSWithChaptersFromTheJournal(t *testing.T) {
 
 	// The bleep's chapter starts where the tone is heard in the file (the decoded samples
 	// begin where the audio stream starts on the file's timeline).
-	heard := audioStart(t, files[0]) + time.Duration(slices.Index(cls, 1000))*100*time.Millisecond
-	marked, ok := cueStart(string(vtt), "Passage coupé (bip)")
+	start, err := media.AudioStart(t.Context(), files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	heard := start + time.Duration(slices.Index(cls, 1000))*100*time.Millisecond
+	marked, ok := media.CueStart(string(vtt), "Passage coupé (bip)")
 	if !ok {
 		t.Fatal("no chapter for the bleep")
 	}
@@ -234,40 +238,6 @@ func checkBleepInTheRecord(t *testing.T, s *server, room, clerkTok string, b bc.
 	if html := get("/api/rooms/" + room + "/minutes?format=html"); !strings.Contains(html, "<li>"+want+"</li>") {
 		t.Errorf("HTML minutes lack %q", want)
 	}
-}
-
-// audioStart is where a file's audio stream starts on its timeline ("N/A" is 0).
-func audioStart(t *testing.T, path string) time.Duration {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=start_time", "-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", filepath.Base(path), err)
-	}
-	s, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-	if err != nil {
-		return 0
-	}
-	return time.Duration(s * float64(time.Second))
-}
-
-// cueStart finds the start of the cue whose text is title in a WebVTT file.
-func cueStart(vtt, title string) (time.Duration, bool) {
-	lines := strings.Split(vtt, "\n")
-	for i := 1; i < len(lines); i++ {
-		if lines[i] != title {
-			continue
-		}
-		from, _, ok := strings.Cut(lines[i-1], " --> ")
-		if !ok {
-			return 0, false
-		}
-		var h, m, sec, ms int
-		if _, err := fmt.Sscanf(from, "%d:%d:%d.%d", &h, &m, &sec, &ms); err != nil {
-			return 0, false
-		}
-		return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec)*time.Second + time.Duration(ms)*time.Millisecond, true
-	}
-	return 0, false
 }
 
 // checkBleepRun wants one run of 1 kHz windows of about want (a bleep), and the chair's 440 Hz
