@@ -22,6 +22,7 @@ import (
 	"github.com/ingeco/hemicycle/broadcast"
 	"github.com/ingeco/hemicycle/sfu"
 	"github.com/ingeco/hemicycle/store"
+	"github.com/ingeco/hemicycle/test/sse"
 )
 
 // fakePlacement places rooms from a table: a room at the node's own URL, or absent, is local.
@@ -400,35 +401,11 @@ func TestProgrammeThroughAnotherNode(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("programme events through B: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	events := make(chan string, 64)
-	go func() {
-		defer close(events)
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			if name, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
-				select {
-				case events <- name:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
+	events := sse.Names(ctx, resp.Body)
 	waitEvent := func(name string) {
 		t.Helper()
-		for {
-			select {
-			case got, ok := <-events:
-				if !ok {
-					t.Fatalf("the programme's event stream through B ended before a %q event", name)
-				}
-				if got == name {
-					return
-				}
-			case <-ctx.Done():
-				t.Fatalf("no %q event through B", name)
-			}
+		if err := sse.Await(ctx, events, name); err != nil {
+			t.Fatalf("programme events through B: %v", err)
 		}
 	}
 	waitEvent("state")

@@ -1,7 +1,6 @@
 package cluster_test
 
 import (
-	"bufio"
 	"context"
 	"net/http"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/test/sse"
 )
 
 // TestProgrammeFromAnyNode holds a broadcast sitting on one node and follows it through the
@@ -53,35 +53,11 @@ func TestProgrammeFromAnyNode(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("programme events through %s: %d", other.id, resp.StatusCode)
 	}
-	events := make(chan string, 64)
-	go func() {
-		defer close(events)
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			if name, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
-				select {
-				case events <- name:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
+	events := sse.Names(ctx, resp.Body)
 	waitEvent := func(name string) {
 		t.Helper()
-		for {
-			select {
-			case got, ok := <-events:
-				if !ok {
-					t.Fatalf("the event stream through %s ended before a %q event", other.id, name)
-				}
-				if got == name {
-					return
-				}
-			case <-ctx.Done():
-				t.Fatalf("no %q event through %s", name, other.id)
-			}
+		if err := sse.Await(ctx, events, name); err != nil {
+			t.Fatalf("programme events through %s: %v", other.id, err)
 		}
 	}
 	waitEvent("state")
