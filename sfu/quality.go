@@ -249,11 +249,7 @@ const ntpEpochOffset = 2208988800
 
 // ntpShort is the middle 32 bits of the NTP timestamp of t, the unit of LSR and DLSR in
 // receiver reports (1/65536 s).
-func ntpShort(t time.Time) uint32 {
-	secs := uint64(t.Unix()) + ntpEpochOffset
-	frac := uint64(t.Nanosecond()) << 32 / uint64(time.Second)
-	return uint32(secs<<16) | uint32(frac>>16)
-}
+func ntpShort(t time.Time) uint32 { return uint32(ntpTime(t) >> 16) }
 
 // maxReportedRTT discards round trips that can only come from a report referring to an old or
 // foreign sender report.

@@ -32,7 +32,6 @@ func (e *Engine) reportSenders(stop <-chan struct{}) {
 	tick := time.NewTicker(senderReportInterval)
 	defer tick.Stop()
 	var transports []*Transport
-	var downTracks []*DownTrack
 	var reports []rtcp.Packet
 	for {
 		select {
@@ -43,7 +42,7 @@ func (e *Engine) reportSenders(stop <-chan struct{}) {
 			for _, t := range transports {
 				// Stamped as it is sent: the subscriber's reports echo the stamp, and the
 				// round trip measured from it must not include the time spent on the others.
-				downTracks, reports = t.sendSenderReports(time.Now(), downTracks[:0], reports[:0])
+				reports = t.sendSenderReports(time.Now(), reports[:0])
 			}
 			clear(transports) // do not keep closed transports reachable until the next tick
 		}
@@ -61,22 +60,16 @@ func (e *Engine) liveTransports(out []*Transport) []*Transport {
 }
 
 // sendSenderReports writes one sender report per DownTrack that has sent media, in as few
-// compound packets as fit. It returns its two buffers for reuse.
-func (t *Transport) sendSenderReports(now time.Time, dts []*DownTrack, buf []rtcp.Packet) ([]*DownTrack, []rtcp.Packet) {
+// compound packets as fit. It returns buf for reuse.
+func (t *Transport) sendSenderReports(now time.Time, buf []rtcp.Packet) []rtcp.Packet {
 	if !t.connected.Load() || !t.mediaFlows.Load() {
-		return dts, buf
+		return buf
 	}
-	t.mu.Lock()
-	for d := range t.downTracks {
-		dts = append(dts, d)
-	}
-	t.mu.Unlock()
-	for _, d := range dts {
+	for _, d := range t.boundDownTracks() {
 		if sr, ok := d.senderReport(now); ok {
 			buf = append(buf, sr)
 		}
 	}
-	clear(dts)
 	for start := 0; start < len(buf); start += maxReportsPerPacket {
 		end := min(start+maxReportsPerPacket, len(buf))
 		if err := t.pc.WriteRTCP(buf[start:end]); err != nil {
@@ -85,7 +78,7 @@ func (t *Transport) sendSenderReports(now time.Time, dts []*DownTrack, buf []rtc
 		}
 	}
 	clear(buf)
-	return dts, buf
+	return buf
 }
 
 // senderReport describes what this DownTrack sent, as of now; ok is false before its first
