@@ -28,9 +28,14 @@ func TestNTPTimeRoundTrip(t *testing.T) {
 		if d := got.Sub(at); d < -time.Nanosecond || d > time.Nanosecond {
 			t.Errorf("%v: NTP round trip gives %v", at, got)
 		}
-		if short := ntpShort(at); short != uint32(ntpTime(at)>>16) {
-			t.Errorf("%v: ntpShort %#x is not the middle of ntpTime %#x", at, short, ntpTime(at))
-		}
+	}
+	// Known values: 1970 is NTP second 2208988800 (0x83aa7e80); half a second is 0x8000 in the
+	// 16-bit fraction of LSR and DLSR.
+	if got := ntpTime(time.Unix(0, 500_000_000)); got != 0x83aa7e80_80000000 {
+		t.Errorf("ntpTime(1970-01-01 00:00:00.5) = %#x, want 0x83aa7e8080000000", got)
+	}
+	if got := ntpShort(time.Unix(0, 500_000_000)); got != 0x7e808000 {
+		t.Errorf("ntpShort(1970-01-01 00:00:00.5) = %#x, want 0x7e808000", got)
 	}
 }
 
