@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -42,23 +41,10 @@ func browserReady(t *testing.T) {
 	t.Skipf("%s is missing: the watch page is not tested in a browser", missing)
 }
 
-// serveWatch mounts the web client and the watch page the way the binary does, in front of s.
+// serveWatch serves the web client and the watch page the way the binary does, in front of s.
 func serveWatch(t *testing.T, s *server) string {
 	t.Helper()
-	mux := http.NewServeMux()
-	sig := s.sig.Handler()
-	for _, prefix := range []string{"/rtc", "/rtc/", "/twirp/", "/api/rooms/"} {
-		mux.Handle(prefix, sig)
-	}
-	s.sig.MountProgramme(mux)
-	web := webclient.Handler()
-	mux.HandleFunc("GET /watch/{room}", func(w http.ResponseWriter, r *http.Request) {
-		r2 := r.Clone(r.Context())
-		r2.URL.Path = "/watch.html"
-		web.ServeHTTP(w, r2)
-	})
-	mux.Handle("/", web)
-	hs := httptest.NewServer(mux)
+	hs := httptest.NewServer(s.sig.Handler(webclient.Routes()...))
 	t.Cleanup(hs.Close)
 	return hs.URL
 }
