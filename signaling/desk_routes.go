@@ -71,6 +71,16 @@ func (d *deliberation) available(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// deskOf returns the desk of the room in the path, or answers 503 saying why it cannot be read.
+func (d *deliberation) deskOf(ctx context.Context, w http.ResponseWriter, r *http.Request) (*desk, bool) {
+	dk, err := d.desk(ctx, r.PathValue("room"))
+	if err != nil {
+		httpapi.WriteError(w, http.StatusServiceUnavailable, err.Error())
+		return nil, false
+	}
+	return dk, true
+}
+
 // commandRow is one POST action mapped to a council command.
 type commandRow struct {
 	pattern string
@@ -171,9 +181,8 @@ func (d *deliberation) command(b build) http.HandlerFunc {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), apiTimeout)
 		defer cancel()
-		dk, err := d.desk(ctx, r.PathValue("room"))
-		if err != nil {
-			httpapi.WriteError(w, 503, err.Error())
+		dk, ok := d.deskOf(ctx, w, r)
+		if !ok {
 			return
 		}
 		view, err := dk.execute(ctx, actorOf(c), func(h council.Header) (council.Command, error) {
@@ -221,9 +230,8 @@ func (d *deliberation) openSession(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), apiTimeout)
 	defer cancel()
-	dk, err := d.desk(ctx, r.PathValue("room"))
-	if err != nil {
-		httpapi.WriteError(w, 503, err.Error())
+	dk, ok := d.deskOf(ctx, w, r)
+	if !ok {
 		return
 	}
 	view, err := dk.openSession(ctx, req.Body.Profile, roster, council.OpenSession{
@@ -250,9 +258,8 @@ func (d *deliberation) openSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *deliberation) getState(w http.ResponseWriter, r *http.Request) {
-	dk, err := d.desk(r.Context(), r.PathValue("room"))
-	if err != nil {
-		httpapi.WriteError(w, 503, err.Error())
+	dk, ok := d.deskOf(r.Context(), w, r)
+	if !ok {
 		return
 	}
 	v := dk.view()
@@ -265,9 +272,8 @@ func (d *deliberation) getState(w http.ResponseWriter, r *http.Request) {
 
 // streamEvents sends the state as Server-Sent Events: once at once, then after every change.
 func (d *deliberation) streamEvents(w http.ResponseWriter, r *http.Request) {
-	dk, err := d.desk(r.Context(), r.PathValue("room"))
-	if err != nil {
-		httpapi.WriteError(w, 503, err.Error())
+	dk, ok := d.deskOf(r.Context(), w, r)
+	if !ok {
 		return
 	}
 	updates, stop := dk.watch()
@@ -281,9 +287,8 @@ func (d *deliberation) streamEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *deliberation) getMinutes(w http.ResponseWriter, r *http.Request) {
-	dk, err := d.desk(r.Context(), r.PathValue("room"))
-	if err != nil {
-		httpapi.WriteError(w, 503, err.Error())
+	dk, ok := d.deskOf(r.Context(), w, r)
+	if !ok {
 		return
 	}
 	labels := council.FrenchLabels()
@@ -297,6 +302,7 @@ func (d *deliberation) getMinutes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := council.DraftMinutes(dk.state, d.srv.cfg.Location)
+	var err error
 	switch r.URL.Query().Get("format") {
 	case "html":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

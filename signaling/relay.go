@@ -136,17 +136,19 @@ func newRelayer(s *Server) *relayer {
 	}
 }
 
-// body reads r's body once, so that it can be sent again to another node; nil without one.
-func body(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, true
+// forward proxies r to nodeURL, keeping its body in kept the first time so that it can be
+// sent again to another node, or served here, after a failed attempt.
+func (rl *relayer) forward(w http.ResponseWriter, r *http.Request, nodeURL string, kept *[]byte) (done bool, err error) {
+	if *kept == nil && r.Body != nil && r.Body != http.NoBody {
+		b, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+		if err != nil || int64(len(b)) > maxBodyBytes {
+			relayError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body unreadable or over %d bytes", maxBodyBytes))
+			return true, nil
+		}
+		*kept = b
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
-	if err != nil || int64(len(b)) > maxBodyBytes {
-		relayError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body unreadable or over %d bytes", maxBodyBytes))
-		return nil, false
-	}
-	return b, true
+	rewind(r, *kept)
+	return rl.proxy(w, r, nodeURL)
 }
 
 func rewind(r *http.Request, b []byte) {
@@ -162,7 +164,6 @@ func rewind(r *http.Request, b []byte) {
 // first try.
 func (rl *relayer) toRoom(w http.ResponseWriter, r *http.Request, room string) bool {
 	var sent []byte
-	read := false
 	deadline := time.Now().Add(rl.wait)
 	var lastErr error
 	for {
@@ -177,15 +178,7 @@ func (rl *relayer) toRoom(w http.ResponseWriter, r *http.Request, room string) b
 			relayError(w, r, http.StatusMisdirectedRequest, fmt.Sprintf("room %q is served by %s, not by this node", room, nodeURL))
 			return true
 		case err == nil:
-			if !read {
-				var ok bool
-				if sent, ok = body(w, r); !ok {
-					return true
-				}
-				read = true
-			}
-			rewind(r, sent)
-			done, perr := rl.proxy(w, r, nodeURL)
+			done, perr := rl.forward(w, r, nodeURL, &sent)
 			if done {
 				return true
 			}
@@ -233,7 +226,6 @@ func (rl *relayer) toOpenRoom(w http.ResponseWriter, r *http.Request, room strin
 		return false
 	}
 	var sent []byte
-	read := false
 	deadline := time.Now().Add(rl.wait)
 	for {
 		nodeURL, err := rl.nodeOf(r.Context(), room)
@@ -245,15 +237,7 @@ func (rl *relayer) toOpenRoom(w http.ResponseWriter, r *http.Request, room strin
 			rewind(r, sent)
 			return false // open on no other node: this one answers
 		}
-		if !read {
-			var ok bool
-			if sent, ok = body(w, r); !ok {
-				return true
-			}
-			read = true
-		}
-		rewind(r, sent)
-		done, perr := rl.proxy(w, r, nodeURL)
+		done, perr := rl.forward(w, r, nodeURL, &sent)
 		if done {
 			return true
 		}

@@ -15,8 +15,10 @@ import (
 // The /rtc endpoint: a LiveKit client's WebSocket, verified from its token and relayed to the
 // room's node when the room lives elsewhere.
 
-// authorize verifies the token for joining a room and writes the refusal when it fails.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (*auth.Claims, bool) {
+// joinHere verifies the token for joining a room, writes the refusal when it fails, and relays
+// the request when the room lives on another node; it returns the claims when this node
+// serves it.
+func (s *Server) joinHere(w http.ResponseWriter, r *http.Request) (*auth.Claims, bool) {
 	token := httpapi.Bearer(r)
 	if token == "" {
 		http.Error(w, "no access token: pass access_token in the query or an Authorization: Bearer header", http.StatusUnauthorized)
@@ -27,15 +29,14 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (*auth.Claims
 		http.Error(w, err.Error(), auth.HTTPStatus(err))
 		return nil, false
 	}
+	if s.relayer.toRoom(w, r, claims.Video.Room) { // relay.go: the room lives on another node
+		return nil, false
+	}
 	return claims, true
 }
 
 func (s *Server) serveValidate(w http.ResponseWriter, r *http.Request) {
-	claims, ok := s.authorize(w, r)
-	if !ok {
-		return
-	}
-	if s.relayer.toRoom(w, r, claims.Video.Room) { // relay.go: the room lives on another node
+	if _, ok := s.joinHere(w, r); !ok {
 		return
 	}
 	_, _ = w.Write([]byte("success"))
@@ -64,11 +65,8 @@ func parseJoinParams(r *http.Request) joinParams {
 }
 
 func (s *Server) serveRTC(w http.ResponseWriter, r *http.Request) {
-	claims, ok := s.authorize(w, r)
+	claims, ok := s.joinHere(w, r)
 	if !ok {
-		return
-	}
-	if s.relayer.toRoom(w, r, claims.Video.Room) { // relay.go: the room lives on another node
 		return
 	}
 	params := parseJoinParams(r)
