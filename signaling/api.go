@@ -384,9 +384,10 @@ func (s *Server) getMinutes(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, &apiError{status: 503, msg: err.Error()})
 		return
 	}
-	labels := council.FrenchLabels()
-	if r.URL.Query().Get("lang") == "en" {
-		labels = council.EnglishLabels()
+	labels, err := s.cfg.minutesLabels(r.URL.Query().Get("lang"))
+	if err != nil {
+		writeAPIError(w, &apiError{status: 400, msg: err.Error()})
+		return
 	}
 	dk.mu.Lock()
 	defer dk.mu.Unlock()
