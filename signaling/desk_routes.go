@@ -291,9 +291,10 @@ func (d *deliberation) getMinutes(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	labels := council.FrenchLabels()
-	if r.URL.Query().Get("lang") == "en" {
-		labels = council.EnglishLabels()
+	labels, err := d.srv.cfg.minutesLabels(r.URL.Query().Get("lang"))
+	if err != nil {
+		httpapi.WriteError(w, 400, err.Error())
+		return
 	}
 	dk.mu.Lock()
 	defer dk.mu.Unlock()
@@ -302,7 +303,6 @@ func (d *deliberation) getMinutes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := council.DraftMinutes(dk.state, d.srv.cfg.Location)
-	var err error
 	switch r.URL.Query().Get("format") {
 	case "html":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

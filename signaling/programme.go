@@ -148,7 +148,7 @@ func (s *Server) startProgramme(r *Room) *roomProgramme {
 	}
 	// A failing output leaves the others (and the viewers) going; the operator must know.
 	if cfg.Recording != nil {
-		if rp.rec, err = prog.Record(*cfg.Recording); err != nil {
+		if rp.rec, err = prog.Record(withChapterWords(*cfg.Recording, s.cfg.labels())); err != nil {
 			s.log.Error("the programme is not being recorded", "room", r.name, "err", err)
 		}
 	}
@@ -194,7 +194,7 @@ func (rp *roomProgramme) run() {
 				rp.prog.Post(state)
 			}
 			if rp.rec != nil {
-				rp.rec.SetChapters(chaptersOf(view))
+				rp.rec.SetChapters(chaptersOf(view, rp.room.srv.cfg.labels()))
 			}
 		}
 	}
@@ -278,18 +278,18 @@ func (rp *roomProgramme) selection() (broadcast.Selection, sitting) {
 	return broadcast.OnAir(cands), st
 }
 
-// chaptersOf lists the marks of the recording's chapters from the session's state: opening,
-// items opened, votes opened and their results, closing.
-func chaptersOf(v *council.View) []broadcast.Chapter {
+// chaptersOf lists the marks of the recording's chapters from the session's state, in l's words:
+// opening, items opened, votes opened and their results, closing.
+func chaptersOf(v *council.View, l council.Labels) []broadcast.Chapter {
 	var out []broadcast.Chapter
 	if !v.Session.OpenedAt.IsZero() {
-		out = append(out, broadcast.Chapter{At: v.Session.OpenedAt, Title: strings.TrimSpace("Ouverture de la séance " + v.Session.Title)})
+		out = append(out, broadcast.Chapter{At: v.Session.OpenedAt, Title: strings.TrimSpace(fmt.Sprintf(l.ChapterOpenedF, v.Session.Title))})
 	}
 	titles := map[string]string{}
 	for i, it := range v.Items {
 		titles[it.ID] = it.Title
 		if !it.OpenedAt.IsZero() {
-			out = append(out, broadcast.Chapter{At: it.OpenedAt, Title: fmt.Sprintf("Point %d : %s", i+1, it.Title)})
+			out = append(out, broadcast.Chapter{At: it.OpenedAt, Title: fmt.Sprintf(l.ChapterItemF, i+1, it.Title)})
 		}
 	}
 	for _, vo := range v.Votes {
@@ -297,17 +297,17 @@ func chaptersOf(v *council.View) []broadcast.Chapter {
 		if what == "" {
 			what = titles[vo.Item]
 		}
-		out = append(out, broadcast.Chapter{At: vo.OpenedAt, Title: "Vote : " + what})
+		out = append(out, broadcast.Chapter{At: vo.OpenedAt, Title: fmt.Sprintf(l.ChapterVoteF, what)})
 		if r := vo.Result; r != nil && !vo.ClosedAt.IsZero() {
-			outcome := "rejeté"
+			outcome := l.ChapterRejectedF
 			if r.Adopted {
-				outcome = "adopté"
+				outcome = l.ChapterAdoptedF
 			}
-			out = append(out, broadcast.Chapter{At: vo.ClosedAt, Title: fmt.Sprintf("Résultat : %s (%d pour, %d contre, %d abstentions)", outcome, r.For, r.Against, r.Abstain)})
+			out = append(out, broadcast.Chapter{At: vo.ClosedAt, Title: fmt.Sprintf(outcome, r.For, r.Against, r.Abstain)})
 		}
 	}
 	if !v.Session.ClosedAt.IsZero() {
-		out = append(out, broadcast.Chapter{At: v.Session.ClosedAt, Title: "Clôture de la séance"})
+		out = append(out, broadcast.Chapter{At: v.Session.ClosedAt, Title: l.ChapterClosed})
 	}
 	slices.SortStableFunc(out, func(a, b broadcast.Chapter) int { return a.At.Compare(b.At) })
 	return out

@@ -88,7 +88,7 @@ func TestChaptersFromTheState(t *testing.T) {
 		Votes: []council.Vote{{ID: "v1", Item: "1", OpenedAt: at.Add(2 * time.Minute), ClosedAt: at.Add(3 * time.Minute),
 			Result: &council.Result{For: 12, Against: 3, Abstain: 1, Adopted: true}}},
 	}
-	got := chaptersOf(v)
+	got := chaptersOf(v, council.FrenchLabels())
 	want := []string{
 		"Ouverture de la séance Séance du 31 janvier",
 		"Point 1 : Budget",

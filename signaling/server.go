@@ -67,6 +67,9 @@ type Config struct {
 	Clock func() time.Time
 	// Location is the time zone of the minutes.
 	Location *time.Location
+	// Labels are the words of what the server writes for everyone: the recording's chapters
+	// and bleep titles, and the minutes when the reader asks for no language (labels.go).
+	Labels council.Labels
 	// DepartureGrace, when set, replaces the legal profile's grace before a lost remote
 	// member is recorded as departed.
 	DepartureGrace time.Duration

@@ -191,10 +191,14 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	labels, err := cfg.labels()
+	if err != nil {
+		return err
+	}
 	sig = signaling.NewServer(signaling.Config{
 		Verifier: verifier, Media: media, Logger: log.With("part", "signaling"),
 		Journal: st.journal, Profiles: loadProfile, NodeID: st.nodeID, Placement: st.placement,
-		Programme: programme,
+		Programme: programme, Labels: labels,
 	})
 	defer sig.Close()
 	if err := st.start(ctx); err != nil {
