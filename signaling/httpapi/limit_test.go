@@ -57,8 +57,8 @@ func TestAccessSaysWhoInWords(t *testing.T) {
 	}{
 		{For(), "any token of the room"},
 		{For("chair"), "the chair"},
-		{For("chair", "clerk"), "the chair or clerk"},
-		{For("clerk").OrPresiding(), "the clerk or seat presiding"},
+		{For("chair", "clerk"), "the chair or the clerk"},
+		{For("chair", "clerk").OrPresiding(), "the chair, the clerk or the seat presiding"},
 		{Anyone("rate-limited"), "anyone (rate-limited)"},
 	} {
 		if got := c.a.String(); got != c.want {

@@ -116,15 +116,15 @@ func (a Access) String() string {
 	}
 	names := make([]string, len(a.Roles))
 	for i, r := range a.Roles {
-		names[i] = string(r)
+		names[i] = "the " + string(r)
 	}
 	if a.Presiding {
-		names = append(names, "seat presiding")
+		names = append(names, "the seat presiding")
 	}
 	if len(names) == 1 {
-		return "the " + names[0]
+		return names[0]
 	}
-	return "the " + strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // Caller is the verified author of a request on a route whose token the table checks.
