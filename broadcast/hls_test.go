@@ -10,13 +10,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/rtp"
-
-	"github.com/ingeco/hemicycle/sfu"
 	"github.com/ingeco/hemicycle/test/media"
 )
 
@@ -195,33 +191,6 @@ func partialPCM(ctx context.Context, path string) []float64 {
 	return s
 }
 
-// playSlate plays the slate's pictures (a flat dark blue, 640×360) into a local track at
-// 5 fps, as an interpreter's camera, until the test ends.
-func playSlate(t *testing.T) *sfu.PublishedTrack {
-	t.Helper()
-	fx, err := loadFixtures()
-	if err != nil {
-		t.Fatal(err)
-	}
-	track, w := localTrack(t, VideoCodec, "interpreter-cam")
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var sn uint16
-		var ts uint32
-		pace(ctx, len(fx.slate), slateInterval, func(i int) {
-			pkt := append([]byte{0x10}, fx.slate[i]...) // VP8 descriptor: start of a frame
-			_ = w.WriteRTP(&rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: sn, Timestamp: ts, Marker: true}, pkt)
-			sn++
-			ts += 90000 / 5
-		})
-	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	return track
-}
-
 // cornerColours decodes a video's pictures at 2 per second and returns the mean colour of
 // the region where the interpreter is inset (inside its margins), one per picture.
 func cornerColours(t *testing.T, path string, w, h int) [][3]int {
@@ -264,7 +233,7 @@ func TestHLSInsetsTheInterpreter(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	interpreter := playSlate(t)
-	p.Select(Selection{Main: src.cam, Interpreter: interpreter, Audio: []*sfu.PublishedTrack{src.mic}})
+	p.Select(Selection{Main: src.cam, Interpreter: interpreter, Audio: []Source{src.mic}})
 	time.Sleep(4*time.Second + delay)
 	h.Stop()
 	playlist := filepath.Join(h.Dir(), Playlist)

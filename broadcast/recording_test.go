@@ -12,14 +12,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
-
-	"github.com/ingeco/hemicycle/sfu"
 	"github.com/ingeco/hemicycle/test/media"
 )
 
@@ -29,78 +24,6 @@ func needFFmpeg(t testing.TB) {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is not installed (scripts/test installs Debian's ffmpeg): %v", tool, err)
 		}
-	}
-}
-
-// source plays the test clips (440 Hz tone, VP8 pattern) into local tracks, as a member's
-// microphone and camera would arrive, until stopped.
-type source struct {
-	cam, mic *sfu.PublishedTrack
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-}
-
-func playClips(t testing.TB) *source {
-	t.Helper()
-	opus, err := media.Opus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vp8, err := media.VP8()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &source{}
-	var camW, micW *sfu.LocalWriter
-	s.cam, camW = localTrack(t, VideoCodec, "cam")
-	s.mic, micW = localTrack(t, AudioCodec, "mic")
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	s.wg.Add(2)
-	go func() {
-		defer s.wg.Done()
-		var sn uint16
-		var ts uint32
-		pace(ctx, len(opus), 20*time.Millisecond, func(i int) {
-			_ = micW.WriteRTP(&rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: sn, Timestamp: ts}, opus[i].Data)
-			sn++
-			ts += 960
-		})
-	}()
-	go func() {
-		defer s.wg.Done()
-		pay := &codecs.VP8Payloader{EnablePictureID: true}
-		var sn uint16
-		var ts uint32
-		pace(ctx, len(vp8), vp8[0].Duration, func(i int) {
-			pkts := pay.Payload(1200, vp8[i].Data)
-			for j, p := range pkts {
-				_ = camW.WriteRTP(&rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: sn, Timestamp: ts, Marker: j == len(pkts)-1}, p)
-				sn++
-			}
-			ts += uint32(vp8[i].Duration.Seconds() * 90000)
-		})
-	}()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *source) stop() {
-	s.cancel()
-	s.wg.Wait()
-}
-
-// pace calls f(i) for i = 0, 1, … n-1, 0, … every period until ctx ends.
-func pace(ctx context.Context, n int, period time.Duration, f func(i int)) {
-	next := time.Now()
-	for i := 0; ; i = (i + 1) % n {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Until(next)):
-		}
-		f(i)
-		next = next.Add(period)
 	}
 }
 
@@ -363,7 +286,7 @@ func TestRecordingInsetsTheInterpreter(t *testing.T) {
 			}
 			time.Sleep(3 * time.Second)
 			interpreter := playSlate(t)
-			p.Select(Selection{Main: src.cam, Interpreter: interpreter, Audio: []*sfu.PublishedTrack{src.mic}})
+			p.Select(Selection{Main: src.cam, Interpreter: interpreter, Audio: []Source{src.mic}})
 			time.Sleep(4*time.Second + delay)
 			file := stopOneFile(t, rec)
 			pr := checkStreams(t, file)
@@ -407,31 +330,6 @@ func cameraClip(b *testing.B, w, h, fps, kbps int) [][]byte {
 	return frames
 }
 
-// playCamera plays frames in a loop into a local track at fps until the benchmark ends.
-func playCamera(b *testing.B, frames [][]byte, fps int, id string) *sfu.PublishedTrack {
-	b.Helper()
-	track, w := localTrack(b, VideoCodec, id)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		pay := &codecs.VP8Payloader{EnablePictureID: true}
-		var sn uint16
-		var ts uint32
-		pace(ctx, len(frames), time.Second/time.Duration(fps), func(i int) {
-			pkts := pay.Payload(1200, frames[i])
-			for j, p := range pkts {
-				_ = w.WriteRTP(&rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: sn, Timestamp: ts, Marker: j == len(pkts)-1}, p)
-				sn++
-			}
-			ts += uint32(90000 / fps)
-		})
-	}()
-	b.Cleanup(func() { cancel(); wg.Wait() })
-	return track
-}
-
 // BenchmarkRecordingCPU measures the processor time the recording's ffmpeg takes for 20 s of a
 // programme whose main camera sends 1280×720 at 30 fps (a moving pattern, harder than a council
 // chamber), copied or re-encoded (at 360 lines, and 720), with no interpreter (the blank inset)
@@ -460,9 +358,9 @@ func BenchmarkRecordingCPU(b *testing.B) {
 					b.Fatal(err)
 				}
 				src := playClips(b)
-				sel := Selection{Main: playCamera(b, main, fps, "main-cam"), Audio: []*sfu.PublishedTrack{src.mic}}
+				sel := Selection{Main: playVideo(b, main, time.Second/fps), Audio: []Source{src.mic}}
 				if c.interpreter {
-					sel.Interpreter = playCamera(b, interp, fps, "interpreter-cam")
+					sel.Interpreter = playVideo(b, interp, time.Second/fps)
 				}
 				p.Select(sel)
 				rc := RecordingConfig{Dir: b.TempDir(), CopyVideo: c.copyVideo, Height: c.height}
@@ -488,7 +386,7 @@ func BenchmarkRecordingCPU(b *testing.B) {
 
 // airClips starts a programme for the room, with the test clips (camera and microphone) on
 // air; it is closed when the test ends.
-func airClips(t *testing.T, room string, cfg Config) (*Programme, *source) {
+func airClips(t *testing.T, room string, cfg Config) (*Programme, member) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -498,7 +396,7 @@ func airClips(t *testing.T, room string, cfg Config) (*Programme, *source) {
 	}
 	t.Cleanup(p.Close)
 	src := playClips(t)
-	p.Select(Selection{Main: src.cam, Audio: []*sfu.PublishedTrack{src.mic}})
+	p.Select(Selection{Main: src.cam, Audio: []Source{src.mic}})
 	return p, src
 }
 

@@ -307,7 +307,7 @@ func (rp *roomProgramme) selection() (sel broadcast.Selection, view *council.Vie
 		return (chairSeat != 0 && c.seat == chairSeat) || c.role == auth.RoleChair
 	}
 	isInterp := func(c candidate) bool { return c.role == auth.RoleInterpreter }
-	camOf := func(match func(candidate) bool) *sfu.PublishedTrack {
+	camOf := func(match func(candidate) bool) broadcast.Source {
 		for _, c := range cands {
 			if match(c) && c.cam != nil {
 				return c.cam
