@@ -16,38 +16,12 @@ import (
 	"github.com/ingeco/hemicycle/test/media"
 )
 
-// oneRun checks that the pitch classes hold one run of 1 kHz of about want windows (a bleep),
-// and enough 440 Hz around it.
-func oneRun(t *testing.T, what string, cls []int, want int) {
-	t.Helper()
-	first, last, tone, low := -1, -1, 0, 0
-	for i, c := range cls {
-		switch c {
-		case 1000:
-			tone++
-			if first < 0 {
-				first = i
-			}
-			last = i
-		case 440:
-			low++
-		}
-	}
-	t.Logf("%s pitch per 100 ms: %v", what, cls)
-	if tone < want-2 || tone > want+3 || last-first+1 != tone {
-		t.Errorf("%s: %d windows of 1 kHz (from %d to %d), want one run of about %d", what, tone, first, last, want)
-	}
-	if low < 15 {
-		t.Errorf("%s: only %d windows of 440 Hz outside the bleep", what, low)
-	}
-}
-
 // TestHLSAndRTMPCarryTheBleep transcodes a programme playing the clips to HLS and pushes it
 // over RTMP to an ffmpeg listening on loopback (standing in for a streaming platform), with a
 // one-second bleep: ffprobe must accept the playlist and the received stream (H.264 and AAC),
 // and both must have the 1 kHz tone in place of the 440 Hz for that second.
 func TestHLSAndRTMPCarryTheBleep(t *testing.T) {
-	needFFmpeg(t)
+	media.NeedFFmpeg(t)
 	const delay = 500 * time.Millisecond
 	p, _ := airClips(t, "hls room", Config{Delay: delay, Logger: testLog()})
 
@@ -125,7 +99,7 @@ func TestHLSAndRTMPCarryTheBleep(t *testing.T) {
 	// platform has the bleep and a second after it, or after 30 s (the checks below then say
 	// what is missing).
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
-		cls := pitches(partialPCM(t.Context(), received))
+		cls := media.Pitches(partialPCM(t.Context(), received), media.Window)
 		if i := slices.Index(cls, 1000); i >= 0 && slices.Index(cls[i:], 440) >= 0 && len(cls)-i-slices.Index(cls[i:], 440) >= 10 {
 			break
 		}
@@ -144,15 +118,10 @@ func TestHLSAndRTMPCarryTheBleep(t *testing.T) {
 	playlist := filepath.Join(h.Dir(), Playlist)
 	waitPlaylistEnded(t, playlist)
 	for what, path := range map[string]string{"HLS": playlist, "RTMP": received} {
-		pr := ffprobe(t, path)
-		var kinds []string
-		for _, s := range pr.Streams {
-			kinds = append(kinds, s.CodecType+"/"+s.CodecName)
-		}
-		if got := strings.Join(kinds, ","); got != "video/h264,audio/aac" {
+		if got := media.ProbeFile(t, path).Kinds(); got != "video/h264,audio/aac" {
 			t.Errorf("%s streams %s, want video/h264,audio/aac", what, got)
 		}
-		oneRun(t, what, pitches(pcm(t, path)), 10)
+		media.CheckBleepRun(t, what, media.Pitches(media.PCM(t, path), media.Window), 8, 13, 15)
 	}
 }
 
@@ -214,7 +183,7 @@ func cornerColours(t *testing.T, path string, w, h int) [][3]int {
 // with one whose camera shows a flat dark blue: the bottom-right corner of the output must turn
 // that blue once the interpreter is on air, and not be that blue before.
 func TestHLSInsetsTheInterpreter(t *testing.T) {
-	needFFmpeg(t)
+	media.NeedFFmpeg(t)
 	const delay = 500 * time.Millisecond
 	p, src := airClips(t, "pip room", Config{Delay: delay, Logger: testLog()})
 	h, err := p.StartHLS(HLSConfig{Dir: t.TempDir(), SegmentSeconds: 1, ListSize: 60})

@@ -2,7 +2,6 @@ package broadcast
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -18,62 +17,12 @@ import (
 	"github.com/ingeco/hemicycle/test/media"
 )
 
-func needFFmpeg(t testing.TB) {
-	t.Helper()
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed (scripts/test installs Debian's ffmpeg): %v", tool, err)
-		}
-	}
-}
-
-type probe struct {
-	Streams []struct {
-		CodecName string `json:"codec_name"`
-		CodecType string `json:"codec_type"`
-		Width     int    `json:"width"`
-	} `json:"streams"`
-	Format struct {
-		Duration string `json:"duration"`
-	} `json:"format"`
-}
-
-func ffprobe(t *testing.T, path string) probe {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format", path).Output()
-	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("ffprobe refuses %s: %v %s", filepath.Base(path), err, msg)
-	}
-	var p probe
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// pcm decodes a file's audio to mono 48 kHz.
-func pcm(t *testing.T, path string) []float64 {
-	t.Helper()
-	s, err := media.DecodePCM(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// pitches classifies 100 ms windows: 440, 1000, 0 (silence) or -1.
-func pitches(s []float64) []int { return media.Pitches(s, media.Window) }
-
 // TestRecordingIsTheBleepedProgramme records a programme playing the clips, with a bleep and
 // chapters: ffprobe must accept the file (VP8 and Opus), its audio must be 440 Hz with one
 // stretch of 1 kHz about as long as the bleep, and the chapters file must list the marks at
 // their place in the recording.
 func TestRecordingIsTheBleepedProgramme(t *testing.T) {
-	needFFmpeg(t)
+	media.NeedFFmpeg(t)
 	const delay = 500 * time.Millisecond
 	p, _ := airClips(t, "salle du conseil", Config{Delay: delay, KeyframeInterval: time.Second, Logger: discard()})
 
@@ -95,30 +44,7 @@ func TestRecordingIsTheBleepedProgramme(t *testing.T) {
 	file := stopOneFile(t, rec)
 	checkStreams(t, file)
 
-	cls := pitches(pcm(t, file))
-	var tone, low, other int
-	first, last := -1, -1
-	for i, c := range cls {
-		switch c {
-		case 1000:
-			tone++
-			if first < 0 {
-				first = i
-			}
-			last = i
-		case 440:
-			low++
-		case -1:
-			other++
-		}
-	}
-	t.Logf("recording pitch per 100 ms: %v", cls)
-	if tone < 8 || tone > 12 || last-first+1 != tone {
-		t.Errorf("%d windows of 1 kHz (from %d to %d), want one run of about 10 for a 1 s bleep", tone, first, last)
-	}
-	if low < 20 {
-		t.Errorf("only %d windows of 440 Hz outside the bleep", low)
-	}
+	media.CheckBleepRun(t, "recording", media.Pitches(media.PCM(t, file), media.Window), 8, 12, 20)
 
 	vtt, err := os.ReadFile(strings.TrimSuffix(file, ".webm") + ".vtt")
 	if err != nil {
@@ -203,7 +129,7 @@ func slowFFmpeg(t *testing.T, lag time.Duration) string {
 // late: what the programme sends before ffmpeg listens is lost, so the file begins later than
 // the recorder, and the bleep's chapter must still start where its tone is heard in the file.
 func TestChaptersFollowTheFirstMediaFFmpegReceives(t *testing.T) {
-	needFFmpeg(t)
+	media.NeedFFmpeg(t)
 	const delay = 500 * time.Millisecond
 	const lag = 1500 * time.Millisecond
 	p, _ := airClips(t, "salle", Config{Delay: delay, KeyframeInterval: time.Second, Logger: testLog()})
@@ -217,7 +143,7 @@ func TestChaptersFollowTheFirstMediaFFmpegReceives(t *testing.T) {
 	p.Bleep(false)
 	time.Sleep(time.Second + delay)
 	file := stopOneFile(t, rec)
-	cls := pitches(pcm(t, file))
+	cls := media.Pitches(media.PCM(t, file), media.Window)
 	t.Logf("recording pitch per 100 ms: %v", cls)
 	first := slices.Index(cls, 1000)
 	if first < 0 {
@@ -271,7 +197,7 @@ func TestBoundUDPPortsSeesABoundSocket(t *testing.T) {
 // on air and not before, in a 640×360 VP8 picture ffprobe accepts; copying, the corner must
 // never be that blue.
 func TestRecordingInsetsTheInterpreter(t *testing.T) {
-	needFFmpeg(t)
+	media.NeedFFmpeg(t)
 	for _, copyVideo := range []bool{false, true} {
 		name := "inset"
 		if copyVideo {
@@ -335,7 +261,7 @@ func cameraClip(b *testing.B, w, h, fps, kbps int) [][]byte {
 // chamber), copied or re-encoded (at 360 lines, and 720), with no interpreter (the blank inset)
 // or one sending 640×360 at 30 fps. Run it alone: go test -run '^$' -bench RecordingCPU -benchtime 1x ./broadcast/
 func BenchmarkRecordingCPU(b *testing.B) {
-	needFFmpeg(b)
+	media.NeedFFmpeg(b)
 	const fps = 30
 	main := cameraClip(b, 1280, 720, fps, 1500)
 	interp := cameraClip(b, 640, 360, fps, 600)
@@ -413,14 +339,10 @@ func stopOneFile(t *testing.T, rec *Recording) string {
 
 // checkStreams checks with ffprobe that a recording holds VP8 video then Opus audio, and
 // returns what ffprobe said.
-func checkStreams(t *testing.T, file string) probe {
+func checkStreams(t *testing.T, file string) media.Probe {
 	t.Helper()
-	pr := ffprobe(t, file)
-	var kinds []string
-	for _, s := range pr.Streams {
-		kinds = append(kinds, s.CodecType+"/"+s.CodecName)
-	}
-	if strings.Join(kinds, ",") != "video/vp8,audio/opus" {
+	pr := media.ProbeFile(t, file)
+	if kinds := pr.Kinds(); kinds != "video/vp8,audio/opus" {
 		t.Errorf("recording streams %v, want video/vp8 then audio/opus", kinds)
 	}
 	return pr
