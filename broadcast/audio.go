@@ -49,8 +49,8 @@ type audioOutput struct {
 // becoming gaps: the delay is a far larger jitter buffer than any client has.
 type audioFeed struct {
 	out   *audioOutput
-	track *sfu.PublishedTrack
-	sink  *sfu.Sink
+	track Source
+	sink  sfu.Sink
 	clock playoutClock // under out.mu
 }
 
@@ -110,7 +110,7 @@ func (o *audioOutput) ingest(f *audioFeed, ts uint32, payload []byte) {
 
 // set makes track this output's source (nil: none) and returns the feed to open a sink for
 // and the feed to retire.
-func (o *audioOutput) set(track *sfu.PublishedTrack) (opened, retired *audioFeed) {
+func (o *audioOutput) set(track Source) (opened, retired *audioFeed) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.feed != nil && o.feed.track == track {
@@ -124,14 +124,14 @@ func (o *audioOutput) set(track *sfu.PublishedTrack) (opened, retired *audioFeed
 	return o.feed, retired
 }
 
-func (o *audioOutput) attach(f *audioFeed, s *sfu.Sink) bool {
+func (o *audioOutput) attach(f *audioFeed, s sfu.Sink) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	f.sink = s
 	return f == o.feed
 }
 
-func (o *audioOutput) source() *sfu.PublishedTrack {
+func (o *audioOutput) source() Source {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.feed == nil {

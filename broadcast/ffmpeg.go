@@ -48,7 +48,7 @@ type tapStream struct {
 	clock  uint32
 	mime   string // "VP8/90000", "opus/48000/2"
 	media  string // "video" or "audio"
-	sink   *sfu.Sink
+	sink   sfu.Sink
 	tap    *tap
 
 	mu              sync.Mutex

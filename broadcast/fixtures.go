@@ -3,18 +3,21 @@ package broadcast
 import (
 	"bytes"
 	_ "embed"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
+
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
+	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 )
 
 // The programme's own media, pre-encoded with Debian's ffmpeg so that the server never encodes:
 //
 //	ffmpeg -f lavfi -i "sine=frequency=1000:sample_rate=48000:duration=1" -c:a libopus -b:a 32k \
-//	       -frame_duration 20 -application audio -ac 1 bleep.ogg
+//	       -frame_duration 20 -application audio -ac 1 -page_duration 20000 bleep.ogg
 //	ffmpeg -f lavfi -i "anullsrc=r=48000:cl=mono" -t 0.2 -c:a libopus -b:a 16k -frame_duration 20 \
-//	       -ac 1 silence.ogg
+//	       -ac 1 -page_duration 20000 silence.ogg
 //	ffmpeg -f lavfi -i "color=c=0x1d3557:s=640x360:r=5" -t 1 -c:v libvpx -b:v 100k -g 1 \
 //	       -keyint_min 1 -deadline realtime -cpu-used 8 -auto-alt-ref 0 slate.ivf
 //	ffmpeg -f lavfi -i "color=c=black:s=16x16:r=5" -t 1 -c:v libvpx -b:v 10k -g 1 \
@@ -102,63 +105,49 @@ func ToneFrames() ([][]byte, error) {
 	return f.tone, nil
 }
 
-// opusFrames returns the audio packets of an Ogg Opus stream (the OpusHead and OpusTags
-// headers left out), following each page's segment table: a packet ends at a lacing value
-// below 255 and may continue on the next page.
-func opusFrames(data []byte) ([][]byte, error) {
-	var packets [][]byte
-	var cur []byte
-	for off := 0; off < len(data); {
-		if len(data)-off < 27 || string(data[off:off+4]) != "OggS" {
-			return nil, fmt.Errorf("no Ogg page at byte %d", off)
-		}
-		nseg := int(data[off+26])
-		if off+27+nseg > len(data) {
-			return nil, fmt.Errorf("truncated segment table at byte %d", off)
-		}
-		segs := data[off+27 : off+27+nseg]
-		body := off + 27 + nseg
-		for _, l := range segs {
-			if body+int(l) > len(data) {
-				return nil, fmt.Errorf("truncated Ogg page at byte %d", off)
-			}
-			cur = append(cur, data[body:body+int(l)]...)
-			body += int(l)
-			if l < 255 {
-				packets = append(packets, cur)
-				cur = nil
-			}
-		}
-		off = body
+// opusFrames returns the audio packets of an Ogg Opus file with one packet a page (made with
+// ffmpeg's -page_duration 20000): pion's oggreader reads whole pages and does not split a page
+// into its packets.
+func opusFrames(ogg []byte) ([][]byte, error) {
+	r, _, err := oggreader.NewWith(bytes.NewReader(ogg))
+	if err != nil {
+		return nil, err
 	}
-	if len(packets) < 3 || !bytes.HasPrefix(packets[0], []byte("OpusHead")) {
-		return nil, errors.New("not an Ogg Opus stream")
+	var out [][]byte
+	for {
+		page, h, err := r.ParseNextPage()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if kind, _ := h.HeaderType(page); kind != oggreader.HeaderOpusTags {
+			out = append(out, page)
+		}
 	}
-	return packets[2:], nil
 }
 
 // ivfFrames returns the frames of a VP8 IVF file.
-func ivfFrames(d []byte) ([][]byte, error) {
-	if len(d) < 32 || string(d[:4]) != "DKIF" || string(d[8:12]) != "VP80" {
-		return nil, errors.New("not a VP8 IVF file")
+func ivfFrames(ivf []byte) ([][]byte, error) {
+	r, h, err := ivfreader.NewWith(bytes.NewReader(ivf))
+	if err != nil {
+		return nil, err
+	}
+	if h.FourCC != "VP80" {
+		return nil, fmt.Errorf("IVF of %q, not VP8", h.FourCC)
 	}
 	var out [][]byte
-	for off := int(binary.LittleEndian.Uint16(d[6:8])); off < len(d); {
-		if len(d)-off < 12 {
-			return nil, fmt.Errorf("truncated frame header at byte %d", off)
+	for {
+		frame, _, err := r.ParseNextFrame()
+		if errors.Is(err, io.EOF) && len(out) > 0 {
+			return out, nil
 		}
-		size := int(binary.LittleEndian.Uint32(d[off : off+4]))
-		off += 12
-		if size == 0 || off+size > len(d) {
-			return nil, fmt.Errorf("truncated frame at byte %d", off)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, d[off:off+size])
-		off += size
+		out = append(out, frame)
 	}
-	if len(out) == 0 {
-		return nil, errors.New("no frame")
-	}
-	return out, nil
 }
 
 // opusSamples is the duration of an Opus packet in 48 kHz samples, from its TOC byte (RFC 6716

@@ -10,48 +10,18 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/rtp"
-
-	"github.com/ingeco/hemicycle/sfu"
 	"github.com/ingeco/hemicycle/test/media"
 )
-
-// oneRun checks that the pitch classes hold one run of 1 kHz of about want windows (a bleep),
-// and enough 440 Hz around it.
-func oneRun(t *testing.T, what string, cls []int, want int) {
-	t.Helper()
-	first, last, tone, low := -1, -1, 0, 0
-	for i, c := range cls {
-		switch c {
-		case 1000:
-			tone++
-			if first < 0 {
-				first = i
-			}
-			last = i
-		case 440:
-			low++
-		}
-	}
-	t.Logf("%s pitch per 100 ms: %v", what, cls)
-	if tone < want-2 || tone > want+3 || last-first+1 != tone {
-		t.Errorf("%s: %d windows of 1 kHz (from %d to %d), want one run of about %d", what, tone, first, last, want)
-	}
-	if low < 15 {
-		t.Errorf("%s: only %d windows of 440 Hz outside the bleep", what, low)
-	}
-}
 
 // TestHLSAndRTMPCarryTheBleep transcodes a programme playing the clips to HLS and pushes it
 // over RTMP to an ffmpeg listening on loopback (standing in for a streaming platform), with a
 // one-second bleep: ffprobe must accept the playlist and the received stream (H.264 and AAC),
 // and both must have the 1 kHz tone in place of the 440 Hz for that second.
 func TestHLSAndRTMPCarryTheBleep(t *testing.T) {
-	needFFmpeg(t)
+	media.NeedFFmpeg(t)
 	const delay = 500 * time.Millisecond
 	p, _ := airClips(t, "hls room", Config{Delay: delay, Logger: testLog()})
 
@@ -129,7 +99,7 @@ func TestHLSAndRTMPCarryTheBleep(t *testing.T) {
 	// platform has the bleep and a second after it, or after 30 s (the checks below then say
 	// what is missing).
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
-		cls := pitches(partialPCM(t.Context(), received))
+		cls := media.Pitches(partialPCM(t.Context(), received), media.Window)
 		if i := slices.Index(cls, 1000); i >= 0 && slices.Index(cls[i:], 440) >= 0 && len(cls)-i-slices.Index(cls[i:], 440) >= 10 {
 			break
 		}
@@ -148,15 +118,10 @@ func TestHLSAndRTMPCarryTheBleep(t *testing.T) {
 	playlist := filepath.Join(h.Dir(), Playlist)
 	waitPlaylistEnded(t, playlist)
 	for what, path := range map[string]string{"HLS": playlist, "RTMP": received} {
-		pr := ffprobe(t, path)
-		var kinds []string
-		for _, s := range pr.Streams {
-			kinds = append(kinds, s.CodecType+"/"+s.CodecName)
-		}
-		if got := strings.Join(kinds, ","); got != "video/h264,audio/aac" {
+		if got := media.ProbeFile(t, path).Kinds(); got != "video/h264,audio/aac" {
 			t.Errorf("%s streams %s, want video/h264,audio/aac", what, got)
 		}
-		oneRun(t, what, pitches(pcm(t, path)), 10)
+		media.CheckBleepRun(t, what, media.Pitches(media.PCM(t, path), media.Window), 8, 13, 15)
 	}
 }
 
@@ -195,33 +160,6 @@ func partialPCM(ctx context.Context, path string) []float64 {
 	return s
 }
 
-// playSlate plays the slate's pictures (a flat dark blue, 640×360) into a local track at
-// 5 fps, as an interpreter's camera, until the test ends.
-func playSlate(t *testing.T) *sfu.PublishedTrack {
-	t.Helper()
-	fx, err := loadFixtures()
-	if err != nil {
-		t.Fatal(err)
-	}
-	track, w := localTrack(t, VideoCodec, "interpreter-cam")
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var sn uint16
-		var ts uint32
-		pace(ctx, len(fx.slate), slateInterval, func(i int) {
-			pkt := append([]byte{0x10}, fx.slate[i]...) // VP8 descriptor: start of a frame
-			_ = w.WriteRTP(&rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: sn, Timestamp: ts, Marker: true}, pkt)
-			sn++
-			ts += 90000 / 5
-		})
-	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	return track
-}
-
 // cornerColours decodes a video's pictures at 2 per second and returns the mean colour of
 // the region where the interpreter is inset (inside its margins), one per picture.
 func cornerColours(t *testing.T, path string, w, h int) [][3]int {
@@ -245,7 +183,7 @@ func cornerColours(t *testing.T, path string, w, h int) [][3]int {
 // with one whose camera shows a flat dark blue: the bottom-right corner of the output must turn
 // that blue once the interpreter is on air, and not be that blue before.
 func TestHLSInsetsTheInterpreter(t *testing.T) {
-	needFFmpeg(t)
+	media.NeedFFmpeg(t)
 	const delay = 500 * time.Millisecond
 	p, src := airClips(t, "pip room", Config{Delay: delay, Logger: testLog()})
 	h, err := p.StartHLS(HLSConfig{Dir: t.TempDir(), SegmentSeconds: 1, ListSize: 60})
@@ -264,7 +202,7 @@ func TestHLSInsetsTheInterpreter(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	interpreter := playSlate(t)
-	p.Select(Selection{Main: src.cam, Interpreter: interpreter, Audio: []*sfu.PublishedTrack{src.mic}})
+	p.Select(Selection{Main: src.cam, Interpreter: interpreter, Audio: []Source{src.mic}})
 	time.Sleep(4*time.Second + delay)
 	h.Stop()
 	playlist := filepath.Join(h.Dir(), Playlist)

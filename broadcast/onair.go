@@ -3,8 +3,6 @@ package broadcast
 import (
 	"slices"
 	"time"
-
-	"github.com/ingeco/hemicycle/sfu"
 )
 
 // Candidate is a participant who could be on air, as the room sees them now.
@@ -14,7 +12,7 @@ type Candidate struct {
 	Interpreter bool // the sign-language interpreter
 	Joined      time.Time
 	// Camera and Microphone are the participant's open, flowing tracks; nil when none.
-	Camera, Microphone *sfu.PublishedTrack
+	Camera, Microphone Source
 	Level              float64 // the microphone's current level, 0 to 1
 }
 
@@ -24,7 +22,7 @@ type Candidate struct {
 func OnAir(cands []Candidate) Selection {
 	cands = slices.Clone(cands)
 	slices.SortStableFunc(cands, func(a, b Candidate) int { return a.Joined.Compare(b.Joined) })
-	camOf := func(match func(Candidate) bool) *sfu.PublishedTrack {
+	camOf := func(match func(Candidate) bool) Source {
 		for _, c := range cands {
 			if match(c) && c.Camera != nil {
 				return c.Camera

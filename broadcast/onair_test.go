@@ -24,18 +24,18 @@ func TestOnAirRule(t *testing.T) {
 	for _, c := range []struct {
 		name        string
 		cands       []Candidate
-		main, inter *sfu.PublishedTrack
-		audio       []*sfu.PublishedTrack
+		main, inter Source
+		audio       []Source
 	}{
 		{"nobody: the slate, silence", nil, nil, nil, nil},
 		{"the floor holder's camera, not the chair's; floor, chair, then loudest first",
 			[]Candidate{quiet, chair, loud, holder, interp, earlyOther}, holderCam, interpCam,
-			[]*sfu.PublishedTrack{holderMic, chairMic, loudMic, quietMic}},
+			[]Source{holderMic, chairMic, loudMic, quietMic}},
 		{"nobody holds the floor: the chair's camera", []Candidate{earlyOther, loud, chair}, chairCam, nil,
-			[]*sfu.PublishedTrack{chairMic, loudMic}},
+			[]Source{chairMic, loudMic}},
 		{"a camera of no one in office is never on air alone", []Candidate{earlyOther}, nil, nil, nil},
 		{"the floor holder without a camera: the chair's", []Candidate{{HasFloor: true, Microphone: holderMic}, chair},
-			chairCam, nil, []*sfu.PublishedTrack{holderMic, chairMic}},
+			chairCam, nil, []Source{holderMic, chairMic}},
 	} {
 		sel := OnAir(c.cands)
 		if sel.Main != c.main || sel.Interpreter != c.inter {

@@ -69,12 +69,22 @@ type Config struct {
 	Logger           *slog.Logger
 }
 
+// Source is a published track as the programme reads it: its kind and codec, to refuse what it
+// cannot forward without transcoding, and sinks that deliver its packets from a keyframe (and
+// ask its publisher for more). *sfu.PublishedTrack is one; the tests feed recorded clips.
+type Source interface {
+	Kind() webrtc.RTPCodecType
+	MimeType() string
+	AddSink(w sfu.SinkWriter, q sfu.Quality) sfu.Sink
+}
+
 // Selection says what is on air, as decided from the room: the speaker's camera, the
 // interpreter's, and the open microphones by priority (only the first AudioTracks are carried).
+// An absent source is a nil interface, not a nil *sfu.PublishedTrack in one.
 type Selection struct {
-	Main        *sfu.PublishedTrack // nil: the slate
-	Interpreter *sfu.PublishedTrack // nil: nothing
-	Audio       []*sfu.PublishedTrack
+	Main        Source // nil: the slate
+	Interpreter Source // nil: nothing
+	Audio       []Source
 }
 
 // Output is one track of the programme.
@@ -106,7 +116,7 @@ type Programme struct {
 	selMu sync.Mutex // orders Select calls
 
 	retMu   sync.Mutex
-	retired []*sfu.Sink
+	retired []sfu.Sink
 
 	keyframeWanted [2]atomic.Bool // video, interpreter: a viewer asked
 
@@ -261,7 +271,7 @@ func (p *Programme) Select(sel Selection) {
 	// its inputs. Viewers' pages hide the track while the room has no interpreter.
 	p.selectVideo(p.interp, sel.Interpreter, true)
 
-	var wanted []*sfu.PublishedTrack
+	var wanted []Source
 	for _, t := range sel.Audio {
 		if t != nil && p.usable(t, webrtc.RTPCodecTypeAudio) && !slices.Contains(wanted, t) && len(wanted) < len(p.audio) {
 			wanted = append(wanted, t)
@@ -278,7 +288,7 @@ func (p *Programme) Select(sel Selection) {
 		free = append(free, o)
 	}
 	for _, o := range free {
-		var t *sfu.PublishedTrack
+		var t Source
 		if len(wanted) > 0 {
 			t, wanted = wanted[0], wanted[1:]
 		}
@@ -295,7 +305,7 @@ func (p *Programme) Select(sel Selection) {
 	}
 }
 
-func (p *Programme) usable(t *sfu.PublishedTrack, kind webrtc.RTPCodecType) bool {
+func (p *Programme) usable(t Source, kind webrtc.RTPCodecType) bool {
 	if t.Kind() != kind {
 		return false
 	}
@@ -326,7 +336,7 @@ func equalFoldASCII(a, b string) bool {
 	return true
 }
 
-func (p *Programme) selectVideo(o *videoOutput, t *sfu.PublishedTrack, slate bool) {
+func (p *Programme) selectVideo(o *videoOutput, t Source, slate bool) {
 	opened, retired := o.want(t, slate && t == nil)
 	for _, f := range retired {
 		p.retire(f.sink)
@@ -341,7 +351,7 @@ func (p *Programme) selectVideo(o *videoOutput, t *sfu.PublishedTrack, slate boo
 
 // retire schedules a sink to be closed by the run loop: it may be called from a sink's own
 // delivery, where closing would wait on a lock held up the stack.
-func (p *Programme) retire(s *sfu.Sink) {
+func (p *Programme) retire(s sfu.Sink) {
 	if s == nil {
 		return
 	}

@@ -157,8 +157,7 @@ func TestVideoSwitchesOnTheNewSourcesKeyframe(t *testing.T) {
 	o.m.clockRate = 90000
 	got := &capture{}
 	out.AddSink(got, sfu.QualityHigh)
-	camA, _ := localTrack(t, VideoCodec, "a")
-	camB, _ := localTrack(t, VideoCodec, "b")
+	camA, camB := newClipSource(webrtc.RTPCodecTypeVideo), newClipSource(webrtc.RTPCodecTypeVideo)
 
 	fa, _ := o.want(camA, false)
 	if fa == nil {
@@ -251,17 +250,16 @@ func TestProgrammeDelaysAndSwitches(t *testing.T) {
 	outs[2].Track.AddSink(audio0, sfu.QualityHigh)
 	outs[3].Track.AddSink(audio1, sfu.QualityHigh)
 
-	cam, camW := localTrack(t, VideoCodec, "cam")
-	mic, micW := localTrack(t, AudioCodec, "mic")
-	p.Select(Selection{Main: cam, Audio: []*sfu.PublishedTrack{mic}})
+	cam, mic := newClipSource(webrtc.RTPCodecTypeVideo), newClipSource(webrtc.RTPCodecTypeAudio)
+	p.Select(Selection{Main: cam, Audio: []Source{mic}})
 
 	sent := map[byte]time.Time{}
 	start := time.Now()
 	for i := range 20 {
 		tag := byte(i + 1)
 		sent[tag] = time.Now()
-		_ = camW.WriteRTP(&rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Timestamp: uint32(i) * 3000, Marker: true}, vp8(i%10 == 0, tag))
-		_ = micW.WriteRTP(&rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: uint16(i), Timestamp: uint32(i) * 960}, opusTagged(1000+i))
+		cam.write(&rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Timestamp: uint32(i) * 3000, Marker: true}, vp8(i%10 == 0, tag), i%10 == 0)
+		mic.write(&rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: uint16(i), Timestamp: uint32(i) * 960}, opusTagged(1000+i), false)
 		time.Sleep(20 * time.Millisecond)
 	}
 	deadline := time.Now().Add(10 * time.Second)

@@ -2,7 +2,6 @@ package broadcast
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -12,138 +11,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
-
-	"github.com/ingeco/hemicycle/sfu"
 	"github.com/ingeco/hemicycle/test/media"
 )
-
-func needFFmpeg(t testing.TB) {
-	t.Helper()
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed (scripts/test installs Debian's ffmpeg): %v", tool, err)
-		}
-	}
-}
-
-// source plays the test clips (440 Hz tone, VP8 pattern) into local tracks, as a member's
-// microphone and camera would arrive, until stopped.
-type source struct {
-	cam, mic *sfu.PublishedTrack
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-}
-
-func playClips(t testing.TB) *source {
-	t.Helper()
-	opus, err := media.Opus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vp8, err := media.VP8()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &source{}
-	var camW, micW *sfu.LocalWriter
-	s.cam, camW = localTrack(t, VideoCodec, "cam")
-	s.mic, micW = localTrack(t, AudioCodec, "mic")
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	s.wg.Add(2)
-	go func() {
-		defer s.wg.Done()
-		var sn uint16
-		var ts uint32
-		pace(ctx, len(opus), 20*time.Millisecond, func(i int) {
-			_ = micW.WriteRTP(&rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: sn, Timestamp: ts}, opus[i].Data)
-			sn++
-			ts += 960
-		})
-	}()
-	go func() {
-		defer s.wg.Done()
-		pay := &codecs.VP8Payloader{EnablePictureID: true}
-		var sn uint16
-		var ts uint32
-		pace(ctx, len(vp8), vp8[0].Duration, func(i int) {
-			pkts := pay.Payload(1200, vp8[i].Data)
-			for j, p := range pkts {
-				_ = camW.WriteRTP(&rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: sn, Timestamp: ts, Marker: j == len(pkts)-1}, p)
-				sn++
-			}
-			ts += uint32(vp8[i].Duration.Seconds() * 90000)
-		})
-	}()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *source) stop() {
-	s.cancel()
-	s.wg.Wait()
-}
-
-// pace calls f(i) for i = 0, 1, … n-1, 0, … every period until ctx ends.
-func pace(ctx context.Context, n int, period time.Duration, f func(i int)) {
-	next := time.Now()
-	for i := 0; ; i = (i + 1) % n {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Until(next)):
-		}
-		f(i)
-		next = next.Add(period)
-	}
-}
-
-type probe struct {
-	Streams []struct {
-		CodecName string `json:"codec_name"`
-		CodecType string `json:"codec_type"`
-		Width     int    `json:"width"`
-	} `json:"streams"`
-	Format struct {
-		Duration string `json:"duration"`
-	} `json:"format"`
-}
-
-func ffprobe(t *testing.T, path string) probe {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format", path).Output()
-	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("ffprobe refuses %s: %v %s", filepath.Base(path), err, msg)
-	}
-	var p probe
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// pcm decodes a file's audio to mono 48 kHz.
-func pcm(t *testing.T, path string) []float64 {
-	t.Helper()
-	s, err := media.DecodePCM(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// pitches classifies 100 ms windows: 440, 1000, 0 (silence) or -1.
-func pitches(s []float64) []int { return media.Pitches(s, media.Window) }
 
 // TestRecordingIsTheBleepedProgramme records a programme playing the clips, with a bleep and
 // chapters: ffprobe must accept the file (VP8 and Opus), its audio must be 440 Hz with one
@@ -165,7 +37,7 @@ func TestRecordingNeedsItsChapterTitles(t *testing.T) {
 }
 
 func TestRecordingIsTheBleepedProgramme(t *testing.T) {
-	needFFmpeg(t)
+	media.NeedFFmpeg(t)
 	const delay = 500 * time.Millisecond
 	p, _ := airClips(t, "salle du conseil", Config{Delay: delay, KeyframeInterval: time.Second, Logger: discard()})
 
@@ -187,32 +59,9 @@ func TestRecordingIsTheBleepedProgramme(t *testing.T) {
 	file := stopOneFile(t, rec)
 	checkStreams(t, file)
 
-	cls := pitches(pcm(t, file))
-	var tone, low, other int
-	first, last := -1, -1
-	for i, c := range cls {
-		switch c {
-		case 1000:
-			tone++
-			if first < 0 {
-				first = i
-			}
-			last = i
-		case 440:
-			low++
-		case -1:
-			other++
-		}
-	}
-	t.Logf("recording pitch per 100 ms: %v", cls)
 	// The bleep lasts what the clock gave it (a loaded machine oversleeps), in 100 ms windows.
 	want := int(bleep.To.Sub(bleep.From) / (100 * time.Millisecond))
-	if tone < want-2 || tone > want+2 || last-first+1 != tone {
-		t.Errorf("%d windows of 1 kHz (from %d to %d), want one run of about %d for a bleep of %s", tone, first, last, want, bleep.To.Sub(bleep.From))
-	}
-	if low < 20 {
-		t.Errorf("only %d windows of 440 Hz outside the bleep", low)
-	}
+	media.CheckBleepRun(t, "recording", media.Pitches(media.PCM(t, file), media.Window), want-2, want+2, 20)
 
 	vtt, err := os.ReadFile(strings.TrimSuffix(file, ".webm") + ".vtt")
 	if err != nil {
@@ -297,7 +146,7 @@ func slowFFmpeg(t *testing.T, lag time.Duration) string {
 // late: what the programme sends before ffmpeg listens is lost, so the file begins later than
 // the recorder, and the bleep's chapter must still start where its tone is heard in the file.
 func TestChaptersFollowTheFirstMediaFFmpegReceives(t *testing.T) {
-	needFFmpeg(t)
+	media.NeedFFmpeg(t)
 	const delay = 500 * time.Millisecond
 	const lag = 1500 * time.Millisecond
 	p, _ := airClips(t, "salle", Config{Delay: delay, KeyframeInterval: time.Second, Logger: testLog()})
@@ -311,7 +160,7 @@ func TestChaptersFollowTheFirstMediaFFmpegReceives(t *testing.T) {
 	p.Bleep(false)
 	time.Sleep(time.Second + delay)
 	file := stopOneFile(t, rec)
-	cls := pitches(pcm(t, file))
+	cls := media.Pitches(media.PCM(t, file), media.Window)
 	t.Logf("recording pitch per 100 ms: %v", cls)
 	first := slices.Index(cls, 1000)
 	if first < 0 {
@@ -365,7 +214,7 @@ func TestBoundUDPPortsSeesABoundSocket(t *testing.T) {
 // on air and not before, in a 640×360 VP8 picture ffprobe accepts; copying, the corner must
 // never be that blue.
 func TestRecordingInsetsTheInterpreter(t *testing.T) {
-	needFFmpeg(t)
+	media.NeedFFmpeg(t)
 	for _, copyVideo := range []bool{false, true} {
 		name := "inset"
 		if copyVideo {
@@ -380,7 +229,7 @@ func TestRecordingInsetsTheInterpreter(t *testing.T) {
 			}
 			time.Sleep(3 * time.Second)
 			interpreter := playSlate(t)
-			p.Select(Selection{Main: src.cam, Interpreter: interpreter, Audio: []*sfu.PublishedTrack{src.mic}})
+			p.Select(Selection{Main: src.cam, Interpreter: interpreter, Audio: []Source{src.mic}})
 			time.Sleep(4*time.Second + delay)
 			file := stopOneFile(t, rec)
 			pr := checkStreams(t, file)
@@ -424,37 +273,12 @@ func cameraClip(b *testing.B, w, h, fps, kbps int) [][]byte {
 	return frames
 }
 
-// playCamera plays frames in a loop into a local track at fps until the benchmark ends.
-func playCamera(b *testing.B, frames [][]byte, fps int, id string) *sfu.PublishedTrack {
-	b.Helper()
-	track, w := localTrack(b, VideoCodec, id)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		pay := &codecs.VP8Payloader{EnablePictureID: true}
-		var sn uint16
-		var ts uint32
-		pace(ctx, len(frames), time.Second/time.Duration(fps), func(i int) {
-			pkts := pay.Payload(1200, frames[i])
-			for j, p := range pkts {
-				_ = w.WriteRTP(&rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: sn, Timestamp: ts, Marker: j == len(pkts)-1}, p)
-				sn++
-			}
-			ts += uint32(90000 / fps)
-		})
-	}()
-	b.Cleanup(func() { cancel(); wg.Wait() })
-	return track
-}
-
 // BenchmarkRecordingCPU measures the processor time the recording's ffmpeg takes for 20 s of a
 // programme whose main camera sends 1280×720 at 30 fps (a moving pattern, harder than a council
 // chamber), copied or re-encoded (at 360 lines, and 720), with no interpreter (the blank inset)
 // or one sending 640×360 at 30 fps. Run it alone: go test -run '^$' -bench RecordingCPU -benchtime 1x ./broadcast/
 func BenchmarkRecordingCPU(b *testing.B) {
-	needFFmpeg(b)
+	media.NeedFFmpeg(b)
 	const fps = 30
 	main := cameraClip(b, 1280, 720, fps, 1500)
 	interp := cameraClip(b, 640, 360, fps, 600)
@@ -477,9 +301,9 @@ func BenchmarkRecordingCPU(b *testing.B) {
 					b.Fatal(err)
 				}
 				src := playClips(b)
-				sel := Selection{Main: playCamera(b, main, fps, "main-cam"), Audio: []*sfu.PublishedTrack{src.mic}}
+				sel := Selection{Main: playVideo(b, main, time.Second/fps), Audio: []Source{src.mic}}
 				if c.interpreter {
-					sel.Interpreter = playCamera(b, interp, fps, "interpreter-cam")
+					sel.Interpreter = playVideo(b, interp, time.Second/fps)
 				}
 				p.Select(sel)
 				rc := RecordingConfig{Dir: b.TempDir(), CopyVideo: c.copyVideo, Height: c.height, BleepTitle: bleepTitle, ResumedTitleF: resumedTitleF, ResumedTitle: "Suite"}
@@ -505,7 +329,7 @@ func BenchmarkRecordingCPU(b *testing.B) {
 
 // airClips starts a programme for the room, with the test clips (camera and microphone) on
 // air; it is closed when the test ends.
-func airClips(t *testing.T, room string, cfg Config) (*Programme, *source) {
+func airClips(t *testing.T, room string, cfg Config) (*Programme, member) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -515,7 +339,7 @@ func airClips(t *testing.T, room string, cfg Config) (*Programme, *source) {
 	}
 	t.Cleanup(p.Close)
 	src := playClips(t)
-	p.Select(Selection{Main: src.cam, Audio: []*sfu.PublishedTrack{src.mic}})
+	p.Select(Selection{Main: src.cam, Audio: []Source{src.mic}})
 	return p, src
 }
 
@@ -532,14 +356,10 @@ func stopOneFile(t *testing.T, rec *Recording) string {
 
 // checkStreams checks with ffprobe that a recording holds VP8 video then Opus audio, and
 // returns what ffprobe said.
-func checkStreams(t *testing.T, file string) probe {
+func checkStreams(t *testing.T, file string) media.Probe {
 	t.Helper()
-	pr := ffprobe(t, file)
-	var kinds []string
-	for _, s := range pr.Streams {
-		kinds = append(kinds, s.CodecType+"/"+s.CodecName)
-	}
-	if strings.Join(kinds, ",") != "video/vp8,audio/opus" {
+	pr := media.ProbeFile(t, file)
+	if kinds := pr.Kinds(); kinds != "video/vp8,audio/opus" {
 		t.Errorf("recording streams %v, want video/vp8 then audio/opus", kinds)
 	}
 	return pr

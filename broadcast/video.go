@@ -32,8 +32,8 @@ type videoOutput struct {
 // slate (track nil).
 type videoFeed struct {
 	out   *videoOutput
-	track *sfu.PublishedTrack
-	sink  *sfu.Sink // set once the sink exists; nil for the slate
+	track Source
+	sink  sfu.Sink // set once the sink exists; nil for the slate
 	slate slateState
 }
 
@@ -93,7 +93,7 @@ func (o *videoOutput) release(cutoff int64) {
 // want puts a source on air: track, or the slate when track is nil and slate is set, or
 // nothing. It returns the feed to open a sink for (nil when nothing changes or for the slate)
 // and the feeds to retire.
-func (o *videoOutput) want(track *sfu.PublishedTrack, slate bool) (open *videoFeed, retired []*videoFeed) {
+func (o *videoOutput) want(track Source, slate bool) (open *videoFeed, retired []*videoFeed) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	same := func(f *videoFeed) bool {
@@ -132,7 +132,7 @@ func (o *videoOutput) want(track *sfu.PublishedTrack, slate bool) (open *videoFe
 
 // attach records the sink opened for f; it reports false when f was dropped meanwhile, and
 // the caller then closes the sink.
-func (o *videoOutput) attach(f *videoFeed, s *sfu.Sink) bool {
+func (o *videoOutput) attach(f *videoFeed, s sfu.Sink) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	f.sink = s
@@ -140,7 +140,7 @@ func (o *videoOutput) attach(f *videoFeed, s *sfu.Sink) bool {
 }
 
 // keyframeSink is the sink of the feed on air, to ask its publisher for a keyframe.
-func (o *videoOutput) keyframeSink() *sfu.Sink {
+func (o *videoOutput) keyframeSink() sfu.Sink {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, f := range []*videoFeed{o.pending, o.current} {

@@ -118,11 +118,19 @@ type SinkWriter interface {
 	WriteRTP(h *rtp.Header, payload []byte) (int, error)
 }
 
-// Sink is a server-side reader of a published track. It is a DownTrack whose writer is not a
-// pion sender, so it picks its simulcast layer, waits for keyframes and numbers packets
-// continuously exactly as a subscriber would. Audio published with RED reaches a sink as plain
-// Opus (the primary encoding).
-type Sink struct {
+// Sink is a server-side reader of a published track, from AddSink. It is a DownTrack whose
+// writer is not a pion sender, so it picks its simulcast layer, waits for keyframes and numbers
+// packets continuously exactly as a subscriber would. Audio published with RED reaches a sink
+// as plain Opus (the primary encoding). It is an interface so that a reader of tracks (the
+// programme) can be fed in its tests without a published track.
+type Sink interface {
+	// RequestKeyframe asks the publisher for a keyframe of the layer the sink receives.
+	RequestKeyframe()
+	// Close stops the delivery; no WriteRTP call is in progress or starts once it returns.
+	Close()
+}
+
+type sink struct {
 	d *DownTrack
 }
 
@@ -145,7 +153,7 @@ func (s sinkWriter) Write([]byte) (int, error) {
 
 // AddSink starts delivering the track's packets to w, from the next keyframe (any packet for
 // audio), up to the given simulcast quality. Close the sink to stop.
-func (p *PublishedTrack) AddSink(w SinkWriter, q Quality) *Sink {
+func (p *PublishedTrack) AddSink(w SinkWriter, q Quality) Sink {
 	d := newDownTrack(p, nil, p.id, p.streamID)
 	d.mu.Lock()
 	d.writer = sinkWriter{w}
@@ -163,7 +171,7 @@ func (p *PublishedTrack) AddSink(w SinkWriter, q Quality) *Sink {
 	d.mu.Unlock()
 	p.addDownTrack(d)
 	d.resync()
-	return &Sink{d: d}
+	return &sink{d: d}
 }
 
 // layerSSRC is the SSRC of the lowest layer, which a sink reports as its own.
@@ -176,27 +184,9 @@ func (p *PublishedTrack) layerSSRC() uint32 {
 	return 0
 }
 
-// PayloadType is the payload type the sink's packets carry (Opus's for a RED track).
-func (s *Sink) PayloadType() uint8 {
-	s.d.mu.Lock()
-	defer s.d.mu.Unlock()
-	return s.d.pt
-}
+func (s *sink) RequestKeyframe() { s.d.keyframeRequested() }
 
-// Track is the published track the sink reads.
-func (s *Sink) Track() *PublishedTrack { return s.d.track }
-
-// RequestKeyframe asks the publisher for a keyframe of the layer the sink receives.
-func (s *Sink) RequestKeyframe() { s.d.keyframeRequested() }
-
-// Resync makes the sink restart at the next keyframe, as after a pause, and asks for one.
-func (s *Sink) Resync() { s.d.resync() }
-
-// SetMaxQuality caps the simulcast layer the sink reads.
-func (s *Sink) SetMaxQuality(q Quality) { s.d.SetMaxQuality(q) }
-
-// Close stops the delivery; no WriteRTP call is in progress or starts once it returns.
-func (s *Sink) Close() {
+func (s *sink) Close() {
 	s.d.track.removeDownTrack(s.d)
 	// A packet being forwarded holds the DownTrack's lock; taking it waits for that call.
 	s.d.mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/broadcast"
 	"github.com/ingeco/hemicycle/council"
+	"github.com/ingeco/hemicycle/sfu"
 )
 
 // The public programme of a room (issue 7): the broadcast package makes it from the room's
@@ -240,6 +241,7 @@ func (rp *roomProgramme) selection() (broadcast.Selection, sitting) {
 	r := rp.room
 	st := r.srv.delib.sittingOf(r.name)
 	var cands []broadcast.Candidate
+	var mics []*sfu.PublishedTrack // each candidate's microphone, whose level is read unlocked
 	r.mu.Lock()
 	for _, p := range r.participants {
 		if isViewer(p) {
@@ -255,23 +257,25 @@ func (rp *roomProgramme) selection() (broadcast.Selection, sitting) {
 			Interpreter: role == auth.RoleInterpreter,
 			Joined:      p.joinedAt,
 		}
+		var mic *sfu.PublishedTrack
 		for _, t := range p.tracks {
 			switch {
 			case t.info.Muted:
 			case t.info.Type == livekit.TrackType_VIDEO && t.info.Source == livekit.TrackSource_CAMERA && c.Camera == nil &&
 				t.media.Flowing(cameraStalledAfter):
 				c.Camera = t.media
-			case isMicrophone(t) && c.Microphone == nil:
-				c.Microphone = t.media
+			case isMicrophone(t) && mic == nil:
+				mic, c.Microphone = t.media, t.media
 			}
 		}
 		if c.Camera != nil || c.Microphone != nil {
 			cands = append(cands, c)
+			mics = append(mics, mic)
 		}
 	}
 	r.mu.Unlock()
-	for i := range cands {
-		if m := cands[i].Microphone; m != nil {
+	for i, m := range mics {
+		if m != nil {
 			cands[i].Level, _ = m.AudioLevel()
 		}
 	}

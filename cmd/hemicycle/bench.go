@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ingeco/hemicycle/test/media"
+	"github.com/ingeco/hemicycle/cmd/hemicycle/clips"
 )
 
 // Limits that keep a mistyped command from overwhelming the machine the bench shares with the
@@ -73,7 +73,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// The SDK creates each peer connection's pion loggers from its package-level logger,
 		// which prints every ICE state change of every bot; a per-room logger does not reach
 		// them.
-		media.QuietSDK()
+		clips.QuietSDK()
 	}
 	report, err := runBench(ctx, cfg, log)
 	if err != nil {

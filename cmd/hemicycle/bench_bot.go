@@ -16,7 +16,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
 
-	"github.com/ingeco/hemicycle/test/media"
+	"github.com/ingeco/hemicycle/cmd/hemicycle/clips"
 )
 
 // bot is one synthetic participant: a LiveKit Go SDK room connection that publishes looped
@@ -171,7 +171,7 @@ func (r *benchRun) readTrack(b *bot, track *webrtc.TrackRemote, c *streamCounter
 }
 
 // writeTrack sends frames in a loop at their own pace until the run stops its media.
-func (r *benchRun) writeTrack(track *lksdk.LocalTrack, frames []media.Frame, keyframeWanted *atomic.Bool) {
+func (r *benchRun) writeTrack(track *lksdk.LocalTrack, frames []clips.Frame, keyframeWanted *atomic.Bool) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	next := time.Now()
@@ -211,7 +211,7 @@ func (r *benchRun) writeTrack(track *lksdk.LocalTrack, frames []media.Frame, key
 const keyframeJumpInterval = 250 * time.Millisecond
 
 // nextKeyframe returns the index of the first keyframe after i, looping; i if there is none.
-func nextKeyframe(frames []media.Frame, i int) int {
+func nextKeyframe(frames []clips.Frame, i int) int {
 	for j := 1; j <= len(frames); j++ {
 		if k := (i + j) % len(frames); frames[k].Keyframe {
 			return k

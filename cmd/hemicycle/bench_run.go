@@ -17,7 +17,7 @@ import (
 	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/ingeco/hemicycle/test/media"
+	"github.com/ingeco/hemicycle/cmd/hemicycle/clips"
 )
 
 const (
@@ -33,8 +33,8 @@ type benchRun struct {
 	cfg  benchConfig
 	log  *slog.Logger
 	room string
-	opus []media.Frame
-	vp8  []media.Frame
+	opus []clips.Frame
+	vp8  []clips.Frame
 
 	// Media writers stop when mediaCtx ends. Readers stop when their bot disconnects.
 	mediaCtx  context.Context
@@ -73,10 +73,10 @@ func runBench(ctx context.Context, cfg benchConfig, log *slog.Logger) (*benchRep
 	if r.room == "" {
 		r.room = fmt.Sprintf("bench-%s-%s", cfg.Scenario, randomHex(4))
 	}
-	if r.opus, err = media.Opus(); err != nil {
+	if r.opus, err = clips.Opus(); err != nil {
 		return nil, fmt.Errorf("load Opus clip: %w", err)
 	}
-	if r.vp8, err = media.VP8(); err != nil {
+	if r.vp8, err = clips.VP8(); err != nil {
 		return nil, fmt.Errorf("load VP8 clip: %w", err)
 	}
 
@@ -479,7 +479,7 @@ func (r *benchRun) startReader(b *bot, track *webrtc.TrackRemote) {
 	r.startGoroutine(func() { r.readTrack(b, track, c) })
 }
 
-func (r *benchRun) startWriter(track *lksdk.LocalTrack, frames []media.Frame, keyframeWanted *atomic.Bool) {
+func (r *benchRun) startWriter(track *lksdk.LocalTrack, frames []clips.Frame, keyframeWanted *atomic.Bool) {
 	r.startGoroutine(func() { r.writeTrack(track, frames, keyframeWanted) })
 }
 

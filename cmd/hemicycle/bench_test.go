@@ -25,7 +25,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 
-	"github.com/ingeco/hemicycle/test/media"
+	"github.com/ingeco/hemicycle/cmd/hemicycle/clips"
 )
 
 func TestPercentileNearestRank(t *testing.T) {
@@ -383,15 +383,15 @@ func TestParseRTPMatchesPion(t *testing.T) {
 // SDK) split it. When a frame's end falls so that the stamp is split over two packets, the
 // receiver must skip that frame, never read a wrong time.
 func TestStampSurvivesPacketization(t *testing.T) {
-	frames, err := media.VP8()
+	frames, err := clips.VP8()
 	if err != nil {
 		t.Fatal(err)
 	}
-	opus, err := media.Opus()
+	opus, err := clips.Opus()
 	if err != nil {
 		t.Fatal(err)
 	}
-	check := func(name string, frames []media.Frame, payloader rtp.Payloader, clock uint32) {
+	check := func(name string, frames []clips.Frame, payloader rtp.Payloader, clock uint32) {
 		pk := rtp.NewPacketizer(1200, 96, 1, payloader, rtp.NewRandomSequencer(), clock)
 		recovered := 0
 		for i, f := range frames {
@@ -446,13 +446,13 @@ func TestRecordDelayDropsImpossibleStamps(t *testing.T) {
 }
 
 func TestNextKeyframe(t *testing.T) {
-	f := []media.Frame{{Keyframe: true}, {}, {}, {Keyframe: true}, {}}
+	f := []clips.Frame{{Keyframe: true}, {}, {}, {Keyframe: true}, {}}
 	for i, want := range []int{3, 3, 3, 0, 0} {
 		if got := nextKeyframe(f, i); got != want {
 			t.Errorf("nextKeyframe(%d) = %d, want %d", i, got, want)
 		}
 	}
-	if got := nextKeyframe([]media.Frame{{}, {}}, 1); got != 1 {
+	if got := nextKeyframe([]clips.Frame{{}, {}}, 1); got != 1 {
 		t.Errorf("no keyframe at all: got %d, want to stay at 1", got)
 	}
 }

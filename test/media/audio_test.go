@@ -2,7 +2,6 @@ package media
 
 import (
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -56,10 +55,7 @@ func TestCueStart(t *testing.T) {
 
 // The tone clip, decoded by ffmpeg, is 440 Hz from its start.
 func TestDecodePCMHearsTheToneClip(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tone.ogg")
-	if err := os.WriteFile(path, toneOgg, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := filepath.Join("..", "..", "cmd", "hemicycle", "clips", "tone.ogg")
 	samples, err := DecodePCM(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
