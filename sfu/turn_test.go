@@ -1,0 +1,274 @@
+package sfu
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/turn/v5"
+)
+
+const testAPISecret = "a-test-api-secret-of-at-least-32-characters"
+
+// testCertificate is a self-signed certificate for 127.0.0.1, and the pool that trusts it.
+func testCertificate(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hemicycle test TURN"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+// turnFixture is a TURN server on loopback with all three listeners, relaying to peers.
+type turnFixture struct {
+	srv           *TURNServer
+	pool          *x509.CertPool
+	udp, tcp, tls string // host:port of each listener
+}
+
+func newTURNFixture(t *testing.T, peers []netip.AddrPort) *turnFixture {
+	t.Helper()
+	cert, pool := testCertificate(t)
+	srv, err := newTURNServer(TURNConfig{
+		Secret: TURNSecret(testAPISecret), Host: "127.0.0.1",
+		UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", Certificate: &cert,
+		RelayIP: net.IPv4(127, 0, 0, 1), RelayBind: "127.0.0.1", RelayPortMin: 40000, RelayPortMax: 40999,
+		CredentialTTL: time.Hour, Logger: discardLogger(),
+	}, peers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	f := &turnFixture{srv: srv, pool: pool}
+	for _, u := range srv.URLs() {
+		hostport := u[strings.Index(u, ":")+1 : strings.Index(u, "?")]
+		switch {
+		case strings.HasPrefix(u, "turns:"):
+			f.tls = hostport
+		case strings.HasSuffix(u, "transport=tcp"):
+			f.tcp = hostport
+		default:
+			f.udp = hostport
+		}
+	}
+	if f.udp == "" || f.tcp == "" || f.tls == "" {
+		t.Fatalf("URLs %v: want one each for UDP, TCP and TLS", srv.URLs())
+	}
+	return f
+}
+
+// client connects a pion TURN client over transport ("udp", "tcp" or "tls").
+func (f *turnFixture) client(t *testing.T, transport, user, pass string) *turn.Client {
+	t.Helper()
+	var conn net.PacketConn
+	var addr string
+	switch transport {
+	case "udp":
+		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, addr = c, f.udp
+	case "tcp":
+		c, err := net.Dial("tcp4", f.tcp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, addr = turn.NewSTUNConn(c), f.tcp
+	case "tls":
+		c, err := tls.Dial("tcp4", f.tls, &tls.Config{RootCAs: f.pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, addr = turn.NewSTUNConn(c), f.tls
+	}
+	c, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: addr, TURNServerAddr: addr, Conn: conn, Username: user, Password: pass,
+		RTO: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); _ = conn.Close() })
+	return c
+}
+
+func allocate(c *turn.Client) (net.PacketConn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return c.AllocateWithContext(ctx)
+}
+
+// TestTURNCredentials: the credential handed to a participant opens a relay over UDP, TCP and
+// TLS; an expired one, one signed with another secret (the raw API secret included) and one
+// whose expiry was pushed back are refused.
+func TestTURNCredentials(t *testing.T) {
+	f := newTURNFixture(t, []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")})
+	good, err := f.srv.ICEServer("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(good.Username, ":alice") {
+		t.Fatalf("username %q: want expiry:identity", good.Username)
+	}
+	if want := []string{"turn:" + f.udp + "?transport=udp", "turn:" + f.tcp + "?transport=tcp", "turns:" + f.tls + "?transport=tcp"}; !slices.Equal(good.URLs, want) {
+		t.Fatalf("URLs %v, want %v", good.URLs, want)
+	}
+	for _, transport := range []string{"udp", "tcp", "tls"} {
+		t.Run("valid/"+transport, func(t *testing.T) {
+			relay, err := allocate(f.client(t, transport, good.Username, good.Credential))
+			if err != nil {
+				t.Fatalf("allocation with a fresh credential: %v", err)
+			}
+			defer relay.Close()
+			if a := relay.LocalAddr().(*net.UDPAddr); a.Port < 40000 || a.Port > 40999 {
+				t.Errorf("relay port %d outside the configured 40000-40999", a.Port)
+			}
+		})
+	}
+
+	expiredUser, expiredPass, err := turn.GenerateLongTermTURNRESTCredentials(TURNSecret(testAPISecret), "alice", -time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rawUser, rawPass, err := turn.GenerateLongTermTURNRESTCredentials(testAPISecret, "alice", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiry, identity, _ := strings.Cut(good.Username, ":")
+	n, err := strconv.ParseInt(expiry, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := map[string][2]string{
+		"expired":                    {expiredUser, expiredPass},
+		"signed with the API secret": {rawUser, rawPass},
+		"wrong password":             {good.Username, "bm90IHRoZSBwYXNzd29yZA=="},
+		"expiry pushed back":         {strconv.FormatInt(n+86400, 10) + ":" + identity, good.Credential},
+		"another identity":           {expiry + ":mallory", good.Credential},
+		"not expiry:identity":        {"alice", good.Credential},
+	}
+	for name, cred := range refused {
+		t.Run("refused/"+name, func(t *testing.T) {
+			relay, err := allocate(f.client(t, "udp", cred[0], cred[1]))
+			if err == nil {
+				relay.Close()
+				t.Fatalf("user %q got a relay", cred[0])
+			}
+		})
+	}
+}
+
+// TestTURNIsNotAnOpenRelay: an allocation reaches the media socket it is for, and nothing
+// else: not another port on the same address, not another address (no permission is granted
+// there), and no datagram sent to the relay from elsewhere comes back to the client. TCP relays
+// (RFC 6062) are refused, and so is a relay port outside the range.
+func TestTURNIsNotAnOpenRelay(t *testing.T) {
+	listen := func(addr string) net.PacketConn {
+		c, err := net.ListenPacket("udp4", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	media := listen("127.0.0.1:0")    // stands for the SFU's UDP socket
+	samePort := listen("127.0.0.1:0") // another service on the same address
+	otherHost := listen("127.0.0.2:0")
+	f := newTURNFixture(t, []netip.AddrPort{media.LocalAddr().(*net.UDPAddr).AddrPort()})
+	cred, err := f.srv.ICEServer("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := f.client(t, "udp", cred.Username, cred.Credential)
+	relay, err := allocate(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+
+	if err := client.CreatePermission(otherHost.LocalAddr()); err == nil {
+		t.Error("the server granted a permission towards 127.0.0.2, which is not a media address")
+	}
+	// The packets to the outsiders leave first; once the media socket has its own (sent last,
+	// on the same loopback path), the others would have arrived too.
+	for _, to := range []net.PacketConn{samePort, otherHost, media} {
+		if _, err := relay.WriteTo([]byte("through the relay"), to.LocalAddr()); err != nil && to == media {
+			t.Fatalf("send to the media socket: %v", err)
+		}
+	}
+	buf := make([]byte, 1500)
+	_ = media.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, from, err := media.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("the media socket received nothing through the relay: %v", err)
+	}
+	if string(buf[:n]) != "through the relay" || from.String() != relay.LocalAddr().String() {
+		t.Fatalf("media socket got %q from %v, want the datagram from the relay %v", buf[:n], from, relay.LocalAddr())
+	}
+	for name, c := range map[string]net.PacketConn{"another port on 127.0.0.1": samePort, "127.0.0.2": otherHost} {
+		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if n, from, err := c.ReadFrom(buf); err == nil {
+			t.Errorf("%s received %q from %v through the relay", name, buf[:n], from)
+		}
+	}
+
+	// Back through the relay: the media socket's answer arrives, an outsider's does not. The
+	// outsider writes first, as above.
+	if _, err := samePort.WriteTo([]byte("from an outsider"), from); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := media.WriteTo([]byte("from the media socket"), from); err != nil {
+		t.Fatal(err)
+	}
+	_ = relay.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, src, err := relay.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("the client received nothing from the media socket: %v", err)
+	}
+	if string(buf[:n]) != "from the media socket" {
+		t.Fatalf("the client got %q from %v first, want only the media socket's answer", buf[:n], src)
+	}
+
+	tcpClient := f.client(t, "tcp", cred.Username, cred.Credential)
+	if alloc, err := tcpClient.AllocateTCP(); err == nil {
+		_ = alloc.Close()
+		t.Error("the server opened a TCP relay (RFC 6062)")
+	}
+}
