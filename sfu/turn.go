@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/pion/turn/v5"
@@ -161,6 +163,9 @@ func newTURNServer(cfg TURNConfig, peers []netip.AddrPort) (*TURNServer, error) 
 	sc.Realm = turnRealm
 	sc.LoggerFactory = lf
 	sc.AuthHandler = turn.LongTermTURNRESTAuthHandler(cfg.Secret, lf.NewLogger("auth"))
+	quota := &allocationQuota{open: map[string]int{}}
+	sc.QuotaHandler = quota.allow
+	sc.EventHandler = turn.EventHandler{OnAllocationCreated: quota.created, OnAllocationDeleted: quota.deleted}
 	if t.server, err = turn.NewServer(sc); err != nil {
 		closeAll()
 		return nil, fmt.Errorf("sfu: TURN: %w", err)
@@ -193,6 +198,47 @@ func (t *TURNServer) ICEServer(identity string) (ICEServer, error) {
 		return ICEServer{}, fmt.Errorf("sfu: TURN credential for %q: %w", identity, err)
 	}
 	return ICEServer{URLs: t.urls, Username: user, Credential: pass}, nil
+}
+
+// allocationsPerIdentity caps the relays one participant holds, so that nobody exhausts the relay
+// port range for the others. A browser opens one per TURN URL and peer connection (3 x 2), and
+// an ICE restart opens new ones before the old expire.
+const allocationsPerIdentity = 16
+
+// allocationQuota counts the open allocations of each identity. The count is checked before an
+// allocation and kept by pion's events after, so concurrent requests may overshoot by a few.
+type allocationQuota struct {
+	mu   sync.Mutex
+	open map[string]int
+}
+
+// identityOf is the identity in a username "expiry:identity", read as pion's REST
+// authenticator reads it (the userID it reports in events).
+func identityOf(username string) string {
+	if fields := strings.Split(username, ":"); len(fields) > 1 {
+		return fields[1]
+	}
+	return username
+}
+
+func (q *allocationQuota) allow(username, _ string, _ net.Addr) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.open[identityOf(username)] < allocationsPerIdentity
+}
+
+func (q *allocationQuota) created(_, _ net.Addr, _, userID, _ string, _ net.Addr, _ int) {
+	q.mu.Lock()
+	q.open[userID]++
+	q.mu.Unlock()
+}
+
+func (q *allocationQuota) deleted(_, _ net.Addr, _, userID, _ string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.open[userID]--; q.open[userID] <= 0 {
+		delete(q.open, userID)
+	}
 }
 
 // Allocations is how many relays are in use.

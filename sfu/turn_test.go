@@ -272,3 +272,45 @@ func TestTURNIsNotAnOpenRelay(t *testing.T) {
 		t.Error("the server opened a TCP relay (RFC 6062)")
 	}
 }
+
+// TestTURNQuotaPerIdentity: one participant cannot take more than its share of the relay ports;
+// another still gets a relay.
+func TestTURNQuotaPerIdentity(t *testing.T) {
+	f := newTURNFixture(t, []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")})
+	alice, err := f.srv.ICEServer("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var relays []net.PacketConn
+	for i := range allocationsPerIdentity {
+		relay, err := allocate(f.client(t, "udp", alice.Username, alice.Credential))
+		if err != nil {
+			t.Fatalf("allocation %d of alice: %v", i+1, err)
+		}
+		relays = append(relays, relay)
+	}
+	if relay, err := allocate(f.client(t, "udp", alice.Username, alice.Credential)); err == nil {
+		relay.Close()
+		t.Fatalf("alice got allocation %d, beyond her %d", allocationsPerIdentity+1, allocationsPerIdentity)
+	}
+	bob, err := f.srv.ICEServer("bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay, err := allocate(f.client(t, "udp", bob.Username, bob.Credential))
+	if err != nil {
+		t.Fatalf("bob was refused a relay because of alice's: %v", err)
+	}
+	relay.Close()
+	// Once she closes hers, alice may open relays again.
+	for _, r := range relays {
+		_ = r.Close()
+	}
+	eventually(t, "alice's closed relays to be given back", func() bool {
+		relay, err := allocate(f.client(t, "udp", alice.Username, alice.Credential))
+		if err == nil {
+			relay.Close()
+		}
+		return err == nil
+	})
+}
