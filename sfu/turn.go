@@ -62,7 +62,6 @@ type TURNServer struct {
 	secret string
 	ttl    time.Duration
 	urls   []string
-	log    *slog.Logger
 }
 
 // turnRealm is the realm of the long-term credentials; clients take it from the server.
@@ -112,7 +111,7 @@ func newTURNServer(cfg TURNConfig, peers []netip.AddrPort) (*TURNServer, error) 
 		return nil, errors.New("sfu: TURN: no listener")
 	}
 	relay := newMediaRelay(cfg, peers)
-	t := &TURNServer{secret: cfg.Secret, ttl: cfg.CredentialTTL, log: log}
+	t := &TURNServer{secret: cfg.Secret, ttl: cfg.CredentialTTL}
 	lf := pionLoggerFactory{log: log}
 
 	var sc turn.ServerConfig
