@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,7 +79,7 @@ func TURNSecret(apiSecret string) string {
 
 // NewTURNServer opens the TURN listeners. The relay reaches only media's own sockets.
 func NewTURNServer(cfg TURNConfig, media *Engine) (*TURNServer, error) {
-	peers, err := media.mediaAddrs()
+	peers, err := media.mediaPeers()
 	if err != nil {
 		return nil, fmt.Errorf("sfu: TURN: %w", err)
 	}
@@ -88,7 +87,7 @@ func NewTURNServer(cfg TURNConfig, media *Engine) (*TURNServer, error) {
 }
 
 // newTURNServer opens the TURN listeners with a relay that reaches only peers.
-func newTURNServer(cfg TURNConfig, peers []netip.AddrPort) (*TURNServer, error) {
+func newTURNServer(cfg TURNConfig, peers []mediaPeer) (*TURNServer, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()

@@ -55,7 +55,7 @@ type turnFixture struct {
 	udp, tcp, tls string // host:port of each listener
 }
 
-func newTURNFixture(t *testing.T, peers []netip.AddrPort) *turnFixture {
+func newTURNFixture(t *testing.T, peers ...mediaPeer) *turnFixture {
 	t.Helper()
 	cert, pool := testCertificate(t)
 	srv, err := newTURNServer(TURNConfig{
@@ -129,6 +129,9 @@ func (f *turnFixture) client(t *testing.T, transport, user, pass string) *turn.C
 	return c
 }
 
+// socketAt is a media socket that clients see at its own address.
+func socketAt(a netip.AddrPort) mediaPeer { return newMediaPeer(a, a) }
+
 func allocate(c *turn.Client) (net.PacketConn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -139,7 +142,7 @@ func allocate(c *turn.Client) (net.PacketConn, error) {
 // TLS; an expired one, one signed with another secret (the raw API secret included) and one
 // whose expiry was pushed back are refused.
 func TestTURNCredentials(t *testing.T) {
-	f := newTURNFixture(t, []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")})
+	f := newTURNFixture(t, socketAt(netip.MustParseAddrPort("127.0.0.1:9")))
 	good, err := f.srv.ICEServer("alice")
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +214,7 @@ func TestTURNIsNotAnOpenRelay(t *testing.T) {
 	media := listen("127.0.0.1:0")    // stands for the SFU's UDP socket
 	samePort := listen("127.0.0.1:0") // another service on the same address
 	otherHost := listen("127.0.0.2:0")
-	f := newTURNFixture(t, []netip.AddrPort{media.LocalAddr().(*net.UDPAddr).AddrPort()})
+	f := newTURNFixture(t, socketAt(media.LocalAddr().(*net.UDPAddr).AddrPort()))
 	cred, err := f.srv.ICEServer("alice")
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +279,7 @@ func TestTURNIsNotAnOpenRelay(t *testing.T) {
 // TestTURNQuotaPerIdentity: one participant cannot take more than its share of the relay ports;
 // another still gets a relay.
 func TestTURNQuotaPerIdentity(t *testing.T) {
-	f := newTURNFixture(t, []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")})
+	f := newTURNFixture(t, socketAt(netip.MustParseAddrPort("127.0.0.1:9")))
 	alice, err := f.srv.ICEServer("alice")
 	if err != nil {
 		t.Fatal(err)
@@ -313,4 +316,76 @@ func TestTURNQuotaPerIdentity(t *testing.T) {
 		}
 		return err == nil
 	})
+}
+
+// TestTURNReachesMediaBehindPublicIP: behind NAT 1:1 the SFU announces a public IP that this
+// machine may be unable to reach itself (few NATs hairpin). A client relaying to the public
+// address reaches the media socket directly, and the socket's answers come back to it as from
+// that public address.
+func TestTURNReachesMediaBehindPublicIP(t *testing.T) {
+	media, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer media.Close()
+	local := media.LocalAddr().(*net.UDPAddr).AddrPort()
+	public := netip.AddrPortFrom(netip.MustParseAddr("203.0.113.10"), local.Port()) // TEST-NET-3: reaches nothing
+	f := newTURNFixture(t, newMediaPeer(public, local))
+	cred, err := f.srv.ICEServer("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay, err := allocate(f.client(t, "udp", cred.Username, cred.Credential))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	if _, err := relay.WriteTo([]byte("to the public address"), net.UDPAddrFromAddrPort(public)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	_ = media.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, from, err := media.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "to the public address" {
+		t.Fatalf("the media socket got %q, %v: want the datagram sent to its public address", buf[:n], err)
+	}
+	if _, err := media.WriteTo([]byte("answer"), from); err != nil {
+		t.Fatal(err)
+	}
+	_ = relay.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, src, err := relay.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "answer" {
+		t.Fatalf("the client got %q, %v: want the media socket's answer", buf[:n], err)
+	}
+	if src.String() != public.String() {
+		t.Errorf("the answer came from %v, want the public address %v the client talks to", src, public)
+	}
+}
+
+// TestTURNPeersOfEngine: the relay may reach the Engine's UDP socket, and with public IPs the
+// socket behind them.
+func TestTURNPeersOfEngine(t *testing.T) {
+	e := newTestEngine(t, false)
+	defer e.Close()
+	peers, err := e.mediaPeers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(e.UDPPort()))
+	if len(peers) != 1 || peers[0].announced != own || peers[0].local != own {
+		t.Errorf("peers %v, want only the Engine's socket %v", peers, own)
+	}
+	nat, err := NewEngine(Config{UDPAddr: "0.0.0.0:0", PublicIPs: []string{"203.0.113.10"}, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nat.Close()
+	if peers, err = nat.mediaPeers(); err != nil {
+		t.Fatal(err)
+	}
+	public := netip.AddrPortFrom(netip.MustParseAddr("203.0.113.10"), uint16(nat.UDPPort()))
+	loopback := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(nat.UDPPort()))
+	if !slices.ContainsFunc(peers, func(p mediaPeer) bool { return p.announced == public && p.local == loopback }) {
+		t.Errorf("peers %v: want %v reached at %v", peers, public, loopback)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 
 	"github.com/pion/turn/v5"
 )
@@ -19,12 +20,34 @@ import (
 // is checked on every datagram by the relay socket's wrapper (mediaOnlyConn).
 type mediaRelay struct {
 	ports *turn.RelayAddressGeneratorPortRange
-	peers []netip.AddrPort // the SFU's UDP sockets, as clients see them in its candidates
+	peers []mediaPeer
+}
+
+// mediaPeer is an address clients see a media socket at, in the SFU's candidates, and where the
+// relay really sends to reach it. They differ for an announced public IP (NAT 1:1): the relay
+// goes straight to the socket behind it, since a NAT seldom lets a host reach its own public
+// address (hairpinning), and answers from the socket are presented as coming from the public
+// address the client asked for.
+type mediaPeer struct {
+	announced, local       netip.AddrPort
+	announcedUDP, localUDP *net.UDPAddr // the same, made once: the relay path does not allocate
+}
+
+func newMediaPeer(announced, local netip.AddrPort) mediaPeer {
+	return mediaPeer{announced: announced, local: local,
+		announcedUDP: net.UDPAddrFromAddrPort(announced), localUDP: net.UDPAddrFromAddrPort(local)}
+}
+
+func (p mediaPeer) String() string {
+	if p.announced == p.local {
+		return p.local.String()
+	}
+	return p.announced.String() + " (at " + p.local.String() + ")"
 }
 
 var errTCPRelay = errors.New("sfu: TURN: TCP relays (RFC 6062) are not offered: media is relayed over UDP")
 
-func newMediaRelay(cfg TURNConfig, peers []netip.AddrPort) *mediaRelay {
+func newMediaRelay(cfg TURNConfig, peers []mediaPeer) *mediaRelay {
 	return &mediaRelay{
 		ports: &turn.RelayAddressGeneratorPortRange{
 			RelayAddress: cfg.RelayIP,
@@ -43,7 +66,7 @@ func (r *mediaRelay) permit(_ net.Addr, peerIP net.IP) bool {
 		return false
 	}
 	ip = ip.Unmap()
-	return slices.ContainsFunc(r.peers, func(p netip.AddrPort) bool { return p.Addr() == ip })
+	return slices.ContainsFunc(r.peers, func(p mediaPeer) bool { return p.announced.Addr() == ip })
 }
 
 func (r *mediaRelay) Validate() error {
@@ -79,65 +102,93 @@ func (r *mediaRelay) AllocateConn(turn.AllocateConnConfig) (net.Conn, error) {
 // client probing other ports learns nothing and floods no log.
 type mediaOnlyConn struct {
 	net.PacketConn
-	peers []netip.AddrPort
+	peers []mediaPeer
+	last  atomic.Int32 // index+1 of the peer last written to: whom answers from its socket come as
 }
 
-func (c *mediaOnlyConn) allowed(addr net.Addr) bool {
+func udpAddrPort(addr net.Addr) (netip.AddrPort, bool) {
 	u, ok := addr.(*net.UDPAddr)
 	if !ok {
-		return false
+		return netip.AddrPort{}, false
 	}
 	ap := u.AddrPort()
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	return slices.Contains(c.peers, ap)
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
 }
 
 func (c *mediaOnlyConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if !c.allowed(addr) {
+	ap, ok := udpAddrPort(addr)
+	i := slices.IndexFunc(c.peers, func(m mediaPeer) bool { return m.announced == ap })
+	if !ok || i < 0 {
 		return len(p), nil
 	}
-	return c.PacketConn.WriteTo(p, addr)
+	c.last.Store(int32(i + 1))
+	return c.PacketConn.WriteTo(p, c.peers[i].localUDP)
 }
 
 func (c *mediaOnlyConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(p)
-		if err != nil || c.allowed(addr) {
+		if err != nil {
 			return n, addr, err
+		}
+		if from := c.sender(addr); from != nil {
+			return n, from, nil
 		}
 	}
 }
 
-// mediaAddrs are the addresses of the UDP media sockets as clients see them: each socket's own
-// address, every local address for a wildcard socket, and the announced public IPs.
-func (e *Engine) mediaAddrs() ([]netip.AddrPort, error) {
-	var out []netip.AddrPort
-	add := func(ip net.IP, port int) {
-		a, ok := netip.AddrFromSlice(ip)
-		if !ok {
-			return
-		}
-		ap := netip.AddrPortFrom(a.Unmap(), uint16(port))
-		if !slices.Contains(out, ap) {
-			out = append(out, ap)
+// sender is the announced address of the media socket a datagram came from, nil when it came
+// from anywhere else.
+func (c *mediaOnlyConn) sender(addr net.Addr) net.Addr {
+	ap, ok := udpAddrPort(addr)
+	if !ok {
+		return nil
+	}
+	if last := c.last.Load(); last > 0 && c.peers[last-1].local == ap {
+		return c.peers[last-1].announcedUDP
+	}
+	if i := slices.IndexFunc(c.peers, func(m mediaPeer) bool { return m.local == ap }); i >= 0 {
+		return c.peers[i].announcedUDP
+	}
+	return nil
+}
+
+// mediaPeers are the UDP media sockets as clients see them: each socket at its own address,
+// or at every local address for a wildcard socket, and at each announced public IP.
+func (e *Engine) mediaPeers() ([]mediaPeer, error) {
+	var out []mediaPeer
+	add := func(announced, local netip.AddrPort) {
+		if !slices.ContainsFunc(out, func(p mediaPeer) bool { return p.announced == announced }) {
+			out = append(out, newMediaPeer(announced, local))
 		}
 	}
 	for _, c := range e.udpConns {
-		la := c.LocalAddr().(*net.UDPAddr)
-		if !la.IP.IsUnspecified() {
-			add(la.IP, la.Port)
+		la, _ := udpAddrPort(c.LocalAddr())
+		if !la.Addr().IsUnspecified() {
+			add(la, la)
 			continue
 		}
-		ips, err := localIPs(la.IP.To4() == nil, true)
+		ips, err := localIPs(la.Addr().Is6(), true)
 		if err != nil {
 			return nil, err
 		}
 		for _, ip := range ips {
-			add(ip, la.Port)
+			if a, ok := netip.AddrFromSlice(ip); ok {
+				add(netip.AddrPortFrom(a.Unmap(), la.Port()), netip.AddrPortFrom(a.Unmap(), la.Port()))
+			}
 		}
 	}
-	for _, s := range e.publicIPs {
-		add(net.ParseIP(s), e.UDPPort())
+	if len(e.publicIPs) > 0 {
+		// With public IPs the Engine has one socket; a wildcard one is reached on loopback.
+		local, _ := udpAddrPort(e.udpConns[0].LocalAddr())
+		if local.Addr().IsUnspecified() {
+			local = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), local.Port())
+		}
+		for _, s := range e.publicIPs {
+			if a, err := netip.ParseAddr(s); err == nil {
+				add(netip.AddrPortFrom(a.Unmap(), local.Port()), local)
+			}
+		}
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no media address to relay to")
