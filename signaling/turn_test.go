@@ -32,12 +32,38 @@ func withTURN(t *testing.T, relay **sfu.TURNServer) func(*Config) {
 	}
 }
 
-// TestJoinResponseCarriesTURN: each participant is told the relay's URLs with a credential of
-// its own identity.
-func TestJoinResponseCarriesTURN(t *testing.T) {
+// TestJoinAndResumeCarryTURN: each participant is told the relay's URLs with a credential of its
+// own identity when it joins, and a fresh one when it resumes.
+func TestJoinAndResumeCarryTURN(t *testing.T) {
 	var relay *sfu.TURNServer
 	ts := startServer(t, withTURN(t, &relay))
-	ws, _, err := websocket.DefaultDialer.Dial(ts.url+"/rtc?protocol=17&access_token="+ts.token(t, "council", "bob", auth.RoleMember), nil)
+	tok := ts.token(t, "council", "bob", auth.RoleMember)
+	first := signal(t, ts.url+"/rtc?protocol=17&access_token="+tok)
+	join := first.GetJoin()
+	if join == nil {
+		t.Fatalf("first frame is not a JoinResponse: %v", first.Message)
+	}
+	checkRelay := func(what string, servers []*livekit.ICEServer) {
+		t.Helper()
+		if len(servers) != 1 || !strings.HasSuffix(servers[0].Username, ":bob") || servers[0].Credential == "" {
+			t.Fatalf("%s ice_servers %v: want one relay with bob's credential", what, servers)
+		}
+		if got, want := strings.Join(servers[0].Urls, " "), strings.Join(relay.URLs(), " "); got != want {
+			t.Errorf("%s URLs %q, want the relay's %q", what, got, want)
+		}
+	}
+	checkRelay("JoinResponse", join.GetIceServers())
+	resumed := signal(t, ts.url+"/rtc?protocol=17&reconnect=1&sid="+join.GetParticipant().GetSid()+"&access_token="+tok)
+	if resumed.GetReconnect() == nil {
+		t.Fatalf("first frame of the resumed session is not a ReconnectResponse: %v", resumed.Message)
+	}
+	checkRelay("ReconnectResponse", resumed.GetReconnect().GetIceServers())
+}
+
+// signal opens /rtc at url and returns its first frame; the socket is closed at once.
+func signal(t *testing.T, url string) *livekit.SignalResponse {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,16 +73,10 @@ func TestJoinResponseCarriesTURN(t *testing.T) {
 		t.Fatal(err)
 	}
 	var resp livekit.SignalResponse
-	if err := proto.Unmarshal(data, &resp); err != nil || resp.GetJoin() == nil {
-		t.Fatalf("first frame is not a JoinResponse: %v", err)
+	if err := proto.Unmarshal(data, &resp); err != nil {
+		t.Fatal(err)
 	}
-	servers := resp.GetJoin().GetIceServers()
-	if len(servers) != 1 || !strings.HasSuffix(servers[0].Username, ":bob") || servers[0].Credential == "" {
-		t.Fatalf("ice_servers %v: want one relay with bob's credential", servers)
-	}
-	if got, want := strings.Join(servers[0].Urls, " "), strings.Join(relay.URLs(), " "); got != want {
-		t.Errorf("URLs %q, want the relay's %q", got, want)
-	}
+	return &resp
 }
 
 // TestMediaThroughTURN: two SDK clients that may use relayed candidates only (as behind a
