@@ -20,8 +20,11 @@ type RecordingConfig struct {
 	Dir string
 	// FFmpeg is the ffmpeg program ("ffmpeg" from PATH when empty).
 	FFmpeg string
-	// BleepTitle names a bleeped passage in the chapters ("Passage coupé (bip)" when empty).
-	BleepTitle string
+	// BleepTitle names a bleeped passage in the chapters; ResumedTitleF (a format taking the
+	// interrupted chapter's title) names what follows it, ResumedTitle when no chapter came
+	// before. All three are required: broadcast knows no language, the caller's words do
+	// (signaling gives council.Labels').
+	BleepTitle, ResumedTitleF, ResumedTitle string
 	// CopyVideo keeps the cameras' VP8 as the programme sends it, without the sign-language
 	// interpreter: no video decoding or encoding at all. By default the picture is re-encoded
 	// (VP8, libvpx) with the interpreter inset bottom-right as on HLS and RTMP, so that deaf
@@ -36,9 +39,6 @@ type RecordingConfig struct {
 func (c RecordingConfig) withDefaults() RecordingConfig {
 	if c.FFmpeg == "" {
 		c.FFmpeg = "ffmpeg"
-	}
-	if c.BleepTitle == "" {
-		c.BleepTitle = "Passage coupé (bip)"
 	}
 	if c.Height <= 0 {
 		c.Height = 360
@@ -102,13 +102,12 @@ type Chapter struct {
 // ffmpeg run (VP8 with the interpreter inset, or the cameras' VP8 copied; the audio tracks
 // mixed into one Opus track), with a WebVTT chapters file beside each.
 type Recording struct {
-	prog  *Programme
-	cfg   RecordingConfig
-	base  string // path without extension
-	log   *slog.Logger
-	stop  context.CancelFunc
-	eg    *egress
-	bleep string
+	prog *Programme
+	cfg  RecordingConfig
+	base string // path without extension
+	log  *slog.Logger
+	stop context.CancelFunc
+	eg   *egress
 
 	finished chan struct{} // closed once the files are complete
 
@@ -131,16 +130,18 @@ func (p *Programme) Record(cfg RecordingConfig) (*Recording, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("broadcast: recording: no folder configured")
 	}
+	if cfg.BleepTitle == "" || cfg.ResumedTitleF == "" || cfg.ResumedTitle == "" {
+		return nil, errors.New("broadcast: recording: the chapter titles BleepTitle, ResumedTitleF and ResumedTitle are required")
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("broadcast: recording folder %s: %w", cfg.Dir, err)
 	}
 	cfg = cfg.withDefaults()
 	r := &Recording{
-		prog:  p,
-		cfg:   cfg,
-		base:  filepath.Join(cfg.Dir, safeName(p.room)+"-"+time.Now().Format("20060102-150405")),
-		log:   p.log,
-		bleep: cfg.BleepTitle,
+		prog: p,
+		cfg:  cfg,
+		base: filepath.Join(cfg.Dir, safeName(p.room)+"-"+time.Now().Format("20060102-150405")),
+		log:  p.log,
 
 		finished: make(chan struct{}),
 	}
@@ -252,7 +253,7 @@ func (r *Recording) writeChapters() {
 func (r *Recording) bleepMarks(marks []Chapter) []Chapter {
 	var out []Chapter
 	for _, b := range r.prog.Bleeps() {
-		out = append(out, Chapter{At: b.From, Title: r.bleep})
+		out = append(out, Chapter{At: b.From, Title: r.cfg.BleepTitle})
 		if b.To.IsZero() {
 			continue
 		}
@@ -263,9 +264,9 @@ func (r *Recording) bleepMarks(marks []Chapter) []Chapter {
 			}
 		}
 		if resumed != "" {
-			out = append(out, Chapter{At: b.To, Title: resumed + " (suite)"})
+			out = append(out, Chapter{At: b.To, Title: fmt.Sprintf(r.cfg.ResumedTitleF, resumed)})
 		} else {
-			out = append(out, Chapter{At: b.To, Title: "Suite"})
+			out = append(out, Chapter{At: b.To, Title: r.cfg.ResumedTitle})
 		}
 	}
 	return out

@@ -149,13 +149,28 @@ func pitches(s []float64) []int { return media.Pitches(s, media.Window) }
 // chapters: ffprobe must accept the file (VP8 and Opus), its audio must be 440 Hz with one
 // stretch of 1 kHz about as long as the bleep, and the chapters file must list the marks at
 // their place in the recording.
+// The chapter titles a recording is given; signaling gives council.Labels' (its tests check those).
+const bleepTitle, resumedTitleF = "Passage coupé (bip)", "%s (suite)"
+
+// TestRecordingNeedsItsChapterTitles: broadcast has no words of its own for the chapters it adds.
+func TestRecordingNeedsItsChapterTitles(t *testing.T) {
+	p, err := New(t.Context(), nil, "conseil", Config{Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.Record(RecordingConfig{Dir: t.TempDir(), BleepTitle: bleepTitle}); err == nil || !strings.Contains(err.Error(), "ResumedTitleF") {
+		t.Fatalf("a recording without its resumed-chapter titles: %v, want an error naming them", err)
+	}
+}
+
 func TestRecordingIsTheBleepedProgramme(t *testing.T) {
 	needFFmpeg(t)
 	const delay = 500 * time.Millisecond
 	p, _ := airClips(t, "salle du conseil", Config{Delay: delay, KeyframeInterval: time.Second, Logger: discard()})
 
 	dir := t.TempDir()
-	rec, err := p.Record(RecordingConfig{Dir: dir})
+	rec, err := p.Record(RecordingConfig{Dir: dir, BleepTitle: bleepTitle, ResumedTitleF: resumedTitleF, ResumedTitle: "Suite"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +182,7 @@ func TestRecordingIsTheBleepedProgramme(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond)
 	p.Bleep(true)
 	time.Sleep(time.Second)
-	p.Bleep(false)
+	bleep, _ := p.Bleep(false)
 	time.Sleep(1500*time.Millisecond + delay)
 	file := stopOneFile(t, rec)
 	checkStreams(t, file)
@@ -190,8 +205,10 @@ func TestRecordingIsTheBleepedProgramme(t *testing.T) {
 		}
 	}
 	t.Logf("recording pitch per 100 ms: %v", cls)
-	if tone < 8 || tone > 12 || last-first+1 != tone {
-		t.Errorf("%d windows of 1 kHz (from %d to %d), want one run of about 10 for a 1 s bleep", tone, first, last)
+	// The bleep lasts what the clock gave it (a loaded machine oversleeps), in 100 ms windows.
+	want := int(bleep.To.Sub(bleep.From) / (100 * time.Millisecond))
+	if tone < want-2 || tone > want+2 || last-first+1 != tone {
+		t.Errorf("%d windows of 1 kHz (from %d to %d), want one run of about %d for a bleep of %s", tone, first, last, want, bleep.To.Sub(bleep.From))
 	}
 	if low < 20 {
 		t.Errorf("only %d windows of 440 Hz outside the bleep", low)
@@ -284,7 +301,7 @@ func TestChaptersFollowTheFirstMediaFFmpegReceives(t *testing.T) {
 	const delay = 500 * time.Millisecond
 	const lag = 1500 * time.Millisecond
 	p, _ := airClips(t, "salle", Config{Delay: delay, KeyframeInterval: time.Second, Logger: testLog()})
-	rec, err := p.Record(RecordingConfig{Dir: t.TempDir(), FFmpeg: slowFFmpeg(t, lag)})
+	rec, err := p.Record(RecordingConfig{Dir: t.TempDir(), FFmpeg: slowFFmpeg(t, lag), BleepTitle: bleepTitle, ResumedTitleF: resumedTitleF, ResumedTitle: "Suite"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +374,7 @@ func TestRecordingInsetsTheInterpreter(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			const delay = 500 * time.Millisecond
 			p, src := airClips(t, "salle", Config{Delay: delay, KeyframeInterval: time.Second, Logger: testLog()})
-			rec, err := p.Record(RecordingConfig{Dir: t.TempDir(), CopyVideo: copyVideo})
+			rec, err := p.Record(RecordingConfig{Dir: t.TempDir(), CopyVideo: copyVideo, BleepTitle: bleepTitle, ResumedTitleF: resumedTitleF, ResumedTitle: "Suite"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -465,7 +482,7 @@ func BenchmarkRecordingCPU(b *testing.B) {
 					sel.Interpreter = playCamera(b, interp, fps, "interpreter-cam")
 				}
 				p.Select(sel)
-				rc := RecordingConfig{Dir: b.TempDir(), CopyVideo: c.copyVideo, Height: c.height}
+				rc := RecordingConfig{Dir: b.TempDir(), CopyVideo: c.copyVideo, Height: c.height, BleepTitle: bleepTitle, ResumedTitleF: resumedTitleF, ResumedTitle: "Suite"}
 				if c.height == 720 {
 					rc.VideoBitrate = 1500
 				}

@@ -47,7 +47,7 @@ type Config struct {
 }
 
 // Node is this process's membership of the cluster: its registration, heartbeat and the
-// placement of rooms. It implements signaling's Placement.
+// placement of rooms; the binary hands it to signalling as its Placement.
 type Node struct {
 	client redis.UniversalClient
 	cfg    Config

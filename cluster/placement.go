@@ -8,16 +8,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// WaitError says a room cannot be placed yet but will be soon: no node is alive, or Redis
-// restarted too recently to tell a dead node from one that has not beaten again. Callers may
-// retry; Pending lets them tell this apart from a failure (Redis unreachable, for one) without
-// importing this package.
-type WaitError struct{ Reason string }
-
-func (e *WaitError) Error() string { return e.Reason }
-
-// Pending reports that the placement will be settled soon.
-func (e *WaitError) Pending() bool { return true }
+// ErrRoomMoving says a room cannot be placed yet but will be soon: no node is alive, or Redis
+// restarted too recently to tell a dead node from one that has not beaten again. Callers wait
+// and ask again; any other error is a failure (Redis unreachable, for one).
+var ErrRoomMoving = errors.New("the room is not placed yet")
 
 // claimScript places a room: it keeps it on its node while that node is alive, else gives it
 // to the least loaded live node.
@@ -90,9 +84,9 @@ func (n *Node) Locate(ctx context.Context, room string) (local bool, nodeURL str
 	nodeURL, _ = res[1].(string)
 	switch code, _ := res[2].(int64); code {
 	case 2:
-		return false, "", &WaitError{Reason: fmt.Sprintf("room %q: its node stopped beating but Redis restarted less than %s ago; waiting for live nodes to register again", room, n.cfg.TakeoverGrace)}
+		return false, "", fmt.Errorf("%w: room %q: its node stopped beating but Redis restarted less than %s ago; waiting for live nodes to register again", ErrRoomMoving, room, n.cfg.TakeoverGrace)
 	case 3:
-		return false, "", &WaitError{Reason: fmt.Sprintf("room %q: no live node is registered", room)}
+		return false, "", fmt.Errorf("%w: room %q: no live node is registered", ErrRoomMoving, room)
 	case 1:
 		n.log.Info("room placed", "room", room, "on", id)
 	}

@@ -36,6 +36,10 @@ type Header struct {
 // Meta returns the header; events and commands get it by embedding Header.
 func (h Header) Meta() Header { return h }
 
+// Stamp sets the header of the command or event that embeds it: the server's time and actor,
+// set after a request's body so that no body can choose them.
+func (h *Header) Stamp(by Header) { *h = by }
+
 // Event is a fact in a session's journal. The set of events is closed: only
 // the types of this package implement it.
 type Event interface {

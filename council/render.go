@@ -47,6 +47,28 @@ type Labels struct {
 	// Broadcast heads the passages cut from the public broadcast; BleepF phrases one (from,
 	// to, both in BleepTimeLayout: to the second, as a viewer would look for them).
 	Broadcast, BleepF, BleepTimeLayout string
+
+	// The chapters of the session's recording, so that a viewer of the archive can jump to a
+	// moment: the opening (session title), each item opened (number, title), each vote opened
+	// (question), its result, the closing; a bleeped passage, and the chapter it interrupted
+	// resumed after it (title), or ChapterResumed when none came before.
+	ChapterOpenedF, ChapterItemF, ChapterVoteF string
+	ChapterAdoptedF, ChapterRejectedF          string // for, against, abstentions
+	ChapterClosed, ChapterBleep                string
+	ChapterResumedF, ChapterResumed            string
+}
+
+// LabelsFor gives the labels of a language by its code, as the minutes' ?lang= and --lang and
+// the server's language setting take it; the error is for the caller to prefix with the
+// option's name.
+func LabelsFor(lang string) (Labels, error) {
+	switch lang {
+	case "fr":
+		return FrenchLabels(), nil
+	case "en":
+		return EnglishLabels(), nil
+	}
+	return Labels{}, fmt.Errorf("%q: use fr or en", lang)
 }
 
 // FrenchLabels writes the procès-verbal in French.
@@ -79,7 +101,12 @@ func FrenchLabels() Labels {
 		Adopted: "Adopté", Rejected: "Rejeté", CastingVote: "voix prépondérante du président",
 		ByProxyF: "%s (pouvoir à %s)", Speaking: "Temps de parole", SpeechesF: "%d intervention(s)",
 		Broadcast: "Diffusion publique", BleepTimeLayout: "15:04:05",
-		BleepF: "Diffusion publique interrompue de %s à %s (à la demande de la présidence)",
+		BleepF:         "Diffusion publique interrompue de %s à %s (à la demande de la présidence)",
+		ChapterOpenedF: "Ouverture de la séance %s", ChapterItemF: "Point %d : %s", ChapterVoteF: "Vote : %s",
+		ChapterAdoptedF:  "Résultat : adopté (%d pour, %d contre, %d abstentions)",
+		ChapterRejectedF: "Résultat : rejeté (%d pour, %d contre, %d abstentions)",
+		ChapterClosed:    "Clôture de la séance", ChapterBleep: "Passage coupé (bip)",
+		ChapterResumedF: "%s (suite)", ChapterResumed: "Suite",
 	}
 }
 
@@ -113,7 +140,12 @@ func EnglishLabels() Labels {
 		Adopted: "Adopted", Rejected: "Rejected", CastingVote: "chair's casting vote",
 		ByProxyF: "%s (proxy to %s)", Speaking: "Speaking time", SpeechesF: "%d speech(es)",
 		Broadcast: "Public broadcast", BleepTimeLayout: "15:04:05",
-		BleepF: "Public broadcast interrupted from %s to %s (at the chair's request)",
+		BleepF:         "Public broadcast interrupted from %s to %s (at the chair's request)",
+		ChapterOpenedF: "Opening of the session %s", ChapterItemF: "Item %d: %s", ChapterVoteF: "Vote: %s",
+		ChapterAdoptedF:  "Result: adopted (%d for, %d against, %d abstentions)",
+		ChapterRejectedF: "Result: rejected (%d for, %d against, %d abstentions)",
+		ChapterClosed:    "Closing of the session", ChapterBleep: "Passage cut (bleep)",
+		ChapterResumedF: "%s (continued)", ChapterResumed: "Continued",
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/configs/profiles"
 	"github.com/ingeco/hemicycle/council"
+	"github.com/ingeco/hemicycle/signaling/httpapi"
 	"github.com/ingeco/hemicycle/store"
 )
 
@@ -122,23 +123,27 @@ func seatPresence(view map[string]any, seat int) string {
 	return ""
 }
 
+// TestAPIAuthorisationMatrix calls every route of the table whose token the table checks,
+// with every role (seat 3, which does not preside), without a token and with another room's.
 func TestAPIAuthorisationMatrix(t *testing.T) {
 	ts, _ := startCouncilServer(t)
-	routes := ts.srv.APIRoutes()
-	if len(routes) < 25 {
-		t.Fatalf("only %d routes listed", len(routes))
+	var routes []httpapi.Route
+	for _, rt := range ts.srv.Routes() {
+		if rt.Access.ChecksToken() {
+			routes = append(routes, rt)
+		}
 	}
-	for pattern, allowed := range routes {
-		method, path, _ := strings.Cut(pattern, " ")
-		path = strings.NewReplacer("{room}", "matrix", "{item}", "i1", "{vote}", "v1").Replace(path)
+	if len(routes) < 30 {
+		t.Fatalf("only %d routes with a token check", len(routes))
+	}
+	for _, rt := range routes {
+		pattern := rt.Key()
+		path := strings.NewReplacer("{room}", "matrix", "{item}", "i1", "{vote}", "v1").Replace(rt.Pattern)
 		for _, role := range auth.Roles() {
 			tok := ts.seatToken(t, "matrix", "u-"+string(role), role, 3)
-			status, out := ts.call(t, method, path, tok, map[string]any{})
+			status, out := ts.call(t, rt.Method, path, tok, map[string]any{})
 			msg, _ := out["error"].(string)
-			isAllowed := false
-			for _, a := range allowed {
-				isAllowed = isAllowed || a == role
-			}
+			isAllowed := rt.Access.Admits(role)
 			roleRefusal := status == 403 && strings.Contains(msg, "your token's role is "+string(role))
 			if isAllowed && roleRefusal {
 				t.Errorf("%s as %s: refused for the role, but the role is allowed", pattern, role)
@@ -148,11 +153,11 @@ func TestAPIAuthorisationMatrix(t *testing.T) {
 			}
 		}
 		// No token, and a token for another room.
-		if status, _ := ts.call(t, method, path, "", nil); status != 401 {
+		if status, _ := ts.call(t, rt.Method, path, "", nil); status != 401 {
 			t.Errorf("%s without a token: %d, want 401", pattern, status)
 		}
 		other := ts.seatToken(t, "elsewhere", "x", auth.RoleChair, 1)
-		if status, out := ts.call(t, method, path, other, nil); status != 403 || !strings.Contains(fmt.Sprint(out["error"]), "wrong room") {
+		if status, out := ts.call(t, rt.Method, path, other, nil); status != 403 || !strings.Contains(fmt.Sprint(out["error"]), "wrong room") {
 			t.Errorf("%s with another room's token: %d %v, want 403 wrong room", pattern, status, out)
 		}
 	}

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/council"
+	"github.com/ingeco/hemicycle/signaling/httpapi"
 	"github.com/ingeco/hemicycle/store"
 )
 
@@ -99,10 +99,7 @@ func (d *deliberation) close() {
 	defer d.mu.Unlock()
 	for _, dk := range d.desks {
 		dk.mu.Lock()
-		for seat, t := range dk.departures {
-			t.Stop()
-			delete(dk.departures, seat)
-		}
+		dk.stopDeparturesLocked()
 		dk.mu.Unlock()
 	}
 }
@@ -112,6 +109,88 @@ func (d *deliberation) existingDesk(room string) *desk {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.desks[room]
+}
+
+// presides reports whether seat presides over the room's sitting.
+func (d *deliberation) presides(room string, seat int) bool {
+	if d == nil || seat == 0 {
+		return false
+	}
+	dk := d.existingDesk(room)
+	if dk == nil {
+		return false
+	}
+	dk.mu.Lock()
+	defer dk.mu.Unlock()
+	return dk.state != nil && dk.state.Session().Chair == seat
+}
+
+// sitting is what the public programme needs of a room's session: who has the floor, who
+// presides, the state to show, and how many events it folds (to tell when it changed).
+type sitting struct {
+	floorHolder, chair int
+	view               *council.View
+	applied            int
+}
+
+// sittingOf reads the room's session without loading it (the programme must not do I/O).
+func (d *deliberation) sittingOf(room string) sitting {
+	var out sitting
+	if d == nil {
+		return out
+	}
+	dk := d.existingDesk(room)
+	if dk == nil {
+		return out
+	}
+	dk.mu.Lock()
+	defer dk.mu.Unlock()
+	if dk.state == nil {
+		return out
+	}
+	if dk.state.Session().Opened() {
+		out.floorHolder, _, _ = dk.state.FloorHolder()
+		out.chair = dk.state.Session().Chair
+	}
+	out.applied = dk.state.Applied()
+	v := dk.state.View(d.now())
+	out.view = &v
+	return out
+}
+
+// watched reports whether an event stream follows the room's desk.
+func (d *deliberation) watched(room string) bool {
+	dk := d.existingDesk(room)
+	if dk == nil {
+		return false
+	}
+	dk.mu.Lock()
+	defer dk.mu.Unlock()
+	return len(dk.watchers) > 0
+}
+
+// forget drops a room's desk, so that its next use here rebuilds it from the journal, which
+// another node may have extended meanwhile. stopDepartures also cancels the departures pending
+// on it: the node that now serves the room sees who is connected, this one no longer does.
+func (d *deliberation) forget(room string, stopDepartures bool) {
+	d.mu.Lock()
+	dk := d.desks[room]
+	delete(d.desks, room)
+	d.mu.Unlock()
+	if dk == nil || !stopDepartures {
+		return
+	}
+	dk.mu.Lock()
+	dk.stopDeparturesLocked()
+	dk.mu.Unlock()
+}
+
+// stopDeparturesLocked cancels the departures pending on the desk.
+func (dk *desk) stopDeparturesLocked() {
+	for seat, t := range dk.departures {
+		t.Stop()
+		delete(dk.departures, seat)
+	}
 }
 
 func (dk *desk) replay(entries []store.Entry) error {
@@ -144,17 +223,17 @@ func (dk *desk) replay(entries []store.Entry) error {
 func (dk *desk) openSession(ctx context.Context, profileName string, roster council.Roster, cmd council.OpenSession) (council.View, error) {
 	profile, err := dk.d.profiles(profileName)
 	if err != nil {
-		return council.View{}, &apiError{status: 400, msg: fmt.Sprintf("legal profile %q: %v", profileName, err)}
+		return council.View{}, &httpapi.Error{Status: 400, Msg: fmt.Sprintf("legal profile %q: %v", profileName, err)}
 	}
 	dk.mu.Lock()
 	if dk.state != nil || dk.seq > 0 {
 		dk.mu.Unlock()
-		return council.View{}, &apiError{status: 409, msg: fmt.Sprintf("room %q already has a session (its journal has %d entries): hold the next one in a new room", dk.room, dk.seq)}
+		return council.View{}, &httpapi.Error{Status: 409, Msg: fmt.Sprintf("room %q already has a session (its journal has %d entries): hold the next one in a new room", dk.room, dk.seq)}
 	}
 	st, err := council.NewState(profile, roster)
 	if err != nil {
 		dk.mu.Unlock()
-		return council.View{}, &apiError{status: 400, msg: err.Error()}
+		return council.View{}, &httpapi.Error{Status: 400, Msg: err.Error()}
 	}
 	cmd.Body.Profile = profile.ID
 	dk.state = st
@@ -176,7 +255,7 @@ func (dk *desk) execute(ctx context.Context, by council.Actor, build func(h coun
 	dk.mu.Lock()
 	if dk.state == nil {
 		dk.mu.Unlock()
-		return council.View{}, &apiError{status: 409, msg: errNoSession.Error()}
+		return council.View{}, &httpapi.Error{Status: 409, Msg: errNoSession.Error()}
 	}
 	at := dk.d.now()
 	if last := dk.state.LastEventAt(); at.Before(last) {
@@ -185,7 +264,7 @@ func (dk *desk) execute(ctx context.Context, by council.Actor, build func(h coun
 	cmd, err := build(council.Header{At: at, By: by})
 	if err != nil {
 		dk.mu.Unlock()
-		return council.View{}, &apiError{status: 400, msg: err.Error()}
+		return council.View{}, &httpapi.Error{Status: 400, Msg: err.Error()}
 	}
 	view, err := dk.executeLocked(ctx, cmd)
 	dk.mu.Unlock()
@@ -268,203 +347,9 @@ func (dk *desk) watch() (chan []byte, func()) {
 	}
 }
 
-// systemActor is who records what the server observes itself (a connection, a loss).
-func systemActor(p ParticipantRef) council.Actor {
-	a := council.Actor{Identity: p.Identity, Role: council.RoleMember}
-	if p.Claims != nil && p.Claims.Council != nil {
-		a.Seat = p.Claims.Council.Seat
-	}
-	return a
-}
-
-func memberSeat(p ParticipantRef) int {
-	if p.Claims == nil || p.Claims.Council == nil || p.Claims.Council.Role != auth.RoleMember {
-		return 0
-	}
-	return p.Claims.Council.Seat
-}
-
-// joined records a member connecting from afar as present remotely (not yet counted: the clerk
-// verifies identity), and cancels a pending departure of the same seat.
-func (d *deliberation) joined(room string, p ParticipantRef) {
-	seat := memberSeat(p)
-	if seat == 0 {
-		return
-	}
-	dk, err := d.desk(context.Background(), room)
-	if err != nil {
-		d.log.Warn("council desk unavailable", "room", room, "err", err)
-		return
-	}
-	dk.mu.Lock()
-	if t := dk.departures[seat]; t != nil {
-		t.Stop()
-		delete(dk.departures, seat)
-	}
-	var present bool
-	if dk.state != nil {
-		present = dk.state.Attendance(seat).Presence != council.PresenceAbsent &&
-			dk.state.Attendance(seat).Presence != council.PresenceRepresented
-	}
-	open := dk.state != nil && dk.state.Session().Opened()
-	dk.mu.Unlock()
-	if !open || present {
-		return
-	}
-	arrival := func(h council.Header) (council.Command, error) {
-		return council.RecordArrival{Header: h, Seat: seat, Place: council.Remote}, nil
-	}
-	if _, err := dk.execute(context.Background(), systemActor(p), arrival); err != nil {
-		d.log.Info("remote arrival not recorded", "room", room, "seat", seat, "err", err)
-	}
-}
-
-// left starts the grace period after which a remote member whose connection is gone is
-// recorded as departed.
-func (d *deliberation) left(room string, p ParticipantRef) {
-	seat := memberSeat(p)
-	if seat == 0 {
-		return
-	}
-	dk := d.existingDesk(room)
-	if dk == nil {
-		return
-	}
-	dk.mu.Lock()
-	defer dk.mu.Unlock()
-	if dk.state == nil || !dk.state.Session().Opened() {
-		return
-	}
-	switch dk.state.Attendance(seat).Presence {
-	case council.PresenceRemote, council.PresenceUnverified:
-	default:
-		return
-	}
-	dk.scheduleDepartureLocked(seat, systemActor(p))
-}
-
-// scheduleDepartureLocked records seat as departed once the grace has passed, unless a
-// connection for the seat is back by then.
-func (dk *desk) scheduleDepartureLocked(seat int, by council.Actor) {
-	d := dk.d
-	if t := dk.departures[seat]; t != nil {
-		t.Stop()
-	}
-	grace := dk.state.Profile().Remote.DepartureGrace
-	if d.srv.cfg.DepartureGrace > 0 {
-		grace = d.srv.cfg.DepartureGrace
-	}
-	var timer *time.Timer
-	timer = time.AfterFunc(grace, func() {
-		dk.mu.Lock()
-		current := dk.departures[seat] == timer
-		if current {
-			delete(dk.departures, seat)
-		}
-		dk.mu.Unlock()
-		if !current || d.seatConnected(dk.room, seat) {
-			return
-		}
-		departure := func(h council.Header) (council.Command, error) {
-			return council.RecordDeparture{Header: h, Seat: seat, Reason: council.ConnectionLost}, nil
-		}
-		if _, err := dk.execute(context.Background(), by, departure); err != nil {
-			d.log.Info("departure not recorded", "room", dk.room, "seat", seat, "err", err)
-		} else {
-			d.log.Info("remote member recorded as departed after the grace period", "room", dk.room, "seat", seat, "grace", grace)
-		}
-	})
-	dk.departures[seat] = timer
-}
-
-// seatConnected reports whether a member of that seat is connected to the room.
-func (d *deliberation) seatConnected(room string, seat int) bool {
-	r, ok := d.srv.Room(room)
-	if !ok {
-		return false
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, p := range r.participants {
-		if memberSeat(p.ref()) == seat {
-			return true
-		}
-	}
-	return false
-}
-
-// mayUnmute is the floor rule on the media: while floor control is on, only the chair (by
-// role or by seat) and the floor holder may open a microphone.
-func (d *deliberation) mayUnmute(room string, p ParticipantRef) error {
-	dk := d.existingDesk(room)
-	if dk == nil {
-		return nil
-	}
-	dk.mu.Lock()
-	defer dk.mu.Unlock()
-	if dk.state == nil || !dk.state.Session().Opened() || !dk.state.FloorControlled() {
-		return nil
-	}
-	return floorAllows(dk.state, p)
-}
-
-func floorAllows(st *council.State, p ParticipantRef) error {
-	role := p.Claims.Role()
-	if role == auth.RoleChair || role == auth.RoleInterpreter || role == auth.RoleCaptioner {
-		return nil
-	}
-	seat := 0
-	if p.Claims.Council != nil {
-		seat = p.Claims.Council.Seat
-	}
-	if seat != 0 && seat == st.Session().Chair {
-		return nil
-	}
-	if holder, _, ok := st.FloorHolder(); ok && seat != 0 && holder == seat {
-		return nil
-	}
-	return errors.New("floor control is on: you may speak once the chair gives you the floor (raise your hand to ask for it)")
-}
-
-// enforceFloor mutes, on the server, every open microphone that the floor rule does not allow.
-func (d *deliberation) enforceFloor(dk *desk) {
-	r, ok := d.srv.Room(dk.room)
-	if !ok {
-		return
-	}
-	dk.mu.Lock()
-	if dk.state == nil || !dk.state.Session().Opened() || !dk.state.FloorControlled() {
-		dk.mu.Unlock()
-		return
-	}
-	type mute struct {
-		p   *Participant
-		sid string
-	}
-	var mutes []mute
-	r.mu.Lock()
-	for _, p := range r.participants {
-		if floorAllows(dk.state, p.ref()) == nil {
-			continue
-		}
-		for sid, t := range p.tracks {
-			if isMicrophone(t) && !t.info.Muted {
-				mutes = append(mutes, mute{p, sid})
-			}
-		}
-	}
-	r.mu.Unlock()
-	dk.mu.Unlock()
-	for _, m := range mutes {
-		if _, err := m.p.MuteTrack(m.sid, true); err != nil {
-			d.log.Debug("floor mute", "err", err)
-		}
-	}
-}
-
 // commandError turns a refusal into an API error with its reason.
-func commandError(err error) *apiError {
-	var ae *apiError
+func commandError(err error) *httpapi.Error {
+	var ae *httpapi.Error
 	if errors.As(err, &ae) {
 		return ae
 	}
@@ -472,7 +357,7 @@ func commandError(err error) *apiError {
 	var qe *council.QuorumError
 	switch {
 	case errors.As(err, &qe):
-		return &apiError{status: 409, msg: qe.Error()}
+		return &httpapi.Error{Status: 409, Msg: qe.Error()}
 	case errors.As(err, &re):
 		status := 409
 		if errors.Is(err, council.ErrNotEntitled) {
@@ -480,13 +365,13 @@ func commandError(err error) *apiError {
 		} else if errors.Is(err, council.ErrInvalid) || errors.Is(err, council.ErrUnknown) {
 			status = 400
 		}
-		return &apiError{status: status, msg: re.Error()}
+		return &httpapi.Error{Status: status, Msg: re.Error()}
 	case errors.Is(err, store.ErrConflict):
-		return &apiError{status: 409, msg: "the session changed at the same moment; retry: " + err.Error()}
+		return &httpapi.Error{Status: 409, Msg: "the session changed at the same moment; retry: " + err.Error()}
 	}
 	msg := err.Error()
 	if strings.Contains(msg, "journal") {
-		return &apiError{status: 503, msg: "the record could not be written, nothing was changed: " + msg}
+		return &httpapi.Error{Status: 503, Msg: "the record could not be written, nothing was changed: " + msg}
 	}
-	return &apiError{status: 500, msg: msg}
+	return &httpapi.Error{Status: 500, Msg: msg}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -20,6 +21,8 @@ import (
 	"github.com/twitchtv/twirp"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/ingeco/hemicycle/signaling/httpapi"
 )
 
 // Several nodes: any node is an entry point. A request for a room that lives on another node
@@ -31,21 +34,36 @@ import (
 // RelayHeader marks a request relayed by an entry node (its value is that node's id). A node
 // never relays such a request again: if the room is not its own, it answers 421 and the entry
 // node asks Redis again.
-const RelayHeader = "Hemicycle-Relayed-By"
+const RelayHeader = httpapi.RelayHeader
 
-// Placement says which node serves a room. The default, without one configured, is this node
-// for every room.
+// Placement says which node serves a room: LocalPlacement on a single node, the cluster's
+// over Redis when there are several.
 type Placement interface {
 	// Locate says where room lives. local=true: serve it here (the room is now placed on this
 	// node if it was free or its node is dead). Otherwise nodeURL is the base HTTP URL of the
-	// room's node. An error with a Pending() bool method returning true means the answer will
-	// come soon (the room's node just died and its rooms are not yet given away).
+	// room's node. An error wrapping ErrRoomMoving means the answer comes soon: the room's
+	// node just died and its rooms are not yet given away.
 	Locate(ctx context.Context, room string) (local bool, nodeURL string, err error)
 	// RoomsElsewhere lists the rooms placed on other live nodes, by node URL.
 	RoomsElsewhere(ctx context.Context) (map[string][]string, error)
 	// Release says that the room closed here.
 	Release(ctx context.Context, room string) error
 }
+
+// ErrRoomMoving is the answer of a placement while the room's node has died and the room is
+// not yet placed again: a request waits for it rather than failing.
+var ErrRoomMoving = errors.New("the room's node is gone and the room is being placed again")
+
+// LocalPlacement is the placement of a single node: every room is served here.
+type LocalPlacement struct{}
+
+func (LocalPlacement) Locate(context.Context, string) (bool, string, error) { return true, "", nil }
+
+func (LocalPlacement) RoomsElsewhere(context.Context) (map[string][]string, error) {
+	return nil, nil
+}
+
+func (LocalPlacement) Release(context.Context, string) error { return nil }
 
 // Load is what this node carries, for placing rooms.
 type Load struct {
@@ -73,8 +91,15 @@ func (s *Server) Load() Load {
 // errMoved reports a relayed request refused by a node that no longer holds the room.
 var errMoved = errors.New("the room's node says the room moved")
 
-// relayer forwards requests to other nodes.
+// relayer forwards requests for rooms held by other nodes.
 type relayer struct {
+	placement Placement
+	nodeID    string
+	log       *slog.Logger
+	stopped   <-chan struct{} // the server is shutting down
+	wait      time.Duration   // how long a request waits for a room being placed again
+	openHere  func(room string) bool
+
 	transport *http.Transport
 	client    *http.Client
 
@@ -90,7 +115,7 @@ type relayer struct {
 // found by the programme's routes here at most this late.
 const openRoomsTTL = time.Second
 
-func newRelayer() *relayer {
+func newRelayer(s *Server) *relayer {
 	t := &http.Transport{
 		Proxy: nil, // nodes talk to each other directly, whatever the environment says
 		DialContext: (&net.Dialer{
@@ -100,68 +125,68 @@ func newRelayer() *relayer {
 		MaxIdleConnsPerHost: 32,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return &relayer{transport: t, client: &http.Client{Transport: t, Timeout: apiTimeout}}
+	wait := s.cfg.RelayWait
+	if wait <= 0 {
+		wait = 10 * time.Second
+	}
+	return &relayer{
+		placement: s.cfg.Placement, nodeID: s.cfg.NodeID, log: s.log, stopped: s.ctx.Done(), wait: wait,
+		openHere:  func(room string) bool { _, ok := s.Room(room); return ok },
+		transport: t, client: &http.Client{Transport: t, Timeout: apiTimeout},
+	}
 }
 
-func (s *Server) relayWait() time.Duration {
-	if s.cfg.RelayWait > 0 {
-		return s.cfg.RelayWait
-	}
-	return 10 * time.Second
-}
-
-// relay serves r on the room's node when that is another node, and reports whether it did
-// (or refused the request); false means: serve it here. While the room's node is unreachable
-// (it just died, and Redis has not yet expired it) the request waits, up to RelayWait, for the
-// room to be placed on a live node: a reconnecting client then gets through on its first try.
-func (s *Server) relay(w http.ResponseWriter, r *http.Request, room string) bool {
-	pl := s.cfg.Placement
-	if pl == nil {
-		return false
-	}
-	var body []byte
-	if r.Body != nil && r.Body != http.NoBody {
+// forward proxies r to nodeURL, keeping its body in kept the first time so that it can be
+// sent again to another node, or served here, after a failed attempt.
+func (rl *relayer) forward(w http.ResponseWriter, r *http.Request, nodeURL string, kept *[]byte) (done bool, err error) {
+	if *kept == nil && r.Body != nil && r.Body != http.NoBody {
 		b, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
-		if err != nil {
-			relayError(w, r, http.StatusBadRequest, "read the request body: "+err.Error())
-			return true
+		if err != nil || int64(len(b)) > maxBodyBytes {
+			relayError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body unreadable or over %d bytes", maxBodyBytes))
+			return true, nil
 		}
-		if int64(len(b)) > maxBodyBytes {
-			relayError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", maxBodyBytes))
-			return true
-		}
-		body = b
+		*kept = b
 	}
-	restore := func() {
-		if body != nil {
-			r.Body = io.NopCloser(bytes.NewReader(body))
-		}
+	rewind(r, *kept)
+	return rl.proxy(w, r, nodeURL)
+}
+
+func rewind(r *http.Request, b []byte) {
+	if b != nil {
+		r.Body = io.NopCloser(bytes.NewReader(b))
 	}
-	relayed := r.Header.Get(RelayHeader) != ""
-	deadline := time.Now().Add(s.relayWait())
+}
+
+// toRoom serves r on the room's node when that is another node, and reports whether it did
+// (or refused the request); false means: serve it here. While the room's node is unreachable
+// (it just died, and Redis has not yet expired it) the request waits, up to the relay wait,
+// for the room to be placed on a live node: a reconnecting client then gets through on its
+// first try.
+func (rl *relayer) toRoom(w http.ResponseWriter, r *http.Request, room string) bool {
+	var sent []byte
+	deadline := time.Now().Add(rl.wait)
 	var lastErr error
 	for {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-		local, nodeURL, err := pl.Locate(ctx, room)
+		local, nodeURL, err := rl.placement.Locate(ctx, room)
 		cancel()
 		switch {
 		case err == nil && local:
-			restore()
+			rewind(r, sent)
 			return false
-		case err == nil && relayed:
+		case err == nil && httpapi.IsRelayed(r):
 			relayError(w, r, http.StatusMisdirectedRequest, fmt.Sprintf("room %q is served by %s, not by this node", room, nodeURL))
 			return true
 		case err == nil:
-			restore()
-			done, perr := s.proxy(w, r, nodeURL)
+			done, perr := rl.forward(w, r, nodeURL, &sent)
 			if done {
 				return true
 			}
 			if lastErr == nil {
-				s.log.Info("room's node unreachable; waiting for the room to be placed again", "room", room, "node", nodeURL, "err", perr)
+				rl.log.Info("room's node unreachable; waiting for the room to be placed again", "room", room, "node", nodeURL, "err", perr)
 			}
 			lastErr = perr
-		case isPending(err):
+		case errors.Is(err, ErrRoomMoving):
 			lastErr = err
 		default:
 			relayError(w, r, http.StatusServiceUnavailable, fmt.Sprintf("cannot tell which node serves room %q: %v", room, err))
@@ -170,83 +195,72 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, room string) bool
 		if time.Now().After(deadline) {
 			break
 		}
-		select {
-		case <-r.Context().Done():
+		if !rl.pause(w, r) {
 			return true
-		case <-s.ctx.Done():
-			relayError(w, r, http.StatusServiceUnavailable, "server is shutting down")
-			return true
-		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	relayError(w, r, http.StatusServiceUnavailable, fmt.Sprintf("room %q has no reachable node after %s: %v", room, s.relayWait(), lastErr))
+	relayError(w, r, http.StatusServiceUnavailable, fmt.Sprintf("room %q has no reachable node after %s: %v", room, rl.wait, lastErr))
 	return true
 }
 
-// relayOpenRoom serves r on the node where room is open, when that is another node, and
-// reports whether it did (or refused the request); false means: serve it here. Unlike relay it
-// never places the room: the programme's routes only make sense for a room open somewhere, and
-// some are anonymous, so a request for a room open nowhere must not claim it for this node. A
-// relayed request is served here whatever the answer (404 for a room not open here).
-func (s *Server) relayOpenRoom(w http.ResponseWriter, r *http.Request, room string) bool {
-	pl := s.cfg.Placement
-	if pl == nil || isRelayed(r) {
+// pause waits before asking the placement again; false when the request or the server ended.
+func (rl *relayer) pause(w http.ResponseWriter, r *http.Request) bool {
+	select {
+	case <-r.Context().Done():
+		return false
+	case <-rl.stopped:
+		relayError(w, r, http.StatusServiceUnavailable, "server is shutting down")
+		return false
+	case <-time.After(200 * time.Millisecond):
+		return true
+	}
+}
+
+// toOpenRoom serves r on the node where room is open, when that is another node, and
+// reports whether it did (or refused the request); false means: serve it here. Unlike toRoom
+// it never places the room: the programme's routes only make sense for a room open somewhere,
+// and some are anonymous, so a request for a room open nowhere must not claim it for this
+// node. A relayed request is served here whatever the answer (404 for a room not open here).
+func (rl *relayer) toOpenRoom(w http.ResponseWriter, r *http.Request, room string) bool {
+	if httpapi.IsRelayed(r) || rl.openHere(room) {
 		return false
 	}
-	if _, ok := s.Room(room); ok {
-		return false
-	}
-	var body []byte
-	if r.Body != nil && r.Body != http.NoBody {
-		b, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
-		if err != nil || int64(len(b)) > maxBodyBytes {
-			relayError(w, r, http.StatusBadRequest, fmt.Sprintf("request body unreadable or over %d bytes", maxBodyBytes))
-			return true
-		}
-		body = b
-	}
-	deadline := time.Now().Add(s.relayWait())
+	var sent []byte
+	deadline := time.Now().Add(rl.wait)
 	for {
-		nodeURL, err := s.relayer.nodeOf(r.Context(), pl, room)
+		nodeURL, err := rl.nodeOf(r.Context(), room)
 		if err != nil {
 			relayError(w, r, http.StatusServiceUnavailable, fmt.Sprintf("cannot tell which node serves room %q: %v", room, err))
 			return true
 		}
-		if body != nil {
-			r.Body = io.NopCloser(bytes.NewReader(body))
-		}
 		if nodeURL == "" {
+			rewind(r, sent)
 			return false // open on no other node: this one answers
 		}
-		done, perr := s.proxy(w, r, nodeURL)
+		done, perr := rl.forward(w, r, nodeURL, &sent)
 		if done {
 			return true
 		}
 		// The node is unreachable: it may just have died, and the room be placed again.
-		s.relayer.forgetPlaces()
+		rl.forgetPlaces()
 		if time.Now().After(deadline) {
-			relayError(w, r, http.StatusServiceUnavailable, fmt.Sprintf("room %q has no reachable node after %s: %v", room, s.relayWait(), perr))
+			relayError(w, r, http.StatusServiceUnavailable, fmt.Sprintf("room %q has no reachable node after %s: %v", room, rl.wait, perr))
 			return true
 		}
-		select {
-		case <-r.Context().Done():
+		if !rl.pause(w, r) {
 			return true
-		case <-s.ctx.Done():
-			relayError(w, r, http.StatusServiceUnavailable, "server is shutting down")
-			return true
-		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
 
 // nodeOf returns the URL of the other live node holding room, or "" when none does.
-func (rl *relayer) nodeOf(ctx context.Context, pl Placement, room string) (string, error) {
+func (rl *relayer) nodeOf(ctx context.Context, room string) (string, error) {
 	rl.openMu.Lock()
 	defer rl.openMu.Unlock()
 	if rl.openAt == nil || time.Since(rl.openRead) > openRoomsTTL {
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
-		byNode, err := pl.RoomsElsewhere(ctx)
+		byNode, err := rl.placement.RoomsElsewhere(ctx)
 		if err != nil {
 			return "", err
 		}
@@ -275,7 +289,7 @@ func relayError(w http.ResponseWriter, r *http.Request, status int, msg string) 
 	case status == http.StatusMisdirectedRequest:
 		http.Error(w, msg, status) // between nodes: the entry node asks Redis again
 	case strings.HasPrefix(r.URL.Path, "/api/"):
-		writeAPIError(w, &apiError{status: status, msg: msg})
+		httpapi.WriteError(w, status, msg)
 	case strings.HasPrefix(r.URL.Path, "/twirp/"):
 		code := twirp.Unavailable
 		switch status {
@@ -290,14 +304,9 @@ func relayError(w http.ResponseWriter, r *http.Request, status int, msg string) 
 	}
 }
 
-func isPending(err error) bool {
-	var p interface{ Pending() bool }
-	return errors.As(err, &p) && p.Pending()
-}
-
 // proxy forwards r to nodeURL. It reports done=false, having written nothing, when the node
 // could not be reached or no longer holds the room, so that the caller may ask again.
-func (s *Server) proxy(w http.ResponseWriter, r *http.Request, nodeURL string) (done bool, err error) {
+func (rl *relayer) proxy(w http.ResponseWriter, r *http.Request, nodeURL string) (done bool, err error) {
 	target, err := url.Parse(nodeURL)
 	if err != nil {
 		relayError(w, r, http.StatusBadGateway, fmt.Sprintf("room's node has a bad URL %q: %v", nodeURL, err))
@@ -308,9 +317,9 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, nodeURL string) (
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.SetXForwarded()
-			pr.Out.Header.Set(RelayHeader, s.cfg.NodeID)
+			pr.Out.Header.Set(RelayHeader, rl.nodeID)
 		},
-		Transport: s.relayer.transport,
+		Transport: rl.transport,
 		ModifyResponse: func(resp *http.Response) error {
 			if resp.StatusCode == http.StatusMisdirectedRequest {
 				return errMoved
@@ -337,15 +346,9 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, nodeURL string) (
 	return true, nil
 }
 
-// isRelayed reports whether an entry node relayed r here.
-func isRelayed(r *http.Request) bool { return r.Header.Get(RelayHeader) != "" }
-
 // relayTwirp relays a RoomService call about a room on another node. The room is in the
 // request message, which is decoded here (JSON or protobuf, as Twirp accepts both).
-func (s *Server) relayTwirp(w http.ResponseWriter, r *http.Request) bool {
-	if s.cfg.Placement == nil {
-		return false
-	}
+func (rl *relayer) twirp(w http.ResponseWriter, r *http.Request) bool {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if err != nil || int64(len(body)) > maxBodyBytes {
@@ -355,7 +358,7 @@ func (s *Server) relayTwirp(w http.ResponseWriter, r *http.Request) bool {
 	if room == "" {
 		return false
 	}
-	return s.relay(w, r, room)
+	return rl.toRoom(w, r, room)
 }
 
 // twirpRoom names the room a RoomService request is about, or "" for calls about no single
@@ -405,21 +408,18 @@ func twirpRoom(method, contentType string, body []byte) string {
 // roomsElsewhere asks every other node for its open rooms (those in want, or all), with the
 // caller's token, for a ListRooms answered from any node. A node that does not answer is
 // logged and left out rather than failing the whole list.
-func (s *Server) roomsElsewhere(ctx context.Context, token string, want map[string]bool) []*livekit.Room {
-	if s.cfg.Placement == nil {
-		return nil
-	}
-	byNode, err := s.cfg.Placement.RoomsElsewhere(ctx)
+func (rl *relayer) roomsElsewhere(ctx context.Context, token string, want map[string]bool) []*livekit.Room {
+	byNode, err := rl.placement.RoomsElsewhere(ctx)
 	if err != nil {
-		s.log.Warn("list rooms of other nodes", "err", err)
+		rl.log.Warn("list rooms of other nodes", "err", err)
 		return nil
 	}
 	header := http.Header{}
 	header.Set("Authorization", "Bearer "+token)
-	header.Set(RelayHeader, s.cfg.NodeID)
+	header.Set(RelayHeader, rl.nodeID)
 	ctx, err = twirp.WithHTTPRequestHeaders(ctx, header)
 	if err != nil {
-		s.log.Warn("list rooms of other nodes", "err", err)
+		rl.log.Warn("list rooms of other nodes", "err", err)
 		return nil
 	}
 	var out []*livekit.Room
@@ -433,9 +433,9 @@ func (s *Server) roomsElsewhere(ctx context.Context, token string, want map[stri
 		if len(names) == 0 {
 			continue
 		}
-		res, err := livekit.NewRoomServiceProtobufClient(nodeURL, s.relayer.client).ListRooms(ctx, &livekit.ListRoomsRequest{Names: names})
+		res, err := livekit.NewRoomServiceProtobufClient(nodeURL, rl.client).ListRooms(ctx, &livekit.ListRoomsRequest{Names: names})
 		if err != nil {
-			s.log.Warn("list rooms of another node", "node", nodeURL, "err", err)
+			rl.log.Warn("list rooms of another node", "node", nodeURL, "err", err)
 			continue
 		}
 		out = append(out, res.GetRooms()...)
@@ -451,39 +451,14 @@ func (s *Server) Evict(room string) {
 	if s.delib != nil {
 		s.delib.forget(room, true)
 	}
-	r, ok := s.Room(room)
-	if !ok {
-		return
+	if r, ok := s.Room(room); ok {
+		r.handOver()
 	}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return
-	}
-	r.closed = true
-	r.emptyTimer.Stop()
-	ps := make([]*Participant, 0, len(r.participants))
-	for _, p := range r.participants {
-		ps = append(ps, p)
-	}
-	r.mu.Unlock()
-	// Forgotten before anyone is told, so that a client coming straight back finds no
-	// closing room here.
-	s.forgetRoom(r)
-	for _, p := range ps {
-		p.send(leaveMessage(livekit.LeaveRequest_RECONNECT, livekit.DisconnectReason_MIGRATION))
-		r.remove(p, livekit.DisconnectReason_MIGRATION, false)
-	}
-	r.cancel()
-	r.log.Info("room handed over to another node")
 }
 
 // roomClosed hands a room closed here back to the placement and drops its council desk, whose
 // state another node may extend from the journal before the room comes back here.
 func (s *Server) roomClosed(name string) {
-	if s.cfg.Placement == nil {
-		return
-	}
 	s.mu.Lock()
 	_, reopened := s.rooms[name]
 	s.mu.Unlock()
@@ -501,38 +476,8 @@ func (s *Server) roomClosed(name string) {
 		defer s.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		if err := s.cfg.Placement.Release(ctx, name); err != nil {
+		if err := s.relayer.placement.Release(ctx, name); err != nil {
 			s.log.Warn("room closed but not released; its claim lapses when this node stops", "room", name, "err", err)
 		}
 	}()
-}
-
-// watched reports whether an event stream follows the room's desk.
-func (d *deliberation) watched(room string) bool {
-	dk := d.existingDesk(room)
-	if dk == nil {
-		return false
-	}
-	dk.mu.Lock()
-	defer dk.mu.Unlock()
-	return len(dk.watchers) > 0
-}
-
-// forget drops a room's desk, so that its next use here rebuilds it from the journal, which
-// another node may have extended meanwhile. stopDepartures also cancels the departures pending
-// on it: the node that now serves the room sees who is connected, this one no longer does.
-func (d *deliberation) forget(room string, stopDepartures bool) {
-	d.mu.Lock()
-	dk := d.desks[room]
-	delete(d.desks, room)
-	d.mu.Unlock()
-	if dk == nil || !stopDepartures {
-		return
-	}
-	dk.mu.Lock()
-	for seat, t := range dk.departures {
-		t.Stop()
-		delete(dk.departures, seat)
-	}
-	dk.mu.Unlock()
 }

@@ -335,10 +335,7 @@ func startProgrammeNode(t *testing.T, pl *fakePlacement, id string) *testServer 
 	}
 	withJournal(t)(&cfg)
 	srv := NewServer(cfg)
-	mux := http.NewServeMux()
-	mux.Handle("/", srv.Handler())
-	srv.MountProgramme(mux)
-	hs := httptest.NewServer(mux)
+	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		srv.Close()
 		hs.Close()

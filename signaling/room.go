@@ -306,10 +306,42 @@ func (r *Room) remove(p *Participant, reason livekit.DisconnectReason, notify bo
 
 // close removes everyone and forgets the room.
 func (r *Room) close(reason livekit.DisconnectReason) {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
+	ps, ok := r.shut()
+	if !ok {
 		return
+	}
+	for _, p := range ps {
+		r.remove(p, reason, true)
+	}
+	r.cancel()
+	r.srv.forgetRoom(r)
+	r.log.Info("room closed", "reason", reason.String())
+}
+
+// handOver stops serving the room because another node now holds it: each participant is told
+// to reconnect in full, which brings it, through its entry node, to the room's node.
+func (r *Room) handOver() {
+	ps, ok := r.shut()
+	if !ok {
+		return
+	}
+	// Forgotten before anyone is told, so that a client coming straight back finds no
+	// closing room here.
+	r.srv.forgetRoom(r)
+	for _, p := range ps {
+		p.send(leaveMessage(livekit.LeaveRequest_RECONNECT, livekit.DisconnectReason_MIGRATION))
+		r.remove(p, livekit.DisconnectReason_MIGRATION, false)
+	}
+	r.cancel()
+	r.log.Info("room handed over to another node")
+}
+
+// shut marks the room closed and returns who was in it; false if it already was.
+func (r *Room) shut() ([]*Participant, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, false
 	}
 	r.closed = true
 	r.emptyTimer.Stop()
@@ -317,13 +349,7 @@ func (r *Room) close(reason livekit.DisconnectReason) {
 	for _, p := range r.participants {
 		ps = append(ps, p)
 	}
-	r.mu.Unlock()
-	for _, p := range ps {
-		r.remove(p, reason, true)
-	}
-	r.cancel()
-	r.srv.forgetRoom(r)
-	r.log.Info("room closed", "reason", reason.String())
+	return ps, true
 }
 
 func (r *Room) closeIfEmpty() {

@@ -10,6 +10,7 @@ import (
 	"github.com/twitchtv/twirp"
 
 	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/signaling/httpapi"
 )
 
 // roomService implements LiveKit's RoomService (Twirp) so that LiveKit's server SDKs and tools
@@ -42,14 +43,14 @@ func (t *tokenCarrier) PathPrefix() string { return t.next.PathPrefix() }
 
 func (t *tokenCarrier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var res claimsResult
-	if tok := bearer(r); tok == "" {
+	if tok := httpapi.Bearer(r); tok == "" {
 		res.err = &auth.Error{Reason: auth.ReasonNoToken, Status: http.StatusUnauthorized, Detail: "send Authorization: Bearer <token>"}
 	} else {
 		res.claims, res.err = t.s.cfg.Verifier.Verify(tok)
-		res.token, res.relayed = tok, isRelayed(r)
+		res.token, res.relayed = tok, httpapi.IsRelayed(r)
 	}
 	// relay.go: a call about a room on another node is served there, once the token holds.
-	if res.err == nil && t.s.relayTwirp(w, r) {
+	if res.err == nil && t.s.relayer.twirp(w, r) {
 		return
 	}
 	t.next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, res)))
@@ -166,7 +167,7 @@ func (rs *roomService) ListRooms(ctx context.Context, req *livekit.ListRoomsRequ
 	}
 	// relay.go: with several nodes, the others' rooms too (unless another node asks).
 	if res, _ := ctx.Value(claimsKey{}).(claimsResult); !res.relayed {
-		out.Rooms = append(out.Rooms, rs.s.roomsElsewhere(ctx, res.token, want)...)
+		out.Rooms = append(out.Rooms, rs.s.relayer.roomsElsewhere(ctx, res.token, want)...)
 	}
 	return out, nil
 }

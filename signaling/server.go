@@ -1,17 +1,26 @@
 // Package signaling speaks the LiveKit signalling protocol (v0: two peer connections per
 // participant) over WebSocket at /rtc, keeps rooms and participants, decides permissions from
-// verified tokens, and drives the sfu package. It also serves LiveKit's RoomService over Twirp.
+// verified tokens, and drives the sfu package. Its files, by concern:
+//
+//   - server.go, routes.go: the server, its rooms, and its rows of the route table (the types
+//     are in signaling/httpapi), with the guard that checks tokens and relays;
+//   - rtc.go, conn.go: the /rtc endpoint and its WebSocket;
+//   - room.go, participant.go, publish.go, subscribe.go, data.go, quality.go: a room, its
+//     participants, what they publish and receive, data packets, connection quality;
+//   - roomservice.go: LiveKit's RoomService over Twirp;
+//   - relay.go: several nodes (Placement, LocalPlacement, the relay to the room's node);
+//   - desk*.go: the deliberation desk, one per room: the council session folded from its
+//     journal, its API routes, attendance from connections, the floor on the media;
+//   - programme*.go: the public programme of each room (broadcast makes it; broadcast.OnAir
+//     says what is on air), its viewers, and its routes;
+//   - metrics.go: Prometheus metrics.
 package signaling
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -61,12 +70,15 @@ type Config struct {
 	Clock func() time.Time
 	// Location is the time zone of the minutes.
 	Location *time.Location
+	// Labels are the words of what the server writes for everyone: the recording's chapters
+	// and bleep titles, and the minutes when the reader asks for no language (labels.go).
+	Labels council.Labels
 	// DepartureGrace, when set, replaces the legal profile's grace before a lost remote
 	// member is recorded as departed.
 	DepartureGrace time.Duration
 
-	// Placement says which node serves each room when there are several (relay.go); nil
-	// serves every room here.
+	// Placement says which node serves each room when there are several (relay.go); the
+	// default, LocalPlacement, serves every room here.
 	Placement Placement
 	// RelayWait bounds how long a request waits for a room whose node is unreachable to be
 	// placed on a live node (10 s when zero).
@@ -129,6 +141,9 @@ func NewServer(cfg Config) *Server {
 	if cfg.Location == nil {
 		cfg.Location = time.Local
 	}
+	if cfg.Placement == nil {
+		cfg.Placement = LocalPlacement{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:    cfg,
@@ -146,44 +161,8 @@ func NewServer(cfg Config) *Server {
 	if cfg.Journal != nil && cfg.Profiles != nil {
 		s.delib = newDeliberation(s)
 	}
-	s.relayer = newRelayer() // relay.go
+	s.relayer = newRelayer(s) // relay.go
 	return s
-}
-
-// Handler serves /rtc, its validate endpoints, the RoomService API and the deliberation API
-// under /api/rooms/.
-func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/rtc", s.serveRTC)
-	mux.HandleFunc("/rtc/validate", s.serveValidate)
-	// The browser SDK tries the single-peer-connection path first; a 404 that does not say
-	// "room does not exist" makes it fall back to /rtc.
-	mux.HandleFunc("/rtc/v1", s.notV1)
-	mux.HandleFunc("/rtc/v1/validate", s.notV1)
-	rs := newRoomService(s)
-	mux.Handle(rs.PathPrefix(), rs)
-	s.apiRoutes(mux)
-	return cors(mux)
-}
-
-// cors lets pages on other origins reach the validate endpoints and the API; without it the
-// browser SDK sees a failed fetch instead of a 404 and never falls back.
-func cors(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Twirp-Version")
-		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-		if r.Method == http.MethodOptions {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (s *Server) notV1(w http.ResponseWriter, _ *http.Request) {
-	http.Error(w, "single peer connection signalling (v1) is not offered by this server; use /rtc", http.StatusNotFound)
 }
 
 // Close disconnects everyone and ends every goroutine.
@@ -251,131 +230,6 @@ func (s *Server) forgetRoom(r *Room) {
 	}
 	s.mu.Unlock()
 	s.roomClosed(r.name) // relay.go: hand the room back to the placement
-}
-
-// bearer returns the token from the Authorization header or the access_token query parameter
-// (the Go SDK uses the first, the browser SDK the second).
-func bearer(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); h != "" {
-		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
-			return strings.TrimSpace(t)
-		}
-	}
-	return r.URL.Query().Get("access_token")
-}
-
-// authorize verifies the token for joining a room and writes the refusal when it fails.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (*auth.Claims, bool) {
-	token := bearer(r)
-	if token == "" {
-		http.Error(w, "no access token: pass access_token in the query or an Authorization: Bearer header", http.StatusUnauthorized)
-		return nil, false
-	}
-	claims, err := s.cfg.Verifier.VerifyJoin(token)
-	if err != nil {
-		http.Error(w, err.Error(), auth.HTTPStatus(err))
-		return nil, false
-	}
-	return claims, true
-}
-
-func (s *Server) serveValidate(w http.ResponseWriter, r *http.Request) {
-	claims, ok := s.authorize(w, r)
-	if !ok {
-		return
-	}
-	if s.relay(w, r, claims.Video.Room) { // relay.go: the room lives on another node
-		return
-	}
-	_, _ = w.Write([]byte("success"))
-}
-
-// joinParams are the query parameters of /rtc that we act on.
-type joinParams struct {
-	autoSubscribe bool
-	reconnect     bool
-	sid           string
-	protocol      int
-	sdk           string
-}
-
-func parseJoinParams(r *http.Request) joinParams {
-	q := r.URL.Query()
-	p := joinParams{autoSubscribe: true, sid: q.Get("sid"), sdk: q.Get("sdk")}
-	if v := q.Get("auto_subscribe"); v == "0" || v == "false" {
-		p.autoSubscribe = false
-	}
-	if v := q.Get("reconnect"); v == "1" || v == "true" {
-		p.reconnect = true
-	}
-	p.protocol, _ = strconv.Atoi(q.Get("protocol"))
-	return p
-}
-
-func (s *Server) serveRTC(w http.ResponseWriter, r *http.Request) {
-	claims, ok := s.authorize(w, r)
-	if !ok {
-		return
-	}
-	if s.relay(w, r, claims.Video.Room) { // relay.go: the room lives on another node
-		return
-	}
-	params := parseJoinParams(r)
-	ws, err := s.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		s.log.Debug("websocket upgrade failed", "err", err)
-		return
-	}
-	conn := newSignalConn(ws, s.cfg.PingTimeout)
-	s.wg.Add(1)
-	defer s.wg.Done()
-
-	room, err := s.openRoom(claims.Video.Room, 0)
-	if err != nil {
-		conn.send(leaveMessage(livekit.LeaveRequest_DISCONNECT, livekit.DisconnectReason_SERVER_SHUTDOWN))
-		conn.close(nil)
-		return
-	}
-	var p *Participant
-	if params.reconnect {
-		p = room.resume(params.sid, claims.ParticipantIdentity(), conn)
-		if p == nil {
-			// Unknown session: ask for a full rejoin, as the SDKs expect.
-			conn.send(leaveMessage(livekit.LeaveRequest_RECONNECT, livekit.DisconnectReason_STATE_MISMATCH))
-			conn.close(nil)
-			return
-		}
-	} else {
-		p, err = room.join(claims, params, conn)
-		if err != nil {
-			s.log.Warn("join refused", "room", room.name, "identity", claims.ParticipantIdentity(), "err", err)
-			conn.send(leaveMessage(livekit.LeaveRequest_DISCONNECT, livekit.DisconnectReason_JOIN_FAILURE))
-			conn.close(err)
-			return
-		}
-	}
-	p.readLoop(conn)
-}
-
-func leaveMessage(action livekit.LeaveRequest_Action, reason livekit.DisconnectReason) *livekit.SignalResponse {
-	return &livekit.SignalResponse{Message: &livekit.SignalResponse_Leave{Leave: &livekit.LeaveRequest{
-		Action:       action,
-		Reason:       reason,
-		CanReconnect: action != livekit.LeaveRequest_DISCONNECT,
-	}}}
-}
-
-// newSID makes a LiveKit-style identifier: a prefix and 12 random base62 characters.
-func newSID(prefix string) string {
-	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	var b [12]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(fmt.Sprintf("crypto/rand failed: %v", err))
-	}
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return prefix + string(b[:])
 }
 
 // allowUnmute asks the floor rule, then the configured hook, whether p may open a microphone.

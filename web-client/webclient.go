@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ingeco/hemicycle/signaling/httpapi"
 )
 
 //go:embed static
@@ -67,6 +69,23 @@ type asset struct {
 
 type handler struct {
 	assets map[string]*asset // by URL path, e.g. "/js/main.js"
+}
+
+// Routes are the web client's rows of the server's route table: every page and file at "/",
+// and the watch page of every room at /watch/{room} (the same file for every room, which it
+// reads from the address).
+func Routes() []httpapi.Route {
+	web := Handler()
+	watch := func(w http.ResponseWriter, r *http.Request) {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = "/watch.html"
+		web.ServeHTTP(w, r2)
+	}
+	open := httpapi.Anyone("static files")
+	return []httpapi.Route{
+		{Pattern: "/", Access: open, Handler: web.ServeHTTP},
+		{Method: "GET", Pattern: "/watch/{room}", Access: open, Handler: watch},
+	}
 }
 
 // Handler returns the HTTP handler for the web client, to be mounted at "/" after the server's own

@@ -272,18 +272,21 @@ var (
 	urlRe    = regexp.MustCompile(`https?://[^\s'"<>)]+`)
 )
 
-// TestModuleGraphResolves follows every import of our modules and every src/href of the page, so a
-// renamed file breaks this test rather than the page.
+// TestModuleGraphResolves follows every import of our modules and every src/href of the pages
+// (the client's and the public watch page), so a renamed file breaks this test rather than a
+// page.
 func TestModuleGraphResolves(t *testing.T) {
 	h := Handler()
 	seen := map[string]bool{}
 	queue := []string{}
-	for _, m := range attrRe.FindAllSubmatch(staticFile(t, "index.html"), -1) {
-		ref := string(m[1])
-		if strings.HasPrefix(ref, "#") {
-			continue
+	for _, page := range []string{"index.html", "watch.html"} {
+		for _, m := range attrRe.FindAllSubmatch(staticFile(t, page), -1) {
+			ref := string(m[1])
+			if strings.HasPrefix(ref, "#") {
+				continue
+			}
+			queue = append(queue, ref)
 		}
-		queue = append(queue, ref)
 	}
 	for len(queue) > 0 {
 		p := queue[0]
@@ -304,9 +307,9 @@ func TestModuleGraphResolves(t *testing.T) {
 			queue = append(queue, path.Join(path.Dir(p), string(m[1])))
 		}
 	}
-	for _, must := range []string{"/js/main.js", "/js/room.js", "/js/lobby.js", "/i18n/fr.js", "/i18n/en.js", "/vendor/livekit-client.esm.mjs"} {
+	for _, must := range []string{"/js/main.js", "/js/room.js", "/js/lobby.js", "/watch.js", "/js/i18n.js", "/i18n/fr.js", "/i18n/en.js", "/vendor/livekit-client.esm.mjs"} {
 		if !seen[must] {
-			t.Errorf("%s is not reachable from index.html", must)
+			t.Errorf("%s is not reachable from index.html or watch.html", must)
 		}
 	}
 }
@@ -365,7 +368,7 @@ func placeholders(s string) []string {
 }
 
 // TestLanguagesHaveTheSameStrings: every message exists in French and English with the same
-// parameters, and every key the code uses exists.
+// parameters (i18n_test.go checks the keys the pages use).
 func TestLanguagesHaveTheSameStrings(t *testing.T) {
 	fr, en := catalog(t, "fr"), catalog(t, "en")
 	for k, v := range fr {
@@ -381,20 +384,6 @@ func TestLanguagesHaveTheSameStrings(t *testing.T) {
 	for k := range en {
 		if _, ok := fr[k]; !ok {
 			t.Errorf("fr.js lacks %s", k)
-		}
-	}
-
-	usedRe := regexp.MustCompile(`\bt\('([a-zA-Z0-9_.]+)'`)
-	entries, err := fs.ReadDir(staticFiles, "static/js")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		src := staticFile(t, "js/"+e.Name())
-		for _, m := range usedRe.FindAllSubmatch(src, -1) {
-			if _, ok := fr[string(m[1])]; !ok {
-				t.Errorf("js/%s uses %s, which fr.js lacks", e.Name(), m[1])
-			}
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/cluster"
+	"github.com/ingeco/hemicycle/council"
 )
 
 // Config is the deployment configuration (configs/hemicycle.yaml documents every field).
@@ -31,6 +32,9 @@ type Config struct {
 	PublicURL string          `yaml:"public_url"`
 	Privacy   PrivacyConfig   `yaml:"privacy"`
 	Broadcast BroadcastConfig `yaml:"broadcast"`
+	// Language (fr or en) of what the server writes for everyone: the recording's chapters and
+	// bleep titles, and the minutes a reader downloads without asking for a language.
+	Language string `yaml:"language"`
 	// Redis, when it has an address, makes this node one of several (the cluster package) and
 	// keeps journals in Redis instead of data_dir.
 	Redis cluster.RedisConfig `yaml:"redis"`
@@ -126,6 +130,7 @@ func defaultConfig() Config {
 		TURN:      TURNConfig{Port: 3478, TLSPort: 443, RelayPortMin: 30000, RelayPortMax: 39999, CredentialTTL: 12 * time.Hour},
 		Logging:   LoggingConfig{Level: "info", Format: "json"},
 		DataDir:   "./data",
+		Language:  "fr",
 		Privacy:   PrivacyConfig{Broadcast: true, RetentionDays: 0},
 		Broadcast: BroadcastConfig{Enabled: true, Delay: 10 * time.Second, Recording: RecordingConfig{Interpreter: true}},
 	}
@@ -170,7 +175,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	}
 	for name, dst := range map[string]*string{
 		"HEMICYCLE_BIND": &c.Bind, "HEMICYCLE_LOG_LEVEL": &c.Logging.Level, "HEMICYCLE_LOG_FORMAT": &c.Logging.Format,
-		"HEMICYCLE_DATA_DIR": &c.DataDir, "HEMICYCLE_PUBLIC_URL": &c.PublicURL,
+		"HEMICYCLE_DATA_DIR": &c.DataDir, "HEMICYCLE_PUBLIC_URL": &c.PublicURL, "HEMICYCLE_LANGUAGE": &c.Language,
 		// several nodes
 		"HEMICYCLE_REDIS_USERNAME": &c.Redis.Username, "HEMICYCLE_REDIS_PASSWORD": &c.Redis.Password,
 		"HEMICYCLE_REDIS_KEY_PREFIX": &c.Redis.KeyPrefix, "HEMICYCLE_REDIS_SENTINEL_MASTER": &c.Redis.SentinelMaster,
@@ -225,6 +230,9 @@ func (c *Config) validate() error {
 	if c.Logging.Format != "json" && c.Logging.Format != "text" {
 		return fmt.Errorf("logging.format %q: use json or text", c.Logging.Format)
 	}
+	if _, err := c.labels(); err != nil {
+		return err
+	}
 	if err := c.Redis.Validate(); err != nil {
 		return err
 	}
@@ -237,6 +245,15 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// labels are the words of the configured language.
+func (c *Config) labels() (council.Labels, error) {
+	l, err := council.LabelsFor(c.Language)
+	if err != nil {
+		return council.Labels{}, fmt.Errorf("language %w", err)
+	}
+	return l, nil
 }
 
 func parseLevel(s string) (slog.Level, error) {

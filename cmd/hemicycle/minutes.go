@@ -44,14 +44,9 @@ func cmdMinutes(args []string, stdout, stderr io.Writer) error {
 		return errors.New("minutes: --journal FILE is required (a session's journal, e.g. data/journal/ROOM.jsonl)")
 	}
 	// Check every option before reading anything, so a typo costs nothing.
-	var labels council.Labels
-	switch *lang {
-	case "fr":
-		labels = council.FrenchLabels()
-	case "en":
-		labels = council.EnglishLabels()
-	default:
-		return fmt.Errorf("minutes: --lang %q: use fr or en", *lang)
+	labels, err := council.LabelsFor(*lang)
+	if err != nil {
+		return fmt.Errorf("minutes: --lang %w", err)
 	}
 	var write func(*council.Minutes, io.Writer, *council.Labels) error
 	switch *format {

@@ -26,6 +26,7 @@ import (
 	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/sfu"
 	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/httpapi"
 	"github.com/ingeco/hemicycle/store"
 )
 
@@ -197,10 +198,14 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	labels, err := cfg.labels()
+	if err != nil {
+		return err
+	}
 	sig = signaling.NewServer(signaling.Config{
 		Verifier: verifier, Media: media, Logger: log.With("part", "signaling"),
 		Journal: st.journal, Profiles: loadProfile, NodeID: st.nodeID, Placement: st.placement,
-		Programme: programme, TURN: relay,
+		Programme: programme, Labels: labels, TURN: relay,
 	})
 	defer sig.Close()
 	if err := st.start(ctx); err != nil {
@@ -211,29 +216,13 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 		wsURL = "ws" + strings.TrimPrefix(httpURL, "http")
 	}
 
-	mux := http.NewServeMux()
-	sigHandler := sig.Handler()
-	mux.Handle("/rtc", sigHandler)
-	mux.Handle("/rtc/", sigHandler)
-	mux.Handle("/twirp/", sigHandler)
-	mux.Handle("/api/rooms/", sigHandler)
-	mux.HandleFunc("GET /api/client-config", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"dev": cfg.dev, "url": wsURL, "privacy": cfg.Privacy})
-	})
-	if cfg.dev {
-		mux.HandleFunc("POST /api/dev/token", devTokenHandler(cfg, wsURL))
+	if programme != nil && programme.Recording != nil {
+		rec := programme.Recording
+		go broadcast.RunRetention(ctx, rec.Dir, time.Duration(cfg.Privacy.RetentionDays)*24*time.Hour, 0, log.With("part", "retention"))
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	mountMetrics(mux, sig)
-	if programme != nil {
-		sig.MountProgramme(mux)
-		if rec := programme.Recording; rec != nil {
-			go broadcast.RunRetention(ctx, rec.Dir, time.Duration(cfg.Privacy.RetentionDays)*24*time.Hour, 0, log.With("part", "retention"))
-		}
-	}
-	mountWebClient(mux)
+	handler := sig.Handler(binaryRoutes(cfg, sig, wsURL)...)
 
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
@@ -281,11 +270,11 @@ func devTokenHandler(cfg Config, wsURL string) http.HandlerFunc {
 			Seat                       int
 		}
 		if err := json.NewDecoder(io.LimitReader(r.Body, 8<<10)).Decode(&req); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be JSON {room, identity, name, role, seat}: " + err.Error()})
+			httpapi.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be JSON {room, identity, name, role, seat}: " + err.Error()})
 			return
 		}
 		if req.Room == "" || req.Identity == "" {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "room and identity are required"})
+			httpapi.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "room and identity are required"})
 			return
 		}
 		if req.Role == "" {
@@ -293,7 +282,7 @@ func devTokenHandler(cfg Config, wsURL string) http.HandlerFunc {
 		}
 		role, err := auth.ParseRole(req.Role)
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			httpapi.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
 		tok, err := auth.Issue(auth.TokenOptions{
@@ -302,17 +291,11 @@ func devTokenHandler(cfg Config, wsURL string) http.HandlerFunc {
 			Council: &auth.CouncilGrant{Role: role, Seat: req.Seat},
 		})
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			httpapi.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"token": tok, "url": wsURL})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"token": tok, "url": wsURL})
 	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 // ---- several nodes: the journal and, with Redis, this node's membership (cluster) ----
@@ -320,7 +303,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // storage is where journals live and, with Redis configured, this node's place in the cluster.
 type storage struct {
 	journal   store.Journal
-	placement signaling.Placement // nil when alone
+	placement signaling.Placement // nil when alone: signalling then places every room here
 	node      *cluster.Node
 	nodeID    string
 	closers   []func()
@@ -371,7 +354,7 @@ func openStorage(cfg Config, httpURL string, log *slog.Logger, sig func() *signa
 		st.close()
 		return nil, err
 	}
-	st.node, st.placement = node, node
+	st.node, st.placement = node, clusterPlacement{node}
 	return st, nil
 }
 
@@ -395,6 +378,18 @@ func (st *storage) close() {
 	for i := len(st.closers) - 1; i >= 0; i-- {
 		st.closers[i]()
 	}
+}
+
+// clusterPlacement is the cluster's node as signalling's placement: neither package imports the
+// other, so the cluster's "not placed yet" becomes signalling's ErrRoomMoving here.
+type clusterPlacement struct{ *cluster.Node }
+
+func (p clusterPlacement) Locate(ctx context.Context, room string) (bool, string, error) {
+	local, nodeURL, err := p.Node.Locate(ctx, room)
+	if errors.Is(err, cluster.ErrRoomMoving) {
+		err = fmt.Errorf("%w: %w", signaling.ErrRoomMoving, err)
+	}
+	return local, nodeURL, err
 }
 
 type quietRedisLogger struct{}

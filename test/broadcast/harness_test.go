@@ -93,10 +93,7 @@ func startServer(t *testing.T, pc signaling.ProgrammeConfig, mutate ...func(*sig
 		m(&cfg)
 	}
 	sig := signaling.NewServer(cfg)
-	mux := http.NewServeMux()
-	mux.Handle("/", sig.Handler())
-	sig.MountProgramme(mux)
-	hs := httptest.NewServer(mux)
+	hs := httptest.NewServer(sig.Handler())
 	t.Cleanup(func() {
 		sig.Close()
 		hs.Close()

@@ -1,10 +1,10 @@
 // Drives Debian's headless Chromium to the public watch page and reports, one JSON object per
 // line on stdout, what a citizen would see and hear: the video's size and decoded frames, and
 // the dominant pitch of the programme's audio (440 Hz speech, the 1 kHz bleep, or silence)
-// each time it changes, with the wall-clock time. The Go test (watch_test.go) compares those
-// times with the moments it marked the bleep.
+// each time it changes, with the wall-clock time, and at the end the page's language and words.
+// The Go test (watch_test.go) compares those times with the moments it marked the bleep.
 //
-//   node watch.mjs URL SECONDS
+//   node watch.mjs URL SECONDS [LOCALE]   (the browser's language, en-GB by default)
 //
 // playwright-core comes from test/browser (its npm ci); Chromium from Debian.
 import path from 'node:path'
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 const here = path.dirname(fileURLToPath(import.meta.url))
 const { chromium } = await import(path.join(here, '../browser/node_modules/playwright-core/index.mjs'))
 
-const [url, seconds] = process.argv.slice(2)
+const [url, seconds, locale = 'en-GB'] = process.argv.slice(2)
 const report = (o) => process.stdout.write(JSON.stringify(o) + '\n')
 
 const browser = await chromium.launch({
@@ -26,7 +26,7 @@ const browser = await chromium.launch({
   ]
 })
 try {
-  const page = await browser.newPage()
+  const page = await browser.newPage({ locale })
   page.on('pageerror', (err) => report({ t: 'pageerror', message: String(err) }))
   page.on('console', (msg) => { if (msg.type() === 'error') report({ t: 'console', message: msg.text() }) })
   await page.exposeFunction('hemicycleReport', report)
@@ -70,7 +70,8 @@ try {
   })
   await page.waitForTimeout(Number(seconds) * 1000)
   const status = await page.textContent('#watch-status')
-  report({ t: 'status', text: status })
+  const words = await page.evaluate(() => ({ lang: document.documentElement.lang, now: document.getElementById('now-title').textContent, title: document.title }))
+  report({ t: 'status', text: status, ...words })
 } finally {
   await browser.close()
 }

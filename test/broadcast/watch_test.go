@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -42,23 +41,10 @@ func browserReady(t *testing.T) {
 	t.Skipf("%s is missing: the watch page is not tested in a browser", missing)
 }
 
-// serveWatch mounts the web client and the watch page the way the binary does, in front of s.
+// serveWatch serves the web client and the watch page the way the binary does, in front of s.
 func serveWatch(t *testing.T, s *server) string {
 	t.Helper()
-	mux := http.NewServeMux()
-	sig := s.sig.Handler()
-	for _, prefix := range []string{"/rtc", "/rtc/", "/twirp/", "/api/rooms/"} {
-		mux.Handle(prefix, sig)
-	}
-	s.sig.MountProgramme(mux)
-	web := webclient.Handler()
-	mux.HandleFunc("GET /watch/{room}", func(w http.ResponseWriter, r *http.Request) {
-		r2 := r.Clone(r.Context())
-		r2.URL.Path = "/watch.html"
-		web.ServeHTTP(w, r2)
-	})
-	mux.Handle("/", web)
-	hs := httptest.NewServer(mux)
+	hs := httptest.NewServer(s.sig.Handler(webclient.Routes()...))
 	t.Cleanup(hs.Close)
 	return hs.URL
 }
@@ -66,7 +52,8 @@ func serveWatch(t *testing.T, s *server) string {
 // TestBrowserWatchPage opens /watch/{room} in headless Chromium while the chair speaks (440
 // Hz) on camera, then bleeps one second: the page must show the chair's video and play the
 // programme's audio, and the 1 kHz tone must be heard in the page about the delay after the
-// bleep was marked, for about as long, then the chair again.
+// bleep was marked, for about as long, then the chair again. The browser speaks British English:
+// the page must speak English too.
 func TestBrowserWatchPage(t *testing.T) {
 	browserReady(t)
 	const delay = 2 * time.Second
@@ -98,6 +85,9 @@ func TestBrowserWatchPage(t *testing.T) {
 		Frames  int    `json:"frames"`
 		Text    string `json:"text"`
 		Message string `json:"message"`
+		Lang    string `json:"lang"`
+		Now     string `json:"now"`
+		Title   string `json:"title"`
 	}
 	var mu sync.Mutex
 	var events []event
@@ -142,8 +132,11 @@ func TestBrowserWatchPage(t *testing.T) {
 	defer mu.Unlock()
 	var toneAt, backAt time.Time
 	var width, frames int
+	var status *event
 	for _, e := range events {
 		switch e.T {
+		case "status":
+			status = &e
 		case "pitch":
 			at := time.UnixMilli(e.At)
 			if e.Hz == 1000 && toneAt.IsZero() {
@@ -159,6 +152,10 @@ func TestBrowserWatchPage(t *testing.T) {
 		}
 	}
 	t.Logf("browser events: %+v", events)
+	// The words of en.js, in the language an English browser picks.
+	if status == nil || status.Lang != "en" || status.Text != "Live" || status.Now != "Right now" || status.Title != "Public sitting — "+room {
+		t.Errorf("an English browser's watch page says %+v, want lang en, \"Live\", \"Right now\" and the title \"Public sitting — %s\"", status, room)
+	}
 	if width == 0 || frames < 50 {
 		t.Errorf("the page decoded %d frames of width %d, want the chair's video playing", frames, width)
 	}

@@ -167,13 +167,14 @@ test('what is announced: to whom, and only what changed', () => {
 // Every message key written in the client's code, and every key built from a known list, exists
 // in the French catalogue (the Go test checks that English has the same keys).
 test('every message key the client names exists', async () => {
-  const dir = path.join(repoRoot, 'web-client', 'static', 'js')
+  const staticDir = path.join(repoRoot, 'web-client', 'static')
+  const scripts = [...(await readdir(path.join(staticDir, 'js'))).map((f) => path.join(staticDir, 'js', f)), path.join(staticDir, 'watch.js')]
   const used = new Set()
-  for (const f of await readdir(dir)) {
+  for (const f of scripts) {
     if (!f.endsWith('.js')) continue
-    const src = await readFile(path.join(dir, f), 'utf8')
+    const src = await readFile(f, 'utf8')
     for (const m of src.matchAll(/\bt\(\s*'([\w.-]+)'/g)) used.add(m[1])
-    for (const m of src.matchAll(/'((?:council|room|announce)\.[\w.-]+)'/g)) used.add(m[1])
+    for (const m of src.matchAll(/'((?:council|room|announce|join|watch)\.[\w.-]+)'/g)) used.add(m[1])
   }
   for (const c of choices) used.add(`council.choice.${c}`).add(`council.choice.short.${c}`)
   for (const m of voteModes) used.add(`council.mode.${m}`)

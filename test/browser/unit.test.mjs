@@ -1,7 +1,7 @@
 // The client's pure modules, run directly in Node (they are plain ES modules with no DOM needs).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { pickLanguage, translator } from '../../web-client/static/js/i18n.js'
+import { pickLanguage, translator, startPage } from '../../web-client/static/js/i18n.js'
 import { readInvitation, tokenFromInput, newIdentity, InvitationError } from '../../web-client/static/js/invitation.js'
 import { normalizeConfig, signalUrl } from '../../web-client/static/js/config.js'
 
@@ -25,6 +25,26 @@ test('translator fills parameters and falls back visibly', () => {
   assert.equal(translator('fr')('announce.joined', { name: 'Ada' }), 'Ada a rejoint la séance.')
   assert.equal(en('no.such.key'), 'no.such.key')
   assert.equal(en('seat', {}), 'seat {seat}', 'a missing parameter stays visible')
+})
+
+// A page as startPage sees it: its root and the elements that name a key in data-i18n.
+function fakePage (keys) {
+  const elements = keys.map((key) => ({ dataset: { i18n: key }, textContent: '' }))
+  return { documentElement: { lang: 'fr' }, elements, querySelectorAll: (sel) => (sel === '[data-i18n]' ? elements : []) }
+}
+
+test('every page takes its language and its words the same way', () => {
+  const page = fakePage(['watch.status.connecting', 'watch.now', 'app.name'])
+  const { lang, t } = startPage(page, { languages: ['en-GB', 'fr'] }, '')
+  assert.equal(lang, 'en')
+  assert.equal(page.documentElement.lang, 'en')
+  assert.deepEqual(page.elements.map((e) => e.textContent), ['Connecting…', 'Right now', 'Hemicycle'])
+  assert.equal(t('watch.item', { title: 'Budget' }), 'Item under discussion: Budget')
+
+  const fr = fakePage(['watch.status.connecting'])
+  assert.equal(startPage(fr, { languages: ['en-GB'] }, '?room=conseil&lang=fr').lang, 'fr', 'an explicit ?lang= wins, as on the other pages')
+  assert.equal(fr.elements[0].textContent, 'Connexion…')
+  assert.equal(startPage(fakePage([]), { language: 'de-DE' }, '').lang, 'fr', 'a browser without languages[] gives its language')
 })
 
 test('an invitation is read from its claims', () => {

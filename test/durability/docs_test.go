@@ -15,6 +15,7 @@ import (
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/httpapi"
 )
 
 // These tests keep docs/ true to the code: a route added, removed or given other roles
@@ -30,19 +31,64 @@ func readDoc(t *testing.T, name string) string {
 	return string(b)
 }
 
-// apiRoutes is what the server serves: "METHOD /api/rooms/..." → roles.
-func apiRoutes(t *testing.T) map[string][]auth.Role {
+// serverRoutes is the server's route table.
+func serverRoutes(t *testing.T) []httpapi.Route {
 	t.Helper()
 	srv := signaling.NewServer(signaling.Config{
 		Verifier: auth.NewVerifier(auth.KeySet{}),
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	t.Cleanup(srv.Close)
-	routes := srv.APIRoutes()
+	return srv.Routes()
+}
+
+// apiRoutes is the deliberation API as the route table declares it: "METHOD /api/rooms/..."
+// → roles. Its routes are those served on the room's node, which they place there.
+func apiRoutes(t *testing.T) map[string][]auth.Role {
+	t.Helper()
+	routes := map[string][]auth.Role{}
+	for _, rt := range serverRoutes(t) {
+		if rt.Relay == httpapi.ToRoom && strings.HasPrefix(rt.Pattern, "/api/rooms/") {
+			routes[rt.Key()] = rt.Access.Roles
+		}
+	}
 	if len(routes) == 0 {
 		t.Fatal("the server lists no API route")
 	}
 	return routes
+}
+
+// TestProgrammeDocsSayWhoMayCallEachRoute checks the programme's table in docs/api.md against
+// the route table: every programme route (those served where the room is open) has a row, and
+// its "who" column is what the route table admits, word for word.
+func TestProgrammeDocsSayWhoMayCallEachRoute(t *testing.T) {
+	want := map[string]string{}
+	for _, rt := range serverRoutes(t) {
+		if rt.Relay == httpapi.ToOpenRoom {
+			want[rt.Key()] = rt.Access.String()
+		}
+	}
+	doc := readDoc(t, "api.md")
+	_, section, ok := strings.Cut(doc, "## The public programme")
+	if !ok {
+		t.Fatal("docs/api.md has no section \"## The public programme\"")
+	}
+	got := map[string]string{}
+	for line := range strings.Lines(section) {
+		cells := strings.Split(strings.TrimSpace(line), "|")
+		if len(cells) != 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		got[strings.Trim(strings.TrimSpace(cells[1]), "`")] = strings.TrimSpace(cells[2])
+	}
+	for route, who := range want {
+		switch doc, ok := got[route]; {
+		case !ok:
+			t.Errorf("docs/api.md's programme table has no row for %s (who: %s)", route, who)
+		case doc != who:
+			t.Errorf("docs/api.md says %s is for %q; the route table says %q", route, doc, who)
+		}
+	}
 }
 
 func roleNames(roles []auth.Role) []string {

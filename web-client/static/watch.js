@@ -3,46 +3,10 @@
 // receives only the delayed programme, and shows the session's state as it reaches the
 // programme (delayed too, so that the item shown is the one being debated on screen).
 import { Room, RoomEvent, Track } from '/vendor/livekit-client.esm.mjs'
+import { startPage } from '/js/i18n.js'
 
-const texts = {
-  fr: {
-    title: (room) => `Séance publique — ${room}`,
-    connecting: 'Connexion…',
-    live: 'En direct',
-    reconnecting: 'Reconnexion…',
-    waiting: 'Aucune séance publique en ce moment. Nouvel essai dans quelques secondes…',
-    busy: 'Trop de demandes : nouvel essai dans quelques secondes…',
-    full: 'La page est complète.',
-    hls: 'Suivez la séance sur le flux HLS : ',
-    delay: (s) => `Diffusion en différé de ${s} secondes.`,
-    play: 'Activer le son',
-    noItem: 'Pas de point en discussion',
-    item: (title) => `Point en discussion : ${title}`,
-    vote: (q) => `Vote en cours${q ? ' : ' + q : ''}`,
-    result: (r) => `Résultat du dernier vote : ${r.adopted ? 'adopté' : 'rejeté'} (${r.for} pour, ${r.against} contre, ${r.abstain} abstentions)`,
-    noRoom: 'Adresse incomplète : il manque le nom de la salle (/watch/nom-de-la-salle).'
-  },
-  en: {
-    title: (room) => `Public sitting — ${room}`,
-    connecting: 'Connecting…',
-    live: 'Live',
-    reconnecting: 'Reconnecting…',
-    waiting: 'No public sitting right now. Trying again in a few seconds…',
-    busy: 'Too many requests: trying again in a few seconds…',
-    full: 'This page is full.',
-    hls: 'Follow the sitting on the HLS stream: ',
-    delay: (s) => `Broadcast with a ${s} second delay.`,
-    play: 'Turn the sound on',
-    noItem: 'No item under discussion',
-    item: (title) => `Item under discussion: ${title}`,
-    vote: (q) => `Vote in progress${q ? ': ' + q : ''}`,
-    result: (r) => `Last vote: ${r.adopted ? 'adopted' : 'rejected'} (${r.for} for, ${r.against} against, ${r.abstain} abstentions)`,
-    noRoom: 'Incomplete address: the room name is missing (/watch/room-name).'
-  }
-}
-const lang = (navigator.languages || [navigator.language]).some((l) => String(l).toLowerCase().startsWith('fr')) ? 'fr' : 'en'
-const t = texts[lang]
-document.documentElement.lang = lang
+// The page's words come from the client's catalogs (i18n/), in the language every page picks.
+const { t } = startPage()
 
 const $ = (id) => document.getElementById(id)
 const retryMs = 5000
@@ -79,13 +43,13 @@ async function viewerToken (room) {
     if (res && res.status === 503) {
       const hls = `/live/${encodeURIComponent(room)}/index.m3u8`
       const note = $('hls-note')
-      note.replaceChildren(document.createTextNode(t.hls), Object.assign(document.createElement('a'), { href: hls, textContent: hls }))
+      note.replaceChildren(document.createTextNode(t('watch.hls') + ' '), Object.assign(document.createElement('a'), { href: hls, textContent: hls }))
       note.hidden = false
-      setStatus('full', t.full)
+      setStatus('full', t('watch.status.full'))
     } else if (res && res.status === 429) {
-      setStatus('waiting', t.busy)
+      setStatus('waiting', t('watch.status.busy'))
     } else {
-      setStatus('waiting', t.waiting)
+      setStatus('waiting', t('watch.status.waiting'))
     }
     const wait = Number(res?.headers.get('Retry-After')) * 1000
     await sleep(Number.isFinite(wait) && wait > 0 ? Math.max(wait, retryMs) : retryMs)
@@ -101,14 +65,13 @@ class Watch {
   }
 
   async start () {
-    document.title = t.title(this.roomName)
-    $('watch-title').textContent = t.title(this.roomName)
-    $('play').textContent = t.play
+    document.title = t('watch.titleRoom', { room: this.roomName })
+    $('watch-title').textContent = t('watch.titleRoom', { room: this.roomName })
     $('play').addEventListener('click', () => this.room?.startAudio().catch(() => {}))
     for (;;) {
-      setStatus('connecting', t.connecting)
+      setStatus('connecting', t('watch.status.connecting'))
       const grant = await viewerToken(this.roomName)
-      $('delay-note').textContent = t.delay(Math.round(grant.delaySeconds))
+      $('delay-note').textContent = t('watch.delay', { seconds: Math.round(grant.delaySeconds) })
       const ended = await this.watch(grant)
       await ended // the connection ended: get a new token (the old one may have expired)
       this.stopEvents()
@@ -128,8 +91,8 @@ class Watch {
       .on(RoomEvent.TrackMuted, (pub) => this.showInterpreter(pub))
       .on(RoomEvent.TrackUnmuted, (pub) => this.showInterpreter(pub))
       .on(RoomEvent.AudioPlaybackStatusChanged, () => { $('play').hidden = room.canPlaybackAudio })
-      .on(RoomEvent.Reconnecting, () => setStatus('reconnecting', t.reconnecting))
-      .on(RoomEvent.Reconnected, () => setStatus('live', t.live))
+      .on(RoomEvent.Reconnecting, () => setStatus('reconnecting', t('watch.status.reconnecting')))
+      .on(RoomEvent.Reconnected, () => setStatus('live', t('watch.status.live')))
       .on(RoomEvent.DataReceived, (payload, _p, _kind, topic) => this.caption(payload, topic))
       .on(RoomEvent.Disconnected, () => ended())
     try {
@@ -138,7 +101,7 @@ class Watch {
       ended()
       return done
     }
-    setStatus('live', t.live)
+    setStatus('live', t('watch.status.live'))
     $('play').hidden = room.canPlaybackAudio
     this.startEvents(grant.token)
     return done
@@ -187,16 +150,17 @@ class Watch {
     $('session-title').textContent = view.session?.title || ''
     const items = view.items || []
     const open = items.find((i) => i.id === view.openItem)
-    $('current-item').textContent = open ? t.item(open.title) : t.noItem
+    $('current-item').textContent = open ? t('watch.item', { title: open.title }) : t('watch.noItem')
     const voteEl = $('current-vote')
     const votes = view.votes || []
     const openVote = votes.find((v) => v.id === view.openVote)
     const closed = votes.filter((v) => v.result)
     if (openVote) {
-      voteEl.textContent = t.vote(openVote.question)
+      voteEl.textContent = openVote.question ? t('watch.voteQuestion', { question: openVote.question }) : t('watch.vote')
       voteEl.hidden = false
     } else if (closed.length > 0) {
-      voteEl.textContent = t.result(closed[closed.length - 1].result)
+      const r = closed[closed.length - 1].result
+      voteEl.textContent = t(r.adopted ? 'watch.adopted' : 'watch.rejected', { for: r.for, against: r.against, abstain: r.abstain })
       voteEl.hidden = false
     } else {
       voteEl.hidden = true
@@ -216,7 +180,7 @@ class Watch {
 
 const room = roomName()
 if (!room) {
-  setStatus('error', t.noRoom)
+  setStatus('error', t('watch.status.noRoom'))
 } else {
   new Watch(room).start()
 }

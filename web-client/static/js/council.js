@@ -288,9 +288,6 @@ export function changes (prev, next, { role, seat }) {
   return out
 }
 
-// rosterHeader is what a pasted roster must start with; used as the textarea's example.
-export const rosterExample = 'seat,name,group,role\n1,Anne Morel,Ensemble,président\n2,Bruno Lefèvre,Ensemble,conseiller'
-
 // The chair's bleep of the public programme. Intervals come from the server as
 // { from, to } (wall-clock ISO times; no "to" while the bleep runs).
 

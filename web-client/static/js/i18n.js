@@ -25,3 +25,14 @@ export function translator (lang) {
     return template.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole))
   }
 }
+
+// startPage sets up a page's language, the same way on every page: it picks it (pickLanguage,
+// from the browser and ?lang=), marks the document with it and writes the text of each element
+// that names its key in data-i18n. It returns { lang, t } for the page's script.
+export function startPage (doc = document, nav = navigator, search = location.search) {
+  const lang = pickLanguage(nav.languages || [nav.language], new URLSearchParams(search).get('lang'))
+  const t = translator(lang)
+  doc.documentElement.lang = lang
+  for (const el of doc.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n)
+  return { lang, t }
+}

@@ -73,6 +73,16 @@ export function newIdentity (name) {
   return `${slug}-${Array.from(rnd, (b) => b.toString(16).padStart(2, '0')).join('')}`
 }
 
+// DevInvitationError says why a --dev server gave no development token: kind is 'unreachable',
+// 'refused' or 'noToken', detail what the browser or the server said (the page words it).
+export class DevInvitationError extends Error {
+  constructor (kind, detail = '') {
+    super(detail ? `${kind}: ${detail}` : kind)
+    this.kind = kind
+    this.detail = detail
+  }
+}
+
 // mintDevInvitation asks a --dev server for a development token.
 export async function mintDevInvitation ({ room, name, role, seat }, fetchImpl = fetch) {
   const body = { room, identity: newIdentity(name), name, role }
@@ -85,13 +95,13 @@ export async function mintDevInvitation ({ room, name, role, seat }, fetchImpl =
       body: JSON.stringify(body)
     })
   } catch (err) {
-    throw new Error(`network error: ${err.message}`)
+    throw new DevInvitationError('unreachable', err.message)
   }
   if (!res.ok) {
     const text = (await res.text().catch(() => '')).trim()
-    throw new Error(`HTTP ${res.status}${text ? ` – ${text.slice(0, 200)}` : ''}`)
+    throw new DevInvitationError('refused', `HTTP ${res.status}${text ? ` – ${text.slice(0, 200)}` : ''}`)
   }
   const data = await res.json()
-  if (!data || typeof data.token !== 'string') throw new Error('the answer has no token')
+  if (!data || typeof data.token !== 'string') throw new DevInvitationError('noToken')
   return data.token
 }

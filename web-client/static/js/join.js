@@ -1,6 +1,9 @@
 // Join screen: paste an invitation, or (on a --dev server) mint a development invitation.
 import { h, uniqueId } from './dom.js'
-import { roles, readInvitation, tokenFromInput, mintDevInvitation, InvitationError } from './invitation.js'
+import { roles, readInvitation, tokenFromInput, mintDevInvitation, InvitationError, DevInvitationError } from './invitation.js'
+
+// devFailures words each reason a development invitation could not be had.
+const devFailures = { unreachable: 'join.dev.unreachable', refused: 'join.dev.refused', noToken: 'join.dev.noToken' }
 
 // field builds a labelled control with an error slot wired through aria-describedby.
 function field (labelText, control, hint) {
@@ -103,7 +106,8 @@ function devForm (ctx, status) {
       const token = await mintDevInvitation(values)
       ctx.openLobby(readInvitation(token))
     } catch (err) {
-      status.textContent = t('join.dev.failed', { reason: err.message })
+      const why = err instanceof DevInvitationError ? t(devFailures[err.kind], { reason: err.detail }) : err.message
+      status.textContent = t('join.dev.failed', { reason: why })
       submit.disabled = false
     }
   })

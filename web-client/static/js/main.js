@@ -3,7 +3,7 @@
 // (in this tab's sessionStorage) so that a reload does not lose it.
 import { isBrowserSupported } from '../vendor/livekit-client.esm.mjs'
 import { h, focusHeading } from './dom.js'
-import { pickLanguage, translator } from './i18n.js'
+import { startPage } from './i18n.js'
 import { loadConfig } from './config.js'
 import { readInvitation, InvitationError } from './invitation.js'
 import { renderJoin } from './join.js'
@@ -15,14 +15,10 @@ const announcementLifetimeMs = 10000
 
 async function boot () {
   const params = new URLSearchParams(location.search)
-  const lang = pickLanguage(navigator.languages || [navigator.language], params.get('lang'))
-  const t = translator(lang)
-  document.documentElement.lang = lang
-  document.title = t('app.name')
+  const { lang, t } = startPage()
 
   const main = document.getElementById('main')
   const region = document.getElementById('announcements')
-  document.querySelector('.skip-link').textContent = t('app.skip')
   main.replaceChildren(h('p', { class: 'loading', text: t('app.loading') }))
 
   const config = await loadConfig()

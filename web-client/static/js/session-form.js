@@ -2,7 +2,7 @@
 // and the roster, pasted or loaded from the clerk's CSV file. The server checks everything and
 // its refusal (a roster line, an unknown seat) is shown as it comes.
 import { h } from './dom.js'
-import { profiles, rosterExample } from './council.js'
+import { profiles } from './council.js'
 import { labelled, checkbox } from './council-ui.js'
 
 const bodyKinds = ['commune', 'epci', 'departement', 'region', 'other']
@@ -17,7 +17,7 @@ export function sessionForm (panel) {
   const chair = h('input', { type: 'number', name: 'chair', min: 1, step: 1, required: true, inputMode: 'numeric', value: session.role === 'chair' && session.seat ? String(session.seat) : '' })
   const secretary = h('input', { type: 'number', name: 'secretary', min: 1, step: 1, inputMode: 'numeric' })
   const second = h('input', { type: 'checkbox', name: 'second-convocation' })
-  const roster = h('textarea', { name: 'roster', rows: 7, required: true, spellcheck: false, placeholder: rosterExample })
+  const roster = h('textarea', { name: 'roster', rows: 7, required: true, spellcheck: false, placeholder: t('council.open.rosterExample') })
   const file = h('input', { type: 'file', name: 'roster-file', accept: '.csv,text/csv,text/plain' })
   const status = h('p', { class: 'form-status', role: 'alert' })
   const submit = h('button', { type: 'submit', class: 'button primary', text: t('council.open.submit') })

@@ -1,0 +1,371 @@
+package signaling
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/council"
+	"github.com/ingeco/hemicycle/signaling/httpapi"
+)
+
+// The deliberation API: JSON over HTTP with the same token as the media, documented in
+// docs/api.md. Every action is allowed or refused from the verified token's role (the route
+// table checks it); the actor recorded in the journal comes from the token too, never from
+// the request body.
+
+// Who may call the deliberation routes.
+var (
+	chairOnly    = httpapi.For(auth.RoleChair)
+	chairOrClerk = httpapi.For(auth.RoleChair, auth.RoleClerk)
+	clerkOnly    = httpapi.For(auth.RoleClerk)
+	voters       = httpapi.For(auth.RoleMember, auth.RoleChair, auth.RoleClerk)
+	floorAskers  = httpapi.For(auth.RoleMember, auth.RoleChair)
+	everyone     = httpapi.For(auth.Roles()...)
+)
+
+const (
+	maxBodyBytes = int64(1 << 20) // a roster of a few hundred seats fits easily
+	apiTimeout   = 10 * time.Second
+)
+
+func actorOf(c httpapi.Caller) council.Actor {
+	return council.Actor{Identity: c.Claims.ParticipantIdentity(), Seat: c.Seat, Role: council.Role(c.Role)}
+}
+
+// routes are the deliberation API's rows of the route table, each served on the room's node.
+// They exist on every server; without a journal they answer 503.
+func (d *deliberation) routes() []httpapi.Route {
+	row := func(method, pattern string, who httpapi.Access, h http.HandlerFunc) httpapi.Route {
+		return httpapi.Route{Method: method, Pattern: pattern, Access: who, Relay: httpapi.ToRoom, Handler: d.available(h)}
+	}
+	rows := []httpapi.Route{
+		row("POST", "/api/rooms/{room}/session", chairOrClerk, d.openSession),
+		row("GET", "/api/rooms/{room}/state", everyone, d.getState),
+		row("GET", "/api/rooms/{room}/events", everyone, d.streamEvents),
+		row("GET", "/api/rooms/{room}/minutes", chairOrClerk, d.getMinutes),
+		row("GET", "/api/rooms/{room}/journal", chairOrClerk, d.getJournal),
+		row("POST", "/api/rooms/{room}/mute", chairOnly, d.muteParticipant),
+	}
+	for _, c := range commands() {
+		rows = append(rows, row("POST", c.pattern, c.who, d.command(c.build)))
+	}
+	return rows
+}
+
+// available answers 503 on a server without a journal.
+func (d *deliberation) available(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if d == nil {
+			httpapi.WriteError(w, http.StatusServiceUnavailable, "deliberation is not enabled on this server (no journal configured)")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// deskOf returns the desk of the room in the path, or answers 503 saying why it cannot be read.
+func (d *deliberation) deskOf(ctx context.Context, w http.ResponseWriter, r *http.Request) (*desk, bool) {
+	dk, err := d.desk(ctx, r.PathValue("room"))
+	if err != nil {
+		httpapi.WriteError(w, http.StatusServiceUnavailable, err.Error())
+		return nil, false
+	}
+	return dk, true
+}
+
+// commandRow is one POST action mapped to a council command.
+type commandRow struct {
+	pattern string
+	who     httpapi.Access
+	build   build
+}
+
+// build makes a council command from a request; the header (time and actor) is the server's.
+type build func(r *http.Request, c httpapi.Caller, h council.Header) (council.Command, error)
+
+// withBody decodes the JSON body over init, then fill (when given) sets what comes from the
+// path and the token, and the header is stamped last, so that a body can never choose the
+// time or the actor.
+func withBody[C council.Command, P interface {
+	*C
+	Stamp(council.Header)
+}](init C, fill func(cmd *C, r *http.Request, c httpapi.Caller)) build {
+	return func(r *http.Request, c httpapi.Caller, h council.Header) (council.Command, error) {
+		cmd := init
+		if r.ContentLength != 0 {
+			dec := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&cmd); err != nil && !errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("body is not the expected JSON: %v", err)
+			}
+		}
+		if fill != nil {
+			fill(&cmd, r, c)
+		}
+		P(&cmd).Stamp(h)
+		return cmd, nil
+	}
+}
+
+// ownSeat makes a command about a seat default to the caller's own.
+func ownSeat(seat *int, c httpapi.Caller) {
+	if *seat == 0 {
+		*seat = c.Seat
+	}
+}
+
+func commands() []commandRow {
+	return []commandRow{
+		{"/api/rooms/{room}/session/close", chairOnly, withBody(council.CloseSession{}, nil)},
+		{"/api/rooms/{room}/chair", chairOnly, withBody(council.ChangeChair{}, nil)},
+		{"/api/rooms/{room}/attendance/arrival", clerkOnly, withBody(council.RecordArrival{}, nil)},
+		{"/api/rooms/{room}/attendance/verify", clerkOnly, withBody(council.VerifyRemote{}, nil)},
+		{"/api/rooms/{room}/attendance/departure", clerkOnly, withBody(council.RecordDeparture{Reason: council.LeftSession}, nil)},
+		{"/api/rooms/{room}/proxies", clerkOnly, withBody(council.GiveProxy{}, nil)},
+		{"/api/rooms/{room}/proxies/revoke", clerkOnly, withBody(council.RevokeProxy{}, nil)},
+		// One asks the floor for oneself: the seat is the token's.
+		{"/api/rooms/{room}/floor/request", floorAskers, withBody(council.RequestFloor{Kind: council.Speak}, func(cmd *council.RequestFloor, _ *http.Request, c httpapi.Caller) {
+			cmd.Seat = c.Seat
+		})},
+		{"/api/rooms/{room}/floor/cancel", floorAskers, withBody(council.CancelFloorRequest{}, func(cmd *council.CancelFloorRequest, _ *http.Request, c httpapi.Caller) {
+			ownSeat(&cmd.Seat, c)
+		})},
+		{"/api/rooms/{room}/floor/grant", chairOnly, withBody(council.GrantFloor{}, nil)},
+		{"/api/rooms/{room}/floor/end", floorAskers, withBody(council.EndFloor{}, nil)},
+		{"/api/rooms/{room}/floor/control", chairOnly, withBody(council.SetFloorControl{}, nil)},
+		{"/api/rooms/{room}/items", chairOrClerk, withBody(council.AddItem{}, nil)},
+		{"/api/rooms/{room}/items/{item}/open", chairOnly, withBody(council.OpenItem{}, func(cmd *council.OpenItem, r *http.Request, _ httpapi.Caller) {
+			cmd.ID = r.PathValue("item")
+		})},
+		{"/api/rooms/{room}/items/{item}/close", chairOnly, withBody(council.CloseItem{}, func(cmd *council.CloseItem, r *http.Request, _ httpapi.Caller) {
+			cmd.ID = r.PathValue("item")
+		})},
+		{"/api/rooms/{room}/items/{item}/postpone", chairOnly, withBody(council.PostponeItem{}, func(cmd *council.PostponeItem, r *http.Request, _ httpapi.Caller) {
+			cmd.ID = r.PathValue("item")
+		})},
+		{"/api/rooms/{room}/items/{item}/secret-ballot", chairOnly, withBody(council.RequestSecretBallot{}, func(cmd *council.RequestSecretBallot, r *http.Request, _ httpapi.Caller) {
+			cmd.Item = r.PathValue("item")
+		})},
+		{"/api/rooms/{room}/votes", chairOnly, withBody(council.OpenVote{}, nil)},
+		// A member votes for their own seat unless the body names a seat whose proxy they hold.
+		{"/api/rooms/{room}/votes/{vote}/ballots", voters, withBody(council.CastBallot{}, func(cmd *council.CastBallot, r *http.Request, c httpapi.Caller) {
+			ownSeat(&cmd.Seat, c)
+			cmd.Vote = r.PathValue("vote")
+		})},
+		{"/api/rooms/{room}/votes/{vote}/tally", clerkOnly, withBody(council.RecordTally{}, func(cmd *council.RecordTally, r *http.Request, _ httpapi.Caller) {
+			cmd.Vote = r.PathValue("vote")
+		})},
+		{"/api/rooms/{room}/votes/{vote}/close", chairOnly, withBody(council.CloseVote{}, func(cmd *council.CloseVote, r *http.Request, _ httpapi.Caller) {
+			cmd.Vote = r.PathValue("vote")
+		})},
+	}
+}
+
+// command serves one council command.
+func (d *deliberation) command(b build) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c := httpapi.CallerOf(r)
+		// Read the body before taking the room's lock: a slow client must not hold the room.
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+		if err != nil || int64(len(body)) > maxBodyBytes {
+			httpapi.WriteError(w, 400, fmt.Sprintf("request body unreadable or over %d bytes", maxBodyBytes))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), apiTimeout)
+		defer cancel()
+		dk, ok := d.deskOf(ctx, w, r)
+		if !ok {
+			return
+		}
+		view, err := dk.execute(ctx, actorOf(c), func(h council.Header) (council.Command, error) {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
+			return b(r, c, h)
+		})
+		if err != nil {
+			httpapi.Fail(w, commandError(err))
+			return
+		}
+		httpapi.WriteJSON(w, 200, view)
+	}
+}
+
+// openSessionRequest opens a sitting: the body, its legal profile and the roster as the
+// clerk's CSV file (seat, name, group, role).
+type openSessionRequest struct {
+	Body              council.Body `json:"body"`
+	Title             string       `json:"title"`
+	Location          string       `json:"location,omitempty"`
+	Chair             int          `json:"chair"`
+	Secretary         int          `json:"secretary,omitempty"`
+	SecondConvocation bool         `json:"secondConvocation,omitempty"`
+	RosterCSV         string       `json:"rosterCsv"`
+}
+
+func (d *deliberation) openSession(w http.ResponseWriter, r *http.Request) {
+	c := httpapi.CallerOf(r)
+	var req openSessionRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		httpapi.WriteError(w, 400, "body must be JSON {body:{name,kind,profile}, title, chair, secretary, rosterCsv}: "+err.Error())
+		return
+	}
+	if req.Body.Profile == "" {
+		httpapi.WriteError(w, 400, "body.profile is required (fr-commune, fr-epci-visio, fr-2020-emergency or generic)")
+		return
+	}
+	roster, err := council.ParseRoster(strings.NewReader(req.RosterCSV))
+	if err != nil {
+		httpapi.WriteError(w, 400, "rosterCsv: "+err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), apiTimeout)
+	defer cancel()
+	dk, ok := d.deskOf(ctx, w, r)
+	if !ok {
+		return
+	}
+	view, err := dk.openSession(ctx, req.Body.Profile, roster, council.OpenSession{
+		Header: council.Header{At: d.now(), By: actorOf(c)},
+		Body:   req.Body, Title: req.Title, Location: req.Location, Chair: req.Chair,
+		Secretary: req.Secretary, SecondConvocation: req.SecondConvocation,
+	})
+	if err != nil {
+		httpapi.Fail(w, commandError(err))
+		return
+	}
+	// Members already connected are recorded as present remotely now that there is a session.
+	if room, ok := d.srv.Room(dk.room); ok {
+		for _, p := range room.Participants() {
+			if rp := room.participant(p.Identity); rp != nil {
+				d.joined(dk.room, rp.ref())
+			}
+		}
+		if v := dk.view(); v != nil {
+			view = *v
+		}
+	}
+	httpapi.WriteJSON(w, 200, view)
+}
+
+func (d *deliberation) getState(w http.ResponseWriter, r *http.Request) {
+	dk, ok := d.deskOf(r.Context(), w, r)
+	if !ok {
+		return
+	}
+	v := dk.view()
+	if v == nil {
+		httpapi.WriteError(w, 404, errNoSession.Error())
+		return
+	}
+	httpapi.WriteJSON(w, 200, v)
+}
+
+// streamEvents sends the state as Server-Sent Events: once at once, then after every change.
+func (d *deliberation) streamEvents(w http.ResponseWriter, r *http.Request) {
+	dk, ok := d.deskOf(r.Context(), w, r)
+	if !ok {
+		return
+	}
+	updates, stop := dk.watch()
+	defer stop()
+	var first [][]byte
+	if v := dk.view(); v != nil {
+		msg, _ := json.Marshal(stateMessage{Type: "state", Room: dk.room, View: v})
+		first = append(first, msg)
+	}
+	httpapi.ServeEvents(w, r, d.srv.ctx.Done(), updates, func([]byte) string { return "state" }, first...)
+}
+
+func (d *deliberation) getMinutes(w http.ResponseWriter, r *http.Request) {
+	dk, ok := d.deskOf(r.Context(), w, r)
+	if !ok {
+		return
+	}
+	labels, err := d.srv.cfg.minutesLabels(r.URL.Query().Get("lang"))
+	if err != nil {
+		httpapi.WriteError(w, 400, err.Error())
+		return
+	}
+	dk.mu.Lock()
+	defer dk.mu.Unlock()
+	if dk.state == nil {
+		httpapi.WriteError(w, 404, errNoSession.Error())
+		return
+	}
+	m := council.DraftMinutes(dk.state, d.srv.cfg.Location)
+	switch r.URL.Query().Get("format") {
+	case "html":
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		err = m.WriteHTML(w, &labels)
+	case "", "md", "markdown":
+		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+		err = m.WriteMarkdown(w, &labels)
+	default:
+		httpapi.WriteError(w, 400, "format must be md or html")
+		return
+	}
+	if err != nil {
+		d.log.Warn("write minutes", "err", err)
+	}
+}
+
+func (d *deliberation) getJournal(w http.ResponseWriter, r *http.Request) {
+	entries, err := d.journal.Read(r.Context(), r.PathValue("room"), 1)
+	if err != nil {
+		httpapi.WriteError(w, 503, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	for _, e := range entries {
+		if err := enc.Encode(e); err != nil {
+			return
+		}
+	}
+}
+
+// muteParticipant lets the chair close a participant's microphone.
+func (d *deliberation) muteParticipant(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Identity string `json:"identity"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes)).Decode(&req); err != nil || req.Identity == "" {
+		httpapi.WriteError(w, 400, "body must be JSON {identity}")
+		return
+	}
+	room, ok := d.srv.Room(r.PathValue("room"))
+	if !ok {
+		httpapi.WriteError(w, 404, "nobody is connected to this room")
+		return
+	}
+	p := room.participant(req.Identity)
+	if p == nil {
+		httpapi.WriteError(w, 404, fmt.Sprintf("%q is not connected", req.Identity))
+		return
+	}
+	room.mu.Lock()
+	var sids []string
+	for sid, t := range p.tracks {
+		if isMicrophone(t) {
+			sids = append(sids, sid)
+		}
+	}
+	room.mu.Unlock()
+	for _, sid := range sids {
+		if _, err := p.MuteTrack(sid, true); err != nil {
+			httpapi.WriteError(w, 409, err.Error())
+			return
+		}
+	}
+	httpapi.WriteJSON(w, 200, map[string]any{"muted": sids})
+}

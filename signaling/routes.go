@@ -1,0 +1,97 @@
+package signaling
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/signaling/httpapi"
+)
+
+// Routes is the server's part of the route table: the LiveKit endpoints (/rtc, RoomService),
+// the deliberation API and the public programme's routes. The binary adds its own rows (web
+// client, health, metrics) and builds one mux from all of them with Handler.
+func (s *Server) Routes() []httpapi.Route {
+	notV1 := func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "single peer connection signalling (v1) is not offered by this server; use /rtc", http.StatusNotFound)
+	}
+	byToken := httpapi.SelfChecked("a token joining the room (access_token or Authorization)")
+	rs := newRoomService(s)
+	rows := []httpapi.Route{
+		{Pattern: "/rtc", Access: byToken, Relay: httpapi.ByHandler, Handler: s.serveRTC},
+		{Pattern: "/rtc/validate", Access: byToken, Relay: httpapi.ByHandler, Handler: s.serveValidate},
+		// The browser SDK tries the single-peer-connection path first; a 404 that does not say
+		// "room does not exist" makes it fall back to /rtc.
+		{Pattern: "/rtc/v1", Access: httpapi.Anyone("answers 404"), Handler: notV1},
+		{Pattern: "/rtc/v1/validate", Access: httpapi.Anyone("answers 404"), Handler: notV1},
+		{Pattern: rs.PathPrefix(), Access: httpapi.SelfChecked("a token with the grant each call needs"), Relay: httpapi.ByHandler, Handler: rs.ServeHTTP},
+	}
+	rows = append(rows, s.delib.routes()...)
+	return append(rows, s.programmeRoutes()...)
+}
+
+// Handler serves the route table: the server's rows and extra, each behind the same headers,
+// rate limit, token and role check, and relay to the room's node, as its row says.
+func (s *Server) Handler(extra ...httpapi.Route) http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range append(s.Routes(), extra...) {
+		mux.Handle(rt.Key(), s.guard(rt))
+	}
+	return httpapi.Headers(mux)
+}
+
+// guard applies a row's rules before its handler, in this order: the rate limit (on the node
+// the client reached), the token and the role (on every node: an entry node relays only what
+// it verified), the relay, and last the seat presiding, which only the room's node knows.
+func (s *Server) guard(rt httpapi.Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.Limit != nil && !rt.Limit.Admit(w, r) {
+			return
+		}
+		room := r.PathValue("room")
+		var c httpapi.Caller
+		if rt.Access.ChecksToken() {
+			tok := httpapi.Bearer(r)
+			if tok == "" {
+				httpapi.WriteError(w, http.StatusUnauthorized, "no access token: send Authorization: Bearer <token>")
+				return
+			}
+			claims, err := s.cfg.Verifier.VerifyForRoom(tok, room)
+			if err != nil {
+				httpapi.WriteError(w, auth.HTTPStatus(err), err.Error())
+				return
+			}
+			c = httpapi.NewCaller(claims)
+			if !rt.Access.Presiding && !rt.Access.Admits(c.Role) {
+				refuseRole(w, r, rt.Access, c)
+				return
+			}
+		}
+		switch rt.Relay {
+		case httpapi.ToRoom:
+			if s.relayer.toRoom(w, r, room) {
+				return
+			}
+		case httpapi.ToOpenRoom:
+			if s.relayer.toOpenRoom(w, r, room) {
+				return
+			}
+		}
+		if rt.Access.Presiding && !rt.Access.Admits(c.Role) && !s.delib.presides(room, c.Seat) {
+			refuseRole(w, r, rt.Access, c)
+			return
+		}
+		if rt.Access.ChecksToken() {
+			r = httpapi.WithCaller(r, c)
+		}
+		rt.Handler(w, r)
+	})
+}
+
+func refuseRole(w http.ResponseWriter, r *http.Request, a httpapi.Access, c httpapi.Caller) {
+	role := string(c.Role)
+	if role == "" {
+		role = "no council role"
+	}
+	httpapi.WriteError(w, http.StatusForbidden, fmt.Sprintf("%s is for %s; your token's role is %s", r.Pattern, a, role))
+}
