@@ -19,5 +19,9 @@
 // per track and per DownTrack; Engine.Stats sums them when asked, with the totals of the tracks
 // that ended.
 //
+// A TURNServer (turn.go, pion/turn) relays for clients that reach no UDP, or only TCP 443: over
+// UDP, TCP and TLS, with credentials in the TURN REST API scheme, and a relay that reaches only
+// the Engine's own UDP sockets (turnrelay.go), so that it is no open relay.
+//
 // The package knows nothing of rooms or of the LiveKit protocol; the signaling package drives it.
 package sfu

@@ -40,6 +40,7 @@ type Engine struct {
 	udpConns      []*net.UDPConn // one, or one per local address (see listenUDP); all on one port
 	udpBatch      *batchGroup    // udpConns, sending each fan-out with one system call; nil unless BatchWrites
 	udpMux        ice.UDPMux
+	publicIPs     []string // announced instead of the local addresses; the TURN relay may reach them
 	tcpListener   net.Listener
 	tcpMux        *ice.TCPMuxDefault
 	publisherAPI  *webrtc.API
@@ -68,7 +69,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.UDPAddr == "" {
 		return nil, errors.New("sfu: Config.UDPAddr is empty: one UDP address is needed for all peers")
 	}
-	e := &Engine{log: log, transports: map[*Transport]struct{}{}, stats: newStatsRegistry()}
+	e := &Engine{log: log, transports: map[*Transport]struct{}{}, stats: newStatsRegistry(), publicIPs: cfg.PublicIPs}
 	lf := pionLoggerFactory{log: log}
 
 	udpAddr, err := net.ResolveUDPAddr("udp", cfg.UDPAddr)

@@ -169,6 +169,7 @@ func (r *Room) join(claims *auth.Claims, params joinParams, conn *signalConn) (*
 		SubscriberPrimary: false,
 		PingTimeout:       int32(max(1, r.srv.cfg.PingTimeout/time.Second)),
 		PingInterval:      int32(max(1, r.srv.cfg.PingTimeout/3/time.Second)),
+		IceServers:        r.srv.iceServers(identity),
 	}}})
 	tracks := r.publishedTracksLocked(p)
 	r.mu.Unlock()
@@ -200,6 +201,7 @@ func (r *Room) resume(sid, identity string, conn *signalConn) *Participant {
 	}
 	conn.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Reconnect{Reconnect: &livekit.ReconnectResponse{
 		ServerInfo: r.serverInfo(),
+		IceServers: r.srv.iceServers(identity),
 	}}})
 	// Replay the room as it is now: the client may have missed updates while away.
 	infos := make([]*livekit.ParticipantInfo, 0, len(r.participants))

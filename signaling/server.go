@@ -58,6 +58,9 @@ type Config struct {
 	// Programme, when set, gives every room a delayed public programme (programme.go).
 	Programme *ProgrammeConfig
 
+	// TURN, when set, is the relay handed to every client in ice_servers (turn.go).
+	TURN *sfu.TURNServer
+
 	// Journal keeps the deliberation's record; without it the /api deliberation routes
 	// answer 503.
 	Journal store.Journal

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -38,6 +39,8 @@ type Config struct {
 	// keeps journals in Redis instead of data_dir.
 	Redis cluster.RedisConfig `yaml:"redis"`
 	Node  NodeConfig          `yaml:"node"`
+	// TURN is the embedded relay for members whose network passes no UDP, or only TCP 443.
+	TURN TURNConfig `yaml:"turn"`
 
 	dev          bool
 	profilerAddr string // --pprof: loopback address of Go's profiler, none when empty
@@ -51,6 +54,30 @@ type RTCConfig struct {
 	PublicIPs []string `yaml:"public_ips"`
 	// BatchWrites sends the copies of each fan-out with sendmmsg (sfu.Config.BatchWrites).
 	BatchWrites bool `yaml:"batch_writes"`
+}
+
+// TURNConfig is the embedded TURN server (sfu.TURNServer).
+type TURNConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// Domain is the host name (or address) in the turn: and turns: URLs handed to clients; the
+	// TLS certificate must name it. Empty: the first public IP, else the bind address.
+	Domain string `yaml:"domain"`
+	// Bind is where the TURN listeners listen; empty: the HTTP bind. A second address lets
+	// TURN over TLS have port 443 while a reverse proxy holds 443 for HTTPS on the first.
+	Bind string `yaml:"bind"`
+	// Port carries TURN over UDP and over TCP; TLSPort TURN over TLS, when CertFile and
+	// KeyFile are set. 0 picks a free port.
+	Port     int    `yaml:"port"`
+	TLSPort  int    `yaml:"tls_port"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// RelayPortMin-RelayPortMax are the relay sockets' ports; they talk only to this machine's
+	// media port and need no opening in a firewall.
+	RelayPortMin int `yaml:"relay_port_min"`
+	RelayPortMax int `yaml:"relay_port_max"`
+	// CredentialTTL is how long the credential a client gets at join (and at each resume)
+	// stays valid: longer than a sitting, since an allocation is refreshed with it.
+	CredentialTTL time.Duration `yaml:"credential_ttl"`
 }
 
 // NodeConfig names this node among several.
@@ -100,6 +127,7 @@ func defaultConfig() Config {
 		Bind:      "0.0.0.0",
 		Port:      7880,
 		RTC:       RTCConfig{UDPPort: 7882, TCPPort: 7881},
+		TURN:      TURNConfig{Port: 3478, TLSPort: 443, RelayPortMin: 30000, RelayPortMax: 39999, CredentialTTL: 12 * time.Hour},
 		Logging:   LoggingConfig{Level: "info", Format: "json"},
 		DataDir:   "./data",
 		Language:  "fr",
@@ -115,6 +143,9 @@ func devConfig() Config {
 	c.Bind = "127.0.0.1"
 	c.Keys = map[string]string{"devkey": "secret"}
 	c.Logging = LoggingConfig{Level: "info", Format: "text"}
+	// The relay on loopback, on free ports: clients learn them from their JoinResponse, and
+	// several development servers (tests) run side by side.
+	c.TURN.Enabled, c.TURN.Port, c.TURN.TLSPort = true, 0, 0
 	c.Privacy.Controller = "Hemicycle development server"
 	c.Privacy.Contact = "nobody: this is a development server"
 	return c
@@ -149,6 +180,8 @@ func applyEnv(c *Config, getenv func(string) string) error {
 		"HEMICYCLE_REDIS_USERNAME": &c.Redis.Username, "HEMICYCLE_REDIS_PASSWORD": &c.Redis.Password,
 		"HEMICYCLE_REDIS_KEY_PREFIX": &c.Redis.KeyPrefix, "HEMICYCLE_REDIS_SENTINEL_MASTER": &c.Redis.SentinelMaster,
 		"HEMICYCLE_NODE_ID": &c.Node.ID, "HEMICYCLE_NODE_URL": &c.Node.URL,
+		// the relay
+		"HEMICYCLE_TURN_DOMAIN": &c.TURN.Domain, "HEMICYCLE_TURN_CERT_FILE": &c.TURN.CertFile, "HEMICYCLE_TURN_KEY_FILE": &c.TURN.KeyFile,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -203,6 +236,9 @@ func (c *Config) validate() error {
 	if err := c.Redis.Validate(); err != nil {
 		return err
 	}
+	if err := c.validateTURN(); err != nil {
+		return err
+	}
 	if c.Node.URL != "" {
 		if u, err := url.Parse(c.Node.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("node.url %q: want the http://host:port other nodes reach this one on", c.Node.URL)
@@ -235,4 +271,70 @@ func (c *Config) logger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+func (c *Config) validateTURN() error {
+	t := c.TURN
+	if !t.Enabled {
+		return nil
+	}
+	if t.Port < 0 || t.Port > 65535 || t.TLSPort < 0 || t.TLSPort > 65535 {
+		return fmt.Errorf("turn: ports must be 0-65535 (port %d, tls_port %d)", t.Port, t.TLSPort)
+	}
+	if t.RelayPortMin < 1 || t.RelayPortMax > 65535 || t.RelayPortMin > t.RelayPortMax {
+		return fmt.Errorf("turn: relay ports %d-%d: want 1 <= relay_port_min <= relay_port_max <= 65535", t.RelayPortMin, t.RelayPortMax)
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return errors.New("turn: TURN over TLS needs both cert_file and key_file")
+	}
+	if t.CredentialTTL <= 0 {
+		return fmt.Errorf("turn.credential_ttl %v: must be positive", t.CredentialTTL)
+	}
+	if c.turnHost() == "" {
+		return errors.New("turn is enabled but clients would not know where to reach it: set turn.domain (the name its certificate carries), rtc.public_ips or a specific bind address")
+	}
+	if ip := c.turnRelayIP(); ip == nil || ip.To4() == nil {
+		return fmt.Errorf("turn: the relay needs an IPv4 address to announce (turn.domain %q is a name: set rtc.public_ips or turn.bind)", t.Domain)
+	}
+	return nil
+}
+
+// turnBind is where the TURN listeners listen.
+func (c *Config) turnBind() string {
+	if c.TURN.Bind != "" {
+		return c.TURN.Bind
+	}
+	return c.Bind
+}
+
+// turnHost is the host clients are told to reach TURN at.
+func (c *Config) turnHost() string {
+	switch {
+	case c.TURN.Domain != "":
+		return c.TURN.Domain
+	case len(c.RTC.PublicIPs) > 0:
+		return c.RTC.PublicIPs[0]
+	}
+	if ip := net.ParseIP(c.turnBind()); ip != nil && !ip.IsUnspecified() {
+		return ip.String()
+	}
+	return ""
+}
+
+// turnRelayIP is the relay address announced to clients: the TURN host's when it is an
+// address, else the first public IP, else the TURN bind address.
+func (c *Config) turnRelayIP() net.IP {
+	for _, s := range []string{c.TURN.Domain, firstOf(c.RTC.PublicIPs), c.turnBind()} {
+		if ip := net.ParseIP(s); ip != nil && !ip.IsUnspecified() {
+			return ip
+		}
+	}
+	return nil
+}
+
+func firstOf(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
 }

@@ -168,6 +168,13 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 		return fmt.Errorf("start media: %w", err)
 	}
 	defer media.Close()
+	relay, err := startTURN(cfg, media, log)
+	if err != nil {
+		return err
+	}
+	if relay != nil {
+		defer relay.Close()
+	}
 
 	// Listening comes first: with several nodes, this node announces its address before it
 	// serves.
@@ -198,7 +205,7 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 	sig = signaling.NewServer(signaling.Config{
 		Verifier: verifier, Media: media, Logger: log.With("part", "signaling"),
 		Journal: st.journal, Profiles: loadProfile, NodeID: st.nodeID, Placement: st.placement,
-		Programme: programme, Labels: labels,
+		Programme: programme, Labels: labels, TURN: relay,
 	})
 	defer sig.Close()
 	if err := st.start(ctx); err != nil {

@@ -62,8 +62,9 @@ async function freePort () {
 
 // startServer builds cmd/hemicycle (or takes $HEMICYCLE_BIN) and runs it with --dev in a scratch directory (its embedded
 // store writes ./data there). It resolves once the server prints its address. config, when
-// given, is YAML laid over the development defaults (e.g. a short programme delay).
-export async function startServer ({ logName = 'server.log', config } = {}) {
+// given, is YAML laid over the development defaults (e.g. a short programme delay); port, when
+// given, is the HTTP port instead of a free one (turn.test.mjs serves on 443).
+export async function startServer ({ logName = 'server.log', config, port } = {}) {
   const work = await mkdtemp(path.join(os.tmpdir(), 'hemicycle-browser-'))
   const extraArgs = []
   if (config) {
@@ -83,7 +84,7 @@ export async function startServer ({ logName = 'server.log', config } = {}) {
   }
   await ensureArtifactsDir()
   const log = createWriteStream(path.join(artifactsDir, logName))
-  const port = await freePort()
+  port ??= await freePort()
   const child = spawn(bin, ['--dev', '--port', String(port), '--udp-port', '0', '--tcp-port', '0', ...extraArgs], {
     cwd: work,
     stdio: ['ignore', 'pipe', 'pipe'],

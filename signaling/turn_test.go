@@ -1,0 +1,101 @@
+package signaling
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/webrtc/v4"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/sfu"
+)
+
+// withTURN gives the test server an embedded relay on loopback.
+func withTURN(t *testing.T, relay **sfu.TURNServer) func(*Config) {
+	return func(cfg *Config) {
+		srv, err := sfu.NewTURNServer(sfu.TURNConfig{
+			Secret: sfu.TURNSecret(testSecret), Host: "127.0.0.1", UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0",
+			RelayIP: net.IPv4(127, 0, 0, 1), RelayBind: "127.0.0.1", RelayPortMin: 41000, RelayPortMax: 41999,
+			CredentialTTL: time.Hour, Logger: testLogger(),
+		}, cfg.Media)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = srv.Close() })
+		cfg.TURN, *relay = srv, srv
+	}
+}
+
+// TestJoinAndResumeCarryTURN: each participant is told the relay's URLs with a credential of its
+// own identity when it joins, and a fresh one when it resumes.
+func TestJoinAndResumeCarryTURN(t *testing.T) {
+	var relay *sfu.TURNServer
+	ts := startServer(t, withTURN(t, &relay))
+	tok := ts.token(t, "council", "bob", auth.RoleMember)
+	first := signal(t, ts.url+"/rtc?protocol=17&access_token="+tok)
+	join := first.GetJoin()
+	if join == nil {
+		t.Fatalf("first frame is not a JoinResponse: %v", first.Message)
+	}
+	checkRelay := func(what string, servers []*livekit.ICEServer) {
+		t.Helper()
+		if len(servers) != 1 || !strings.HasSuffix(servers[0].Username, ":bob") || servers[0].Credential == "" {
+			t.Fatalf("%s ice_servers %v: want one relay with bob's credential", what, servers)
+		}
+		if got, want := strings.Join(servers[0].Urls, " "), strings.Join(relay.URLs(), " "); got != want {
+			t.Errorf("%s URLs %q, want the relay's %q", what, got, want)
+		}
+	}
+	checkRelay("JoinResponse", join.GetIceServers())
+	resumed := signal(t, ts.url+"/rtc?protocol=17&reconnect=1&sid="+join.GetParticipant().GetSid()+"&access_token="+tok)
+	if resumed.GetReconnect() == nil {
+		t.Fatalf("first frame of the resumed session is not a ReconnectResponse: %v", resumed.Message)
+	}
+	checkRelay("ReconnectResponse", resumed.GetReconnect().GetIceServers())
+}
+
+// signal opens /rtc at url and returns its first frame; the socket is closed at once.
+func signal(t *testing.T, url string) *livekit.SignalResponse {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	_, data, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp livekit.SignalResponse
+	if err := proto.Unmarshal(data, &resp); err != nil {
+		t.Fatal(err)
+	}
+	return &resp
+}
+
+// TestMediaThroughTURN: two SDK clients that may use relayed candidates only (as behind a
+// firewall that passes nothing else) publish and receive audio and video through the relay.
+func TestMediaThroughTURN(t *testing.T) {
+	var relay *sfu.TURNServer
+	ts := startServer(t, withTURN(t, &relay))
+	relayOnly := lksdk.WithICETransportPolicy(webrtc.ICETransportPolicyRelay)
+	alice := ts.join(t, "council", "alice", nil, relayOnly)
+	pub := publish(t, alice, true)
+	bobRx, cb := newReceiver(pub)
+	ts.join(t, "council", "bob", cb, relayOnly)
+	eventually(t, "bob receives alice's audio and video through the relay", 20*time.Second, func() bool {
+		return bobRx.audioPackets.Load() > 50 && bobRx.videoPackets.Load() > 50
+	})
+	if bobRx.opusForeign.Load() != 0 {
+		t.Errorf("%d audio packets bob received were not alice's", bobRx.opusForeign.Load())
+	}
+	if n := relay.Allocations(); n < 4 {
+		t.Errorf("%d TURN allocations, want one per peer connection of each client (4 or more)", n)
+	}
+}
