@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
@@ -150,6 +151,22 @@ func family(network string, ip net.IP) string {
 	return network
 }
 
+const (
+	// iceKeepalive is how often the agent checks its selected pair and sends a STUN binding
+	// request on it, media or not: the client's answer is what proves an idle path alive. One
+	// request and one answer a second per connection (pion's default is every 2 s).
+	iceKeepalive = time.Second
+	// iceDisconnectedAfter of silence marks a connection disconnected. Media, RTCP or a
+	// keepalive answer arrive well within it on a live path.
+	iceDisconnectedAfter = 2 * time.Second
+	// iceFailedAfter more of silence marks it failed, which ends the ICE session for good (only
+	// an ICE restart brings it back). It stays long, as pion's default: a short blackout (a
+	// tunnel, a 4G handover) must find the old path still there when it ends, since a client
+	// that did not notice it will not restart ICE; by then the signalling socket's ping timeout
+	// (15 s) has also given up and the client resumes with a restart.
+	iceFailedAfter = 15 * time.Second
+)
+
 func (e *Engine) settingEngine(cfg Config, lf pionLoggerFactory) (webrtc.SettingEngine, error) {
 	var s webrtc.SettingEngine
 	s.LoggerFactory = lf
@@ -177,6 +194,10 @@ func (e *Engine) settingEngine(cfg Config, lf pionLoggerFactory) (webrtc.Setting
 	// Chromium hides its host addresses behind mDNS names, so its candidates reach us as
 	// peer-reflexive; pion would wait a second before nominating them.
 	s.SetPrflxAcceptanceMinWait(0)
+	// A dead path is noticed within disconnectedAfter plus one keepalive (3 s), not pion's 5 to
+	// 7 s, so that the quality shown to others and the logs say so while the member is still
+	// expected back; see iceKeepalive for the cost.
+	s.SetICETimeouts(iceDisconnectedAfter, iceFailedAfter, iceKeepalive)
 	// AES-GCM costs a fraction of AES-CM with HMAC per packet; offer it first.
 	s.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
 	s.SetIncludeLoopbackCandidate(cfg.Loopback || cfg.LoopbackOnly)

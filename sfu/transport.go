@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -81,7 +82,8 @@ type Transport struct {
 	negMu sync.Mutex
 
 	connected  atomic.Bool
-	mediaFlows atomic.Bool // a DownTrack sent its first packet
+	lostAt     atomic.Int64 // when the connection was last lost (Unix ns), 0 while it is up
+	mediaFlows atomic.Bool  // a DownTrack sent its first packet
 
 	mu                sync.Mutex
 	closed            bool
@@ -173,16 +175,41 @@ func (t *Transport) dispatch() {
 }
 
 func (t *Transport) onStateChange(s webrtc.PeerConnectionState) {
-	t.connected.Store(s == webrtc.PeerConnectionStateConnected)
-	if s == webrtc.PeerConnectionStateConnected {
+	was := t.connected.Swap(s == webrtc.PeerConnectionStateConnected)
+	switch s {
+	case webrtc.PeerConnectionStateConnected:
 		// Subscribers start (or restart, after an ICE restart) on a fresh keyframe.
 		for _, d := range t.boundDownTracks() {
 			d.resync()
+		}
+		if lost := t.lostAt.Swap(0); lost != 0 {
+			t.log.Info("media path back", "after", time.Duration(time.Now().UnixNano()-lost).Round(time.Millisecond))
+			// What arrived during the outage is gone for every subscriber: ask the publisher
+			// for keyframes now rather than when each subscriber's decoder gives up on it.
+			now := time.Now().UnixNano()
+			for _, p := range t.publishedTracks() {
+				p.requestKeyframes(now)
+			}
+		}
+	case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed:
+		if was {
+			t.lostAt.Store(time.Now().UnixNano())
+			t.log.Info("media path lost", "state", s.String())
 		}
 	}
 	if h := t.h.OnStateChange; h != nil {
 		t.events.push(func() { h(s) })
 	}
+}
+
+func (t *Transport) publishedTracks() []*PublishedTrack {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*PublishedTrack, 0, len(t.published))
+	for _, p := range t.published {
+		out = append(out, p)
+	}
+	return out
 }
 
 func (t *Transport) boundDownTracks() []*DownTrack {

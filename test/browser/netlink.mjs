@@ -139,7 +139,9 @@ export class PrivateLink {
   async loss (dir, percent) {
     if (!(percent >= 0 && percent <= 100)) throw new Error(`a loss of ${percent} % is not a percentage`)
     const [chain, match] = this.#lossChain(dir)
-    await this.#nft(`flush chain inet netlab ${chain}\nadd rule inet netlab ${chain} ${match} numgen random mod 100 < ${percent} drop\n`)
+    // numgen's values stop at 99: a silent path (100 %) drops everything.
+    const drop = percent === 100 ? 'drop' : `numgen random mod 100 < ${percent} drop`
+    await this.#nft(`flush chain inet netlab ${chain}\nadd rule inet netlab ${chain} ${match} ${drop}\n`)
   }
 
   async noLoss (dir) {

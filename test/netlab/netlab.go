@@ -214,8 +214,11 @@ func (l *Link) Loss(dir Direction, percent int) error {
 		return fmt.Errorf("netlab: loss of %d %% is not a percentage", percent)
 	}
 	chain, match := l.lossChain(dir)
-	return l.nft(fmt.Sprintf("flush chain inet netlab %s\nadd rule inet netlab %s %s numgen random mod 100 < %d drop\n",
-		chain, chain, match, percent))
+	drop := fmt.Sprintf("numgen random mod 100 < %d drop", percent)
+	if percent == 100 {
+		drop = "drop" // numgen's values stop at 99: a silent path drops everything
+	}
+	return l.nft(fmt.Sprintf("flush chain inet netlab %s\nadd rule inet netlab %s %s %s\n", chain, chain, match, drop))
 }
 
 // NoLoss stops the random drops of one direction.
