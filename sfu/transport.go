@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -60,6 +61,12 @@ type TransportHandlers struct {
 	// OnFirstMedia (subscriber role) is called once, when the first media packet has been
 	// sent to the client: the end of a join as the user perceives it.
 	OnFirstMedia func()
+	// OnStreamState (subscriber role) says the allocator paused a video for lack of
+	// bandwidth (active false) or resumed it: the client is told with a StreamStateUpdate.
+	OnStreamState func(d *DownTrack, active bool)
+	// OnLayersWanted (publisher role) gives, for a published video, the best quality some
+	// subscriber receives now (QualityOff: none): the layers above it need not be encoded.
+	OnLayersWanted func(p *PublishedTrack, best Quality)
 }
 
 // Transport is one peer connection with a client, in one role.
@@ -82,6 +89,7 @@ type Transport struct {
 
 	connected  atomic.Bool
 	mediaFlows atomic.Bool // a DownTrack sent its first packet
+	link       *downlink   // subscriber role: estimate and allocation
 
 	mu                sync.Mutex
 	closed            bool
@@ -135,6 +143,14 @@ func (e *Engine) NewTransport(role Role, h TransportHandlers) (*Transport, error
 		cancel()
 		_ = pc.Close()
 		return nil, err
+	}
+	if role == SubscriberRole {
+		t.link = newDownlink(t, e.allocationOff)
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			t.link.run(ctx)
+		}()
 	}
 
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
@@ -214,6 +230,15 @@ func (t *Transport) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRece
 		p = newPublishedTrack(remote.ID(), remote.StreamID(), remote.Codec(), remote.Kind(),
 			receiver.GetParameters().HeaderExtensions, t.pc.WriteRTCP, t.log)
 		p.fanout = t.engine.udpBatch // nil unless the Engine batches its writes
+		if h := t.h.OnLayersWanted; h != nil {
+			p.onWanted = func(layer int8) {
+				q := QualityOff
+				if layer >= 0 {
+					q = Quality(layer)
+				}
+				t.events.push(func() { h(p, q) })
+			}
+		}
 		t.published[receiver] = p
 		t.engine.stats.addTrack(p)
 	}
@@ -247,6 +272,22 @@ func (t *Transport) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRece
 	default:
 	}
 	t.mu.Unlock()
+}
+
+// streamStateChanged is called by the allocator when it pauses or resumes a video.
+func (t *Transport) streamStateChanged(d *DownTrack, active bool) {
+	if h := t.h.OnStreamState; h != nil {
+		t.events.push(func() { h(d, active) })
+	}
+}
+
+// Bandwidth is the subscriber connection's estimate and what it rests on; ok is false on a
+// publisher transport.
+func (t *Transport) Bandwidth() (BWEState, bool) {
+	if t.link == nil {
+		return BWEState{}, false
+	}
+	return t.link.bwe.state(time.Now().UnixNano()), true
 }
 
 // mediaSent is called by a DownTrack after its first packet went out.
