@@ -121,6 +121,8 @@ type BWEState struct {
 	// Fed is false until the first feedback: a subscriber that does not send TWCC (it did not
 	// negotiate transport-cc) has no estimate, and its allocation is left alone.
 	Fed bool
+	// PausedVideos counts the videos the allocator paused for lack of room.
+	PausedVideos int
 }
 
 func (b *bwe) state(now int64) BWEState {

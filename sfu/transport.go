@@ -287,7 +287,11 @@ func (t *Transport) Bandwidth() (BWEState, bool) {
 	if t.link == nil {
 		return BWEState{}, false
 	}
-	return t.link.bwe.state(time.Now().UnixNano()), true
+	st := t.link.bwe.state(time.Now().UnixNano())
+	t.link.mu.Lock()
+	st.PausedVideos = t.link.paused
+	t.link.mu.Unlock()
+	return st, true
 }
 
 // mediaSent is called by a DownTrack after its first packet went out.
