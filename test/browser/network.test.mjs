@@ -4,134 +4,19 @@
 // (Playwright's setOffline, used in room.test.mjs, stops HTTP and WebSockets only: media keeps
 // flowing over UDP, so it cannot show that media comes back.)
 //
-// Needs root and iproute2 (ip netns, veth). Without them it fails and says what is missing: it
-// does not skip. Everything it creates is named after its PID and removed when it ends, also on
+// Needs root, iproute2 and nftables (netlink.mjs). Without them it fails and says what is missing:
+// it does not skip. Everything it creates is named after its PID and removed when it ends, also on
 // failure and on SIGINT/SIGTERM; namespaces left by a run that was killed outright are removed by
 // the next one.
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile, execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { access, constants } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { startServer, launchBrowser, joinThroughUI, waitFor, ensureArtifactsDir, delay } from './harness.mjs'
+import { PrivateLink } from './netlink.mjs'
 
-const execFileP = promisify(execFile)
 const wrapper = fileURLToPath(new URL('./netns-chromium.sh', import.meta.url))
-const needs = 'network.test.mjs needs root and iproute2 (it creates a network namespace and a veth pair; CI runs it as root)'
-
-// ip runs one iproute2 command and says which one failed, and how.
-async function ip (...args) {
-  try {
-    return (await execFileP('ip', args)).stdout
-  } catch (err) {
-    const why = err.code === 'ENOENT' ? 'the ip command was not found' : (err.stderr || err.message).trim()
-    throw new Error(`${needs}: ip ${args.join(' ')} failed: ${why}`)
-  }
-}
-
-// ipQuietly is for cleanup, which must go on whatever is already gone; it is synchronous so that
-// it can run in an exit handler.
-function ipQuietly (...args) {
-  try {
-    execFileSync('ip', args, { stdio: 'ignore', timeout: 5000 })
-  } catch {
-    // already removed, or never created
-  }
-}
-
-const prefix = 'hcnd' // Hemicycle network drop
-
-function alive (pid) {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return err.code === 'EPERM'
-  }
-}
-
-function ipv4 (text) {
-  return text.split('.').reduce((n, part) => n * 256 + Number(part), 0)
-}
-
-// PrivateLink is a network namespace joined to this one by a veth pair: the host end carries
-// hostIP, the namespace's end peerIP, on a /30 of 10.213.0.0/16 chosen from the PID so that
-// concurrent runs do not meet. Interface names stay within the kernel's 15 characters.
-class PrivateLink {
-  constructor (pid = process.pid) {
-    this.ns = `${prefix}-${pid}`
-    this.hostDev = `${prefix}${pid}h`
-    this.peerDev = `${prefix}${pid}b`
-    const block = pid % 16384
-    const base = `10.213.${block >> 6}.${(block & 63) << 2}`
-    this.net = ipv4(base)
-    this.hostIP = `10.213.${block >> 6}.${((block & 63) << 2) + 1}`
-    this.peerIP = `10.213.${block >> 6}.${((block & 63) << 2) + 2}`
-  }
-
-  // create builds the namespace and the link, after removing what killed runs left behind.
-  async create () {
-    await PrivateLink.sweep()
-    // The /30 must not overlap a network this machine already has (or another run's link).
-    const taken = (await ip('-4', '-o', 'addr', 'show')).matchAll(/inet (\d+\.\d+\.\d+\.\d+)\/(\d+)/g)
-    for (const [, addr, len] of taken) {
-      const bits = Math.min(Number(len), 30)
-      const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0
-      if (((ipv4(addr) & mask) >>> 0) === ((this.net & mask) >>> 0)) {
-        throw new Error(`${addr}/${len} is already configured on this machine: ${this.hostIP}/30 is not free for the test link`)
-      }
-    }
-    await ip('netns', 'add', this.ns)
-    await ip('link', 'add', this.hostDev, 'type', 'veth', 'peer', 'name', this.peerDev, 'netns', this.ns)
-    await ip('addr', 'add', `${this.hostIP}/30`, 'dev', this.hostDev)
-    await ip('link', 'set', this.hostDev, 'up')
-    await ip('-n', this.ns, 'addr', 'add', `${this.peerIP}/30`, 'dev', this.peerDev)
-    await ip('-n', this.ns, 'link', 'set', 'lo', 'up')
-    await ip('-n', this.ns, 'link', 'set', this.peerDev, 'up')
-  }
-
-  // cut takes the namespace's end down: everything the namespace sends or expects is lost, and
-  // the host end (with the server's sockets on hostIP) stays as it is.
-  async cut () {
-    await ip('-n', this.ns, 'link', 'set', this.peerDev, 'down')
-  }
-
-  async restore () {
-    await ip('-n', this.ns, 'link', 'set', this.peerDev, 'up')
-  }
-
-  // remove deletes the link (both ends go with the host end, even if something still runs in
-  // the namespace) and the namespace's name.
-  remove () {
-    ipQuietly('link', 'del', this.hostDev)
-    ipQuietly('netns', 'del', this.ns)
-  }
-
-  async leftovers () {
-    const namespaces = (await ip('netns', 'list')).split('\n').filter((l) => l.split(' ')[0] === this.ns)
-    const links = (await ip('-o', 'link', 'show')).split('\n').filter((l) => l.includes(this.hostDev) || l.includes(this.peerDev))
-    return [...namespaces, ...links]
-  }
-
-  // sweep removes the namespaces and links of runs whose process is gone (killed with SIGKILL,
-  // which leaves no chance to clean up).
-  static async sweep () {
-    const pids = new Set()
-    for (const line of (await ip('netns', 'list')).split('\n')) {
-      const m = new RegExp(`^${prefix}-(\\d+)( |$)`).exec(line)
-      if (m) pids.add(Number(m[1]))
-    }
-    for (const line of (await ip('-o', 'link', 'show')).split('\n')) {
-      const m = new RegExp(`^\\d+: ${prefix}(\\d+)h[@:]`).exec(line)
-      if (m) pids.add(Number(m[1]))
-    }
-    for (const pid of pids) {
-      if (pid !== process.pid && !alive(pid)) new PrivateLink(pid).remove()
-    }
-  }
-}
 
 // received reads, in the viewer's page, what arrives from one sender: the tracks shown for them
 // and their counters. Track ids are kept so that a track replaced by a full reconnection is not
@@ -226,11 +111,7 @@ function qualityShown (viewer, sender) {
 describe('a page whose network really drops (UDP and WebSocket) gets its media back', { timeout: 240000 }, () => {
   const room = `reseau-${randomBytes(3).toString('hex')}`
   const link = new PrivateLink()
-  const cleanUp = () => link.remove()
-  const onSignal = (signal) => {
-    cleanUp()
-    process.exit(signal === 'SIGINT' ? 130 : 143)
-  }
+  let forgetLink = () => {}
   let server
   let browserA
   let browserB
@@ -239,9 +120,7 @@ describe('a page whose network really drops (UDP and WebSocket) gets its media b
   let cutAt
 
   before(async () => {
-    process.on('exit', cleanUp)
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
+    forgetLink = link.removeOnExit()
     await access(wrapper, constants.X_OK).catch(() => { throw new Error(`${wrapper} must be executable (chmod +x)`) })
     await ensureArtifactsDir()
     // The link exists before the server starts: in --dev the SFU opens one UDP socket per local
@@ -263,10 +142,8 @@ describe('a page whose network really drops (UDP and WebSocket) gets its media b
     await Promise.all([anne?.close(), bruno?.close()])
     await Promise.all([browserA?.close(), browserB?.close()])
     await server?.stop()
-    cleanUp()
-    process.off('exit', cleanUp)
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    link.remove()
+    forgetLink()
     assert.deepEqual(await link.leftovers(), [], 'the namespace or the veth pair outlived the test')
   })
 
@@ -285,7 +162,7 @@ describe('a page whose network really drops (UDP and WebSocket) gets its media b
   it('cutting B\'s link: B shows it is reconnecting, and A stops receiving B and sees its connection lost', async (t) => {
     bruno.sessionsBefore = await bruno.iceSessions()
     cutAt = Date.now()
-    await link.cut()
+    await link.down()
     await Promise.all([
       (async () => {
         // B's SDK reacts when its signalling pings go unanswered for the ping_timeout the server
@@ -315,7 +192,7 @@ describe('a page whose network really drops (UDP and WebSocket) gets its media b
 
   it('restoring the link: B leaves the reconnecting state and media flows both ways again', async (t) => {
     const restoredAt = Date.now()
-    await link.restore()
+    await link.up()
     t.diagnostic(`link down for ${restoredAt - cutAt} ms`)
     const since = (what) => () => t.diagnostic(`${what} ${Date.now() - restoredAt} ms after the restore`)
     await Promise.all([

@@ -23,4 +23,4 @@ npm ci --no-audit --no-fund --loglevel=error
 # One file at a time: the room scenarios already load both cores. network.test.mjs needs root
 # and iproute2: it runs a second Chromium in a network namespace of its own (netns-chromium.sh)
 # and cuts that namespace's link; without them it fails and says so rather than skipping.
-exec node --test --test-concurrency=1 unit.test.mjs council-unit.test.mjs vendor.test.mjs room.test.mjs council.test.mjs console-bleep.test.mjs network.test.mjs
+exec node --test --test-concurrency=1 unit.test.mjs council-unit.test.mjs vendor.test.mjs room.test.mjs council.test.mjs console-bleep.test.mjs network.test.mjs uplink.test.mjs
