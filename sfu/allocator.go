@@ -3,6 +3,8 @@ package sfu
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"log/slog"
 	"slices"
 	"sync"
@@ -76,6 +78,8 @@ type downlink struct {
 	probeAt     int64 // no probe before this
 	probeGap    time.Duration
 	probeCredit float64 // padding bytes owed by the probe
+	probeOwed   float64 // padding bytes the probe meant to send, in all
+	probeSent   float64 // and those it did
 	lastTick    int64
 }
 
@@ -166,11 +170,22 @@ func (l *downlink) allocate(now int64, st BWEState) {
 		}
 	}
 	avail := st.Estimate - audio - min(rtxRate, rtxShare*st.Estimate)
-	slices.SortStableFunc(videos, func(a, b allocation) int {
+	slices.SortFunc(videos, func(a, b allocation) int {
 		if c := cmp.Compare(b.prio.Rank, a.prio.Rank); c != 0 {
 			return c
 		}
-		return cmp.Compare(b.prio.Pixels, a.prio.Pixels)
+		if c := cmp.Compare(b.prio.Pixels, a.prio.Pixels); c != 0 {
+			return c
+		}
+		// Between equals, the ones flowing keep their place: taking turns would make every
+		// video wait for a keyframe and none be seen.
+		if a.paused != b.paused {
+			if a.paused {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(a.d.id, b.d.id)
 	})
 	left := avail
 	if l.off || !st.Fed {
@@ -239,6 +254,9 @@ func (l *downlink) allocate(now int64, st BWEState) {
 				"retransmissions", int(rtxRate), "queueing_delay", st.QueueingDelay, "loss", st.Loss)
 			if a.layer < 0 != a.paused {
 				l.t.streamStateChanged(a.d, a.layer >= 0)
+			}
+			if a.layer < 0 {
+				a.d.announce()
 			}
 		}
 		a.d.track.updateWanted(now)
@@ -358,11 +376,19 @@ func (l *downlink) probe(now int64, dt time.Duration, st BWEState) {
 			l.probing = false
 			l.probeGap = probeMinGap
 			l.probeAt = now + int64(l.probeGap)
-			l.log.Debug("probe ended", "goal", int(l.probeGoal), "estimate", int(st.Estimate))
+			// The path carried the goal for a second without queueing: it is the new estimate
+			// (the received rate alone lags, its window reaching back before the probe).
+			if l.probeSent >= 0.8*l.probeOwed {
+				l.bwe.raiseTo(l.probeGoal * 0.95)
+			}
+			st = l.bwe.state(now)
+			l.log.Debug("probe ended", "goal", int(l.probeGoal), "estimate", int(st.Estimate), "padding_sent", int(l.probeSent), "padding_meant", int(l.probeOwed))
 			l.allocate(now, st)
 			return
 		}
-		l.probeCredit += max(l.probeGoal-l.usage, 0) / 8 * dt.Seconds()
+		owed := max(l.probeGoal-l.usage, 0) / 8 * dt.Seconds()
+		l.probeCredit += owed
+		l.probeOwed += owed
 		l.pad()
 		return
 	}
@@ -372,7 +398,7 @@ func (l *downlink) probe(now int64, dt time.Duration, st BWEState) {
 	l.probing = true
 	l.probeGoal = min(st.Estimate+deficit, st.Estimate*probeStep)
 	l.probeEnd = now + int64(probeDuration)
-	l.probeCredit = 0
+	l.probeCredit, l.probeOwed, l.probeSent = 0, 0, 0
 	l.log.Debug("probe started", "goal", int(l.probeGoal), "estimate", int(st.Estimate), "deficit", int(deficit))
 }
 
@@ -392,17 +418,32 @@ func (l *downlink) pad() {
 		return
 	}
 	for l.probeCredit >= paddingPayload {
-		if carrier.sendPadding() == 0 {
+		n := carrier.sendPadding()
+		if n == 0 {
 			return
 		}
-		l.probeCredit -= paddingPayload + 12
+		l.probeCredit -= float64(n)
+		l.probeSent += float64(n)
 	}
 }
 
 func (d *DownTrack) canPad() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.writer != nil && d.munger.started && d.twccID != 0
+	return d.writer != nil && d.twccID != 0
+}
+
+// announce sends a paused video that never sent anything two padding packets: some clients
+// (pion's, in the LiveKit Go SDK) learn of a track only from its first packet, and would never
+// report it subscribed, nor hear that it is paused.
+func (d *DownTrack) announce() {
+	d.mu.Lock()
+	started := d.munger.started
+	d.mu.Unlock()
+	if !started {
+		d.sendPadding()
+		d.sendPadding()
+	}
 }
 
 // sendPadding sends one padding-only packet on the DownTrack's stream, numbered after the last
@@ -410,8 +451,17 @@ func (d *DownTrack) canPad() bool {
 func (d *DownTrack) sendPadding() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.writer == nil || !d.munger.started {
+	if d.writer == nil {
 		return 0
+	}
+	if !d.munger.started {
+		// Nothing sent yet: the stream starts here, and its media will follow on.
+		var seed [6]byte
+		_, _ = rand.Read(seed[:])
+		d.munger.lastSN = binary.BigEndian.Uint16(seed[:])
+		d.munger.lastTS = binary.BigEndian.Uint32(seed[2:])
+		d.munger.lastAt = time.Now().UnixNano()
+		d.munger.started = true
 	}
 	sn := d.munger.lastSN + 1
 	h := &d.hdr

@@ -285,6 +285,13 @@ func (b *bwe) updateLocked(now int64) {
 	b.estimate = min(max(b.estimate, minEstimate), maxEstimate)
 }
 
+// raiseTo lifts the estimate to rate, after a probe showed the path carries it.
+func (b *bwe) raiseTo(rate float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.estimate = min(max(b.estimate, rate), maxEstimate)
+}
+
 // putTWCC writes a transport-wide sequence number as the header extension carries it.
 func putTWCC(buf *[2]byte, seq uint16) []byte {
 	binary.BigEndian.PutUint16(buf[:], seq)
