@@ -192,6 +192,19 @@ func (p *PublishedTrack) Layers() []string {
 	return rids
 }
 
+// LiveLayers lists the simulcast rids that received a packet within the last second, lowest
+// first: a publisher stops the layers it was told nobody receives (dynacast).
+func (p *PublishedTrack) LiveLayers() []string {
+	now := time.Now().UnixNano()
+	var rids []string
+	for i := range p.layers {
+		if l := p.layers[i].Load(); l != nil && now-l.lastAt.Load() <= layerLiveFor {
+			rids = append(rids, l.rid)
+		}
+	}
+	return rids
+}
+
 // SetMuted is the server-side mute: while muted nothing of the track is forwarded, and on
 // unmute every subscriber restarts from a keyframe with continuous numbering.
 func (p *PublishedTrack) SetMuted(muted bool) {
