@@ -344,6 +344,7 @@ func (t *Transport) Answer(offer webrtc.SessionDescription) (webrtc.SessionDescr
 		return webrtc.SessionDescription{}, fmt.Errorf("sfu: apply the client's offer: %w", err)
 	}
 	t.flushCandidates()
+	t.preferRED()
 	answer, err := t.pc.CreateAnswer(nil)
 	if err != nil {
 		return webrtc.SessionDescription{}, fmt.Errorf("sfu: create answer: %w", err)
@@ -352,6 +353,31 @@ func (t *Transport) Answer(offer webrtc.SessionDescription) (webrtc.SessionDescr
 		return webrtc.SessionDescription{}, fmt.Errorf("sfu: apply our answer: %w", err)
 	}
 	return answer, nil
+}
+
+// preferRED puts Opus with redundancy (RFC 2198) first in the answer for every audio m-line
+// that offers it: the client sends the first codec of the answer, and livekit-client offers RED
+// for the loss protection a weak link needs. pion keeps only what the offer has, so an m-line
+// without RED is answered with Opus as before.
+func (t *Transport) preferRED() {
+	var red, opus []webrtc.RTPCodecParameters
+	for _, c := range supportedCodecs() {
+		switch codecKindOf(c.mime) {
+		case codecRED:
+			red = append(red, c.params(nil))
+		case codecOpus:
+			opus = append(opus, c.params(nil))
+		}
+	}
+	prefs := append(red, opus...)
+	for _, tr := range t.pc.GetTransceivers() {
+		if tr.Kind() != webrtc.RTPCodecTypeAudio {
+			continue
+		}
+		if err := tr.SetCodecPreferences(prefs); err != nil {
+			t.log.Debug("audio codec preferences not set", "err", err)
+		}
+	}
 }
 
 // Offer (subscriber role) creates and applies an offer for the current senders; iceRestart
