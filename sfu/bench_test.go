@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -22,12 +23,34 @@ func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 // BenchmarkFanout sends one published video packet (1,200 bytes, audio-level-free) to N
 // DownTracks through the real path: header parse, packet cache, fan-out, layer choice, sequence
 // and timestamp rewrite, sequencer, header rebuild, write.
+//
+// With twcc, each subscriber negotiated transport-cc: every copy also carries a transport-wide
+// sequence number and its send time and size are recorded for the subscriber's estimate.
 func BenchmarkFanout(b *testing.B) {
 	for _, n := range []int{1, 10, 100} {
-		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+		for _, twcc := range []bool{false, true} {
+			name := fmt.Sprintf("subscribers=%d", n)
+			if twcc {
+				name += "/twcc"
+			}
+			b.Run(name, func(b *testing.B) { benchmarkFanout(b, n, twcc) })
+		}
+	}
+}
+
+func benchmarkFanout(b *testing.B, n int, twcc bool) {
+	{
+		{
 			p, layers := testTrack(b, vp8Codec, webrtc.RTPCodecTypeVideo, nil, nil, "")
+			var exts []webrtc.RTPHeaderExtensionParameter
+			if twcc {
+				exts = []webrtc.RTPHeaderExtensionParameter{{URI: sdp.TransportCCURI, ID: 5}}
+			}
 			for i := 0; i < n; i++ {
-				bindDownTrack(b, p, discardWriter{}, []webrtc.RTPCodecParameters{vp8Codec}, nil)
+				d := bindDownTrack(b, p, discardWriter{}, []webrtc.RTPCodecParameters{vp8Codec}, exts)
+				if twcc {
+					d.link = &downlink{bwe: newBWE(time.Now())}
+				}
 			}
 			payload := make([]byte, 1200)
 			copy(payload, vp8Frame(true, 0))
@@ -56,7 +79,7 @@ func BenchmarkFanout(b *testing.B) {
 					b.Fatalf("a DownTrack forwarded %d packets, want %d", pk, b.N+1)
 				}
 			}
-		})
+		}
 	}
 }
 

@@ -137,6 +137,8 @@ func newSubscriberAPI(s webrtc.SettingEngine) (*webrtc.API, error) {
 		{uriAudioLevel, webrtc.RTPCodecTypeAudio},
 		{sdp.SDESMidURI, webrtc.RTPCodecTypeVideo},
 		{uriVideoOrientation, webrtc.RTPCodecTypeVideo},
+		{sdp.TransportCCURI, webrtc.RTPCodecTypeAudio},
+		{sdp.TransportCCURI, webrtc.RTPCodecTypeVideo},
 	}
 	for _, e := range exts {
 		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, e.kind); err != nil {
@@ -147,13 +149,14 @@ func newSubscriberAPI(s webrtc.SettingEngine) (*webrtc.API, error) {
 }
 
 // subscriberFeedback is the RTCP feedback offered to subscribers: NACK, PLI and FIR for video,
-// which the DownTracks serve, and REMB, which browsers send as a bandwidth hint.
+// which the DownTracks serve, REMB, which browsers send as a bandwidth hint, and transport-wide
+// congestion control feedback for every stream, from which the subscriber's estimate is made.
 func subscriberFeedback(kind webrtc.RTPCodecType) []webrtc.RTCPFeedback {
 	if kind != webrtc.RTPCodecTypeVideo {
-		return nil
+		return []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}
 	}
 	return []webrtc.RTCPFeedback{
-		{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
+		{Type: "goog-remb"}, {Type: webrtc.TypeRTCPFBTransportCC}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -65,17 +66,25 @@ type DownTrack struct {
 	maxLayer int8 // from SetMaxQuality; -1 for QualityOff
 	target   int8 // the layer wanted now
 	current  int8 // the layer being forwarded, -1 before the first keyframe
-	paused   bool
-	needSync bool  // wait for a switching point (keyframe) on the target, then rebase
-	sentAny  bool  // a packet went out: the transport was told media flows
-	missing  int64 // output sequence numbers skipped: packets the subscriber never got from us
+	paused   bool // by the subscriber (UpdateTrackSettings.disabled)
+	// The allocator's decision (allocator.go): the highest layer that fits the subscriber's
+	// estimate, and whether none does.
+	allocCap    int8
+	allocPaused bool
+	priority    Priority
+	link        *downlink // the subscriber connection's congestion control; nil for sinks
+	twccID      uint8     // transport-wide sequence number extension; 0 when not negotiated
+	twccBuf     [2]byte
+	needSync    bool  // wait for a switching point (keyframe) on the target, then rebase
+	sentAny     bool  // a packet went out: the transport was told media flows
+	missing     int64 // output sequence numbers skipped: packets the subscriber never got from us
 	// payloadOctets is the RTP payload bytes sent, for sender reports (wrapping, as RTCP's).
 	payloadOctets uint32
 	munger        munger
 	seq           sequencer
 	hdr           rtp.Header
-	extBuf        [numFwdExt]rtp.Extension
-	redBuf        []byte // RED payload with renumbered blocks, when the two sides number Opus differently
+	extBuf        [numFwdExt + 1]rtp.Extension // the forwarded ones and transport-cc
+	redBuf        []byte                       // RED payload with renumbered blocks, when the two sides number Opus differently
 	rtxRaw        [maxPacketSize]byte
 	rtxHdr        rtp.Header
 }
@@ -88,11 +97,15 @@ func newDownTrack(p *PublishedTrack, t *Transport, id, streamID string) *DownTra
 		streamID:  streamID,
 		rtcpDone:  make(chan struct{}),
 		maxLayer:  QualityHigh.layer(),
+		allocCap:  QualityHigh.layer(),
 		current:   -1,
 		needSync:  true,
 	}
 	d.munger.clockRate = p.codec.ClockRate
 	d.target = max(p.bestLayer(d.maxLayer, time.Now().UnixNano()), 0)
+	if t != nil {
+		d.link = t.link
+	}
 	return d
 }
 
@@ -125,6 +138,12 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.opusPT = opusPT
 	d.sendRED = sendRED
 	d.ext = extensionIDs(ctx.HeaderExtensions())
+	d.twccID = 0
+	for _, e := range ctx.HeaderExtensions() {
+		if e.URI == sdp.TransportCCURI && e.ID > 0 && e.ID < 15 {
+			d.twccID = uint8(e.ID)
+		}
+	}
 	d.current, d.needSync = -1, true
 	if sendRED && d.track.opusPT != 0 && d.track.opusPT != opusPT && d.redBuf == nil {
 		d.redBuf = make([]byte, maxPacketSize)
@@ -234,7 +253,7 @@ const (
 func (d *DownTrack) forward(p *inPacket) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.writer == nil || d.paused || d.maxLayer < 0 {
+	if d.writer == nil || d.paused || d.allocPaused || d.maxLayer < 0 {
 		return
 	}
 	if p.layer != d.target {
@@ -258,7 +277,7 @@ func (d *DownTrack) forward(p *inPacket) {
 	if !ok {
 		return
 	}
-	switch d.write(&p.hdr, p.payload, &p.ext, p.red, sn, ts) {
+	switch d.write(&p.hdr, p.payload, &p.ext, p.red, sn, ts, p.arrival) {
 	case writeOK:
 		if d.munger.started {
 			// A gap in what we send is upstream loss (or a packet we could not send), not
@@ -270,7 +289,7 @@ func (d *DownTrack) forward(p *inPacket) {
 			}
 		}
 		d.munger.sent(p.hdr.SequenceNumber, sn, ts, p.arrival)
-		d.seq.push(sn, p.hdr.SequenceNumber, ts, p.layer)
+		d.seq.push(sn, p.hdr.SequenceNumber, ts, p.layer, p.arrival)
 		if !d.sentAny {
 			d.sentAny = true
 			if d.transport != nil {
@@ -290,7 +309,7 @@ func (d *DownTrack) forward(p *inPacket) {
 // retarget follows the publisher's live layers: called on packets of layers other than the
 // target, it moves the target when a better allowed layer is live or the target stopped.
 func (d *DownTrack) retarget(now int64) {
-	best := d.track.bestLayer(d.maxLayer, now)
+	best := d.track.bestLayer(d.ceiling(), now)
 	if best < 0 || best == d.target {
 		return
 	}
@@ -302,7 +321,7 @@ func (d *DownTrack) retarget(now int64) {
 
 // write rewrites the header for this subscriber and sends. Called with d.mu held.
 func (d *DownTrack) write(src *rtp.Header, payload []byte, ext *[numFwdExt][]byte, red bool,
-	sn uint16, ts uint32,
+	sn uint16, ts uint32, now int64,
 ) writeResult {
 	pt := d.pt
 	switch {
@@ -343,6 +362,20 @@ func (d *DownTrack) write(src *rtp.Header, payload []byte, ext *[numFwdExt][]byt
 			_ = h.SetExtension(id, ext[k]) // fails only for IDs or sizes we never produce
 		}
 	}
+	return d.send(h, payload, now)
+}
+
+// send stamps the transport-wide sequence number, writes, and counts. Called with d.mu held.
+// now is the departure recorded for the estimate: for a forwarded packet, its arrival, which
+// is off by the fan-out's delay, the same for consecutive packets and cheaper than a clock
+// read per copy.
+func (d *DownTrack) send(h *rtp.Header, payload []byte, now int64) writeResult {
+	var twcc uint16
+	stamp := d.twccID != 0 && d.link != nil
+	if stamp {
+		twcc = d.link.bwe.nextSeq()
+		_ = h.SetExtension(d.twccID, putTWCC(&d.twccBuf, twcc))
+	}
 	n, err := d.writer.WriteRTP(h, payload)
 	switch {
 	case err != nil:
@@ -351,6 +384,9 @@ func (d *DownTrack) write(src *rtp.Header, payload []byte, ext *[numFwdExt][]byt
 	case n == 0:
 		d.stats.notReady.Add(1)
 		return writeNotReady
+	}
+	if stamp {
+		d.link.bwe.onSent(twcc, n, now)
 	}
 	d.stats.packets.Add(1)
 	d.stats.bytes.Add(uint64(n))
@@ -367,6 +403,15 @@ func (d *DownTrack) retransmit(sn uint16) {
 	}
 	e := d.seq.lookup(sn)
 	if e == nil || e.resends >= maxRetransmits {
+		return
+	}
+	now := time.Now().UnixNano()
+	if int32(uint32(now/1e6)-e.sentMs) > int32(rtxDeadline/time.Millisecond) {
+		d.stats.rtxSkipped.Add(1) // it would arrive too late to be played
+		return
+	}
+	if d.link != nil && !d.link.spendRetransmit() {
+		d.stats.rtxSkipped.Add(1) // the subscriber's link has no room for it
 		return
 	}
 	l := d.track.layerAt(e.layer)
@@ -400,9 +445,12 @@ func (d *DownTrack) retransmit(sn uint16) {
 		}
 	}
 	red := d.track.redPT != 0 && h.PayloadType == d.track.redPT
-	if d.write(h, raw[hl:end], &ext, red, sn, e.outTS) == writeOK {
+	if d.write(h, raw[hl:end], &ext, red, sn, e.outTS, now) == writeOK {
 		e.resends++
 		d.stats.retransmits.Add(1)
+		if d.link != nil {
+			d.link.retransmitted(n)
+		}
 	}
 }
 
@@ -433,6 +481,10 @@ func (d *DownTrack) handleRTCP(b []byte) {
 		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 			d.stats.keyframeRequests.Add(1)
 			d.keyframeRequested()
+		case *rtcp.TransportLayerCC:
+			if d.link != nil {
+				d.link.bwe.onFeedback(v, time.Now().UnixNano())
+			}
 		case *rtcp.TransportLayerNack:
 			d.stats.nacks.Add(nackedPackets(v))
 			for i := range v.Nacks {

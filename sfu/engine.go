@@ -32,7 +32,10 @@ type Config struct {
 	// in the whole server, where the kernel's per-datagram work dominates (BENCHMARKS.md):
 	// measure it on the real network before turning it on.
 	BatchWrites bool
-	Logger      *slog.Logger
+	// DisableAllocation sends every subscriber all it subscribed to, whatever its link can
+	// carry (the estimate is still made and exported): for comparison runs only.
+	DisableAllocation bool
+	Logger            *slog.Logger
 }
 
 // Engine owns the sockets and the pion configuration shared by all transports.
@@ -47,6 +50,7 @@ type Engine struct {
 	publisherAPI  *webrtc.API
 	subscriberAPI *webrtc.API
 	stats         *statsRegistry
+	allocationOff bool
 
 	stopReporter chan struct{} // closed by Close: ends reportSenders
 	reporterDone chan struct{}
@@ -70,7 +74,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.UDPAddr == "" {
 		return nil, errors.New("sfu: Config.UDPAddr is empty: one UDP address is needed for all peers")
 	}
-	e := &Engine{log: log, transports: map[*Transport]struct{}{}, stats: newStatsRegistry(), publicIPs: cfg.PublicIPs}
+	e := &Engine{log: log, transports: map[*Transport]struct{}{}, stats: newStatsRegistry(), publicIPs: cfg.PublicIPs, allocationOff: cfg.DisableAllocation}
 	lf := pionLoggerFactory{log: log}
 
 	udpAddr, err := net.ResolveUDPAddr("udp", cfg.UDPAddr)

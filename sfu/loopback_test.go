@@ -54,6 +54,7 @@ type clientOptions struct {
 	tcpOnly bool
 	noRED   bool // register Opus without RED
 	red     bool // register RED (for a publisher of RED)
+	twcc    bool // negotiate transport-cc and send its feedback (pion's interceptor), as the SDKs do
 }
 
 // newClientAPI is a browser stand-in: Opus, VP8 and the others by default, the simulcast and
@@ -87,8 +88,16 @@ func newClientAPI(t *testing.T, o clientOptions) *webrtc.API {
 	} else {
 		s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s),
-		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
+	reg := &interceptor.Registry{}
+	if o.twcc {
+		if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, webrtc.RTPCodecTypeAudio); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s), webrtc.WithInterceptorRegistry(reg))
 }
 
 // testPeer is a client peer connection that, like LiveKit's clients, keeps trickled candidates
@@ -1028,4 +1037,67 @@ func TestLoopbackUpstreamNACK(t *testing.T) {
 	}()
 	eventually(t, "a NACK for the lost packet at the publisher", nacked.Load)
 	stop()
+}
+
+// TestLoopbackSubscriberEstimate: a subscriber that negotiates transport-cc (pion's feedback
+// generator, as in the LiveKit Go SDK) gets a bandwidth estimate made from its feedback, and
+// one that does not has none and is never paused.
+func TestLoopbackSubscriberEstimate(t *testing.T) {
+	e := newTestEngine(t, false)
+	defer func() { _ = e.Close() }()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	cam := publishRTP(t, e, clientOptions{}, vp8Capability, "TR_cam", "PA_cam")
+	go func() { // about 400 kbit/s: a keyframe, then 1,000-byte packets every 20 ms
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		payload := make([]byte, 1000)
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			copy(payload, vp8Frame(i%50 == 0, byte(i)))
+			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i) * 1800, Marker: true}, Payload: payload}
+			if err := cam.track.WriteRTP(pkt); err != nil {
+				return
+			}
+		}
+	}()
+	track := firstTrack(t, cam.tracks)
+	for _, withTWCC := range []bool{true, false} {
+		sub := newTestPeer(t, newClientAPI(t, clientOptions{twcc: withTWCC}))
+		var got received
+		sub.pc.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			for {
+				pkt, _, err := remote.ReadRTP()
+				if err != nil {
+					return
+				}
+				got.add(pkt)
+			}
+		})
+		subT := subscribe(t, e, sub)
+		d, err := subT.Subscribe(track, "TR_cam", "PA_cam|TR_cam")
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "50 packets", func() bool { return got.len() >= 50 })
+		st, _ := subT.Bandwidth()
+		if !withTWCC {
+			if st.Fed || d.StreamPaused() {
+				t.Errorf("without transport-cc: %+v, paused %v; want no estimate and nothing paused", st, d.StreamPaused())
+			}
+			continue
+		}
+		eventually(t, "an estimate from the feedback", func() bool {
+			st, _ = subT.Bandwidth()
+			return st.Fed && st.Received > 200_000
+		})
+		if st.Congested || st.Estimate < st.Received {
+			t.Errorf("on loopback: %+v, want uncongested and an estimate at least what was received", st)
+		}
+		t.Logf("estimate %.0f bit/s, received %.0f bit/s, queueing %v", st.Estimate, st.Received, st.QueueingDelay)
+	}
 }

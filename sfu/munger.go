@@ -1,6 +1,9 @@
 package sfu
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // munger rewrites the sequence numbers and timestamps of one DownTrack. The source may change
 // under it (another simulcast layer, a pause, a server mute); at each change it is rebased so
@@ -75,11 +78,15 @@ const (
 	sequencerSize = 1024
 	// maxRetransmits caps how often one packet is resent, so that a subscriber that keeps
 	// NACKing cannot make us loop on it.
-	maxRetransmits = 4
+	maxRetransmits = 3
+	// rtxDeadline: a packet sent longer ago than this would reach the subscriber after its
+	// jitter buffer gave up on it; resending it only adds to a congested link.
+	rtxDeadline = 500 * time.Millisecond
 )
 
 type seqEntry struct {
 	outTS   uint32
+	sentMs  uint32 // when it was sent, Unix milliseconds (wrapping)
 	outSN   uint16
 	srcSN   uint16
 	layer   int8
@@ -87,9 +94,12 @@ type seqEntry struct {
 	resends uint8
 }
 
-func (s *sequencer) push(outSN, srcSN uint16, outTS uint32, layer int8) {
-	s.entries[outSN%sequencerSize] = seqEntry{outTS: outTS, outSN: outSN, srcSN: srcSN, layer: layer, valid: true}
+func (s *sequencer) push(outSN, srcSN uint16, outTS uint32, layer int8, at int64) {
+	s.entries[outSN%sequencerSize] = seqEntry{outTS: outTS, sentMs: uint32(at / 1e6), outSN: outSN, srcSN: srcSN, layer: layer, valid: true}
 }
+
+// forget makes outSN unanswerable: a padding packet, which has nothing to resend.
+func (s *sequencer) forget(outSN uint16) { s.entries[outSN%sequencerSize].valid = false }
 
 // lookup returns the entry for outSN, or nil when it was overwritten or never sent.
 func (s *sequencer) lookup(outSN uint16) *seqEntry {

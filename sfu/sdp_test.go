@@ -457,3 +457,51 @@ func TestWildcardAddressListensOnEachLocalAddress(t *testing.T) {
 		t.Errorf("%d UDP candidates for %d sockets", len(udp), len(bound))
 	}
 }
+
+// TestAnswerPrefersRED: a client that offers Opus first and RED second (as a browser's default
+// order is) is answered with RED first, so that it sends redundant audio; one that offers no
+// RED is answered with Opus.
+func TestAnswerPrefersRED(t *testing.T) {
+	e := newTestEngine(t, false)
+	defer func() { _ = e.Close() }()
+	for _, offerRED := range []bool{true, false} {
+		client := newTestPeer(t, newClientAPI(t, clientOptions{red: offerRED, noRED: !offerRED}))
+		track, err := webrtc.NewTrackLocalStaticRTP(opusCapability, "TR_mic", "PA_mic")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.pc.AddTrack(track); err != nil {
+			t.Fatal(err)
+		}
+		tr, err := e.NewTransport(PublisherRole, TransportHandlers{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		offer, err := client.pc.CreateOffer(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := client.pc.SetLocalDescription(offer); err != nil {
+			t.Fatal(err)
+		}
+		answer, err := tr.Answer(offer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var first string
+		for _, line := range strings.Split(answer.SDP, "\n") {
+			if strings.HasPrefix(line, "a=rtpmap:") {
+				first = strings.TrimSpace(strings.Fields(line)[1])
+				break
+			}
+		}
+		want := "opus/48000/2"
+		if offerRED {
+			want = "red/48000/2"
+		}
+		if !strings.EqualFold(first, want) {
+			t.Errorf("offer with RED %v: the answer's first audio codec is %s, want %s", offerRED, first, want)
+		}
+		_ = tr.Close()
+	}
+}

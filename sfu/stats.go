@@ -38,6 +38,9 @@ type MediaStats struct {
 	PacketsOut, BytesOut uint64
 	// Retransmits counts the packets resent to subscribers in answer to their NACKs.
 	Retransmits uint64
+	// RetransmitsSkipped counts NACKed packets not resent: too late to be played, or beyond
+	// what the subscriber's link had room for.
+	RetransmitsSkipped uint64
 
 	// UpstreamLost counts the packets missing from published streams when a later packet
 	// arrived (sequence number gaps); UpstreamLate counts packets that arrived behind the
@@ -63,6 +66,7 @@ func (s *MediaStats) add(o *MediaStats) {
 	s.PacketsOut += o.PacketsOut
 	s.BytesOut += o.BytesOut
 	s.Retransmits += o.Retransmits
+	s.RetransmitsSkipped += o.RetransmitsSkipped
 	s.UpstreamLost += o.UpstreamLost
 	s.UpstreamLate += o.UpstreamLate
 	s.UpstreamMalformed += o.UpstreamMalformed
@@ -89,6 +93,7 @@ type trackCounters struct {
 // retransmit) or by its RTCP reader.
 type downTrackCounters struct {
 	packets, bytes, retransmits          atomic.Uint64
+	rtxSkipped                           atomic.Uint64
 	nacks, keyframeRequests              atomic.Uint64
 	notReady, writeErrors, undeliverable atomic.Uint64
 }
@@ -193,6 +198,7 @@ func (d *DownTrack) readStats(s *MediaStats) {
 	s.PacketsOut += c.packets.Load()
 	s.BytesOut += c.bytes.Load()
 	s.Retransmits += c.retransmits.Load()
+	s.RetransmitsSkipped += c.rtxSkipped.Load()
 	s.NACKsReceived += c.nacks.Load()
 	s.KeyframeRequestsReceived += c.keyframeRequests.Load()
 	s.NotReady += c.notReady.Load()

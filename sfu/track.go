@@ -61,7 +61,8 @@ type upLayer struct {
 	rid    string
 	index  int8
 	ssrc   uint32
-	lastAt atomic.Int64 // arrival of the newest packet, Unix nanoseconds
+	lastAt atomic.Int64  // arrival of the newest packet, Unix nanoseconds
+	bytes  atomic.Uint64 // received, for the layer's bitrate (the allocator's costs)
 	cache  *packetCache
 	pli    pliThrottle
 
@@ -116,6 +117,10 @@ type PublishedTrack struct {
 
 	stats trackCounters
 
+	rates    layerRates   // measured per layer, for the allocators (allocator.go)
+	wanted   wantedLayers // dynacast: what the publisher was told its subscribers receive
+	onWanted func(maxLayer int8)
+
 	mu      sync.Mutex
 	readers int
 	ended   bool
@@ -144,6 +149,7 @@ func newPublishedTrack(id, streamID string, codec webrtc.RTPCodecParameters, kin
 	p.srcExt = extensionIDs(exts)
 	p.level.Store(math.Float64bits(silenceLevel))
 	p.rating.score = maxLinkScore
+	p.wanted.reported = maxLayers - 1
 	empty := []*DownTrack{}
 	p.downTracks.Store(&empty)
 	return p
@@ -180,6 +186,19 @@ func (p *PublishedTrack) Layers() []string {
 	var rids []string
 	for i := range p.layers {
 		if l := p.layers[i].Load(); l != nil && l.rid != "" {
+			rids = append(rids, l.rid)
+		}
+	}
+	return rids
+}
+
+// LiveLayers lists the simulcast rids that received a packet within the last second, lowest
+// first: a publisher stops the layers it was told nobody receives (dynacast).
+func (p *PublishedTrack) LiveLayers() []string {
+	now := time.Now().UnixNano()
+	var rids []string
+	for i := range p.layers {
+		if l := p.layers[i].Load(); l != nil && now-l.lastAt.Load() <= layerLiveFor {
 			rids = append(rids, l.rid)
 		}
 	}
@@ -403,6 +422,7 @@ func (p *PublishedTrack) handle(l *upLayer, pkt *inPacket, raw []byte, now int64
 		l.observeJitter(pkt.hdr.Timestamp, now, p.codec.ClockRate)
 	}
 	l.lastAt.Store(now)
+	l.bytes.Add(uint64(len(raw)))
 	l.cache.store(pkt.hdr.SequenceNumber, raw)
 
 	for k, id := range p.srcExt {

@@ -61,6 +61,12 @@ type TransportHandlers struct {
 	// OnFirstMedia (subscriber role) is called once, when the first media packet has been
 	// sent to the client: the end of a join as the user perceives it.
 	OnFirstMedia func()
+	// OnStreamState (subscriber role) says the allocator paused a video for lack of
+	// bandwidth (active false) or resumed it: the client is told with a StreamStateUpdate.
+	OnStreamState func(d *DownTrack, active bool)
+	// OnLayersWanted (publisher role) gives, for a published video, the best quality some
+	// subscriber receives now (QualityOff: none): the layers above it need not be encoded.
+	OnLayersWanted func(p *PublishedTrack, best Quality)
 }
 
 // Transport is one peer connection with a client, in one role.
@@ -84,6 +90,7 @@ type Transport struct {
 	connected  atomic.Bool
 	lostAt     atomic.Int64 // when the connection was last lost (Unix ns), 0 while it is up
 	mediaFlows atomic.Bool  // a DownTrack sent its first packet
+	link       *downlink    // subscriber role: estimate and allocation
 
 	mu                sync.Mutex
 	closed            bool
@@ -137,6 +144,14 @@ func (e *Engine) NewTransport(role Role, h TransportHandlers) (*Transport, error
 		cancel()
 		_ = pc.Close()
 		return nil, err
+	}
+	if role == SubscriberRole {
+		t.link = newDownlink(t, e.allocationOff)
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			t.link.run(ctx)
+		}()
 	}
 
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
@@ -241,6 +256,15 @@ func (t *Transport) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRece
 		p = newPublishedTrack(remote.ID(), remote.StreamID(), remote.Codec(), remote.Kind(),
 			receiver.GetParameters().HeaderExtensions, t.pc.WriteRTCP, t.log)
 		p.fanout = t.engine.udpBatch // nil unless the Engine batches its writes
+		if h := t.h.OnLayersWanted; h != nil {
+			p.onWanted = func(layer int8) {
+				q := QualityOff
+				if layer >= 0 {
+					q = Quality(layer)
+				}
+				t.events.push(func() { h(p, q) })
+			}
+		}
 		t.published[receiver] = p
 		t.engine.stats.addTrack(p)
 	}
@@ -274,6 +298,26 @@ func (t *Transport) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRece
 	default:
 	}
 	t.mu.Unlock()
+}
+
+// streamStateChanged is called by the allocator when it pauses or resumes a video.
+func (t *Transport) streamStateChanged(d *DownTrack, active bool) {
+	if h := t.h.OnStreamState; h != nil {
+		t.events.push(func() { h(d, active) })
+	}
+}
+
+// Bandwidth is the subscriber connection's estimate and what it rests on; ok is false on a
+// publisher transport.
+func (t *Transport) Bandwidth() (BWEState, bool) {
+	if t.link == nil {
+		return BWEState{}, false
+	}
+	st := t.link.bwe.state(time.Now().UnixNano())
+	t.link.mu.Lock()
+	st.PausedVideos = t.link.paused
+	t.link.mu.Unlock()
+	return st, true
 }
 
 // mediaSent is called by a DownTrack after its first packet went out.
@@ -326,6 +370,7 @@ func (t *Transport) Answer(offer webrtc.SessionDescription) (webrtc.SessionDescr
 		return webrtc.SessionDescription{}, fmt.Errorf("sfu: apply the client's offer: %w", err)
 	}
 	t.flushCandidates()
+	t.preferRED()
 	answer, err := t.pc.CreateAnswer(nil)
 	if err != nil {
 		return webrtc.SessionDescription{}, fmt.Errorf("sfu: create answer: %w", err)
@@ -334,6 +379,31 @@ func (t *Transport) Answer(offer webrtc.SessionDescription) (webrtc.SessionDescr
 		return webrtc.SessionDescription{}, fmt.Errorf("sfu: apply our answer: %w", err)
 	}
 	return answer, nil
+}
+
+// preferRED puts Opus with redundancy (RFC 2198) first in the answer for every audio m-line
+// that offers it: the client sends the first codec of the answer, and livekit-client offers RED
+// for the loss protection a weak link needs. pion keeps only what the offer has, so an m-line
+// without RED is answered with Opus as before.
+func (t *Transport) preferRED() {
+	var red, opus []webrtc.RTPCodecParameters
+	for _, c := range supportedCodecs() {
+		switch codecKindOf(c.mime) {
+		case codecRED:
+			red = append(red, c.params(nil))
+		case codecOpus:
+			opus = append(opus, c.params(nil))
+		}
+	}
+	prefs := append(red, opus...)
+	for _, tr := range t.pc.GetTransceivers() {
+		if tr.Kind() != webrtc.RTPCodecTypeAudio {
+			continue
+		}
+		if err := tr.SetCodecPreferences(prefs); err != nil {
+			t.log.Debug("audio codec preferences not set", "err", err)
+		}
+	}
 }
 
 // Offer (subscriber role) creates and applies an offer for the current senders; iceRestart

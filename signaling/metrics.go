@@ -117,6 +117,8 @@ type serverCollector struct {
 	joinSeconds                       *prometheus.Desc
 	quorumPresent, quorumRequired     *prometheus.Desc
 	quorumReached                     *prometheus.Desc
+	bandwidth, queueing, pausedVideos *prometheus.Desc
+	rtxSkipped                        *prometheus.Desc
 }
 
 func newServerCollector(s *Server) *serverCollector {
@@ -146,6 +148,13 @@ func newServerCollector(s *Server) *serverCollector {
 		quorumPresent:  d("quorum_present", "Members counted towards the quorum now (present, or present and represented, per the legal profile), per room with an open session.", "room"),
 		quorumRequired: d("quorum_required", "Members required for the quorum, per room with an open session.", "room"),
 		quorumReached:  d("quorum_reached", "1 when the quorum is reached (or waived at a second convocation), else 0, per room with an open session.", "room"),
+		bandwidth: d("subscriber_bandwidth_estimate_bits_per_second", "The server's estimate of what the link to each participant carries, "+
+			"from its transport-cc feedback (absent until the first feedback).", "room", "participant"),
+		queueing: d("subscriber_queueing_delay_seconds", "How long the latest packets to each participant waited in queues on the way, "+
+			"as its transport-cc feedback shows.", "room", "participant"),
+		pausedVideos: d("subscriber_paused_videos", "Videos the server paused for each participant because its link could not carry them.", "room", "participant"),
+		rtxSkipped: d("retransmits_skipped_total", "Packets NACKed by subscribers but not resent: too late to be played, "+
+			"or beyond the share of the subscriber's link that retransmissions may use.", "kind"),
 		connectionQuality: d("participants_by_connection_quality", "Participants in the rooms of this node by the connection quality last sent to clients "+
 			"(excellent, good, poor, lost; unknown until a participant's connection is up and rated).", "quality"),
 	}
@@ -156,6 +165,7 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.rooms, c.participants, c.connectionQuality, c.publishedTracks, c.subscribedTracks, c.packets, c.bytes, c.retransmits,
 		c.nacksReceived, c.nacksSent, c.plisReceived, c.plisSent, c.lost, c.late, c.malformed, c.forwardErrors,
 		c.joinSeconds, c.quorumPresent, c.quorumRequired, c.quorumReached,
+		c.bandwidth, c.queueing, c.pausedVideos, c.rtxSkipped,
 	} {
 		ch <- d
 	}
@@ -208,6 +218,11 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			byRole[role]++
 			byQuality[qualityLabel(p.quality)]++
+			if st, ok := p.subscriber.Bandwidth(); ok && st.Fed {
+				gauge(c.bandwidth, st.Estimate, r.name, p.identity)
+				gauge(c.queueing, st.QueueingDelay.Seconds(), r.name, p.identity)
+				gauge(c.pausedVideos, float64(st.PausedVideos), r.name, p.identity)
+			}
 		}
 		r.mu.Unlock()
 	}
@@ -231,6 +246,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.bytes, k.s.BytesIn, "in", k.kind)
 			counter(c.bytes, k.s.BytesOut, "out", k.kind)
 			counter(c.retransmits, k.s.Retransmits, k.kind)
+			counter(c.rtxSkipped, k.s.RetransmitsSkipped, k.kind)
 			counter(c.nacksReceived, k.s.NACKsReceived, k.kind)
 			counter(c.plisReceived, k.s.KeyframeRequestsReceived, k.kind)
 			counter(c.lost, k.s.UpstreamLost, k.kind)

@@ -66,8 +66,9 @@ type publishedTrack struct {
 }
 
 type subscription struct {
-	track *publishedTrack
-	down  *sfu.DownTrack
+	track  *publishedTrack
+	down   *sfu.DownTrack
+	pixels int // the size the client shows the video at (UpdateTrackSettings), for its priority
 }
 
 func newParticipant(r *Room, claims *auth.Claims, params joinParams) (*Participant, error) {
@@ -95,6 +96,7 @@ func newParticipant(r *Room, claims *auth.Claims, params joinParams) (*Participa
 		OnTrack:        p.onMediaTrack,
 		OnData:         p.onData,
 		OnStateChange:  p.onPublisherState,
+		OnLayersWanted: p.onLayersWanted,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create publisher connection: %w", err)
@@ -103,6 +105,7 @@ func newParticipant(r *Room, claims *auth.Claims, params joinParams) (*Participa
 		OnICECandidate:      func(c webrtc.ICECandidateInit) { p.sendCandidate(c, livekit.SignalTarget_SUBSCRIBER) },
 		OnNegotiationNeeded: func() { p.negotiateSubscriber(false) },
 		OnFirstMedia:        p.firstMediaSent,
+		OnStreamState:       p.onStreamState,
 	})
 	if err != nil {
 		_ = p.publisher.Close()

@@ -539,6 +539,7 @@ func (r *Room) speakerLoop() {
 		}
 		r.speaking = now
 		r.mu.Unlock()
+		r.updatePriorities() // downlink.go
 		if len(changes) > 0 {
 			r.sendToAll(&livekit.SignalResponse{Message: &livekit.SignalResponse_SpeakersChanged{
 				SpeakersChanged: &livekit.SpeakersChanged{Speakers: changes},

@@ -121,6 +121,7 @@ func (p *Participant) onTrackSettings(s *livekit.UpdateTrackSettings) error {
 		}
 		sub.down.SetPaused(s.GetDisabled())
 		sub.down.SetMaxQuality(qualityFor(sub.track.info, s))
+		sub.pixels = int(s.GetWidth()) * int(s.GetHeight())
 	}
 	return nil
 }

@@ -227,26 +227,20 @@ func publishClips(ctx context.Context, t testing.TB, room *lksdk.Room) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		loop(ctx, vp8, video)
+		playFrames(ctx, vp8, video)
 	}()
-	loop(ctx, opus, audio)
+	playFrames(ctx, opus, audio)
 	<-done
 }
 
 // loop writes frames at their real pace, over and over, until ctx ends.
-func loop(ctx context.Context, frames []media.Frame, track *lksdk.LocalTrack) {
-	next := time.Now()
-	for {
-		for _, f := range frames {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Until(next)):
-			}
-			_ = track.WriteSample(pionmedia.Sample{Data: f.Data, Duration: f.Duration}, nil) // fails until bound
-			next = next.Add(f.Duration)
-		}
+// playFrames plays the clip's frames on track with weaklinks_test.go's loop.
+func playFrames(ctx context.Context, frames []media.Frame, track *lksdk.LocalTrack) {
+	samples := make([]pionmedia.Sample, len(frames))
+	for i, f := range frames {
+		samples[i] = pionmedia.Sample{Data: f.Data, Duration: f.Duration}
 	}
+	loop(ctx, samples, func(s pionmedia.Sample) { _ = track.WriteSample(s, nil) }) // fails until bound
 }
 
 func token(t testing.TB, identity string) string {

@@ -26,7 +26,8 @@ export async function enterRoom (ctx, session, choices) {
     // Videos out of sight are paused, the others sent at the size shown: nothing is sent that
     // nobody sees.
     adaptiveStream: true,
-    dynacast: false,
+    // The layers that no subscriber receives are not encoded (the server says which).
+    dynacast: true,
     audioCaptureDefaults: { deviceId: choices.devices.audioinput || undefined },
     videoCaptureDefaults: { deviceId: choices.devices.videoinput || undefined, resolution: preset.resolution },
     audioOutput: choices.devices.audiooutput ? { deviceId: choices.devices.audiooutput } : undefined,

@@ -1,0 +1,448 @@
+// Package weaklinks tests a meeting whose members' links are weak, in network namespaces that
+// the tests create (test/netlab), with LiveKit Go SDK clients: what the server sends a
+// subscriber whose downlink carries less than the meeting. Needs root, iproute2, nftables and
+// ffmpeg.
+package weaklinks
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/webrtc/v4"
+	pionmedia "github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
+
+	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/sfu"
+	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/test/media"
+	"github.com/ingeco/hemicycle/test/netlab"
+)
+
+const (
+	testKey    = "weakkey"
+	testSecret = "weaklinks-secret-of-at-least-32-bytes"
+	room       = "weak"
+
+	publishers = 4
+	window     = 30 * time.Second // the audio loss is measured over this, on the weak link
+	resumeIn   = 10 * time.Second // every video flows again within this once the link is lifted
+	maxLoss    = 0.02
+)
+
+// downlinkSubscriber joins WS with TOKEN inside the namespace, subscribes to everything, and
+// reports every half second what it received of each track.
+var downlinkSubscriber netlab.Role = func(ctx context.Context, t testing.TB, report func(any)) {
+	var mu sync.Mutex
+	tracks := map[string]*received{}
+	cb := lksdk.NewRoomCallback()
+	cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
+		r := &received{Kind: track.Kind().String(), Owner: rp.Identity()}
+		mu.Lock()
+		tracks[pub.SID()] = r
+		mu.Unlock()
+		go func() {
+			for {
+				pkt, _, err := track.ReadRTP()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				r.add(pkt.SequenceNumber, len(pkt.Payload))
+				mu.Unlock()
+			}
+		}()
+	}
+	r, err := lksdk.ConnectToRoomWithToken(os.Getenv("WS"), os.Getenv("TOKEN"), cb)
+	if err != nil {
+		t.Fatalf("subscriber joins: %v", err)
+	}
+	defer r.Disconnect()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		mu.Lock()
+		snap := make(map[string]received, len(tracks))
+		for sid, r := range tracks {
+			snap[sid] = *r
+		}
+		mu.Unlock()
+		report(snap)
+	}
+}
+
+// received is what a subscriber got of one track, cumulated.
+type received struct {
+	Kind, Owner string
+	Media       int   // packets with a payload (padding-only probes excluded)
+	Bytes       int   // of payload
+	First, High int64 // extended sequence numbers, to count what was sent
+	seen        bool
+}
+
+func (r *received) add(sn uint16, payload int) {
+	ext := int64(sn)
+	if r.seen {
+		ext = r.High + int64(int16(sn-uint16(r.High)))
+	} else {
+		r.First, r.High, r.seen = ext, ext, true
+	}
+	r.High = max(r.High, ext)
+	if payload > 0 {
+		r.Media++
+		r.Bytes += payload
+	}
+}
+
+// TestSubscriberOnAWeakLink: four members publish audio and a 500 kbit/s camera, and one member
+// subscribes over a downlink of 1 Mbit/s (then 600 kbit/s). Its audio loses at most 2 % over
+// 30 s, the server pauses the videos that do not fit, and every video flows again within
+// 10 s once the limit is lifted.
+func TestSubscriberOnAWeakLink(t *testing.T) {
+	clip := makeClip(t)
+	for _, kbit := range []int{1000, 600} {
+		t.Run(fmt.Sprintf("%dkbit", kbit), func(t *testing.T) { weakDownlink(t, clip, kbit) })
+	}
+}
+
+func weakDownlink(t *testing.T, clip []pionmedia.Sample, kbit int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	link := netlab.New(t)
+	srv := startServer(t, link.HostIP.String())
+	for i := range publishers {
+		startPublisher(ctx, t, srv, fmt.Sprintf("member-%d", i+1), i+1, clip)
+	}
+	if err := link.Shape(netlab.ToPeer, kbit); err != nil {
+		t.Fatal(err)
+	}
+	sub := netlab.Child(ctx, t, link, "subscriber", map[string]string{"WS": srv.ws, "TOKEN": srv.token(t, "subscriber", 9)})
+	next := func() map[string]received {
+		t.Helper()
+		var snap map[string]received
+		if err := sub.Next(ctx, &snap); err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+
+	// Wait for every track to be subscribed and its audio to flow.
+	joined := time.Now()
+	var start map[string]received
+	for start == nil {
+		snap := next()
+		if audio, video := count(snap); audio == publishers && video == publishers {
+			start = snap
+		}
+		if time.Since(joined) > 30*time.Second {
+			t.Fatalf("after 30 s the subscriber has %v", snap)
+		}
+	}
+	t.Logf("every track subscribed %v after joining", time.Since(joined).Round(100*time.Millisecond))
+	// 30 s on the weak link.
+	var pausedAt time.Duration
+	minFlowing, maxPaused := publishers, 0
+	prev := start
+	begin := time.Now()
+	var last map[string]received
+	for time.Since(begin) < window {
+		last = next()
+		minFlowing = min(minFlowing, flowing(prev, last))
+		if p := srv.pausedVideos(t); p > maxPaused {
+			maxPaused = p
+			if pausedAt == 0 {
+				pausedAt = time.Since(joined)
+			}
+		}
+		prev = last
+	}
+	loss, lost, sent := audioLoss(start, last)
+	videoRate := float64(videoBytes(last)-videoBytes(start)) * 8 / time.Since(begin).Seconds()
+	t.Logf("%d kbit/s: audio lost %d of %d packets (%.2f %%) over %v; video received at %.0f kbit/s; "+
+		"at most %d videos paused (first %v after joining), at least %d of %d flowing; estimate %.0f kbit/s",
+		kbit, lost, sent, 100*loss, window, videoRate/1000, maxPaused, pausedAt.Round(100*time.Millisecond),
+		minFlowing, publishers, srv.estimate(t)/1000)
+	if loss > maxLoss {
+		t.Errorf("the subscriber lost %.2f %% of its audio on a %d kbit/s link, want at most %.0f %%", 100*loss, kbit, 100*maxLoss)
+	}
+	if maxPaused == 0 {
+		t.Errorf("no video was paused on a %d kbit/s link carrying %d cameras of 500 kbit/s", kbit, publishers)
+	}
+
+	// The limit is lifted: every video flows again.
+	if err := link.Unshape(netlab.ToPeer); err != nil {
+		t.Fatal(err)
+	}
+	lifted := time.Now()
+	prev = last
+	for {
+		snap := next()
+		if flowing(prev, snap) == publishers && srv.pausedVideos(t) == 0 {
+			t.Logf("every video flows again %v after the limit was lifted (estimate %.0f kbit/s)",
+				time.Since(lifted).Round(100*time.Millisecond), srv.estimate(t)/1000)
+			break
+		}
+		prev = snap
+		if time.Since(lifted) > resumeIn {
+			t.Fatalf("%v after the limit was lifted, %d of %d videos flow, %d paused", resumeIn, flowing(prev, snap), publishers, srv.pausedVideos(t))
+		}
+	}
+}
+
+func count(snap map[string]received) (audio, video int) {
+	for _, r := range snap {
+		switch {
+		case r.Kind == "audio" && r.Media > 0:
+			audio++
+		case r.Kind == "video":
+			video++
+		}
+	}
+	return audio, video
+}
+
+// flowing counts the videos that received media between two reports.
+func flowing(a, b map[string]received) int {
+	n := 0
+	for sid, r := range b {
+		if r.Kind == "video" && r.Media > a[sid].Media {
+			n++
+		}
+	}
+	return n
+}
+
+// audioLoss is the share of the audio packets sent between two reports that did not arrive.
+func audioLoss(a, b map[string]received) (loss float64, lost, sent int64) {
+	for sid, r := range b {
+		if r.Kind != "audio" {
+			continue
+		}
+		s := r.High - a[sid].High
+		got := int64(r.Media - a[sid].Media)
+		sent += s
+		lost += max(s-got, 0)
+	}
+	if sent == 0 {
+		return 1, 0, 0
+	}
+	return float64(lost) / float64(sent), lost, sent
+}
+
+func videoBytes(snap map[string]received) int {
+	n := 0
+	for _, r := range snap {
+		if r.Kind == "video" {
+			n += r.Bytes
+		}
+	}
+	return n
+}
+
+type server struct {
+	ws, http string
+}
+
+// startServer runs Hemicycle on the host's end of the link. HEMICYCLE_ALLOCATION=off turns the
+// stream allocation off, to see what the test sees without it; WEAKLINKS_LOG=file writes the
+// server's debug log (the allocator's decisions) there.
+func startServer(t *testing.T, ip string) *server {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	if path := os.Getenv("WEAKLINKS_LOG"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.Close() })
+		log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	engine, err := sfu.NewEngine(sfu.Config{
+		UDPAddr: net.JoinHostPort(ip, "0"), Logger: log,
+		DisableAllocation: os.Getenv("HEMICYCLE_ALLOCATION") == "off",
+	})
+	if err != nil {
+		t.Fatalf("media engine: %v", err)
+	}
+	sig := signaling.NewServer(signaling.Config{Verifier: auth.NewVerifier(auth.KeySet{testKey: testSecret}), Media: engine, Logger: log})
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", signaling.NewMetrics(sig).Handler())
+	mux.Handle("/", sig.Handler())
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(mux)
+	hs.Listener = ln
+	hs.Start()
+	t.Cleanup(func() {
+		sig.Close()
+		hs.Close()
+		_ = engine.Close()
+	})
+	return &server{ws: "ws" + strings.TrimPrefix(hs.URL, "http"), http: hs.URL}
+}
+
+func (s *server) token(t *testing.T, identity string, seat int) string {
+	t.Helper()
+	tok, err := auth.Issue(auth.TokenOptions{
+		Key: testKey, Secret: testSecret, Identity: identity, Name: identity, Room: room, TTL: time.Hour,
+		Video: auth.GrantsForRole(auth.RoleMember, room), Council: &auth.CouncilGrant{Role: auth.RoleMember, Seat: seat},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// metric reads one of the subscriber's gauges from /metrics, 0 when absent.
+func (s *server) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(s.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	for lines.Scan() {
+		line := lines.Text()
+		if strings.HasPrefix(line, name+"{") && strings.Contains(line, `participant="subscriber"`) {
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil {
+				t.Fatalf("metrics: %q: %v", line, err)
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+func (s *server) pausedVideos(t *testing.T) int {
+	return int(s.metric(t, "hemicycle_subscriber_paused_videos"))
+}
+
+func (s *server) estimate(t *testing.T) float64 {
+	return s.metric(t, "hemicycle_subscriber_bandwidth_estimate_bits_per_second")
+}
+
+// startPublisher joins a member who publishes the tone and the clip, looped, until ctx ends.
+func startPublisher(ctx context.Context, t *testing.T, s *server, identity string, seat int, clip []pionmedia.Sample) {
+	t.Helper()
+	r, err := lksdk.ConnectToRoomWithToken(s.ws, s.token(t, identity, seat), lksdk.NewRoomCallback(), lksdk.WithAutoSubscribe(false))
+	if err != nil {
+		t.Fatalf("%s joins: %v", identity, err)
+	}
+	t.Cleanup(r.Disconnect)
+	opus, err := media.Opus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mic, err := lksdk.NewLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.LocalParticipant.PublishTrack(mic, &lksdk.TrackPublicationOptions{Name: "mic", Source: livekit.TrackSource_MICROPHONE}); err != nil {
+		t.Fatalf("%s publishes audio: %v", identity, err)
+	}
+	cam, err := lksdk.NewLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.LocalParticipant.PublishTrack(cam, &lksdk.TrackPublicationOptions{Name: "camera", Source: livekit.TrackSource_CAMERA, VideoWidth: 640, VideoHeight: 360}); err != nil {
+		t.Fatalf("%s publishes video: %v", identity, err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		var samples []pionmedia.Sample
+		for _, f := range opus {
+			samples = append(samples, pionmedia.Sample{Data: f.Data, Duration: f.Duration})
+		}
+		loop(ctx, samples, func(s pionmedia.Sample) { _ = mic.WriteSample(s, nil) })
+	}()
+	go func() {
+		defer wg.Done()
+		loop(ctx, clip, func(s pionmedia.Sample) { _ = cam.WriteSample(s, nil) })
+	}()
+	t.Cleanup(wg.Wait)
+}
+
+// loop writes samples at their real pace, over and over, until ctx ends.
+func loop(ctx context.Context, samples []pionmedia.Sample, write func(pionmedia.Sample)) {
+	next := time.Now()
+	for {
+		for _, s := range samples {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Until(next)):
+			}
+			write(s)
+			next = next.Add(s.Duration)
+		}
+	}
+}
+
+// makeClip encodes 4 s of a moving test pattern in VP8 at 500 kbit/s, 640x360 and 25 fps, a
+// keyframe every 2 s, as a member's camera would send.
+func makeClip(t *testing.T) []pionmedia.Sample {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "camera.ivf")
+	out, err := exec.Command("ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "4",
+		"-c:v", "libvpx", "-b:v", "500k", "-minrate", "500k", "-maxrate", "500k", "-g", "50", "-deadline", "realtime",
+		"-cpu-used", "8", "-auto-alt-ref", "0", "-y", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg (scripts/test installs Debian's): %v\n%s", err, out)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, hdr, err := ivfreader.NewWith(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := time.Second * time.Duration(hdr.TimebaseNumerator) / time.Duration(hdr.TimebaseDenominator)
+	var samples []pionmedia.Sample
+	bytes := 0
+	for {
+		data, _, err := r.ParseNextFrame()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		samples = append(samples, pionmedia.Sample{Data: data, Duration: frame})
+		bytes += len(data)
+	}
+	if len(samples) == 0 {
+		t.Fatal("the clip has no frames")
+	}
+	t.Logf("camera clip: %d frames, %.0f kbit/s", len(samples), float64(bytes)*8/(time.Duration(len(samples))*frame).Seconds()/1000)
+	return samples
+}
