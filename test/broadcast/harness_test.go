@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -53,17 +52,6 @@ func testLogger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-// needFFmpeg fails the test when ffmpeg is missing: scripts/test installs it, so a missing
-// one is a broken machine, not a reason to pass.
-func needFFmpeg(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed (scripts/test installs Debian's ffmpeg): %v", tool, err)
-		}
-	}
 }
 
 type server struct {
@@ -344,17 +332,7 @@ func decodeOpus(t *testing.T, pkts []got) []float64 {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return decodeToPCM(t, oggPath)
-}
-
-// decodeToPCM decodes the audio of any file ffmpeg reads to mono 48 kHz samples.
-func decodeToPCM(t *testing.T, path string) []float64 {
-	t.Helper()
-	samples, err := media.DecodePCM(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return samples
+	return media.PCM(t, oggPath)
 }
 
 // runs describes a classification as "440x12 1000x10 440x8".

@@ -24,7 +24,7 @@ import (
 // 1 kHz tone over exactly the marked interval, with none of the chair's packets of that
 // interval; the member must never see the programme or the viewer.
 func TestViewerGetsTheDelayedProgrammeAndTheBleep(t *testing.T) {
-	needFFmpeg(t)
+	media.NeedFFmpeg(t)
 	const delay = 2 * time.Second
 	const room = "council"
 	s := startServer(t, signaling.ProgrammeConfig{Broadcast: bc.Config{Delay: delay}})

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,34 +20,6 @@ import (
 	"github.com/ingeco/hemicycle/test/media"
 )
 
-// probeStreams returns "video/vp8,audio/opus" for a file ffprobe accepts, and fails otherwise.
-func probeStreams(t *testing.T, path string, extra ...string) string {
-	t.Helper()
-	args := append([]string{"-v", "error", "-print_format", "json", "-show_streams"}, extra...)
-	out, err := exec.Command("ffprobe", append(args, path)...).Output()
-	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("ffprobe refuses %s: %v %s", filepath.Base(path), err, msg)
-	}
-	var p struct {
-		Streams []struct {
-			CodecType string `json:"codec_type"`
-			CodecName string `json:"codec_name"`
-		} `json:"streams"`
-	}
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatal(err)
-	}
-	var kinds []string
-	for _, s := range p.Streams {
-		kinds = append(kinds, s.CodecType+"/"+s.CodecName)
-	}
-	return strings.Join(kinds, ",")
-}
-
 // TestRecordingAndHLSWithChaptersFromTheJournal holds a short sitting with recording and HLS
 // on: the chair speaks on camera, the clerk opens the session, an item is opened, and the chair
 // bleeps the last second. ffprobe must accept the HLS playlist served at /live/{room}/ and,
@@ -56,7 +27,7 @@ func probeStreams(t *testing.T, path string, extra ...string) string {
 // about that second and the chair's 440 Hz elsewhere; the chapters file must name the session
 // and the item.
 func TestRecordingAndHLSWithChaptersFromTheJournal(t *testing.T) {
-	needFFmpeg(t)
+	media.NeedFFmpeg(t)
 	const delay = 2 * time.Second
 	const room = "conseil-municipal"
 	dir := t.TempDir()
@@ -115,24 +86,24 @@ func TestRecordingAndHLSWithChaptersFromTheJournal(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	if got := probeStreams(t, playlist); got != "video/h264,audio/aac" {
+	if got := media.ProbeFile(t, playlist).Kinds(); got != "video/h264,audio/aac" {
 		t.Errorf("HLS streams %s, want video/h264,audio/aac", got)
 	}
 	// HLS lags the programme by a segment or two and ffmpeg's start: wait until the segments
 	// hold the bleep and some speech after it.
 	var hls []int
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		hls = media.Pitches(decodeToPCM(t, fetchSegments(t, playlist)), media.Window)
+		hls = media.Pitches(media.PCM(t, fetchSegments(t, playlist)), media.Window)
 		if i := slices.Index(hls, 1000); i >= 0 && slices.Contains(hls[i:], 440) && len(hls)-slices.Index(hls[i:], 440)-i >= 5 {
 			break
 		}
 		if time.Now().After(deadline) {
-			break // checkBleepRun reports what is missing
+			break // CheckBleepRun reports what is missing
 		}
 		time.Sleep(time.Second)
 	}
 	t.Logf("HLS pitch per 100 ms: %s", runs(hls))
-	checkBleepRun(t, "HLS", hls, 10)
+	media.CheckBleepRun(t, "HLS", hls, 8, 13, 20)
 	if code := s.request(t, "GET", "/live/"+room+"/../journal", "", nil, nil); code != 404 {
 		t.Errorf("a path outside the HLS files answered %d", code)
 	}
@@ -144,12 +115,12 @@ func TestRecordingAndHLSWithChaptersFromTheJournal(t *testing.T) {
 	if len(files) != 1 {
 		t.Fatalf("recordings %v, want one", files)
 	}
-	if got := probeStreams(t, files[0]); got != "video/vp8,audio/opus" {
+	if got := media.ProbeFile(t, files[0]).Kinds(); got != "video/vp8,audio/opus" {
 		t.Errorf("recording streams %s, want video/vp8,audio/opus", got)
 	}
-	cls := media.Pitches(decodeToPCM(t, files[0]), media.Window)
+	cls := media.Pitches(media.PCM(t, files[0]), media.Window)
 	t.Logf("recording pitch per 100 ms: %s", runs(cls))
-	checkBleepRun(t, "recording", cls, 10)
+	media.CheckBleepRun(t, "recording", cls, 8, 13, 20)
 
 	vtt, err := os.ReadFile(strings.TrimSuffix(files[0], ".webm") + ".vtt")
 	if err != nil {
@@ -237,31 +208,6 @@ func checkBleepInTheRecord(t *testing.T, s *server, room, clerkTok string, b bc.
 	}
 	if html := get("/api/rooms/" + room + "/minutes?format=html"); !strings.Contains(html, "<li>"+want+"</li>") {
 		t.Errorf("HTML minutes lack %q", want)
-	}
-}
-
-// checkBleepRun wants one run of 1 kHz windows of about want (a bleep), and the chair's 440 Hz
-// around it.
-func checkBleepRun(t *testing.T, what string, cls []int, want int) {
-	t.Helper()
-	first, last, tone, low := -1, -1, 0, 0
-	for i, c := range cls {
-		switch c {
-		case 1000:
-			tone++
-			if first < 0 {
-				first = i
-			}
-			last = i
-		case 440:
-			low++
-		}
-	}
-	if tone < want-2 || tone > want+3 || last-first+1 != tone {
-		t.Errorf("%s: %d windows of 1 kHz from %d to %d, want one run of about %d", what, tone, first, last, want)
-	}
-	if low < 20 {
-		t.Errorf("%s: only %d windows of the chair's 440 Hz", what, low)
 	}
 }
 
