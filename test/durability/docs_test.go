@@ -1,8 +1,6 @@
 package durability
 
 import (
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,7 +12,7 @@ import (
 
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/council"
-	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
 // These tests keep docs/ true to the code: a route added, removed or given other roles
@@ -23,7 +21,7 @@ import (
 
 func readDoc(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "docs", name))
+	b, err := os.ReadFile(filepath.Join(signalingtest.ModuleRoot(), "docs", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,12 +31,7 @@ func readDoc(t *testing.T, name string) string {
 // apiRoutes is what the server serves: "METHOD /api/rooms/..." → roles.
 func apiRoutes(t *testing.T) map[string][]auth.Role {
 	t.Helper()
-	srv := signaling.NewServer(signaling.Config{
-		Verifier: auth.NewVerifier(auth.KeySet{}),
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	t.Cleanup(srv.Close)
-	routes := srv.APIRoutes()
+	routes := signalingtest.Start(t, signalingtest.NoMedia).Signaling.APIRoutes()
 	if len(routes) == 0 {
 		t.Fatal("the server lists no API route")
 	}
@@ -227,7 +220,7 @@ func TestWalkthroughCallsRoutesThatExist(t *testing.T) {
 }
 
 func TestExampleRosterParses(t *testing.T) {
-	f, err := os.Open(filepath.Join(moduleRoot(t), "docs", "example-roster.csv"))
+	f, err := os.Open(filepath.Join(signalingtest.ModuleRoot(), "docs", "example-roster.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
