@@ -110,8 +110,13 @@ func (rc *Receiver) where(keep func(Packet) bool) []Packet {
 func (rc *Receiver) Audio() int { return len(rc.of(webrtc.RTPCodecTypeAudio)) }
 func (rc *Receiver) Video() int { return len(rc.of(webrtc.RTPCodecTypeVideo)) }
 
-// Opus counts the audio payloads that from sent byte for byte, and those it never sent.
-func (rc *Receiver) Opus(from *Publisher) (matched, foreign int) {
+// Matched counts the audio payloads received that from sent, byte for byte.
+func (rc *Receiver) Matched(from *Publisher) int { n, _ := rc.opus(from); return n }
+
+// Foreign counts the audio payloads received that from never sent.
+func (rc *Receiver) Foreign(from *Publisher) int { _, n := rc.opus(from); return n }
+
+func (rc *Receiver) opus(from *Publisher) (matched, foreign int) {
 	for _, p := range rc.of(webrtc.RTPCodecTypeAudio) {
 		switch {
 		case len(p.Payload) == 0:
@@ -124,8 +129,13 @@ func (rc *Receiver) Opus(from *Publisher) (matched, foreign int) {
 	return matched, foreign
 }
 
-// Keyframes counts the VP8 keyframes received, and gives the width of the last one.
-func (rc *Receiver) Keyframes() (n, lastWidth int) {
+// Keyframes counts the VP8 keyframes received.
+func (rc *Receiver) Keyframes() int { n, _ := rc.keyframes(); return n }
+
+// KeyframeWidth is the width of the last VP8 keyframe received, 0 before the first.
+func (rc *Receiver) KeyframeWidth() int { _, w := rc.keyframes(); return w }
+
+func (rc *Receiver) keyframes() (n, lastWidth int) {
 	for _, p := range rc.of(webrtc.RTPCodecTypeVideo) {
 		var vp8 codecs.VP8Packet
 		// A keyframe starts a partition (S), in the first one (PID 0), with a frame tag whose
