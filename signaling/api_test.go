@@ -1,9 +1,8 @@
-package signaling
+package signaling_test
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,97 +15,26 @@ import (
 	lksdk "github.com/livekit/server-sdk-go/v2"
 
 	"github.com/ingeco/hemicycle/auth"
-	"github.com/ingeco/hemicycle/configs/profiles"
-	"github.com/ingeco/hemicycle/council"
+	"github.com/ingeco/hemicycle/signaling"
 	"github.com/ingeco/hemicycle/signaling/httpapi"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	"github.com/ingeco/hemicycle/store"
 )
 
-func loadProfile(name string) (*council.Profile, error) {
-	data, err := profiles.Read(name)
-	if err != nil {
-		return nil, err
-	}
-	return council.ParseProfile(data)
-}
-
 // startCouncilServer is a server with a file journal in a temporary folder.
-func startCouncilServer(t *testing.T, mutate ...func(*Config)) (*testServer, *store.FileJournal) {
+func startCouncilServer(t *testing.T, mutate ...signalingtest.Option) (*signalingtest.Server, store.Journal) {
 	t.Helper()
-	j, err := store.OpenFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = j.Close() })
-	ts := startServer(t, append([]func(*Config){func(c *Config) {
-		c.Journal = j
-		c.Profiles = loadProfile
-	}}, mutate...)...)
-	return ts, j
-}
-
-// seatToken mints a token with a council role and seat.
-func (ts *testServer) seatToken(t *testing.T, room, identity string, role auth.Role, seat int) string {
-	t.Helper()
-	tok, err := auth.Issue(auth.TokenOptions{
-		Key: testKey, Secret: testSecret, Identity: identity, Name: identity, Room: room, TTL: time.Hour,
-		Video: auth.GrantsForRole(role, room), Council: &auth.CouncilGrant{Role: role, Seat: seat},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
-// call sends an API request and decodes the JSON answer.
-func (ts *testServer) call(t *testing.T, method, path, token string, body any) (int, map[string]any) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, ts.http.URL+path, rd)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	req = req.WithContext(ctx)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := map[string]any{}
-	if resp.Header.Get("Content-Type") == "text/event-stream" {
-		return resp.StatusCode, out // a stream does not end: its status is the answer
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	_ = json.Unmarshal(raw, &out)
-	if len(out) == 0 {
-		out["raw"] = string(raw)
-	}
-	return resp.StatusCode, out
-}
-
-// must asserts a 200 answer.
-func (ts *testServer) must(t *testing.T, method, path, token string, body any) map[string]any {
-	t.Helper()
-	status, out := ts.call(t, method, path, token, body)
-	if status != 200 {
-		t.Fatalf("%s %s: %d %v", method, path, status, out)
-	}
-	return out
+	ts := startServer(t, append([]signalingtest.Option{signalingtest.Council(t, t.TempDir())}, mutate...)...)
+	return ts, ts.Journal
 }
 
 const fiveSeats = "seat,name,group,role\n1,Anne Maire,Majorité,maire\n2,Bruno Adjoint,Majorité,adjoint\n3,Chloé Conseil,Opposition,conseillère\n4,David Elu,Majorité,conseiller\n5,Emma Vote,Opposition,conseillère\n"
 
-func openSession(t *testing.T, ts *testServer, room, profile string) (chair, clerk string) {
+func openSession(t *testing.T, ts *signalingtest.Server, room, profile string) (chair, clerk string) {
 	t.Helper()
-	chair = ts.seatToken(t, room, "anne", auth.RoleChair, 1)
-	clerk = ts.seatToken(t, room, "greffe", auth.RoleClerk, 0)
-	ts.must(t, "POST", "/api/rooms/"+room+"/session", clerk, map[string]any{
+	chair = ts.Token(t, room, "anne", auth.RoleChair, 1)
+	clerk = ts.Token(t, room, "greffe", auth.RoleClerk, 0)
+	must(t, ts, "POST", "/api/rooms/"+room+"/session", clerk, map[string]any{
 		"body":  map[string]string{"name": "Conseil communautaire de Test", "kind": "epci", "profile": profile},
 		"title": "Séance du 27 novembre", "chair": 1, "rosterCsv": fiveSeats,
 	})
@@ -128,7 +56,7 @@ func seatPresence(view map[string]any, seat int) string {
 func TestAPIAuthorisationMatrix(t *testing.T) {
 	ts, _ := startCouncilServer(t)
 	var routes []httpapi.Route
-	for _, rt := range ts.srv.Routes() {
+	for _, rt := range ts.Signaling.Routes() {
 		if rt.Access.ChecksToken() {
 			routes = append(routes, rt)
 		}
@@ -140,8 +68,8 @@ func TestAPIAuthorisationMatrix(t *testing.T) {
 		pattern := rt.Key()
 		path := strings.NewReplacer("{room}", "matrix", "{item}", "i1", "{vote}", "v1").Replace(rt.Pattern)
 		for _, role := range auth.Roles() {
-			tok := ts.seatToken(t, "matrix", "u-"+string(role), role, 3)
-			status, out := ts.call(t, rt.Method, path, tok, map[string]any{})
+			tok := ts.Token(t, "matrix", "u-"+string(role), role, 3)
+			status, out := call(t, ts, rt.Method, path, tok, map[string]any{})
 			msg, _ := out["error"].(string)
 			isAllowed := rt.Access.Admits(role)
 			roleRefusal := status == 403 && strings.Contains(msg, "your token's role is "+string(role))
@@ -153,11 +81,11 @@ func TestAPIAuthorisationMatrix(t *testing.T) {
 			}
 		}
 		// No token, and a token for another room.
-		if status, _ := ts.call(t, rt.Method, path, "", nil); status != 401 {
+		if status, _ := call(t, ts, rt.Method, path, "", nil); status != 401 {
 			t.Errorf("%s without a token: %d, want 401", pattern, status)
 		}
-		other := ts.seatToken(t, "elsewhere", "x", auth.RoleChair, 1)
-		if status, out := ts.call(t, rt.Method, path, other, nil); status != 403 || !strings.Contains(fmt.Sprint(out["error"]), "wrong room") {
+		other := ts.Token(t, "elsewhere", "x", auth.RoleChair, 1)
+		if status, out := call(t, ts, rt.Method, path, other, nil); status != 403 || !strings.Contains(fmt.Sprint(out["error"]), "wrong room") {
 			t.Errorf("%s with another room's token: %d %v, want 403 wrong room", pattern, status, out)
 		}
 	}
@@ -173,7 +101,7 @@ func (w *councilWatcher) callback() *lksdk.RoomCallback {
 	cb := lksdk.NewRoomCallback()
 	cb.OnDataPacket = func(data lksdk.DataPacket, params lksdk.DataReceiveParams) {
 		u, ok := data.(*lksdk.UserDataPacket)
-		if !ok || u.Topic != CouncilTopic {
+		if !ok || u.Topic != signaling.CouncilTopic {
 			return
 		}
 		var msg map[string]any
@@ -202,66 +130,58 @@ func TestWholeSessionThroughTheAPI(t *testing.T) {
 
 	// Seats 4 and 5 join from home with their member tokens: recorded remote, not yet counted.
 	var watch4 councilWatcher
-	connect := func(identity string, seat int, cb *lksdk.RoomCallback) *lksdk.Room {
-		r, err := lksdk.ConnectToRoomWithToken(ts.url, ts.seatToken(t, room, identity, auth.RoleMember, seat), cb)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(r.Disconnect)
-		return r
-	}
-	connect("david", 4, watch4.callback())
-	connect("emma", 5, nil)
-	view := ts.must(t, "GET", "/api/rooms/"+room+"/state", chair, nil)
+	ts.Join(t, room, "david", auth.RoleMember, 4, watch4.callback())
+	ts.Join(t, room, "emma", auth.RoleMember, 5, nil)
+	view := must(t, ts, "GET", "/api/rooms/"+room+"/state", chair, nil)
 	if p := seatPresence(view, 4); p != "remote-unverified" {
 		t.Fatalf("seat 4 is %q after connecting, want remote-unverified", p)
 	}
 	// The clerk records two in the chamber and verifies the remote members.
 	for _, seat := range []int{1, 2} {
-		ts.must(t, "POST", "/api/rooms/"+room+"/attendance/arrival", clerk, map[string]any{"seat": seat, "place": "chamber"})
+		must(t, ts, "POST", "/api/rooms/"+room+"/attendance/arrival", clerk, map[string]any{"seat": seat, "place": "chamber"})
 	}
-	status, out := ts.call(t, "POST", "/api/rooms/"+room+"/items", chair, map[string]any{"id": "1", "title": "Budget annexe des eaux"})
+	status, out := call(t, ts, "POST", "/api/rooms/"+room+"/items", chair, map[string]any{"id": "1", "title": "Budget annexe des eaux"})
 	if status != 200 {
 		t.Fatalf("add item: %d %v", status, out)
 	}
 	// 2 of 5 counted: no quorum yet (more than half needed).
-	status, out = ts.call(t, "POST", "/api/rooms/"+room+"/items/1/open", chair, nil)
+	status, out = call(t, ts, "POST", "/api/rooms/"+room+"/items/1/open", chair, nil)
 	if status != 409 || !strings.Contains(fmt.Sprint(out["error"]), "quorum") {
 		t.Fatalf("open item without quorum: %d %v, want 409 naming the quorum", status, out)
 	}
 	for _, seat := range []int{4, 5} {
-		ts.must(t, "POST", "/api/rooms/"+room+"/attendance/verify", clerk, map[string]any{"seat": seat})
+		must(t, ts, "POST", "/api/rooms/"+room+"/attendance/verify", clerk, map[string]any{"seat": seat})
 	}
-	ts.must(t, "POST", "/api/rooms/"+room+"/items/1/open", chair, nil)
-	ts.must(t, "POST", "/api/rooms/"+room+"/votes", chair, map[string]any{"id": "v1", "item": "1", "mode": "roll-call", "question": "Adopter le budget annexe"})
+	must(t, ts, "POST", "/api/rooms/"+room+"/items/1/open", chair, nil)
+	must(t, ts, "POST", "/api/rooms/"+room+"/votes", chair, map[string]any{"id": "v1", "item": "1", "mode": "roll-call", "question": "Adopter le budget annexe"})
 
 	// Members vote for themselves; the chair records the chamber's ballots.
-	emma := ts.seatToken(t, room, "emma", auth.RoleMember, 5)
-	david := ts.seatToken(t, room, "david", auth.RoleMember, 4)
-	ts.must(t, "POST", "/api/rooms/"+room+"/votes/v1/ballots", david, map[string]any{"choice": "for"})
-	ts.must(t, "POST", "/api/rooms/"+room+"/votes/v1/ballots", emma, map[string]any{"choice": "against"})
-	if status, out := ts.call(t, "POST", "/api/rooms/"+room+"/votes/v1/ballots", emma, map[string]any{"choice": "for"}); status != 409 || !strings.Contains(fmt.Sprint(out["error"]), "already") {
+	emma := ts.Token(t, room, "emma", auth.RoleMember, 5)
+	david := ts.Token(t, room, "david", auth.RoleMember, 4)
+	must(t, ts, "POST", "/api/rooms/"+room+"/votes/v1/ballots", david, map[string]any{"choice": "for"})
+	must(t, ts, "POST", "/api/rooms/"+room+"/votes/v1/ballots", emma, map[string]any{"choice": "against"})
+	if status, out := call(t, ts, "POST", "/api/rooms/"+room+"/votes/v1/ballots", emma, map[string]any{"choice": "for"}); status != 409 || !strings.Contains(fmt.Sprint(out["error"]), "already") {
 		t.Fatalf("second ballot: %d %v, want 409 already voted", status, out)
 	}
-	if status, _ := ts.call(t, "POST", "/api/rooms/"+room+"/votes/v1/ballots", emma, map[string]any{"seat": 2, "choice": "against"}); status != 403 {
+	if status, _ := call(t, ts, "POST", "/api/rooms/"+room+"/votes/v1/ballots", emma, map[string]any{"seat": 2, "choice": "against"}); status != 403 {
 		t.Fatalf("ballot for another member's seat: %d, want 403", status)
 	}
-	ts.must(t, "POST", "/api/rooms/"+room+"/votes/v1/ballots", chair, map[string]any{"seat": 1, "choice": "for"})
-	ts.must(t, "POST", "/api/rooms/"+room+"/votes/v1/ballots", chair, map[string]any{"seat": 2, "choice": "abstain"})
-	view = ts.must(t, "POST", "/api/rooms/"+room+"/votes/v1/close", chair, nil)
+	must(t, ts, "POST", "/api/rooms/"+room+"/votes/v1/ballots", chair, map[string]any{"seat": 1, "choice": "for"})
+	must(t, ts, "POST", "/api/rooms/"+room+"/votes/v1/ballots", chair, map[string]any{"seat": 2, "choice": "abstain"})
+	view = must(t, ts, "POST", "/api/rooms/"+room+"/votes/v1/close", chair, nil)
 	votes := view["votes"].([]any)
 	result := votes[0].(map[string]any)["result"].(map[string]any)
 	if result["adopted"] != true || result["for"] != 2.0 || result["against"] != 1.0 || result["abstain"] != 1.0 {
 		t.Fatalf("result %v, want adopted (2 for, 1 against, 1 abstention)", result)
 	}
 	// The member's client received the state on the council topic.
-	eventually(t, "the closed vote reaches seat 4's client on topic hemicycle.council", 5*time.Second, func() bool {
+	signalingtest.Eventually(t, "the closed vote reaches seat 4's client on topic hemicycle.council", 5*time.Second, func() bool {
 		v := watch4.last()
 		return v != nil && len(v["votes"].([]any)) == 1 && v["votes"].([]any)[0].(map[string]any)["result"] != nil
 	})
 
 	// Minutes name each voter per choice.
-	req, _ := http.NewRequest("GET", ts.http.URL+"/api/rooms/"+room+"/minutes?format=md", nil)
+	req, _ := http.NewRequest("GET", ts.HTTP.URL+"/api/rooms/"+room+"/minutes?format=md", nil)
 	req.Header.Set("Authorization", "Bearer "+clerk)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -285,34 +205,28 @@ func TestWholeSessionThroughTheAPI(t *testing.T) {
 }
 
 func TestRemoteMemberDepartsAfterGraceAndSecondConnectionReplacesFirst(t *testing.T) {
-	ts, _ := startCouncilServer(t, func(c *Config) {
+	ts, _ := startCouncilServer(t, func(c *signaling.Config) {
 		c.ResumeWindow = 200 * time.Millisecond
 		c.DepartureGrace = 300 * time.Millisecond
 	})
 	room := "grace"
 	chair, _ := openSession(t, ts, room, "fr-epci-visio")
-	first, err := lksdk.ConnectToRoomWithToken(ts.url, ts.seatToken(t, room, "david-laptop", auth.RoleMember, 4), lksdk.NewRoomCallback())
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := lksdk.ConnectToRoomWithToken(ts.url, ts.seatToken(t, room, "david-phone", auth.RoleMember, 4), lksdk.NewRoomCallback())
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the first connection of seat 4 is replaced", 5*time.Second, func() bool {
+	first := ts.Join(t, room, "david-laptop", auth.RoleMember, 4, nil)
+	second := ts.Join(t, room, "david-phone", auth.RoleMember, 4, nil)
+	signalingtest.Eventually(t, "the first connection of seat 4 is replaced", 5*time.Second, func() bool {
 		return first.ConnectionState() == lksdk.ConnectionStateDisconnected
 	})
-	r, _ := ts.srv.Room(room)
+	r, _ := ts.Signaling.Room(room)
 	if n := len(r.Participants()); n != 1 {
 		t.Fatalf("%d participants for one seat", n)
 	}
-	view := ts.must(t, "GET", "/api/rooms/"+room+"/state", chair, nil)
+	view := must(t, ts, "GET", "/api/rooms/"+room+"/state", chair, nil)
 	if p := seatPresence(view, 4); p != "remote-unverified" {
 		t.Fatalf("seat 4 is %q with one live connection, want remote-unverified", p)
 	}
 	second.Disconnect()
-	eventually(t, "seat 4 recorded as departed after the grace", 5*time.Second, func() bool {
-		return seatPresence(ts.must(t, "GET", "/api/rooms/"+room+"/state", chair, nil), 4) == "absent"
+	signalingtest.Eventually(t, "seat 4 recorded as departed after the grace", 5*time.Second, func() bool {
+		return seatPresence(must(t, ts, "GET", "/api/rooms/"+room+"/state", chair, nil), 4) == "absent"
 	})
 }
 
@@ -321,48 +235,40 @@ func TestFloorControlMutesMicrophonesOnTheServer(t *testing.T) {
 	room := "floor"
 	chair, clerk := openSession(t, ts, room, "fr-epci-visio")
 	// Seat 4 speaks from home; seat 3 listens.
-	speaker, err := lksdk.ConnectToRoomWithToken(ts.url, ts.seatToken(t, room, "david", auth.RoleMember, 4), lksdk.NewRoomCallback())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(speaker.Disconnect)
+	speaker := ts.Join(t, room, "david", auth.RoleMember, 4, nil)
 	pub := publish(t, speaker, false)
-	rx, cb := newReceiver(pub)
-	listener, err := lksdk.ConnectToRoomWithToken(ts.url, ts.seatToken(t, room, "chloe", auth.RoleMember, 3), cb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(listener.Disconnect)
-	ts.must(t, "POST", "/api/rooms/"+room+"/attendance/verify", clerk, map[string]any{"seat": 4})
-	eventually(t, "seat 4's audio flows", 15*time.Second, func() bool { return rx.audioPackets.Load() > 20 })
+	rx, cb := signalingtest.NewReceiver()
+	ts.Join(t, room, "chloe", auth.RoleMember, 3, cb)
+	must(t, ts, "POST", "/api/rooms/"+room+"/attendance/verify", clerk, map[string]any{"seat": 4})
+	signalingtest.Eventually(t, "seat 4's audio flows", 15*time.Second, func() bool { return rx.Audio() > 20 })
 
-	ts.must(t, "POST", "/api/rooms/"+room+"/floor/control", chair, map[string]any{"enabled": true})
-	eventually(t, "seat 4's microphone is muted by the server", 5*time.Second, func() bool { return pub.audioPub.IsMuted() && rx.isMuted("mic") })
+	must(t, ts, "POST", "/api/rooms/"+room+"/floor/control", chair, map[string]any{"enabled": true})
+	signalingtest.Eventually(t, "seat 4's microphone is muted by the server", 5*time.Second, func() bool { return pub.AudioPub.IsMuted() && rx.Muted("mic") })
 	time.Sleep(300 * time.Millisecond)
-	before := rx.audioPackets.Load()
+	before := rx.Audio()
 	// Unmuting without the floor is refused: the client is told to stay muted, nothing flows.
-	pub.audioPub.SetMuted(false)
+	pub.AudioPub.SetMuted(false)
 	time.Sleep(700 * time.Millisecond)
-	if got := rx.audioPackets.Load() - before; got > 0 {
+	if got := rx.Audio() - before; got > 0 {
 		t.Errorf("%d audio packets forwarded from a member without the floor", got)
 	}
-	eventually(t, "the refused unmute is undone at the client", 5*time.Second, pub.audioPub.IsMuted)
+	signalingtest.Eventually(t, "the refused unmute is undone at the client", 5*time.Second, pub.AudioPub.IsMuted)
 
 	// With the floor, the member may speak.
-	ts.must(t, "POST", "/api/rooms/"+room+"/floor/grant", chair, map[string]any{"seat": 4})
-	pub.audioPub.SetMuted(false)
-	eventually(t, "audio flows once the floor is given", 5*time.Second, func() bool { return rx.audioPackets.Load() > before+20 })
+	must(t, ts, "POST", "/api/rooms/"+room+"/floor/grant", chair, map[string]any{"seat": 4})
+	pub.AudioPub.SetMuted(false)
+	signalingtest.Eventually(t, "audio flows once the floor is given", 5*time.Second, func() bool { return rx.Audio() > before+20 })
 	// Withdrawing the floor closes the microphone again.
-	ts.must(t, "POST", "/api/rooms/"+room+"/floor/end", chair, nil)
-	eventually(t, "the microphone is closed when the floor is withdrawn", 5*time.Second, func() bool { return pub.audioPub.IsMuted() && rx.isMuted("mic") })
+	must(t, ts, "POST", "/api/rooms/"+room+"/floor/end", chair, nil)
+	signalingtest.Eventually(t, "the microphone is closed when the floor is withdrawn", 5*time.Second, func() bool { return pub.AudioPub.IsMuted() && rx.Muted("mic") })
 }
 
 func TestEventStreamPushesState(t *testing.T) {
 	ts, _ := startCouncilServer(t)
 	room := "sse"
 	chair, clerk := openSession(t, ts, room, "generic")
-	viewer := ts.seatToken(t, room, "public", auth.RoleViewer, 0)
-	resp, err := http.Get(ts.http.URL + "/api/rooms/" + room + "/events?access_token=" + viewer)
+	viewer := ts.Token(t, room, "public", auth.RoleViewer, 0)
+	resp, err := http.Get(ts.HTTP.URL + "/api/rooms/" + room + "/events?access_token=" + viewer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +285,7 @@ func TestEventStreamPushesState(t *testing.T) {
 		}
 		close(lines)
 	}()
-	ts.must(t, "POST", "/api/rooms/"+room+"/attendance/arrival", clerk, map[string]any{"seat": 2, "place": "chamber"})
+	must(t, ts, "POST", "/api/rooms/"+room+"/attendance/arrival", clerk, map[string]any{"seat": 2, "place": "chamber"})
 	_ = chair
 	deadline := time.After(5 * time.Second)
 	for {
@@ -398,30 +304,22 @@ func TestEventStreamPushesState(t *testing.T) {
 }
 
 func TestRestoredSessionRecordsRemoteMembersWhoDoNotComeBack(t *testing.T) {
-	j, err := store.OpenFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = j.Close() })
-	withJournal := func(c *Config) { c.Journal, c.Profiles = j, loadProfile }
+	withJournal := signalingtest.Council(t, t.TempDir()) // one journal, for both servers
 	first := startServer(t, withJournal)
 	room := "restore"
 	chair, clerk := openSession(t, first, room, "fr-epci-visio")
-	member, err := lksdk.ConnectToRoomWithToken(first.url, first.seatToken(t, room, "david", auth.RoleMember, 4), lksdk.NewRoomCallback())
-	if err != nil {
-		t.Fatal(err)
-	}
-	first.must(t, "POST", "/api/rooms/"+room+"/attendance/verify", clerk, map[string]any{"seat": 4})
+	member := first.Join(t, room, "david", auth.RoleMember, 4, nil)
+	must(t, first, "POST", "/api/rooms/"+room+"/attendance/verify", clerk, map[string]any{"seat": 4})
 	// The node stops (as a node that dies would): nothing is recorded by it.
 	member.Disconnect()
-	first.srv.Close()
+	first.Signaling.Close()
 
 	// Another server takes the room over from the same journal: seat 4 never comes back.
-	second := startServer(t, withJournal, func(c *Config) { c.DepartureGrace = 300 * time.Millisecond })
-	if p := seatPresence(second.must(t, "GET", "/api/rooms/"+room+"/state", chair, nil), 4); p != "remote" {
+	second := startServer(t, withJournal, func(c *signaling.Config) { c.DepartureGrace = 300 * time.Millisecond })
+	if p := seatPresence(must(t, second, "GET", "/api/rooms/"+room+"/state", chair, nil), 4); p != "remote" {
 		t.Fatalf("restored seat 4 is %q, want remote (as recorded)", p)
 	}
-	eventually(t, "the absent remote member recorded as departed after the grace", 5*time.Second, func() bool {
-		return seatPresence(second.must(t, "GET", "/api/rooms/"+room+"/state", chair, nil), 4) == "absent"
+	signalingtest.Eventually(t, "the absent remote member recorded as departed after the grace", 5*time.Second, func() bool {
+		return seatPresence(must(t, second, "GET", "/api/rooms/"+room+"/state", chair, nil), 4) == "absent"
 	})
 }

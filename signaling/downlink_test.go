@@ -1,4 +1,4 @@
-package signaling
+package signaling_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	"github.com/ingeco/hemicycle/test/media"
 )
 
@@ -40,7 +41,7 @@ func (c *clipProvider) Close() error    { return nil }
 // SubscribedQualityUpdate and stops sending the two others; they come back when it wants them.
 func TestDynacastStopsTheLayersNobodyReceives(t *testing.T) {
 	ts := startServer(t)
-	alice := ts.join(t, "r", "alice", nil)
+	alice := join(t, ts, "r", "alice", nil)
 	var tracks []*lksdk.LocalTrack
 	for _, l := range []struct {
 		width   int
@@ -65,33 +66,24 @@ func TestDynacastStopsTheLayersNobodyReceives(t *testing.T) {
 			_ = tr.Close()
 		}
 	})
-	if _, err := alice.LocalParticipant.PublishSimulcastTrack(tracks, &lksdk.TrackPublicationOptions{Name: "camera", Source: livekitCamera}); err != nil {
+	if _, err := alice.LocalParticipant.PublishSimulcastTrack(tracks, &lksdk.TrackPublicationOptions{Name: "camera", Source: livekit.TrackSource_CAMERA}); err != nil {
 		t.Fatalf("publish simulcast: %v", err)
 	}
 	var pub atomic.Pointer[lksdk.RemoteTrackPublication]
-	bobRx, cb := newReceiver(nil)
+	bobRx, cb := signalingtest.NewReceiver()
 	sub := cb.OnTrackSubscribed
 	cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, p *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
 		pub.Store(p)
 		sub(track, p, rp)
 	}
-	ts.join(t, "r", "bob", cb)
-	eventually(t, "bob receives the top layer (640 wide)", 15*time.Second, func() bool { return bobRx.lastKeyWidth.Load() == 640 })
+	join(t, ts, "r", "bob", cb)
+	signalingtest.Eventually(t, "bob receives the top layer (640 wide)", 15*time.Second, func() bool { return bobRx.KeyframeWidth() == 640 })
 	live := func() []string {
-		r, ok := ts.srv.Room("r")
+		r, ok := ts.Signaling.Room("r")
 		if !ok {
 			return nil
 		}
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for _, p := range r.participants {
-			for _, t := range p.tracks {
-				if t.info.Type == livekit.TrackType_VIDEO {
-					return t.media.LiveLayers()
-				}
-			}
-		}
-		return nil
+		return r.LiveVideoLayers()
 	}
 	if got := live(); len(got) != 3 {
 		t.Fatalf("live layers %v, want all three while bob takes the top one", got)
@@ -99,12 +91,12 @@ func TestDynacastStopsTheLayersNobodyReceives(t *testing.T) {
 	if err := pub.Load().SetVideoQuality(livekit.VideoQuality_LOW); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "alice stops the layers nobody receives", 10*time.Second, func() bool { return slices.Equal(live(), []string{"q"}) })
+	signalingtest.Eventually(t, "alice stops the layers nobody receives", 10*time.Second, func() bool { return slices.Equal(live(), []string{"q"}) })
 	if err := pub.Load().SetVideoQuality(livekit.VideoQuality_HIGH); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "alice sends every layer again, and bob gets the top one", 10*time.Second, func() bool {
-		return len(live()) == 3 && bobRx.lastKeyWidth.Load() == 640
+	signalingtest.Eventually(t, "alice sends every layer again, and bob gets the top one", 10*time.Second, func() bool {
+		return len(live()) == 3 && bobRx.KeyframeWidth() == 640
 	})
 	t.Log(fmt.Sprint("live layers at the end: ", live()))
 }

@@ -1,6 +1,7 @@
-package signaling
+package signaling_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"slices"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/ingeco/hemicycle/broadcast"
 	"github.com/ingeco/hemicycle/council"
+	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
 // TestChaptersInTheLabelsLanguage runs a sitting through the API (two items, a vote adopted
@@ -21,34 +24,31 @@ func TestChaptersInTheLabelsLanguage(t *testing.T) {
 	chair, clerk := openSession(t, ts, room, "fr-commune")
 	api := "/api/rooms/" + room
 	for _, seat := range []int{1, 2, 3} {
-		ts.must(t, "POST", api+"/attendance/arrival", clerk, map[string]any{"seat": seat, "place": "chamber"})
+		must(t, ts, "POST", api+"/attendance/arrival", clerk, map[string]any{"seat": seat, "place": "chamber"})
 	}
 	vote := func(id, item, question string, choices ...string) {
-		ts.must(t, "POST", api+"/votes", chair, map[string]any{"id": id, "item": item, "mode": "roll-call", "question": question})
+		must(t, ts, "POST", api+"/votes", chair, map[string]any{"id": id, "item": item, "mode": "roll-call", "question": question})
 		for i, c := range choices {
-			ts.must(t, "POST", api+"/votes/"+id+"/ballots", chair, map[string]any{"seat": i + 1, "choice": c})
+			must(t, ts, "POST", api+"/votes/"+id+"/ballots", chair, map[string]any{"seat": i + 1, "choice": c})
 		}
-		ts.must(t, "POST", api+"/votes/"+id+"/close", chair, nil)
+		must(t, ts, "POST", api+"/votes/"+id+"/close", chair, nil)
 	}
-	ts.must(t, "POST", api+"/items", chair, map[string]any{"id": "1", "title": "Budget primitif"})
-	ts.must(t, "POST", api+"/items", chair, map[string]any{"id": "2", "title": "Tarifs de l'eau"})
-	ts.must(t, "POST", api+"/items/1/open", chair, nil)
+	must(t, ts, "POST", api+"/items", chair, map[string]any{"id": "1", "title": "Budget primitif"})
+	must(t, ts, "POST", api+"/items", chair, map[string]any{"id": "2", "title": "Tarifs de l'eau"})
+	must(t, ts, "POST", api+"/items/1/open", chair, nil)
 	vote("v1", "1", "Adopter le budget primitif", "for", "for", "against")
-	ts.must(t, "POST", api+"/items/1/close", chair, nil)
-	ts.must(t, "POST", api+"/items/2/open", chair, nil)
+	must(t, ts, "POST", api+"/items/1/close", chair, nil)
+	must(t, ts, "POST", api+"/items/2/open", chair, nil)
 	vote("v2", "2", "", "against", "against", "abstain")
-	ts.must(t, "POST", api+"/items/2/close", chair, nil)
-	ts.must(t, "POST", api+"/session/close", chair, nil)
+	must(t, ts, "POST", api+"/items/2/close", chair, nil)
+	must(t, ts, "POST", api+"/session/close", chair, nil)
 
 	// A fresh server reads the session back from the journal alone.
-	again := startServer(t, func(c *Config) { c.Journal, c.Profiles = j, loadProfile })
-	dk, err := again.srv.delib.desk(t.Context(), room)
-	if err != nil {
-		t.Fatal(err)
-	}
-	view := dk.view()
-	if view == nil {
-		t.Fatal("the replayed journal has no session")
+	again := startServer(t, func(c *signaling.Config) { c.Journal, c.Profiles = j, signalingtest.Profile })
+	status, raw := again.Call(t, "GET", api+"/state", clerk, nil)
+	var view *council.View
+	if status != 200 || json.Unmarshal(raw, &view) != nil || view == nil {
+		t.Fatalf("the replayed journal gives no session: %d %s", status, raw)
 	}
 	for _, c := range []struct {
 		labels council.Labels
@@ -76,7 +76,7 @@ func TestChaptersInTheLabelsLanguage(t *testing.T) {
 		}},
 	} {
 		var got []string
-		chapters := chaptersOf(view, c.labels)
+		chapters := signaling.ChaptersOf(view, c.labels)
 		for _, ch := range chapters {
 			got = append(got, ch.Title)
 		}
@@ -93,19 +93,19 @@ func TestChaptersInTheLabelsLanguage(t *testing.T) {
 // them when the reader names no language, the reader's ?lang= otherwise, and a language we do
 // not write is refused. The recording's own chapter titles come from the same labels.
 func TestServerLanguage(t *testing.T) {
-	if got := (Config{}).labels(); got.Lang != "fr" {
+	if got := signaling.ServerLabels(signaling.Config{}); got.Lang != "fr" {
 		t.Errorf("default labels %q, want fr", got.Lang)
 	}
-	rc := withChapterWords(broadcast.RecordingConfig{Dir: "recordings"}, council.EnglishLabels())
+	rc := signaling.WithChapterWords(broadcast.RecordingConfig{Dir: "recordings"}, council.EnglishLabels())
 	if rc.BleepTitle != "Passage cut (bleep)" || rc.ResumedTitleF != "%s (continued)" || rc.ResumedTitle != "Continued" {
 		t.Errorf("English recording titles %q %q %q", rc.BleepTitle, rc.ResumedTitleF, rc.ResumedTitle)
 	}
 
-	ts, _ := startCouncilServer(t, func(c *Config) { c.Labels = council.EnglishLabels() })
+	ts, _ := startCouncilServer(t, func(c *signaling.Config) { c.Labels = council.EnglishLabels() })
 	room := "langue"
 	_, clerk := openSession(t, ts, room, "fr-commune")
 	minutes := func(query string) (int, string) {
-		req, _ := http.NewRequest("GET", ts.http.URL+"/api/rooms/"+room+"/minutes?"+query, nil)
+		req, _ := http.NewRequest("GET", ts.HTTP.URL+"/api/rooms/"+room+"/minutes?"+query, nil)
 		req.Header.Set("Authorization", "Bearer "+clerk)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -1,4 +1,4 @@
-package signaling
+package signaling_test
 
 import (
 	"fmt"
@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
-	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
 	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
 // scrape reads /metrics as Prometheus would.
@@ -80,7 +81,7 @@ func (s scrape) must(t *testing.T, name string, labels ...string) float64 {
 
 func TestMetricsScrapedWhileMediaFlows(t *testing.T) {
 	ts := startServer(t)
-	metrics := NewMetrics(ts.srv)
+	metrics := signaling.NewMetrics(ts.Signaling)
 	hs := httptest.NewServer(metrics.Handler())
 	defer hs.Close()
 
@@ -94,16 +95,16 @@ func TestMetricsScrapedWhileMediaFlows(t *testing.T) {
 		}
 	}
 
-	alice := ts.join(t, "council", "alice", nil)
-	pub := publish(t, alice, true)
-	bobRx, cb := newReceiver(pub)
-	bob := ts.join(t, "council", "bob", cb)
-	eventually(t, "bob receives audio and video", 15*time.Second, func() bool {
-		return bobRx.audioPackets.Load() >= 25 && bobRx.videoPackets.Load() >= 10
+	alice := join(t, ts, "council", "alice", nil)
+	publish(t, alice, true)
+	bobRx, cb := signalingtest.NewReceiver()
+	bob := join(t, ts, "council", "bob", cb)
+	signalingtest.Eventually(t, "bob receives audio and video", 15*time.Second, func() bool {
+		return bobRx.Audio() >= 25 && bobRx.Video() >= 10
 	})
 
 	// What bob has got before the scrape, the server had sent before it.
-	gotAudio, gotVideo := bobRx.audioPackets.Load(), bobRx.videoPackets.Load()
+	gotAudio, gotVideo := bobRx.Audio(), bobRx.Video()
 	first := scrapeMetrics(t, hs.URL)
 	if n := first.must(t, "hemicycle_rooms"); n != 1 {
 		t.Errorf("rooms = %v, want 1", n)
@@ -130,11 +131,11 @@ func TestMetricsScrapedWhileMediaFlows(t *testing.T) {
 	}
 
 	// The counters grow while media flows, and the server counted at least what bob got.
-	eventually(t, "bob receives more audio", 15*time.Second, func() bool { return bobRx.audioPackets.Load() >= gotAudio+25 })
+	signalingtest.Eventually(t, "bob receives more audio", 15*time.Second, func() bool { return bobRx.Audio() >= gotAudio+25 })
 	second := scrapeMetrics(t, hs.URL)
 	for _, c := range []struct {
 		kind string
-		got  int64
+		got  int
 	}{{"audio", gotAudio}, {"video", gotVideo}} {
 		in1, in2 := first.must(t, "hemicycle_packets_total", "direction=in", "kind="+c.kind), second.must(t, "hemicycle_packets_total", "direction=in", "kind="+c.kind)
 		out1, out2 := first.must(t, "hemicycle_packets_total", "direction=out", "kind="+c.kind), second.must(t, "hemicycle_packets_total", "direction=out", "kind="+c.kind)
@@ -151,7 +152,7 @@ func TestMetricsScrapedWhileMediaFlows(t *testing.T) {
 
 	// Bob leaves: the gauges drop, the counters keep what his tracks carried.
 	bob.Disconnect()
-	eventually(t, "bob's departure shows in the metrics", 15*time.Second, func() bool {
+	signalingtest.Eventually(t, "bob's departure shows in the metrics", 15*time.Second, func() bool {
 		s := scrapeMetrics(t, hs.URL)
 		return s.must(t, "hemicycle_participants", "role=member") == 1 && s.must(t, "hemicycle_subscribed_tracks", "kind=audio") == 0
 	})
@@ -179,7 +180,7 @@ func TestMetricsScrapedWhileMediaFlows(t *testing.T) {
 
 func TestMetricsQuorumFromTheDesk(t *testing.T) {
 	ts, _ := startCouncilServer(t)
-	hs := httptest.NewServer(NewMetrics(ts.srv).Handler())
+	hs := httptest.NewServer(signaling.NewMetrics(ts.Signaling).Handler())
 	defer hs.Close()
 	const room = "conseil"
 	if _, ok := scrapeMetrics(t, hs.URL).value("hemicycle_quorum_required", "room="+room); ok {
@@ -189,7 +190,7 @@ func TestMetricsQuorumFromTheDesk(t *testing.T) {
 
 	check := func(wantPresent int) {
 		t.Helper()
-		state := ts.must(t, "GET", "/api/rooms/"+room+"/state", clerk, nil)
+		state := must(t, ts, "GET", "/api/rooms/"+room+"/state", clerk, nil)
 		q := state["quorum"].(map[string]any)
 		s := scrapeMetrics(t, hs.URL)
 		present, required := s.must(t, "hemicycle_quorum_present", "room="+room), s.must(t, "hemicycle_quorum_required", "room="+room)
@@ -209,7 +210,7 @@ func TestMetricsQuorumFromTheDesk(t *testing.T) {
 	}
 	check(0)
 	for seat := 1; seat <= 3; seat++ {
-		ts.must(t, "POST", "/api/rooms/"+room+"/attendance/arrival", clerk, map[string]any{"seat": seat, "place": "chamber"})
+		must(t, ts, "POST", "/api/rooms/"+room+"/attendance/arrival", clerk, map[string]any{"seat": seat, "place": "chamber"})
 		check(seat)
 	}
 	if v := scrapeMetrics(t, hs.URL).must(t, "hemicycle_quorum_reached", "room="+room); v != 1 {
@@ -219,45 +220,18 @@ func TestMetricsQuorumFromTheDesk(t *testing.T) {
 
 func TestMetricsParticipantsByRole(t *testing.T) {
 	ts := startServer(t)
-	hs := httptest.NewServer(NewMetrics(ts.srv).Handler())
+	hs := httptest.NewServer(signaling.NewMetrics(ts.Signaling).Handler())
 	defer hs.Close()
 	for i, role := range []auth.Role{auth.RoleChair, auth.RoleViewer, auth.RoleViewer} {
-		tok, err := auth.Issue(auth.TokenOptions{
-			Key: testKey, Secret: testSecret, Identity: fmt.Sprintf("p%d", i), Room: "r", TTL: time.Hour,
-			Video: auth.GrantsForRole(role, "r"), Council: &auth.CouncilGrant{Role: role},
+		tok := ts.Mint(t, auth.TokenOptions{
+			Identity: fmt.Sprintf("p%d", i), Room: "r", Video: auth.GrantsForRole(role, "r"), Council: &auth.CouncilGrant{Role: role},
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := lksdk.ConnectToRoomWithToken(ts.url, tok, lksdk.NewRoomCallback())
-		if err != nil {
-			t.Fatalf("%s joins: %v", role, err)
-		}
-		t.Cleanup(r.Disconnect)
+		signalingtest.Connect(t, ts.WS, tok, nil)
 	}
 	s := scrapeMetrics(t, hs.URL)
 	for role, want := range map[string]float64{"chair": 1, "viewer": 2, "member": 0, "none": 0} {
 		if got := s.must(t, "hemicycle_participants", "role="+role); got != want {
 			t.Errorf("participants with role %s = %v, want %v", role, got, want)
-		}
-	}
-}
-
-func TestJoinHistogramBuckets(t *testing.T) {
-	var h joinHistogram
-	for _, d := range []time.Duration{30 * time.Millisecond, 100 * time.Millisecond, 400 * time.Millisecond, time.Minute} {
-		h.observe(d)
-	}
-	n, sum, buckets := h.read()
-	if n != 4 {
-		t.Errorf("count = %d, want 4", n)
-	}
-	if want := 60.53; sum < want-1e-9 || sum > want+1e-9 {
-		t.Errorf("sum = %v s, want %v", sum, want)
-	}
-	for bound, want := range map[float64]uint64{0.05: 1, 0.1: 2, 0.3: 2, 0.5: 3, 30: 3} {
-		if buckets[bound] != want {
-			t.Errorf("bucket le=%v holds %d, want %d (cumulative)", bound, buckets[bound], want)
 		}
 	}
 }

@@ -1,9 +1,8 @@
-package signaling
+package signaling_test
 
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,16 +12,14 @@ import (
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/broadcast"
 	"github.com/ingeco/hemicycle/council"
+	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
 func TestViewerTokenRoutes(t *testing.T) {
-	ts := startServer(t, func(c *Config) {
-		c.Programme = &ProgrammeConfig{Key: testKey, Secret: testSecret, Broadcast: broadcast.Config{Delay: time.Second}}
-	})
-	hs := httptest.NewServer(ts.srv.Handler())
-	defer hs.Close()
+	ts := startServer(t, signalingtest.Programme(signaling.ProgrammeConfig{Broadcast: broadcast.Config{Delay: time.Second}}))
 	post := func(path, token, body string) (int, map[string]any) {
-		req, _ := http.NewRequest("POST", hs.URL+path, strings.NewReader(body))
+		req, _ := http.NewRequest("POST", ts.HTTP.URL+path, strings.NewReader(body))
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
@@ -40,16 +37,16 @@ func TestViewerTokenRoutes(t *testing.T) {
 	if code, _ := post("/api/rooms/nowhere/viewer-token", "", ""); code != 404 {
 		t.Errorf("viewer token for a room that is not open: %d, want 404", code)
 	}
-	if _, ok := ts.srv.Room("nowhere"); ok {
+	if _, ok := ts.Signaling.Room("nowhere"); ok {
 		t.Error("asking for a viewer token opened the room")
 	}
 
-	ts.join(t, "council", "alice", nil) // opens the room, and its programme
+	join(t, ts, "council", "alice", nil) // opens the room, and its programme
 	code, out := post("/api/rooms/council/viewer-token", "", "")
 	if code != 200 {
 		t.Fatalf("viewer token: %d %v", code, out)
 	}
-	claims, err := auth.NewVerifier(auth.KeySet{testKey: testSecret}).VerifyForRoom(out["token"].(string), "council")
+	claims, err := auth.NewVerifier(ts.KeySet()).VerifyForRoom(out["token"].(string), "council")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,11 +58,11 @@ func TestViewerTokenRoutes(t *testing.T) {
 	}
 
 	// The bleep is the chair's.
-	member := ts.token(t, "council", "alice", auth.RoleMember)
+	member := ts.Token(t, "council", "alice", auth.RoleMember, 0)
 	if code, _ := post("/api/rooms/council/bleep", member, `{"on":true}`); code != 403 {
 		t.Errorf("a member's bleep: %d, want 403", code)
 	}
-	chair := ts.token(t, "council", "chair", auth.RoleChair)
+	chair := ts.Token(t, "council", "chair", auth.RoleChair, 0)
 	if code, _ := post("/api/rooms/council/bleep", chair, `{"on":true,"lastSeconds":1}`); code != 400 {
 		t.Errorf("a bleep both now and of the last seconds: %d, want 400", code)
 	}
@@ -77,56 +74,23 @@ func TestViewerTokenRoutes(t *testing.T) {
 	}
 }
 
-func TestChaptersFromTheState(t *testing.T) {
-	at := time.Date(2024, 1, 31, 18, 0, 0, 0, time.UTC)
-	v := &council.View{
-		Session: council.Session{Title: "Séance du 31 janvier", OpenedAt: at},
-		Items: []council.Item{
-			{ID: "1", Title: "Budget", OpenedAt: at.Add(time.Minute)},
-			{ID: "2", Title: "Eau"},
-		},
-		Votes: []council.Vote{{ID: "v1", Item: "1", OpenedAt: at.Add(2 * time.Minute), ClosedAt: at.Add(3 * time.Minute),
-			Result: &council.Result{For: 12, Against: 3, Abstain: 1, Adopted: true}}},
-	}
-	got := chaptersOf(v, council.FrenchLabels())
-	want := []string{
-		"Ouverture de la séance Séance du 31 janvier",
-		"Point 1 : Budget",
-		"Vote : Budget",
-		"Résultat : adopté (12 pour, 3 contre, 1 abstentions)",
-	}
-	if len(got) != len(want) {
-		t.Fatalf("chapters %+v", got)
-	}
-	for i := range want {
-		if got[i].Title != want[i] {
-			t.Errorf("chapter %d is %q, want %q", i, got[i].Title, want[i])
-		}
-	}
-}
-
 // A bleep that ends goes into the session's journal with the chair's identity, and so into
 // the state and the minutes; one that runs, or in a room without a session, is not recorded.
 func TestFinishedBleepsAreRecorded(t *testing.T) {
-	ts, j := startCouncilServer(t, func(c *Config) {
-		c.Programme = &ProgrammeConfig{Key: testKey, Secret: testSecret, Broadcast: broadcast.Config{Delay: time.Second}}
-	})
-	hs := httptest.NewServer(ts.srv.Handler())
-	defer hs.Close()
-	ts.http = hs // the programme's routes too
+	ts, j := startCouncilServer(t, signalingtest.Programme(signaling.ProgrammeConfig{Broadcast: broadcast.Config{Delay: time.Second}}))
 
-	ts.join(t, "bare", "alice", nil) // a room with a programme but no session
-	bareChair := ts.seatToken(t, "bare", "anne", auth.RoleChair, 1)
-	if status, out := ts.call(t, "POST", "/api/rooms/bare/bleep", bareChair, map[string]float64{"lastSeconds": 0.5}); status != 200 || out["recorded"] != false || out["recordError"] != nil {
+	join(t, ts, "bare", "alice", nil) // a room with a programme but no session
+	bareChair := ts.Token(t, "bare", "anne", auth.RoleChair, 1)
+	if status, out := call(t, ts, "POST", "/api/rooms/bare/bleep", bareChair, map[string]float64{"lastSeconds": 0.5}); status != 200 || out["recorded"] != false || out["recordError"] != nil {
 		t.Errorf("bleep without a session: %d %v, want it done and not recorded", status, out)
 	}
 
 	chair, clerk := openSession(t, ts, "cc", "generic")
-	ts.join(t, "cc", "alice", nil)
-	if status, out := ts.call(t, "POST", "/api/rooms/cc/bleep", chair, map[string]bool{"on": true}); status != 200 || out["recorded"] != false {
+	join(t, ts, "cc", "alice", nil)
+	if status, out := call(t, ts, "POST", "/api/rooms/cc/bleep", chair, map[string]bool{"on": true}); status != 200 || out["recorded"] != false {
 		t.Fatalf("bleep on: %d %v, want it running, not yet recorded", status, out)
 	}
-	status, out := ts.call(t, "POST", "/api/rooms/cc/bleep", chair, map[string]bool{"on": false})
+	status, out := call(t, ts, "POST", "/api/rooms/cc/bleep", chair, map[string]bool{"on": false})
 	if status != 200 || out["recorded"] != true {
 		t.Fatalf("bleep off: %d %v, want the passage recorded", status, out)
 	}
@@ -150,28 +114,30 @@ func TestFinishedBleepsAreRecorded(t *testing.T) {
 	if !got.From.Equal(from) || !got.To.Equal(to) || got.By.Identity != "anne" || got.By.Role != council.RoleChair || got.By.Seat != 1 {
 		t.Errorf("journal: %v–%v by %+v; want %v–%v by anne, chair, seat 1", got.From, got.To, got.By, from, to)
 	}
-	state := ts.must(t, "GET", "/api/rooms/cc/state", clerk, nil)
+	state := must(t, ts, "GET", "/api/rooms/cc/state", clerk, nil)
 	if bs, _ := state["bleeps"].([]any); len(bs) != 1 {
 		t.Errorf("state bleeps %v, want the one passage", state["bleeps"])
 	}
-	_, minutes := ts.call(t, "GET", "/api/rooms/cc/minutes", clerk, nil)
+	_, minutes := call(t, ts, "GET", "/api/rooms/cc/minutes", clerk, nil)
 	if md, _ := minutes["raw"].(string); !strings.Contains(md, "Diffusion publique interrompue de "+from.Local().Format("15:04:05")) {
 		t.Errorf("minutes lack the bleep:\n%s", md)
 	}
 
 	// A bleep still running when the room closes ends with the room, and is recorded in the
 	// name of the chair who started it.
-	if status, out := ts.call(t, "POST", "/api/rooms/cc/bleep", chair, map[string]bool{"on": true}); status != 200 || out["changed"] != true {
+	if status, out := call(t, ts, "POST", "/api/rooms/cc/bleep", chair, map[string]bool{"on": true}); status != 200 || out["changed"] != true {
 		t.Fatalf("second bleep on: %d %v", status, out)
 	}
-	room, ok := ts.srv.Room("cc")
-	if !ok {
+	if _, ok := ts.Signaling.Room("cc"); !ok {
 		t.Fatal("room cc is not open")
 	}
+	rs, ctx := signalingtest.RoomService(t, ts.HTTP.URL, ts.AdminToken(t, "cc"))
 	closedAt := time.Now()
-	room.close(livekit.DisconnectReason_ROOM_DELETED)
+	if _, err := rs.DeleteRoom(ctx, &livekit.DeleteRoomRequest{Room: "cc"}); err != nil {
+		t.Fatal(err)
+	}
 	var atClose council.ProgrammeBleeped
-	eventually(t, "the running bleep recorded at the room's close", 10*time.Second, func() bool {
+	signalingtest.Eventually(t, "the running bleep recorded at the room's close", 10*time.Second, func() bool {
 		entries, err := j.Read(t.Context(), "cc", 1)
 		if err != nil {
 			t.Fatal(err)

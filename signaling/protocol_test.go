@@ -1,4 +1,4 @@
-package signaling
+package signaling_test
 
 import (
 	"context"
@@ -16,43 +16,44 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
-	"github.com/pion/webrtc/v4"
 	"github.com/twitchtv/twirp"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
 func TestMuteAndUnmuteReachSubscribers(t *testing.T) {
 	ts := startServer(t)
-	alice := ts.join(t, "r", "alice", nil)
+	alice := join(t, ts, "r", "alice", nil)
 	pub := publish(t, alice, false)
-	bobRx, cb := newReceiver(pub)
-	ts.join(t, "r", "bob", cb)
-	eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.audioPackets.Load() > 20 })
+	bobRx, cb := signalingtest.NewReceiver()
+	join(t, ts, "r", "bob", cb)
+	signalingtest.Eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.Audio() > 20 })
 
-	pub.audioPub.SetMuted(true)
-	eventually(t, "bob sees alice's microphone muted", 5*time.Second, func() bool { return bobRx.isMuted("mic") })
+	pub.AudioPub.SetMuted(true)
+	signalingtest.Eventually(t, "bob sees alice's microphone muted", 5*time.Second, func() bool { return bobRx.Muted("mic") })
 	// While muted, the server forwards nothing of the track: once what was already on its way
 	// has arrived (on a loaded machine that can take a while), nothing more comes.
-	last, lastChange := int64(-1), time.Now()
-	eventually(t, "audio stops arriving while muted", 5*time.Second, func() bool {
-		if n := bobRx.audioPackets.Load(); n != last {
+	last, lastChange := -1, time.Now()
+	signalingtest.Eventually(t, "audio stops arriving while muted", 5*time.Second, func() bool {
+		if n := bobRx.Audio(); n != last {
 			last, lastChange = n, time.Now()
 			return false
 		}
 		return time.Since(lastChange) >= 300*time.Millisecond
 	})
-	before := bobRx.audioPackets.Load()
+	before := bobRx.Audio()
 	time.Sleep(time.Second)
-	if got := bobRx.audioPackets.Load() - before; got > 0 {
+	if got := bobRx.Audio() - before; got > 0 {
 		t.Errorf("%d audio packets forwarded while the track was muted", got)
 	}
 
-	pub.audioPub.SetMuted(false)
-	eventually(t, "bob sees alice's microphone unmuted", 5*time.Second, func() bool { return !bobRx.isMuted("mic") })
-	after := bobRx.audioPackets.Load()
-	eventually(t, "audio flows again after unmute", 5*time.Second, func() bool { return bobRx.audioPackets.Load() > after+10 })
+	pub.AudioPub.SetMuted(false)
+	signalingtest.Eventually(t, "bob sees alice's microphone unmuted", 5*time.Second, func() bool { return !bobRx.Muted("mic") })
+	after := bobRx.Audio()
+	signalingtest.Eventually(t, "audio flows again after unmute", 5*time.Second, func() bool { return bobRx.Audio() > after+10 })
 }
 
 type dataLog struct {
@@ -91,11 +92,11 @@ func dataCallback(log *dataLog) *lksdk.RoomCallback {
 func TestDataPacketsRelayedOnceWithServerStampedSender(t *testing.T) {
 	ts := startServer(t)
 	var bobLog, carolLog dataLog
-	alice := ts.join(t, "r", "alice", nil)
-	ts.join(t, "r", "bob", dataCallback(&bobLog))
-	ts.join(t, "r", "carol", dataCallback(&carolLog))
+	alice := join(t, ts, "r", "alice", nil)
+	join(t, ts, "r", "bob", dataCallback(&bobLog))
+	join(t, ts, "r", "carol", dataCallback(&carolLog))
 
-	eventually(t, "alice sees both others", 5*time.Second, func() bool { return len(alice.GetRemoteParticipants()) == 2 })
+	signalingtest.Eventually(t, "alice sees both others", 5*time.Second, func() bool { return len(alice.GetRemoteParticipants()) == 2 })
 	// Reliable to everyone.
 	if err := alice.LocalParticipant.PublishDataPacket(lksdk.UserData([]byte("hello all")), lksdk.WithDataPublishReliable(true)); err != nil {
 		t.Fatal(err)
@@ -105,26 +106,25 @@ func TestDataPacketsRelayedOnceWithServerStampedSender(t *testing.T) {
 		lksdk.WithDataPublishReliable(true), lksdk.WithDataPublishDestination([]string{"carol"})); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "bob and carol receive the broadcast, carol the private one", 5*time.Second, func() bool {
+	signalingtest.Eventually(t, "bob and carol receive the broadcast, carol the private one", 5*time.Second, func() bool {
 		return bobLog.count("alice:hello all") == 1 && carolLog.count("alice:hello all") == 1 && carolLog.count("alice:for carol") == 1
 	})
 	// Lossy on loopback arrives too.
 	if err := alice.LocalParticipant.PublishDataPacket(lksdk.UserData([]byte("lossy")), lksdk.WithDataPublishReliable(false)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "lossy packet delivered", 5*time.Second, func() bool { return bobLog.count("alice:lossy") == 1 })
+	signalingtest.Eventually(t, "lossy packet delivered", 5*time.Second, func() bool { return bobLog.count("alice:lossy") == 1 })
 
 	// A packet claiming another sender is restamped with the real one.
-	room, _ := ts.srv.Room("r")
-	p := room.participant("alice")
+	room, _ := ts.Signaling.Room("r")
 	forged, _ := proto.Marshal(&livekit.DataPacket{
 		ParticipantIdentity: "carol",
 		Value: &livekit.DataPacket_User{User: &livekit.UserPacket{
 			ParticipantIdentity: "carol", Payload: []byte("forged"),
 		}},
 	})
-	p.onData(true, forged)
-	eventually(t, "forged packet arrives as alice's", 5*time.Second, func() bool { return bobLog.count("alice:forged") == 1 })
+	room.ReceiveData("alice", true, forged)
+	signalingtest.Eventually(t, "forged packet arrives as alice's", 5*time.Second, func() bool { return bobLog.count("alice:forged") == 1 })
 	if n := bobLog.count("carol:forged"); n != 0 {
 		t.Errorf("a packet was delivered under a sender identity the client chose")
 	}
@@ -140,39 +140,34 @@ func TestDataPacketsRelayedOnceWithServerStampedSender(t *testing.T) {
 func TestLeaveIsSeenAndSameIdentityRejoins(t *testing.T) {
 	ts := startServer(t)
 	var left atomic.Int32
-	cb := lksdk.NewRoomCallback()
+	bobRx, cb := signalingtest.NewReceiver()
 	cb.OnParticipantDisconnected = func(p *lksdk.RemoteParticipant) {
 		if p.Identity() == "alice" {
 			left.Add(1)
 		}
 	}
-	bobRx, _ := newReceiver(nil)
-	cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, _ *lksdk.RemoteParticipant) {
-		go bobRx.read(track)
-	}
-	bob := ts.join(t, "r", "bob", cb)
+	bob := join(t, ts, "r", "bob", cb)
 
-	alice1 := ts.join(t, "r", "alice", nil)
-	eventually(t, "bob sees alice", 5*time.Second, func() bool { return bob.GetParticipantByIdentity("alice") != nil })
+	alice1 := join(t, ts, "r", "alice", nil)
+	signalingtest.Eventually(t, "bob sees alice", 5*time.Second, func() bool { return bob.GetParticipantByIdentity("alice") != nil })
 	alice1.Disconnect()
-	eventually(t, "bob sees alice leave", 5*time.Second, func() bool { return left.Load() == 1 })
+	signalingtest.Eventually(t, "bob sees alice leave", 5*time.Second, func() bool { return left.Load() == 1 })
 
 	// The same identity joins again and publishes: media flows to bob.
-	alice2 := ts.join(t, "r", "alice", nil)
+	alice2 := join(t, ts, "r", "alice", nil)
 	pub := publish(t, alice2, false)
-	bobRx.from.Store(pub)
-	eventually(t, "bob receives the rejoined alice's audio", 15*time.Second, func() bool { return bobRx.opusMatched.Load() > 20 })
+	signalingtest.Eventually(t, "bob receives the rejoined alice's audio", 15*time.Second, func() bool { return bobRx.Matched(pub) > 20 })
 
 	// A second session under the same identity replaces the first, never doubles it.
 	var replaced atomic.Bool
 	cb3 := lksdk.NewRoomCallback()
-	alice3 := ts.join(t, "r", "alice", cb3)
+	alice3 := join(t, ts, "r", "alice", cb3)
 	_ = alice3
-	eventually(t, "the earlier alice session is disconnected", 5*time.Second, func() bool {
+	signalingtest.Eventually(t, "the earlier alice session is disconnected", 5*time.Second, func() bool {
 		replaced.Store(alice2.ConnectionState() == lksdk.ConnectionStateDisconnected)
 		return replaced.Load()
 	})
-	room, _ := ts.srv.Room("r")
+	room, _ := ts.Signaling.Room("r")
 	n := 0
 	for _, p := range room.Participants() {
 		if p.Identity == "alice" {
@@ -186,34 +181,34 @@ func TestLeaveIsSeenAndSameIdentityRejoins(t *testing.T) {
 
 func TestResumeAfterSignalDropKeepsSubscriptions(t *testing.T) {
 	ts := startServer(t)
-	alice := ts.join(t, "r", "alice", nil)
-	pub := publish(t, alice, false)
-	bobRx, cb := newReceiver(pub)
+	alice := join(t, ts, "r", "alice", nil)
+	publish(t, alice, false)
+	bobRx, cb := signalingtest.NewReceiver()
 	var reconnected atomic.Bool
 	cb.OnReconnected = func() { reconnected.Store(true) }
-	bob := ts.join(t, "r", "bob", cb)
-	eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.audioPackets.Load() > 20 })
-	room, _ := ts.srv.Room("r")
-	sidBefore := room.participant("bob").sid
+	bob := join(t, ts, "r", "bob", cb)
+	signalingtest.Eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.Audio() > 20 })
+	room, _ := ts.Signaling.Room("r")
+	sidBefore := participant(room, "bob").Sid
 
 	bob.Simulate(lksdk.SimulateSignalReconnect)
-	eventually(t, "bob's client reports it reconnected", 15*time.Second, reconnected.Load)
-	if p := room.participant("bob"); p == nil || p.sid != sidBefore {
+	signalingtest.Eventually(t, "bob's client reports it reconnected", 15*time.Second, reconnected.Load)
+	if p := participant(room, "bob"); p == nil || p.Sid != sidBefore {
 		t.Fatalf("bob's session was not resumed (participant %v)", p)
 	}
-	after := bobRx.audioPackets.Load()
-	eventually(t, "audio still flows after the resume", 10*time.Second, func() bool { return bobRx.audioPackets.Load() > after+25 })
+	after := bobRx.Audio()
+	signalingtest.Eventually(t, "audio still flows after the resume", 10*time.Second, func() bool { return bobRx.Audio() > after+25 })
 }
 
 func TestRoomServiceMuteAndRemove(t *testing.T) {
 	ts := startServer(t)
-	alice := ts.join(t, "r", "alice", nil)
+	alice := join(t, ts, "r", "alice", nil)
 	pub := publish(t, alice, false)
-	bobRx, cb := newReceiver(pub)
-	ts.join(t, "r", "bob", cb)
-	eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.audioPackets.Load() > 20 })
+	bobRx, cb := signalingtest.NewReceiver()
+	join(t, ts, "r", "bob", cb)
+	signalingtest.Eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.Audio() > 20 })
 
-	admin := lksdk.NewRoomServiceClient(ts.http.URL, testKey, testSecret)
+	admin := lksdk.NewRoomServiceClient(ts.HTTP.URL, signalingtest.TestKeys.Key, signalingtest.TestKeys.Secret)
 	ctx := context.Background()
 	parts, err := admin.ListParticipants(ctx, &livekit.ListParticipantsRequest{Room: "r"})
 	if err != nil {
@@ -222,32 +217,32 @@ func TestRoomServiceMuteAndRemove(t *testing.T) {
 	if len(parts.Participants) != 2 {
 		t.Fatalf("ListParticipants: %d participants, want 2", len(parts.Participants))
 	}
-	if _, err := admin.MutePublishedTrack(ctx, &livekit.MuteRoomTrackRequest{Room: "r", Identity: "alice", TrackSid: pub.audioPub.SID(), Muted: true}); err != nil {
+	if _, err := admin.MutePublishedTrack(ctx, &livekit.MuteRoomTrackRequest{Room: "r", Identity: "alice", TrackSid: pub.AudioPub.SID(), Muted: true}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "bob sees alice muted by the server", 5*time.Second, func() bool { return bobRx.isMuted("mic") })
-	eventually(t, "alice's client follows the server mute", 5*time.Second, pub.audioPub.IsMuted)
+	signalingtest.Eventually(t, "bob sees alice muted by the server", 5*time.Second, func() bool { return bobRx.Muted("mic") })
+	signalingtest.Eventually(t, "alice's client follows the server mute", 5*time.Second, pub.AudioPub.IsMuted)
 
 	if _, err := admin.RemoveParticipant(ctx, &livekit.RoomParticipantIdentity{Room: "r", Identity: "alice"}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "alice is disconnected", 5*time.Second, func() bool {
+	signalingtest.Eventually(t, "alice is disconnected", 5*time.Second, func() bool {
 		return alice.ConnectionState() == lksdk.ConnectionStateDisconnected
 	})
-	room, _ := ts.srv.Room("r")
-	if room.participant("alice") != nil {
+	room, _ := ts.Signaling.Room("r")
+	if participant(room, "alice") != nil {
 		t.Error("alice is still in the room after RemoveParticipant")
 	}
 
 	// Grants are checked: a member's token cannot administer.
-	tok := ts.token(t, "r", "mallory", auth.RoleMember)
+	tok := ts.Token(t, "r", "mallory", auth.RoleMember, 0)
 	_, err = adminWithToken(ts, tok).RemoveParticipant(ctx, &livekit.RoomParticipantIdentity{Room: "r", Identity: "bob"})
 	var te twirp.Error
 	if !errors.As(err, &te) || te.Code() != twirp.PermissionDenied || !strings.Contains(te.Msg(), "roomAdmin") {
 		t.Fatalf("RemoveParticipant with a member token: got %v, want permission denied naming roomAdmin", err)
 	}
 	// A chair of another room is refused for this one.
-	tok = ts.token(t, "elsewhere", "chair2", auth.RoleChair)
+	tok = ts.Token(t, "elsewhere", "chair2", auth.RoleChair, 0)
 	_, err = adminWithToken(ts, tok).MutePublishedTrack(ctx, &livekit.MuteRoomTrackRequest{Room: "r", Identity: "bob", TrackSid: "TR_x", Muted: true})
 	if !errors.As(err, &te) || te.Code() != twirp.PermissionDenied || !strings.Contains(te.Msg(), "wrong room") {
 		t.Fatalf("mute with another room's chair token: got %v, want permission denied for the wrong room", err)
@@ -255,8 +250,8 @@ func TestRoomServiceMuteAndRemove(t *testing.T) {
 }
 
 // adminWithToken calls RoomService with a given token instead of one minted from the key pair.
-func adminWithToken(ts *testServer, tok string) livekit.RoomService {
-	return livekit.NewRoomServiceProtobufClient(ts.http.URL, &http.Client{Transport: bearerTransport(tok)})
+func adminWithToken(ts *signalingtest.Server, tok string) livekit.RoomService {
+	return livekit.NewRoomServiceProtobufClient(ts.HTTP.URL, &http.Client{Transport: bearerTransport(tok)})
 }
 
 type bearerTransport string
@@ -269,23 +264,13 @@ func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func TestTokensRefusedWithTheirReason(t *testing.T) {
 	ts := startServer(t)
-	valid := ts.token(t, "r", "alice", auth.RoleMember)
+	valid := ts.Token(t, "r", "alice", auth.RoleMember, 0)
 	forged := valid[:strings.LastIndex(valid, ".")+1] + "AAAA" + valid[strings.LastIndex(valid, ".")+5:]
-	expired, err := auth.Issue(auth.TokenOptions{Key: testKey, Secret: testSecret, Identity: "alice", Room: "r",
+	expired := ts.Mint(t, auth.TokenOptions{Identity: "alice", Room: "r",
 		TTL: time.Minute, Now: time.Now().Add(-time.Hour), Video: auth.GrantsForRole(auth.RoleMember, "r")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherKey, err := auth.Issue(auth.TokenOptions{Key: "stranger", Secret: testSecret, Identity: "alice", Room: "r",
-		TTL: time.Hour, Video: auth.GrantsForRole(auth.RoleMember, "r")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	noJoin, err := auth.Issue(auth.TokenOptions{Key: testKey, Secret: testSecret, Identity: "alice",
-		TTL: time.Hour, Video: auth.VideoGrant{RoomList: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	otherKey := ts.Mint(t, auth.TokenOptions{Key: "stranger", Identity: "alice", Room: "r",
+		Video: auth.GrantsForRole(auth.RoleMember, "r")})
+	noJoin := ts.Mint(t, auth.TokenOptions{Identity: "alice", Video: auth.VideoGrant{RoomList: true}})
 	for _, tc := range []struct {
 		name, token string
 		status      int
@@ -299,7 +284,7 @@ func TestTokensRefusedWithTheirReason(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, path := range []string{"/rtc/validate", "/rtc"} {
-				resp, err := http.Get(ts.http.URL + path + "?access_token=" + tc.token)
+				resp, err := http.Get(ts.HTTP.URL + path + "?access_token=" + tc.token)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -310,14 +295,14 @@ func TestTokensRefusedWithTheirReason(t *testing.T) {
 				}
 			}
 			// The real SDK is refused too and reports the reason.
-			_, err := lksdk.ConnectToRoomWithToken(ts.url, tc.token, lksdk.NewRoomCallback())
+			_, err := lksdk.ConnectToRoomWithToken(ts.WS, tc.token, lksdk.NewRoomCallback())
 			if err == nil {
 				t.Fatal("the SDK connected with a bad token")
 			}
 		})
 	}
 	// The v1 path answers 404 with CORS headers so that the browser SDK falls back to /rtc.
-	resp, err := http.Get(ts.http.URL + "/rtc/v1/validate?access_token=" + valid)
+	resp, err := http.Get(ts.HTTP.URL + "/rtc/v1/validate?access_token=" + valid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,9 +314,9 @@ func TestTokensRefusedWithTheirReason(t *testing.T) {
 }
 
 // rawJoin opens /rtc with a plain WebSocket and returns it after the JoinResponse.
-func rawJoin(t *testing.T, ts *testServer, room, identity string) *websocket.Conn {
+func rawJoin(t *testing.T, ts *signalingtest.Server, room, identity string) *websocket.Conn {
 	t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial(ts.url+"/rtc?protocol=17&access_token="+ts.token(t, room, identity, auth.RoleMember), nil)
+	ws, _, err := websocket.DefaultDialer.Dial(ts.WS+"/rtc?protocol=17&access_token="+ts.Token(t, room, identity, auth.RoleMember, 0), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,12 +348,12 @@ func readUntilClose(ws *websocket.Conn) error {
 func TestMalformedAndOversizedFramesCloseOnlyThatSession(t *testing.T) {
 	// A resume window far longer than the wait below: an offender that is merely dropped
 	// (left to resume) instead of removed makes the test fail.
-	ts := startServer(t, func(c *Config) { c.ResumeWindow = time.Minute })
-	alice := ts.join(t, "r", "alice", nil)
-	pub := publish(t, alice, false)
-	bobRx, cb := newReceiver(pub)
-	ts.join(t, "r", "bob", cb)
-	eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.audioPackets.Load() > 20 })
+	ts := startServer(t, func(c *signaling.Config) { c.ResumeWindow = time.Minute })
+	alice := join(t, ts, "r", "alice", nil)
+	publish(t, alice, false)
+	bobRx, cb := signalingtest.NewReceiver()
+	join(t, ts, "r", "bob", cb)
+	signalingtest.Eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.Audio() > 20 })
 
 	for i, tc := range []struct {
 		name string
@@ -378,7 +363,7 @@ func TestMalformedAndOversizedFramesCloseOnlyThatSession(t *testing.T) {
 	}{
 		{"garbage protobuf", websocket.BinaryMessage, []byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0x01}, "malformed signal frame"},
 		{"text frame", websocket.TextMessage, []byte(`{"offer":{}}`), "expected a binary protobuf frame"},
-		{"oversized frame", websocket.BinaryMessage, make([]byte, maxFrameBytes+1), ""},
+		{"oversized frame", websocket.BinaryMessage, make([]byte, signaling.MaxFrameBytes+1), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ws := rawJoin(t, ts, "r", fmt.Sprintf("mallory%d", i))
@@ -393,36 +378,26 @@ func TestMalformedAndOversizedFramesCloseOnlyThatSession(t *testing.T) {
 			if tc.want != "" && !strings.Contains(ce.Text, tc.want) {
 				t.Errorf("close reason %q, want it to say %q", ce.Text, tc.want)
 			}
-			room, _ := ts.srv.Room("r")
-			eventually(t, "the offender is removed", 5*time.Second, func() bool { return room.participant(fmt.Sprintf("mallory%d", i)) == nil })
+			room, _ := ts.Signaling.Room("r")
+			signalingtest.Eventually(t, "the offender is removed", 5*time.Second, func() bool { return participant(room, fmt.Sprintf("mallory%d", i)) == nil })
 		})
 	}
 	// The race once seen under load, made certain: gorilla answers an oversized frame with its
 	// own close frame, so a write of ours can fail (ErrCloseSent) and close the connection
 	// before the read returns ErrReadLimit. The offender must still be removed at once.
 	t.Run("oversized frame after the write side failed", func(t *testing.T) {
-		room, err := ts.srv.openRoom("r", 0)
-		if err != nil {
+		tok := ts.Token(t, "r", "mallory9", auth.RoleMember, 0)
+		if err := ts.Signaling.EndAfterWriteFailed(serverSideSocket(t), "r", tok); err != nil {
 			t.Fatal(err)
 		}
-		claims, err := ts.srv.cfg.Verifier.VerifyJoin(ts.token(t, "r", "mallory9", auth.RoleMember))
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn := newSignalConn(serverSideSocket(t), time.Minute)
-		p, err := room.join(claims, joinParams{autoSubscribe: true}, conn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn.close(websocket.ErrCloseSent) // the write side lost first
-		p.connEnded(conn, websocket.ErrReadLimit)
-		if room.participant("mallory9") != nil {
+		room, _ := ts.Signaling.Room("r")
+		if participant(room, "mallory9") != nil {
 			t.Fatal("the offender is still in the room after its oversized frame")
 		}
 	})
 	// The others go on.
-	before := bobRx.audioPackets.Load()
-	eventually(t, "media still flows to bob", 5*time.Second, func() bool { return bobRx.audioPackets.Load() > before+20 })
+	before := bobRx.Audio()
+	signalingtest.Eventually(t, "media still flows to bob", 5*time.Second, func() bool { return bobRx.Audio() > before+20 })
 	if alice.ConnectionState() != lksdk.ConnectionStateConnected {
 		t.Errorf("alice's state is %s after another session misbehaved", alice.ConnectionState())
 	}
@@ -484,7 +459,7 @@ func TestPingIsAnswered(t *testing.T) {
 
 func TestRoomServiceAdministration(t *testing.T) {
 	ts := startServer(t)
-	admin := lksdk.NewRoomServiceClient(ts.http.URL, testKey, testSecret)
+	admin := lksdk.NewRoomServiceClient(ts.HTTP.URL, signalingtest.TestKeys.Key, signalingtest.TestKeys.Secret)
 	ctx := context.Background()
 
 	if _, err := admin.CreateRoom(ctx, &livekit.CreateRoomRequest{Name: "conseil", Metadata: "séance"}); err != nil {
@@ -498,10 +473,10 @@ func TestRoomServiceAdministration(t *testing.T) {
 		t.Fatalf("ListRooms: %v", rooms.Rooms)
 	}
 
-	alice := ts.join(t, "conseil", "alice", nil)
+	alice := join(t, ts, "conseil", "alice", nil)
 	pub := publish(t, alice, false)
 	var bobLog dataLog
-	bobRx, cb := newReceiver(pub)
+	bobRx, cb := signalingtest.NewReceiver()
 	cb.OnDataPacket = dataCallback(&bobLog).OnDataPacket
 	var metadataSeen atomic.Value
 	cb.OnMetadataChanged = func(_ string, p lksdk.Participant) {
@@ -509,31 +484,31 @@ func TestRoomServiceAdministration(t *testing.T) {
 			metadataSeen.Store(p.Metadata())
 		}
 	}
-	bob := ts.join(t, "conseil", "bob", cb)
-	eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.audioPackets.Load() > 20 })
+	bob := join(t, ts, "conseil", "bob", cb)
+	signalingtest.Eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.Audio() > 20 })
 
 	// Metadata reaches the others.
 	if _, err := admin.UpdateParticipant(ctx, &livekit.UpdateParticipantRequest{Room: "conseil", Identity: "alice", Metadata: "rapporteure"}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "bob sees alice's new metadata", 5*time.Second, func() bool { return metadataSeen.Load() == "rapporteure" })
+	signalingtest.Eventually(t, "bob sees alice's new metadata", 5*time.Second, func() bool { return metadataSeen.Load() == "rapporteure" })
 
 	// Server data reaches the named participant, on its topic.
 	if _, err := admin.SendData(ctx, &livekit.SendDataRequest{Room: "conseil", Data: []byte("ordre du jour"), Kind: livekit.DataPacket_RELIABLE,
 		DestinationIdentities: []string{"bob"}, Topic: proto.String("agenda")}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "bob receives the server's data", 5*time.Second, func() bool { return bobLog.count(":ordre du jour") == 1 })
+	signalingtest.Eventually(t, "bob receives the server's data", 5*time.Second, func() bool { return bobLog.count(":ordre du jour") == 1 })
 
 	// Unsubscribing bob from alice's track stops the media.
 	if _, err := admin.UpdateSubscriptions(ctx, &livekit.UpdateSubscriptionsRequest{Room: "conseil", Identity: "bob",
-		TrackSids: []string{pub.audioPub.SID()}, Subscribe: false}); err != nil {
+		TrackSids: []string{pub.AudioPub.SID()}, Subscribe: false}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond)
-	before := bobRx.audioPackets.Load()
+	before := bobRx.Audio()
 	time.Sleep(500 * time.Millisecond)
-	if got := bobRx.audioPackets.Load() - before; got > 0 {
+	if got := bobRx.Audio() - before; got > 0 {
 		t.Errorf("%d packets after UpdateSubscriptions unsubscribed bob", got)
 	}
 
@@ -542,20 +517,20 @@ func TestRoomServiceAdministration(t *testing.T) {
 		Permission: &livekit.ParticipantPermission{CanSubscribe: true, CanPublish: false, CanPublishData: true}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "alice's microphone muted when publishing is withdrawn", 5*time.Second, pub.audioPub.IsMuted)
+	signalingtest.Eventually(t, "alice's microphone muted when publishing is withdrawn", 5*time.Second, pub.AudioPub.IsMuted)
 
 	// Deleting the room disconnects everyone.
 	if _, err := admin.DeleteRoom(ctx, &livekit.DeleteRoomRequest{Room: "conseil"}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "everyone is disconnected", 5*time.Second, func() bool {
+	signalingtest.Eventually(t, "everyone is disconnected", 5*time.Second, func() bool {
 		return alice.ConnectionState() == lksdk.ConnectionStateDisconnected && bob.ConnectionState() == lksdk.ConnectionStateDisconnected
 	})
-	if _, ok := ts.srv.Room("conseil"); ok {
+	if _, ok := ts.Signaling.Room("conseil"); ok {
 		t.Error("the room still exists after DeleteRoom")
 	}
 	// Listing needs roomList; a member's token has none.
-	_, err = adminWithToken(ts, ts.token(t, "conseil", "mallory", auth.RoleMember)).ListRooms(ctx, &livekit.ListRoomsRequest{})
+	_, err = adminWithToken(ts, ts.Token(t, "conseil", "mallory", auth.RoleMember, 0)).ListRooms(ctx, &livekit.ListRoomsRequest{})
 	var te twirp.Error
 	if !errors.As(err, &te) || te.Code() != twirp.PermissionDenied || !strings.Contains(te.Msg(), "roomList") {
 		t.Fatalf("ListRooms with a member token: %v", err)
@@ -565,30 +540,23 @@ func TestRoomServiceAdministration(t *testing.T) {
 // A client whose network vanishes leaves its socket open: the server must not wait for TCP to
 // give up (minutes) before it counts the client as gone. Clients that ping as told stay.
 func TestSilentClientIsDroppedAfterThePingTimeout(t *testing.T) {
-	ts := startServer(t, func(c *Config) {
-		c.PingTimeout = 2 * time.Second
+	const pingTimeout = 2 * time.Second
+	ts := startServer(t, func(c *signaling.Config) {
+		c.PingTimeout = pingTimeout
 		c.ResumeWindow = 200 * time.Millisecond
 	})
 	// The Go SDK sends no protocol pings; its WebSocket answers the server's ping frames.
-	alice := ts.join(t, "r", "alice", nil)
+	alice := join(t, ts, "r", "alice", nil)
 	rawJoin(t, ts, "r", "ghost") // joined, then never reads nor writes again
-	room, _ := ts.srv.Room("r")
-	if room.participant("ghost") == nil {
+	room, _ := ts.Signaling.Room("r")
+	if participant(room, "ghost") == nil {
 		t.Fatal("the silent client never joined")
 	}
-	socket := func() *signalConn {
-		room.mu.Lock()
-		defer room.mu.Unlock()
-		if p := room.participants["alice"]; p != nil {
-			return p.conn
-		}
-		return nil
-	}
-	first := socket()
-	eventually(t, "the silent client is removed", 10*time.Second, func() bool { return room.participant("ghost") == nil })
+	first := room.Socket("alice")
+	signalingtest.Eventually(t, "the silent client is removed", 10*time.Second, func() bool { return participant(room, "ghost") == nil })
 	// Alice is still there after several timeouts, on her first socket (not dropped and resumed).
-	time.Sleep(3 * ts.srv.cfg.PingTimeout)
-	if now := socket(); now == nil || now != first || alice.ConnectionState() != lksdk.ConnectionStateConnected {
+	time.Sleep(3 * pingTimeout)
+	if now := room.Socket("alice"); now == nil || now != first || alice.ConnectionState() != lksdk.ConnectionStateConnected {
 		t.Fatalf("a client that answers pings lost its socket (state %s)", alice.ConnectionState())
 	}
 }

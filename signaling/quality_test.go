@@ -1,8 +1,8 @@
-package signaling
+package signaling_test
 
 import (
-	"maps"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,80 +15,9 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/ingeco/hemicycle/auth"
-	"github.com/ingeco/hemicycle/sfu"
+	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
-
-func TestCombineRatings(t *testing.T) {
-	r := func(q sfu.LinkQuality, score float64) linkRating { return linkRating{q, score} }
-	excellent, good, poor, lost := r(sfu.LinkExcellent, 95), r(sfu.LinkGood, 60), r(sfu.LinkPoor, 25), r(sfu.LinkLost, 0)
-	for _, tc := range []struct {
-		name     string
-		up, down []linkRating
-		want     livekit.ConnectionQuality
-		score    float64
-	}{
-		{"nothing rated: the connection is up", nil, nil, livekit.ConnectionQuality_EXCELLENT, 100},
-		{"the worst link decides", []linkRating{excellent, good}, []linkRating{excellent}, livekit.ConnectionQuality_GOOD, 60},
-		{"a poor subscriber link", []linkRating{excellent}, []linkRating{excellent, poor}, livekit.ConnectionQuality_POOR, 25},
-		{"everything published stopped", []linkRating{lost, lost}, []linkRating{excellent}, livekit.ConnectionQuality_LOST, 0},
-		{"every subscriber link stopped reporting", []linkRating{excellent}, []linkRating{lost}, livekit.ConnectionQuality_LOST, 0},
-		{"one frozen track among live ones says nothing", []linkRating{lost, good}, nil, livekit.ConnectionQuality_GOOD, 60},
-		{"a frozen track and a poor one", []linkRating{lost, poor}, []linkRating{excellent}, livekit.ConnectionQuality_POOR, 25},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			q, score := combineRatings(tc.up, tc.down)
-			if q != tc.want || score != tc.score {
-				t.Errorf("got %s %.0f, want %s %.0f", q, score, tc.want, tc.score)
-			}
-		})
-	}
-}
-
-func TestQualityNewsOnlyChanges(t *testing.T) {
-	info := func(sid string, q livekit.ConnectionQuality) *livekit.ConnectionQualityInfo {
-		return &livekit.ConnectionQualityInfo{ParticipantSid: sid, Quality: q}
-	}
-	// Nothing told yet: everything is news.
-	news, told := qualityNews(nil, []*livekit.ConnectionQualityInfo{info("PA_a", livekit.ConnectionQuality_EXCELLENT), info("PA_b", livekit.ConnectionQuality_POOR)})
-	if len(news) != 2 {
-		t.Fatalf("first round: %d ratings sent, want 2", len(news))
-	}
-	// POOR is the protocol's zero value: it must still count as told.
-	news, told = qualityNews(told, []*livekit.ConnectionQualityInfo{info("PA_a", livekit.ConnectionQuality_EXCELLENT), info("PA_b", livekit.ConnectionQuality_POOR)})
-	if len(news) != 0 {
-		t.Fatalf("nothing changed, yet %d ratings sent", len(news))
-	}
-	// One changes, one leaves, one arrives.
-	news, told = qualityNews(told, []*livekit.ConnectionQualityInfo{info("PA_a", livekit.ConnectionQuality_LOST), info("PA_c", livekit.ConnectionQuality_GOOD)})
-	sent := map[string]livekit.ConnectionQuality{}
-	for _, n := range news {
-		sent[n.ParticipantSid] = n.Quality
-	}
-	want := map[string]livekit.ConnectionQuality{"PA_a": livekit.ConnectionQuality_LOST, "PA_c": livekit.ConnectionQuality_GOOD}
-	if !maps.Equal(sent, want) {
-		t.Errorf("sent %v, want %v", sent, want)
-	}
-	if _, kept := told["PA_b"]; kept || len(told) != 2 {
-		t.Errorf("told %v: the participant that left should be forgotten", told)
-	}
-}
-
-func TestMOS(t *testing.T) {
-	for _, tc := range []struct {
-		r    float64
-		want float32
-	}{{-5, 1}, {0, 1}, {100, 4.5}, {120, 4.5}, {50, 1 + 1.75 - 7e-6*50*10*50}, {93.2, 1 + 0.035*93.2 + 7e-6*93.2*33.2*6.8}} {
-		if got := mos(tc.r); got-tc.want > 1e-5 || tc.want-got > 1e-5 {
-			t.Errorf("mos(%v) = %v, want %v", tc.r, got, tc.want)
-		}
-	}
-	// Monotonic over the range used, so that a worse score never reads as a better MOS.
-	for r := 0.0; r < 100; r++ {
-		if mos(r+1) < mos(r) {
-			t.Fatalf("mos(%v) = %v < mos(%v) = %v", r+1, mos(r+1), r, mos(r))
-		}
-	}
-}
 
 // qualityWatch records the connection qualities a client is told, through the SDK's callback.
 type qualityWatch struct {
@@ -137,41 +66,35 @@ var fine = []livekit.ConnectionQuality{livekit.ConnectionQuality_EXCELLENT, live
 
 func TestConnectionQualityReachesEveryone(t *testing.T) {
 	ts := startServer(t)
-	metrics := httptest.NewServer(NewMetrics(ts.srv).Handler())
+	metrics := httptest.NewServer(signaling.NewMetrics(ts.Signaling).Handler())
 	t.Cleanup(metrics.Close)
 
 	aliceSees, aliceCB := newQualityWatch()
-	alice := ts.join(t, "r", "alice", aliceCB)
+	alice := join(t, ts, "r", "alice", aliceCB)
 	publish(t, alice, true)
 	bobSees, bobCB := newQualityWatch()
-	bob := ts.join(t, "r", "bob", bobCB)
+	bob := join(t, ts, "r", "bob", bobCB)
 	publish(t, bob, true)
 
 	// A watch-only viewer: rated, told its own quality, shown to nobody.
 	viewerSees, viewerCB := newQualityWatch()
-	viewer, err := lksdk.ConnectToRoomWithToken(ts.url, ts.token(t, "r", "viewer", auth.RoleViewer), viewerCB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(viewer.Disconnect)
+	ts.Join(t, "r", "viewer", auth.RoleViewer, 0, viewerCB)
 
-	eventually(t, "alice and bob see each other's and their own connection as excellent or good", 30*time.Second, func() bool {
+	signalingtest.Eventually(t, "alice and bob see each other's and their own connection as excellent or good", 30*time.Second, func() bool {
 		return aliceSees.is("alice", fine...) && aliceSees.is("bob", fine...) && bobSees.is("bob", fine...) && bobSees.is("alice", fine...)
 	})
-	eventually(t, "the viewer is told its own quality", 30*time.Second, func() bool { return viewerSees.is("viewer", fine...) })
+	signalingtest.Eventually(t, "the viewer is told its own quality", 30*time.Second, func() bool { return viewerSees.is("viewer", fine...) })
 
-	room, _ := ts.srv.Room("r")
-	room.mu.Lock()
-	viewerSID := room.participants["viewer"].sid
+	room, _ := ts.Signaling.Room("r")
+	viewerSID := participant(room, "viewer").Sid
 	for _, id := range []string{"alice", "bob"} {
-		if _, shown := room.participants[id].qualityTold[viewerSID]; shown {
+		if slices.Contains(room.QualityTold(id), viewerSID) {
 			t.Errorf("%s was told the hidden viewer's quality", id)
 		}
 	}
-	if told := room.participants["viewer"].qualityTold; len(told) != 1 {
+	if told := room.QualityTold("viewer"); len(told) != 1 {
 		t.Errorf("the viewer was told %d qualities, want its own only", len(told))
 	}
-	room.mu.Unlock()
 	if aliceSees.is("viewer", fine...) || bobSees.is("viewer", fine...) {
 		t.Error("a member's client heard of the hidden viewer's quality")
 	}
@@ -232,34 +155,34 @@ func (i *lossyInterceptor) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.
 func TestConnectionQualityFollowsALossyThenDeadPublisher(t *testing.T) {
 	ts := startServer(t)
 	bobSees, bobCB := newQualityWatch()
-	bob := ts.join(t, "r", "bob", bobCB)
+	bob := join(t, ts, "r", "bob", bobCB)
 	publish(t, bob, false)
 
 	link := &lossyLink{}
 	link.mode.Store(linkLossy)
 	carolSees, carolCB := newQualityWatch()
-	carol := ts.join(t, "r", "carol", carolCB,
+	carol := join(t, ts, "r", "carol", carolCB,
 		lksdk.WithInterceptors([]interceptor.Factory{link}), lksdk.WithIncludeDefaultInterceptors(true))
 	publish(t, carol, true)
 
 	// A quarter of carol's packets never arrive. Bob receives her stream with those holes, but
 	// his own link is fine: he must not be blamed for them.
-	eventually(t, "bob sees carol's lossy connection as poor, and his own as fine", 30*time.Second, func() bool {
+	signalingtest.Eventually(t, "bob sees carol's lossy connection as poor, and his own as fine", 30*time.Second, func() bool {
 		return bobSees.is("carol", livekit.ConnectionQuality_POOR) && bobSees.is("bob", fine...)
 	})
-	eventually(t, "carol is told her own connection is poor", 30*time.Second, func() bool {
+	signalingtest.Eventually(t, "carol is told her own connection is poor", 30*time.Second, func() bool {
 		return carolSees.is("carol", livekit.ConnectionQuality_POOR)
 	})
 
 	// Carol's media path dies while her signalling socket stays up, her tracks unmuted.
 	link.mode.Store(linkDead)
-	eventually(t, "bob sees carol's connection lost", 30*time.Second, func() bool {
+	signalingtest.Eventually(t, "bob sees carol's connection lost", 30*time.Second, func() bool {
 		return bobSees.is("carol", livekit.ConnectionQuality_LOST)
 	})
 
 	// It comes back, clean: carol recovers in bob's eyes.
 	link.mode.Store(linkClean)
-	eventually(t, "bob sees carol's connection recover", 30*time.Second, func() bool {
+	signalingtest.Eventually(t, "bob sees carol's connection recover", 30*time.Second, func() bool {
 		return bobSees.is("carol", fine...)
 	})
 	t.Logf("bob sees %s; carol sees %s", bobSees, carolSees)

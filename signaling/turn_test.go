@@ -1,4 +1,4 @@
-package signaling
+package signaling_test
 
 import (
 	"net"
@@ -14,15 +14,17 @@ import (
 
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/sfu"
+	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
 // withTURN gives the test server an embedded relay on loopback.
-func withTURN(t *testing.T, relay **sfu.TURNServer) func(*Config) {
-	return func(cfg *Config) {
+func withTURN(t *testing.T, relay **sfu.TURNServer) signalingtest.Option {
+	return func(cfg *signaling.Config) {
 		srv, err := sfu.NewTURNServer(sfu.TURNConfig{
-			Secret: sfu.TURNSecret(testSecret), Host: "127.0.0.1", UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0",
+			Secret: sfu.TURNSecret(signalingtest.TestKeys.Secret), Host: "127.0.0.1", UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0",
 			RelayIP: net.IPv4(127, 0, 0, 1), RelayBind: "127.0.0.1", RelayPortMin: 41000, RelayPortMax: 41999,
-			CredentialTTL: time.Hour, Logger: testLogger(),
+			CredentialTTL: time.Hour, Logger: signalingtest.Logger(),
 		}, cfg.Media)
 		if err != nil {
 			t.Fatal(err)
@@ -37,8 +39,8 @@ func withTURN(t *testing.T, relay **sfu.TURNServer) func(*Config) {
 func TestJoinAndResumeCarryTURN(t *testing.T) {
 	var relay *sfu.TURNServer
 	ts := startServer(t, withTURN(t, &relay))
-	tok := ts.token(t, "council", "bob", auth.RoleMember)
-	first := signal(t, ts.url+"/rtc?protocol=17&access_token="+tok)
+	tok := ts.Token(t, "council", "bob", auth.RoleMember, 0)
+	first := signal(t, ts.WS+"/rtc?protocol=17&access_token="+tok)
 	join := first.GetJoin()
 	if join == nil {
 		t.Fatalf("first frame is not a JoinResponse: %v", first.Message)
@@ -53,7 +55,7 @@ func TestJoinAndResumeCarryTURN(t *testing.T) {
 		}
 	}
 	checkRelay("JoinResponse", join.GetIceServers())
-	resumed := signal(t, ts.url+"/rtc?protocol=17&reconnect=1&sid="+join.GetParticipant().GetSid()+"&access_token="+tok)
+	resumed := signal(t, ts.WS+"/rtc?protocol=17&reconnect=1&sid="+join.GetParticipant().GetSid()+"&access_token="+tok)
 	if resumed.GetReconnect() == nil {
 		t.Fatalf("first frame of the resumed session is not a ReconnectResponse: %v", resumed.Message)
 	}
@@ -85,15 +87,15 @@ func TestMediaThroughTURN(t *testing.T) {
 	var relay *sfu.TURNServer
 	ts := startServer(t, withTURN(t, &relay))
 	relayOnly := lksdk.WithICETransportPolicy(webrtc.ICETransportPolicyRelay)
-	alice := ts.join(t, "council", "alice", nil, relayOnly)
+	alice := join(t, ts, "council", "alice", nil, relayOnly)
 	pub := publish(t, alice, true)
-	bobRx, cb := newReceiver(pub)
-	ts.join(t, "council", "bob", cb, relayOnly)
-	eventually(t, "bob receives alice's audio and video through the relay", 20*time.Second, func() bool {
-		return bobRx.audioPackets.Load() > 50 && bobRx.videoPackets.Load() > 50
+	bobRx, cb := signalingtest.NewReceiver()
+	join(t, ts, "council", "bob", cb, relayOnly)
+	signalingtest.Eventually(t, "bob receives alice's audio and video through the relay", 20*time.Second, func() bool {
+		return bobRx.Audio() > 50 && bobRx.Video() > 50
 	})
-	if bobRx.opusForeign.Load() != 0 {
-		t.Errorf("%d audio packets bob received were not alice's", bobRx.opusForeign.Load())
+	if n := bobRx.Foreign(pub); n != 0 {
+		t.Errorf("%d audio packets bob received were not alice's", n)
 	}
 	if n := relay.Allocations(); n < 4 {
 		t.Errorf("%d TURN allocations, want one per peer connection of each client (4 or more)", n)

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"os/signal"
 	"runtime"
 	"slices"
@@ -26,6 +23,7 @@ import (
 	"github.com/pion/rtp/codecs"
 
 	"github.com/ingeco/hemicycle/cmd/hemicycle/clips"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
 func TestPercentileNearestRank(t *testing.T) {
@@ -689,48 +687,15 @@ func TestBenchHelperServer(t *testing.T) {
 // WebSocket URL and process id; the process is stopped when the test ends.
 func startDevServerProcess(t *testing.T) (string, int) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchHelperServer$", "-test.v")
-	cmd.Env = append(os.Environ(), "HEMICYCLE_BENCH_SERVER=1")
-	cmd.Dir = t.TempDir() // the development store writes ./data
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+	p, err := signalingtest.StartProcess(t, signalingtest.Command{
+		Path: os.Args[0], Args: []string{"-test.run=^TestBenchHelperServer$", "-test.v"},
+		Env: []string{"HEMICYCLE_BENCH_SERVER=1"},
+		Dir: t.TempDir(), // the development store writes ./data
 	})
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if _, rest, ok := strings.Cut(sc.Text(), "hemicycle listening on http://"); ok {
-				urls <- "ws://" + strings.Fields(rest)[0]
-			}
-		}
-		exited <- cmd.Wait()
-	}()
-	select {
-	case u := <-urls:
-		return u, cmd.Process.Pid
-	case err := <-exited:
-		exited <- err
-		t.Fatalf("development server exited before listening: %v\n%s", err, stderr.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("development server did not say where it listens within 60 s\n%s", stderr.String())
+	if err != nil {
+		t.Fatalf("development server: %v", err)
 	}
-	return "", 0
+	return p.WS(), p.Pid
 }
 
 // Every scenario, small, against the real development server: what the bench reports must
@@ -740,9 +705,9 @@ func TestBenchScenariosAgainstDevServer(t *testing.T) {
 		t.Skip("starts a server and real WebRTC clients")
 	}
 	url, pid := startDevServerProcess(t)
-	base := benchConfig{URL: url, Key: "devkey", Secret: "secret", Rate: 50, Duration: 2 * time.Second,
+	base := benchConfig{URL: url, Key: signalingtest.DevKeys.Key, Secret: signalingtest.DevKeys.Secret, Rate: 50, Duration: 2 * time.Second,
 		Settle: 15 * time.Second, ServerPID: pid}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := signalingtest.Logger()
 
 	check := func(t *testing.T, r *benchReport, receivers int) {
 		t.Helper()

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
 func noEnv(string) string { return "" }
@@ -52,7 +53,7 @@ func TestTokenCommandMintsAVerifiableToken(t *testing.T) {
 	if !strings.Contains(errOut.String(), "/join?token="+tok) {
 		t.Errorf("no invitation link printed: %q", errOut.String())
 	}
-	claims, err := auth.NewVerifier(auth.KeySet{"devkey": "secret"}).VerifyForRoom(tok, "conseil")
+	claims, err := auth.NewVerifier(signalingtest.DevKeys.KeySet()).VerifyForRoom(tok, "conseil")
 	if err != nil {
 		t.Fatalf("minted token does not verify: %v", err)
 	}

@@ -4,10 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,14 +15,11 @@ import (
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	"github.com/ingeco/hemicycle/store"
 )
 
-const (
-	minutesKey    = "minutes-test"
-	minutesSecret = "a-secret-for-the-minutes-test-of-32-bytes-or-more"
-	minutesRoom   = "cc-vallee"
-)
+const minutesRoom = "cc-vallee"
 
 // settableClock is the server's clock in these tests: each step of the session happens at a
 // time the test chose, so the minutes' times can be asserted.
@@ -49,7 +42,7 @@ func (c *settableClock) set(t time.Time) {
 
 // apiServer is the deliberation API on loopback with a file journal, as `hemicycle --dev` has.
 type apiServer struct {
-	url     string
+	*signalingtest.Server
 	clock   *settableClock
 	journal string // the room's journal file
 }
@@ -57,36 +50,17 @@ type apiServer struct {
 func startAPIServer(t *testing.T, loc *time.Location) *apiServer {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "journal")
-	j, err := store.OpenFile(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := &settableClock{t: time.Date(2026, 3, 5, 17, 0, 0, 0, time.UTC)}
 	// No media engine: nobody connects to the room, the session is run through the API alone.
-	sig := signaling.NewServer(signaling.Config{
-		Verifier: auth.NewVerifier(auth.KeySet{minutesKey: minutesSecret}),
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Journal:  j, Profiles: loadProfile, Clock: clock.now, Location: loc,
+	s := signalingtest.Start(t, signalingtest.NoMedia, signalingtest.Council(t, dir), func(c *signaling.Config) {
+		c.Profiles, c.Clock, c.Location = loadProfile, clock.now, loc
 	})
-	hs := httptest.NewServer(sig.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		sig.Close()
-		_ = j.Close()
-	})
-	return &apiServer{url: hs.URL, clock: clock, journal: filepath.Join(dir, minutesRoom+".jsonl")}
+	return &apiServer{Server: s, clock: clock, journal: filepath.Join(dir, minutesRoom+".jsonl")}
 }
 
 func (s *apiServer) token(t *testing.T, identity string, role auth.Role, seat int) string {
 	t.Helper()
-	tok, err := auth.Issue(auth.TokenOptions{
-		Key: minutesKey, Secret: minutesSecret, Identity: identity, Room: minutesRoom, TTL: time.Hour,
-		Video: auth.GrantsForRole(role, minutesRoom), Council: &auth.CouncilGrant{Role: role, Seat: seat},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return s.Token(t, minutesRoom, identity, role, seat)
 }
 
 // do sends a request at the given time of the session and returns the status and body.
@@ -95,29 +69,7 @@ func (s *apiServer) do(t *testing.T, at time.Time, method, path, token string, b
 	if !at.IsZero() {
 		s.clock.set(at)
 	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), method, s.url+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, out
+	return s.Call(t, method, path, token, body)
 }
 
 func (s *apiServer) must(t *testing.T, at time.Time, method, path, token string, body any) []byte {

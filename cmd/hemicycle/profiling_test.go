@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
 func TestProfilerListensOnLoopbackOnly(t *testing.T) {
@@ -23,7 +24,7 @@ func TestProfilerListensOnLoopbackOnly(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr, err := startProfiler(ctx, "127.0.0.1:0", slog.New(slog.DiscardHandler))
+	addr, err := startProfiler(ctx, "127.0.0.1:0", signalingtest.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,18 @@
 package main
 
 import (
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
 // TestRecordingInsetsTheInterpreterUnlessConfigured reads the shipped configuration with
 // recording on: the recording re-encodes with the interpreter inset, and copies the cameras'
 // VP8 once broadcast.recording.interpreter is false.
 func TestRecordingInsetsTheInterpreterUnlessConfigured(t *testing.T) {
-	log := slog.New(slog.DiscardHandler)
+	log := signalingtest.Logger()
 	// Recording on, and the key pair viewer tokens are signed with.
 	recorded := func(c *Config) {
 		c.Privacy.Recorded, c.Privacy.RetentionDays = true, 30

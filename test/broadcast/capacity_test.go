@@ -17,6 +17,7 @@ import (
 	"github.com/ingeco/hemicycle/auth"
 	bc "github.com/ingeco/hemicycle/broadcast"
 	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
 // TestViewerCapacity is a measurement, not part of the suite: with HEMICYCLE_VIEWERS=N it joins
@@ -33,7 +34,7 @@ func TestViewerCapacity(t *testing.T) {
 	}
 	const room = "capacity"
 	s := startServer(t, signaling.ProgrammeConfig{Broadcast: bc.Config{Delay: 2 * time.Second}})
-	chair := s.join(t, room, "chair", auth.RoleChair, 0, nil)
+	chair := s.Join(t, room, "chair", auth.RoleChair, 0, nil)
 	publish(t, chair, true)
 
 	type counts struct{ audio, video atomic.Int64 }
@@ -46,6 +47,7 @@ func TestViewerCapacity(t *testing.T) {
 	for i := range n {
 		c := &counts{}
 		all[i] = c
+		tok := s.Token(t, room, fmt.Sprintf("viewer-%d", i), auth.RoleViewer, 0)
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -66,15 +68,7 @@ func TestViewerCapacity(t *testing.T) {
 					}
 				}()
 			}
-			tok, err := auth.Issue(auth.TokenOptions{
-				Key: testKey, Secret: testSecret, Identity: fmt.Sprintf("viewer-%d", i), Room: room, TTL: time.Hour,
-				Video: auth.GrantsForRole(auth.RoleViewer, room), Council: &auth.CouncilGrant{Role: auth.RoleViewer},
-			})
-			if err != nil {
-				failed.Add(1)
-				return
-			}
-			r, err := lksdk.ConnectToRoomWithToken(s.ws, tok, cb)
+			r, err := lksdk.ConnectToRoomWithToken(s.WS, tok, cb)
 			if err != nil {
 				failed.Add(1)
 				return
@@ -96,7 +90,7 @@ func TestViewerCapacity(t *testing.T) {
 	}
 	t.Logf("%d viewers joined in %s", n, joined)
 
-	eventually(t, "every viewer receives audio and video", 120*time.Second, func() bool {
+	signalingtest.Eventually(t, "every viewer receives audio and video", 120*time.Second, func() bool {
 		for _, c := range all {
 			if c.audio.Load() < 50 || c.video.Load() < 20 {
 				return false

@@ -13,6 +13,7 @@ import (
 	"github.com/ingeco/hemicycle/auth"
 	bc "github.com/ingeco/hemicycle/broadcast"
 	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	"github.com/ingeco/hemicycle/test/media"
 )
 
@@ -39,9 +40,9 @@ func startTaggedCamera(t *testing.T, r *lksdk.Room) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		loop(ctx, frames, func(f media.Frame) {
+		signalingtest.Loop(ctx, frames, func(f media.Frame) error {
 			tagged := append(append([]byte(nil), f.Data...), memberTag)
-			_ = cam.WriteSample(pionmedia.Sample{Data: tagged, Duration: f.Duration}, nil)
+			return cam.WriteSample(pionmedia.Sample{Data: tagged, Duration: f.Duration}, nil)
 		})
 	}()
 	return func() {
@@ -52,34 +53,34 @@ func startTaggedCamera(t *testing.T, r *lksdk.Room) (stop func()) {
 
 // startFloorSitting opens a sitting presided by the chair (seat 1, in the chamber, camera on)
 // with a member (seat 2) at home whose tagged camera runs until stopMember, verified by the clerk.
-func startFloorSitting(t *testing.T, room string, delay time.Duration) (s *server, chairTok string, stopMember func()) {
+func startFloorSitting(t *testing.T, room string, delay time.Duration) (s *signalingtest.Server, chairTok string, stopMember func()) {
 	t.Helper()
 	s = startServer(t, signaling.ProgrammeConfig{Broadcast: bc.Config{Delay: delay, KeyframeInterval: time.Second}}, withCouncil(t))
-	chairTok = s.token(t, room, "anne", auth.RoleChair, 1)
-	clerkTok := s.token(t, room, "greffe", auth.RoleClerk, 0)
-	chair := s.join(t, room, "anne", auth.RoleChair, 1, nil)
+	chairTok = s.Token(t, room, "anne", auth.RoleChair, 1)
+	clerkTok := s.Token(t, room, "greffe", auth.RoleClerk, 0)
+	chair := s.Join(t, room, "anne", auth.RoleChair, 1, nil)
 	publish(t, chair, true)
-	s.must(t, "/api/rooms/"+room+"/session", clerkTok, map[string]any{
+	must(t, s, "/api/rooms/"+room+"/session", clerkTok, map[string]any{
 		"body":  map[string]string{"name": "Commune de Test", "kind": "commune", "profile": "generic"},
 		"title": "Séance", "chair": 1,
 		"rosterCsv": "seat,name,group,role\n1,Anne Maire,Majorité,maire\n2,Bruno Adjoint,Majorité,adjoint\n3,Chloé Conseil,Opposition,conseillère\n",
 	})
-	s.must(t, "/api/rooms/"+room+"/attendance/arrival", clerkTok, map[string]any{"seat": 1, "place": "chamber"})
-	member := s.join(t, room, "bruno", auth.RoleMember, 2, nil)
+	must(t, s, "/api/rooms/"+room+"/attendance/arrival", clerkTok, map[string]any{"seat": 1, "place": "chamber"})
+	member := s.Join(t, room, "bruno", auth.RoleMember, 2, nil)
 	stopMember = startTaggedCamera(t, member)
-	s.must(t, "/api/rooms/"+room+"/attendance/verify", clerkTok, map[string]any{"seat": 2})
+	must(t, s, "/api/rooms/"+room+"/attendance/verify", clerkTok, map[string]any{"seat": 2})
 	return s, chairTok, stopMember
 }
 
 // cameraFrames counts the complete frames of the chair's and the member's cameras that the
 // viewer received from packet index from on, and returns the index to count from next time.
-func cameraFrames(v *viewer, from int) (chairs, members, last int) {
-	pk := v.packets(bc.TrackVideo)
+func cameraFrames(v *signalingtest.Receiver, from int) (chairs, members, last int) {
+	pk := v.Packets(bc.TrackVideo)
 	for _, g := range pk[min(from, len(pk)):] {
-		if !g.pkt.Marker || len(g.pkt.Payload) < 20 { // the slate's frames are small
+		if !g.Marker || len(g.Payload) < 20 { // the slate's frames are small
 			continue
 		}
-		if g.pkt.Payload[len(g.pkt.Payload)-1] == memberTag {
+		if g.Payload[len(g.Payload)-1] == memberTag {
 			members++
 		} else {
 			chairs++
@@ -98,7 +99,7 @@ func TestProgrammeFollowsTheFloor(t *testing.T) {
 	defer stopMember()
 	v := watch(t, s, room)
 	whose := func(from int) (chairs, members, last int) { return cameraFrames(v, from) }
-	eventually(t, "the viewer sees the chair", 20*time.Second, func() bool {
+	signalingtest.Eventually(t, "the viewer sees the chair", 20*time.Second, func() bool {
 		c, _, _ := whose(0)
 		return c >= 15
 	})
@@ -108,16 +109,16 @@ func TestProgrammeFollowsTheFloor(t *testing.T) {
 
 	_, _, mark := whose(0)
 	granted := time.Now()
-	s.must(t, "/api/rooms/"+room+"/floor/grant", chairTok, map[string]any{"seat": 2})
-	eventually(t, "the viewer sees the member who has the floor", 20*time.Second, func() bool {
+	must(t, s, "/api/rooms/"+room+"/floor/grant", chairTok, map[string]any{"seat": 2})
+	signalingtest.Eventually(t, "the viewer sees the member who has the floor", 20*time.Second, func() bool {
 		_, m, _ := whose(mark)
 		return m >= 15
 	})
 	// The switch reached the viewer no earlier than the delay after the grant.
-	pk := v.packets(bc.TrackVideo)
+	pk := v.Packets(bc.TrackVideo)
 	for _, g := range pk[mark:] {
-		if g.pkt.Marker && len(g.pkt.Payload) >= 20 && g.pkt.Payload[len(g.pkt.Payload)-1] == memberTag {
-			if d := g.at.Sub(granted); d < delay {
+		if g.Marker && len(g.Payload) >= 20 && g.Payload[len(g.Payload)-1] == memberTag {
+			if d := g.At.Sub(granted); d < delay {
 				t.Errorf("the member appeared %s after the grant, before the delay of %s", d, delay)
 			} else {
 				t.Logf("the member appeared on the programme %s after the floor was given (delay %s)", d, delay)
@@ -127,8 +128,8 @@ func TestProgrammeFollowsTheFloor(t *testing.T) {
 	}
 
 	_, _, mark = whose(0)
-	s.must(t, "/api/rooms/"+room+"/floor/end", chairTok, nil)
-	eventually(t, "the viewer sees the chair again", 20*time.Second, func() bool {
+	must(t, s, "/api/rooms/"+room+"/floor/end", chairTok, nil)
+	signalingtest.Eventually(t, "the viewer sees the chair again", 20*time.Second, func() bool {
 		c, _, _ := whose(mark)
 		return c >= 15
 	})
@@ -147,16 +148,16 @@ func TestStalledCameraLeavesTheProgramme(t *testing.T) {
 	const room = "stall"
 	s, chairTok, stop := startFloorSitting(t, room, time.Second)
 	defer stop()
-	s.must(t, "/api/rooms/"+room+"/floor/grant", chairTok, map[string]any{"seat": 2})
+	must(t, s, "/api/rooms/"+room+"/floor/grant", chairTok, map[string]any{"seat": 2})
 	v := watch(t, s, room)
 	frames := func(from int) (chairs, members, last int) { return cameraFrames(v, from) }
-	eventually(t, "the viewer sees the member who has the floor", 20*time.Second, func() bool {
+	signalingtest.Eventually(t, "the viewer sees the member who has the floor", 20*time.Second, func() bool {
 		_, m, _ := frames(0)
 		return m >= 15
 	})
 	stop() // still published, still unmuted, nothing more arrives
 	_, _, mark := frames(0)
-	eventually(t, "the viewer sees the chair once the member's camera stalled", 20*time.Second, func() bool {
+	signalingtest.Eventually(t, "the viewer sees the chair once the member's camera stalled", 20*time.Second, func() bool {
 		c, _, _ := frames(mark)
 		return c >= 15
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/ingeco/hemicycle/auth"
 	bc "github.com/ingeco/hemicycle/broadcast"
 	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	"github.com/ingeco/hemicycle/test/media"
 )
 
@@ -29,7 +30,7 @@ func TestViewerGetsTheDelayedProgrammeAndTheBleep(t *testing.T) {
 	const room = "council"
 	s := startServer(t, signaling.ProgrammeConfig{Broadcast: bc.Config{Delay: delay}})
 
-	chair := s.join(t, room, "chair", auth.RoleChair, 0, nil)
+	chair := s.Join(t, room, "chair", auth.RoleChair, 0, nil)
 	pub := publish(t, chair, true)
 
 	var memberSawProgramme atomic.Int32
@@ -39,16 +40,16 @@ func TestViewerGetsTheDelayedProgrammeAndTheBleep(t *testing.T) {
 			memberSawProgramme.Add(1)
 		}
 	}
-	member := s.join(t, room, "member", auth.RoleMember, 3, memberCB)
+	member := s.Join(t, room, "member", auth.RoleMember, 3, memberCB)
 
 	v := watch(t, s, room)
-	isChairs := func(g got) bool {
-		_, ok := pub.sentBefore(g.pkt.Payload, g.at)
+	isChairs := func(g signalingtest.Packet) bool {
+		_, ok := pub.SentBefore(g.Payload, g.At)
 		return ok
 	}
-	eventually(t, "the viewer hears the chair", 20*time.Second, func() bool {
+	signalingtest.Eventually(t, "the viewer hears the chair", 20*time.Second, func() bool {
 		n := 0
-		for _, g := range v.packets(bc.TrackAudioPrefix + "0") {
+		for _, g := range v.Packets(bc.TrackAudioPrefix + "0") {
 			if isChairs(g) {
 				n++
 			}
@@ -57,29 +58,29 @@ func TestViewerGetsTheDelayedProgrammeAndTheBleep(t *testing.T) {
 	})
 
 	// The chair bleeps about a second of speech.
-	chairToken := s.token(t, room, "chair", auth.RoleChair, 0)
+	chairToken := s.Token(t, room, "chair", auth.RoleChair, 0)
 	var on, off struct {
 		Bleep   bc.Bleep `json:"bleep"`
 		Changed bool     `json:"changed"`
 	}
-	if code := s.post(t, "/api/rooms/"+room+"/bleep", chairToken, map[string]bool{"on": true}, &on); code != 200 || !on.Changed {
+	if code := post(t, s, "/api/rooms/"+room+"/bleep", chairToken, map[string]bool{"on": true}, &on); code != 200 || !on.Changed {
 		t.Fatalf("bleep on: status %d, %+v", code, on)
 	}
 	time.Sleep(time.Second)
-	if code := s.post(t, "/api/rooms/"+room+"/bleep", chairToken, map[string]bool{"on": false}, &off); code != 200 || !off.Changed {
+	if code := post(t, s, "/api/rooms/"+room+"/bleep", chairToken, map[string]bool{"on": false}, &off); code != 200 || !off.Changed {
 		t.Fatalf("bleep off: status %d, %+v", code, off)
 	}
 	// A member may not bleep.
-	if code := s.post(t, "/api/rooms/"+room+"/bleep", s.token(t, room, "member", auth.RoleMember, 3), map[string]bool{"on": true}, nil); code != 403 {
+	if code := post(t, s, "/api/rooms/"+room+"/bleep", s.Token(t, room, "member", auth.RoleMember, 3), map[string]bool{"on": true}, nil); code != 403 {
 		t.Errorf("a member's bleep answered %d, want 403", code)
 	}
 	from, to := on.Bleep.From, off.Bleep.To
-	eventually(t, "the bleep has been broadcast", delay+10*time.Second, func() bool {
-		pk := v.packets(bc.TrackAudioPrefix + "0")
-		return len(pk) > 0 && pk[len(pk)-1].at.After(to.Add(delay+time.Second))
+	signalingtest.Eventually(t, "the bleep has been broadcast", delay+10*time.Second, func() bool {
+		pk := v.Packets(bc.TrackAudioPrefix + "0")
+		return len(pk) > 0 && pk[len(pk)-1].At.After(to.Add(delay+time.Second))
 	})
-	audio := v.packets(bc.TrackAudioPrefix + "0")
-	video := v.packets(bc.TrackVideo)
+	audio := v.Packets(bc.TrackAudioPrefix + "0")
+	video := v.Packets(bc.TrackVideo)
 
 	// 1. The delay, on every chair packet the viewer got. Each packet is matched with the
 	// latest sending of its payload up to 100 ms less than the delay before it came: early
@@ -88,8 +89,8 @@ func TestViewerGetsTheDelayedProgrammeAndTheBleep(t *testing.T) {
 	const earlyWindow = 100 * time.Millisecond
 	var lates []time.Duration
 	for _, g := range audio {
-		if sent, ok := pub.sentBefore(g.pkt.Payload, g.at.Add(-delay+earlyWindow)); ok {
-			lates = append(lates, g.at.Sub(sent))
+		if sent, ok := pub.SentBefore(g.Payload, g.At.Add(-delay+earlyWindow)); ok {
+			lates = append(lates, g.At.Sub(sent))
 		}
 	}
 	slices.Sort(lates)
@@ -115,8 +116,8 @@ func TestViewerGetsTheDelayedProgrammeAndTheBleep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	isTone := func(g got) bool {
-		return slices.ContainsFunc(tones, func(f []byte) bool { return string(f) == string(g.pkt.Payload) })
+	isTone := func(g signalingtest.Packet) bool {
+		return slices.ContainsFunc(tones, func(f []byte) bool { return string(f) == string(g.Payload) })
 	}
 	first, last := -1, -1
 	for i, g := range audio {
@@ -126,7 +127,7 @@ func TestViewerGetsTheDelayedProgrammeAndTheBleep(t *testing.T) {
 			}
 			last = i
 		}
-		if sent, ok := pub.sentBefore(g.pkt.Payload, g.at); ok && !sent.Before(from) && g.at.Add(-delay).Before(to) {
+		if sent, ok := pub.SentBefore(g.Payload, g.At); ok && !sent.Before(from) && g.At.Add(-delay).Before(to) {
 			t.Errorf("the viewer got a chair packet that reached the server inside the bleep (sent %s into it)", sent.Sub(from))
 		}
 	}
@@ -145,10 +146,10 @@ func TestViewerGetsTheDelayedProgrammeAndTheBleep(t *testing.T) {
 	if d := toneLength - to.Sub(from); d < -300*time.Millisecond || d > 300*time.Millisecond {
 		t.Errorf("%s of tone for a %s bleep", toneLength, to.Sub(from))
 	}
-	if early := from.Add(delay).Sub(audio[first].at); early > 25*time.Millisecond {
+	if early := from.Add(delay).Sub(audio[first].At); early > 25*time.Millisecond {
 		t.Errorf("the tone started %s before the bleep was due on air", early)
 	}
-	t.Logf("bleep of %s: %d tone frames, first heard %s after the mark (delay %s)", to.Sub(from), frames, audio[first].at.Sub(from), delay)
+	t.Logf("bleep of %s: %d tone frames, first heard %s after the mark (delay %s)", to.Sub(from), frames, audio[first].At.Sub(from), delay)
 
 	// 3. The same, by ear: decode what the viewer got with ffmpeg and measure the pitch per
 	// 100 ms. The 1 kHz run must match the tone frames; elsewhere the chair's 440 Hz (or
@@ -193,13 +194,13 @@ func TestViewerGetsTheDelayedProgrammeAndTheBleep(t *testing.T) {
 	var keyframes, chairFrames int
 	for _, g := range video {
 		var vp8 codecs.VP8Packet
-		if _, err := vp8.Unmarshal(g.pkt.Payload); err != nil || vp8.S != 1 || vp8.PID != 0 || len(vp8.Payload) < 10 {
+		if _, err := vp8.Unmarshal(g.Payload); err != nil || vp8.S != 1 || vp8.PID != 0 || len(vp8.Payload) < 10 {
 			continue
 		}
 		if vp8.Payload[0]&1 == 0 {
 			keyframes++
 		}
-		if slices.ContainsFunc(pub.vp8, func(f []byte) bool { return len(f) >= 10 && string(f[:10]) == string(vp8.Payload[:10]) }) {
+		if slices.ContainsFunc(pub.VP8, func(f media.Frame) bool { return len(f.Data) >= 10 && string(f.Data[:10]) == string(vp8.Payload[:10]) }) {
 			chairFrames++
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	bc "github.com/ingeco/hemicycle/broadcast"
 	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	"github.com/ingeco/hemicycle/store"
 	"github.com/ingeco/hemicycle/test/media"
 )
@@ -37,40 +38,40 @@ func TestRecordingAndHLSWithChaptersFromTheJournal(t *testing.T) {
 		HLS:       &bc.HLSConfig{Dir: t.TempDir(), ListSize: 30},
 	}, withCouncil(t))
 
-	chairTok := s.token(t, room, "anne", auth.RoleChair, 1)
-	clerkTok := s.token(t, room, "greffe", auth.RoleClerk, 0)
-	chair := s.join(t, room, "anne", auth.RoleChair, 1, nil)
+	chairTok := s.Token(t, room, "anne", auth.RoleChair, 1)
+	clerkTok := s.Token(t, room, "greffe", auth.RoleClerk, 0)
+	chair := s.Join(t, room, "anne", auth.RoleChair, 1, nil)
 	pub := publish(t, chair, true)
-	s.must(t, "/api/rooms/"+room+"/session", clerkTok, map[string]any{
+	must(t, s, "/api/rooms/"+room+"/session", clerkTok, map[string]any{
 		"body":  map[string]string{"name": "Commune de Test", "kind": "commune", "profile": "generic"},
 		"title": "Séance du 31 janvier", "chair": 1,
 		"rosterCsv": "seat,name,group,role\n1,Anne Maire,Majorité,maire\n2,Bruno Adjoint,Majorité,adjoint\n3,Chloé Conseil,Opposition,conseillère\n",
 	})
 	for seat := 1; seat <= 3; seat++ {
-		s.must(t, "/api/rooms/"+room+"/attendance/arrival", clerkTok, map[string]any{"seat": seat, "place": "chamber"})
+		must(t, s, "/api/rooms/"+room+"/attendance/arrival", clerkTok, map[string]any{"seat": seat, "place": "chamber"})
 	}
 	time.Sleep(2 * time.Second)
-	s.must(t, "/api/rooms/"+room+"/items", chairTok, map[string]any{"id": "1", "title": "Budget primitif"})
-	s.must(t, "/api/rooms/"+room+"/items/1/open", chairTok, nil)
+	must(t, s, "/api/rooms/"+room+"/items", chairTok, map[string]any{"id": "1", "title": "Budget primitif"})
+	must(t, s, "/api/rooms/"+room+"/items/1/open", chairTok, nil)
 	time.Sleep(2 * time.Second)
 	var last struct {
 		Bleep    bc.Bleep `json:"bleep"`
 		Recorded bool     `json:"recorded"`
 	}
-	if code := s.post(t, "/api/rooms/"+room+"/bleep", chairTok, map[string]float64{"lastSeconds": 1}, &last); code != 200 {
+	if code := post(t, s, "/api/rooms/"+room+"/bleep", chairTok, map[string]float64{"lastSeconds": 1}, &last); code != 200 {
 		t.Fatalf("bleep the last second: status %d", code)
 	}
 	if !last.Recorded {
 		t.Error("the bleep was not recorded in the session's journal")
 	}
 	checkBleepInTheRecord(t, s, room, clerkTok, last.Bleep)
-	if code := s.post(t, "/api/rooms/"+room+"/bleep", chairTok, map[string]float64{"lastSeconds": 3}, nil); code != 409 {
+	if code := post(t, s, "/api/rooms/"+room+"/bleep", chairTok, map[string]float64{"lastSeconds": 3}, nil); code != 409 {
 		t.Errorf("bleeping 3 s with a 2 s delay answered %d, want 409: that audio is already public", code)
 	}
 	time.Sleep(delay + 3*time.Second)
 
 	// HLS, as a player gets it over HTTP while the sitting goes on.
-	playlist := s.http.URL + "/live/" + room + "/" + bc.Playlist
+	playlist := s.HTTP.URL + "/live/" + room + "/" + bc.Playlist
 	// ffmpeg writes the playlist once its first segment is complete, later on a loaded machine.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -104,12 +105,12 @@ func TestRecordingAndHLSWithChaptersFromTheJournal(t *testing.T) {
 	}
 	t.Logf("HLS pitch per 100 ms: %s", runs(hls))
 	media.CheckBleepRun(t, "HLS", hls, 8, 13, 20)
-	if code := s.request(t, "GET", "/live/"+room+"/../journal", "", nil, nil); code != 404 {
+	if code := request(t, s, "GET", "/live/"+room+"/../journal", "", nil, nil); code != 404 {
 		t.Errorf("a path outside the HLS files answered %d", code)
 	}
 
-	pub.stop()
-	s.sig.Close() // closes the room: the programme stops and the recording is finished
+	pub.Stop()
+	s.Signaling.Close() // closes the room: the programme stops and the recording is finished
 
 	files, _ := filepath.Glob(filepath.Join(dir, "conseil-municipal-*.webm"))
 	if len(files) != 1 {
@@ -155,10 +156,10 @@ func TestRecordingAndHLSWithChaptersFromTheJournal(t *testing.T) {
 
 // checkBleepInTheRecord wants the bleep in the room's journal, with the chair's identity,
 // the journal's chain intact, and the bleep in the minutes.
-func checkBleepInTheRecord(t *testing.T, s *server, room, clerkTok string, b bc.Bleep) {
+func checkBleepInTheRecord(t *testing.T, s *signalingtest.Server, room, clerkTok string, b bc.Bleep) {
 	t.Helper()
 	get := func(path string) string {
-		req, _ := http.NewRequest("GET", s.http.URL+path, nil)
+		req, _ := http.NewRequest("GET", s.HTTP.URL+path, nil)
 		req.Header.Set("Authorization", "Bearer "+clerkTok)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

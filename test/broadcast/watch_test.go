@@ -17,6 +17,7 @@ import (
 	"github.com/ingeco/hemicycle/auth"
 	bc "github.com/ingeco/hemicycle/broadcast"
 	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	webclient "github.com/ingeco/hemicycle/web-client"
 )
 
@@ -42,9 +43,9 @@ func browserReady(t *testing.T) {
 }
 
 // serveWatch serves the web client and the watch page the way the binary does, in front of s.
-func serveWatch(t *testing.T, s *server) string {
+func serveWatch(t *testing.T, s *signalingtest.Server) string {
 	t.Helper()
-	hs := httptest.NewServer(s.sig.Handler(webclient.Routes()...))
+	hs := httptest.NewServer(s.Signaling.Handler(webclient.Routes()...))
 	t.Cleanup(hs.Close)
 	return hs.URL
 }
@@ -59,7 +60,7 @@ func TestBrowserWatchPage(t *testing.T) {
 	const delay = 2 * time.Second
 	const room = "conseil"
 	s := startServer(t, signaling.ProgrammeConfig{Broadcast: bc.Config{Delay: delay}})
-	chair := s.join(t, room, "chair", auth.RoleChair, 0, nil)
+	chair := s.Join(t, room, "chair", auth.RoleChair, 0, nil)
 	pub := publish(t, chair, true)
 	base := serveWatch(t, s)
 	goViewer := watch(t, s, room) // the same programme through the Go SDK, for comparison
@@ -117,13 +118,13 @@ func TestBrowserWatchPage(t *testing.T) {
 		t.Fatalf("the page never played the chair's 440 Hz; browser said: %+v %s", events, stderr.String())
 	}
 	time.Sleep(time.Second)
-	chairTok := s.token(t, room, "chair", auth.RoleChair, 0)
+	chairTok := s.Token(t, room, "chair", auth.RoleChair, 0)
 	var on, off struct {
 		Bleep bc.Bleep `json:"bleep"`
 	}
-	s.post(t, "/api/rooms/"+room+"/bleep", chairTok, map[string]bool{"on": true}, &on)
+	post(t, s, "/api/rooms/"+room+"/bleep", chairTok, map[string]bool{"on": true}, &on)
 	time.Sleep(time.Second)
-	s.post(t, "/api/rooms/"+room+"/bleep", chairTok, map[string]bool{"on": false}, &off)
+	post(t, s, "/api/rooms/"+room+"/bleep", chairTok, map[string]bool{"on": false}, &off)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("browser run: %v %s", err, stderr.String())
 	}
@@ -164,9 +165,9 @@ func TestBrowserWatchPage(t *testing.T) {
 	}
 	in, out2 := toneAt.Sub(on.Bleep.From), backAt.Sub(off.Bleep.To)
 	var lates []time.Duration
-	for _, g := range goViewer.packets(bc.TrackAudioPrefix + "0") {
-		if sent, ok := pub.sentBefore(g.pkt.Payload, g.at.Add(-delay+100*time.Millisecond)); ok {
-			lates = append(lates, g.at.Sub(sent))
+	for _, g := range goViewer.Packets(bc.TrackAudioPrefix + "0") {
+		if sent, ok := pub.SentBefore(g.Payload, g.At.Add(-delay+100*time.Millisecond)); ok {
+			lates = append(lates, g.At.Sub(sent))
 		}
 	}
 	if len(lates) > 0 {

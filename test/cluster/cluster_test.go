@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	"github.com/ingeco/hemicycle/store"
 )
 
@@ -28,21 +28,21 @@ func TestClientsThroughDifferentNodesSeeAndHearEachOther(t *testing.T) {
 	room := "plenary"
 	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
 
-	bobRx, bobCB := newReceiver()
-	carolRx, carolCB := newReceiver()
-	aliceRx, aliceCB := newReceiver()
-	alice := join(t, n1, token(t, room, "alice", auth.RoleMember, 0), aliceCB)
+	bobRx, bobCB := signalingtest.NewReceiver()
+	carolRx, carolCB := signalingtest.NewReceiver()
+	aliceRx, aliceCB := signalingtest.NewReceiver()
+	alice := join(t, n1, keys.Token(t, room, "alice", auth.RoleMember, 0), aliceCB)
 	publish(t, alice, "alice", true)
-	bob := join(t, n2, token(t, room, "bob", auth.RoleMember, 0), bobCB)
+	bob := join(t, n2, keys.Token(t, room, "bob", auth.RoleMember, 0), bobCB)
 	publish(t, bob, "bob", false)
-	join(t, n3, token(t, room, "carol", auth.RoleMember, 0), carolCB)
+	join(t, n3, keys.Token(t, room, "carol", auth.RoleMember, 0), carolCB)
 
-	eventually(t, "bob (via node2) hears and sees alice (via node1)", 20*time.Second, func() bool {
-		return bobRx.count("alice-mic") >= 50 && bobRx.count("alice-camera") >= 30
+	signalingtest.Eventually(t, "bob (via node2) hears and sees alice (via node1)", 20*time.Second, func() bool {
+		return bobRx.Count("alice-mic") >= 50 && bobRx.Count("alice-camera") >= 30
 	})
-	eventually(t, "alice hears bob", 20*time.Second, func() bool { return aliceRx.count("bob-mic") >= 50 })
-	eventually(t, "carol (via node3) hears both", 20*time.Second, func() bool {
-		return carolRx.count("alice-mic") >= 50 && carolRx.count("bob-mic") >= 50 && carolRx.count("alice-camera") >= 30
+	signalingtest.Eventually(t, "alice hears bob", 20*time.Second, func() bool { return aliceRx.Count("bob-mic") >= 50 })
+	signalingtest.Eventually(t, "carol (via node3) hears both", 20*time.Second, func() bool {
+		return carolRx.Count("alice-mic") >= 50 && carolRx.Count("bob-mic") >= 50 && carolRx.Count("alice-camera") >= 30
 	})
 
 	// The room lives on one node, whichever node is asked.
@@ -51,7 +51,7 @@ func TestClientsThroughDifferentNodesSeeAndHearEachOther(t *testing.T) {
 		t.Fatalf("room %s is not placed: %v", room, c.placement())
 	}
 	for _, n := range c.nodes {
-		rs, ctx := roomService(t, n, adminToken(t, room))
+		rs, ctx := signalingtest.RoomService(t, n.url(), keys.AdminToken(t, room))
 		list, err := rs.ListRooms(ctx, &livekit.ListRoomsRequest{})
 		if err != nil {
 			t.Fatalf("ListRooms on %s: %v", n.id, err)
@@ -69,18 +69,18 @@ func TestClientsThroughDifferentNodesSeeAndHearEachOther(t *testing.T) {
 	}
 	// A RoomService change through a node that does not hold the room reaches its clients.
 	entry := c.others(holder)[0]
-	rs, ctx := roomService(t, entry, adminToken(t, room))
+	rs, ctx := signalingtest.RoomService(t, entry.url(), keys.AdminToken(t, room))
 	if _, err := rs.UpdateRoomMetadata(ctx, &livekit.UpdateRoomMetadataRequest{Room: room, Metadata: "séance publique"}); err != nil {
 		t.Fatalf("UpdateRoomMetadata through %s: %v", entry.id, err)
 	}
-	eventually(t, "bob sees the room's new metadata", 10*time.Second, func() bool {
+	signalingtest.Eventually(t, "bob sees the room's new metadata", 10*time.Second, func() bool {
 		return bob.Metadata() == "séance publique"
 	})
 
 	// Tokens are checked on the entry node too.
 	for _, n := range c.nodes {
 		req, _ := http.NewRequest("GET", n.url()+"/rtc/validate", nil)
-		req.Header.Set("Authorization", "Bearer "+token(t, room, "mallory", auth.RoleMember, 0)[:40]+"forged")
+		req.Header.Set("Authorization", "Bearer "+keys.Token(t, room, "mallory", auth.RoleMember, 0)[:40]+"forged")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -95,7 +95,7 @@ func TestClientsThroughDifferentNodesSeeAndHearEachOther(t *testing.T) {
 // Rooms created through one node spread over the nodes; any node lists and administers them.
 func TestPlacementSpreadsRooms(t *testing.T) {
 	c := startCluster(t, 3)
-	rs, ctx := roomService(t, c.nodes[0], adminToken(t, ""))
+	rs, ctx := signalingtest.RoomService(t, c.nodes[0].url(), keys.AdminToken(t, ""))
 	var names []string
 	for i := range 6 {
 		name := fmt.Sprintf("commission-%d", i)
@@ -114,7 +114,7 @@ func TestPlacementSpreadsRooms(t *testing.T) {
 		}
 	}
 	for _, n := range c.nodes {
-		rs, ctx := roomService(t, n, adminToken(t, ""))
+		rs, ctx := signalingtest.RoomService(t, n.url(), keys.AdminToken(t, ""))
 		list, err := rs.ListRooms(ctx, &livekit.ListRoomsRequest{})
 		if err != nil {
 			t.Fatalf("ListRooms on %s: %v", n.id, err)
@@ -133,11 +133,11 @@ func TestPlacementSpreadsRooms(t *testing.T) {
 	}
 	// Deleting a room through a node that does not hold it.
 	victim := perNode["node1"][0]
-	rs3, ctx3 := roomService(t, c.nodes[2], adminToken(t, ""))
+	rs3, ctx3 := signalingtest.RoomService(t, c.nodes[2].url(), keys.AdminToken(t, ""))
 	if _, err := rs3.DeleteRoom(ctx3, &livekit.DeleteRoomRequest{Room: victim}); err != nil {
 		t.Fatalf("DeleteRoom %s through node3: %v", victim, err)
 	}
-	eventually(t, "the deleted room is released", 10*time.Second, func() bool {
+	signalingtest.Eventually(t, "the deleted room is released", 10*time.Second, func() bool {
 		_, placed := c.placement()[victim]
 		return !placed
 	})
@@ -160,11 +160,11 @@ func seatPresence(view map[string]any, seat int) string {
 func TestNodeKilledDuringAVote(t *testing.T) {
 	c := startCluster(t, 3)
 	room := "conseil"
-	chair := token(t, room, "anne", auth.RoleChair, 1)
-	clerk := token(t, room, "greffe", auth.RoleClerk, 0)
+	chair := keys.Token(t, room, "anne", auth.RoleChair, 1)
+	clerk := keys.Token(t, room, "greffe", auth.RoleClerk, 0)
 
 	// Place the room first, so that the clients can enter through the other nodes.
-	rs, ctx := roomService(t, c.nodes[0], adminToken(t, ""))
+	rs, ctx := signalingtest.RoomService(t, c.nodes[0].url(), keys.AdminToken(t, ""))
 	if _, err := rs.CreateRoom(ctx, &livekit.CreateRoomRequest{Name: room}); err != nil {
 		t.Fatal(err)
 	}
@@ -177,12 +177,12 @@ func TestNodeKilledDuringAVote(t *testing.T) {
 		"title": "Séance du 27 novembre", "chair": 1, "rosterCsv": fiveSeats,
 	})
 	// Seats 3, 4, 5 take part from home through the two entry nodes; 4 speaks, 5 listens.
-	join(t, b, token(t, room, "chloe", auth.RoleMember, 3), nil)
-	david := join(t, a, token(t, room, "david", auth.RoleMember, 4), nil)
+	join(t, b, keys.Token(t, room, "chloe", auth.RoleMember, 3), nil)
+	david := join(t, a, keys.Token(t, room, "david", auth.RoleMember, 4), nil)
 	publish(t, david, "david", false)
-	emmaRx, emmaCB := newReceiver()
-	join(t, b, token(t, room, "emma", auth.RoleMember, 5), emmaCB)
-	eventually(t, "emma hears david", 20*time.Second, func() bool { return emmaRx.count("david-mic") >= 25 })
+	emmaRx, emmaCB := signalingtest.NewReceiver()
+	join(t, b, keys.Token(t, room, "emma", auth.RoleMember, 5), emmaCB)
+	signalingtest.Eventually(t, "emma hears david", 20*time.Second, func() bool { return emmaRx.Count("david-mic") >= 25 })
 
 	for _, seat := range []int{1, 2} {
 		must(t, b, "POST", "/api/rooms/"+room+"/attendance/arrival", clerk, map[string]any{"seat": seat, "place": "chamber"})
@@ -193,7 +193,7 @@ func TestNodeKilledDuringAVote(t *testing.T) {
 	must(t, a, "POST", "/api/rooms/"+room+"/items", chair, map[string]any{"id": "1", "title": "Budget annexe des eaux"})
 	must(t, b, "POST", "/api/rooms/"+room+"/items/1/open", chair, nil)
 	must(t, a, "POST", "/api/rooms/"+room+"/votes", chair, map[string]any{"id": "v1", "item": "1", "mode": "roll-call", "question": "Adopter le budget annexe"})
-	must(t, a, "POST", "/api/rooms/"+room+"/votes/v1/ballots", token(t, room, "david", auth.RoleMember, 4), map[string]any{"choice": "for"})
+	must(t, a, "POST", "/api/rooms/"+room+"/votes/v1/ballots", keys.Token(t, room, "david", auth.RoleMember, 4), map[string]any{"choice": "for"})
 	must(t, b, "POST", "/api/rooms/"+room+"/votes/v1/ballots", chair, map[string]any{"seat": 1, "choice": "for"})
 
 	killed := time.Now()
@@ -207,11 +207,11 @@ func TestNodeKilledDuringAVote(t *testing.T) {
 	_ = back
 
 	// The rest of the vote goes through whichever entry node.
-	must(t, b, "POST", "/api/rooms/"+room+"/votes/v1/ballots", token(t, room, "chloe", auth.RoleMember, 3), map[string]any{"choice": "against"})
-	must(t, a, "POST", "/api/rooms/"+room+"/votes/v1/ballots", token(t, room, "emma", auth.RoleMember, 5), map[string]any{"choice": "for"})
+	must(t, b, "POST", "/api/rooms/"+room+"/votes/v1/ballots", keys.Token(t, room, "chloe", auth.RoleMember, 3), map[string]any{"choice": "against"})
+	must(t, a, "POST", "/api/rooms/"+room+"/votes/v1/ballots", keys.Token(t, room, "emma", auth.RoleMember, 5), map[string]any{"choice": "for"})
 	must(t, b, "POST", "/api/rooms/"+room+"/votes/v1/ballots", chair, map[string]any{"seat": 2, "choice": "abstain"})
 	// A ballot cast before the kill is still there: casting it again is refused.
-	if status, out := call(t, a, "POST", "/api/rooms/"+room+"/votes/v1/ballots", token(t, room, "david", auth.RoleMember, 4), map[string]any{"choice": "against"}); status != 409 || !strings.Contains(fmt.Sprint(out["error"]), "already") {
+	if status, out := call(t, a, "POST", "/api/rooms/"+room+"/votes/v1/ballots", keys.Token(t, room, "david", auth.RoleMember, 4), map[string]any{"choice": "against"}); status != 409 || !strings.Contains(fmt.Sprint(out["error"]), "already") {
 		t.Fatalf("seat 4 voting again after the failover: %d %v, want 409 already voted", status, out)
 	}
 	view := must(t, a, "POST", "/api/rooms/"+room+"/votes/v1/close", chair, nil)
@@ -251,12 +251,12 @@ func TestNodeKilledDuringAVote(t *testing.T) {
 }
 
 // waitMediaBack waits until the receiver gets packets on a track subscribed after t0.
-func waitMediaBack(t *testing.T, rx *receiver, t0 time.Time) (time.Time, time.Duration) {
+func waitMediaBack(t *testing.T, rx *signalingtest.Receiver, t0 time.Time) (time.Time, time.Duration) {
 	t.Helper()
 	var back time.Time
-	eventually(t, "media flows again after the room's node died", 40*time.Second, func() bool {
+	signalingtest.Eventually(t, "media flows again after the room's node died", 40*time.Second, func() bool {
 		var ok bool
-		back, ok = rx.mediaBackAfter(t0)
+		back, ok = rx.MediaBackAfter(t0)
 		return ok
 	})
 	return back, back.Sub(t0)
@@ -272,17 +272,17 @@ func TestFailoverTime(t *testing.T) {
 	var times []time.Duration
 	for run := range 4 {
 		room := fmt.Sprintf("failover-%d", run)
-		rs, ctx := roomService(t, c.nodes[0], adminToken(t, ""))
+		rs, ctx := signalingtest.RoomService(t, c.nodes[0].url(), keys.AdminToken(t, ""))
 		if _, err := rs.CreateRoom(ctx, &livekit.CreateRoomRequest{Name: room, EmptyTimeout: 1}); err != nil {
 			t.Fatal(err)
 		}
 		roomNode := c.node(c.placement()[room])
 		entries := c.others(roomNode.id)
-		pubRoom := join(t, entries[0], token(t, room, "speaker", auth.RoleMember, 0), nil)
+		pubRoom := join(t, entries[0], keys.Token(t, room, "speaker", auth.RoleMember, 0), nil)
 		publish(t, pubRoom, "speaker", false)
-		rx, cb := newReceiver()
-		subRoom := join(t, entries[1], token(t, room, "listener", auth.RoleMember, 0), cb)
-		eventually(t, "the listener hears the speaker", 20*time.Second, func() bool { return rx.count("speaker-mic") >= 25 })
+		rx, cb := signalingtest.NewReceiver()
+		subRoom := join(t, entries[1], keys.Token(t, room, "listener", auth.RoleMember, 0), cb)
+		signalingtest.Eventually(t, "the listener hears the speaker", 20*time.Second, func() bool { return rx.Count("speaker-mic") >= 25 })
 		killed := time.Now()
 		roomNode.kill()
 		_, d := waitMediaBack(t, rx, killed)
@@ -307,17 +307,16 @@ func TestRedisOutageDropsNoLiveCall(t *testing.T) {
 	c := startCluster(t, 3)
 	room := "telework"
 	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
-	speaker := join(t, n1, token(t, room, "speaker", auth.RoleAgent, 0), nil)
+	speaker := join(t, n1, keys.Token(t, room, "speaker", auth.RoleAgent, 0), nil)
 	publish(t, speaker, "speaker", true)
-	rx, cb := newReceiver()
-	join(t, n2, token(t, room, "listener", auth.RoleAgent, 0), cb)
-	eventually(t, "the listener hears the speaker", 20*time.Second, func() bool { return rx.count("speaker-mic") >= 50 })
-	rx.recordArrivals()
+	rx, cb := signalingtest.NewReceiver()
+	join(t, n2, keys.Token(t, room, "listener", auth.RoleAgent, 0), cb)
+	signalingtest.Eventually(t, "the listener hears the speaker", 20*time.Second, func() bool { return rx.Count("speaker-mic") >= 50 })
 	time.Sleep(time.Second) // a second of media before the outage
 
 	stopped := time.Now()
 	c.redis.Kill()
-	clerk := token(t, room, "greffe", auth.RoleClerk, 0)
+	clerk := keys.Token(t, room, "greffe", auth.RoleClerk, 0)
 	open := map[string]any{
 		"body":  map[string]string{"name": "Bureau", "kind": "epci", "profile": "generic"},
 		"title": "Réunion", "chair": 1, "rosterCsv": fiveSeats,
@@ -335,7 +334,7 @@ func TestRedisOutageDropsNoLiveCall(t *testing.T) {
 	restarted := time.Now()
 
 	// Every node registers again.
-	eventually(t, "every node registered again", 15*time.Second, func() bool {
+	signalingtest.Eventually(t, "every node registered again", 15*time.Second, func() bool {
 		for _, n := range c.nodes {
 			if c.rdb.Exists(context.Background(), keyPrefix+"{cluster}:node:"+n.id).Val() != 1 {
 				return false
@@ -344,7 +343,7 @@ func TestRedisOutageDropsNoLiveCall(t *testing.T) {
 		return true
 	})
 	time.Sleep(time.Until(restarted.Add(2 * time.Second)))
-	if gap, at := rx.longestGap(stopped.Add(-time.Second), time.Now()); gap > time.Second {
+	if gap, at := rx.LongestAudioGap(stopped.Add(-time.Second), time.Now()); gap > time.Second {
 		t.Fatalf("audio stopped for %s at %s (Redis stopped at %s, restarted at %s)", gap,
 			at.Format("15:04:05.000"), stopped.Format("15:04:05.000"), restarted.Format("15:04:05.000"))
 	} else {
@@ -356,28 +355,26 @@ func TestRedisOutageDropsNoLiveCall(t *testing.T) {
 		t.Fatalf("state after the outage: %v", got)
 	}
 	// A new participant joins after the outage.
-	late, lateCB := newReceiver()
-	join(t, n3, token(t, room, "late", auth.RoleAgent, 0), lateCB)
-	eventually(t, "a participant joining after the outage hears the speaker", 20*time.Second, func() bool {
-		return late.count("speaker-mic") >= 25
+	late, lateCB := signalingtest.NewReceiver()
+	join(t, n3, keys.Token(t, room, "late", auth.RoleAgent, 0), lateCB)
+	signalingtest.Eventually(t, "a participant joining after the outage hears the speaker", 20*time.Second, func() bool {
+		return late.Count("speaker-mic") >= 25
 	})
 }
 
 // The shipped node configuration starts a node that joins the cluster.
 func TestShippedNodeConfigJoinsTheCluster(t *testing.T) {
 	c := startCluster(t, 0)
-	_, self, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(self), "..", "..")
-	cmd := exec.Command(binary, "serve", "--dev", "--config", filepath.Join(root, "configs", "node2.yaml"),
-		"--port", "0", "--udp-port", "0", "--tcp-port", "0")
-	cmd.Env = append(os.Environ(), "HEMICYCLE_REDIS_ADDR="+c.redis.Addr, "HEMICYCLE_NODE_URL=http://127.0.0.1:9")
-	if err := cmd.Start(); err != nil {
+	_, err := signalingtest.StartProcess(t, signalingtest.Command{
+		Path: signalingtest.Binary(t),
+		Args: []string{"serve", "--dev", "--config", filepath.Join(signalingtest.ModuleRoot(), "configs", "node2.yaml"),
+			"--port", "0", "--udp-port", "0", "--tcp-port", "0"},
+		Env: []string{"HEMICYCLE_REDIS_ADDR=" + c.redis.Addr, "HEMICYCLE_NODE_URL=http://127.0.0.1:9"},
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
-	eventually(t, "node2 from configs/node2.yaml registered", 20*time.Second, func() bool {
+	signalingtest.Eventually(t, "node2 from configs/node2.yaml registered", 20*time.Second, func() bool {
 		return c.rdb.HGet(context.Background(), keyPrefix+"{cluster}:node:node2", "url").Val() == "http://127.0.0.1:9"
 	})
 }
@@ -385,8 +382,7 @@ func TestShippedNodeConfigJoinsTheCluster(t *testing.T) {
 // docker-compose.yml is valid: checked with docker compose (or Debian's docker-compose) when
 // installed, and in any case for the structure this project relies on.
 func TestComposeFile(t *testing.T) {
-	_, self, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(self), "..", "..")
+	root := signalingtest.ModuleRoot()
 	raw, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	"github.com/ingeco/hemicycle/test/sse"
 )
 
@@ -18,8 +19,8 @@ import (
 func TestProgrammeFromAnyNode(t *testing.T) {
 	c := startClusterWith(t, 2, "broadcast:\n  enabled: true\n  delay: 1s\n  hls: true\n")
 	const room = "conseil-diffuse"
-	chairTok := token(t, room, "anne", auth.RoleChair, 1)
-	clerkTok := token(t, room, "greffe", auth.RoleClerk, 0)
+	chairTok := keys.Token(t, room, "anne", auth.RoleChair, 1)
+	clerkTok := keys.Token(t, room, "greffe", auth.RoleClerk, 0)
 	entry := c.nodes[0]
 	must(t, entry, "POST", "/api/rooms/"+room+"/session", clerkTok, map[string]any{
 		"body":  map[string]string{"name": "Commune de Test", "kind": "commune", "profile": "generic"},
@@ -36,10 +37,10 @@ func TestProgrammeFromAnyNode(t *testing.T) {
 		t.Fatalf("viewer token through %s (room on %s): %d %v", other.id, host.id, status, out)
 	}
 	viewerTok := out["token"].(string)
-	rx, cb := newReceiver()
+	rx, cb := signalingtest.NewReceiver()
 	join(t, other, viewerTok, cb)
-	eventually(t, "the viewer hears the programme through the other node", 30*time.Second, func() bool {
-		return rx.count("programme-audio-0") >= 50 && rx.count("programme-video") > 0
+	signalingtest.Eventually(t, "the viewer hears the programme through the other node", 30*time.Second, func() bool {
+		return rx.Count("programme-audio-0") >= 50 && rx.Count("programme-video") > 0
 	})
 
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -81,7 +82,7 @@ func TestProgrammeFromAnyNode(t *testing.T) {
 		t.Errorf("the minutes lack the bleep:\n%v", minutes)
 	}
 
-	eventually(t, "the HLS playlist through the other node", 60*time.Second, func() bool {
+	signalingtest.Eventually(t, "the HLS playlist through the other node", 60*time.Second, func() bool {
 		status, out := call(t, other, "GET", "/live/"+room+"/index.m3u8", "", nil)
 		raw, _ := out["raw"].(string)
 		return status == 200 && strings.HasPrefix(raw, "#EXTM3U") && strings.Contains(raw, ".ts")

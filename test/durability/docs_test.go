@@ -1,8 +1,6 @@
 package durability
 
 import (
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,8 +12,8 @@ import (
 
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/council"
-	"github.com/ingeco/hemicycle/signaling"
 	"github.com/ingeco/hemicycle/signaling/httpapi"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
 // These tests keep docs/ true to the code: a route added, removed or given other roles
@@ -24,7 +22,7 @@ import (
 
 func readDoc(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "docs", name))
+	b, err := os.ReadFile(filepath.Join(signalingtest.ModuleRoot(), "docs", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,12 +32,7 @@ func readDoc(t *testing.T, name string) string {
 // serverRoutes is the server's route table.
 func serverRoutes(t *testing.T) []httpapi.Route {
 	t.Helper()
-	srv := signaling.NewServer(signaling.Config{
-		Verifier: auth.NewVerifier(auth.KeySet{}),
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	t.Cleanup(srv.Close)
-	return srv.Routes()
+	return signalingtest.Start(t, signalingtest.NoMedia).Signaling.Routes()
 }
 
 // apiRoutes is the deliberation API as the route table declares it: "METHOD /api/rooms/..."
@@ -273,7 +266,7 @@ func TestWalkthroughCallsRoutesThatExist(t *testing.T) {
 }
 
 func TestExampleRosterParses(t *testing.T) {
-	f, err := os.Open(filepath.Join(moduleRoot(t), "docs", "example-roster.csv"))
+	f, err := os.Open(filepath.Join(signalingtest.ModuleRoot(), "docs", "example-roster.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}

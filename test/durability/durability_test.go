@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
 // TestServerBinary builds cmd/hemicycle once and runs it as a child process: the ballots must
@@ -18,7 +19,7 @@ func TestServerBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server binary")
 	}
-	bin := buildHemicycle(t)
+	bin := signalingtest.Binary(t)
 	t.Run("acknowledged ballots survive SIGKILL", func(t *testing.T) { killAfterBallots(t, bin) })
 	t.Run("ballots acknowledged while others are cast survive SIGKILL", func(t *testing.T) { killWhileCasting(t, bin) })
 	t.Run("the walkthrough runs as written", func(t *testing.T) { runWalkthrough(t, bin) })
@@ -32,9 +33,11 @@ func killAfterBallots(t *testing.T, bin string) {
 	journal := filepath.Join(data, "journal", room+".jsonl")
 	srv := startServer(t, bin, data)
 	c := newClient(room)
-	chair := token(t, room, "anne", auth.RoleChair, 1)
-	clerk := token(t, room, "greffe", auth.RoleClerk, 0)
-	member := func(seat int) string { return token(t, room, fmt.Sprintf("membre-%d", seat), auth.RoleMember, seat) }
+	chair := keys.Token(t, room, "anne", auth.RoleChair, 1)
+	clerk := keys.Token(t, room, "greffe", auth.RoleClerk, 0)
+	member := func(seat int) string {
+		return keys.Token(t, room, fmt.Sprintf("membre-%d", seat), auth.RoleMember, seat)
+	}
 
 	c.must(t, srv, "POST", "/session", clerk, map[string]any{
 		"body":  map[string]string{"name": "Conseil communautaire d'essai", "kind": "epci", "profile": "fr-epci-visio"},
@@ -68,7 +71,7 @@ func killAfterBallots(t *testing.T, bin string) {
 		acked[b.seat] = b.choice
 	}
 
-	srv.kill(t)
+	kill(t, srv)
 
 	// The journal as the kill left it holds every ballot and verifies: nothing was being
 	// written when the server died.
@@ -130,8 +133,8 @@ func killWhileCasting(t *testing.T, bin string) {
 	journal := filepath.Join(data, "journal", room+".jsonl")
 	srv := startServer(t, bin, data)
 	c := newClient(room)
-	chair := token(t, room, "president", auth.RoleChair, 1)
-	clerk := token(t, room, "greffe", auth.RoleClerk, 0)
+	chair := keys.Token(t, room, "president", auth.RoleChair, 1)
+	clerk := keys.Token(t, room, "greffe", auth.RoleClerk, 0)
 	c.must(t, srv, "POST", "/session", clerk, map[string]any{
 		"body":  map[string]string{"name": "Conseil municipal d'essai", "kind": "commune", "profile": "fr-commune"},
 		"title": "Séance d'essai", "chair": 1, "rosterCsv": roster(seats),
@@ -144,7 +147,7 @@ func killWhileCasting(t *testing.T, bin string) {
 	c.must(t, srv, "POST", "/votes", chair, map[string]any{"id": "1-1", "item": "1", "mode": "electronic"})
 	tokens := make([]string, seats+1)
 	for seat := 1; seat <= seats; seat++ {
-		tokens[seat] = token(t, room, fmt.Sprintf("membre-%d", seat), auth.RoleMember, seat)
+		tokens[seat] = keys.Token(t, room, fmt.Sprintf("membre-%d", seat), auth.RoleMember, seat)
 	}
 	choices := []string{"for", "against", "abstain"}
 
@@ -184,7 +187,7 @@ func killWhileCasting(t *testing.T, bin string) {
 	go func() { wg.Wait(); close(allDone) }()
 	select {
 	case <-killNow:
-		srv.kill(t) // the other members go on voting meanwhile
+		kill(t, srv) // the other members go on voting meanwhile
 	case <-allDone:
 		t.Fatalf("casting ended before %d acknowledgements; refused: %v", killAfter, refused)
 	}

@@ -4,141 +4,46 @@
 package durability
 
 import (
-	"bufio"
-	"bytes"
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	"github.com/ingeco/hemicycle/store"
 )
 
-// The development server's key pair (hemicycle --dev).
-const (
-	devKey    = "devkey"
-	devSecret = "secret"
-)
+// keys are those of the development server (hemicycle --dev).
+var keys = signalingtest.DevKeys
 
-// moduleRoot is the repository's root, where the binary is built from.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	out, err := exec.CommandContext(t.Context(), "go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		t.Fatal("not inside the hemicycle module")
-	}
-	return filepath.Dir(mod)
-}
-
-// buildHemicycle compiles cmd/hemicycle into a temporary folder.
-func buildHemicycle(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "hemicycle")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./cmd/hemicycle")
-	cmd.Dir = moduleRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build hemicycle: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// server is one run of `hemicycle --dev` as a child process.
-type server struct {
-	cmd  *exec.Cmd
-	url  string
-	logs string // its standard error, kept for failure reports
-
-	done    chan struct{} // closed once the process has been waited for
-	waitErr error
-}
+func TestMain(m *testing.M) { signalingtest.Main(m) }
 
 // startServer runs `hemicycle --dev` on free ports with dataDir as HEMICYCLE_DATA_DIR and
-// returns once it is listening.
-func startServer(t *testing.T, bin, dataDir string) *server {
+// returns once it serves.
+func startServer(t *testing.T, bin, dataDir string) *signalingtest.Process {
 	t.Helper()
-	logs, err := os.CreateTemp(t.TempDir(), "server-*.log")
+	p, err := signalingtest.StartProcess(t, signalingtest.Command{
+		Path: bin, Args: []string{"--dev", "--port", "0", "--udp-port", "0", "--tcp-port", "0"},
+		Env: []string{"HEMICYCLE_DATA_DIR=" + dataDir},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = logs.Close() })
-	s := &server{logs: logs.Name(), done: make(chan struct{})}
-	s.cmd = exec.Command(bin, "--dev", "--port", "0", "--udp-port", "0", "--tcp-port", "0")
-	s.cmd.Env = append(os.Environ(), "HEMICYCLE_DATA_DIR="+dataDir)
-	s.cmd.Stderr = logs
-	pr, pw := io.Pipe()
-	s.cmd.Stdout = pw
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start hemicycle: %v", err)
-	}
-	go func() {
-		s.waitErr = s.cmd.Wait()
-		_ = pw.Close() // ends the reader below
-		close(s.done)
-	}()
-	listening := make(chan string, 1)
-	go func() {
-		// Read stdout to its end, so that the process never blocks on it.
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "hemicycle listening on "); ok {
-				url, _, _ := strings.Cut(rest, " ")
-				select {
-				case listening <- url:
-				default:
-				}
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		if s.cmd.Process != nil {
-			_ = s.cmd.Process.Kill()
-		}
-		<-s.done
-	})
-	select {
-	case s.url = <-listening:
-		return s
-	case <-s.done:
-		t.Fatalf("hemicycle exited before listening (%v):\n%s", s.waitErr, s.log())
-	case <-t.Context().Done():
-		t.Fatal("test ended before hemicycle listened")
-	}
-	return nil
+	return p
 }
 
-func (s *server) log() string {
-	b, _ := os.ReadFile(s.logs)
-	return string(b)
-}
-
-// kill sends SIGKILL and waits until the process is gone: no shutdown code runs.
-func (s *server) kill(t *testing.T) {
+// kill sends SIGKILL and waits until the server is gone: no shutdown code runs.
+func kill(t *testing.T, s *signalingtest.Process) {
 	t.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatalf("SIGKILL: %v", err)
-	}
-	<-s.done
-	var exit *exec.ExitError
-	if !errors.As(s.waitErr, &exit) {
-		t.Fatalf("hemicycle ended with %v, not killed", s.waitErr)
-	}
-	if ws, ok := exit.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("hemicycle ended with %v, want death by SIGKILL", s.waitErr)
+	if err := s.Kill(); err != nil {
+		t.Fatalf("hemicycle: %v", err)
 	}
 }
 
@@ -153,50 +58,16 @@ func newClient(room string) *client {
 	return &client{http: &http.Client{Timeout: 2 * time.Minute}, room: room}
 }
 
-func token(t *testing.T, room, identity string, role auth.Role, seat int) string {
-	t.Helper()
-	tok, err := auth.Issue(auth.TokenOptions{
-		Key: devKey, Secret: devSecret, Identity: identity, Name: identity, Room: room, TTL: time.Hour,
-		Video: auth.GrantsForRole(role, room), Council: &auth.CouncilGrant{Role: role, Seat: seat},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
 // call sends one API request; err is a transport failure (the server is gone), not a refusal.
-func (c *client) call(s *server, method, path, tok string, body any) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, s.url+"/api/rooms/"+c.room+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, nil, fmt.Errorf("read answer: %w", err)
-	}
-	return resp.StatusCode, out, nil
+func (c *client) call(s *signalingtest.Process, method, path, tok string, body any) (int, []byte, error) {
+	return signalingtest.Request(context.Background(), c.http, method, s.URL+"/api/rooms/"+c.room+path, tok, body)
 }
 
-func (c *client) must(t *testing.T, s *server, method, path, tok string, body any) []byte {
+func (c *client) must(t *testing.T, s *signalingtest.Process, method, path, tok string, body any) []byte {
 	t.Helper()
 	status, out, err := c.call(s, method, path, tok, body)
 	if err != nil {
-		t.Fatalf("%s %s: %v\nserver log:\n%s", method, path, err, s.log())
+		t.Fatalf("%s %s: %v\nserver log:\n%s", method, path, err, s.Output())
 	}
 	if status != 200 {
 		t.Fatalf("%s %s: %d %s", method, path, status, out)
@@ -227,7 +98,7 @@ type stateView struct {
 	OpenVote string     `json:"openVote"`
 }
 
-func (c *client) state(t *testing.T, s *server, tok string) stateView {
+func (c *client) state(t *testing.T, s *signalingtest.Process, tok string) stateView {
 	t.Helper()
 	var v stateView
 	if err := json.Unmarshal(c.must(t, s, "GET", "/state", tok, nil), &v); err != nil {

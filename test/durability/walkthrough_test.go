@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
 // runWalkthrough runs every shell block of docs/walkthrough.md, in order, against a fresh
@@ -31,18 +33,18 @@ func runWalkthrough(t *testing.T, bin string) {
 	if err := os.Mkdir(filepath.Join(work, "docs"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(filepath.Join(moduleRoot(t), "docs", "example-roster.csv"), filepath.Join(work, "docs", "example-roster.csv")); err != nil {
+	if err := os.Symlink(filepath.Join(signalingtest.ModuleRoot(), "docs", "example-roster.csv"), filepath.Join(work, "docs", "example-roster.csv")); err != nil {
 		t.Fatal(err)
 	}
 	srv := startServer(t, bin, filepath.Join(work, "data"))
 
 	// The walkthrough's server is on 7880; this one is on a free port.
-	script := "set -euo pipefail\n" + strings.ReplaceAll(strings.Join(blocks, "\n"), "http://127.0.0.1:7880", srv.url)
+	script := "set -euo pipefail\n" + strings.ReplaceAll(strings.Join(blocks, "\n"), "http://127.0.0.1:7880", srv.URL)
 	cmd := exec.CommandContext(t.Context(), "bash", "-c", script)
 	cmd.Dir = work
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("the walkthrough's commands failed: %v\n%s\nserver log:\n%s", err, out, srv.log())
+		t.Fatalf("the walkthrough's commands failed: %v\n%s\nserver log:\n%s", err, out, srv.Output())
 	}
 	text := string(out)
 	for _, want := range []string{

@@ -1,0 +1,165 @@
+package signalingtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/configs/profiles"
+	"github.com/ingeco/hemicycle/council"
+	"github.com/ingeco/hemicycle/sfu"
+	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/store"
+)
+
+// Server is a signalling server with its media engine on loopback, served over HTTP on a free
+// port, and the keys its tokens are signed with.
+type Server struct {
+	Keys
+	Signaling *signaling.Server
+	HTTP      *httptest.Server
+	WS        string        // the WebSocket URL SDK clients connect to
+	Journal   store.Journal // the deliberation's journal, when an option gave one
+}
+
+// Option changes the server's configuration before it starts.
+type Option func(*signaling.Config)
+
+// Start starts a server verifying TestKeys, its media engine on loopback only, stopped when the
+// test ends. With a programme configured, the programme's routes are mounted beside the
+// server's own, as cmd/hemicycle mounts them.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	log := Logger()
+	engine, err := sfu.NewEngine(sfu.Config{UDPAddr: "127.0.0.1:0", Loopback: true, LoopbackOnly: true, Logger: log})
+	if err != nil {
+		t.Fatalf("media engine: %v", err)
+	}
+	cfg := signaling.Config{Verifier: auth.NewVerifier(TestKeys.KeySet()), Media: engine, Logger: log}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.Media != engine { // NoMedia, or an engine of the test's own
+		_ = engine.Close()
+	}
+	sig := signaling.NewServer(cfg)
+	hs := httptest.NewServer(sig.Handler())
+	t.Cleanup(func() {
+		sig.Close()
+		hs.Close()
+		if cfg.Media == engine {
+			_ = engine.Close()
+		}
+	})
+	return &Server{Keys: TestKeys, Signaling: sig, HTTP: hs, WS: "ws" + strings.TrimPrefix(hs.URL, "http"), Journal: cfg.Journal}
+}
+
+// NoMedia starts the server without a media engine, for suites that only call the HTTP API.
+func NoMedia(c *signaling.Config) { c.Media = nil }
+
+// Council gives the server a file journal in dir (closed when the test ends) and the shipped
+// legal profiles, so that sessions can be held.
+func Council(t testing.TB, dir string) Option {
+	t.Helper()
+	j, err := store.OpenFile(dir)
+	if err != nil {
+		t.Fatalf("open the journal: %v", err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	return func(c *signaling.Config) { c.Journal, c.Profiles = j, Profile }
+}
+
+// Profile reads one of the shipped legal profiles.
+func Profile(name string) (*council.Profile, error) {
+	data, err := profiles.Read(name)
+	if err != nil {
+		return nil, err
+	}
+	return council.ParseProfile(data)
+}
+
+// Programme gives every room a public programme configured by pc; its viewer tokens are
+// signed with TestKeys and its broadcast logs with the server, unless pc says otherwise.
+func Programme(pc signaling.ProgrammeConfig) Option {
+	return func(c *signaling.Config) {
+		if pc.Key == "" {
+			pc.Key, pc.Secret = TestKeys.Key, TestKeys.Secret
+		}
+		if pc.Broadcast.Logger == nil {
+			pc.Broadcast.Logger = c.Logger
+		}
+		c.Programme = &pc
+	}
+}
+
+// Call sends a request to path on the server; see Call.
+func (s *Server) Call(t testing.TB, method, path, token string, body any) (int, []byte) {
+	t.Helper()
+	return Call(t, method, s.HTTP.URL+path, token, body)
+}
+
+// Call sends body as JSON (none when nil) with token as bearer (none when empty) and returns
+// the answer's status and body; a transport error fails the test. An event stream's status is
+// its answer: its body, which does not end, is not read.
+func Call(t testing.TB, method, url, token string, body any) (int, []byte) {
+	t.Helper()
+	status, out, err := Request(t.Context(), http.DefaultClient, method, url, token, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, out
+}
+
+// Request is Call for requests that may fail, such as those to a server being killed.
+func Request(ctx context.Context, client *http.Client, method, url, token string, body any) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, fmt.Errorf("%s %s: %w", method, url, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends an event stream
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w", method, url, err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w", method, url, err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") == "text/event-stream" {
+		return resp.StatusCode, nil, nil
+	}
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: read the answer: %w", method, url, err)
+	}
+	return resp.StatusCode, out, nil
+}
+
+// Object decodes an answer that is a JSON object; any other answer (Markdown minutes, an
+// empty body) is {"raw": its text}.
+func Object(raw []byte) map[string]any {
+	out := map[string]any{}
+	if json.Unmarshal(raw, &out) != nil || len(out) == 0 {
+		out = map[string]any{"raw": string(raw)}
+	}
+	return out
+}
