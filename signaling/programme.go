@@ -100,7 +100,8 @@ func isViewer(p *Participant) bool { return p.claims.Role() == auth.RoleViewer }
 
 // startProgramme creates the room's programme when the server has one configured. It is
 // called as the room is created; failure leaves the room without a programme, logged.
-func (s *Server) startProgramme(r *Room) *roomProgramme {
+func (r *Room) startProgramme() *roomProgramme {
+	s := r.srv
 	cfg := s.cfg.Programme
 	if cfg == nil {
 		return nil

@@ -22,7 +22,7 @@ import (
 // 404 for rooms without a programme (the server has none configured, or the room is not open).
 
 // programmeRoutes are the programme's rows of the route table.
-func (s *Server) programmeRoutes() []httpapi.Route {
+func programmeRoutes(s *Server) []httpapi.Route {
 	var cfg ProgrammeConfig
 	if s.cfg.Programme != nil {
 		cfg = *s.cfg.Programme

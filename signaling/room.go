@@ -55,7 +55,7 @@ func newRoom(s *Server, name string, emptyTimeout time.Duration) *Room {
 		speaking:     map[string]float32{},
 	}
 	r.log = s.log.With("room", name)
-	r.programme = s.startProgramme(r) // programme.go
+	r.programme = r.startProgramme() // programme.go
 	r.emptyTimer = time.AfterFunc(emptyTimeout, r.closeIfEmpty)
 	s.wg.Add(2)
 	go func() {

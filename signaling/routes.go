@@ -27,7 +27,7 @@ func (s *Server) Routes() []httpapi.Route {
 		{Pattern: rs.PathPrefix(), Access: httpapi.SelfChecked("a token with the grant each call needs"), Relay: httpapi.ByHandler, Handler: rs.ServeHTTP},
 	}
 	rows = append(rows, s.delib.routes()...)
-	return append(rows, s.programmeRoutes()...)
+	return append(rows, programmeRoutes(s)...)
 }
 
 // Handler serves the route table: the server's rows and extra, each behind the same headers,
