@@ -186,10 +186,8 @@ func (s *State) Execute(c Command) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range events {
-		if err := s.Apply(e); err != nil {
-			return nil, fmt.Errorf("internal error: decided event does not apply: %w", err)
-		}
+	if err := s.applyAll(events); err != nil {
+		return nil, fmt.Errorf("internal error: decided event does not apply: %w", err)
 	}
 	return events, nil
 }
@@ -252,8 +250,8 @@ func (c CloseSession) decide(s *State) ([]Event, error) {
 	if err := s.sessionOpen(); err != nil {
 		return nil, err
 	}
-	if v := s.openVote(); v != nil {
-		return nil, refuse(ErrState, "vote %q is still open", v.ID)
+	if err := s.betweenVotes(); err != nil {
+		return nil, err
 	}
 	if it := s.openItem(); it != nil {
 		return nil, refuse(ErrState, "item %q is still open", it.ID)
@@ -266,10 +264,7 @@ func (c CloseSession) decide(s *State) ([]Event, error) {
 }
 
 func (c ChangeChair) decide(s *State) ([]Event, error) {
-	if err := s.sessionOpen(); err != nil {
-		return nil, err
-	}
-	if _, err := s.inOffice(c.Seat); err != nil {
+	if err := s.seatInOpenSession(c.Seat); err != nil {
 		return nil, err
 	}
 	if !s.present(c.Seat) {
@@ -294,10 +289,7 @@ func (s *State) revokeOnArrival(h Header, seat int) []Event {
 }
 
 func (c RecordArrival) decide(s *State) ([]Event, error) {
-	if err := s.sessionOpen(); err != nil {
-		return nil, err
-	}
-	if _, err := s.inOffice(c.Seat); err != nil {
+	if err := s.seatInOpenSession(c.Seat); err != nil {
 		return nil, err
 	}
 	switch c.Place {
@@ -519,18 +511,9 @@ func (c AddItem) decide(s *State) ([]Event, error) {
 }
 
 func (c OpenItem) decide(s *State) ([]Event, error) {
-	if err := s.sessionOpen(); err != nil {
-		return nil, err
-	}
-	it, err := s.item(c.ID)
+	it, err := s.itemOpenable(c.ID)
 	if err != nil {
 		return nil, err
-	}
-	if open := s.openItem(); open != nil {
-		return nil, refuse(ErrState, "item %q is still open", open.ID)
-	}
-	if it.Status != StatusPending {
-		return nil, refuse(ErrState, "item %q is %s", it.ID, it.Status)
 	}
 	q := s.quorumFor(it.ID)
 	if !q.Reached {
@@ -540,29 +523,20 @@ func (c OpenItem) decide(s *State) ([]Event, error) {
 }
 
 func (c CloseItem) decide(s *State) ([]Event, error) {
-	it, err := s.item(c.ID)
+	it, err := s.itemUnderDiscussion(c.ID)
 	if err != nil {
 		return nil, err
 	}
-	if it.Status != StatusOpen {
-		return nil, refuse(ErrState, "item %q is not open", it.ID)
-	}
-	if v := s.openVote(); v != nil {
-		return nil, refuse(ErrState, "vote %q is still open", v.ID)
+	if err := s.betweenVotes(); err != nil {
+		return nil, err
 	}
 	return []Event{ItemClosed{Header: c.Header, Item: it.ID}}, nil
 }
 
 func (c PostponeItem) decide(s *State) ([]Event, error) {
-	it, err := s.item(c.ID)
+	it, err := s.itemPostponable(c.ID)
 	if err != nil {
 		return nil, err
-	}
-	if it.Status != StatusPending && it.Status != StatusOpen {
-		return nil, refuse(ErrState, "item %q is %s", it.ID, it.Status)
-	}
-	if v := s.openVote(); v != nil && v.Item == it.ID {
-		return nil, refuse(ErrState, "vote %q is still open", v.ID)
 	}
 	return []Event{ItemPostponed{Header: c.Header, Item: it.ID, Reason: c.Reason}}, nil
 }
@@ -571,12 +545,9 @@ func (c RequestSecretBallot) decide(s *State) ([]Event, error) {
 	if err := s.sessionOpen(); err != nil {
 		return nil, err
 	}
-	it, err := s.item(c.Item)
+	it, err := s.itemUnderDiscussion(c.Item)
 	if err != nil {
 		return nil, err
-	}
-	if it.Status != StatusOpen {
-		return nil, refuse(ErrState, "item %q is not open", it.ID)
 	}
 	if v := s.openVote(); v != nil {
 		return nil, refuse(ErrState, "vote %q is open; a secret ballot must be asked before voting", v.ID)
@@ -609,29 +580,11 @@ func (c RequestSecretBallot) decide(s *State) ([]Event, error) {
 }
 
 func (c OpenVote) decide(s *State) ([]Event, error) {
-	if err := s.sessionOpen(); err != nil {
-		return nil, err
-	}
-	if strings.TrimSpace(c.ID) == "" {
-		return nil, refuse(ErrInvalid, "a vote needs an id")
-	}
-	if _, err := s.vote(c.ID); err == nil {
-		return nil, refuse(ErrState, "vote %q already exists", c.ID)
-	}
-	it, err := s.item(c.Item)
+	it, err := s.voteOpenable(c.ID, c.Item, c.Mode)
 	if err != nil {
 		return nil, err
 	}
-	if it.Status != StatusOpen {
-		return nil, refuse(ErrState, "item %q is not open", it.ID)
-	}
-	if v := s.openVote(); v != nil {
-		return nil, refuse(ErrState, "vote %q is still open", v.ID)
-	}
 	p := s.profile
-	if !c.Mode.valid() {
-		return nil, refuse(ErrInvalid, "unknown vote mode %q", c.Mode)
-	}
 	if !slices.Contains(p.Votes.Modes, c.Mode) {
 		return nil, refuse(ErrVoteMode, "profile %s does not allow %s votes (allowed: %s)", p.ID, c.Mode, modeList(p.Votes.Modes))
 	}
@@ -663,24 +616,9 @@ func (c OpenVote) decide(s *State) ([]Event, error) {
 }
 
 func (c CastBallot) decide(s *State) ([]Event, error) {
-	v, err := s.vote(c.Vote)
+	v, err := s.ballotCastable(c.Vote, c.Seat, c.Choice)
 	if err != nil {
 		return nil, err
-	}
-	if !v.Open() {
-		return nil, refuse(ErrState, "vote %q is closed", v.ID)
-	}
-	if v.Mode == Secret {
-		return nil, refuse(ErrVoteMode, "vote %q is a secret ballot: papers are counted in the chamber and the tally recorded", v.ID)
-	}
-	if !c.Choice.valid() {
-		return nil, refuse(ErrInvalid, "unknown choice %q (for, against, abstain, not-voting)", c.Choice)
-	}
-	if _, err := s.inOffice(c.Seat); err != nil {
-		return nil, err
-	}
-	if b, dup := v.ballotOf(c.Seat); dup {
-		return nil, refuse(ErrAlreadyVoted, "seat %d has already voted in vote %q (%s); a ballot is final", c.Seat, v.ID, b.Choice)
 	}
 	caster := c.Seat
 	if !s.present(c.Seat) {
@@ -713,18 +651,9 @@ func (c CastBallot) decide(s *State) ([]Event, error) {
 }
 
 func (c RecordTally) decide(s *State) ([]Event, error) {
-	v, err := s.vote(c.Vote)
+	v, err := s.tallyRecordable(c.Vote, Tally{For: c.For, Against: c.Against, Blank: c.Blank})
 	if err != nil {
 		return nil, err
-	}
-	if !v.Open() || v.Mode != Secret {
-		return nil, refuse(ErrState, "vote %q is not an open secret ballot", v.ID)
-	}
-	if v.Tally != nil {
-		return nil, refuse(ErrState, "vote %q already has a tally", v.ID)
-	}
-	if c.For < 0 || c.Against < 0 || c.Blank < 0 {
-		return nil, refuse(ErrInvalid, "a tally cannot hold negative counts")
 	}
 	voters := s.quorumFor(v.Item).voters()
 	if total := c.For + c.Against + c.Blank; total > voters {
@@ -734,37 +663,16 @@ func (c RecordTally) decide(s *State) ([]Event, error) {
 }
 
 func (c CloseVote) decide(s *State) ([]Event, error) {
-	v, err := s.vote(c.Vote)
+	v, err := s.voteClosable(c.Vote)
 	if err != nil {
 		return nil, err
-	}
-	if !v.Open() {
-		return nil, refuse(ErrState, "vote %q is already closed", v.ID)
-	}
-	if v.Mode == Secret && v.Tally == nil {
-		return nil, refuse(ErrState, "secret ballot %q: record the tellers' tally before closing", v.ID)
 	}
 	return []Event{VoteClosed{Header: c.Header, Vote: v.ID, Result: s.result(v)}}, nil
 }
 
 func (c RecordBleep) decide(s *State) ([]Event, error) {
-	if s.session.OpenedAt.IsZero() {
-		return nil, refuse(ErrState, "the session has not been opened")
-	}
-	if err := checkBleep(c.From, c.To); err != nil {
+	if err := s.bleepRecordable(c.From, c.To); err != nil {
 		return nil, err
 	}
 	return []Event{ProgrammeBleeped{Header: c.Header, From: c.From, To: c.To}}, nil
-}
-
-// checkBleep refuses a passage without a start or ending before it starts.
-func checkBleep(from, to time.Time) error {
-	switch {
-	case from.IsZero() || to.IsZero():
-		return refuse(ErrInvalid, "a bleeped passage needs a start and an end")
-	case to.Before(from):
-		return refuse(ErrInvalid, "the bleeped passage ends at %s, before it starts at %s",
-			to.Format(time.RFC3339Nano), from.Format(time.RFC3339Nano))
-	}
-	return nil
 }

@@ -177,32 +177,22 @@ func DraftMinutes(s *State, loc *time.Location) *Minutes {
 		}
 	}
 
-	for _, it := range s.items {
+	for _, orig := range s.items {
+		it := copyItem(orig)
 		im := ItemMinutes{ID: it.ID, Title: it.Title, Kind: it.Kind, InPersonOnly: it.InPersonOnly, Status: it.Status,
-			OpenedAt: in(it.OpenedAt), ClosedAt: in(it.ClosedAt), PostponeReason: it.PostponeReason}
-		if it.Quorum != nil {
-			q := *it.Quorum
-			im.Quorum = &q
-		}
-		if it.SecretBallot != nil {
-			sb := *it.SecretBallot
+			OpenedAt: in(it.OpenedAt), ClosedAt: in(it.ClosedAt), Quorum: it.Quorum, PostponeReason: it.PostponeReason,
+			SecretBallot: it.SecretBallot}
+		if sb := it.SecretBallot; sb != nil {
 			sb.At = in(sb.At)
-			im.SecretBallot = &sb
 			for _, seat := range sb.Remote {
 				im.RemoteAtSecretRequest = append(im.RemoteAtSecretRequest, ref(seat))
 			}
 		}
 		for _, id := range it.Votes {
-			v, _ := s.vote(id)
-			vm := VoteMinutes{ID: v.ID, Question: v.Question, Mode: v.Mode, OpenedAt: in(v.OpenedAt), ClosedAt: in(v.ClosedAt), Quorum: v.Quorum}
-			if v.Tally != nil {
-				t := *v.Tally
-				vm.Tally = &t
-			}
-			if v.Result != nil {
-				r := *v.Result
-				vm.Result = &r
-			}
+			found, _ := s.vote(id)
+			v := copyVote(found)
+			vm := VoteMinutes{ID: v.ID, Question: v.Question, Mode: v.Mode, OpenedAt: in(v.OpenedAt), ClosedAt: in(v.ClosedAt), Quorum: v.Quorum,
+				Tally: v.Tally, Result: v.Result}
 			// Names follow the roster order, as a roll call reads them.
 			for _, st := range s.roster.Seats {
 				b, ok := v.ballotOf(st.Number)

@@ -122,30 +122,46 @@ func (s *State) SpeakingTime(seat int, now time.Time) time.Duration {
 func (s *State) Speeches() []Speech { return slices.Clone(s.floor.speeches) }
 
 // Items lists the agenda.
-func (s *State) Items() []Item {
-	out := make([]Item, len(s.items))
-	for i, it := range s.items {
-		out[i] = copyItem(it)
+func (s *State) Items() []Item { return copies(s.items, copyItem) }
+
+// Item returns one agenda item.
+func (s *State) Item(id string) (Item, bool) {
+	it, _ := s.item(id)
+	return copyOf(it, copyItem)
+}
+
+// OpenItem returns the item under discussion, if any.
+func (s *State) OpenItem() (Item, bool) { return copyOf(s.openItem(), copyItem) }
+
+// Votes lists every vote in order.
+func (s *State) Votes() []Vote { return copies(s.votes, copyVote) }
+
+// Vote returns one vote.
+func (s *State) Vote(id string) (Vote, bool) {
+	v, _ := s.vote(id)
+	return copyOf(v, copyVote)
+}
+
+// OpenVote returns the vote under way, if any.
+func (s *State) OpenVote() (Vote, bool) { return copyOf(s.openVote(), copyVote) }
+
+// The state hands out copies, so that no caller can change it behind Apply's back.
+
+func copies[T any](records []*T, clone func(*T) T) []T {
+	out := make([]T, len(records))
+	for i, r := range records {
+		out[i] = clone(r)
 	}
 	return out
 }
 
-// Item returns one agenda item.
-func (s *State) Item(id string) (Item, bool) {
-	it, err := s.item(id)
-	if err != nil {
-		return Item{}, false
+// copyOf copies the record, or reports that there is none.
+func copyOf[T any](record *T, clone func(*T) T) (T, bool) {
+	if record == nil {
+		var none T
+		return none, false
 	}
-	return copyItem(it), true
-}
-
-// OpenItem returns the item under discussion, if any.
-func (s *State) OpenItem() (Item, bool) {
-	it := s.openItem()
-	if it == nil {
-		return Item{}, false
-	}
-	return copyItem(it), true
+	return clone(record), true
 }
 
 func copyItem(it *Item) Item {
@@ -161,33 +177,6 @@ func copyItem(it *Item) Item {
 		c.SecretBallot = &sb
 	}
 	return c
-}
-
-// Votes lists every vote in order.
-func (s *State) Votes() []Vote {
-	out := make([]Vote, len(s.votes))
-	for i, v := range s.votes {
-		out[i] = copyVote(v)
-	}
-	return out
-}
-
-// Vote returns one vote.
-func (s *State) Vote(id string) (Vote, bool) {
-	v, err := s.vote(id)
-	if err != nil {
-		return Vote{}, false
-	}
-	return copyVote(v), true
-}
-
-// OpenVote returns the vote under way, if any.
-func (s *State) OpenVote() (Vote, bool) {
-	v := s.openVote()
-	if v == nil {
-		return Vote{}, false
-	}
-	return copyVote(v), true
 }
 
 func copyVote(v *Vote) Vote {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -223,12 +224,20 @@ func Replay(p *Profile, r Roster, events []Event) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range events {
-		if err := s.Apply(e); err != nil {
-			return nil, fmt.Errorf("replay: %w", err)
-		}
+	if err := s.applyAll(events); err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
 	}
 	return s, nil
+}
+
+// applyAll folds events in order, stopping at the first that does not apply.
+func (s *State) applyAll(events []Event) error {
+	for _, e := range events {
+		if err := s.Apply(e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Apply folds one event. It checks that the event is coherent with the
@@ -408,6 +417,171 @@ func (s *State) currentItem() string {
 	return ""
 }
 
+// The checks below are the ones a command and the event recording it share: Decide refuses
+// with them, and Apply keeps a journal that breaks them from being folded.
+
+// seatInOpenSession refuses a seat no member holds, or a session not under way.
+func (s *State) seatInOpenSession(seat int) error {
+	if err := s.sessionOpen(); err != nil {
+		return err
+	}
+	_, err := s.inOffice(seat)
+	return err
+}
+
+// betweenVotes refuses while a vote is under way.
+func (s *State) betweenVotes() error {
+	if v := s.openVote(); v != nil {
+		return refuse(ErrState, "vote %q is still open", v.ID)
+	}
+	return nil
+}
+
+// itemUnderDiscussion returns the item if it is the open one.
+func (s *State) itemUnderDiscussion(id string) (*Item, error) {
+	it, err := s.item(id)
+	if err != nil {
+		return nil, err
+	}
+	if it.Status != StatusOpen {
+		return nil, refuse(ErrState, "item %q is not open", it.ID)
+	}
+	return it, nil
+}
+
+// itemOpenable returns the item if the session may take it up now: still pending, and no
+// other item open.
+func (s *State) itemOpenable(id string) (*Item, error) {
+	if err := s.sessionOpen(); err != nil {
+		return nil, err
+	}
+	it, err := s.item(id)
+	if err != nil {
+		return nil, err
+	}
+	if open := s.openItem(); open != nil {
+		return nil, refuse(ErrState, "item %q is still open", open.ID)
+	}
+	if it.Status != StatusPending {
+		return nil, refuse(ErrState, "item %q is %s", it.ID, it.Status)
+	}
+	return it, nil
+}
+
+// itemPostponable returns the item if it is pending or open with no vote under way on it.
+func (s *State) itemPostponable(id string) (*Item, error) {
+	it, err := s.item(id)
+	if err != nil {
+		return nil, err
+	}
+	if it.Status != StatusPending && it.Status != StatusOpen {
+		return nil, refuse(ErrState, "item %q is %s", it.ID, it.Status)
+	}
+	if v := s.openVote(); v != nil && v.Item == it.ID {
+		return nil, refuse(ErrState, "vote %q is still open", v.ID)
+	}
+	return it, nil
+}
+
+// voteOpenable returns the item a new vote id would be taken on: the item under discussion,
+// between votes, in a known mode.
+func (s *State) voteOpenable(vote, item string, mode VoteMode) (*Item, error) {
+	if err := s.sessionOpen(); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(vote) == "" {
+		return nil, refuse(ErrInvalid, "a vote needs an id")
+	}
+	if _, err := s.vote(vote); err == nil {
+		return nil, refuse(ErrState, "vote %q already exists", vote)
+	}
+	it, err := s.itemUnderDiscussion(item)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.betweenVotes(); err != nil {
+		return nil, err
+	}
+	if !mode.valid() {
+		return nil, refuse(ErrInvalid, "unknown vote mode %q", mode)
+	}
+	return it, nil
+}
+
+// ballotCastable returns the vote if it takes a named ballot of this choice for this seat,
+// which has not voted yet.
+func (s *State) ballotCastable(vote string, seat int, choice Choice) (*Vote, error) {
+	v, err := s.vote(vote)
+	if err != nil {
+		return nil, err
+	}
+	if !v.Open() {
+		return nil, refuse(ErrState, "vote %q is closed", v.ID)
+	}
+	if v.Mode == Secret {
+		return nil, refuse(ErrVoteMode, "vote %q is a secret ballot: papers are counted in the chamber and the tally recorded", v.ID)
+	}
+	if !choice.valid() {
+		return nil, refuse(ErrInvalid, "unknown choice %q (for, against, abstain, not-voting)", choice)
+	}
+	if _, err := s.inOffice(seat); err != nil {
+		return nil, err
+	}
+	if b, dup := v.ballotOf(seat); dup {
+		return nil, refuse(ErrAlreadyVoted, "seat %d has already voted in vote %q (%s); a ballot is final", seat, v.ID, b.Choice)
+	}
+	return v, nil
+}
+
+// tallyRecordable returns the vote if it is an open secret ballot without a tally, and the
+// tally counts no negative number.
+func (s *State) tallyRecordable(vote string, t Tally) (*Vote, error) {
+	v, err := s.vote(vote)
+	if err != nil {
+		return nil, err
+	}
+	if !v.Open() || v.Mode != Secret {
+		return nil, refuse(ErrState, "vote %q is not an open secret ballot", v.ID)
+	}
+	if v.Tally != nil {
+		return nil, refuse(ErrState, "vote %q already has a tally", v.ID)
+	}
+	if t.For < 0 || t.Against < 0 || t.Blank < 0 {
+		return nil, refuse(ErrInvalid, "a tally cannot hold negative counts")
+	}
+	return v, nil
+}
+
+// voteClosable returns the vote if it is open and, for a secret ballot, tallied.
+func (s *State) voteClosable(vote string) (*Vote, error) {
+	v, err := s.vote(vote)
+	if err != nil {
+		return nil, err
+	}
+	if !v.Open() {
+		return nil, refuse(ErrState, "vote %q is already closed", v.ID)
+	}
+	if v.Mode == Secret && v.Tally == nil {
+		return nil, refuse(ErrState, "secret ballot %q: record the tellers' tally before closing", v.ID)
+	}
+	return v, nil
+}
+
+// bleepRecordable refuses a passage before the session opened, without a start, or ending
+// before it starts.
+func (s *State) bleepRecordable(from, to time.Time) error {
+	switch {
+	case s.session.OpenedAt.IsZero():
+		return refuse(ErrState, "the session has not been opened")
+	case from.IsZero() || to.IsZero():
+		return refuse(ErrInvalid, "a bleeped passage needs a start and an end")
+	case to.Before(from):
+		return refuse(ErrInvalid, "the bleeped passage ends at %s, before it starts at %s",
+			to.Format(time.RFC3339Nano), from.Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
 // --- apply, one per event ---
 
 func (e SessionOpened) apply(s *State) error {
@@ -458,10 +632,7 @@ func (e SessionClosed) apply(s *State) error {
 }
 
 func (e ChairChanged) apply(s *State) error {
-	if err := s.sessionOpen(); err != nil {
-		return err
-	}
-	if _, err := s.inOffice(e.Seat); err != nil {
+	if err := s.seatInOpenSession(e.Seat); err != nil {
 		return err
 	}
 	s.session.Chair = e.Seat
@@ -470,10 +641,7 @@ func (e ChairChanged) apply(s *State) error {
 }
 
 func (e MemberArrived) apply(s *State) error {
-	if err := s.sessionOpen(); err != nil {
-		return err
-	}
-	if _, err := s.inOffice(e.Seat); err != nil {
+	if err := s.seatInOpenSession(e.Seat); err != nil {
 		return err
 	}
 	if e.Place != InChamber && e.Place != Remote {
@@ -564,10 +732,7 @@ func (e ProxyRevoked) apply(s *State) error {
 }
 
 func (e FloorRequested) apply(s *State) error {
-	if err := s.sessionOpen(); err != nil {
-		return err
-	}
-	if _, err := s.inOffice(e.Seat); err != nil {
+	if err := s.seatInOpenSession(e.Seat); err != nil {
 		return err
 	}
 	if e.Kind != Speak && e.Kind != PointOfOrder {
@@ -592,10 +757,7 @@ func (e FloorRequestCancelled) apply(s *State) error {
 }
 
 func (e FloorGranted) apply(s *State) error {
-	if err := s.sessionOpen(); err != nil {
-		return err
-	}
-	if _, err := s.inOffice(e.Seat); err != nil {
+	if err := s.seatInOpenSession(e.Seat); err != nil {
 		return err
 	}
 	if s.floor.holder != 0 {
@@ -653,18 +815,9 @@ func (e ItemAdded) apply(s *State) error {
 }
 
 func (e ItemOpened) apply(s *State) error {
-	if err := s.sessionOpen(); err != nil {
-		return err
-	}
-	it, err := s.item(e.Item)
+	it, err := s.itemOpenable(e.Item)
 	if err != nil {
 		return err
-	}
-	if open := s.openItem(); open != nil {
-		return fmt.Errorf("item %q is still open", open.ID)
-	}
-	if it.Status != StatusPending {
-		return fmt.Errorf("item %q is %s", it.ID, it.Status)
 	}
 	q := e.Quorum
 	it.Status, it.OpenedAt, it.Quorum = StatusOpen, e.At, &q
@@ -672,30 +825,21 @@ func (e ItemOpened) apply(s *State) error {
 }
 
 func (e ItemClosed) apply(s *State) error {
-	it, err := s.item(e.Item)
+	it, err := s.itemUnderDiscussion(e.Item)
 	if err != nil {
 		return err
 	}
-	if it.Status != StatusOpen {
-		return fmt.Errorf("item %q is not open", it.ID)
-	}
-	if v := s.openVote(); v != nil {
-		return fmt.Errorf("vote %q is still open", v.ID)
+	if err := s.betweenVotes(); err != nil {
+		return err
 	}
 	it.Status, it.ClosedAt = StatusClosed, e.At
 	return nil
 }
 
 func (e ItemPostponed) apply(s *State) error {
-	it, err := s.item(e.Item)
+	it, err := s.itemPostponable(e.Item)
 	if err != nil {
 		return err
-	}
-	if it.Status != StatusPending && it.Status != StatusOpen {
-		return fmt.Errorf("item %q is %s", it.ID, it.Status)
-	}
-	if v := s.openVote(); v != nil && v.Item == it.ID {
-		return fmt.Errorf("vote %q is still open", v.ID)
 	}
 	if it.Status == StatusOpen {
 		it.ClosedAt = e.At
@@ -705,12 +849,9 @@ func (e ItemPostponed) apply(s *State) error {
 }
 
 func (e SecretBallotRequested) apply(s *State) error {
-	it, err := s.item(e.Item)
+	it, err := s.itemUnderDiscussion(e.Item)
 	if err != nil {
 		return err
-	}
-	if it.Status != StatusOpen {
-		return fmt.Errorf("item %q is not open", it.ID)
 	}
 	if e.Outcome != SecretHeld && e.Outcome != SecretPostponed {
 		return fmt.Errorf("unknown secret-ballot outcome %q", e.Outcome)
@@ -721,27 +862,9 @@ func (e SecretBallotRequested) apply(s *State) error {
 }
 
 func (e VoteOpened) apply(s *State) error {
-	if err := s.sessionOpen(); err != nil {
-		return err
-	}
-	it, err := s.item(e.Item)
+	it, err := s.voteOpenable(e.Vote, e.Item, e.Mode)
 	if err != nil {
 		return err
-	}
-	if it.Status != StatusOpen {
-		return fmt.Errorf("item %q is not open", it.ID)
-	}
-	if v := s.openVote(); v != nil {
-		return fmt.Errorf("vote %q is still open", v.ID)
-	}
-	if e.Vote == "" {
-		return errors.New("a vote needs an id")
-	}
-	if _, err := s.vote(e.Vote); err == nil {
-		return fmt.Errorf("vote %q already exists", e.Vote)
-	}
-	if !e.Mode.valid() {
-		return fmt.Errorf("unknown vote mode %q", e.Mode)
 	}
 	s.votes = append(s.votes, &Vote{ID: e.Vote, Item: e.Item, Question: e.Question, Mode: e.Mode, OpenedAt: e.At, Quorum: e.Quorum})
 	it.Votes = append(it.Votes, e.Vote)
@@ -749,27 +872,12 @@ func (e VoteOpened) apply(s *State) error {
 }
 
 func (e BallotCast) apply(s *State) error {
-	v, err := s.vote(e.Vote)
+	v, err := s.ballotCastable(e.Vote, e.Seat, e.Choice)
 	if err != nil {
-		return err
-	}
-	if !v.Open() {
-		return fmt.Errorf("vote %q is closed", v.ID)
-	}
-	if v.Mode == Secret {
-		return fmt.Errorf("vote %q is a secret ballot: no named ballots", v.ID)
-	}
-	if _, err := s.inOffice(e.Seat); err != nil {
 		return err
 	}
 	if _, err := s.inOffice(e.CastBy); err != nil {
 		return fmt.Errorf("cast by: %w", err)
-	}
-	if !e.Choice.valid() {
-		return fmt.Errorf("unknown choice %q", e.Choice)
-	}
-	if _, dup := v.ballotOf(e.Seat); dup {
-		return fmt.Errorf("seat %d has already voted in vote %q", e.Seat, v.ID)
 	}
 	v.Ballots = append(v.Ballots, Ballot{Seat: e.Seat, Choice: e.Choice, CastBy: e.CastBy, At: e.At})
 	return nil
@@ -784,33 +892,19 @@ func (c Choice) valid() bool {
 }
 
 func (e TallyRecorded) apply(s *State) error {
-	v, err := s.vote(e.Vote)
+	t := Tally{For: e.For, Against: e.Against, Blank: e.Blank}
+	v, err := s.tallyRecordable(e.Vote, t)
 	if err != nil {
 		return err
 	}
-	if !v.Open() || v.Mode != Secret {
-		return fmt.Errorf("vote %q is not an open secret ballot", v.ID)
-	}
-	if v.Tally != nil {
-		return fmt.Errorf("vote %q already has a tally", v.ID)
-	}
-	if e.For < 0 || e.Against < 0 || e.Blank < 0 {
-		return errors.New("negative count in the tally")
-	}
-	v.Tally = &Tally{For: e.For, Against: e.Against, Blank: e.Blank}
+	v.Tally = &t
 	return nil
 }
 
 func (e VoteClosed) apply(s *State) error {
-	v, err := s.vote(e.Vote)
+	v, err := s.voteClosable(e.Vote)
 	if err != nil {
 		return err
-	}
-	if !v.Open() {
-		return fmt.Errorf("vote %q is already closed", v.ID)
-	}
-	if v.Mode == Secret && v.Tally == nil {
-		return fmt.Errorf("secret ballot %q has no tally", v.ID)
 	}
 	// The outcome is the one proclaimed; the counts are arithmetic and must
 	// match the ballots recorded.
@@ -823,10 +917,7 @@ func (e VoteClosed) apply(s *State) error {
 }
 
 func (e ProgrammeBleeped) apply(s *State) error {
-	if s.session.OpenedAt.IsZero() {
-		return errors.New("the session has not been opened")
-	}
-	if err := checkBleep(e.From, e.To); err != nil {
+	if err := s.bleepRecordable(e.From, e.To); err != nil {
 		return err
 	}
 	// The chair may mark the same seconds twice (the last ten seconds, then the last five):

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -178,24 +179,7 @@ func runContract(t *testing.T, b backend) {
 	t.Run("ConcurrentAppendsSerialised", func(t *testing.T) {
 		j := b.open(t)
 		const writers, each = 8, 25
-		var wg sync.WaitGroup
-		errs := make(chan error, writers)
-		for w := range writers {
-			wg.Go(func() {
-				for i := range each {
-					_, err := j.Append(ctx, "j", 0, at(i), "x", json.RawMessage(fmt.Sprintf(`{"w":%d,"i":%d}`, w, i)))
-					if err != nil {
-						errs <- err
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
+		appendAtOnce(t, ctx, slices.Repeat([]Journal{j}, writers), "j", each)
 		es := mustRead(t, j, "j", 1)
 		if len(es) != writers*each {
 			t.Fatalf("got %d entries, want %d", len(es), writers*each)
@@ -349,5 +333,30 @@ func runContract(t *testing.T, b backend) {
 				}
 			}
 		})
+	}
+}
+
+// appendAtOnce has every writer append each entries to the journal at the same time, the
+// data saying whose append it is ({"w": writer's index, "i": its append's}), and fails the
+// test on any error.
+func appendAtOnce(t *testing.T, ctx context.Context, writers []Journal, journal string, each int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(writers))
+	for w, j := range writers {
+		wg.Go(func() {
+			for i := range each {
+				data := json.RawMessage(fmt.Sprintf(`{"w":%d,"i":%d}`, w, i))
+				if _, err := j.Append(ctx, journal, 0, at(i), "x", data); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }

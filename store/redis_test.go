@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -59,27 +60,8 @@ func TestRedisTwoNodesShareOneChain(t *testing.T) {
 	ctx := context.Background()
 	nodes := []*RedisJournal{NewRedis(srv.Client(t), "hc:"), NewRedis(srv.Client(t), "hc:")}
 
-	const writers, each = 4, 20
-	var wg sync.WaitGroup
-	errs := make(chan error, len(nodes)*writers)
-	for n, node := range nodes {
-		for w := range writers {
-			wg.Go(func() {
-				for i := range each {
-					data := json.RawMessage(fmt.Sprintf(`{"node":%d,"w":%d,"i":%d}`, n, w, i))
-					if _, err := node.Append(ctx, "council", 0, at(i), "x", data); err != nil {
-						errs <- err
-						return
-					}
-				}
-			})
-		}
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	const writers, each = 4, 20 // per node
+	appendAtOnce(t, ctx, append(slices.Repeat([]Journal{nodes[0]}, writers), slices.Repeat([]Journal{nodes[1]}, writers)...), "council", each)
 	es := mustRead(t, nodes[0], "council", 1)
 	if len(es) != len(nodes)*writers*each {
 		t.Fatalf("got %d entries, want %d", len(es), len(nodes)*writers*each)
@@ -109,6 +91,7 @@ func TestRedisTwoNodesShareOneChain(t *testing.T) {
 
 	// Both nodes validated against the same state and race for the same seq: one wins.
 	var won sync.Map
+	var wg sync.WaitGroup
 	for n, node := range nodes {
 		for w := range writers {
 			wg.Go(func() {

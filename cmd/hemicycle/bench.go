@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -92,8 +91,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	var cfg benchConfig
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := subcommandFlags("bench", stderr)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), benchUsage)
 		fs.PrintDefaults()
@@ -114,11 +112,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.StringVar(&cfg.JSONPath, "json", "", "also write the report as JSON to this file")
 	fs.BoolVar(&cfg.Verbose, "verbose", false, "log each join and the SDK's own messages")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write the bench's own CPU profile over the window to this file (is the generator the bottleneck?)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseOptions(fs, args); err != nil {
 		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	return cfg, cfg.validate()
 }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -69,4 +70,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// subcommandFlags is a subcommand's flag set: its usage and errors go to stderr, and a mistake
+// is returned to run rather than exiting.
+func subcommandFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parseOptions reads a subcommand's options. Every input is an option, so a word left over
+// (a value whose option was mistyped or forgotten) is refused rather than ignored.
+func parseOptions(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected arguments %q: each value goes after its option (hemicycle %s --help lists them)",
+			fs.Name(), strings.Join(fs.Args(), " "), fs.Name())
+	}
+	return nil
 }

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"strings"
 	"time"
 
 	// The clerk may run this where the system has no zone database (a minimal container,
@@ -28,17 +26,13 @@ import (
 // drawn from an altered record would lend it an authority it does not have. The minutes go
 // to stdout; what was checked goes to stderr.
 func cmdMinutes(args []string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("minutes", flag.ContinueOnError)
-	flags.SetOutput(stderr)
+	flags := subcommandFlags("minutes", stderr)
 	path := flags.String("journal", "", "the session's journal file, e.g. data/journal/ROOM.jsonl (required)")
 	format := flags.String("format", "md", "md (Markdown) or html")
 	lang := flags.String("lang", "fr", "language of the minutes: fr or en")
 	tz := flags.String("tz", "", "time zone of the times written, e.g. Europe/Paris (default: this machine's, as the server's download)")
-	if err := flags.Parse(args); err != nil {
+	if err := parseOptions(flags, args); err != nil {
 		return err
-	}
-	if flags.NArg() > 0 {
-		return fmt.Errorf("minutes: unexpected arguments %q (the journal goes after --journal)", strings.Join(flags.Args(), " "))
 	}
 	if *path == "" {
 		return errors.New("minutes: --journal FILE is required (a session's journal, e.g. data/journal/ROOM.jsonl)")

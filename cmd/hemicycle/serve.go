@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,8 +30,7 @@ import (
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, flagsFirst bool) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := subcommandFlags("serve", stderr)
 	dev := fs.Bool("dev", false, "development mode: 127.0.0.1, keys devkey/secret, loopback candidates, text logs")
 	configPath := fs.String("config", "", "configuration file (see configs/hemicycle.yaml)")
 	bind := fs.String("bind", "", "HTTP/WebSocket bind address")
@@ -42,11 +40,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	publicIP := fs.String("public-ip", "", "comma-separated public IPs announced in ICE candidates")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	profilerAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
-	if err := fs.Parse(args); err != nil {
+	if err := parseOptions(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	if flagsFirst && !*dev && *configPath == "" {
 		return errors.New("say --dev for the development server, or use: hemicycle serve --config FILE")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -11,8 +10,7 @@ import (
 )
 
 func cmdToken(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := subcommandFlags("token", stderr)
 	room := fs.String("room", "", "room to join (required)")
 	identity := fs.String("identity", "", "participant identity (required)")
 	name := fs.String("name", "", "display name")
@@ -24,7 +22,7 @@ func cmdToken(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	secret := fs.String("secret", "", "API secret for --key")
 	configPath := fs.String("config", "", "take the key pair from this configuration file")
 	baseURL := fs.String("url", "http://127.0.0.1:7880", "server address for the printed invitation link")
-	if err := fs.Parse(args); err != nil {
+	if err := parseOptions(fs, args); err != nil {
 		return err
 	}
 	if *room == "" || *identity == "" {

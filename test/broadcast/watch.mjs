@@ -6,9 +6,10 @@
 //
 //   node watch.mjs URL SECONDS [LOCALE]   (the browser's language, en-GB by default)
 //
-// playwright-core comes from test/browser (its npm ci); Chromium from Debian.
+// playwright-core and the pitch meter come from test/browser (its npm ci); Chromium from Debian.
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { pitchMeter } from '../browser/pitch.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const { chromium } = await import(path.join(here, '../browser/node_modules/playwright-core/index.mjs'))
@@ -32,34 +33,10 @@ try {
   await page.exposeFunction('hemicycleReport', report)
   await page.goto(url)
   // In the page: a pitch meter on every audio element the page attaches, and a frame counter.
+  await page.evaluate(pitchMeter, 'hemicycleReport')
   await page.evaluate(() => {
-    const ctx = new AudioContext()
-    const analyser = ctx.createAnalyser()
-    analyser.fftSize = 8192
-    analyser.smoothingTimeConstant = 0
-    const seen = new Set()
-    const bins = new Float32Array(analyser.frequencyBinCount)
-    const binOf = (hz) => Math.round(hz * analyser.fftSize / ctx.sampleRate)
-    const level = (hz) => Math.max(bins[binOf(hz) - 1], bins[binOf(hz)], bins[binOf(hz) + 1])
-    let last = null
     let lastFrames = -1
     setInterval(() => {
-      for (const el of document.querySelectorAll('#audio-sinks audio')) {
-        if (!seen.has(el) && el.srcObject) {
-          seen.add(el)
-          ctx.createMediaStreamSource(el.srcObject).connect(analyser)
-        }
-      }
-      if (ctx.state !== 'running') ctx.resume()
-      analyser.getFloatFrequencyData(bins)
-      const low = level(440)
-      const high = level(1000)
-      let pitch = 0
-      if (Math.max(low, high) > -70) pitch = low > high + 15 ? 440 : high > low + 15 ? 1000 : -1
-      if (pitch !== last) {
-        last = pitch
-        window.hemicycleReport({ t: 'pitch', hz: pitch, at: Date.now() })
-      }
       const v = document.getElementById('programme-video')
       const frames = v.getVideoPlaybackQuality().totalVideoFrames
       if (frames !== lastFrames && (lastFrames < 0 || frames - lastFrames >= 25)) {

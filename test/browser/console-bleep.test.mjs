@@ -11,6 +11,7 @@ import { readFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { startServer, launchBrowser, joinThroughUI, openClient, toneWav, waitFor, delay, ensureArtifactsDir, artifactsDir } from './harness.mjs'
+import { pitchMeter } from './pitch.mjs'
 import { bleepChanges, bleepChoices, bleepRunning, changes } from '../../web-client/static/js/council.js'
 import { isBleepShortcut, isTyping } from '../../web-client/static/js/bleep.js'
 
@@ -123,41 +124,14 @@ async function api (baseURL, method, path, token, body) {
   return { status: res.status, data }
 }
 
-// listen puts a pitch meter on the watch page's audio, as test/broadcast/watch.mjs does: every
-// 20 ms, the dominant of 440 Hz (the member's tone) and 1 kHz (the bleep), or 0 for silence,
-// recorded with the wall-clock time each time it changes.
+// listen puts the pitch meter on the watch page's audio (see pitch.mjs), keeping each change in
+// window.__pitch.
 async function listen (page) {
   await page.evaluate(() => {
-    const ctx = new AudioContext()
-    const analyser = ctx.createAnalyser()
-    analyser.fftSize = 8192
-    analyser.smoothingTimeConstant = 0
-    const seen = new Set()
-    const bins = new Float32Array(analyser.frequencyBinCount)
-    const binOf = (hz) => Math.round(hz * analyser.fftSize / ctx.sampleRate)
-    const level = (hz) => Math.max(bins[binOf(hz) - 1], bins[binOf(hz)], bins[binOf(hz) + 1])
-    const events = []
-    window.__pitch = events
-    let last = null
-    setInterval(() => {
-      for (const el of document.querySelectorAll('#audio-sinks audio')) {
-        if (!seen.has(el) && el.srcObject) {
-          seen.add(el)
-          ctx.createMediaStreamSource(el.srcObject).connect(analyser)
-        }
-      }
-      if (ctx.state !== 'running') ctx.resume()
-      analyser.getFloatFrequencyData(bins)
-      const low = level(440)
-      const high = level(1000)
-      let hz = 0
-      if (Math.max(low, high) > -70) hz = low > high + 15 ? 440 : high > low + 15 ? 1000 : -1
-      if (hz !== last) {
-        last = hz
-        events.push({ hz, at: Date.now() })
-      }
-    }, 20)
+    window.__pitch = []
+    window.__pitchHeard = (e) => window.__pitch.push(e)
   })
+  await page.evaluate(pitchMeter, '__pitchHeard')
 }
 
 async function pitches (page) {

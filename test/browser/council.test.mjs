@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import {
-  startServer, launchBrowser, openClient, expectMediaFrom, waitFor, ensureArtifactsDir, artifactsDir
+  startServer, launchBrowser, joinThroughUI, expectMediaFrom, waitFor, ensureArtifactsDir, artifactsDir
 } from './harness.mjs'
 
 const axeSource = await readFile(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8')
@@ -41,31 +41,6 @@ function serious (results) {
 
 async function announcements (page) {
   return (await page.evaluate(() => window.__hemicycleProbe.announced())).join('\n')
-}
-
-// joinCouncil goes through the development form and the lobby like joinThroughUI, with the choice
-// of entering without camera or microphone (the clerk's page needs neither, which spares the CPU).
-async function joinCouncil (browser, baseURL, { name, room, role, seat, camera = true, mic = true }) {
-  const p = await openClient(browser, baseURL, { name })
-  const { page } = p
-  const form = page.locator('form.dev-form')
-  await form.getByLabel('Votre nom').fill(name)
-  await form.getByLabel('Salle').fill(room)
-  await form.getByLabel('Rôle').selectOption(role)
-  if (seat) await form.getByLabel('Siège (facultatif)').fill(String(seat))
-  await form.getByRole('button', { name: 'Continuer' }).click()
-  await page.getByRole('heading', { level: 1, name: 'Avant d’entrer' }).waitFor()
-  await page.waitForFunction(() => document.querySelector('video.preview')?.videoWidth > 0)
-  await page.getByLabel('Qualité vidéo envoyée').selectOption('low')
-  if (!camera) await page.getByLabel('Entrer avec la caméra activée').uncheck()
-  if (!mic) await page.getByLabel('Entrer avec le micro activé').uncheck()
-  await page.getByLabel('J’ai pris connaissance de ces informations').check()
-  await page.getByRole('button', { name: 'Entrer dans la séance' }).click()
-  // Generous waits: joining is the slowest step when the machine is busy.
-  await page.getByRole('heading', { level: 1, name: `Séance « ${room} »` }).waitFor({ timeout: 60000 })
-  await page.locator('.tile[data-local="true"]').waitFor({ timeout: 60000 })
-  p.id = await p.identity
-  return p
 }
 
 const panel = (p) => p.page.locator('#council-panel')
@@ -124,7 +99,7 @@ describe('a whole sitting through the deliberation screens', { timeout: 420000 }
   })
 
   it('the chair opens the sitting from the console; a bad roster is refused with its line', async () => {
-    p.chair = await joinCouncil(browser, server.baseURL, { name: 'Anne Morel', room, role: 'chair', seat: 1 })
+    p.chair = await joinThroughUI(browser, server.baseURL, { name: 'Anne Morel', room, role: 'chair', seat: 1 })
     const open = region(p.chair, 'Ouvrir la séance')
     await open.getByLabel('Nom de l’assemblée').fill('Conseil communautaire de la Vallée')
     await open.getByLabel('Nature de l’assemblée').selectOption('epci')
@@ -149,8 +124,8 @@ describe('a whole sitting through the deliberation screens', { timeout: 420000 }
 
   it('two members join from home and are recorded remote, awaiting verification', async () => {
     [p.david, p.emma] = await Promise.all([
-      joinCouncil(browser, server.baseURL, { name: 'David Roussel', room, role: 'member', seat: 4 }),
-      joinCouncil(browser, server.baseURL, { name: 'Emma Faure', room, role: 'member', seat: 5 })
+      joinThroughUI(browser, server.baseURL, { name: 'David Roussel', room, role: 'member', seat: 4 }),
+      joinThroughUI(browser, server.baseURL, { name: 'Emma Faure', room, role: 'member', seat: 5 })
     ])
     for (const m of [p.david, p.emma]) {
       await textOf(region(m, 'Votre siège'), /À distance, identité à vérifier/)
@@ -160,7 +135,7 @@ describe('a whole sitting through the deliberation screens', { timeout: 420000 }
   })
 
   it('the clerk records the chamber; the chair cannot open an item without the quorum', async () => {
-    p.clerk = await joinCouncil(browser, server.baseURL, { name: 'Hugo Bernard', room, role: 'clerk', camera: false, mic: false })
+    p.clerk = await joinThroughUI(browser, server.baseURL, { name: 'Hugo Bernard', room, role: 'clerk', camera: false, mic: false })
     for (const who of ['Anne Morel (siège 1)', 'Bruno Lefèvre (siège 2)', 'Chloé Garnier (siège 3)']) {
       await row(p.clerk, 'Appel', who).getByRole('button', { name: 'En salle' }).click()
       await textOf(row(p.clerk, 'Appel', who), /Présent·e en salle depuis/)
@@ -207,6 +182,7 @@ describe('a whole sitting through the deliberation screens', { timeout: 420000 }
 
   it('floor control: a member without the floor cannot unmute and is told why; given the floor, is heard', async () => {
     const { chair, david, emma } = p
+    const davidId = await david.identity
     const mic = david.page.locator('.controls [data-control="mic"]')
     await pressed(mic, 'true')
 
@@ -225,14 +201,14 @@ describe('a whole sitting through the deliberation screens', { timeout: 420000 }
     await pressed(mic, 'false')
     await textOf(region(david, 'Parole'), /La présidence régule la parole/)
     assert.ok(await david.page.locator('.floor-note').isVisible(), 'the note beside the microphone button is missing')
-    await waitFor('the chair to see David muted', async () => (await chair.tile(david.id).getAttribute('data-mic')) === 'off')
+    await waitFor('the chair to see David muted', async () => (await chair.tile(davidId).getAttribute('data-mic')) === 'off')
 
     // An attempt to unmute is refused by the server, and the page shows its reason.
     await mic.click()
     const banner = david.page.locator('.banner.error')
     await textOf(banner, /Votre micro reste coupé : la présidence régule la parole\..*floor control is on/)
     await pressed(mic, 'false')
-    assert.equal(await chair.tile(david.id).getAttribute('data-mic'), 'off', 'the chair saw the refused microphone open')
+    assert.equal(await chair.tile(davidId).getAttribute('data-mic'), 'off', 'the chair saw the refused microphone open')
 
     // David asks for the floor; the chair gives it; he opens his microphone and is heard.
     await region(david, 'Parole').getByRole('button', { name: 'Demander la parole' }).click()
@@ -242,7 +218,7 @@ describe('a whole sitting through the deliberation screens', { timeout: 420000 }
     await region(david, 'Parole').getByRole('button', { name: 'Ouvrir mon micro' }).click()
     await pressed(mic, 'true')
     await textOf(region(david, 'Parole'), /Votre micro est ouvert/)
-    await expectMediaFrom(chair, [david.id], { video: false, timeoutMs: 30000 })
+    await expectMediaFrom(chair, [davidId], { video: false, timeoutMs: 30000 })
     assert.match(await announcements(david.page), /Vous avez la parole\./)
 
     // Withdrawn: the server closes the microphone again.

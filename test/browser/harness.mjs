@@ -381,8 +381,9 @@ export async function joinThroughUI (browser, baseURL, { name, room, role = 'mem
   if (!mic) await page.getByLabel('Entrer avec le micro activé').uncheck()
   await page.getByLabel('J’ai pris connaissance de ces informations').check()
   await page.getByRole('button', { name: 'Entrer dans la séance' }).click()
+  // Generous waits: joining is the slowest step when the machine is busy.
   await page.getByRole('heading', { level: 1, name: `Séance « ${room} »` }).waitFor({ timeout: 60000 })
-  await page.locator('.tile[data-local="true"]').waitFor()
+  await page.locator('.tile[data-local="true"]').waitFor({ timeout: 60000 })
   return p
 }
 

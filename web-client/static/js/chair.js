@@ -3,11 +3,11 @@
 // (open with a mode, the live count, recording the answers called out in the chamber, close) and
 // the results; the bleep of the public programme, and handing the chair to another member.
 import { h } from './dom.js'
-import { choices, count, latestResult, nextVoteId, openItem, openVote, sessionClosed, voteModes } from './council.js'
+import { choices, count, nextVoteId, openItem, openVote, sessionClosed, voteModes } from './council.js'
 import { agendaForm, agendaList } from './agenda.js'
 import { minutesDesk } from './clerk.js'
 import { bleepDesk } from './bleep.js'
-import { button, labelled, quorumGauge, resultBlock, rowGroup, seatLabel, section, sessionHeader, setOptions, timeText, voteCount, voteTitle } from './council-ui.js'
+import { button, labelled, quorumGauge, resultSection, rowGroup, seatLabel, section, sessionHeader, setOptions, timeText, voteCount, voteTitle } from './council-ui.js'
 
 export function chairConsole (panel) {
   const { t, lang } = panel
@@ -21,7 +21,7 @@ export function chairConsole (panel) {
   const addItem = agendaForm(panel)
   const voteSec = section(t('council.vote.heading'), 'vote')
   const openVoteForm = voteOpener(panel, voteSec)
-  const resultSec = section(t('council.result.heading'), 'result')
+  const resultSec = resultSection(t)
   const minutes = minutesDesk(panel)
   const bleep = bleepDesk(panel)
   const handover = chairHandover(panel)
@@ -144,12 +144,6 @@ export function chairConsole (panel) {
     voteSec.render(parts)
   }
 
-  function renderResults (view) {
-    const r = latestResult(view)
-    resultSec.root.hidden = !r
-    resultSec.render(r ? resultBlock(t, view, r) : null)
-  }
-
   return {
     // The bleep comes first: when it is needed, it is needed at once.
     root: h('div', { class: 'council-chair' }, header.root, bleep.root, gauge.root, floorSec.root, micSec.root, agenda.root, addItem.root, resultSec.root, voteSec.root, handover.root, sessionSec.root, minutes.root),
@@ -162,7 +156,7 @@ export function chairConsole (panel) {
       agenda.update(view)
       addItem.update(view)
       renderVote(view)
-      renderResults(view)
+      resultSec.update(view)
       renderSession(view)
     },
     participantsChanged: renderMics,

@@ -2,10 +2,10 @@
 // of each member who joined from afar), proxies, the agenda, the tellers' count of a secret
 // ballot, and the minutes to download.
 import { h } from './dom.js'
-import { latestResult, openVote, sessionClosed } from './council.js'
+import { openVote, sessionClosed } from './council.js'
 import { agendaForm, agendaList } from './agenda.js'
 import { presenceText } from './member.js'
-import { button, labelled, quorumGauge, resultBlock, rowGroup, saveText, seatLabel, section, sessionHeader, setOptions, voteCount, voteTitle } from './council-ui.js'
+import { button, labelled, quorumGauge, resultSection, rowGroup, saveText, seatLabel, section, sessionHeader, setOptions, voteCount, voteTitle } from './council-ui.js'
 
 export function clerkPanel (panel) {
   const { t, lang } = panel
@@ -18,7 +18,7 @@ export function clerkPanel (panel) {
   const voteSec = section(t('council.vote.heading'), 'vote')
   const tally = tallyForm(panel, voteSec)
   voteSec.root.append(tally.root)
-  const resultSec = section(t('council.result.heading'), 'result')
+  const resultSec = resultSection(t)
   const minutes = minutesDesk(panel)
 
   function renderRoll (view) {
@@ -72,9 +72,7 @@ export function clerkPanel (panel) {
       agenda.update(view)
       addItem.update(view)
       renderVote(view)
-      const r = latestResult(view)
-      resultSec.root.hidden = !r
-      resultSec.render(r ? resultBlock(t, view, r) : null)
+      resultSec.update(view)
     }
   }
 }

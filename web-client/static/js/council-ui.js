@@ -1,7 +1,7 @@
 // Building blocks shared by the chair's console, the clerk's panel and the member's panel:
 // re-rendering that keeps the keyboard focus, the quorum gauge, vote counts and results.
 import { h, uniqueId } from './dom.js'
-import { count, seatName } from './council.js'
+import { count, latestResult, seatName } from './council.js'
 
 // replaceKeepingFocus swaps a container's content after a state change without throwing the
 // keyboard user out: the control that had focus (by its data-key) gets it back; when it is gone
@@ -188,6 +188,26 @@ export function resultBlock (t, view, vote) {
         list('abstain', 'council.result.namesAbstain'),
         list('not-voting', 'council.result.namesNotVoting'))
       : null)
+}
+
+// resultSection shows the latest vote's result, and is hidden until a vote has closed.
+export function resultSection (t) {
+  const s = section(t('council.result.heading'), 'result')
+  return {
+    root: s.root,
+    update (view) {
+      const r = latestResult(view)
+      s.root.hidden = !r
+      s.render(r ? resultBlock(t, view, r) : null)
+    }
+  }
+}
+
+// quorumLine says in one line whether the quorum is reached, with the figures.
+export function quorumLine (t, view) {
+  const q = view.quorum || {}
+  const reached = Boolean(q.reached || q.waived)
+  return h('p', { class: 'quorum-line', dataset: { reached: String(reached) }, text: t(reached ? 'council.quorum.lineReached' : 'council.quorum.lineNotReached', { counted: q.counted ?? 0, required: q.required ?? 0 }) })
 }
 
 // saveText offers text as a file download (the minutes), named for the room.

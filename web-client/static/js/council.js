@@ -41,14 +41,19 @@ export class CouncilClient {
     return res
   }
 
-  // state is the session now, or null when none is open yet (404).
-  async state () {
+  // found is what a GET answers, or null when the server has none (404).
+  async found (path) {
     try {
-      return await (await this.request('GET', '/state')).json()
+      return await (await this.request('GET', path)).json()
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) return null
       throw err
     }
+  }
+
+  // state is the session now, or null when none is open yet.
+  state () {
+    return this.found('/state')
   }
 
   // act runs one command (POST) and resolves to the whole state the server answers with.
@@ -60,19 +65,14 @@ export class CouncilClient {
     return this.act('/session', form)
   }
 
-  async mute (identity) {
-    return (await this.request('POST', '/mute', { identity })).json()
+  mute (identity) {
+    return this.act('/mute', { identity })
   }
 
   // programme describes the room's public programme ({ delaySeconds }), or is null when the
-  // room has none (404: the server broadcasts nothing, or not this room now).
-  async programme () {
-    try {
-      return await (await this.request('GET', '/programme')).json()
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 404) return null
-      throw err
-    }
+  // room has none (the server broadcasts nothing, or not this room now).
+  programme () {
+    return this.found('/programme')
   }
 
   // bleeps lists the intervals bleeped so far ({ bleeps, delaySeconds }); for the chair and the
@@ -83,8 +83,8 @@ export class CouncilClient {
 
   // bleep starts or ends the bleep ({ on }) or bleeps the last seconds ({ lastSeconds }); the
   // answer carries the whole list of intervals.
-  async bleep (body) {
-    return (await this.request('POST', '/bleep', body)).json()
+  bleep (body) {
+    return this.act('/bleep', body)
   }
 
   // minutes fetches the draft minutes as text (format md or html, lang fr or en).

@@ -3,7 +3,7 @@
 // Also the read-only summary shown to every other role (agents, interpreters, the public).
 import { h } from './dom.js'
 import { ballotsOf, choices, hasFloor, latestResult, openItem, openVote, queuePosition, seatOf, sessionClosed } from './council.js'
-import { button, resultBlock, section, seatLabel, sessionHeader, timeText, voteCount, voteTitle } from './council-ui.js'
+import { button, quorumLine, resultBlock, resultSection, section, seatLabel, sessionHeader, timeText, voteCount, voteTitle } from './council-ui.js'
 
 export function memberPanel (panel) {
   const { t, lang } = panel
@@ -12,7 +12,7 @@ export function memberPanel (panel) {
   const seatSec = section(t('council.me.title'), 'my-seat')
   const floorSec = section(t('council.floor.title'), 'floor')
   const voteSec = section(t('council.vote.heading'), 'vote')
-  const resultSec = section(t('council.result.heading'), 'result')
+  const resultSec = resultSection(t)
   const picked = new Map() // `${vote}/${seat}` → the choice ticked but not yet cast
   let last = null
 
@@ -22,13 +22,12 @@ export function memberPanel (panel) {
       seatSec.render(h('p', { class: 'attention', text: mySeat ? t('council.me.notInRoster', { seat: mySeat }) : t('council.me.noSeat') }))
       return
     }
-    const q = view.quorum || {}
     seatSec.render(
       h('p', { class: 'my-seat-name', text: seatLabel(t, view, mySeat) }),
       h('p', { class: 'presence', dataset: { presence: me.presence }, text: presenceText(t, lang, view, me) }),
       me.presence === 'remote-unverified' ? h('p', { class: 'attention', text: t('council.me.awaitVerification') }) : null,
       (me.holds || []).length ? h('p', { text: t('council.me.holds', { seats: me.holds.map((s) => seatLabel(t, view, s)).join(', ') }) }) : null,
-      h('p', { class: 'quorum-line', dataset: { reached: String(Boolean(q.reached || q.waived)) }, text: t(q.reached || q.waived ? 'council.quorum.lineReached' : 'council.quorum.lineNotReached', { counted: q.counted ?? 0, required: q.required ?? 0 }) }),
+      quorumLine(t, view),
       openItem(view) ? h('p', { text: t('council.item.current', { title: openItem(view).title }) }) : null)
   }
 
@@ -112,12 +111,6 @@ export function memberPanel (panel) {
     voteSec.render(parts)
   }
 
-  function renderResult (view) {
-    const r = latestResult(view)
-    resultSec.root.hidden = !r
-    resultSec.render(r ? resultBlock(t, view, r) : null)
-  }
-
   return {
     root: h('div', { class: 'council-member' }, header.root, seatSec.root, floorSec.root, voteSec.root, resultSec.root),
     update (view) {
@@ -126,7 +119,7 @@ export function memberPanel (panel) {
       renderSeat(view)
       renderFloor(view)
       renderVote(view)
-      renderResult(view)
+      resultSec.update(view)
     },
     localMediaChanged () {
       if (last) renderFloor(last)
@@ -153,12 +146,11 @@ export function summaryPanel (panel) {
     root: h('div', { class: 'council-summary' }, header.root, now.root),
     update (view) {
       header.update(view)
-      const q = view.quorum || {}
       const item = openItem(view)
       const vote = openVote(view)
       const r = latestResult(view)
       now.render(
-        h('p', { class: 'quorum-line', dataset: { reached: String(Boolean(q.reached || q.waived)) }, text: t(q.reached || q.waived ? 'council.quorum.lineReached' : 'council.quorum.lineNotReached', { counted: q.counted ?? 0, required: q.required ?? 0 }) }),
+        quorumLine(t, view),
         item ? h('p', { text: t('council.item.current', { title: item.title }) }) : null,
         view.floor?.holder ? h('p', { text: t('council.floor.heldBy', { name: seatLabel(t, view, view.floor.holder) }) }) : null,
         vote ? h('p', { text: voteTitle(t, vote) }) : null,

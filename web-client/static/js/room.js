@@ -534,28 +534,27 @@ class RoomView {
   }
 
   async toggleMic () {
-    const lp = this.room.localParticipant
-    const enable = !lp.isMicrophoneEnabled
+    const enable = !this.room.localParticipant.isMicrophoneEnabled
     this.selfMuting = !enable
-    this.showError('')
     try {
-      await lp.setMicrophoneEnabled(enable)
-      this.ctx.announce(this.t(enable ? 'announce.micOn' : 'announce.micOff'))
-    } catch (err) {
-      this.showError(this.t('room.deviceError', { reason: err.message }))
+      await this.switchDevice((lp) => lp.setMicrophoneEnabled(enable), enable ? 'announce.micOn' : 'announce.micOff')
     } finally {
       this.selfMuting = false
-      this.syncParticipant(lp)
     }
   }
 
-  async toggleCamera () {
+  toggleCamera () {
+    const enable = !this.room.localParticipant.isCameraEnabled
+    return this.switchDevice((lp) => lp.setCameraEnabled(enable), enable ? 'announce.cameraOn' : 'announce.cameraOff')
+  }
+
+  // switchDevice turns our microphone or camera on or off and says so, or shows why it could not.
+  async switchDevice (set, announcement) {
     const lp = this.room.localParticipant
-    const enable = !lp.isCameraEnabled
     this.showError('')
     try {
-      await lp.setCameraEnabled(enable)
-      this.ctx.announce(this.t(enable ? 'announce.cameraOn' : 'announce.cameraOff'))
+      await set(lp)
+      this.ctx.announce(this.t(announcement))
     } catch (err) {
       this.showError(this.t('room.deviceError', { reason: err.message }))
     } finally {
