@@ -129,6 +129,16 @@ describe('a publisher whose uplink carries 1 Mbit/s keeps under it, and its voic
       return { ok: h && h.received > 0, state: h }
     }, { timeoutMs: 20000 })
 
+    // V shows P's video large, so that every layer is wanted (the server's dynacast stops a
+    // layer nobody asks for, and then the browser's reason for not sending it is not the line).
+    await vera.page.evaluate(() => {
+      for (const v of document.querySelectorAll('video')) {
+        for (const [k, val] of [['width', '1280px'], ['height', '720px'], ['max-width', 'none'], ['max-height', 'none']]) {
+          v.style.setProperty(k, val, 'important')
+        }
+      }
+    })
+
     // The window opens 10 s after P started sending, and lasts 10 s.
     await delay(Math.max(0, publishedAt + 10000 - Date.now()))
     const [s0, h0, d0] = await Promise.all([sent(paul), heard(vera, paulId), dropped(link)])
