@@ -131,13 +131,19 @@ describe('a publisher whose uplink carries 1 Mbit/s keeps under it, and its voic
 
     // V shows P's video large, so that every layer is wanted (the server's dynacast stops a
     // layer nobody asks for, and then the browser's reason for not sending it is not the line).
-    await vera.page.evaluate(() => {
+    // Applied again until P's browser says the line limits it: V's tile may come after this.
+    const showLarge = () => vera.page.evaluate(() => {
       for (const v of document.querySelectorAll('video')) {
         for (const [k, val] of [['width', '1280px'], ['height', '720px'], ['max-width', 'none'], ['max-height', 'none']]) {
           v.style.setProperty(k, val, 'important')
         }
       }
     })
+    await waitFor('V to want every layer of P, and P to find the line too thin for them', async () => {
+      await showLarge()
+      const s = await sent(paul)
+      return { ok: s.layers.some((l) => l.reason === 'bandwidth'), state: s.layers }
+    }, { timeoutMs: 20000, intervalMs: 500 })
 
     // The window opens 10 s after P started sending, and lasts 10 s.
     await delay(Math.max(0, publishedAt + 10000 - Date.now()))
