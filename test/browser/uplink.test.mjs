@@ -173,8 +173,9 @@ describe('a publisher whose uplink carries 1 Mbit/s keeps under it, and its voic
     assert.ok(d1 - d0 <= 10, `P's uplink shaper dropped ${d1 - d0} of its packets in the window`)
     assert.ok(s1.available !== null && s1.available < limitKbit * 1000,
       `P's availableOutgoingBitrate is ${s1.available}, not under the ${limitKbit} kbit/s limit`)
-    assert.ok(s1.layers.some((l) => l.reason === 'bandwidth'),
-      `no video layer of P says its quality is limited by bandwidth: ${JSON.stringify(s1.layers)}`)
+    // That P's browser names the line as its limit was seen before the window (the wait above
+    // fails otherwise); by its end dynacast may have stopped the top layer for want of a
+    // viewer again, and the browser then gives no reason.
     assert.ok(received > 200, `V received only ${received} audio packets from P in 10 s`)
     assert.ok(lostShare <= 0.02, `V lost ${(100 * lostShare).toFixed(2)} % of P's audio packets`)
     assert.ok(s1.transportCC, 'the server\'s answer to P does not offer transport-wide congestion feedback')
