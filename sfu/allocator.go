@@ -34,16 +34,22 @@ type Priority struct {
 }
 
 const (
-	allocInterval  = 500 * time.Millisecond // a fresh allocation at least this often
-	linkTick       = 100 * time.Millisecond
-	probeTick      = 20 * time.Millisecond
-	probeDuration  = time.Second
-	probeStep      = 1.5 // a probe aims at most this far above the estimate
-	probeMinGap    = 500 * time.Millisecond
-	probeMaxGap    = 4 * time.Second // after failed probes; keeps recovery within seconds
-	resumeMargin   = 1.15            // a paused video resumes only with this much room, against flapping
-	minLayerCost   = 50_000          // bits per second assumed for a layer not measured yet
-	rtxShare       = 0.15            // of the estimate, at most, for retransmissions
+	allocInterval = 500 * time.Millisecond // a fresh allocation at least this often
+	linkTick      = 100 * time.Millisecond
+	probeTick     = 20 * time.Millisecond
+	probeDuration = time.Second
+	probeStep     = 1.5 // a probe aims at most this far above the estimate
+	// After a probe the path carried, the next one aims this far: a link that was just lifted
+	// (a home line freed by another user) is found in a few probes, not in one per video.
+	probeStreakStep = 2.0
+	probeMinGap     = 500 * time.Millisecond
+	// After failed probes. Short enough that a link freed while every video is paused is
+	// noticed within two seconds; each failed probe stops at the first queueing, so the audio
+	// it shares the path with loses nothing.
+	probeMaxGap    = 2 * time.Second
+	resumeMargin   = 1.15   // a paused video resumes only with this much room, against flapping
+	minLayerCost   = 50_000 // bits per second assumed for a layer not measured yet
+	rtxShare       = 0.15   // of the estimate, at most, for retransmissions
 	minRTXBudget   = 64_000
 	paddingPayload = 240 // bytes of padding per probe packet
 )
@@ -77,6 +83,7 @@ type downlink struct {
 	probeEnd    int64
 	probeAt     int64 // no probe before this
 	probeGap    time.Duration
+	probeStreak int     // probes in a row that the path carried
 	probeCredit float64 // padding bytes owed by the probe
 	probeOwed   float64 // padding bytes the probe meant to send, in all
 	probeSent   float64 // and those it did
@@ -368,6 +375,7 @@ func (l *downlink) probe(now int64, dt time.Duration, st BWEState) {
 		switch {
 		case st.QueueingDelay > clearDelay || st.Congested:
 			l.probing = false
+			l.probeStreak = 0
 			l.probeGap = min(2*l.probeGap, probeMaxGap)
 			l.probeAt = now + int64(l.probeGap)
 			l.log.Debug("probe stopped: queueing", "goal", int(l.probeGoal), "estimate", int(st.Estimate), "queueing_delay", st.QueueingDelay)
@@ -380,6 +388,9 @@ func (l *downlink) probe(now int64, dt time.Duration, st BWEState) {
 			// (the received rate alone lags, its window reaching back before the probe).
 			if l.probeSent >= 0.8*l.probeOwed {
 				l.bwe.raiseTo(l.probeGoal * 0.95)
+				l.probeStreak++
+			} else {
+				l.probeStreak = 0
 			}
 			st = l.bwe.state(now)
 			l.log.Debug("probe ended", "goal", int(l.probeGoal), "estimate", int(st.Estimate), "padding_sent", int(l.probeSent), "padding_meant", int(l.probeOwed))
@@ -396,7 +407,11 @@ func (l *downlink) probe(now int64, dt time.Duration, st BWEState) {
 		return
 	}
 	l.probing = true
-	l.probeGoal = min(st.Estimate+deficit, st.Estimate*probeStep)
+	step := probeStep
+	if l.probeStreak > 0 {
+		step = probeStreakStep
+	}
+	l.probeGoal = min(st.Estimate+deficit, st.Estimate*step)
 	l.probeEnd = now + int64(probeDuration)
 	l.probeCredit, l.probeOwed, l.probeSent = 0, 0, 0
 	l.log.Debug("probe started", "goal", int(l.probeGoal), "estimate", int(st.Estimate), "deficit", int(deficit))
