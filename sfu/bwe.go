@@ -297,3 +297,25 @@ func putTWCC(buf *[2]byte, seq uint16) []byte {
 	binary.BigEndian.PutUint16(buf[:], seq)
 	return buf[:]
 }
+
+// onArrivals folds in packets measured where they arrive rather than reported by TWCC: the
+// streams of a publisher that sends no transport-wide numbers, whose estimate goes back to it as
+// REMB (remb.go). s sums the packets on this server's clock; their one-way delays (arrival
+// minus the sender's abs-send-time, µs) add up to owdSum over owdCount, the least being owdMin.
+func (b *bwe) onArrivals(s fbSummary, owdSum int64, owdCount int, owdMin int64, now int64) {
+	if s.sent == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if now-b.baseAt > int64(baseWindow) {
+		b.basePrev, b.baseCur, b.baseAt = b.baseCur, math.MaxInt64, now
+	}
+	b.window[b.windowNext%len(b.window)] = s
+	b.windowNext++
+	if owdCount > 0 {
+		b.baseCur = min(b.baseCur, owdMin)
+		b.qdelay = time.Duration(owdSum/int64(owdCount)-min(b.baseCur, b.basePrev)) * time.Microsecond
+	}
+	b.updateLocked(now)
+}

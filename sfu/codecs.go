@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
@@ -63,7 +64,7 @@ const (
 // round trips of a poor connection.
 const maxNacksPerPacket = 5
 
-func newPublisherAPI(s webrtc.SettingEngine, lf logging.LoggerFactory, stats *statsRegistry) (*webrtc.API, error) {
+func newPublisherAPI(s webrtc.SettingEngine, lf logging.LoggerFactory, log *slog.Logger, stats *statsRegistry) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	videoFB := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
 	for _, c := range supportedCodecs() {
@@ -115,6 +116,9 @@ func newPublisherAPI(s webrtc.SettingEngine, lf logging.LoggerFactory, stats *st
 	reg.Add(rr)
 	if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
 		return nil, fmt.Errorf("configure transport-cc feedback: %w", err)
+	}
+	if err := configureREMB(m, reg, log); err != nil { // for the publishers without TWCC
+		return nil, fmt.Errorf("configure REMB: %w", err)
 	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(s), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)), nil
 }
