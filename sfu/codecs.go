@@ -59,7 +59,7 @@ const (
 // newPublisherAPI builds the pion API for the client-to-SFU direction: RTX accepted (pion
 // unwraps it), NACKs generated for upstream loss, receiver reports, and transport-wide
 // congestion feedback so that the browser's bandwidth estimate can open its upper simulcast
-// layers.
+// layers (REMB instead for the clients that do not do TWCC, remb.go).
 // maxNacksPerPacket is how many times a missing packet is asked for: enough to cover a few
 // round trips of a poor connection.
 const maxNacksPerPacket = 5
