@@ -41,12 +41,16 @@ const (
 	rembDrop     = 0.03
 )
 
-// configureREMB lets a publisher negotiate goog-remb feedback and the abs-send-time extension
-// for its videos, and measures the streams of those that do it without TWCC.
+// configureREMB lets a publisher negotiate goog-remb feedback for its videos and the
+// abs-send-time extension, and measures the streams of those that do it without TWCC. Audio
+// that carries abs-send-time is measured too (browsers stamp it when offered), since it shares
+// the uplink; only the videos, which asked for REMB, are named in it.
 func configureREMB(m *webrtc.MediaEngine, reg *interceptor.Registry, log *slog.Logger) error {
 	m.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBGoogREMB}, webrtc.RTPCodecTypeVideo)
-	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.ABSSendTimeURI}, webrtc.RTPCodecTypeVideo); err != nil {
-		return fmt.Errorf("register abs-send-time: %w", err)
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.ABSSendTimeURI}, kind); err != nil {
+			return fmt.Errorf("register abs-send-time for %s: %w", kind, err)
+		}
 	}
 	reg.Add(rembFactory{log: log})
 	return nil

@@ -221,6 +221,30 @@ func TestREMBToPublishersWithoutTWCC(t *testing.T) {
 	})
 }
 
+// TestREMBStreamsMeasured: a stream is measured when it carries abs-send-time and not the TWCC
+// extension, and named in the REMB when its sender asked for REMB.
+func TestREMBStreamsMeasured(t *testing.T) {
+	ast := interceptor.RTPHeaderExtension{URI: sdp.ABSSendTimeURI, ID: 2}
+	tcc := interceptor.RTPHeaderExtension{URI: sdp.TransportCCURI, ID: 3}
+	remb := []interceptor.RTCPFeedback{{Type: "nack"}, {Type: webrtc.TypeRTCPFBGoogREMB}}
+	for _, c := range []struct {
+		what            string
+		info            interceptor.StreamInfo
+		measured, named bool
+	}{
+		{"video asking for REMB", interceptor.StreamInfo{MimeType: webrtc.MimeTypeVP8, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{ast}, RTCPFeedback: remb}, true, true},
+		{"its retransmissions", interceptor.StreamInfo{MimeType: webrtc.MimeTypeRTX, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{ast}}, true, false},
+		{"audio beside it", interceptor.StreamInfo{MimeType: webrtc.MimeTypeOpus, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{ast}}, true, false},
+		{"video that also does TWCC", interceptor.StreamInfo{MimeType: webrtc.MimeTypeVP8, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{ast, tcc}, RTCPFeedback: remb}, false, false},
+		{"video without abs-send-time", interceptor.StreamInfo{MimeType: webrtc.MimeTypeVP8, RTCPFeedback: remb}, false, false},
+	} {
+		st, measured := rembStreamOf(&c.info)
+		if measured != c.measured || (measured && st.named != c.named) {
+			t.Errorf("%s: measured %v, named %v; want %v, %v", c.what, measured, measured && st.named, c.measured, c.named)
+		}
+	}
+}
+
 // TestREMBSendTimeUnwrap: abs-send-time wraps every 64 s; the sender's clock is unwrapped across
 // the wrap, for a packet that overtook another, and after a silence longer than a wrap.
 func TestREMBSendTimeUnwrap(t *testing.T) {
