@@ -27,16 +27,22 @@ type State struct {
 	bleeps  []Bleep // sorted by start, not overlapping
 }
 
+// Sitting is what a session is opened with, as the command, the event recording it and the
+// state all carry it: the fields are promoted, so their JSON stays flat in each.
+type Sitting struct {
+	Body              Body   `json:"body"`
+	Title             string `json:"title"`
+	Location          string `json:"location,omitempty"`
+	Chair             int    `json:"chair"` // in Session: who presides now
+	Secretary         int    `json:"secretary,omitempty"`
+	SecondConvocation bool   `json:"secondConvocation,omitempty"`
+}
+
 // Session describes the sitting itself.
 type Session struct {
-	Body              Body      `json:"body"`
-	Title             string    `json:"title"`
-	Location          string    `json:"location,omitempty"`
-	Chair             int       `json:"chair"`
-	Secretary         int       `json:"secretary,omitempty"`
-	SecondConvocation bool      `json:"secondConvocation,omitempty"`
-	OpenedAt          time.Time `json:"openedAt,omitzero"`
-	ClosedAt          time.Time `json:"closedAt,omitzero"`
+	Sitting
+	OpenedAt time.Time `json:"openedAt,omitzero"`
+	ClosedAt time.Time `json:"closedAt,omitzero"`
 	// Chairs lists who presided from when, the opener first; the chair
 	// changes e.g. while the council votes on the mayor's own accounts.
 	Chairs []ChairChange `json:"chairs,omitempty"`
@@ -609,11 +615,7 @@ func (e SessionOpened) apply(s *State) error {
 			return fmt.Errorf("secretary: %w", err)
 		}
 	}
-	s.session = Session{
-		Body: e.Body, Title: e.Title, Location: e.Location,
-		Chair: e.Chair, Secretary: e.Secretary, SecondConvocation: e.SecondConvocation,
-		OpenedAt: e.At, Chairs: []ChairChange{{Seat: e.Chair, At: e.At}},
-	}
+	s.session = Session{Sitting: e.Sitting, OpenedAt: e.At, Chairs: []ChairChange{{Seat: e.Chair, At: e.At}}}
 	return nil
 }
 

@@ -201,13 +201,8 @@ func (d *deliberation) command(b build) http.HandlerFunc {
 // openSessionRequest opens a sitting: the body, its legal profile and the roster as the
 // clerk's CSV file (seat, name, group, role).
 type openSessionRequest struct {
-	Body              council.Body `json:"body"`
-	Title             string       `json:"title"`
-	Location          string       `json:"location,omitempty"`
-	Chair             int          `json:"chair"`
-	Secretary         int          `json:"secretary,omitempty"`
-	SecondConvocation bool         `json:"secondConvocation,omitempty"`
-	RosterCSV         string       `json:"rosterCsv"`
+	council.Sitting
+	RosterCSV string `json:"rosterCsv"`
 }
 
 func (d *deliberation) openSession(w http.ResponseWriter, r *http.Request) {
@@ -235,9 +230,7 @@ func (d *deliberation) openSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	view, err := dk.openSession(ctx, req.Body.Profile, roster, council.OpenSession{
-		Header: council.Header{At: d.now(), By: actorOf(c)},
-		Body:   req.Body, Title: req.Title, Location: req.Location, Chair: req.Chair,
-		Secretary: req.Secretary, SecondConvocation: req.SecondConvocation,
+		Header: council.Header{At: d.now(), By: actorOf(c)}, Sitting: req.Sitting,
 	})
 	if err != nil {
 		httpapi.Fail(w, commandError(err))
