@@ -27,18 +27,19 @@ type State struct {
 	bleeps  []Bleep // sorted by start, not overlapping
 }
 
-// Sitting is what a session is opened with, as the command, the event recording it and the
-// state all carry it: the fields are promoted, so their JSON stays flat in each.
+// Sitting is what a session is opened with. The command that opens it, the event recording
+// that and the state embed it; its fields are promoted, so each one's JSON lists them flat.
 type Sitting struct {
 	Body              Body   `json:"body"`
 	Title             string `json:"title"`
 	Location          string `json:"location,omitempty"`
-	Chair             int    `json:"chair"` // in Session: who presides now
+	Chair             int    `json:"chair"`
 	Secretary         int    `json:"secretary,omitempty"`
 	SecondConvocation bool   `json:"secondConvocation,omitempty"`
 }
 
-// Session describes the sitting itself.
+// Session is the sitting as it stands: what it was opened with (Chair being who presides
+// now), when it opened and closed, and its chairs.
 type Session struct {
 	Sitting
 	OpenedAt time.Time `json:"openedAt,omitzero"`
