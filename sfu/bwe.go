@@ -37,16 +37,25 @@ const (
 	minEstimate     = 100_000
 	maxEstimate     = 50_000_000
 
-	congestedDelay = 40 * time.Millisecond // queueing delay that says the path is full
-	clearDelay     = 15 * time.Millisecond // below this the queues are empty
-	congestedLoss  = 0.20                  // lost in the rate window: congested even without delay
-	holdLoss       = 0.15                  // above this the estimate does not rise
-	decreaseFactor = 0.85                  // of the received rate, when congested
-	minDecreaseGap = 300 * time.Millisecond
-	growthPerSec   = 0.05 // rise per second while clear...
-	growthCap      = 1.25 // ...up to this much above the received rate
-	rateWindow     = time.Second
-	baseWindow     = 5 * time.Second // the base delay is the minimum over two of these
+	congestedDelay = 40 * time.Millisecond // queueing delay that says the path is full...
+	// ...when it lasts this long. A bottleneck's queue stays full; a receiver that stamped one
+	// batch of packets late (its CPU busy decoding a keyframe, a burst after a video resumed)
+	// does not, and a cut on that account would pause the videos of a member whose line is
+	// fine.
+	congestedPersist = 200 * time.Millisecond
+	clearDelay       = 15 * time.Millisecond // below this the queues are empty
+	congestedLoss    = 0.20                  // lost in the rate window: congested even without delay
+	holdLoss         = 0.15                  // above this the estimate does not rise
+	decreaseFactor   = 0.85                  // of the received rate, when congested
+	minDecreaseGap   = 300 * time.Millisecond
+	growthPerSec     = 0.05 // rise per second while clear...
+	growthCap        = 1.25 // ...up to this much above the received rate
+	// outageRun: lost packets in a row sent over this long are a cut (Wi-Fi gone, a tunnel),
+	// not a queue that overflowed, which drops some packets and passes others. What a cut
+	// lost says nothing of the path's capacity: it is not counted as loss.
+	outageRun  = 300 * time.Millisecond
+	rateWindow = time.Second
+	baseWindow = 5 * time.Second // the base delay is the minimum over two of these
 )
 
 // bwe is the estimator of one subscriber connection.
@@ -72,6 +81,7 @@ type bwe struct {
 	lastDecrease int64
 	lastUpdate   int64
 	congestedAt  int64 // last time the path was seen congested
+	delayedSince int64 // since when every feedback said the queueing delay is over congestedDelay; 0: it is not
 }
 
 // fbSummary is what one feedback packet said.
@@ -162,6 +172,17 @@ func (b *bwe) onFeedback(fb *rtcp.TransportLayerCC, now int64) {
 	seq := fb.BaseSequenceNumber
 	deltas := fb.RecvDeltas
 	remaining := int(fb.PacketStatusCount)
+	var run struct {
+		n        int
+		from, to int64 // departures of its first and last packets, µs
+	}
+	endRun := func() {
+		if run.n > 0 && run.to-run.from > outageRun.Microseconds() {
+			s.lost -= run.n
+			s.sent -= run.n
+		}
+		run.n = 0
+	}
 	visit := func(symbol uint16) {
 		dep, size, known := b.lookup(seq)
 		seq++
@@ -180,8 +201,14 @@ func (b *bwe) onFeedback(fb *rtcp.TransportLayerCC, now int64) {
 		s.sent++
 		if !received {
 			s.lost++
+			if run.n == 0 {
+				run.from = dep
+			}
+			run.n++
+			run.to = dep
 			return
 		}
+		endRun()
 		s.received++
 		s.bytes += size
 		s.firstArrival = min(s.firstArrival, arrival)
@@ -210,6 +237,7 @@ func (b *bwe) onFeedback(fb *rtcp.TransportLayerCC, now int64) {
 			}
 		}
 	}
+	endRun()
 	if s.sent == 0 {
 		return
 	}
@@ -264,8 +292,17 @@ func (b *bwe) updateLocked(now int64) {
 		dt = 100 * time.Millisecond
 	}
 	b.lastUpdate = now
+	delayed := b.qdelay > congestedDelay
 	switch {
-	case b.qdelay > congestedDelay || loss > congestedLoss:
+	case !delayed:
+		b.delayedSince = 0
+	case b.delayedSince == 0:
+		b.delayedSince = now
+	}
+	switch {
+	case delayed && now-b.delayedSince < int64(congestedPersist) && loss <= congestedLoss:
+		// Queueing, not yet long enough to tell: hold.
+	case delayed || loss > congestedLoss:
 		b.congestedAt = now
 		if ok && now-b.lastDecrease > int64(minDecreaseGap) {
 			// What arrives while the queue is full is what the path carries; a little under

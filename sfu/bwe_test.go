@@ -19,6 +19,11 @@ type bottleneck struct {
 	rec      *twcc.Recorder
 	pending  []arrival
 	dropped  int
+	// A receiver that stops reading for a moment (its CPU busy): what arrives between
+	// stallFrom and stallTo (our clock, ns) is stamped stallTo.
+	stallFrom, stallTo int64
+	// A cut: what is sent between cutFrom and cutTo (ns) is lost.
+	cutFrom, cutTo int64
 }
 
 type arrival struct {
@@ -36,13 +41,20 @@ func newBottleneck(rate float64) *bottleneck {
 }
 
 func (l *bottleneck) send(seq uint16, size int, now int64) {
+	if now >= l.cutFrom && now < l.cutTo {
+		return
+	}
 	wait := max(l.busy-now, 0)
 	if time.Duration(wait) > l.maxQueue {
 		l.dropped++
 		return
 	}
 	l.busy = max(l.busy, now) + int64(float64(size*8)/l.rate*1e9)
-	l.pending = append(l.pending, arrival{seq: seq, at: l.busy + simPropagation + simClockOffset})
+	at := l.busy + simPropagation
+	if at >= l.stallFrom && at < l.stallTo {
+		at = l.stallTo
+	}
+	l.pending = append(l.pending, arrival{seq: seq, at: at + simClockOffset})
 }
 
 // feedback records what arrived by now and returns the subscriber's feedback packets.
@@ -112,6 +124,42 @@ func TestBWEFallsToABottleneck(t *testing.T) {
 		t.Fatalf("at 2 Mbit/s through a 1 Mbit/s link: %+v (dropped %d), want congested, estimate 0.5–1 Mbit/s", st, l.dropped)
 	}
 	t.Logf("estimate %.0f bit/s, received %.0f, queueing %v, loss %.2f", st.Estimate, st.Received, st.QueueingDelay, st.Loss)
+}
+
+// A receiver that stamps 150 ms of packets late, once, on a link with room to spare, has not
+// shown a full path: the estimate holds (a cut to the received rate would pause videos that
+// fit). A bottleneck's queue lasts, and is still cut for (TestBWEFallsToABottleneck).
+func TestBWEHoldsThroughAReceiverStall(t *testing.T) {
+	start := time.Unix(1000, 0)
+	b := newBWE(start)
+	l := newBottleneck(10_000_000)
+	now := simulate(b, l, 900_000, start.UnixNano(), 4*time.Second)
+	before := b.state(now)
+	l.stallFrom, l.stallTo = now+int64(30*time.Millisecond), now+int64(180*time.Millisecond)
+	now = simulate(b, l, 900_000, now, time.Second)
+	after := b.state(now)
+	if after.Estimate < 0.95*before.Estimate || after.Congested {
+		t.Fatalf("a 150 ms stall of the receiver on a 10 Mbit/s link: estimate %.0f → %.0f bit/s (congested %v), want it held",
+			before.Estimate, after.Estimate, after.Congested)
+	}
+}
+
+// A member's link cut for 3 s, then back: the first feedback after it reports everything sent
+// during the cut as lost, which is no sign of a full path; the estimate holds, and the videos
+// that fitted before the cut fit after it.
+func TestBWEHoldsThroughACut(t *testing.T) {
+	start := time.Unix(1000, 0)
+	b := newBWE(start)
+	l := newBottleneck(10_000_000)
+	now := simulate(b, l, 900_000, start.UnixNano(), 4*time.Second)
+	before := b.state(now)
+	l.cutFrom, l.cutTo = now, now+int64(3*time.Second)
+	now = simulate(b, l, 900_000, now, 3500*time.Millisecond)
+	after := b.state(now)
+	if after.Estimate < 0.95*before.Estimate || after.Congested {
+		t.Fatalf("a 3 s cut on a 10 Mbit/s link: estimate %.0f → %.0f bit/s (congested %v, loss %.2f), want it held",
+			before.Estimate, after.Estimate, after.Congested, after.Loss)
+	}
 }
 
 func TestBWERisesOnlyToWhatPassed(t *testing.T) {

@@ -82,21 +82,15 @@ func newPublisherAPI(s webrtc.SettingEngine, lf logging.LoggerFactory, log *slog
 			}
 		}
 	}
-	exts := []struct {
-		uri  string
-		kind webrtc.RTPCodecType
-	}{
+	if err := registerHeaderExtensions(m, []headerExtension{
 		{sdp.SDESMidURI, webrtc.RTPCodecTypeAudio},
 		{uriAudioLevel, webrtc.RTPCodecTypeAudio},
 		{sdp.SDESMidURI, webrtc.RTPCodecTypeVideo},
 		{sdp.SDESRTPStreamIDURI, webrtc.RTPCodecTypeVideo},
 		{sdp.SDESRepairRTPStreamIDURI, webrtc.RTPCodecTypeVideo},
 		{uriVideoOrientation, webrtc.RTPCodecTypeVideo},
-	}
-	for _, e := range exts {
-		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, e.kind); err != nil {
-			return nil, fmt.Errorf("register publisher header extension %s: %w", e.uri, err)
-		}
+	}); err != nil {
+		return nil, fmt.Errorf("publisher: %w", err)
 	}
 
 	reg := &interceptor.Registry{}
@@ -133,23 +127,32 @@ func newSubscriberAPI(s webrtc.SettingEngine) (*webrtc.API, error) {
 			return nil, fmt.Errorf("register subscriber codec %s: %w", c.mime, err)
 		}
 	}
-	exts := []struct {
-		uri  string
-		kind webrtc.RTPCodecType
-	}{
+	if err := registerHeaderExtensions(m, []headerExtension{
 		{sdp.SDESMidURI, webrtc.RTPCodecTypeAudio},
 		{uriAudioLevel, webrtc.RTPCodecTypeAudio},
 		{sdp.SDESMidURI, webrtc.RTPCodecTypeVideo},
 		{uriVideoOrientation, webrtc.RTPCodecTypeVideo},
 		{sdp.TransportCCURI, webrtc.RTPCodecTypeAudio},
 		{sdp.TransportCCURI, webrtc.RTPCodecTypeVideo},
-	}
-	for _, e := range exts {
-		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, e.kind); err != nil {
-			return nil, fmt.Errorf("register subscriber header extension %s: %w", e.uri, err)
-		}
+	}); err != nil {
+		return nil, fmt.Errorf("subscriber: %w", err)
 	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(s), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(&interceptor.Registry{})), nil
+}
+
+// headerExtension is an RTP header extension a direction negotiates for one kind of media.
+type headerExtension struct {
+	uri  string
+	kind webrtc.RTPCodecType
+}
+
+func registerHeaderExtensions(m *webrtc.MediaEngine, exts []headerExtension) error {
+	for _, e := range exts {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, e.kind); err != nil {
+			return fmt.Errorf("register header extension %s: %w", e.uri, err)
+		}
+	}
+	return nil
 }
 
 // subscriberFeedback is the RTCP feedback offered to subscribers: NACK, PLI and FIR for video,

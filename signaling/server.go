@@ -20,7 +20,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -189,11 +191,7 @@ func (s *Server) Close() {
 func (s *Server) Rooms() []*Room {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*Room, 0, len(s.rooms))
-	for _, r := range s.rooms {
-		out = append(out, r)
-	}
-	return out
+	return slices.AppendSeq(make([]*Room, 0, len(s.rooms)), maps.Values(s.rooms))
 }
 
 // Room returns an open room by name.

@@ -152,12 +152,13 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 		}
 	}
 	media, err := sfu.NewEngine(sfu.Config{
-		UDPAddr:     net.JoinHostPort(mediaBind(cfg), strconv.Itoa(cfg.RTC.UDPPort)),
-		TCPAddr:     net.JoinHostPort(mediaBind(cfg), strconv.Itoa(cfg.RTC.TCPPort)),
-		PublicIPs:   cfg.RTC.PublicIPs,
-		Loopback:    cfg.dev,
-		BatchWrites: cfg.RTC.BatchWrites,
-		Logger:      log.With("part", "sfu"),
+		UDPAddr:           net.JoinHostPort(mediaBind(cfg), strconv.Itoa(cfg.RTC.UDPPort)),
+		TCPAddr:           net.JoinHostPort(mediaBind(cfg), strconv.Itoa(cfg.RTC.TCPPort)),
+		PublicIPs:         cfg.RTC.PublicIPs,
+		Loopback:          cfg.dev,
+		BatchWrites:       cfg.RTC.BatchWrites,
+		DisableAllocation: cfg.RTC.StreamAllocation != nil && !*cfg.RTC.StreamAllocation,
+		Logger:            log.With("part", "sfu"),
 	})
 	if err != nil {
 		return fmt.Errorf("start media: %w", err)
