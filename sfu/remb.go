@@ -89,12 +89,13 @@ type rembEstimator struct {
 
 // rembStream is one measured incoming stream. Its fields are used under the estimator's lock.
 type rembStream struct {
-	ssrc   uint32
-	extID  uint8
-	named  bool // a media stream whose sender asked for REMB: its SSRC is in the message
-	hdr    rtp.Header
-	highSN uint16
-	seenSN bool
+	ssrc    uint32
+	extID   uint8
+	named   bool // a media stream whose sender asked for REMB: its SSRC is in the message
+	hdr     rtp.Header
+	highSN  uint16
+	highDep int64 // its departure, µs on the sender's unwrapped clock
+	seenSN  bool
 }
 
 // arrivals sums the packets of one rembTick, as one TWCC feedback would report them.
@@ -195,22 +196,27 @@ func (r *rembEstimator) observe(st *rembStream, raw []byte, now int64) {
 	if sendTime.Unmarshal(st.hdr.GetExtension(st.extID)) != nil {
 		return
 	}
+	// Departure on the sender's clock and arrival on ours, in µs (1/2^18 s is 15625/4096 µs):
+	// their difference is the one-way delay, offset by the two clocks' difference.
+	dep := r.unwrapSendTime(uint32(sendTime.Timestamp), now) * 15625 / 4096
+	arrival := (now - r.start) / 1000
+	owd := arrival - dep
+
 	lost := 0
 	sn := st.hdr.SequenceNumber
 	switch d := sn - st.highSN; {
 	case !st.seenSN:
-		st.highSN, st.seenSN = sn, true
+		st.highSN, st.highDep, st.seenSN = sn, dep, true
 	case d == 0 || d >= 0x8000: // a duplicate, or older than the newest: no loss to count
 	default:
-		if d > 1 && d <= maxCountedGap {
+		// What went missing over more than outageRun was a cut, not an overflowing queue: as
+		// for TWCC (bwe.go), it says nothing of the path's capacity.
+		if d > 1 && d <= maxCountedGap && dep-st.highDep <= outageRun.Microseconds() {
 			lost = int(d - 1)
 		}
-		st.highSN = sn
+		st.highSN, st.highDep = sn, dep
 	}
 
-	// One-way delay in µs, offset by the two clocks' difference: 1/2^18 s is 15625/4096 µs.
-	arrival := (now - r.start) / 1000
-	owd := arrival - r.unwrapSendTime(uint32(sendTime.Timestamp), now)*15625/4096
 	b := &r.batch
 	b.s.sent += 1 + lost
 	b.s.lost += lost

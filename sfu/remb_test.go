@@ -245,6 +245,41 @@ func TestREMBStreamsMeasured(t *testing.T) {
 	}
 }
 
+// TestREMBLossAndCuts: the packets a sequence gap skips count as lost, unless they would have
+// been sent over more than outageRun, a cut of the link rather than a queue that overflowed.
+func TestREMBLossAndCuts(t *testing.T) {
+	r := newREMBEstimator(discardLogger(), time.Unix(0, 0))
+	st, _ := rembStreamOf(&interceptor.StreamInfo{SSRC: 1000, MimeType: webrtc.MimeTypeVP8,
+		RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: sdp.ABSSendTimeURI, ID: 2}}})
+	send := func(sn uint16, at time.Duration) {
+		t.Helper()
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 1000, SequenceNumber: sn}, Payload: make([]byte, 100)}
+		ast, err := rtp.NewAbsSendTimeExtension(time.Unix(0, 0).Add(at)).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pkt.Header.SetExtension(2, ast); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := pkt.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.observe(st, raw, int64(time.Second+at)) // 1 s of one-way delay, whatever it is
+	}
+	send(1, 0)
+	send(2, 10*time.Millisecond)
+	send(6, 50*time.Millisecond)    // 3 lost within 40 ms: a queue overflowing
+	send(50, 2050*time.Millisecond) // 43 skipped over 2 s: a cut
+	send(51, 2060*time.Millisecond)
+	if b := r.batch.s; b.received != 5 || b.lost != 3 || b.sent != 8 {
+		t.Errorf("received %d, lost %d, sent %d; want 5, 3 and 8", b.received, b.lost, b.sent)
+	}
+	if least, mean := r.batch.owdMin, r.batch.owdSum/int64(r.batch.owdCount); mean-least > 4 { // abs-send-time's step is 3.8 µs
+		t.Errorf("one-way delays: least %d µs, mean %d µs; want the same constant", least, mean)
+	}
+}
+
 // TestREMBSendTimeUnwrap: abs-send-time wraps every 64 s; the sender's clock is unwrapped across
 // the wrap, for a packet that overtook another, and after a silence longer than a wrap.
 func TestREMBSendTimeUnwrap(t *testing.T) {
