@@ -165,9 +165,8 @@ func (b *bwe) onFeedback(fb *rtcp.TransportLayerCC, now int64) {
 		b.basePrev, b.baseCur, b.baseAt = b.baseCur, math.MaxInt64, now
 	}
 	s := fbSummary{at: now, firstArrival: math.MaxInt64}
-	var delays []int64 // one-way delays of this feedback, µs
-	var delayBuf [64]int64
-	delays = delayBuf[:0]
+	var owdSum int64 // one-way delays of this feedback's packets, µs
+	var owdCount int
 
 	seq := fb.BaseSequenceNumber
 	deltas := fb.RecvDeltas
@@ -215,9 +214,8 @@ func (b *bwe) onFeedback(fb *rtcp.TransportLayerCC, now int64) {
 		s.lastArrival = max(s.lastArrival, arrival)
 		owd := arrival - dep
 		b.baseCur = min(b.baseCur, owd)
-		if len(delays) < cap(delays) {
-			delays = append(delays, owd)
-		}
+		owdSum += owd
+		owdCount++
 	}
 	for _, c := range fb.PacketChunks {
 		if remaining <= 0 {
@@ -238,20 +236,7 @@ func (b *bwe) onFeedback(fb *rtcp.TransportLayerCC, now int64) {
 		}
 	}
 	endRun()
-	if s.sent == 0 {
-		return
-	}
-	b.window[b.windowNext%len(b.window)] = s
-	b.windowNext++
-	if len(delays) > 0 {
-		base := min(b.baseCur, b.basePrev)
-		var sum int64
-		for _, d := range delays {
-			sum += d - base
-		}
-		b.qdelay = time.Duration(sum/int64(len(delays))) * time.Microsecond
-	}
-	b.updateLocked(now)
+	b.foldLocked(s, owdSum, owdCount, now)
 }
 
 // windowLocked sums the feedback of the last rateWindow: the rate the subscriber received and
@@ -340,18 +325,26 @@ func putTWCC(buf *[2]byte, seq uint16) []byte {
 // REMB (remb.go). s sums the packets on this server's clock; their one-way delays (arrival
 // minus the sender's abs-send-time, µs) add up to owdSum over owdCount, the least being owdMin.
 func (b *bwe) onArrivals(s fbSummary, owdSum int64, owdCount int, owdMin int64, now int64) {
-	if s.sent == 0 {
-		return
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if now-b.baseAt > int64(baseWindow) {
 		b.basePrev, b.baseCur, b.baseAt = b.baseCur, math.MaxInt64, now
 	}
+	if owdCount > 0 {
+		b.baseCur = min(b.baseCur, owdMin)
+	}
+	b.foldLocked(s, owdSum, owdCount, now)
+}
+
+// foldLocked adds one report (a feedback packet, or a publisher's arrivals) to the rate window,
+// takes its mean queueing delay, and updates the estimate.
+func (b *bwe) foldLocked(s fbSummary, owdSum int64, owdCount int, now int64) {
+	if s.sent == 0 {
+		return
+	}
 	b.window[b.windowNext%len(b.window)] = s
 	b.windowNext++
 	if owdCount > 0 {
-		b.baseCur = min(b.baseCur, owdMin)
 		b.qdelay = time.Duration(owdSum/int64(owdCount)-min(b.baseCur, b.basePrev)) * time.Microsecond
 	}
 	b.updateLocked(now)
