@@ -12,7 +12,7 @@
 //   - desk*.go: the deliberation desk, one per room: the council session folded from its
 //     journal, its API routes, attendance from connections, the floor on the media;
 //   - programme*.go: the public programme of each room (broadcast makes it; broadcast.OnAir
-//     says what is on air), its viewers, and its routes;
+//     says what is on air) and its viewers; its HTTP routes are in signaling/programme;
 //   - metrics.go: Prometheus metrics.
 package signaling
 
