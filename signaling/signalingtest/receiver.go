@@ -3,6 +3,7 @@ package signalingtest
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lksdk "github.com/livekit/server-sdk-go/v2"
@@ -188,3 +189,32 @@ func (rc *Receiver) LongestAudioGap(from, to time.Time) (time.Duration, time.Tim
 	}
 	return longest, at
 }
+
+// Counter counts the RTP packets a subscriber receives, per kind, and keeps none of them: for
+// crowds of viewers and long runs, where a Receiver's copies would weigh.
+type Counter struct{ audio, video atomic.Int64 }
+
+// NewCounter returns a counter and the callback to join with.
+func NewCounter() (*Counter, *lksdk.RoomCallback) {
+	c := &Counter{}
+	cb := lksdk.NewRoomCallback()
+	cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, _ *lksdk.RemoteTrackPublication, _ *lksdk.RemoteParticipant) {
+		n := &c.audio
+		if track.Kind() == webrtc.RTPCodecTypeVideo {
+			n = &c.video
+		}
+		go func() {
+			for {
+				if _, _, err := track.ReadRTP(); err != nil {
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	return c, cb
+}
+
+// Audio and Video are how many packets of each kind arrived, every track together.
+func (c *Counter) Audio() int64 { return c.audio.Load() }
+func (c *Counter) Video() int64 { return c.video.Load() }

@@ -38,8 +38,15 @@ func (s *Server) Join(t testing.TB, room, identity string, role auth.Role, seat 
 
 // Clips says what Publish sends.
 type Clips struct {
-	Video  bool   // the VP8 test pattern besides the Opus tone
-	Prefix string // put before the track names "mic" and "camera"
+	Video  bool    // the VP8 test pattern besides the Opus tone
+	Camera *Camera // a clip of the test's own instead of the test pattern (Video is implied)
+	Prefix string  // put before the track names "mic" and "camera"
+}
+
+// Camera is a VP8 clip and the size its publication announces.
+type Camera struct {
+	Frames        []media.Frame
+	Width, Height int
 }
 
 // Publisher loops the test clips into published tracks until the test ends, and remembers
@@ -84,18 +91,24 @@ func Publish(t testing.TB, r *lksdk.Room, c Clips) *Publisher {
 			return writeTo(audio)(f)
 		})
 	})
-	if !c.Video {
+	cam := c.Camera
+	switch {
+	case cam != nil:
+	case c.Video:
+		cam = &Camera{Width: 320, Height: 240}
+		if cam.Frames, err = media.VP8(); err != nil {
+			t.Fatal(err)
+		}
+	default:
 		return p
 	}
-	if p.VP8, err = media.VP8(); err != nil {
-		t.Fatal(err)
-	}
+	p.VP8 = cam.Frames
 	video, err := lksdk.NewLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.VideoPub, err = r.LocalParticipant.PublishTrack(video, &lksdk.TrackPublicationOptions{
-		Name: c.Prefix + "camera", Source: livekit.TrackSource_CAMERA, VideoWidth: 320, VideoHeight: 240})
+		Name: c.Prefix + "camera", Source: livekit.TrackSource_CAMERA, VideoWidth: cam.Width, VideoHeight: cam.Height})
 	if err != nil {
 		t.Fatalf("publish video: %v", err)
 	}
