@@ -29,6 +29,7 @@ type Receiver struct {
 	packets []Packet
 	subs    []subscription
 	muted   map[string]bool
+	pubs    map[string]*lksdk.RemoteTrackPublication // the last subscribed, per track name
 }
 
 // subscription is one track as the subscriber received it: a full reconnect makes new ones.
@@ -39,10 +40,11 @@ type subscription struct {
 
 // NewReceiver returns a receiver and the callback to join with.
 func NewReceiver() (*Receiver, *lksdk.RoomCallback) {
-	rc := &Receiver{muted: map[string]bool{}}
+	rc := &Receiver{muted: map[string]bool{}, pubs: map[string]*lksdk.RemoteTrackPublication{}}
 	cb := lksdk.NewRoomCallback()
 	cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, _ *lksdk.RemoteParticipant) {
 		rc.mu.Lock()
+		rc.pubs[pub.Name()] = pub
 		rc.subs = append(rc.subs, subscription{at: time.Now()})
 		idx := len(rc.subs) - 1
 		rc.mu.Unlock()
@@ -73,6 +75,14 @@ func (rc *Receiver) setMuted(name string, m bool) {
 	rc.mu.Lock()
 	rc.muted[name] = m
 	rc.mu.Unlock()
+}
+
+// Publication is the subscribed publication of track, to ask the server for a layer of it;
+// nil before the subscription.
+func (rc *Receiver) Publication(track string) *lksdk.RemoteTrackPublication {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.pubs[track]
 }
 
 // Muted says whether the subscriber was last told that track is muted.
