@@ -14,7 +14,7 @@ import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { startServer, launchBrowser, joinThroughUI, waitFor, ensureArtifactsDir, delay } from './harness.mjs'
+import { startServer, launchBrowser, joinThroughUI, waitFor, ensureArtifactsDir, delay, api, inboundFrom } from './harness.mjs'
 import { PrivateLink, toPeer, fromPeer } from './netlink.mjs'
 
 const wrapper = fileURLToPath(new URL('./netns-chromium.sh', import.meta.url))
@@ -30,27 +30,15 @@ const roster = `seat,name,group,role
 // counters reads, in the viewer's page, what has arrived from one sender so far: frames decoded
 // and audio energy and bytes, summed over the sender's tracks (a resumed session keeps its
 // tracks; a full rejoin would bring new ones, whose counters start again from zero).
-function counters (viewer, identity) {
-  return viewer.page.evaluate(async (id) => {
-    const byTrack = new Map()
-    for (const pc of window.__hemicycleProbe.peerConnections()) {
-      if (pc.connectionState === 'closed') continue
-      ;(await pc.getStats()).forEach((s) => {
-        if (s.type === 'inbound-rtp' && s.trackIdentifier) byTrack.set(s.trackIdentifier, s)
-      })
-    }
-    const video = document.querySelector(`.tile[data-identity="${id}"][data-source="camera"] video`)?.srcObject?.getVideoTracks?.()[0]
-    const audio = document.querySelector(`audio[data-identity="${id}"]`)?.srcObject?.getAudioTracks?.()[0]
-    const v = video && byTrack.get(video.id)
-    const a = audio && byTrack.get(audio.id)
-    return {
-      videoTrack: video?.id ?? null,
-      frames: v?.framesDecoded || 0,
-      audioTrack: audio?.id ?? null,
-      energy: a?.totalAudioEnergy || 0,
-      audioBytes: a?.bytesReceived || 0
-    }
-  }, identity)
+async function counters (viewer, identity) {
+  const got = await inboundFrom(viewer, identity)
+  return {
+    videoTrack: got.videoTrack,
+    frames: got.video?.frames || 0,
+    audioTrack: got.audioTrack,
+    energy: got.audio?.energy || 0,
+    audioBytes: got.audio?.bytes || 0
+  }
 }
 
 // framesSince and energySince are what arrived from the sender since `from`.
@@ -92,18 +80,6 @@ async function watchReturn (viewer, sender, since, from) {
   }
   if (back.steady !== null && samples.at(-1).at - back.steady < 1000) back.steady = null // too short to tell
   return back
-}
-
-async function api (baseURL, method, path, token, body) {
-  const res = await fetch(`${baseURL}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body)
-  })
-  const text = await res.text()
-  let data = text
-  try { data = JSON.parse(text) } catch {}
-  return { status: res.status, data }
 }
 
 // Each kind of blackout cuts the link and restores it.

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { access, constants } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { startServer, launchBrowser, joinThroughUI, waitFor, ensureArtifactsDir, delay } from './harness.mjs'
+import { startServer, launchBrowser, joinThroughUI, waitFor, ensureArtifactsDir, delay, inboundFrom } from './harness.mjs'
 import { PrivateLink } from './netlink.mjs'
 
 const wrapper = fileURLToPath(new URL('./netns-chromium.sh', import.meta.url))
@@ -21,24 +21,12 @@ const wrapper = fileURLToPath(new URL('./netns-chromium.sh', import.meta.url))
 // received reads, in the viewer's page, what arrives from one sender: the tracks shown for them
 // and their counters. Track ids are kept so that a track replaced by a full reconnection is not
 // compared with the one before it.
-function received (viewer, identity) {
-  return viewer.page.evaluate(async (id) => {
-    const byTrack = new Map()
-    for (const pc of window.__hemicycleProbe.peerConnections()) {
-      if (pc.connectionState === 'closed') continue
-      ;(await pc.getStats()).forEach((s) => {
-        if (s.type === 'inbound-rtp' && s.trackIdentifier) byTrack.set(s.trackIdentifier, s)
-      })
-    }
-    const video = document.querySelector(`.tile[data-identity="${id}"][data-source="camera"] video`)?.srcObject?.getVideoTracks?.()[0]
-    const audio = document.querySelector(`audio[data-identity="${id}"]`)?.srcObject?.getAudioTracks?.()[0]
-    const v = video && byTrack.get(video.id)
-    const a = audio && byTrack.get(audio.id)
-    return {
-      video: v ? { track: video.id, frames: v.framesDecoded || 0, bytes: v.bytesReceived || 0 } : null,
-      audio: a ? { track: audio.id, energy: a.totalAudioEnergy || 0, bytes: a.bytesReceived || 0 } : null
-    }
-  }, identity)
+async function received (viewer, identity) {
+  const got = await inboundFrom(viewer, identity)
+  return {
+    video: got.video && { track: got.videoTrack, ...got.video },
+    audio: got.audio && { track: got.audioTrack, ...got.audio }
+  }
 }
 
 // grew says whether a counter went up by at least min since `before` (from zero on a new track).
