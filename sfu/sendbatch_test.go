@@ -180,21 +180,11 @@ func TestLoopbackFanoutBatched(t *testing.T) {
 
 	pub := publishRTP(t, e, clientOptions{}, opusCapability, "TR_a", "PA_a")
 	audio := pub.track
-	go func() {
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for i := uint16(0); ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: i, Timestamp: uint32(i) * 240}, Payload: []byte{0xfc, byte(i >> 8), byte(i)}}
-			if err := audio.WriteRTP(pkt); err != nil {
-				return
-			}
-		}
-	}()
+	go pace(ctx, 5*time.Millisecond, func(n int) error {
+		i := uint16(n)
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: i, Timestamp: uint32(i) * 240}, Payload: []byte{0xfc, byte(i >> 8), byte(i)}}
+		return audio.WriteRTP(pkt)
+	})
 	track := firstTrack(t, pub.tracks)
 	if track.fanout == nil || track.fanout != e.udpBatch {
 		t.Fatal("a published track does not send its fan-out through the Engine's batching socket")
