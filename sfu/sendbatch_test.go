@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4"
 	"golang.org/x/net/ipv4"
 )
 
@@ -193,18 +192,8 @@ func TestLoopbackFanoutBatched(t *testing.T) {
 	const subscribers = 3
 	got := make([]*received, subscribers)
 	for i := range got {
-		got[i] = &received{}
 		client := newTestPeer(t, newClientAPI(t, clientOptions{}))
-		rec := got[i]
-		client.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-			for {
-				p, _, err := tr.ReadRTP()
-				if err != nil {
-					return
-				}
-				rec.add(p)
-			}
-		})
+		got[i] = collect(client)
 		if _, err := subscribe(t, e, client).Subscribe(track, "TR_a", "PA_a|TR_a"); err != nil {
 			t.Fatal(err)
 		}
