@@ -136,31 +136,16 @@ func TestLoopbackStats(t *testing.T) {
 	go keyframeRequests(pub.sender, "", &needKey, &plis)
 
 	const lost = 30 // never sent: the SFU sees a gap and NACKs it
-	go func() {
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for sn := uint16(0); ; sn++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			if sn == lost {
-				continue
-			}
-			key := sn%50 == 0 || needKey.Swap(false)
-			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: sn, Timestamp: uint32(sn) * 3000}, Payload: vp8Frame(key, byte(sn))}
-			if err := video.WriteRTP(pkt); err != nil {
-				return
-			}
+	go pace(ctx, 10*time.Millisecond, func(i int) error {
+		sn := uint16(i)
+		if sn == lost {
+			return nil
 		}
-	}()
-	var track *PublishedTrack
-	select {
-	case track = <-tracks:
-	case <-time.After(waitLimit):
-		t.Fatal("no published track")
-	}
+		key := sn%50 == 0 || needKey.Swap(false)
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: sn, Timestamp: uint32(sn) * 3000}, Payload: vp8Frame(key, byte(sn))}
+		return video.WriteRTP(pkt)
+	})
+	track := firstTrack(t, tracks)
 
 	sub := newTestPeer(t, newClientAPI(t, clientOptions{}))
 	var received atomic.Int64

@@ -3,19 +3,13 @@
 package weaklinks
 
 import (
-	"os"
 	"testing"
 
-	"github.com/ingeco/hemicycle/test/media"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	"github.com/ingeco/hemicycle/test/netlab"
 )
 
-func TestMain(m *testing.M) {
-	if os.Getenv("HEMICYCLE_TEST_LOG") == "" {
-		media.QuietSDK()
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { signalingtest.Main(m) }
 
 // TestNetlabChild is the door through which netlab.Child runs a role inside a namespace.
 func TestNetlabChild(t *testing.T) { netlab.Serve(t, roles) }
