@@ -16,6 +16,7 @@ func TestNetlabChild(t *testing.T) { netlab.Serve(t, roles) }
 
 // roles are the namespace's side of each test.
 var roles = map[string]netlab.Role{
-	"turn-member": turnMember,         // turn_test.go
-	"subscriber":  downlinkSubscriber, // weaklinks_test.go
+	"turn-member":    turnMember,         // turn_test.go
+	"subscriber":     downlinkSubscriber, // weaklinks_test.go
+	"remb-publisher": rembPublisher,      // remb_test.go
 }

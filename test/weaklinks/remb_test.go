@@ -31,8 +31,6 @@ import (
 // negotiates TWCC), connected straight to the media engine: what is under test is the REMB the
 // engine sends, which no signalling message takes part in.
 
-func init() { roles["remb-publisher"] = rembPublisher } // the role table is child_test.go's
-
 const (
 	rembSendRate = 2_500_000 // bit/s, the publisher's fixed rate
 	rembLine     = 1000      // kbit/s, its uplink while shaped
