@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ingeco/hemicycle/test/media"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
@@ -15,36 +16,6 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
-
-// absSendTimeStamper stamps every packet a test client sends with abs-send-time, as browsers
-// do; pion's senders do not.
-type absSendTimeStamper struct{ interceptor.NoOp }
-
-func (absSendTimeStamper) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &absSendTimeStamper{}, nil
-}
-
-func (*absSendTimeStamper) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
-	var id uint8
-	for _, e := range info.RTPHeaderExtensions {
-		if e.URI == sdp.ABSSendTimeURI {
-			id = uint8(e.ID)
-		}
-	}
-	if id == 0 {
-		return w
-	}
-	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
-		ext, err := rtp.NewAbsSendTimeExtension(time.Now()).Marshal()
-		if err != nil {
-			return 0, err
-		}
-		if err := h.SetExtension(id, ext); err != nil {
-			return 0, err
-		}
-		return w.Write(h, payload, a)
-	})
-}
 
 // newCameraClientAPI is a publishing client that sends VP8 only, stamped with abs-send-time and
 // offering goog-remb, like the older browsers; with twcc it also numbers its packets for
@@ -64,7 +35,7 @@ func newCameraClientAPI(t *testing.T, twcc bool) *webrtc.API {
 		t.Fatal(err)
 	}
 	reg := &interceptor.Registry{}
-	reg.Add(absSendTimeStamper{})
+	reg.Add(media.AbsSendTimeStamper{})
 	if twcc {
 		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, reg); err != nil {
 			t.Fatal(err)

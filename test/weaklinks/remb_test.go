@@ -24,6 +24,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ingeco/hemicycle/sfu"
+	"github.com/ingeco/hemicycle/test/media"
 	"github.com/ingeco/hemicycle/test/netlab"
 )
 
@@ -221,7 +222,7 @@ var rembPublisher netlab.Role = func(ctx context.Context, t testing.TB, report f
 		t.Fatal(err)
 	}
 	reg := &interceptor.Registry{}
-	reg.Add(&sendTimeStamper{})
+	reg.Add(media.AbsSendTimeStamper{})
 	var s webrtc.SettingEngine
 	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -304,21 +305,13 @@ var rembPublisher netlab.Role = func(ctx context.Context, t testing.TB, report f
 			}
 		}
 	}()
-	go func() { // half-second reports, so that the parent's deadlines hold without REMB
-		every := time.NewTicker(500 * time.Millisecond)
-		defer every.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-every.C:
-			}
-			mu.Lock()
-			n := sent
-			mu.Unlock()
-			report(rembReport{SSRC: ssrc, Sent: n})
-		}
-	}()
+	// Half-second reports, so that the parent's deadlines hold without REMB.
+	go netlab.Every(ctx, 500*time.Millisecond, func() {
+		mu.Lock()
+		n := sent
+		mu.Unlock()
+		report(rembReport{SSRC: ssrc, Sent: n})
+	})
 
 	// A frame of six packets of 1,000 bytes every 20 ms: 2.4 Mbit/s of payload, 2.5 with the
 	// headers, a keyframe every 2 s.
@@ -355,32 +348,4 @@ func vp8Descriptor(key bool) []byte {
 		return []byte{0x10, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00}
 	}
 	return []byte{0x10, 0x11, 0x02, 0x00}
-}
-
-// sendTimeStamper stamps every packet the publisher sends with abs-send-time, as browsers do;
-// pion's senders do not.
-type sendTimeStamper struct{ interceptor.NoOp }
-
-func (s *sendTimeStamper) NewInterceptor(string) (interceptor.Interceptor, error) { return s, nil }
-
-func (*sendTimeStamper) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
-	var id uint8
-	for _, e := range info.RTPHeaderExtensions {
-		if e.URI == sdp.ABSSendTimeURI {
-			id = uint8(e.ID)
-		}
-	}
-	if id == 0 {
-		return w
-	}
-	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
-		ext, err := rtp.NewAbsSendTimeExtension(time.Now()).Marshal()
-		if err != nil {
-			return 0, err
-		}
-		if err := h.SetExtension(id, ext); err != nil {
-			return 0, err
-		}
-		return w.Write(h, payload, a)
-	})
 }

@@ -65,14 +65,7 @@ var downlinkSubscriber netlab.Role = func(ctx context.Context, t testing.TB, rep
 		}()
 	}
 	signalingtest.Connect(t, os.Getenv("WS"), os.Getenv("TOKEN"), cb)
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	netlab.Every(ctx, 500*time.Millisecond, func() {
 		mu.Lock()
 		snap := make(map[string]received, len(tracks))
 		for sid, r := range tracks {
@@ -80,7 +73,7 @@ var downlinkSubscriber netlab.Role = func(ctx context.Context, t testing.TB, rep
 		}
 		mu.Unlock()
 		report(snap)
-	}
+	})
 }
 
 // received is what a subscriber got of one track, cumulated.
