@@ -77,6 +77,7 @@ type downlink struct {
 	lastEst     float64
 	lastRTX     uint64
 	lastRTXAt   int64
+	rtxRate     float64 // bits per second, at the last measure
 	usage       float64 // what the allocation sends, audio included
 	probing     bool
 	probeGoal   float64
@@ -153,13 +154,16 @@ type allocation struct {
 }
 
 func (l *downlink) allocate(now int64, st BWEState) {
-	var rtxRate float64
-	if rtx := l.rtxBytes.Load(); l.lastRTXAt != 0 {
-		rtxRate = float64(rtx-l.lastRTX) * 8 / time.Duration(now-l.lastRTXAt).Seconds()
+	// The retransmission rate since the last measure, taken over 100 ms at least: a probe's
+	// end allocates again at once, and a rate over no time (0/0) would make every comparison
+	// below false and pause every video.
+	if rtx := l.rtxBytes.Load(); l.lastRTXAt == 0 {
 		l.lastRTX, l.lastRTXAt = rtx, now
-	} else {
+	} else if dt := time.Duration(now - l.lastRTXAt); dt >= linkTick {
+		l.rtxRate = float64(rtx-l.lastRTX) * 8 / dt.Seconds()
 		l.lastRTX, l.lastRTXAt = rtx, now
 	}
+	rtxRate := l.rtxRate
 	l.lastAlloc, l.lastEst = now, st.Estimate
 
 	var audio float64

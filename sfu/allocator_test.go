@@ -318,3 +318,18 @@ func TestAllocatorResumesBeforeRaising(t *testing.T) {
 		t.Errorf("at 400 kbit/s b is still paused")
 	}
 }
+
+// A probe's end allocates again in the same instant as the tick did: that allocation sees the
+// same room, and pauses nothing (the retransmission rate over no time was 0/0, and every video
+// was paused).
+func TestAllocatorTwiceInAnInstantPausesNothing(t *testing.T) {
+	lt := newLinkUnderTest(t)
+	a, _ := lt.subscribe(webrtc.RTPCodecTypeVideo, 300_000)
+	lt.allocate(1_000_000)
+	lt.allocate(1_000_000)
+	b := lt.tr.link.bwe
+	lt.tr.link.allocate(lt.now, b.state(lt.now)) // the same now as the last one
+	if a.StreamPaused() {
+		t.Fatal("a video that fits was paused by a second allocation in the same instant")
+	}
+}
