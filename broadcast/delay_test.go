@@ -80,33 +80,6 @@ func TestDelayQueuePushAllocatesNothingOnceWarm(t *testing.T) {
 	}
 }
 
-func TestMungerContinuousAcrossSwitch(t *testing.T) {
-	m := munger{clockRate: 90000}
-	m.rebase(1000, 50000, 0)
-	sn, ts := m.translate(1000, 50000, 0)
-	if sn != 1000 || ts != 50000 {
-		t.Fatalf("first source starts at %d/%d, want its own numbers", sn, ts)
-	}
-	m.translate(1001, 53000, 33e6)
-	// Another source, 100 ms after the last packet, with unrelated numbers.
-	m.rebase(7, 123, 133e6)
-	sn, ts = m.translate(7, 123, 133e6)
-	if sn != 1002 {
-		t.Errorf("switched source starts at SN %d, want 1002", sn)
-	}
-	if want := uint32(53000 + 9000); ts != want {
-		t.Errorf("switched source starts at TS %d, want %d (100 ms later)", ts, want)
-	}
-	sn, ts = m.translate(8, 3123, 166e6)
-	if sn != 1003 || ts != 53000+9000+3000 {
-		t.Errorf("next packet %d/%d, want 1003/%d", sn, ts, 53000+9000+3000)
-	}
-	// A late packet of the new source keeps its place without moving the newest mark.
-	if sn, _ := m.translate(6, 0, 170e6); sn != 1001 || m.lastSN != 1003 {
-		t.Errorf("late packet numbered %d (newest %d), want 1001 (newest 1003)", sn, m.lastSN)
-	}
-}
-
 func TestBleepLog(t *testing.T) {
 	var b bleepLog
 	if b.covers(5) {

@@ -28,24 +28,12 @@ type TranscodeConfig struct {
 }
 
 func (c TranscodeConfig) withDefaults() TranscodeConfig {
-	if c.FFmpeg == "" {
-		c.FFmpeg = "ffmpeg"
-	}
-	if c.Height <= 0 {
-		c.Height = 360
-	}
-	if c.VideoBitrate <= 0 {
-		c.VideoBitrate = 800
-	}
-	if c.AudioBitrate <= 0 {
-		c.AudioBitrate = 96
-	}
-	if c.FrameRate <= 0 {
-		c.FrameRate = 25
-	}
-	if c.Preset == "" {
-		c.Preset = "veryfast"
-	}
+	SetDefault(&c.FFmpeg, "ffmpeg")
+	SetDefault(&c.Height, 360)
+	SetDefault(&c.VideoBitrate, 800)
+	SetDefault(&c.AudioBitrate, 96)
+	SetDefault(&c.FrameRate, 25)
+	SetDefault(&c.Preset, "veryfast")
 	return c
 }
 
@@ -131,12 +119,8 @@ func (p *Programme) StartHLS(cfg HLSConfig) (*HLS, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("broadcast: HLS: no folder configured")
 	}
-	if cfg.SegmentSeconds <= 0 {
-		cfg.SegmentSeconds = 2
-	}
-	if cfg.ListSize <= 0 {
-		cfg.ListSize = 6
-	}
+	SetDefault(&cfg.SegmentSeconds, 2)
+	SetDefault(&cfg.ListSize, 6)
 	tc := cfg.TranscodeConfig.withDefaults()
 	dir := filepath.Join(cfg.Dir, safeName(p.room))
 	// Segments of an earlier run would be served as if they were this one's.

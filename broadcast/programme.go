@@ -183,7 +183,7 @@ func New(ctx context.Context, engine *sfu.Engine, room string, cfg Config) (*Pro
 		if name == TrackInterpreter {
 			o.still = fx.blank
 		}
-		o.m.clockRate = VideoCodec.ClockRate
+		o.m = sfu.NewMunger(VideoCodec.ClockRate)
 		wanted := &p.keyframeWanted[i]
 		o.track, o.writer, err = engine.NewLocalTrack(VideoCodec, name, streamID, func() { wanted.Store(true) })
 		if err != nil {

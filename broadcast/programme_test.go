@@ -154,7 +154,7 @@ func TestVideoSwitchesOnTheNewSourcesKeyframe(t *testing.T) {
 	p := &Programme{start: time.Now()}
 	out, w := localTrack(t, VideoCodec, "v")
 	o := &videoOutput{prog: p, track: out, writer: w, pt: 96, q: newDelayQueue(8, 0)}
-	o.m.clockRate = 90000
+	o.m = sfu.NewMunger(90000)
 	got := &capture{}
 	out.AddSink(got, sfu.QualityHigh)
 	camA, camB := newClipSource(webrtc.RTPCodecTypeVideo), newClipSource(webrtc.RTPCodecTypeVideo)

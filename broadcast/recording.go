@@ -37,18 +37,10 @@ type RecordingConfig struct {
 }
 
 func (c RecordingConfig) withDefaults() RecordingConfig {
-	if c.FFmpeg == "" {
-		c.FFmpeg = "ffmpeg"
-	}
-	if c.Height <= 0 {
-		c.Height = 360
-	}
-	if c.FrameRate <= 0 {
-		c.FrameRate = 25
-	}
-	if c.VideoBitrate <= 0 {
-		c.VideoBitrate = 600
-	}
+	SetDefault(&c.FFmpeg, "ffmpeg")
+	SetDefault(&c.Height, 360)
+	SetDefault(&c.FrameRate, 25)
+	SetDefault(&c.VideoBitrate, 600)
 	return c
 }
 

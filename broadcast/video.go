@@ -24,7 +24,7 @@ type videoOutput struct {
 	current *videoFeed // on air
 	pending *videoFeed // asked for, waiting for its first keyframe
 	q       delayQueue
-	m       munger
+	m       sfu.Munger
 	hdr     rtp.Header
 }
 
@@ -62,12 +62,16 @@ func (o *videoOutput) ingest(f *videoFeed, sn uint16, ts uint32, marker bool, pa
 			o.prog.retire(o.current.sink)
 		}
 		o.current, o.pending = f, nil
-		o.m.rebase(sn, ts, now)
+		o.m.Rebase(sn, ts, now)
 	}
 	if f != o.current {
 		return
 	}
-	osn, ots := o.m.translate(sn, ts, now)
+	osn, ots, ok := o.m.Translate(sn, ts)
+	if !ok {
+		return // from before the switch: its number may already be taken
+	}
+	o.m.Sent(sn, osn, ots, now)
 	o.q.push(now, osn, ots, marker, payload)
 }
 

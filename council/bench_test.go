@@ -27,7 +27,7 @@ func BenchmarkRollCall163(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		run(council.OpenSession{Header: h(1), Body: council.Body{Name: "B", Profile: p.ID}, Chair: 1})
+		run(council.OpenSession{Header: h(1), Sitting: council.Sitting{Body: council.Body{Name: "B", Profile: p.ID}, Chair: 1}})
 		for i := 1; i <= 163; i++ {
 			run(council.RecordArrival{Header: h(i), Seat: i, Place: council.InChamber})
 		}
@@ -48,7 +48,7 @@ func BenchmarkView163(b *testing.B) {
 	}
 	st, _ := council.NewState(p, seats(163))
 	at := opening
-	if _, err := st.Execute(council.OpenSession{Header: council.Header{At: at}, Body: council.Body{Name: "B", Profile: p.ID}, Chair: 1}); err != nil {
+	if _, err := st.Execute(council.OpenSession{Header: council.Header{At: at}, Sitting: council.Sitting{Body: council.Body{Name: "B", Profile: p.ID}, Chair: 1}}); err != nil {
 		b.Fatal(err)
 	}
 	for i := 1; i <= 150; i++ {

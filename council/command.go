@@ -18,12 +18,7 @@ type Command interface {
 
 type OpenSession struct {
 	Header
-	Body              Body   `json:"body"`
-	Title             string `json:"title"`
-	Location          string `json:"location,omitempty"`
-	Chair             int    `json:"chair"`
-	Secretary         int    `json:"secretary,omitempty"`
-	SecondConvocation bool   `json:"secondConvocation,omitempty"`
+	Sitting
 }
 
 type CloseSession struct{ Header }
@@ -241,9 +236,7 @@ func (c OpenSession) decide(s *State) ([]Event, error) {
 			return nil, refuse(ErrUnknown, "secretary: %v", err)
 		}
 	}
-	return []Event{SessionOpened{Header: c.Header, Body: c.Body, Title: c.Title, Location: c.Location,
-		Chair: c.Chair, Secretary: c.Secretary, SecondConvocation: c.SecondConvocation,
-		Roster: slices.Clone(s.roster.Seats)}}, nil
+	return []Event{SessionOpened{Header: c.Header, Sitting: c.Sitting, Roster: slices.Clone(s.roster.Seats)}}, nil
 }
 
 func (c CloseSession) decide(s *State) ([]Event, error) {

@@ -102,12 +102,7 @@ const (
 
 type SessionOpened struct {
 	Header
-	Body              Body   `json:"body"`
-	Title             string `json:"title"`
-	Location          string `json:"location,omitempty"`
-	Chair             int    `json:"chair"`
-	Secretary         int    `json:"secretary,omitempty"`
-	SecondConvocation bool   `json:"secondConvocation,omitempty"`
+	Sitting
 	// Roster is the roster in force when the session opened, so that the
 	// journal alone says who was in office.
 	Roster []Seat `json:"roster"`

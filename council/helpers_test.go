@@ -61,8 +61,9 @@ func newSittingWith(t *testing.T, p *council.Profile, r council.Roster, second b
 		t.Fatal(err)
 	}
 	s := &sitting{t: t, p: p, roster: r, st: st, now: opening}
-	s.do(council.OpenSession{Header: s.chair(), Body: council.Body{Name: "Conseil municipal de Test", Kind: "commune", Profile: p.ID},
-		Title: "Séance ordinaire", Location: "Salle du conseil", Chair: 1, Secretary: 2, SecondConvocation: second})
+	s.do(council.OpenSession{Header: s.chair(), Sitting: council.Sitting{
+		Body:  council.Body{Name: "Conseil municipal de Test", Kind: "commune", Profile: p.ID},
+		Title: "Séance ordinaire", Location: "Salle du conseil", Chair: 1, Secretary: 2, SecondConvocation: second}})
 	return s
 }
 

@@ -27,16 +27,23 @@ type State struct {
 	bleeps  []Bleep // sorted by start, not overlapping
 }
 
-// Session describes the sitting itself.
+// Sitting is what a session is opened with. The command that opens it, the event recording
+// that and the state embed it; its fields are promoted, so each one's JSON lists them flat.
+type Sitting struct {
+	Body              Body   `json:"body"`
+	Title             string `json:"title"`
+	Location          string `json:"location,omitempty"`
+	Chair             int    `json:"chair"`
+	Secretary         int    `json:"secretary,omitempty"`
+	SecondConvocation bool   `json:"secondConvocation,omitempty"`
+}
+
+// Session is the sitting as it stands: what it was opened with (Chair being who presides
+// now), when it opened and closed, and its chairs.
 type Session struct {
-	Body              Body      `json:"body"`
-	Title             string    `json:"title"`
-	Location          string    `json:"location,omitempty"`
-	Chair             int       `json:"chair"`
-	Secretary         int       `json:"secretary,omitempty"`
-	SecondConvocation bool      `json:"secondConvocation,omitempty"`
-	OpenedAt          time.Time `json:"openedAt,omitzero"`
-	ClosedAt          time.Time `json:"closedAt,omitzero"`
+	Sitting
+	OpenedAt time.Time `json:"openedAt,omitzero"`
+	ClosedAt time.Time `json:"closedAt,omitzero"`
 	// Chairs lists who presided from when, the opener first; the chair
 	// changes e.g. while the council votes on the mayor's own accounts.
 	Chairs []ChairChange `json:"chairs,omitempty"`
@@ -609,11 +616,7 @@ func (e SessionOpened) apply(s *State) error {
 			return fmt.Errorf("secretary: %w", err)
 		}
 	}
-	s.session = Session{
-		Body: e.Body, Title: e.Title, Location: e.Location,
-		Chair: e.Chair, Secretary: e.Secretary, SecondConvocation: e.SecondConvocation,
-		OpenedAt: e.At, Chairs: []ChairChange{{Seat: e.Chair, At: e.At}},
-	}
+	s.session = Session{Sitting: e.Sitting, OpenedAt: e.At, Chairs: []ChairChange{{Seat: e.Chair, At: e.At}}}
 	return nil
 }
 

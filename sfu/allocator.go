@@ -225,14 +225,24 @@ func (l *downlink) allocate(now int64, st BWEState) {
 			left -= a.costs[low]
 		}
 	}
-	// Then raise them, in the same order, as far as what is left allows.
+	// Then raise them, in the same order, as far as what is left allows; but a video is not
+	// raised with the room that one as important, left paused, would resume in: a member sees
+	// every colleague small before seeing one large and another not at all.
 	for i := range videos {
 		a := &videos[i]
 		if a.layer < 0 {
 			continue
 		}
+		room := left
+		for j := range videos {
+			if b := &videos[j]; b.layer < 0 && b.prio.Rank >= a.prio.Rank {
+				if low := b.lowest(); low >= 0 {
+					room -= b.costs[low] * resumeMargin
+				}
+			}
+		}
 		for up := a.wish; up > a.layer; up-- {
-			if a.present[up] && a.costs[up]-a.costs[a.layer] <= left {
+			if a.present[up] && a.costs[up]-a.costs[a.layer] <= room {
 				left -= a.costs[up] - a.costs[a.layer]
 				a.layer = up
 				break
@@ -267,7 +277,7 @@ func (l *downlink) allocate(now int64, st BWEState) {
 				state = "paused"
 			}
 			l.log.Debug("stream allocation", "track", a.d.track.id, "state", state, "layer", a.layer, "wish", a.wish,
-				"reason", reason, "estimate", int(st.Estimate), "available", int(avail), "audio", int(audio),
+				"reason", reason, "rank", a.prio.Rank, "layer_costs", a.costs, "estimate", int(st.Estimate), "available", int(avail), "audio", int(audio),
 				"retransmissions", int(rtxRate), "queueing_delay", st.QueueingDelay, "loss", st.Loss)
 			if a.layer < 0 != a.paused {
 				l.t.streamStateChanged(a.d, a.layer >= 0)

@@ -288,3 +288,33 @@ func TestDynacastReportsTheBestLayerReceived(t *testing.T) {
 		t.Fatalf("told %v, want [1 2 -1]: every subscriber is paused", told)
 	}
 }
+
+// A video is not raised above its lowest layer with the room a paused one of the same rank
+// would resume in (it needs a margin over its cost): the member sees both small rather than one
+// larger and the other not at all. One of a higher rank (the floor's camera) still is.
+func TestAllocatorResumesBeforeRaising(t *testing.T) {
+	lt := newLinkUnderTest(t)
+	a, _ := lt.subscribe(webrtc.RTPCodecTypeVideo, 150_000, 300_000)
+	b, _ := lt.subscribe(webrtc.RTPCodecTypeVideo, 150_000, 300_000)
+	a.SetPriority(Priority{Pixels: 2}) // a first between equals
+	b.SetPriority(Priority{Pixels: 1})
+	lt.allocate(200_000) // room for one lowest layer: b paused
+	if a.StreamPaused() || !b.StreamPaused() {
+		t.Fatalf("at 200 kbit/s: a paused %v, b paused %v; want b paused", a.StreamPaused(), b.StreamPaused())
+	}
+	// 320 kbit/s: a's lowest layer leaves 170 kbit/s, short of b's 150 kbit/s and its margin,
+	// enough to raise a by 150 kbit/s.
+	lt.allocate(320_000)
+	if !b.StreamPaused() || a.allocCap != 0 {
+		t.Errorf("at 320 kbit/s: a cap %d, b paused %v; want a kept at layer 0 for b, b still paused", a.allocCap, b.StreamPaused())
+	}
+	a.SetPriority(Priority{Rank: 3, Pixels: 2})
+	lt.allocate(320_000)
+	if a.allocCap != 1 {
+		t.Errorf("at 320 kbit/s, a ranked above b: a cap %d, want 1", a.allocCap)
+	}
+	lt.allocate(400_000)
+	if b.StreamPaused() {
+		t.Errorf("at 400 kbit/s b is still paused")
+	}
+}

@@ -37,16 +37,25 @@ const (
 	minEstimate     = 100_000
 	maxEstimate     = 50_000_000
 
-	congestedDelay = 40 * time.Millisecond // queueing delay that says the path is full
-	clearDelay     = 15 * time.Millisecond // below this the queues are empty
-	congestedLoss  = 0.20                  // lost in the rate window: congested even without delay
-	holdLoss       = 0.15                  // above this the estimate does not rise
-	decreaseFactor = 0.85                  // of the received rate, when congested
-	minDecreaseGap = 300 * time.Millisecond
-	growthPerSec   = 0.05 // rise per second while clear...
-	growthCap      = 1.25 // ...up to this much above the received rate
-	rateWindow     = time.Second
-	baseWindow     = 5 * time.Second // the base delay is the minimum over two of these
+	congestedDelay = 40 * time.Millisecond // queueing delay that says the path is full...
+	// ...when it lasts this long. A bottleneck's queue stays full; a receiver that stamped one
+	// batch of packets late (its CPU busy decoding a keyframe, a burst after a video resumed)
+	// does not, and a cut on that account would pause the videos of a member whose line is
+	// fine.
+	congestedPersist = 200 * time.Millisecond
+	clearDelay       = 15 * time.Millisecond // below this the queues are empty
+	congestedLoss    = 0.20                  // lost in the rate window: congested even without delay
+	holdLoss         = 0.15                  // above this the estimate does not rise
+	decreaseFactor   = 0.85                  // of the received rate, when congested
+	minDecreaseGap   = 300 * time.Millisecond
+	growthPerSec     = 0.05 // rise per second while clear...
+	growthCap        = 1.25 // ...up to this much above the received rate
+	// outageRun: lost packets in a row sent over this long are a cut (Wi-Fi gone, a tunnel),
+	// not a queue that overflowed, which drops some packets and passes others. What a cut
+	// lost says nothing of the path's capacity: it is not counted as loss.
+	outageRun  = 300 * time.Millisecond
+	rateWindow = time.Second
+	baseWindow = 5 * time.Second // the base delay is the minimum over two of these
 )
 
 // bwe is the estimator of one subscriber connection.
@@ -72,6 +81,7 @@ type bwe struct {
 	lastDecrease int64
 	lastUpdate   int64
 	congestedAt  int64 // last time the path was seen congested
+	delayedSince int64 // since when every feedback said the queueing delay is over congestedDelay; 0: it is not
 }
 
 // fbSummary is what one feedback packet said.
@@ -155,13 +165,23 @@ func (b *bwe) onFeedback(fb *rtcp.TransportLayerCC, now int64) {
 		b.basePrev, b.baseCur, b.baseAt = b.baseCur, math.MaxInt64, now
 	}
 	s := fbSummary{at: now, firstArrival: math.MaxInt64}
-	var delays []int64 // one-way delays of this feedback, µs
-	var delayBuf [64]int64
-	delays = delayBuf[:0]
+	var owdSum int64 // one-way delays of this feedback's packets, µs
+	var owdCount int
 
 	seq := fb.BaseSequenceNumber
 	deltas := fb.RecvDeltas
 	remaining := int(fb.PacketStatusCount)
+	var run struct {
+		n        int
+		from, to int64 // departures of its first and last packets, µs
+	}
+	endRun := func() {
+		if run.n > 0 && run.to-run.from > outageRun.Microseconds() {
+			s.lost -= run.n
+			s.sent -= run.n
+		}
+		run.n = 0
+	}
 	visit := func(symbol uint16) {
 		dep, size, known := b.lookup(seq)
 		seq++
@@ -180,17 +200,22 @@ func (b *bwe) onFeedback(fb *rtcp.TransportLayerCC, now int64) {
 		s.sent++
 		if !received {
 			s.lost++
+			if run.n == 0 {
+				run.from = dep
+			}
+			run.n++
+			run.to = dep
 			return
 		}
+		endRun()
 		s.received++
 		s.bytes += size
 		s.firstArrival = min(s.firstArrival, arrival)
 		s.lastArrival = max(s.lastArrival, arrival)
 		owd := arrival - dep
 		b.baseCur = min(b.baseCur, owd)
-		if len(delays) < cap(delays) {
-			delays = append(delays, owd)
-		}
+		owdSum += owd
+		owdCount++
 	}
 	for _, c := range fb.PacketChunks {
 		if remaining <= 0 {
@@ -210,20 +235,8 @@ func (b *bwe) onFeedback(fb *rtcp.TransportLayerCC, now int64) {
 			}
 		}
 	}
-	if s.sent == 0 {
-		return
-	}
-	b.window[b.windowNext%len(b.window)] = s
-	b.windowNext++
-	if len(delays) > 0 {
-		base := min(b.baseCur, b.basePrev)
-		var sum int64
-		for _, d := range delays {
-			sum += d - base
-		}
-		b.qdelay = time.Duration(sum/int64(len(delays))) * time.Microsecond
-	}
-	b.updateLocked(now)
+	endRun()
+	b.foldLocked(s, owdSum, owdCount, now)
 }
 
 // windowLocked sums the feedback of the last rateWindow: the rate the subscriber received and
@@ -264,8 +277,17 @@ func (b *bwe) updateLocked(now int64) {
 		dt = 100 * time.Millisecond
 	}
 	b.lastUpdate = now
+	delayed := b.qdelay > congestedDelay
 	switch {
-	case b.qdelay > congestedDelay || loss > congestedLoss:
+	case !delayed:
+		b.delayedSince = 0
+	case b.delayedSince == 0:
+		b.delayedSince = now
+	}
+	switch {
+	case delayed && now-b.delayedSince < int64(congestedPersist) && loss <= congestedLoss:
+		// Queueing, not yet long enough to tell: hold.
+	case delayed || loss > congestedLoss:
 		b.congestedAt = now
 		if ok && now-b.lastDecrease > int64(minDecreaseGap) {
 			// What arrives while the queue is full is what the path carries; a little under
@@ -296,4 +318,34 @@ func (b *bwe) raiseTo(rate float64) {
 func putTWCC(buf *[2]byte, seq uint16) []byte {
 	binary.BigEndian.PutUint16(buf[:], seq)
 	return buf[:]
+}
+
+// onArrivals folds in packets measured where they arrive rather than reported by TWCC: the
+// streams of a publisher that sends no transport-wide numbers, whose estimate goes back to it as
+// REMB (remb.go). s sums the packets on this server's clock; their one-way delays (arrival
+// minus the sender's abs-send-time, µs) add up to owdSum over owdCount, the least being owdMin.
+func (b *bwe) onArrivals(s fbSummary, owdSum int64, owdCount int, owdMin int64, now int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if now-b.baseAt > int64(baseWindow) {
+		b.basePrev, b.baseCur, b.baseAt = b.baseCur, math.MaxInt64, now
+	}
+	if owdCount > 0 {
+		b.baseCur = min(b.baseCur, owdMin)
+	}
+	b.foldLocked(s, owdSum, owdCount, now)
+}
+
+// foldLocked adds one report (a feedback packet, or a publisher's arrivals) to the rate window,
+// takes its mean queueing delay, and updates the estimate.
+func (b *bwe) foldLocked(s fbSummary, owdSum int64, owdCount int, now int64) {
+	if s.sent == 0 {
+		return
+	}
+	b.window[b.windowNext%len(b.window)] = s
+	b.windowNext++
+	if owdCount > 0 {
+		b.qdelay = time.Duration(owdSum/int64(owdCount)-min(b.baseCur, b.basePrev)) * time.Microsecond
+	}
+	b.updateLocked(now)
 }

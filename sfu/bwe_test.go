@@ -19,6 +19,11 @@ type bottleneck struct {
 	rec      *twcc.Recorder
 	pending  []arrival
 	dropped  int
+	// A receiver that stops reading for a moment (its CPU busy): what arrives between
+	// stallFrom and stallTo (our clock, ns) is stamped stallTo.
+	stallFrom, stallTo int64
+	// A cut: what is sent between cutFrom and cutTo (ns) is lost.
+	cutFrom, cutTo int64
 }
 
 type arrival struct {
@@ -36,13 +41,20 @@ func newBottleneck(rate float64) *bottleneck {
 }
 
 func (l *bottleneck) send(seq uint16, size int, now int64) {
+	if now >= l.cutFrom && now < l.cutTo {
+		return
+	}
 	wait := max(l.busy-now, 0)
 	if time.Duration(wait) > l.maxQueue {
 		l.dropped++
 		return
 	}
 	l.busy = max(l.busy, now) + int64(float64(size*8)/l.rate*1e9)
-	l.pending = append(l.pending, arrival{seq: seq, at: l.busy + simPropagation + simClockOffset})
+	at := l.busy + simPropagation
+	if at >= l.stallFrom && at < l.stallTo {
+		at = l.stallTo
+	}
+	l.pending = append(l.pending, arrival{seq: seq, at: at + simClockOffset})
 }
 
 // feedback records what arrived by now and returns the subscriber's feedback packets.
@@ -112,6 +124,37 @@ func TestBWEFallsToABottleneck(t *testing.T) {
 		t.Fatalf("at 2 Mbit/s through a 1 Mbit/s link: %+v (dropped %d), want congested, estimate 0.5–1 Mbit/s", st, l.dropped)
 	}
 	t.Logf("estimate %.0f bit/s, received %.0f, queueing %v, loss %.2f", st.Estimate, st.Received, st.QueueingDelay, st.Loss)
+}
+
+// On a link with room to spare, neither a receiver that stamps 150 ms of packets late once (its
+// CPU busy) nor a 3 s cut of the link (the first feedback after it reports everything sent
+// during the cut as lost) shows a full path: the estimate holds, and the videos that fitted
+// before still fit. A bottleneck's queue lasts, and is still cut for (TestBWEFallsToABottleneck).
+func TestBWEHoldsThroughAStallOrACut(t *testing.T) {
+	for name, c := range map[string]struct {
+		upset func(l *bottleneck, now int64)
+		then  time.Duration // how long after it the estimate is read
+	}{
+		"a 150 ms receiver stall": {func(l *bottleneck, now int64) {
+			l.stallFrom, l.stallTo = now+int64(30*time.Millisecond), now+int64(180*time.Millisecond)
+		}, time.Second},
+		"a 3 s cut": {func(l *bottleneck, now int64) { l.cutFrom, l.cutTo = now, now+int64(3*time.Second) }, 3500 * time.Millisecond},
+	} {
+		t.Run(name, func(t *testing.T) {
+			start := time.Unix(1000, 0)
+			b := newBWE(start)
+			l := newBottleneck(10_000_000)
+			now := simulate(b, l, 900_000, start.UnixNano(), 4*time.Second)
+			before := b.state(now)
+			c.upset(l, now)
+			now = simulate(b, l, 900_000, now, c.then)
+			after := b.state(now)
+			if after.Estimate < 0.95*before.Estimate || after.Congested {
+				t.Fatalf("on a 10 Mbit/s link: estimate %.0f → %.0f bit/s (congested %v, loss %.2f), want it held",
+					before.Estimate, after.Estimate, after.Congested, after.Loss)
+			}
+		})
+	}
 }
 
 func TestBWERisesOnlyToWhatPassed(t *testing.T) {

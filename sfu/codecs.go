@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
@@ -58,12 +59,12 @@ const (
 // newPublisherAPI builds the pion API for the client-to-SFU direction: RTX accepted (pion
 // unwraps it), NACKs generated for upstream loss, receiver reports, and transport-wide
 // congestion feedback so that the browser's bandwidth estimate can open its upper simulcast
-// layers.
+// layers (REMB instead for the clients that do not do TWCC, remb.go).
 // maxNacksPerPacket is how many times a missing packet is asked for: enough to cover a few
 // round trips of a poor connection.
 const maxNacksPerPacket = 5
 
-func newPublisherAPI(s webrtc.SettingEngine, lf logging.LoggerFactory, stats *statsRegistry) (*webrtc.API, error) {
+func newPublisherAPI(s webrtc.SettingEngine, lf logging.LoggerFactory, log *slog.Logger, stats *statsRegistry) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	videoFB := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
 	for _, c := range supportedCodecs() {
@@ -81,21 +82,15 @@ func newPublisherAPI(s webrtc.SettingEngine, lf logging.LoggerFactory, stats *st
 			}
 		}
 	}
-	exts := []struct {
-		uri  string
-		kind webrtc.RTPCodecType
-	}{
+	if err := registerHeaderExtensions(m, []headerExtension{
 		{sdp.SDESMidURI, webrtc.RTPCodecTypeAudio},
 		{uriAudioLevel, webrtc.RTPCodecTypeAudio},
 		{sdp.SDESMidURI, webrtc.RTPCodecTypeVideo},
 		{sdp.SDESRTPStreamIDURI, webrtc.RTPCodecTypeVideo},
 		{sdp.SDESRepairRTPStreamIDURI, webrtc.RTPCodecTypeVideo},
 		{uriVideoOrientation, webrtc.RTPCodecTypeVideo},
-	}
-	for _, e := range exts {
-		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, e.kind); err != nil {
-			return nil, fmt.Errorf("register publisher header extension %s: %w", e.uri, err)
-		}
+	}); err != nil {
+		return nil, fmt.Errorf("publisher: %w", err)
 	}
 
 	reg := &interceptor.Registry{}
@@ -116,6 +111,9 @@ func newPublisherAPI(s webrtc.SettingEngine, lf logging.LoggerFactory, stats *st
 	if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
 		return nil, fmt.Errorf("configure transport-cc feedback: %w", err)
 	}
+	if err := configureREMB(m, reg, log); err != nil { // for the publishers without TWCC
+		return nil, fmt.Errorf("configure REMB: %w", err)
+	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(s), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)), nil
 }
 
@@ -129,23 +127,32 @@ func newSubscriberAPI(s webrtc.SettingEngine) (*webrtc.API, error) {
 			return nil, fmt.Errorf("register subscriber codec %s: %w", c.mime, err)
 		}
 	}
-	exts := []struct {
-		uri  string
-		kind webrtc.RTPCodecType
-	}{
+	if err := registerHeaderExtensions(m, []headerExtension{
 		{sdp.SDESMidURI, webrtc.RTPCodecTypeAudio},
 		{uriAudioLevel, webrtc.RTPCodecTypeAudio},
 		{sdp.SDESMidURI, webrtc.RTPCodecTypeVideo},
 		{uriVideoOrientation, webrtc.RTPCodecTypeVideo},
 		{sdp.TransportCCURI, webrtc.RTPCodecTypeAudio},
 		{sdp.TransportCCURI, webrtc.RTPCodecTypeVideo},
-	}
-	for _, e := range exts {
-		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, e.kind); err != nil {
-			return nil, fmt.Errorf("register subscriber header extension %s: %w", e.uri, err)
-		}
+	}); err != nil {
+		return nil, fmt.Errorf("subscriber: %w", err)
 	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(s), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(&interceptor.Registry{})), nil
+}
+
+// headerExtension is an RTP header extension a direction negotiates for one kind of media.
+type headerExtension struct {
+	uri  string
+	kind webrtc.RTPCodecType
+}
+
+func registerHeaderExtensions(m *webrtc.MediaEngine, exts []headerExtension) error {
+	for _, e := range exts {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, e.kind); err != nil {
+			return fmt.Errorf("register header extension %s: %w", e.uri, err)
+		}
+	}
+	return nil
 }
 
 // subscriberFeedback is the RTCP feedback offered to subscribers: NACK, PLI and FIR for video,

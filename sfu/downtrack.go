@@ -80,7 +80,7 @@ type DownTrack struct {
 	missing     int64 // output sequence numbers skipped: packets the subscriber never got from us
 	// payloadOctets is the RTP payload bytes sent, for sender reports (wrapping, as RTCP's).
 	payloadOctets uint32
-	munger        munger
+	munger        Munger
 	seq           sequencer
 	hdr           rtp.Header
 	extBuf        [numFwdExt + 1]rtp.Extension // the forwarded ones and transport-cc
@@ -269,11 +269,11 @@ func (d *DownTrack) forward(p *inPacket) {
 			return
 		}
 		d.current, d.needSync = p.layer, false
-		d.munger.rebase(p.hdr.SequenceNumber, p.hdr.Timestamp, p.arrival)
+		d.munger.Rebase(p.hdr.SequenceNumber, p.hdr.Timestamp, p.arrival)
 	case p.layer != d.current || d.needSync:
 		return // another layer, or the current one while waiting for the target's keyframe
 	}
-	sn, ts, ok := d.munger.translate(p.hdr.SequenceNumber, p.hdr.Timestamp)
+	sn, ts, ok := d.munger.Translate(p.hdr.SequenceNumber, p.hdr.Timestamp)
 	if !ok {
 		return
 	}
@@ -288,7 +288,7 @@ func (d *DownTrack) forward(p *inPacket) {
 				d.missing-- // a late packet filled a gap
 			}
 		}
-		d.munger.sent(p.hdr.SequenceNumber, sn, ts, p.arrival)
+		d.munger.Sent(p.hdr.SequenceNumber, sn, ts, p.arrival)
 		d.seq.push(sn, p.hdr.SequenceNumber, ts, p.layer, p.arrival)
 		if !d.sentAny {
 			d.sentAny = true

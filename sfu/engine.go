@@ -133,7 +133,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		_ = e.Close()
 		return nil, err
 	}
-	if e.publisherAPI, err = newPublisherAPI(s, lf, e.stats); err != nil {
+	if e.publisherAPI, err = newPublisherAPI(s, lf, log, e.stats); err != nil {
 		_ = e.Close()
 		return nil, fmt.Errorf("sfu: %w", err)
 	}

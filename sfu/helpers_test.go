@@ -1,9 +1,11 @@
 package sfu
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
@@ -177,3 +179,20 @@ func vp8Frame(key bool, tag byte) []byte {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// pace calls write every interval with 0, 1, 2… until ctx ends or write fails (a track closed,
+// or a packet the test could not build), as a publisher's encoder would.
+func pace(ctx context.Context, interval time.Duration, write func(i int) error) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if write(i) != nil {
+			return
+		}
+	}
+}

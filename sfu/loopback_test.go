@@ -151,6 +151,23 @@ func (p *testPeer) setRemote(d webrtc.SessionDescription) error {
 	return nil
 }
 
+// answerOffer has the client make its offer and the transport answer it.
+func answerOffer(t *testing.T, client *testPeer, tr *Transport) webrtc.SessionDescription {
+	t.Helper()
+	offer, err := client.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := tr.Answer(offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer
+}
+
 // publish connects a client that already added its tracks to a new publisher transport.
 func publish(t *testing.T, e *Engine, client *testPeer, h TransportHandlers) *Transport {
 	t.Helper()
@@ -166,18 +183,7 @@ func publish(t *testing.T, e *Engine, client *testPeer, h TransportHandlers) *Tr
 			}
 		}
 	})
-	offer, err := client.pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := client.pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	answer, err := tr.Answer(offer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := client.setRemote(answer); err != nil {
+	if err := client.setRemote(answerOffer(t, client, tr)); err != nil {
 		t.Fatal(err)
 	}
 	return tr
@@ -358,6 +364,21 @@ func (r *received) len() int {
 	return len(r.packets)
 }
 
+// collect keeps every RTP packet p receives, on any track.
+func collect(p *testPeer) *received {
+	got := &received{}
+	p.pc.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			pkt, _, err := remote.ReadRTP()
+			if err != nil {
+				return
+			}
+			got.add(pkt)
+		}
+	})
+	return got
+}
+
 func TestLoopbackPublishSubscribe(t *testing.T) {
 	e := newTestEngine(t, false)
 	defer func() { _ = e.Close() }()
@@ -419,50 +440,28 @@ func TestLoopbackPublishSubscribe(t *testing.T) {
 	var needKey atomic.Bool
 	var plis atomic.Int32
 	go keyframeRequests(videoSender, "", &needKey, &plis)
-	go func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			payload := []byte{0xfc, byte(i >> 8), byte(i), 0x5a, byte(i * 7), byte(i * 13)}
-			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: uint16(i), Timestamp: uint32(i) * 960}, Payload: payload}
-			if err := pkt.Header.SetExtension(levelID, []byte{25}); err != nil {
-				t.Error(err)
-				return
-			}
-			sentMu.Lock()
-			sentOpus = append(sentOpus, payload)
-			sentMu.Unlock()
-			if err := audio.WriteRTP(pkt); err != nil {
-				return
-			}
+	go pace(ctx, 20*time.Millisecond, func(i int) error {
+		payload := []byte{0xfc, byte(i >> 8), byte(i), 0x5a, byte(i * 7), byte(i * 13)}
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: uint16(i), Timestamp: uint32(i) * 960}, Payload: payload}
+		if err := pkt.Header.SetExtension(levelID, []byte{25}); err != nil {
+			t.Error(err)
+			return err
 		}
-	}()
-	go func() {
-		tick := time.NewTicker(33 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			key := i%30 == 0 || needKey.Swap(false)
-			frame := bytes.Repeat([]byte{byte(i)}, 3000)
-			if key {
-				copy(frame, []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a})
-			} else {
-				copy(frame, []byte{0x11, 0x02, 0x00})
-			}
-			if err := video.WriteSample(media.Sample{Data: frame, Duration: 33 * time.Millisecond}); err != nil {
-				return
-			}
+		sentMu.Lock()
+		sentOpus = append(sentOpus, payload)
+		sentMu.Unlock()
+		return audio.WriteRTP(pkt)
+	})
+	go pace(ctx, 33*time.Millisecond, func(i int) error {
+		key := i%30 == 0 || needKey.Swap(false)
+		frame := bytes.Repeat([]byte{byte(i)}, 3000)
+		if key {
+			copy(frame, []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a})
+		} else {
+			copy(frame, []byte{0x11, 0x02, 0x00})
 		}
-	}()
+		return video.WriteSample(media.Sample{Data: frame, Duration: 33 * time.Millisecond})
+	})
 
 	var micTrack, camTrack *PublishedTrack
 	for micTrack == nil || camTrack == nil {
@@ -724,46 +723,33 @@ func TestLoopbackSimulcastSwitch(t *testing.T) {
 			mid = tr.Mid()
 		}
 	}
-	go func() {
-		tick := time.NewTicker(33 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
+	go pace(ctx, 33*time.Millisecond, func(i int) error {
+		for li, l := range layers {
+			key := i%150 == 0 || needKey[li].Swap(false) // a keyframe every 5 s, or on request
+			tag := rids[li][0]
+			if key {
+				tag -= 'a' - 'A'
 			}
-			for li, l := range layers {
-				key := i%150 == 0 || needKey[li].Swap(false) // a keyframe every 5 s, or on request
-				tag := rids[li][0]
-				if key {
-					tag -= 'a' - 'A'
-				}
-				pkt := &rtp.Packet{
-					Header:  rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i + li*20000), Timestamp: uint32(i*3000 + li*777777)},
-					Payload: vp8Frame(key, tag),
-				}
-				if err := pkt.Header.SetExtension(midID, []byte(mid)); err != nil {
-					t.Error(err)
-					return
-				}
-				if err := pkt.Header.SetExtension(ridID, []byte(rids[li])); err != nil {
-					t.Error(err)
-					return
-				}
-				if err := l.WriteRTP(pkt); err != nil {
-					return
-				}
+			pkt := &rtp.Packet{
+				Header:  rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i + li*20000), Timestamp: uint32(i*3000 + li*777777)},
+				Payload: vp8Frame(key, tag),
+			}
+			if err := pkt.Header.SetExtension(midID, []byte(mid)); err != nil {
+				t.Error(err)
+				return err
+			}
+			if err := pkt.Header.SetExtension(ridID, []byte(rids[li])); err != nil {
+				t.Error(err)
+				return err
+			}
+			if err := l.WriteRTP(pkt); err != nil {
+				return err
 			}
 		}
-	}()
+		return nil
+	})
 
-	var track *PublishedTrack
-	select {
-	case track = <-tracks:
-	case <-time.After(waitLimit):
-		t.Fatal("the SFU reported no published track")
-	}
+	track := firstTrack(t, tracks)
 	eventually(t, "three layers", func() bool { return len(track.Layers()) == 3 })
 	if got := strings.Join(track.Layers(), ","); got != "q,h,f" {
 		t.Fatalf("Layers = %s", got)
@@ -775,16 +761,7 @@ func TestLoopbackSimulcastSwitch(t *testing.T) {
 	}
 
 	sub := newTestPeer(t, newClientAPI(t, clientOptions{}))
-	var got received
-	sub.pc.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			pkt, _, err := remote.ReadRTP()
-			if err != nil {
-				return
-			}
-			got.add(pkt)
-		}
-	})
+	got := collect(sub)
 	subT := subscribe(t, e, sub)
 	down, err := subT.Subscribe(track, "TR_screen", "PA_chair|TR_screen")
 	if err != nil {
@@ -858,28 +835,13 @@ func TestLoopbackREDToPlainOpus(t *testing.T) {
 	red := publishRTP(t, e, clientOptions{red: true}, redCodec.RTPCodecCapability, "TR_red", "PA_red")
 	audio, tracks := red.track, red.tracks
 	primaryOf := func(i int) []byte { return []byte{0xfc, byte(i >> 8), byte(i), 0x77} }
-	go func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for i := 1; ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			payload := redPayload(111, primaryOf(i), redBlock{111, 960, primaryOf(i - 1)})
-			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i) * 960}, Payload: payload}
-			if err := audio.WriteRTP(pkt); err != nil {
-				return
-			}
-		}
-	}()
-	var track *PublishedTrack
-	select {
-	case track = <-tracks:
-	case <-time.After(waitLimit):
-		t.Fatal("the SFU reported no published track")
-	}
+	go pace(ctx, 20*time.Millisecond, func(n int) error {
+		i := n + 1
+		payload := redPayload(111, primaryOf(i), redBlock{111, 960, primaryOf(i - 1)})
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i) * 960}, Payload: payload}
+		return audio.WriteRTP(pkt)
+	})
+	track := firstTrack(t, tracks)
 	if track.MimeType() != "audio/red" {
 		t.Fatalf("published as %s, want audio/red", track.MimeType())
 	}
@@ -986,20 +948,12 @@ func TestLoopbackUpstreamNACK(t *testing.T) {
 	defer func() { _ = e.Close() }()
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	pub := newTestPeer(t, newClientAPI(t, clientOptions{}))
-	video, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "TR_v", "PA_v")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sender, err := pub.pc.AddTrack(video)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub := publishRTP(t, e, clientOptions{}, vp8Capability, "TR_v", "PA_v")
 	const lost = 20
 	var nacked atomic.Bool
 	go func() {
 		for {
-			pkts, _, err := sender.ReadRTCP()
+			pkts, _, err := pub.sender.ReadRTCP()
 			if err != nil {
 				return
 			}
@@ -1016,25 +970,14 @@ func TestLoopbackUpstreamNACK(t *testing.T) {
 			}
 		}
 	}()
-	publish(t, e, pub, TransportHandlers{})
-	go func() {
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for sn := uint16(0); ; sn++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			if sn == lost {
-				continue
-			}
-			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: sn, Timestamp: uint32(sn) * 3000}, Payload: vp8Frame(sn == 0, byte(sn))}
-			if err := video.WriteRTP(pkt); err != nil {
-				return
-			}
+	go pace(ctx, 10*time.Millisecond, func(i int) error {
+		sn := uint16(i)
+		if sn == lost {
+			return nil
 		}
-	}()
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: sn, Timestamp: uint32(sn) * 3000}, Payload: vp8Frame(sn == 0, byte(sn))}
+		return pub.track.WriteRTP(pkt)
+	})
 	eventually(t, "a NACK for the lost packet at the publisher", nacked.Load)
 	stop()
 }
@@ -1048,36 +991,16 @@ func TestLoopbackSubscriberEstimate(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	cam := publishRTP(t, e, clientOptions{}, vp8Capability, "TR_cam", "PA_cam")
-	go func() { // about 400 kbit/s: a keyframe, then 1,000-byte packets every 20 ms
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		payload := make([]byte, 1000)
-		for i := 0; ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			copy(payload, vp8Frame(i%50 == 0, byte(i)))
-			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i) * 1800, Marker: true}, Payload: payload}
-			if err := cam.track.WriteRTP(pkt); err != nil {
-				return
-			}
-		}
-	}()
+	payload := make([]byte, 1000)
+	go pace(ctx, 20*time.Millisecond, func(i int) error { // about 400 kbit/s: a keyframe, then 1,000-byte packets every 20 ms
+		copy(payload, vp8Frame(i%50 == 0, byte(i)))
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i) * 1800, Marker: true}, Payload: payload}
+		return cam.track.WriteRTP(pkt)
+	})
 	track := firstTrack(t, cam.tracks)
 	for _, withTWCC := range []bool{true, false} {
 		sub := newTestPeer(t, newClientAPI(t, clientOptions{twcc: withTWCC}))
-		var got received
-		sub.pc.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-			for {
-				pkt, _, err := remote.ReadRTP()
-				if err != nil {
-					return
-				}
-				got.add(pkt)
-			}
-		})
+		got := collect(sub)
 		subT := subscribe(t, e, sub)
 		d, err := subT.Subscribe(track, "TR_cam", "PA_cam|TR_cam")
 		if err != nil {

@@ -5,10 +5,12 @@ import (
 	"time"
 )
 
-// munger rewrites the sequence numbers and timestamps of one DownTrack. The source may change
-// under it (another simulcast layer, a pause, a server mute); at each change it is rebased so
-// that the subscriber sees one stream without gaps in numbering and with time moving forward.
-type munger struct {
+// Munger rewrites the sequence numbers and timestamps of one outgoing stream: a DownTrack, or a
+// track of the public programme. The source may change under it (another simulcast layer, a
+// pause, a server mute, another speaker on air); at each change it is rebased so that the
+// receiver sees one stream without gaps in numbering and with time moving forward. Until a
+// packet has been sent, the output keeps its source's numbers.
+type Munger struct {
 	clockRate uint32
 
 	started  bool
@@ -29,9 +31,13 @@ type munger struct {
 // and still be forwarded.
 const lateWindow = 4096
 
-// rebase makes the source packet (sn, ts), which arrived at time at, follow the last packet
-// sent. The timestamp advances by the wall-clock time elapsed, at least one tick.
-func (m *munger) rebase(sn uint16, ts uint32, at int64) {
+// NewMunger numbers a stream whose RTP clock runs at clockRate.
+func NewMunger(clockRate uint32) Munger { return Munger{clockRate: clockRate} }
+
+// Rebase makes the source packet (sn, ts), which arrived at time at (Unix nanoseconds, or any
+// clock the caller keeps to), follow the last packet sent. The timestamp advances by the time
+// elapsed, at least one tick.
+func (m *Munger) Rebase(sn uint16, ts uint32, at int64) {
 	if m.started {
 		m.snOffset = m.lastSN + 1 - sn
 		gap := uint64(1)
@@ -45,17 +51,17 @@ func (m *munger) rebase(sn uint16, ts uint32, at int64) {
 	m.baseSN, m.highSN = sn, sn
 }
 
-// translate maps a source packet to the output numbering; ok is false for a packet older than
-// the last rebase.
-func (m *munger) translate(sn uint16, ts uint32) (outSN uint16, outTS uint32, ok bool) {
+// Translate maps a source packet to the output numbering; ok is false for a packet older than
+// the last rebase (its number could collide with one already sent).
+func (m *Munger) Translate(sn uint16, ts uint32) (outSN uint16, outTS uint32, ok bool) {
 	if int16(sn-m.baseSN) < 0 {
 		return 0, 0, false
 	}
 	return sn + m.snOffset, ts + m.tsOffset, true
 }
 
-// sent records that the source packet sn went out as (outSN, outTS).
-func (m *munger) sent(sn, outSN uint16, outTS uint32, at int64) {
+// Sent records that the source packet sn went out as (outSN, outTS), at time at.
+func (m *Munger) Sent(sn, outSN uint16, outTS uint32, at int64) {
 	if !m.started || int16(outSN-m.lastSN) > 0 {
 		m.lastSN, m.lastTS, m.lastAt = outSN, outTS, at
 		m.started = true

@@ -477,17 +477,7 @@ func TestAnswerPrefersRED(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		offer, err := client.pc.CreateOffer(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := client.pc.SetLocalDescription(offer); err != nil {
-			t.Fatal(err)
-		}
-		answer, err := tr.Answer(offer)
-		if err != nil {
-			t.Fatal(err)
-		}
+		answer := answerOffer(t, client, tr)
 		var first string
 		for _, line := range strings.Split(answer.SDP, "\n") {
 			if strings.HasPrefix(line, "a=rtpmap:") {

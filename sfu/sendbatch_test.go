@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4"
 	"golang.org/x/net/ipv4"
 )
 
@@ -180,21 +179,11 @@ func TestLoopbackFanoutBatched(t *testing.T) {
 
 	pub := publishRTP(t, e, clientOptions{}, opusCapability, "TR_a", "PA_a")
 	audio := pub.track
-	go func() {
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for i := uint16(0); ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: i, Timestamp: uint32(i) * 240}, Payload: []byte{0xfc, byte(i >> 8), byte(i)}}
-			if err := audio.WriteRTP(pkt); err != nil {
-				return
-			}
-		}
-	}()
+	go pace(ctx, 5*time.Millisecond, func(n int) error {
+		i := uint16(n)
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: i, Timestamp: uint32(i) * 240}, Payload: []byte{0xfc, byte(i >> 8), byte(i)}}
+		return audio.WriteRTP(pkt)
+	})
 	track := firstTrack(t, pub.tracks)
 	if track.fanout == nil || track.fanout != e.udpBatch {
 		t.Fatal("a published track does not send its fan-out through the Engine's batching socket")
@@ -203,18 +192,8 @@ func TestLoopbackFanoutBatched(t *testing.T) {
 	const subscribers = 3
 	got := make([]*received, subscribers)
 	for i := range got {
-		got[i] = &received{}
 		client := newTestPeer(t, newClientAPI(t, clientOptions{}))
-		rec := got[i]
-		client.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-			for {
-				p, _, err := tr.ReadRTP()
-				if err != nil {
-					return
-				}
-				rec.add(p)
-			}
-		})
+		got[i] = collect(client)
 		if _, err := subscribe(t, e, client).Subscribe(track, "TR_a", "PA_a|TR_a"); err != nil {
 			t.Fatal(err)
 		}

@@ -44,7 +44,8 @@ type MediaStats struct {
 
 	// UpstreamLost counts the packets missing from published streams when a later packet
 	// arrived (sequence number gaps); UpstreamLate counts packets that arrived behind the
-	// newest one (reordered, or repaired by a retransmission after a NACK).
+	// newest one (reordered, or repaired by a retransmission after a NACK); those older than
+	// the newest by more than half a second are not forwarded.
 	UpstreamLost, UpstreamLate uint64
 	// UpstreamMalformed counts received packets that could not be parsed.
 	UpstreamMalformed uint64

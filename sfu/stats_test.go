@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync/atomic"
@@ -135,31 +136,16 @@ func TestLoopbackStats(t *testing.T) {
 	go keyframeRequests(pub.sender, "", &needKey, &plis)
 
 	const lost = 30 // never sent: the SFU sees a gap and NACKs it
-	go func() {
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for sn := uint16(0); ; sn++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			if sn == lost {
-				continue
-			}
-			key := sn%50 == 0 || needKey.Swap(false)
-			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: sn, Timestamp: uint32(sn) * 3000}, Payload: vp8Frame(key, byte(sn))}
-			if err := video.WriteRTP(pkt); err != nil {
-				return
-			}
+	go pace(ctx, 10*time.Millisecond, func(i int) error {
+		sn := uint16(i)
+		if sn == lost {
+			return nil
 		}
-	}()
-	var track *PublishedTrack
-	select {
-	case track = <-tracks:
-	case <-time.After(waitLimit):
-		t.Fatal("no published track")
-	}
+		key := sn%50 == 0 || needKey.Swap(false)
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: sn, Timestamp: uint32(sn) * 3000}, Payload: vp8Frame(key, byte(sn))}
+		return video.WriteRTP(pkt)
+	})
+	track := firstTrack(t, tracks)
 
 	sub := newTestPeer(t, newClientAPI(t, clientOptions{}))
 	var received atomic.Int64
@@ -281,5 +267,61 @@ func TestIdleUntilMediaStartsOnFirstStream(t *testing.T) {
 	}
 	if err := ic.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// After a network cut, a publisher answers the NACKs for what it sent during the cut: those
+// packets are seconds behind the newest and no subscriber can play them, so they are not
+// forwarded; a packet repaired within a jitter buffer's wait still is.
+func TestStalePacketsAreNotForwarded(t *testing.T) {
+	p, layers := testTrack(t, vp8Codec, webrtc.RTPCodecTypeVideo, nil, nil, "")
+	w := &recordWriter{}
+	bindDownTrack(t, p, w, []webrtc.RTPCodecParameters{vp8Codec}, nil)
+	pkt := &inPacket{}
+	send := func(sn uint16, ts uint32, key bool) {
+		p.handle(layers[0], pkt, rawPacket(t, 96, sn, ts, layers[0].ssrc, false, vp8Frame(key, byte(sn))), 0)
+	}
+	const second = 90000 // VP8's clock
+	send(100, 0, true)
+	send(400, 3*second, true)            // three seconds later, after a cut
+	send(150, 3*second/2, false)         // repaired: 1.5 s behind the newest
+	send(399, 3*second-second/25, false) // repaired: 40 ms behind
+	var forwarded []byte                 // the tag of each, its input sequence number's low byte
+	w.mu.Lock()
+	for _, s := range w.packets {
+		forwarded = append(forwarded, s.payload[len(s.payload)-1])
+	}
+	w.mu.Unlock()
+	if want := []byte{100, 400 & 0xff, 399 & 0xff}; !bytes.Equal(forwarded, want) {
+		t.Fatalf("forwarded the packets tagged %v, want %v: not the one 1.5 s behind the newest", forwarded, want)
+	}
+}
+
+// A video layer that comes back after a second of silence (its publisher's link was cut) is
+// asked for a keyframe at once; a layer that flows, or comes back on a keyframe, is not.
+func TestAStreamBackFromSilenceAsksForAKeyframe(t *testing.T) {
+	rec := &rtcpRecorder{}
+	p, layers := testTrack(t, vp8Codec, webrtc.RTPCodecTypeVideo, nil, rec, "")
+	l := layers[0]
+	pkt := &inPacket{}
+	at := int64(time.Hour)
+	send := func(sn uint16, key bool, after time.Duration) {
+		at += int64(after)
+		p.handle(l, pkt, rawPacket(t, 96, sn, uint32(sn)*3000, l.ssrc, false, vp8Frame(key, byte(sn))), at)
+	}
+	send(1, true, 0)
+	for sn := uint16(2); sn < 10; sn++ {
+		send(sn, false, 40*time.Millisecond)
+	}
+	if n := rec.count(l.ssrc); n != 0 {
+		t.Fatalf("%d keyframe requests for a stream that flows, want 0", n)
+	}
+	send(100, false, 3*time.Second) // back after a cut, on a delta frame
+	if n := rec.count(l.ssrc); n != 1 {
+		t.Fatalf("%d keyframe requests after 3 s of silence, want 1", n)
+	}
+	send(200, true, 3*time.Second) // back on a keyframe: nothing to ask
+	if n := rec.count(l.ssrc); n != 1 {
+		t.Fatalf("%d keyframe requests after a stream came back on a keyframe, want still 1", n)
 	}
 }

@@ -420,8 +420,19 @@ func (p *PublishedTrack) handle(l *upLayer, pkt *inPacket, raw []byte, now int64
 	p.stats.bytes.Add(uint64(len(raw)))
 	if p.countLoss(l, pkt.hdr.SequenceNumber) {
 		l.observeJitter(pkt.hdr.Timestamp, now, p.codec.ClockRate)
+	} else if int64(int32(l.prevTS-pkt.hdr.Timestamp)) > int64(p.codec.ClockRate)*int64(rtxDeadline)/int64(time.Second) {
+		// A packet older than the newest by more than a jitter buffer waits: a publisher
+		// answering, after a network cut, the NACKs for what it sent seconds ago. No
+		// subscriber can play it, and hundreds of them sent at once fill a subscriber's
+		// socket, which reads as congestion. (Counted late, by countLoss.)
+		return
 	}
-	l.lastAt.Store(now)
+	if prev := l.lastAt.Swap(now); prev != 0 && now-prev > int64(streamGap) && p.kind == webrtc.RTPCodecTypeVideo && !keyframeStart(p.ck, pkt.payload) {
+		// The stream comes back after a cut of the publisher's link (or an unmute): every
+		// subscriber's decoder lost its reference, and the publisher, which saw nothing wrong
+		// on its side, would only send a keyframe when the first subscriber asks.
+		p.requestKeyframe(l.index, now)
+	}
 	l.bytes.Add(uint64(len(raw)))
 	l.cache.store(pkt.hdr.SequenceNumber, raw)
 
@@ -454,6 +465,9 @@ func (p *PublishedTrack) handle(l *upLayer, pkt *inPacket, raw []byte, now int64
 		d.forward(pkt)
 	}
 }
+
+// streamGap: a video layer silent this long and then back starts again on a keyframe.
+const streamGap = time.Second
 
 // maxCountedGap is the largest sequence jump counted as loss; a larger one is a discontinuity
 // (the publisher restarted its stream), not thousands of lost packets.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -220,21 +221,13 @@ func (t *Transport) onStateChange(s webrtc.PeerConnectionState) {
 func (t *Transport) publishedTracks() []*PublishedTrack {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]*PublishedTrack, 0, len(t.published))
-	for _, p := range t.published {
-		out = append(out, p)
-	}
-	return out
+	return slices.AppendSeq(make([]*PublishedTrack, 0, len(t.published)), maps.Values(t.published))
 }
 
 func (t *Transport) boundDownTracks() []*DownTrack {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]*DownTrack, 0, len(t.downTracks))
-	for d := range t.downTracks {
-		out = append(out, d)
-	}
-	return out
+	return slices.AppendSeq(make([]*DownTrack, 0, len(t.downTracks)), maps.Keys(t.downTracks))
 }
 
 // onTrack runs in a goroutine pion starts for each incoming stream (one per simulcast layer),

@@ -47,49 +47,27 @@ func BenchmarkPublisherReceive(b *testing.B) {
 		RTCPFeedback:        []interceptor.RTCPFeedback{{Type: "nack"}, {Type: "transport-cc"}},
 	}
 
+	type newFactory func() (interceptor.Factory, error)
+	twccSender := func() (interceptor.Factory, error) { return twcc.NewSenderInterceptor() }
+	nackGenerator := func() (interceptor.Factory, error) { return nack.NewGeneratorInterceptor() }
+	receiverReports := func() (interceptor.Factory, error) { return report.NewReceiverInterceptor() }
 	cases := []struct {
 		name      string
-		factories func(b *testing.B) []interceptor.Factory
+		factories []newFactory
 	}{
-		{"none", func(*testing.B) []interceptor.Factory { return nil }},
-		{"twcc", func(b *testing.B) []interceptor.Factory {
-			f, err := twcc.NewSenderInterceptor()
-			if err != nil {
-				b.Fatal(err)
-			}
-			return []interceptor.Factory{f}
-		}},
-		{"nack+report", func(b *testing.B) []interceptor.Factory {
-			n, err := nack.NewGeneratorInterceptor()
-			if err != nil {
-				b.Fatal(err)
-			}
-			r, err := report.NewReceiverInterceptor()
-			if err != nil {
-				b.Fatal(err)
-			}
-			return []interceptor.Factory{n, r}
-		}},
-		{"nack+report+twcc", func(b *testing.B) []interceptor.Factory {
-			n, err := nack.NewGeneratorInterceptor()
-			if err != nil {
-				b.Fatal(err)
-			}
-			r, err := report.NewReceiverInterceptor()
-			if err != nil {
-				b.Fatal(err)
-			}
-			f, err := twcc.NewSenderInterceptor()
-			if err != nil {
-				b.Fatal(err)
-			}
-			return []interceptor.Factory{n, r, f}
-		}},
+		{"none", nil},
+		{"twcc", []newFactory{twccSender}},
+		{"nack+report", []newFactory{nackGenerator, receiverReports}},
+		{"nack+report+twcc", []newFactory{nackGenerator, receiverReports, twccSender}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			reg := &interceptor.Registry{}
-			for _, f := range c.factories(b) {
+			for _, build := range c.factories {
+				f, err := build()
+				if err != nil {
+					b.Fatal(err)
+				}
 				reg.Add(f)
 			}
 			chain, err := reg.Build("")

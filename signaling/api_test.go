@@ -28,27 +28,15 @@ func startCouncilServer(t *testing.T, mutate ...signalingtest.Option) (*signalin
 	return ts, ts.Journal
 }
 
-const fiveSeats = "seat,name,group,role\n1,Anne Maire,Majorité,maire\n2,Bruno Adjoint,Majorité,adjoint\n3,Chloé Conseil,Opposition,conseillère\n4,David Elu,Majorité,conseiller\n5,Emma Vote,Opposition,conseillère\n"
-
 func openSession(t *testing.T, ts *signalingtest.Server, room, profile string) (chair, clerk string) {
 	t.Helper()
 	chair = ts.Token(t, room, "anne", auth.RoleChair, 1)
 	clerk = ts.Token(t, room, "greffe", auth.RoleClerk, 0)
 	must(t, ts, "POST", "/api/rooms/"+room+"/session", clerk, map[string]any{
 		"body":  map[string]string{"name": "Conseil communautaire de Test", "kind": "epci", "profile": profile},
-		"title": "Séance du 27 novembre", "chair": 1, "rosterCsv": fiveSeats,
+		"title": "Séance du 27 novembre", "chair": 1, "rosterCsv": signalingtest.Roster(5),
 	})
 	return chair, clerk
-}
-
-func seatPresence(view map[string]any, seat int) string {
-	for _, s := range view["seats"].([]any) {
-		m := s.(map[string]any)
-		if int(m["seat"].(float64)) == seat {
-			return m["presence"].(string)
-		}
-	}
-	return ""
 }
 
 // TestAPIAuthorisationMatrix calls every route of the table whose token the table checks,
@@ -133,7 +121,7 @@ func TestWholeSessionThroughTheAPI(t *testing.T) {
 	ts.Join(t, room, "david", auth.RoleMember, 4, watch4.callback())
 	ts.Join(t, room, "emma", auth.RoleMember, 5, nil)
 	view := must(t, ts, "GET", "/api/rooms/"+room+"/state", chair, nil)
-	if p := seatPresence(view, 4); p != "remote-unverified" {
+	if p := signalingtest.SeatPresence(view, 4); p != "remote-unverified" {
 		t.Fatalf("seat 4 is %q after connecting, want remote-unverified", p)
 	}
 	// The clerk records two in the chamber and verifies the remote members.
@@ -221,12 +209,12 @@ func TestRemoteMemberDepartsAfterGraceAndSecondConnectionReplacesFirst(t *testin
 		t.Fatalf("%d participants for one seat", n)
 	}
 	view := must(t, ts, "GET", "/api/rooms/"+room+"/state", chair, nil)
-	if p := seatPresence(view, 4); p != "remote-unverified" {
+	if p := signalingtest.SeatPresence(view, 4); p != "remote-unverified" {
 		t.Fatalf("seat 4 is %q with one live connection, want remote-unverified", p)
 	}
 	second.Disconnect()
 	signalingtest.Eventually(t, "seat 4 recorded as departed after the grace", 5*time.Second, func() bool {
-		return seatPresence(must(t, ts, "GET", "/api/rooms/"+room+"/state", chair, nil), 4) == "absent"
+		return signalingtest.SeatPresence(must(t, ts, "GET", "/api/rooms/"+room+"/state", chair, nil), 4) == "absent"
 	})
 }
 
@@ -316,10 +304,10 @@ func TestRestoredSessionRecordsRemoteMembersWhoDoNotComeBack(t *testing.T) {
 
 	// Another server takes the room over from the same journal: seat 4 never comes back.
 	second := startServer(t, withJournal, func(c *signaling.Config) { c.DepartureGrace = 300 * time.Millisecond })
-	if p := seatPresence(must(t, second, "GET", "/api/rooms/"+room+"/state", chair, nil), 4); p != "remote" {
+	if p := signalingtest.SeatPresence(must(t, second, "GET", "/api/rooms/"+room+"/state", chair, nil), 4); p != "remote" {
 		t.Fatalf("restored seat 4 is %q, want remote (as recorded)", p)
 	}
 	signalingtest.Eventually(t, "the absent remote member recorded as departed after the grace", 5*time.Second, func() bool {
-		return seatPresence(must(t, second, "GET", "/api/rooms/"+room+"/state", chair, nil), 4) == "absent"
+		return signalingtest.SeatPresence(must(t, second, "GET", "/api/rooms/"+room+"/state", chair, nil), 4) == "absent"
 	})
 }

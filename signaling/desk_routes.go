@@ -179,35 +179,40 @@ func (d *deliberation) command(b build) http.HandlerFunc {
 			httpapi.WriteError(w, 400, fmt.Sprintf("request body unreadable or over %d bytes", maxBodyBytes))
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), apiTimeout)
-		defer cancel()
-		dk, ok := d.deskOf(ctx, w, r)
-		if !ok {
-			return
-		}
-		view, err := dk.execute(ctx, actorOf(c), func(h council.Header) (council.Command, error) {
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			r.ContentLength = int64(len(body))
-			return b(r, c, h)
+		_, view, ok := d.onDesk(w, r, func(ctx context.Context, dk *desk) (council.View, error) {
+			return dk.execute(ctx, actorOf(c), func(h council.Header) (council.Command, error) {
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				r.ContentLength = int64(len(body))
+				return b(r, c, h)
+			})
 		})
-		if err != nil {
-			httpapi.Fail(w, commandError(err))
-			return
+		if ok {
+			httpapi.WriteJSON(w, 200, view)
 		}
-		httpapi.WriteJSON(w, 200, view)
 	}
+}
+
+// onDesk runs act on the desk of the room in the path, within the API's time limit. On failure
+// it has answered the request, and ok is false.
+func (d *deliberation) onDesk(w http.ResponseWriter, r *http.Request, act func(ctx context.Context, dk *desk) (council.View, error)) (dk *desk, view council.View, ok bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), apiTimeout)
+	defer cancel()
+	if dk, ok = d.deskOf(ctx, w, r); !ok {
+		return nil, council.View{}, false
+	}
+	view, err := act(ctx, dk)
+	if err != nil {
+		httpapi.Fail(w, commandError(err))
+		return nil, council.View{}, false
+	}
+	return dk, view, true
 }
 
 // openSessionRequest opens a sitting: the body, its legal profile and the roster as the
 // clerk's CSV file (seat, name, group, role).
 type openSessionRequest struct {
-	Body              council.Body `json:"body"`
-	Title             string       `json:"title"`
-	Location          string       `json:"location,omitempty"`
-	Chair             int          `json:"chair"`
-	Secretary         int          `json:"secretary,omitempty"`
-	SecondConvocation bool         `json:"secondConvocation,omitempty"`
-	RosterCSV         string       `json:"rosterCsv"`
+	council.Sitting
+	RosterCSV string `json:"rosterCsv"`
 }
 
 func (d *deliberation) openSession(w http.ResponseWriter, r *http.Request) {
@@ -228,19 +233,12 @@ func (d *deliberation) openSession(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, 400, "rosterCsv: "+err.Error())
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), apiTimeout)
-	defer cancel()
-	dk, ok := d.deskOf(ctx, w, r)
-	if !ok {
-		return
-	}
-	view, err := dk.openSession(ctx, req.Body.Profile, roster, council.OpenSession{
-		Header: council.Header{At: d.now(), By: actorOf(c)},
-		Body:   req.Body, Title: req.Title, Location: req.Location, Chair: req.Chair,
-		Secretary: req.Secretary, SecondConvocation: req.SecondConvocation,
+	dk, view, ok := d.onDesk(w, r, func(ctx context.Context, dk *desk) (council.View, error) {
+		return dk.openSession(ctx, req.Body.Profile, roster, council.OpenSession{
+			Header: council.Header{At: d.now(), By: actorOf(c)}, Sitting: req.Sitting,
+		})
 	})
-	if err != nil {
-		httpapi.Fail(w, commandError(err))
+	if !ok {
 		return
 	}
 	// Members already connected are recorded as present remotely now that there is a session.

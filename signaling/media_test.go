@@ -8,7 +8,6 @@ import (
 
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
@@ -42,23 +41,12 @@ func TestPublishAndSubscribeRealMedia(t *testing.T) {
 
 func TestSimulcastLayerFollowsTheSubscribersWish(t *testing.T) {
 	ts := startServer(t)
-	alice := join(t, ts, "r", "alice", nil)
-	signalingtest.PublishSimulcast(t, alice)
-
-	var pub atomic.Pointer[lksdk.RemoteTrackPublication]
-	bobRx, cb := signalingtest.NewReceiver()
-	sub := cb.OnTrackSubscribed
-	cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, p *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
-		pub.Store(p)
-		sub(track, p, rp)
-	}
-	join(t, ts, "r", "bob", cb)
-	signalingtest.Eventually(t, "bob receives the top layer (640 wide)", 15*time.Second, func() bool { return bobRx.KeyframeWidth() == 640 })
+	bobRx := simulcastToBob(t, ts, signalingtest.PublishSimulcast)
 	for _, want := range []struct {
 		q     livekit.VideoQuality
 		width int
 	}{{livekit.VideoQuality_LOW, 160}, {livekit.VideoQuality_MEDIUM, 320}, {livekit.VideoQuality_HIGH, 640}} {
-		if err := pub.Load().SetVideoQuality(want.q); err != nil {
+		if err := bobRx.Publication("camera").SetVideoQuality(want.q); err != nil {
 			t.Fatal(err)
 		}
 		signalingtest.Eventually(t, fmt.Sprintf("bob switched to the %d-wide layer", want.width), 10*time.Second, func() bool { return bobRx.KeyframeWidth() == want.width })
@@ -94,10 +82,7 @@ func TestExplicitSubscriptionWithoutAutoSubscribe(t *testing.T) {
 	if err := pub.Load().SetSubscribed(false); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
-	before := bobRx.Audio()
-	time.Sleep(500 * time.Millisecond)
-	if got := bobRx.Audio() - before; got > 0 {
+	if got := audioAfterSettling(bobRx); got > 0 {
 		t.Errorf("%d packets after unsubscribing", got)
 	}
 }

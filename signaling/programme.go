@@ -18,30 +18,21 @@ import (
 	"github.com/ingeco/hemicycle/broadcast"
 	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/sfu"
+	"github.com/ingeco/hemicycle/signaling/httpapi"
+	"github.com/ingeco/hemicycle/signaling/programme"
 )
 
 // The public programme of a room (issue 7): the broadcast package makes it from the room's
-// tracks; this file decides what is on air from the room and the council desk, publishes the
-// programme's tracks under a participant that only viewers see, mints viewer tokens and serves
-// the chair's bleep.
+// tracks; this file decides what is on air from the room and the council desk, and publishes
+// the programme's tracks under a participant that only viewers see. The programme's HTTP
+// routes (viewer tokens, the chair's bleep, HLS) are signaling/programme's, which sees the room
+// through programmeHost and roomProgramme.
 
 // ProgrammeConfig turns the public programme on for every room of the server.
 type ProgrammeConfig struct {
 	Broadcast broadcast.Config
-	// Key and Secret sign the viewer tokens handed to the public.
-	Key, Secret string
-	// ViewerTokenTTL is the lifetime of a viewer token (default 15 minutes); the watch page
-	// asks for a new one when it must reconnect.
-	ViewerTokenTTL time.Duration
-	// ViewerTokensPerMinute and ViewerTokenBurst limit the tokens minted per client address
-	// (defaults 30 and 10); ViewerTokensPerSecond limits them for the whole server (default 50,
-	// with a burst of twice that).
-	ViewerTokensPerMinute float64
-	ViewerTokenBurst      int
-	ViewerTokensPerSecond float64
-	// MaxViewers caps the WebRTC viewers of one room (0: no cap); beyond it the page is told
-	// to use HLS.
-	MaxViewers int
+	// Viewers is how the public is let in: viewer tokens, the cap on WebRTC viewers.
+	programme.Viewers
 	// Recording, when set, records every room's programme with chapters from the journal.
 	Recording *broadcast.RecordingConfig
 	// HLS, when set, serves every room's programme at /live/{room}/index.m3u8.
@@ -51,20 +42,12 @@ type ProgrammeConfig struct {
 	RTMP *broadcast.RTMPConfig
 }
 
-func (c ProgrammeConfig) withDefaults() ProgrammeConfig {
-	if c.ViewerTokenTTL <= 0 {
-		c.ViewerTokenTTL = 15 * time.Minute
+// viewers is what the programme's routes are configured with: nil without a programme.
+func (c *ProgrammeConfig) viewers() *programme.Viewers {
+	if c == nil {
+		return nil
 	}
-	if c.ViewerTokensPerMinute <= 0 {
-		c.ViewerTokensPerMinute = 30
-	}
-	if c.ViewerTokenBurst <= 0 {
-		c.ViewerTokenBurst = 10
-	}
-	if c.ViewerTokensPerSecond <= 0 {
-		c.ViewerTokensPerSecond = 50
-	}
-	return c
+	return &c.Viewers
 }
 
 const (
@@ -202,19 +185,66 @@ func (rp *roomProgramme) run() {
 	}
 }
 
-// bleepStarted and bleepEnded keep track of who started the running bleep.
-func (rp *roomProgramme) bleepStarted(by *auth.Claims) {
+// programmeHost is the server as the programme's routes see it (programme.Host).
+type programmeHost struct{ s *Server }
+
+func (h programmeHost) Room(name string) (programme.Room, bool) {
+	r, ok := h.s.Room(name)
+	if !ok || r.programme == nil {
+		return nil, false
+	}
+	return r.programme, true
+}
+
+// The roomProgramme is a programme.Room.
+
+func (rp *roomProgramme) Name() string                    { return rp.room.name }
+func (rp *roomProgramme) Programme() *broadcast.Programme { return rp.prog }
+func (rp *roomProgramme) HLS() *broadcast.HLS             { return rp.hls }
+func (rp *roomProgramme) Log() *slog.Logger               { return rp.log }
+
+func (rp *roomProgramme) Viewers() int {
+	rp.room.mu.Lock()
+	defer rp.room.mu.Unlock()
+	return len(rp.room.viewersLocked())
+}
+
+func (rp *roomProgramme) BleepStarted(by *auth.Claims) {
 	rp.bleepMu.Lock()
 	rp.bleepBy = by
 	rp.bleepMu.Unlock()
 }
 
-func (rp *roomProgramme) bleepEnded() *auth.Claims {
+func (rp *roomProgramme) BleepEnded() *auth.Claims {
 	rp.bleepMu.Lock()
 	defer rp.bleepMu.Unlock()
 	by := rp.bleepBy
 	rp.bleepBy = nil
 	return by
+}
+
+func (rp *roomProgramme) RecordBleep(ctx context.Context, by *auth.Claims, b broadcast.Bleep) (bool, error) {
+	d, room := rp.room.srv.delib, rp.room.name
+	if d == nil {
+		return false, nil
+	}
+	// The bleep happened: its record must not be lost because the chair's page went away.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), apiTimeout)
+	defer cancel()
+	dk, err := d.desk(ctx, room)
+	if err != nil {
+		return false, err
+	}
+	if dk.view() == nil {
+		return false, nil // no session: a sitting opened later starts its record then
+	}
+	_, err = dk.execute(ctx, actorOf(httpapi.NewCaller(by)), func(h council.Header) (council.Command, error) {
+		return council.RecordBleep{Header: h, From: b.From, To: b.To}, nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("record the bleep in the journal of room %q: %w", room, err)
+	}
+	return true, nil
 }
 
 // endRunningBleep ends, as the room closes, a bleep nobody ended, and records it: the minutes
@@ -224,12 +254,12 @@ func (rp *roomProgramme) endRunningBleep() {
 	if !changed {
 		return
 	}
-	by := rp.bleepEnded()
+	by := rp.BleepEnded()
 	if by == nil { // started and ended in the same instant by a request still under way
 		rp.log.Warn("a bleep running at the room's close has no known author: not recorded", "from", b.From, "to", b.To)
 		return
 	}
-	if _, err := rp.room.srv.delib.recordBleep(context.Background(), rp.room.name, by, b); err != nil {
+	if _, err := rp.RecordBleep(context.Background(), by, b); err != nil {
 		rp.log.Error("bleep running at the room's close not recorded in the journal", "from", b.From, "to", b.To, "err", err)
 		return
 	}

@@ -10,7 +10,7 @@ import (
 func TestChaptersFromTheState(t *testing.T) {
 	at := time.Date(2024, 1, 31, 18, 0, 0, 0, time.UTC)
 	v := &council.View{
-		Session: council.Session{Title: "Séance du 31 janvier", OpenedAt: at},
+		Session: council.Session{Sitting: council.Sitting{Title: "Séance du 31 janvier"}, OpenedAt: at},
 		Items: []council.Item{
 			{ID: "1", Title: "Budget", OpenedAt: at.Add(time.Minute)},
 			{ID: "2", Title: "Eau"},

@@ -1,8 +1,6 @@
 package signaling_test
 
 import (
-	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -15,64 +13,6 @@ import (
 	"github.com/ingeco/hemicycle/signaling"
 	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
-
-func TestViewerTokenRoutes(t *testing.T) {
-	ts := startServer(t, signalingtest.Programme(signaling.ProgrammeConfig{Broadcast: broadcast.Config{Delay: time.Second}}))
-	post := func(path, token, body string) (int, map[string]any) {
-		req, _ := http.NewRequest("POST", ts.HTTP.URL+path, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		out := map[string]any{}
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
-	}
-
-	// No room, no programme: the public cannot create rooms by asking for tokens.
-	if code, _ := post("/api/rooms/nowhere/viewer-token", "", ""); code != 404 {
-		t.Errorf("viewer token for a room that is not open: %d, want 404", code)
-	}
-	if _, ok := ts.Signaling.Room("nowhere"); ok {
-		t.Error("asking for a viewer token opened the room")
-	}
-
-	join(t, ts, "council", "alice", nil) // opens the room, and its programme
-	code, out := post("/api/rooms/council/viewer-token", "", "")
-	if code != 200 {
-		t.Fatalf("viewer token: %d %v", code, out)
-	}
-	claims, err := auth.NewVerifier(ts.KeySet()).VerifyForRoom(out["token"].(string), "council")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if claims.Role() != auth.RoleViewer || !claims.Video.Hidden || claims.CanPublish() || claims.CanPublishData() {
-		t.Errorf("viewer token grants %+v / role %s: want a hidden viewer publishing nothing", claims.Video, claims.Role())
-	}
-	if ttl := claims.ExpiresAt.Sub(claims.IssuedAt.Time); ttl > 20*time.Minute {
-		t.Errorf("viewer token lives %s, want a short life", ttl)
-	}
-
-	// The bleep is the chair's.
-	member := ts.Token(t, "council", "alice", auth.RoleMember, 0)
-	if code, _ := post("/api/rooms/council/bleep", member, `{"on":true}`); code != 403 {
-		t.Errorf("a member's bleep: %d, want 403", code)
-	}
-	chair := ts.Token(t, "council", "chair", auth.RoleChair, 0)
-	if code, _ := post("/api/rooms/council/bleep", chair, `{"on":true,"lastSeconds":1}`); code != 400 {
-		t.Errorf("a bleep both now and of the last seconds: %d, want 400", code)
-	}
-	if code, out := post("/api/rooms/council/bleep", chair, `{"on":true}`); code != 200 || out["changed"] != true {
-		t.Errorf("chair's bleep: %d %v", code, out)
-	}
-	if code, _ := post("/api/rooms/council/bleep", "", `{"on":false}`); code != 401 {
-		t.Errorf("an anonymous bleep: %d, want 401", code)
-	}
-}
 
 // A bleep that ends goes into the session's journal with the chair's identity, and so into
 // the state and the minutes; one that runs, or in a room without a session, is not recorded.

@@ -26,11 +26,7 @@ import (
 
 func TestMuteAndUnmuteReachSubscribers(t *testing.T) {
 	ts := startServer(t)
-	alice := join(t, ts, "r", "alice", nil)
-	pub := publish(t, alice, false)
-	bobRx, cb := signalingtest.NewReceiver()
-	join(t, ts, "r", "bob", cb)
-	signalingtest.Eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.Audio() > 20 })
+	_, pub, bobRx := aliceHeardByBob(t, ts)
 
 	pub.AudioPub.SetMuted(true)
 	signalingtest.Eventually(t, "bob sees alice's microphone muted", 5*time.Second, func() bool { return bobRx.Muted("mic") })
@@ -202,11 +198,7 @@ func TestResumeAfterSignalDropKeepsSubscriptions(t *testing.T) {
 
 func TestRoomServiceMuteAndRemove(t *testing.T) {
 	ts := startServer(t)
-	alice := join(t, ts, "r", "alice", nil)
-	pub := publish(t, alice, false)
-	bobRx, cb := signalingtest.NewReceiver()
-	join(t, ts, "r", "bob", cb)
-	signalingtest.Eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.Audio() > 20 })
+	alice, pub, bobRx := aliceHeardByBob(t, ts)
 
 	admin := lksdk.NewRoomServiceClient(ts.HTTP.URL, signalingtest.TestKeys.Key, signalingtest.TestKeys.Secret)
 	ctx := context.Background()
@@ -321,13 +313,9 @@ func rawJoin(t *testing.T, ts *signalingtest.Server, room, identity string) *web
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.Close() })
-	_, data, err := ws.ReadMessage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var resp livekit.SignalResponse
-	if err := proto.Unmarshal(data, &resp); err != nil || resp.GetJoin() == nil {
-		t.Fatalf("first frame is not a JoinResponse: %v %v", err, resp.Message)
+	resp := readSignal(t, ws)
+	if resp.GetJoin() == nil {
+		t.Fatalf("first frame is not a JoinResponse: %v", resp.Message)
 	}
 	if resp.GetJoin().GetServerInfo().GetVersion() == "" || resp.GetJoin().GetParticipant().GetPermission() == nil {
 		t.Fatalf("JoinResponse lacks server version or permission: %v", resp.GetJoin())
@@ -349,11 +337,7 @@ func TestMalformedAndOversizedFramesCloseOnlyThatSession(t *testing.T) {
 	// A resume window far longer than the wait below: an offender that is merely dropped
 	// (left to resume) instead of removed makes the test fail.
 	ts := startServer(t, func(c *signaling.Config) { c.ResumeWindow = time.Minute })
-	alice := join(t, ts, "r", "alice", nil)
-	publish(t, alice, false)
-	bobRx, cb := signalingtest.NewReceiver()
-	join(t, ts, "r", "bob", cb)
-	signalingtest.Eventually(t, "audio flows", 15*time.Second, func() bool { return bobRx.Audio() > 20 })
+	alice, _, bobRx := aliceHeardByBob(t, ts)
 
 	for i, tc := range []struct {
 		name string
@@ -440,15 +424,7 @@ func TestPingIsAnswered(t *testing.T) {
 	}
 	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
-		_, data, err := ws.ReadMessage()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var resp livekit.SignalResponse
-		if err := proto.Unmarshal(data, &resp); err != nil {
-			t.Fatal(err)
-		}
-		if pong := resp.GetPongResp(); pong != nil {
+		if pong := readSignal(t, ws).GetPongResp(); pong != nil {
 			if pong.LastPingTimestamp != 12345 {
 				t.Fatalf("pong echoes %d, want 12345", pong.LastPingTimestamp)
 			}
@@ -505,10 +481,7 @@ func TestRoomServiceAdministration(t *testing.T) {
 		TrackSids: []string{pub.AudioPub.SID()}, Subscribe: false}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
-	before := bobRx.Audio()
-	time.Sleep(500 * time.Millisecond)
-	if got := bobRx.Audio() - before; got > 0 {
+	if got := audioAfterSettling(bobRx); got > 0 {
 		t.Errorf("%d packets after UpdateSubscriptions unsubscribed bob", got)
 	}
 

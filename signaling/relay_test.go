@@ -69,6 +69,13 @@ func (f *fakePlacement) Release(_ context.Context, room string) error {
 	return nil
 }
 
+// lookups is how many times room was located.
+func (f *fakePlacement) lookups(room string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.locates[room]
+}
+
 func (f *fakePlacement) set(room, url string) {
 	f.mu.Lock()
 	f.where[room] = url
@@ -135,16 +142,9 @@ func TestRelayedRequestIsNeverRelayedAgain(t *testing.T) {
 func TestEntryNodeChecksTheTokenBeforeRelaying(t *testing.T) {
 	a, b, pa, pb := twoNodes(t)
 	pa.set("council", b.HTTP.URL)
-	resp, err := http.Get(a.HTTP.URL + "/rtc/validate?access_token=not-a-token")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	pb.mu.Lock()
-	seen := pb.locates["council"]
-	pb.mu.Unlock()
-	if resp.StatusCode != 401 || seen != 0 {
-		t.Fatalf("bad token through A: %d, and B was asked %d times; want 401 from A alone", resp.StatusCode, seen)
+	status, _ := a.Call(t, "GET", "/rtc/validate?access_token=not-a-token", "", nil)
+	if seen := pb.lookups("council"); status != 401 || seen != 0 {
+		t.Fatalf("bad token through A: %d, and B was asked %d times; want 401 from A alone", status, seen)
 	}
 }
 
@@ -155,18 +155,9 @@ func TestRelayWaitsWhileTheRoomsNodeIsUnreachable(t *testing.T) {
 	pa.mu.Lock()
 	pa.moveAfter["council"] = 3 // the room comes here on the 4th look-up
 	pa.mu.Unlock()
-	req, _ := http.NewRequest("GET", a.HTTP.URL+"/rtc/validate", nil)
-	req.Header.Set("Authorization", "Bearer "+a.Token(t, "council", "alice", auth.RoleMember, 0))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	pa.mu.Lock()
-	n := pa.locates["council"]
-	pa.mu.Unlock()
-	if resp.StatusCode != 200 || n != 4 {
-		t.Fatalf("validate while the room's node is unreachable: %d after %d look-ups, want 200 after 4", resp.StatusCode, n)
+	status, _ := a.Call(t, "GET", "/rtc/validate", a.Token(t, "council", "alice", auth.RoleMember, 0), nil)
+	if n := pa.lookups("council"); status != 200 || n != 4 {
+		t.Fatalf("validate while the room's node is unreachable: %d after %d look-ups, want 200 after 4", status, n)
 	}
 }
 
@@ -379,10 +370,7 @@ func TestProgrammeThroughAnotherNode(t *testing.T) {
 	if status, _ := call(t, b, "POST", "/api/rooms/nowhere/viewer-token", "", nil); status != 404 {
 		t.Errorf("a viewer token for a room open nowhere: %d, want 404", status)
 	}
-	pb.mu.Lock()
-	placed := pb.locates["nowhere"]
-	pb.mu.Unlock()
-	if placed != 0 {
+	if placed := pb.lookups("nowhere"); placed != 0 {
 		t.Errorf("B asked to place room \"nowhere\" %d times for anonymous requests", placed)
 	}
 }

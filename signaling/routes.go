@@ -6,6 +6,7 @@ import (
 
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/signaling/httpapi"
+	"github.com/ingeco/hemicycle/signaling/programme"
 )
 
 // Routes is the server's part of the route table: the LiveKit endpoints (/rtc, RoomService),
@@ -27,7 +28,7 @@ func (s *Server) Routes() []httpapi.Route {
 		{Pattern: rs.PathPrefix(), Access: httpapi.SelfChecked("a token with the grant each call needs"), Relay: httpapi.ByHandler, Handler: rs.ServeHTTP},
 	}
 	rows = append(rows, s.delib.routes()...)
-	return append(rows, programmeRoutes(s)...)
+	return append(rows, programme.Routes(programmeHost{s}, s.cfg.Programme.viewers())...)
 }
 
 // Handler serves the route table: the server's rows and extra, each behind the same headers,

@@ -12,7 +12,7 @@
 //   - desk*.go: the deliberation desk, one per room: the council session folded from its
 //     journal, its API routes, attendance from connections, the floor on the media;
 //   - programme*.go: the public programme of each room (broadcast makes it; broadcast.OnAir
-//     says what is on air), its viewers, and its routes;
+//     says what is on air) and its viewers; its HTTP routes are in signaling/programme;
 //   - metrics.go: Prometheus metrics.
 package signaling
 
@@ -20,7 +20,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -189,11 +191,7 @@ func (s *Server) Close() {
 func (s *Server) Rooms() []*Room {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*Room, 0, len(s.rooms))
-	for _, r := range s.rooms {
-		out = append(out, r)
-	}
-	return out
+	return slices.AppendSeq(make([]*Room, 0, len(s.rooms)), maps.Values(s.rooms))
 }
 
 // Room returns an open room by name.

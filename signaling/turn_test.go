@@ -10,7 +10,6 @@ import (
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/pion/webrtc/v4"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/sfu"
@@ -70,15 +69,7 @@ func signal(t *testing.T, url string) *livekit.SignalResponse {
 		t.Fatal(err)
 	}
 	defer ws.Close()
-	_, data, err := ws.ReadMessage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var resp livekit.SignalResponse
-	if err := proto.Unmarshal(data, &resp); err != nil {
-		t.Fatal(err)
-	}
-	return &resp
+	return readSignal(t, ws)
 }
 
 // TestMediaThroughTURN: two SDK clients that may use relayed candidates only (as behind a

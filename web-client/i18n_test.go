@@ -83,6 +83,20 @@ func jsStrings(src string) ([]jsString, error) {
 		}
 		return "", false, fmt.Errorf("line %d: unterminated template literal", line)
 	}
+	// templateText emits the template text that starts at i (found at at) and, when a ${ ends
+	// it, enters the expression.
+	templateText := func(at int) error {
+		s, open, err := template()
+		if err != nil {
+			return err
+		}
+		emit(s, at)
+		if open {
+			templates = append(templates, depth)
+			depth++
+		}
+		return nil
+	}
 	for i < len(src) {
 		c := src[i]
 		switch {
@@ -137,14 +151,8 @@ func jsStrings(src string) ([]jsString, error) {
 		case c == '`':
 			at := i
 			i++
-			s, open, err := template()
-			if err != nil {
+			if err := templateText(at); err != nil {
 				return nil, err
-			}
-			emit(s, at)
-			if open {
-				templates = append(templates, depth)
-				depth++
 			}
 			prev, prevWord = 'x', ""
 		case c == '{':
@@ -157,15 +165,8 @@ func jsStrings(src string) ([]jsString, error) {
 			prev, prevWord = c, ""
 			if n := len(templates); n > 0 && templates[n-1] == depth {
 				templates = templates[:n-1]
-				at := i
-				s, open, err := template()
-				if err != nil {
+				if err := templateText(i); err != nil {
 					return nil, err
-				}
-				emit(s, at)
-				if open {
-					templates = append(templates, depth)
-					depth++
 				}
 				prev = 'x'
 			}

@@ -54,6 +54,10 @@ type RTCConfig struct {
 	PublicIPs []string `yaml:"public_ips"`
 	// BatchWrites sends the copies of each fan-out with sendmmsg (sfu.Config.BatchWrites).
 	BatchWrites bool `yaml:"batch_writes"`
+	// StreamAllocation fits what each subscriber receives to its link (pausing and lowering
+	// videos); false sends everyone all they subscribed to (sfu.Config.DisableAllocation).
+	// Nil: on.
+	StreamAllocation *bool `yaml:"stream_allocation"`
 }
 
 // TURNConfig is the embedded TURN server (sfu.TURNServer).

@@ -359,9 +359,9 @@ func TestMinutesRefuseWhatIsNotASessionTheyCanReplay(t *testing.T) {
 	at := time.Date(2026, 3, 5, 17, 30, 0, 0, time.UTC)
 	opened := func(profile string) council.SessionOpened {
 		return council.SessionOpened{
-			Header: council.Header{At: at, By: council.Actor{Identity: "greffe", Role: council.RoleClerk}},
-			Body:   council.Body{Name: "Conseil municipal", Profile: profile}, Title: "Séance", Chair: 1,
-			Roster: []council.Seat{{Number: 1, Name: "Anne Morel"}},
+			Header:  council.Header{At: at, By: council.Actor{Identity: "greffe", Role: council.RoleClerk}},
+			Sitting: council.Sitting{Body: council.Body{Name: "Conseil municipal", Profile: profile}, Title: "Séance", Chair: 1},
+			Roster:  []council.Seat{{Number: 1, Name: "Anne Morel"}},
 		}
 	}
 	cases := []struct {

@@ -26,6 +26,7 @@ import (
 	"github.com/ingeco/hemicycle/sfu"
 	"github.com/ingeco/hemicycle/signaling"
 	"github.com/ingeco/hemicycle/signaling/httpapi"
+	"github.com/ingeco/hemicycle/signaling/programme"
 	"github.com/ingeco/hemicycle/store"
 )
 
@@ -92,10 +93,8 @@ func programmeConfig(cfg Config, log *slog.Logger) (*signaling.ProgrammeConfig, 
 	}
 	key, secret := firstKey(cfg.Keys)
 	pc := &signaling.ProgrammeConfig{
-		Broadcast:  broadcast.Config{Delay: b.Delay, Logger: log.With("part", "programme")},
-		Key:        key,
-		Secret:     secret,
-		MaxViewers: b.MaxViewers,
+		Broadcast: broadcast.Config{Delay: b.Delay, Logger: log.With("part", "programme")},
+		Viewers:   programme.Viewers{Key: key, Secret: secret, MaxViewers: b.MaxViewers},
 	}
 	if cfg.Privacy.Recorded {
 		if cfg.Privacy.RetentionDays <= 0 {
@@ -152,12 +151,13 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 		}
 	}
 	media, err := sfu.NewEngine(sfu.Config{
-		UDPAddr:     net.JoinHostPort(mediaBind(cfg), strconv.Itoa(cfg.RTC.UDPPort)),
-		TCPAddr:     net.JoinHostPort(mediaBind(cfg), strconv.Itoa(cfg.RTC.TCPPort)),
-		PublicIPs:   cfg.RTC.PublicIPs,
-		Loopback:    cfg.dev,
-		BatchWrites: cfg.RTC.BatchWrites,
-		Logger:      log.With("part", "sfu"),
+		UDPAddr:           net.JoinHostPort(mediaBind(cfg), strconv.Itoa(cfg.RTC.UDPPort)),
+		TCPAddr:           net.JoinHostPort(mediaBind(cfg), strconv.Itoa(cfg.RTC.TCPPort)),
+		PublicIPs:         cfg.RTC.PublicIPs,
+		Loopback:          cfg.dev,
+		BatchWrites:       cfg.RTC.BatchWrites,
+		DisableAllocation: cfg.RTC.StreamAllocation != nil && !*cfg.RTC.StreamAllocation,
+		Logger:            log.With("part", "sfu"),
 	})
 	if err != nil {
 		return fmt.Errorf("start media: %w", err)

@@ -3,6 +3,7 @@ package signalingtest
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lksdk "github.com/livekit/server-sdk-go/v2"
@@ -28,6 +29,7 @@ type Receiver struct {
 	packets []Packet
 	subs    []subscription
 	muted   map[string]bool
+	pubs    map[string]*lksdk.RemoteTrackPublication // the last subscribed, per track name
 }
 
 // subscription is one track as the subscriber received it: a full reconnect makes new ones.
@@ -38,10 +40,11 @@ type subscription struct {
 
 // NewReceiver returns a receiver and the callback to join with.
 func NewReceiver() (*Receiver, *lksdk.RoomCallback) {
-	rc := &Receiver{muted: map[string]bool{}}
+	rc := &Receiver{muted: map[string]bool{}, pubs: map[string]*lksdk.RemoteTrackPublication{}}
 	cb := lksdk.NewRoomCallback()
 	cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, _ *lksdk.RemoteParticipant) {
 		rc.mu.Lock()
+		rc.pubs[pub.Name()] = pub
 		rc.subs = append(rc.subs, subscription{at: time.Now()})
 		idx := len(rc.subs) - 1
 		rc.mu.Unlock()
@@ -72,6 +75,14 @@ func (rc *Receiver) setMuted(name string, m bool) {
 	rc.mu.Lock()
 	rc.muted[name] = m
 	rc.mu.Unlock()
+}
+
+// Publication is the subscribed publication of track, to ask the server for a layer of it;
+// nil before the subscription.
+func (rc *Receiver) Publication(track string) *lksdk.RemoteTrackPublication {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.pubs[track]
 }
 
 // Muted says whether the subscriber was last told that track is muted.
@@ -188,3 +199,32 @@ func (rc *Receiver) LongestAudioGap(from, to time.Time) (time.Duration, time.Tim
 	}
 	return longest, at
 }
+
+// Counter counts the RTP packets a subscriber receives, per kind, and keeps none of them: for
+// crowds of viewers and long runs, where a Receiver's copies would weigh.
+type Counter struct{ audio, video atomic.Int64 }
+
+// NewCounter returns a counter and the callback to join with.
+func NewCounter() (*Counter, *lksdk.RoomCallback) {
+	c := &Counter{}
+	cb := lksdk.NewRoomCallback()
+	cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, _ *lksdk.RemoteTrackPublication, _ *lksdk.RemoteParticipant) {
+		n := &c.audio
+		if track.Kind() == webrtc.RTPCodecTypeVideo {
+			n = &c.video
+		}
+		go func() {
+			for {
+				if _, _, err := track.ReadRTP(); err != nil {
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	return c, cb
+}
+
+// Audio and Video are how many packets of each kind arrived, every track together.
+func (c *Counter) Audio() int64 { return c.audio.Load() }
+func (c *Counter) Video() int64 { return c.video.Load() }

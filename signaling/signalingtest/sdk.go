@@ -38,8 +38,15 @@ func (s *Server) Join(t testing.TB, room, identity string, role auth.Role, seat 
 
 // Clips says what Publish sends.
 type Clips struct {
-	Video  bool   // the VP8 test pattern besides the Opus tone
-	Prefix string // put before the track names "mic" and "camera"
+	Video  bool    // the VP8 test pattern besides the Opus tone
+	Camera *Camera // a clip of the test's own instead of the test pattern (Video is implied)
+	Prefix string  // put before the track names "mic" and "camera"
+}
+
+// Camera is a VP8 clip and the size its publication announces.
+type Camera struct {
+	Frames        []media.Frame
+	Width, Height int
 }
 
 // Publisher loops the test clips into published tracks until the test ends, and remembers
@@ -84,18 +91,24 @@ func Publish(t testing.TB, r *lksdk.Room, c Clips) *Publisher {
 			return writeTo(audio)(f)
 		})
 	})
-	if !c.Video {
+	cam := c.Camera
+	switch {
+	case cam != nil:
+	case c.Video:
+		cam = &Camera{Width: 320, Height: 240}
+		if cam.Frames, err = media.VP8(); err != nil {
+			t.Fatal(err)
+		}
+	default:
 		return p
 	}
-	if p.VP8, err = media.VP8(); err != nil {
-		t.Fatal(err)
-	}
+	p.VP8 = cam.Frames
 	video, err := lksdk.NewLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.VideoPub, err = r.LocalParticipant.PublishTrack(video, &lksdk.TrackPublicationOptions{
-		Name: c.Prefix + "camera", Source: livekit.TrackSource_CAMERA, VideoWidth: 320, VideoHeight: 240})
+		Name: c.Prefix + "camera", Source: livekit.TrackSource_CAMERA, VideoWidth: cam.Width, VideoHeight: cam.Height})
 	if err != nil {
 		t.Fatalf("publish video: %v", err)
 	}
@@ -104,8 +117,41 @@ func Publish(t testing.TB, r *lksdk.Room, c Clips) *Publisher {
 }
 
 // PublishSimulcast publishes the test pattern as "camera" in three simulcast layers, 160, 320
-// and 640 pixels wide, each looped at its real pace until the test ends.
+// and 640 pixels wide, each looped at its real pace until the test ends, whatever the server
+// asks of the publisher.
 func PublishSimulcast(t testing.TB, r *lksdk.Room) {
+	t.Helper()
+	tracks, clips := simulcastLayers(t)
+	publishLayers(t, r, tracks)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range tracks {
+		wg.Go(func() { Loop(ctx, clips[i], writeTo(tracks[i])) })
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+// PublishDynacast publishes the same layers as PublishSimulcast through the SDK's own writer,
+// which honours the server's SubscribedQualityUpdate as a browser does: a layer the server
+// disabled is not written.
+func PublishDynacast(t testing.TB, r *lksdk.Room) {
+	t.Helper()
+	tracks, clips := simulcastLayers(t)
+	for i, tr := range tracks {
+		if err := tr.StartWrite(&clipProvider{frames: clips[i]}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, tr := range tracks {
+			_ = tr.Close()
+		}
+	})
+	publishLayers(t, r, tracks)
+}
+
+// simulcastLayers makes the three layers' tracks and the clips they loop.
+func simulcastLayers(t testing.TB) ([]*lksdk.LocalTrack, [][]media.Frame) {
 	t.Helper()
 	layers := []struct {
 		width   int
@@ -126,16 +172,33 @@ func PublishSimulcast(t testing.TB, r *lksdk.Room) {
 		tracks = append(tracks, tr)
 		clips = append(clips, frames)
 	}
+	return tracks, clips
+}
+
+func publishLayers(t testing.TB, r *lksdk.Room, tracks []*lksdk.LocalTrack) {
+	t.Helper()
 	if _, err := r.LocalParticipant.PublishSimulcastTrack(tracks, &lksdk.TrackPublicationOptions{Name: "camera", Source: livekit.TrackSource_CAMERA}); err != nil {
 		t.Fatalf("publish simulcast: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for i := range tracks {
-		wg.Go(func() { Loop(ctx, clips[i], writeTo(tracks[i])) })
-	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
 }
+
+// clipProvider loops a clip for the SDK's own writer.
+type clipProvider struct {
+	frames []media.Frame
+	next   int
+}
+
+func (c *clipProvider) NextSample(ctx context.Context) (pionmedia.Sample, error) {
+	if err := ctx.Err(); err != nil {
+		return pionmedia.Sample{}, err
+	}
+	f := c.frames[c.next%len(c.frames)]
+	c.next++
+	return pionmedia.Sample{Data: f.Data, Duration: f.Duration}, nil
+}
+func (c *clipProvider) OnBind() error   { return nil }
+func (c *clipProvider) OnUnbind() error { return nil }
+func (c *clipProvider) Close() error    { return nil }
 
 // Stop ends the loops (the tracks stay published, silent).
 func (p *Publisher) Stop() {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,8 +38,16 @@ type Option func(*signaling.Config)
 // server's own, as cmd/hemicycle mounts them.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	return StartOn(t, "127.0.0.1", opts...)
+}
+
+// StartOn is Start with the server's HTTP and media on ip, for clients that reach it from
+// another network namespace (test/netlab).
+func StartOn(t testing.TB, ip string, opts ...Option) *Server {
+	t.Helper()
 	log := Logger()
-	engine, err := sfu.NewEngine(sfu.Config{UDPAddr: "127.0.0.1:0", Loopback: true, LoopbackOnly: true, Logger: log})
+	loopback := net.ParseIP(ip).IsLoopback()
+	engine, err := sfu.NewEngine(sfu.Config{UDPAddr: net.JoinHostPort(ip, "0"), Loopback: loopback, LoopbackOnly: loopback, Logger: log})
 	if err != nil {
 		t.Fatalf("media engine: %v", err)
 	}
@@ -50,7 +59,18 @@ func Start(t testing.TB, opts ...Option) *Server {
 		_ = engine.Close()
 	}
 	sig := signaling.NewServer(cfg)
-	hs := httptest.NewServer(sig.Handler())
+	hs := httptest.NewUnstartedServer(sig.Handler())
+	if !loopback {
+		_ = hs.Listener.Close() // the one it made, on loopback
+		if hs.Listener, err = net.Listen("tcp", net.JoinHostPort(ip, "0")); err != nil {
+			sig.Close()
+			if cfg.Media == engine {
+				_ = engine.Close()
+			}
+			t.Fatalf("listen on %s: %v", ip, err)
+		}
+	}
+	hs.Start()
 	t.Cleanup(func() {
 		sig.Close()
 		hs.Close()

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	lksdk "github.com/livekit/server-sdk-go/v2"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/ingeco/hemicycle/auth"
 	bc "github.com/ingeco/hemicycle/broadcast"
@@ -37,15 +36,14 @@ func TestViewerCapacity(t *testing.T) {
 	chair := s.Join(t, room, "chair", auth.RoleChair, 0, nil)
 	publish(t, chair, true)
 
-	type counts struct{ audio, video atomic.Int64 }
-	all := make([]*counts, n)
+	all := make([]*signalingtest.Counter, n)
 	rooms := make([]*lksdk.Room, n)
 	start := time.Now()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8) // joins in flight: a crowd arrives over some seconds, not at once
 	var failed atomic.Int64
 	for i := range n {
-		c := &counts{}
+		c, cb := signalingtest.NewCounter()
 		all[i] = c
 		tok := s.Token(t, room, fmt.Sprintf("viewer-%d", i), auth.RoleViewer, 0)
 		wg.Add(1)
@@ -53,21 +51,6 @@ func TestViewerCapacity(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			cb := lksdk.NewRoomCallback()
-			cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, _ *lksdk.RemoteTrackPublication, _ *lksdk.RemoteParticipant) {
-				go func() {
-					for {
-						if _, _, err := track.ReadRTP(); err != nil {
-							return
-						}
-						if track.Kind() == webrtc.RTPCodecTypeVideo {
-							c.video.Add(1)
-						} else {
-							c.audio.Add(1)
-						}
-					}
-				}()
-			}
 			r, err := lksdk.ConnectToRoomWithToken(s.WS, tok, cb)
 			if err != nil {
 				failed.Add(1)
@@ -92,7 +75,7 @@ func TestViewerCapacity(t *testing.T) {
 
 	signalingtest.Eventually(t, "every viewer receives audio and video", 120*time.Second, func() bool {
 		for _, c := range all {
-			if c.audio.Load() < 50 || c.video.Load() < 20 {
+			if c.Audio() < 50 || c.Video() < 20 {
 				return false
 			}
 		}
@@ -102,7 +85,7 @@ func TestViewerCapacity(t *testing.T) {
 	// Steady state: CPU and memory over 10 s.
 	before := make([]int64, n)
 	for i, c := range all {
-		before[i] = c.audio.Load()
+		before[i] = c.Audio()
 	}
 	var ru0, ru1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
@@ -115,7 +98,7 @@ func TestViewerCapacity(t *testing.T) {
 	runtime.ReadMemStats(&ms)
 	minRate := 1e9
 	for i, c := range all {
-		rate := float64(c.audio.Load()-before[i]) / wall.Seconds()
+		rate := float64(c.Audio()-before[i]) / wall.Seconds()
 		minRate = min(minRate, rate)
 	}
 	t.Logf("%d viewers: CPU %.0f%% of one core (server and clients together), heap %d MiB, max RSS %d MiB; slowest viewer got %.0f audio packets/s (programme: 150/s on 3 tracks)",

@@ -63,7 +63,7 @@ func startFloorSitting(t *testing.T, room string, delay time.Duration) (s *signa
 	must(t, s, "/api/rooms/"+room+"/session", clerkTok, map[string]any{
 		"body":  map[string]string{"name": "Commune de Test", "kind": "commune", "profile": "generic"},
 		"title": "Séance", "chair": 1,
-		"rosterCsv": "seat,name,group,role\n1,Anne Maire,Majorité,maire\n2,Bruno Adjoint,Majorité,adjoint\n3,Chloé Conseil,Opposition,conseillère\n",
+		"rosterCsv": signalingtest.Roster(3),
 	})
 	must(t, s, "/api/rooms/"+room+"/attendance/arrival", clerkTok, map[string]any{"seat": 1, "place": "chamber"})
 	member := s.Join(t, room, "bruno", auth.RoleMember, 2, nil)

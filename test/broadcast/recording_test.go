@@ -45,7 +45,7 @@ func TestRecordingAndHLSWithChaptersFromTheJournal(t *testing.T) {
 	must(t, s, "/api/rooms/"+room+"/session", clerkTok, map[string]any{
 		"body":  map[string]string{"name": "Commune de Test", "kind": "commune", "profile": "generic"},
 		"title": "Séance du 31 janvier", "chair": 1,
-		"rosterCsv": "seat,name,group,role\n1,Anne Maire,Majorité,maire\n2,Bruno Adjoint,Majorité,adjoint\n3,Chloé Conseil,Opposition,conseillère\n",
+		"rosterCsv": signalingtest.Roster(3),
 	})
 	for seat := 1; seat <= 3; seat++ {
 		must(t, s, "/api/rooms/"+room+"/attendance/arrival", clerkTok, map[string]any{"seat": seat, "place": "chamber"})

@@ -13,11 +13,9 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { fileURLToPath } from 'node:url'
-import { startServer, launchBrowser, joinThroughUI, waitFor, ensureArtifactsDir, delay } from './harness.mjs'
-import { PrivateLink, toPeer, fromPeer } from './netlink.mjs'
+import { joinThroughUI, waitFor, ensureArtifactsDir, delay, api, inboundFrom } from './harness.mjs'
+import { LinkLab, toPeer, fromPeer } from './netlink.mjs'
 
-const wrapper = fileURLToPath(new URL('./netns-chromium.sh', import.meta.url))
 const blackoutMs = 3000
 const runs = 3
 
@@ -30,27 +28,15 @@ const roster = `seat,name,group,role
 // counters reads, in the viewer's page, what has arrived from one sender so far: frames decoded
 // and audio energy and bytes, summed over the sender's tracks (a resumed session keeps its
 // tracks; a full rejoin would bring new ones, whose counters start again from zero).
-function counters (viewer, identity) {
-  return viewer.page.evaluate(async (id) => {
-    const byTrack = new Map()
-    for (const pc of window.__hemicycleProbe.peerConnections()) {
-      if (pc.connectionState === 'closed') continue
-      ;(await pc.getStats()).forEach((s) => {
-        if (s.type === 'inbound-rtp' && s.trackIdentifier) byTrack.set(s.trackIdentifier, s)
-      })
-    }
-    const video = document.querySelector(`.tile[data-identity="${id}"][data-source="camera"] video`)?.srcObject?.getVideoTracks?.()[0]
-    const audio = document.querySelector(`audio[data-identity="${id}"]`)?.srcObject?.getAudioTracks?.()[0]
-    const v = video && byTrack.get(video.id)
-    const a = audio && byTrack.get(audio.id)
-    return {
-      videoTrack: video?.id ?? null,
-      frames: v?.framesDecoded || 0,
-      audioTrack: audio?.id ?? null,
-      energy: a?.totalAudioEnergy || 0,
-      audioBytes: a?.bytesReceived || 0
-    }
-  }, identity)
+async function counters (viewer, identity) {
+  const got = await inboundFrom(viewer, identity)
+  return {
+    videoTrack: got.videoTrack,
+    frames: got.video?.frames || 0,
+    audioTrack: got.audioTrack,
+    energy: got.audio?.energy || 0,
+    audioBytes: got.audio?.bytes || 0
+  }
 }
 
 // framesSince and energySince are what arrived from the sender since `from`.
@@ -94,18 +80,6 @@ async function watchReturn (viewer, sender, since, from) {
   return back
 }
 
-async function api (baseURL, method, path, token, body) {
-  const res = await fetch(`${baseURL}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body)
-  })
-  const text = await res.text()
-  let data = text
-  try { data = JSON.parse(text) } catch {}
-  return { status: res.status, data }
-}
-
 // Each kind of blackout cuts the link and restores it.
 const blackouts = {
   'interface down': { cut: (link) => link.down(), restore: (link) => link.up() },
@@ -118,49 +92,36 @@ const blackouts = {
 for (const [kind, blackout] of Object.entries(blackouts)) {
 describe(`a member whose link goes dark for 3 s (${kind}) gets media back and stays present`, { timeout: 300000 }, () => {
   const room = `tunnel-${randomBytes(3).toString('hex')}`
-  const link = new PrivateLink()
-  let forgetLink = () => {}
-  let server
-  let browserA
-  let browserB
+  const lab = new LinkLab()
+  const { link } = lab
   let anne
   let bruno
   let chairToken
 
   const seatOf = async (seat) => {
-    const r = await api(server.baseURL, 'GET', `/api/rooms/${room}/state`, chairToken)
+    const r = await api(lab.server.baseURL, 'GET', `/api/rooms/${room}/state`, chairToken)
     assert.equal(r.status, 200, JSON.stringify(r.data))
     return r.data.seats.find((s) => s.seat === seat)
   }
 
   before(async () => {
-    forgetLink = link.removeOnExit()
     await ensureArtifactsDir()
-    await link.create() // before the server starts: it opens one UDP socket per local address
-    server = await startServer({ logName: `server-blackout-${kind.replace(' ', '-')}.log`, config: `bind: ${link.hostIP}\n` })
-    const secure = `--unsafely-treat-insecure-origin-as-secure=${server.baseURL}`
-    ;[browserA, browserB] = await Promise.all([
-      launchBrowser({ args: [secure] }),
-      launchBrowser({ args: [secure], executablePath: wrapper, env: { ...process.env, HEMICYCLE_NETNS: link.ns } })
-    ])
+    await lab.start({ logName: `server-blackout-${kind.replace(' ', '-')}.log` })
   }, { timeout: 150000 })
 
   after(async () => {
     await Promise.all([anne?.close(), bruno?.close()])
-    await Promise.all([browserA?.close(), browserB?.close()])
-    await server?.stop()
-    link.remove()
-    forgetLink()
+    await lab.stop()
   })
 
   it('the chair opens the sitting; the member, joined from afar, is present and media flows both ways', async () => {
     ;[anne, bruno] = await Promise.all([
-      joinThroughUI(browserA, server.baseURL, { name: 'Anne Morel', room, role: 'chair', seat: 1 }),
-      joinThroughUI(browserB, server.baseURL, { name: 'Bruno Lefèvre', room, role: 'member', seat: 2 })
+      joinThroughUI(lab.here, lab.server.baseURL, { name: 'Anne Morel', room, role: 'chair', seat: 1 }),
+      joinThroughUI(lab.there, lab.server.baseURL, { name: 'Bruno Lefèvre', room, role: 'member', seat: 2 })
     ])
     for (const p of [anne, bruno]) p.id = await p.identity
     chairToken = await anne.page.evaluate(() => sessionStorage.getItem('hemicycle.invitation'))
-    const opened = await api(server.baseURL, 'POST', `/api/rooms/${room}/session`, chairToken, {
+    const opened = await api(lab.server.baseURL, 'POST', `/api/rooms/${room}/session`, chairToken, {
       body: { name: 'Conseil communautaire de la Vallée', kind: 'epci', profile: 'fr-epci-visio' },
       title: 'Séance ordinaire', chair: 1, rosterCsv: roster
     })
@@ -192,7 +153,7 @@ describe(`a member whose link goes dark for 3 s (${kind}) gets media back and st
       assert.equal(seat.presence, 'remote-unverified', `after blackout ${run} the member's seat is ${JSON.stringify(seat)}`)
       await delay(2000) // settle before the next blackout
     }
-    const journal = await api(server.baseURL, 'GET', `/api/rooms/${room}/journal`, chairToken)
+    const journal = await api(lab.server.baseURL, 'GET', `/api/rooms/${room}/journal`, chairToken)
     assert.equal(journal.status, 200)
     const departures = String(typeof journal.data === 'string' ? journal.data : JSON.stringify(journal.data))
       .split('\n').filter((l) => l.includes('member.departed'))

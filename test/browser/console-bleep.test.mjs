@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
-import { startServer, launchBrowser, joinThroughUI, openClient, toneWav, waitFor, delay, ensureArtifactsDir, artifactsDir } from './harness.mjs'
+import { startServer, launchBrowser, joinThroughUI, openClient, toneWav, waitFor, delay, ensureArtifactsDir, artifactsDir, api, exampleRoster } from './harness.mjs'
 import { pitchMeter } from './pitch.mjs'
 import { bleepChanges, bleepChoices, bleepRunning, changes } from '../../web-client/static/js/council.js'
 import { isBleepShortcut, isTyping } from '../../web-client/static/js/bleep.js'
@@ -70,13 +70,7 @@ test('the shortcut is Alt+Shift+B, and never while typing text', () => {
 // The browser scenario.
 
 const delaySeconds = 3
-const roster = `seat,name,group,role
-1,Anne Morel,Ensemble pour le territoire,président
-2,Bruno Lefèvre,Ensemble pour le territoire,vice-président
-3,Chloé Garnier,Ensemble pour le territoire,conseillère communautaire
-4,David Roussel,Agir ensemble,conseiller communautaire
-5,Emma Faure,Agir ensemble,conseillère communautaire
-`
+const roster = exampleRoster(5)
 
 async function axeSerious (page, selector) {
   await page.evaluate(axeSource)
@@ -110,18 +104,6 @@ function pressed (locator, value) {
 
 async function invitation (p) {
   return p.page.evaluate(() => sessionStorage.getItem('hemicycle.invitation'))
-}
-
-async function api (baseURL, method, path, token, body) {
-  const res = await fetch(`${baseURL}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body)
-  })
-  const text = await res.text()
-  let data = null
-  try { data = JSON.parse(text) } catch { data = text }
-  return { status: res.status, data }
 }
 
 // listen puts the pitch meter on the watch page's audio (see pitch.mjs), keeping each change in

@@ -8,21 +8,13 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import {
-  startServer, launchBrowser, joinThroughUI, expectMediaFrom, waitFor, ensureArtifactsDir, artifactsDir
+  startServer, launchBrowser, joinThroughUI, expectMediaFrom, waitFor, ensureArtifactsDir, artifactsDir, exampleRoster
 } from './harness.mjs'
 
 const axeSource = await readFile(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8')
 
 // The roster of docs/example-roster.csv: seven members in office, so the quorum is 4.
-const roster = `seat,name,group,role
-1,Anne Morel,Ensemble pour le territoire,président
-2,Bruno Lefèvre,Ensemble pour le territoire,vice-président
-3,Chloé Garnier,Ensemble pour le territoire,conseillère communautaire
-4,David Roussel,Agir ensemble,conseiller communautaire
-5,Emma Faure,Agir ensemble,conseillère communautaire
-6,François Perrin,Ensemble pour le territoire,conseiller communautaire
-7,Gaëlle Henry,Agir ensemble,conseillère communautaire
-`
+const roster = exampleRoster()
 
 // axe-core through the DevTools protocol (the CSP refuses inline scripts), WCAG 2.1 A/AA rules,
 // limited to the deliberation panel so that the verdict is about these screens.

@@ -4,7 +4,7 @@
 import { spawn, execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises'
-import { createWriteStream, rmSync } from 'node:fs'
+import { createWriteStream, readFileSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -417,4 +417,50 @@ export async function expectMediaFrom (viewer, senders, { video = true, audio = 
     }
     return { ok: missing.length === 0, state: { missing, start, now } }
   }, { timeoutMs })
+}
+
+// exampleRoster is the first `seats` lines of docs/example-roster.csv (seven members in office),
+// with its header, as a clerk pastes it.
+export function exampleRoster (seats = 7) {
+  const lines = readFileSync(path.join(repoRoot, 'docs', 'example-roster.csv'), 'utf8').trimEnd().split('\n')
+  return `${lines.slice(0, seats + 1).join('\n')}\n`
+}
+
+// api calls the server's HTTP API with a bearer token and answers { status, data }: the JSON
+// answer decoded, or its text when it is not JSON.
+export async function api (baseURL, method, path, token, body) {
+  const res = await fetch(`${baseURL}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body)
+  })
+  const text = await res.text()
+  let data = text
+  try { data = JSON.parse(text) } catch {}
+  return { status: res.status, data }
+}
+
+// inboundFrom reads, in the viewer's page, the camera and microphone tracks shown for one sender
+// (their ids, null when none is shown) and their inbound-rtp counters (null when the page's open
+// connections have no stats for them).
+export function inboundFrom (viewer, identity) {
+  return viewer.page.evaluate(async (id) => {
+    const byTrack = new Map()
+    for (const pc of window.__hemicycleProbe.peerConnections()) {
+      if (pc.connectionState === 'closed') continue
+      ;(await pc.getStats()).forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.trackIdentifier) byTrack.set(s.trackIdentifier, s)
+      })
+    }
+    const video = document.querySelector(`.tile[data-identity="${id}"][data-source="camera"] video`)?.srcObject?.getVideoTracks?.()[0]
+    const audio = document.querySelector(`audio[data-identity="${id}"]`)?.srcObject?.getAudioTracks?.()[0]
+    const v = video && byTrack.get(video.id)
+    const a = audio && byTrack.get(audio.id)
+    return {
+      videoTrack: video?.id ?? null,
+      audioTrack: audio?.id ?? null,
+      video: v ? { frames: v.framesDecoded || 0, bytes: v.bytesReceived || 0 } : null,
+      audio: a ? { energy: a.totalAudioEnergy || 0, bytes: a.bytesReceived || 0 } : null
+    }
+  }, identity)
 }

@@ -8,6 +8,9 @@
 // tests do not skip. Everything is named after the PID; remove() (synchronous, for exit
 // handlers) deletes it, and create() first removes what runs killed outright left behind.
 import { execFile, execFileSync } from 'node:child_process'
+import { access, constants } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { startServer, launchBrowser } from './harness.mjs'
 
 const needs = 'a PrivateLink needs root, iproute2 and nftables (it creates a network namespace and a veth pair; CI runs the tests as root)'
 
@@ -218,5 +221,42 @@ export class PrivateLink {
     for (const pid of pids) {
       if (pid !== process.pid && !alive(pid)) new PrivateLink(pid).remove()
     }
+  }
+}
+
+const wrapper = fileURLToPath(new URL('./netns-chromium.sh', import.meta.url))
+
+// LinkLab is the stage of a browser test over a PrivateLink: the link, a `hemicycle --dev` whose
+// HTTP, signalling and media are on the link's host end only, a Chromium `here` (this namespace)
+// and a Chromium `there` (the link's namespace, reaching the server only through the link).
+export class LinkLab {
+  link = new PrivateLink()
+  server
+  here
+  there
+  #forget = () => {}
+
+  // start builds the stage. The link exists before the server starts: in --dev the SFU opens one
+  // UDP socket per local address present at its start (sfu/listen.go). An http:// page on a
+  // non-loopback address is not a secure context, and getUserMedia needs one: both browsers
+  // treat the server's origin as secure.
+  async start ({ logName }) {
+    this.#forget = this.link.removeOnExit()
+    await access(wrapper, constants.X_OK).catch(() => { throw new Error(`${wrapper} must be executable (chmod +x)`) })
+    await this.link.create()
+    this.server = await startServer({ logName, config: `bind: ${this.link.hostIP}\n` })
+    const secure = `--unsafely-treat-insecure-origin-as-secure=${this.server.baseURL}`
+    ;[this.here, this.there] = await Promise.all([
+      launchBrowser({ args: [secure] }),
+      launchBrowser({ args: [secure], executablePath: wrapper, env: { ...process.env, HEMICYCLE_NETNS: this.link.ns } })
+    ])
+  }
+
+  // stop closes the browsers, stops the server and removes the link, whatever start reached.
+  async stop () {
+    await Promise.all([this.here?.close(), this.there?.close()])
+    await this.server?.stop()
+    this.link.remove()
+    this.#forget()
   }
 }

@@ -11,34 +11,19 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { access, constants } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
-import { startServer, launchBrowser, joinThroughUI, waitFor, ensureArtifactsDir, delay } from './harness.mjs'
-import { PrivateLink } from './netlink.mjs'
+import { joinThroughUI, waitFor, ensureArtifactsDir, delay, inboundFrom } from './harness.mjs'
+import { LinkLab } from './netlink.mjs'
 
-const wrapper = fileURLToPath(new URL('./netns-chromium.sh', import.meta.url))
 
 // received reads, in the viewer's page, what arrives from one sender: the tracks shown for them
 // and their counters. Track ids are kept so that a track replaced by a full reconnection is not
 // compared with the one before it.
-function received (viewer, identity) {
-  return viewer.page.evaluate(async (id) => {
-    const byTrack = new Map()
-    for (const pc of window.__hemicycleProbe.peerConnections()) {
-      if (pc.connectionState === 'closed') continue
-      ;(await pc.getStats()).forEach((s) => {
-        if (s.type === 'inbound-rtp' && s.trackIdentifier) byTrack.set(s.trackIdentifier, s)
-      })
-    }
-    const video = document.querySelector(`.tile[data-identity="${id}"][data-source="camera"] video`)?.srcObject?.getVideoTracks?.()[0]
-    const audio = document.querySelector(`audio[data-identity="${id}"]`)?.srcObject?.getAudioTracks?.()[0]
-    const v = video && byTrack.get(video.id)
-    const a = audio && byTrack.get(audio.id)
-    return {
-      video: v ? { track: video.id, frames: v.framesDecoded || 0, bytes: v.bytesReceived || 0 } : null,
-      audio: a ? { track: audio.id, energy: a.totalAudioEnergy || 0, bytes: a.bytesReceived || 0 } : null
-    }
-  }, identity)
+async function received (viewer, identity) {
+  const got = await inboundFrom(viewer, identity)
+  return {
+    video: got.video && { track: got.videoTrack, ...got.video },
+    audio: got.audio && { track: got.audioTrack, ...got.audio }
+  }
 }
 
 // grew says whether a counter went up by at least min since `before` (from zero on a new track).
@@ -110,47 +95,28 @@ function qualityShown (viewer, sender) {
 // building the server, which is slow only on a cold Go cache.
 describe('a page whose network really drops (UDP and WebSocket) gets its media back', { timeout: 240000 }, () => {
   const room = `reseau-${randomBytes(3).toString('hex')}`
-  const link = new PrivateLink()
-  let forgetLink = () => {}
-  let server
-  let browserA
-  let browserB
+  const lab = new LinkLab()
+  const { link } = lab
   let anne
   let bruno
   let cutAt
 
   before(async () => {
-    forgetLink = link.removeOnExit()
-    await access(wrapper, constants.X_OK).catch(() => { throw new Error(`${wrapper} must be executable (chmod +x)`) })
     await ensureArtifactsDir()
-    // The link exists before the server starts: in --dev the SFU opens one UDP socket per local
-    // address present at its start (sfu/listen.go).
-    await link.create()
-    // HTTP and signalling on the host end of the link only: both pages reach the server there,
-    // and nothing is opened beyond this machine's loopback and private link.
-    server = await startServer({ logName: 'server-network.log', config: `bind: ${link.hostIP}\n` })
-    assert.equal(new URL(server.baseURL).hostname, link.hostIP, 'the server did not bind the link address')
-    // An http:// page on a non-loopback address is not a secure context; getUserMedia needs one.
-    const secure = `--unsafely-treat-insecure-origin-as-secure=${server.baseURL}`
-    ;[browserA, browserB] = await Promise.all([
-      launchBrowser({ args: [secure] }),
-      launchBrowser({ args: [secure], executablePath: wrapper, env: { ...process.env, HEMICYCLE_NETNS: link.ns } })
-    ])
+    await lab.start({ logName: 'server-network.log' })
+    assert.equal(new URL(lab.server.baseURL).hostname, link.hostIP, 'the server did not bind the link address')
   }, { timeout: 150000 })
 
   after(async () => {
     await Promise.all([anne?.close(), bruno?.close()])
-    await Promise.all([browserA?.close(), browserB?.close()])
-    await server?.stop()
-    link.remove()
-    forgetLink()
+    await lab.stop()
     assert.deepEqual(await link.leftovers(), [], 'the namespace or the veth pair outlived the test')
   })
 
   it('page A (this namespace) and page B (its own namespace) join through the UI and see and hear each other', async (t) => {
     ;[anne, bruno] = await Promise.all([
-      joinThroughUI(browserA, server.baseURL, { name: 'Anne Martin', room, role: 'chair' }),
-      joinThroughUI(browserB, server.baseURL, { name: 'Bruno Petit', room, role: 'member' })
+      joinThroughUI(lab.here, lab.server.baseURL, { name: 'Anne Martin', room, role: 'chair' }),
+      joinThroughUI(lab.there, lab.server.baseURL, { name: 'Bruno Petit', room, role: 'member' })
     ])
     for (const p of [anne, bruno]) p.id = await p.identity
     await Promise.all([expectFlow(anne, bruno, { timeoutMs: 20000 }), expectFlow(bruno, anne, { timeoutMs: 20000 })])

@@ -10,11 +10,9 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { fileURLToPath } from 'node:url'
-import { startServer, launchBrowser, joinThroughUI, waitFor, ensureArtifactsDir, delay } from './harness.mjs'
-import { PrivateLink, fromPeer } from './netlink.mjs'
+import { joinThroughUI, waitFor, ensureArtifactsDir, delay } from './harness.mjs'
+import { LinkLab, fromPeer } from './netlink.mjs'
 
-const wrapper = fileURLToPath(new URL('./netns-chromium.sh', import.meta.url))
 const limitKbit = 1000
 
 // sent reads, in the publisher's page, what it has sent and what it believes of its link: the
@@ -82,32 +80,19 @@ function heard (v, identity) {
 
 describe('a publisher whose uplink carries 1 Mbit/s keeps under it, and its voice comes through', { timeout: 240000 }, () => {
   const room = `montee-${randomBytes(3).toString('hex')}`
-  const link = new PrivateLink()
-  let forgetLink = () => {}
-  let server
-  let browserP
-  let browserV
+  const lab = new LinkLab()
+  const { link } = lab
   let paul
   let vera
 
   before(async () => {
-    forgetLink = link.removeOnExit()
     await ensureArtifactsDir()
-    await link.create() // before the server starts: it opens one UDP socket per local address
-    server = await startServer({ logName: 'server-uplink.log', config: `bind: ${link.hostIP}\n` })
-    const secure = `--unsafely-treat-insecure-origin-as-secure=${server.baseURL}`
-    ;[browserP, browserV] = await Promise.all([
-      launchBrowser({ args: [secure], executablePath: wrapper, env: { ...process.env, HEMICYCLE_NETNS: link.ns } }),
-      launchBrowser({ args: [secure] })
-    ])
+    await lab.start({ logName: 'server-uplink.log' })
   }, { timeout: 150000 })
 
   after(async () => {
     await Promise.all([paul?.close(), vera?.close()])
-    await Promise.all([browserP?.close(), browserV?.close()])
-    await server?.stop()
-    link.remove()
-    forgetLink()
+    await lab.stop()
   })
 
   it('P publishes camera and microphone through a 1 Mbit/s uplink: within 10 s it sends less, knows why, and V hears it', async (t) => {
@@ -115,8 +100,8 @@ describe('a publisher whose uplink carries 1 Mbit/s keeps under it, and its voic
     // while it ramps up, not after.
     await link.shape(fromPeer, limitKbit)
     ;[vera, paul] = await Promise.all([
-      joinThroughUI(browserV, server.baseURL, { name: 'Véra Roux', room, role: 'chair', camera: false }),
-      joinThroughUI(browserP, server.baseURL, { name: 'Paul Lemaire', room, role: 'member', quality: 'standard' })
+      joinThroughUI(lab.here, lab.server.baseURL, { name: 'Véra Roux', room, role: 'chair', camera: false }),
+      joinThroughUI(lab.there, lab.server.baseURL, { name: 'Paul Lemaire', room, role: 'member', quality: 'standard' })
     ])
     const paulId = await paul.identity
     await waitFor('P to send video', async () => {

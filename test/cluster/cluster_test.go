@@ -143,18 +143,6 @@ func TestPlacementSpreadsRooms(t *testing.T) {
 	})
 }
 
-const fiveSeats = "seat,name,group,role\n1,Anne Maire,Majorité,maire\n2,Bruno Adjoint,Majorité,adjoint\n3,Chloé Conseil,Opposition,conseillère\n4,David Elu,Majorité,conseiller\n5,Emma Vote,Opposition,conseillère\n"
-
-func seatPresence(view map[string]any, seat int) string {
-	for _, s := range view["seats"].([]any) {
-		m := s.(map[string]any)
-		if int(m["seat"].(float64)) == seat {
-			return m["presence"].(string)
-		}
-	}
-	return ""
-}
-
 // The room's node is killed in the middle of a vote: the room comes back on another node, the
 // clients reconnect through their entry nodes, and the vote ends with every ballot counted.
 func TestNodeKilledDuringAVote(t *testing.T) {
@@ -174,7 +162,7 @@ func TestNodeKilledDuringAVote(t *testing.T) {
 
 	must(t, a, "POST", "/api/rooms/"+room+"/session", clerk, map[string]any{
 		"body":  map[string]string{"name": "Conseil communautaire", "kind": "epci", "profile": "fr-epci-visio"},
-		"title": "Séance du 27 novembre", "chair": 1, "rosterCsv": fiveSeats,
+		"title": "Séance du 27 novembre", "chair": 1, "rosterCsv": signalingtest.Roster(5),
 	})
 	// Seats 3, 4, 5 take part from home through the two entry nodes; 4 speaks, 5 listens.
 	join(t, b, keys.Token(t, room, "chloe", auth.RoleMember, 3), nil)
@@ -221,12 +209,12 @@ func TestNodeKilledDuringAVote(t *testing.T) {
 	}
 	// Attendance survived: the remote members are still present and verified.
 	for _, seat := range []int{3, 4, 5} {
-		if p := seatPresence(view, seat); p != "remote" {
+		if p := signalingtest.SeatPresence(view, seat); p != "remote" {
 			t.Errorf("seat %d is %q after the failover, want remote", seat, p)
 		}
 	}
 	for _, seat := range []int{1, 2} {
-		if p := seatPresence(view, seat); p != "chamber" {
+		if p := signalingtest.SeatPresence(view, seat); p != "chamber" {
 			t.Errorf("seat %d is %q after the failover, want chamber", seat, p)
 		}
 	}
@@ -319,7 +307,7 @@ func TestRedisOutageDropsNoLiveCall(t *testing.T) {
 	clerk := keys.Token(t, room, "greffe", auth.RoleClerk, 0)
 	open := map[string]any{
 		"body":  map[string]string{"name": "Bureau", "kind": "epci", "profile": "generic"},
-		"title": "Réunion", "chair": 1, "rosterCsv": fiveSeats,
+		"title": "Réunion", "chair": 1, "rosterCsv": signalingtest.Roster(5),
 	}
 	for _, n := range []*node{n1, n3} {
 		status, out := call(t, n, "POST", "/api/rooms/"+room+"/session", clerk, open)

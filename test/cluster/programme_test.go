@@ -25,7 +25,7 @@ func TestProgrammeFromAnyNode(t *testing.T) {
 	must(t, entry, "POST", "/api/rooms/"+room+"/session", clerkTok, map[string]any{
 		"body":  map[string]string{"name": "Commune de Test", "kind": "commune", "profile": "generic"},
 		"title": "Séance publique", "chair": 1,
-		"rosterCsv": "seat,name,group,role\n1,Anne Maire,Majorité,maire\n2,Bruno Adjoint,Majorité,adjoint\n",
+		"rosterCsv": signalingtest.Roster(2),
 	})
 	host := c.node(c.placement()[room])
 	other := c.others(host.id)[0]

@@ -56,3 +56,6 @@ func KeyframeWidth(data []byte) int {
 	}
 	return int(binary.LittleEndian.Uint16(data[6:8]) & 0x3fff)
 }
+
+// ReadVP8 returns the frames of a VP8 IVF file, such as one a test encoded with ffmpeg.
+func ReadVP8(ivf []byte) ([]Frame, error) { return clips.ReadVP8(ivf) }

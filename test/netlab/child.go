@@ -208,3 +208,17 @@ func (p *Process) tail() string {
 	}
 	return s
 }
+
+// Every calls f every d until ctx ends: a role's periodic report to the parent.
+func Every(ctx context.Context, d time.Duration, f func()) {
+	tick := time.NewTicker(d)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		f()
+	}
+}

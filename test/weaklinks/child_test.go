@@ -3,25 +3,20 @@
 package weaklinks
 
 import (
-	"os"
 	"testing"
 
-	"github.com/ingeco/hemicycle/test/media"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	"github.com/ingeco/hemicycle/test/netlab"
 )
 
-func TestMain(m *testing.M) {
-	if os.Getenv("HEMICYCLE_TEST_LOG") == "" {
-		media.QuietSDK()
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { signalingtest.Main(m) }
 
 // TestNetlabChild is the door through which netlab.Child runs a role inside a namespace.
 func TestNetlabChild(t *testing.T) { netlab.Serve(t, roles) }
 
 // roles are the namespace's side of each test.
 var roles = map[string]netlab.Role{
-	"turn-member": turnMember,         // turn_test.go
-	"subscriber":  downlinkSubscriber, // weaklinks_test.go
+	"turn-member":    turnMember,         // turn_test.go
+	"subscriber":     downlinkSubscriber, // weaklinks_test.go
+	"remb-publisher": rembPublisher,      // remb_test.go
 }

@@ -1,7 +1,6 @@
 package weaklinks
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -17,25 +16,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/pion/webrtc/v4"
-	pionmedia "github.com/pion/webrtc/v4/pkg/media"
-
-	"github.com/livekit/protocol/livekit"
 
 	"github.com/ingeco/hemicycle/auth"
-	"github.com/ingeco/hemicycle/test/media"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	"github.com/ingeco/hemicycle/test/netlab"
 )
 
-const (
-	apiKey    = "weaklinks"
-	apiSecret = "a-weak-links-test-secret-of-32-bytes-or-more"
-)
+// turnRoom is the room of the TURN test.
+const turnRoom = "weak-links"
 
 // TestJoinThroughTURNOverTLSOnly443: a member whose network lets out nothing but TCP to port
 // 443 (no UDP, no other port) joins, and audio and video flow both ways between them and a
@@ -65,22 +57,24 @@ turn:
   cert_file: %s
   key_file: %s
 `, signalIP, filepath.Join(dir, "data"), link.HostIP, link.HostIP, certFile, keyFile))
-	url := startHemicycle(t, buildHemicycle(t), config)
+	keys := signalingtest.TestKeys
+	srv, err := signalingtest.StartProcess(t, signalingtest.Command{
+		Path: signalingtest.Binary(t), Args: []string{"serve", "--config", config},
+		Env: []string{"HEMICYCLE_KEYS=" + keys.Key + ": " + keys.Secret},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := link.OnlyTCP(443); err != nil {
 		t.Fatal(err)
 	}
 
-	chamber := join(t, url, token(t, "chamber"))
-	defer chamber.room.Disconnect()
-	published := make(chan struct{})
-	go func() {
-		defer close(published)
-		publishClips(ctx, t, chamber.room)
-	}()
-	defer func() { cancel(); <-published }()
+	chamberGot, cb := signalingtest.NewCounter()
+	chamber := signalingtest.Connect(t, srv.WS(), keys.Token(t, turnRoom, "chamber", auth.RoleMember, 0), cb)
+	signalingtest.Publish(t, chamber, signalingtest.Clips{Video: true})
 
 	remote := netlab.Child(ctx, t, link, "turn-member", map[string]string{
-		"HEMICYCLE_URL": url, "HEMICYCLE_TOKEN": token(t, "remote"), "SSL_CERT_FILE": caFile,
+		"HEMICYCLE_URL": srv.WS(), "HEMICYCLE_TOKEN": keys.Token(t, turnRoom, "remote", auth.RoleMember, 0), "SSL_CERT_FILE": caFile,
 	})
 	var got memberReport
 	for {
@@ -98,11 +92,11 @@ turn:
 			break
 		}
 	}
-	for chamber.audio.Load() <= 50 || chamber.video.Load() <= 50 {
+	for chamberGot.Audio() <= 50 || chamberGot.Video() <= 50 {
 		select {
 		case <-ctx.Done():
 			t.Fatalf("the chamber received %d audio and %d video packets from the member behind the firewall, want more than 50 of each",
-				chamber.audio.Load(), chamber.video.Load())
+				chamberGot.Audio(), chamberGot.Video())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -123,14 +117,9 @@ type candidate struct {
 // turnMember joins HEMICYCLE_URL with HEMICYCLE_TOKEN, publishes audio and video, and reports
 // what it receives and which path its connections took, until the parent stops it.
 func turnMember(ctx context.Context, t testing.TB, report func(any)) {
-	m := join(t, os.Getenv("HEMICYCLE_URL"), os.Getenv("HEMICYCLE_TOKEN"))
-	defer m.room.Disconnect()
-	published := make(chan struct{})
-	go func() {
-		defer close(published)
-		publishClips(ctx, t, m.room)
-	}()
-	defer func() { <-published }()
+	got, cb := signalingtest.NewCounter()
+	room := signalingtest.Connect(t, os.Getenv("HEMICYCLE_URL"), os.Getenv("HEMICYCLE_TOKEN"), cb)
+	signalingtest.Publish(t, room, signalingtest.Clips{Video: true})
 	for {
 		select {
 		case <-ctx.Done():
@@ -138,9 +127,9 @@ func turnMember(ctx context.Context, t testing.TB, report func(any)) {
 		case <-time.After(time.Second):
 		}
 		report(memberReport{
-			Audio: m.audio.Load(), Video: m.video.Load(),
-			Publisher:  selected(m.room.LocalParticipant.GetPublisherPeerConnection()),
-			Subscriber: selected(m.room.LocalParticipant.GetSubscriberPeerConnection()),
+			Audio: got.Audio(), Video: got.Video(),
+			Publisher:  selected(room.LocalParticipant.GetPublisherPeerConnection()),
+			Subscriber: selected(room.LocalParticipant.GetSubscriberPeerConnection()),
 		})
 	}
 }
@@ -161,97 +150,6 @@ func selected(pc *webrtc.PeerConnection) candidate {
 		}
 	}
 	return candidate{}
-}
-
-// member is a joined SDK client counting the RTP packets it receives, per kind.
-type member struct {
-	room         *lksdk.Room
-	audio, video atomic.Int64
-}
-
-func join(t testing.TB, url, tok string) *member {
-	m := &member{}
-	cb := lksdk.NewRoomCallback()
-	cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, _ *lksdk.RemoteTrackPublication, _ *lksdk.RemoteParticipant) {
-		go func() {
-			for {
-				if _, _, err := track.ReadRTP(); err != nil {
-					return
-				}
-				if track.Kind() == webrtc.RTPCodecTypeAudio {
-					m.audio.Add(1)
-				} else {
-					m.video.Add(1)
-				}
-			}
-		}()
-	}
-	room, err := lksdk.ConnectToRoomWithToken(url, tok, cb)
-	if err != nil {
-		t.Fatalf("join %s: %v", url, err)
-	}
-	m.room = room
-	return m
-}
-
-// publishClips publishes the test clips (Opus and VP8) at their real pace until ctx ends.
-func publishClips(ctx context.Context, t testing.TB, room *lksdk.Room) {
-	opus, err := media.Opus()
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	vp8, err := media.VP8()
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	audio, err := lksdk.NewLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	video, err := lksdk.NewLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000})
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	if _, err := room.LocalParticipant.PublishTrack(audio, &lksdk.TrackPublicationOptions{Name: "mic", Source: livekit.TrackSource_MICROPHONE}); err != nil {
-		t.Errorf("publish audio: %v", err)
-		return
-	}
-	if _, err := room.LocalParticipant.PublishTrack(video, &lksdk.TrackPublicationOptions{Name: "camera", Source: livekit.TrackSource_CAMERA, VideoWidth: 320, VideoHeight: 240}); err != nil {
-		t.Errorf("publish video: %v", err)
-		return
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		playFrames(ctx, vp8, video)
-	}()
-	playFrames(ctx, opus, audio)
-	<-done
-}
-
-// loop writes frames at their real pace, over and over, until ctx ends.
-// playFrames plays the clip's frames on track with weaklinks_test.go's loop.
-func playFrames(ctx context.Context, frames []media.Frame, track *lksdk.LocalTrack) {
-	samples := make([]pionmedia.Sample, len(frames))
-	for i, f := range frames {
-		samples[i] = pionmedia.Sample{Data: f.Data, Duration: f.Duration}
-	}
-	loop(ctx, samples, func(s pionmedia.Sample) { _ = track.WriteSample(s, nil) }) // fails until bound
-}
-
-func token(t testing.TB, identity string) string {
-	tok, err := auth.Issue(auth.TokenOptions{
-		Key: apiKey, Secret: apiSecret, Identity: identity, Name: identity, Room: "weak-links", TTL: time.Hour,
-		Video: auth.GrantsForRole(auth.RoleMember, "weak-links"), Council: &auth.CouncilGrant{Role: auth.RoleMember},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
 }
 
 // secondAddress gives the host a second address that the namespace reaches through the link:
@@ -323,72 +221,4 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// buildHemicycle compiles cmd/hemicycle into the test's temporary folder.
-func buildHemicycle(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "hemicycle")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./cmd/hemicycle")
-	cmd.Dir = filepath.Join("..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build hemicycle: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// startHemicycle runs `hemicycle serve --config config` and returns its WebSocket URL once it
-// listens; the server is stopped when the test ends, and its log shown if the test failed.
-func startHemicycle(t *testing.T, bin, config string) string {
-	t.Helper()
-	cmd := exec.Command(bin, "serve", "--config", config)
-	cmd.Env = append(os.Environ(), "HEMICYCLE_KEYS="+apiKey+": "+apiSecret)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logFile := filepath.Join(t.TempDir(), "server.log")
-	logs, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		_ = logs.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile)
-			t.Logf("server log:\n%s", b)
-		}
-	})
-	listening := make(chan string, 1)
-	go func() {
-		lines := bufio.NewScanner(out)
-		for lines.Scan() {
-			if rest, ok := strings.CutPrefix(lines.Text(), "hemicycle listening on http://"); ok {
-				listening <- "ws://" + strings.Fields(rest)[0]
-			}
-		}
-	}()
-	select {
-	case url := <-listening:
-		return url
-	case <-exited:
-		b, _ := os.ReadFile(logFile)
-		t.Fatalf("hemicycle exited before listening:\n%s", b)
-	case <-time.After(30 * time.Second):
-		t.Fatal("hemicycle did not listen within 30 s")
-	}
-	return ""
 }

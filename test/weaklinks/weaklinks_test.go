@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,23 +21,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/pion/webrtc/v4"
-	pionmedia "github.com/pion/webrtc/v4/pkg/media"
-	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/sfu"
 	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	"github.com/ingeco/hemicycle/test/media"
 	"github.com/ingeco/hemicycle/test/netlab"
 )
 
 const (
-	testKey    = "weakkey"
-	testSecret = "weaklinks-secret-of-at-least-32-bytes"
-	room       = "weak"
+	room = "weak"
 
 	publishers = 4
 	window     = 30 * time.Second // the audio loss is measured over this, on the weak link
@@ -69,19 +64,8 @@ var downlinkSubscriber netlab.Role = func(ctx context.Context, t testing.TB, rep
 			}
 		}()
 	}
-	r, err := lksdk.ConnectToRoomWithToken(os.Getenv("WS"), os.Getenv("TOKEN"), cb)
-	if err != nil {
-		t.Fatalf("subscriber joins: %v", err)
-	}
-	defer r.Disconnect()
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	signalingtest.Connect(t, os.Getenv("WS"), os.Getenv("TOKEN"), cb)
+	netlab.Every(ctx, 500*time.Millisecond, func() {
 		mu.Lock()
 		snap := make(map[string]received, len(tracks))
 		for sid, r := range tracks {
@@ -89,7 +73,7 @@ var downlinkSubscriber netlab.Role = func(ctx context.Context, t testing.TB, rep
 		}
 		mu.Unlock()
 		report(snap)
-	}
+	})
 }
 
 // received is what a subscriber got of one track, cumulated.
@@ -126,18 +110,18 @@ func TestSubscriberOnAWeakLink(t *testing.T) {
 	}
 }
 
-func weakDownlink(t *testing.T, clip []pionmedia.Sample, kbit int) {
+func weakDownlink(t *testing.T, clip []media.Frame, kbit int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	link := netlab.New(t)
 	srv := startServer(t, link.HostIP.String())
 	for i := range publishers {
-		startPublisher(ctx, t, srv, fmt.Sprintf("member-%d", i+1), i+1, clip)
+		startPublisher(t, srv, fmt.Sprintf("member-%d", i+1), i+1, clip)
 	}
 	if err := link.Shape(netlab.ToPeer, kbit); err != nil {
 		t.Fatal(err)
 	}
-	sub := netlab.Child(ctx, t, link, "subscriber", map[string]string{"WS": srv.ws, "TOKEN": srv.token(t, "subscriber", 9)})
+	sub := netlab.Child(ctx, t, link, "subscriber", map[string]string{"WS": srv.WS, "TOKEN": srv.Token(t, room, "subscriber", auth.RoleMember, 9)})
 	next := func() map[string]received {
 		t.Helper()
 		var snap map[string]received
@@ -262,8 +246,10 @@ func videoBytes(snap map[string]received) int {
 	return n
 }
 
+// server is Hemicycle in process on the host's end of the link, and its /metrics.
 type server struct {
-	ws, http string
+	*signalingtest.Server
+	metrics string
 }
 
 // startServer runs Hemicycle on the host's end of the link. HEMICYCLE_ALLOCATION=off turns the
@@ -271,7 +257,7 @@ type server struct {
 // server's debug log (the allocator's decisions) there.
 func startServer(t *testing.T, ip string) *server {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
+	log := signalingtest.Logger()
 	if path := os.Getenv("WEAKLINKS_LOG"); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
@@ -287,41 +273,17 @@ func startServer(t *testing.T, ip string) *server {
 	if err != nil {
 		t.Fatalf("media engine: %v", err)
 	}
-	sig := signaling.NewServer(signaling.Config{Verifier: auth.NewVerifier(auth.KeySet{testKey: testSecret}), Media: engine, Logger: log})
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", signaling.NewMetrics(sig).Handler())
-	mux.Handle("/", sig.Handler())
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(mux)
-	hs.Listener = ln
-	hs.Start()
-	t.Cleanup(func() {
-		sig.Close()
-		hs.Close()
-		_ = engine.Close()
-	})
-	return &server{ws: "ws" + strings.TrimPrefix(hs.URL, "http"), http: hs.URL}
-}
-
-func (s *server) token(t *testing.T, identity string, seat int) string {
-	t.Helper()
-	tok, err := auth.Issue(auth.TokenOptions{
-		Key: testKey, Secret: testSecret, Identity: identity, Name: identity, Room: room, TTL: time.Hour,
-		Video: auth.GrantsForRole(auth.RoleMember, room), Council: &auth.CouncilGrant{Role: auth.RoleMember, Seat: seat},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	t.Cleanup(func() { _ = engine.Close() })
+	s := signalingtest.StartOn(t, ip, func(c *signaling.Config) { c.Media, c.Logger = engine, log })
+	metrics := httptest.NewServer(signaling.NewMetrics(s.Signaling).Handler())
+	t.Cleanup(metrics.Close)
+	return &server{Server: s, metrics: metrics.URL}
 }
 
 // metric reads one of the subscriber's gauges from /metrics, 0 when absent.
 func (s *server) metric(t *testing.T, name string) float64 {
 	t.Helper()
-	resp, err := http.Get(s.http + "/metrics")
+	resp, err := http.Get(s.metrics)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,68 +311,16 @@ func (s *server) estimate(t *testing.T) float64 {
 	return s.metric(t, "hemicycle_subscriber_bandwidth_estimate_bits_per_second")
 }
 
-// startPublisher joins a member who publishes the tone and the clip, looped, until ctx ends.
-func startPublisher(ctx context.Context, t *testing.T, s *server, identity string, seat int, clip []pionmedia.Sample) {
+// startPublisher joins a member who publishes the tone and the clip, looped, until the test ends.
+func startPublisher(t *testing.T, s *server, identity string, seat int, clip []media.Frame) {
 	t.Helper()
-	r, err := lksdk.ConnectToRoomWithToken(s.ws, s.token(t, identity, seat), lksdk.NewRoomCallback(), lksdk.WithAutoSubscribe(false))
-	if err != nil {
-		t.Fatalf("%s joins: %v", identity, err)
-	}
-	t.Cleanup(r.Disconnect)
-	opus, err := media.Opus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mic, err := lksdk.NewLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.LocalParticipant.PublishTrack(mic, &lksdk.TrackPublicationOptions{Name: "mic", Source: livekit.TrackSource_MICROPHONE}); err != nil {
-		t.Fatalf("%s publishes audio: %v", identity, err)
-	}
-	cam, err := lksdk.NewLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.LocalParticipant.PublishTrack(cam, &lksdk.TrackPublicationOptions{Name: "camera", Source: livekit.TrackSource_CAMERA, VideoWidth: 640, VideoHeight: 360}); err != nil {
-		t.Fatalf("%s publishes video: %v", identity, err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		var samples []pionmedia.Sample
-		for _, f := range opus {
-			samples = append(samples, pionmedia.Sample{Data: f.Data, Duration: f.Duration})
-		}
-		loop(ctx, samples, func(s pionmedia.Sample) { _ = mic.WriteSample(s, nil) })
-	}()
-	go func() {
-		defer wg.Done()
-		loop(ctx, clip, func(s pionmedia.Sample) { _ = cam.WriteSample(s, nil) })
-	}()
-	t.Cleanup(wg.Wait)
-}
-
-// loop writes samples at their real pace, over and over, until ctx ends.
-func loop(ctx context.Context, samples []pionmedia.Sample, write func(pionmedia.Sample)) {
-	next := time.Now()
-	for {
-		for _, s := range samples {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Until(next)):
-			}
-			write(s)
-			next = next.Add(s.Duration)
-		}
-	}
+	r := s.Join(t, room, identity, auth.RoleMember, seat, nil, lksdk.WithAutoSubscribe(false))
+	signalingtest.Publish(t, r, signalingtest.Clips{Camera: &signalingtest.Camera{Frames: clip, Width: 640, Height: 360}})
 }
 
 // makeClip encodes 4 s of a moving test pattern in VP8 at 500 kbit/s, 640x360 and 25 fps, a
 // keyframe every 2 s, as a member's camera would send.
-func makeClip(t *testing.T) []pionmedia.Sample {
+func makeClip(t *testing.T) []media.Frame {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "camera.ivf")
 	out, err := exec.Command("ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "4",
@@ -419,32 +329,23 @@ func makeClip(t *testing.T) []pionmedia.Sample {
 	if err != nil {
 		t.Fatalf("ffmpeg (scripts/test installs Debian's): %v\n%s", err, out)
 	}
-	f, err := os.Open(path)
+	ivf, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, hdr, err := ivfreader.NewWith(f)
+	frames, err := media.ReadVP8(ivf)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", path, err)
 	}
-	frame := time.Second * time.Duration(hdr.TimebaseNumerator) / time.Duration(hdr.TimebaseDenominator)
-	var samples []pionmedia.Sample
-	bytes := 0
-	for {
-		data, _, err := r.ParseNextFrame()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		samples = append(samples, pionmedia.Sample{Data: data, Duration: frame})
-		bytes += len(data)
-	}
-	if len(samples) == 0 {
+	if len(frames) == 0 {
 		t.Fatal("the clip has no frames")
 	}
-	t.Logf("camera clip: %d frames, %.0f kbit/s", len(samples), float64(bytes)*8/(time.Duration(len(samples))*frame).Seconds()/1000)
-	return samples
+	var bytes int
+	var length time.Duration
+	for _, f := range frames {
+		bytes += len(f.Data)
+		length += f.Duration
+	}
+	t.Logf("camera clip: %d frames, %.0f kbit/s", len(frames), float64(bytes)*8/length.Seconds()/1000)
+	return frames
 }

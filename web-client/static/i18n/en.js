@@ -91,6 +91,7 @@ export default {
   'room.cameraOn': 'camera on',
   'room.micMuted': 'microphone off',
   'room.cameraOff': 'camera off',
+  'room.videoPaused': 'Video paused: your connection cannot receive it for now. The sound goes on.',
   'room.speaking': 'speaking',
   'room.participants': 'Participants ({count})',
   'room.panel': 'Meeting',

@@ -92,6 +92,7 @@ export default {
   'room.cameraOn': 'caméra allumée',
   'room.micMuted': 'micro coupé',
   'room.cameraOff': 'caméra coupée',
+  'room.videoPaused': 'Vidéo suspendue : votre connexion ne peut pas la recevoir pour l’instant. Le son continue.',
   'room.speaking': 'parle',
   'room.participants': 'Participants ({count})',
   'room.panel': 'Séance',

@@ -178,6 +178,8 @@ class RoomView {
         }
       })
       .on(RoomEvent.TrackUnmuted, sync)
+      // The server paused a video our link cannot carry, or resumed it.
+      .on(RoomEvent.TrackStreamStateChanged, (_pub, _state, p) => this.syncParticipant(p))
       .on(RoomEvent.LocalTrackPublished, (pub, p) => this.syncParticipant(p))
       .on(RoomEvent.LocalTrackUnpublished, (pub, p) => this.syncParticipant(p))
       .on(RoomEvent.ParticipantAttributesChanged, (_changed, p) => this.syncParticipant(p))
@@ -275,7 +277,7 @@ class RoomView {
       tile.role.textContent = this.roleText(p)
       tile.avatar.textContent = initials(displayName(p))
       this.setMedia(tile, camOn ? cam.track : null)
-      setState(tile.root, { mic: micOn ? 'on' : 'off', camera: camOn ? 'on' : 'off', quality })
+      setState(tile.root, { mic: micOn ? 'on' : 'off', camera: camOn ? 'on' : 'off', quality, stream: streamState(camOn && cam) })
       tile.micText.textContent = this.t(micOn ? 'room.micOn' : 'room.micMuted')
       tile.qualityText.textContent = this.t('room.quality', { quality: this.t(`quality.${quality}`) })
     } else {
@@ -288,7 +290,7 @@ class RoomView {
       tile.role.textContent = ''
       tile.avatar.textContent = initials(displayName(p))
       this.setMedia(tile, screen.isMuted ? null : screen.track)
-      setState(tile.root, { camera: screen.track && !screen.isMuted ? 'on' : 'off' })
+      setState(tile.root, { camera: screen.track && !screen.isMuted ? 'on' : 'off', stream: streamState(!screen.isMuted && screen) })
     } else {
       this.removeTile(p.identity, 'screen')
     }
@@ -329,8 +331,11 @@ class RoomView {
       track: null
     }
     const speaking = h('span', { class: 'badge speaking-badge', text: this.t('room.speaking') })
+    // Shown while the server holds this video back because our link cannot carry it: a
+    // frozen picture would look like a frozen colleague.
+    const paused = h('p', { class: 'tile-notice', role: 'status', text: this.t('room.videoPaused') })
     tile.root.append(
-      h('div', { class: 'tile-media' }, video, tile.avatar),
+      h('div', { class: 'tile-media' }, video, tile.avatar, paused),
       h('div', { class: 'tile-caption' },
         h('span', { class: 'tile-who' }, tile.name, tile.role),
         source === 'camera'
@@ -609,6 +614,12 @@ class RoomView {
     for (const el of this.audioSinks.values()) el.remove()
     this.audioSinks.clear()
   }
+}
+
+// streamState is 'paused' when the server holds a received video back for lack of bandwidth
+// (the SDK's StreamState), else 'active'; pub is the video's publication, or nothing.
+function streamState (pub) {
+  return pub && pub.track?.streamState === Track.StreamState.Paused ? 'paused' : 'active'
 }
 
 function setState (el, state) {

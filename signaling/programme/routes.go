@@ -1,7 +1,6 @@
-package signaling
+package programme
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -13,23 +12,19 @@ import (
 
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/broadcast"
-	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/signaling/httpapi"
 )
 
-// The public programme's routes: viewer tokens for the watch page, the chair's bleep, the
-// delayed state, HLS. Each is served where the room is open; none places a room. They answer
-// 404 for rooms without a programme (the server has none configured, or the room is not open).
-
-// programmeRoutes are the programme's rows of the route table.
-func programmeRoutes(s *Server) []httpapi.Route {
-	var cfg ProgrammeConfig
-	if s.cfg.Programme != nil {
-		cfg = *s.cfg.Programme
+// Routes are the programme's rows of the route table, configured by cfg, nil when the server
+// broadcasts no programme. Each is served where the room is open; none places a room. They
+// answer 404 for a room without a programme: none configured, or the room is not open.
+func Routes(host Host, cfg *Viewers) []httpapi.Route {
+	pub := &public{host: host, on: cfg != nil}
+	if cfg != nil {
+		pub.cfg = *cfg
 	}
-	cfg = cfg.withDefaults()
-	pub := &public{s: s, cfg: cfg}
-	limit := httpapi.NewLimiter(cfg.ViewerTokensPerMinute, cfg.ViewerTokenBurst, cfg.ViewerTokensPerSecond,
+	pub.cfg = pub.cfg.withDefaults()
+	limit := httpapi.NewLimiter(pub.cfg.ViewerTokensPerMinute, pub.cfg.ViewerTokenBurst, pub.cfg.ViewerTokensPerSecond,
 		"too many viewer tokens asked for: wait and retry")
 	row := func(method, pattern string, who httpapi.Access, h http.HandlerFunc) httpapi.Route {
 		return httpapi.Route{Method: method, Pattern: pattern, Access: who, Relay: httpapi.ToOpenRoom, Handler: h}
@@ -50,31 +45,31 @@ func programmeRoutes(s *Server) []httpapi.Route {
 
 // public serves the programme's routes.
 type public struct {
-	s   *Server
-	cfg ProgrammeConfig
+	host Host
+	on   bool // the server broadcasts a programme
+	cfg  Viewers
 }
 
-// programmeOf returns the open room and its programme, or writes 404.
-func (pub *public) programmeOf(w http.ResponseWriter, r *http.Request) (*Room, *roomProgramme, bool) {
+// roomOf returns the open room's programme, or writes 404.
+func (pub *public) roomOf(w http.ResponseWriter, r *http.Request) (Room, bool) {
 	name := r.PathValue("room")
-	room, ok := pub.s.Room(name)
-	if !ok || room.programme == nil {
+	room, ok := pub.host.Room(name)
+	if !ok {
 		httpapi.WriteError(w, http.StatusNotFound, fmt.Sprintf("room %q has no public programme now: the sitting has not started, or is not broadcast", name))
-		return nil, nil, false
 	}
-	return room, room.programme, true
+	return room, ok
 }
 
 // hls serves a room's HLS playlist and segments to anyone, from any origin (players are often
 // on another site).
 func (pub *public) hls(w http.ResponseWriter, r *http.Request) {
-	room, ok := pub.s.Room(r.PathValue("room"))
-	if !ok || room.programme == nil || room.programme.hls == nil {
+	room, ok := pub.host.Room(r.PathValue("room"))
+	if !ok || room.HLS() == nil {
 		http.Error(w, "no live stream for this room now", http.StatusNotFound)
 		return
 	}
 	name := r.PathValue("file")
-	path, ok := room.programme.hls.HLSFile(name)
+	path, ok := room.HLS().HLSFile(name)
 	if !ok {
 		http.NotFound(w, r)
 		return
@@ -89,11 +84,11 @@ func (pub *public) hls(w http.ResponseWriter, r *http.Request) {
 }
 
 func (pub *public) info(w http.ResponseWriter, r *http.Request) {
-	room, rp, ok := pub.programmeOf(w, r)
+	room, ok := pub.roomOf(w, r)
 	if !ok {
 		return
 	}
-	httpapi.WriteJSON(w, 200, map[string]any{"room": room.name, "delaySeconds": rp.prog.Delay().Seconds()})
+	httpapi.WriteJSON(w, 200, map[string]any{"room": room.Name(), "delaySeconds": room.Programme().Delay().Seconds()})
 }
 
 // viewerTokenResponse is what the watch page receives.
@@ -106,20 +101,17 @@ type viewerTokenResponse struct {
 }
 
 func (pub *public) viewerToken(w http.ResponseWriter, r *http.Request) {
-	if pub.s.cfg.Programme == nil {
+	if !pub.on {
 		httpapi.WriteError(w, http.StatusNotFound, "this server broadcasts no public programme")
 		return
 	}
-	room, rp, ok := pub.programmeOf(w, r)
+	room, ok := pub.roomOf(w, r)
 	if !ok {
 		return
 	}
 	cfg := pub.cfg
 	if cfg.MaxViewers > 0 {
-		room.mu.Lock()
-		n := len(room.viewersLocked())
-		room.mu.Unlock()
-		if n >= cfg.MaxViewers {
+		if n := room.Viewers(); n >= cfg.MaxViewers {
 			httpapi.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("the live page is full (%d viewers): follow the sitting on the HLS stream", n))
 			return
 		}
@@ -127,19 +119,19 @@ func (pub *public) viewerToken(w http.ResponseWriter, r *http.Request) {
 	identity := "viewer-" + rand.Text()[:12]
 	now := time.Now()
 	tok, err := auth.Issue(auth.TokenOptions{
-		Key: cfg.Key, Secret: cfg.Secret, Identity: identity, Name: "Viewer", Room: room.name,
-		TTL: cfg.ViewerTokenTTL, Video: auth.GrantsForRole(auth.RoleViewer, room.name),
+		Key: cfg.Key, Secret: cfg.Secret, Identity: identity, Name: "Viewer", Room: room.Name(),
+		TTL: cfg.ViewerTokenTTL, Video: auth.GrantsForRole(auth.RoleViewer, room.Name()),
 		Council: &auth.CouncilGrant{Role: auth.RoleViewer}, Now: now,
 	})
 	if err != nil {
-		pub.s.log.Error("viewer token", "room", room.name, "err", err)
+		room.Log().Error("viewer token", "err", err)
 		httpapi.WriteError(w, http.StatusInternalServerError, "the viewer token could not be made: "+err.Error())
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	httpapi.WriteJSON(w, 200, viewerTokenResponse{
-		Token: tok, Identity: identity, Room: room.name, ExpiresAt: now.Add(cfg.ViewerTokenTTL),
-		DelaySeconds: rp.prog.Delay().Seconds(),
+		Token: tok, Identity: identity, Room: room.Name(), ExpiresAt: now.Add(cfg.ViewerTokenTTL),
+		DelaySeconds: room.Programme().Delay().Seconds(),
 	})
 }
 
@@ -163,7 +155,7 @@ type bleepResponse struct {
 
 func (pub *public) bleep(w http.ResponseWriter, r *http.Request) {
 	claims := httpapi.CallerOf(r).Claims
-	room, rp, ok := pub.programmeOf(w, r)
+	room, ok := pub.roomOf(w, r)
 	if !ok {
 		return
 	}
@@ -174,7 +166,7 @@ func (pub *public) bleep(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusBadRequest, `body must be {"on": true|false} or {"lastSeconds": N}`)
 		return
 	}
-	prog := rp.prog
+	prog := room.Programme()
 	resp := bleepResponse{DelaySeconds: prog.Delay().Seconds()}
 	if req.On != nil {
 		resp.Bleep, resp.Changed = prog.Bleep(*req.On)
@@ -192,18 +184,18 @@ func (pub *public) bleep(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.Bleeps = prog.Bleeps()
 	if resp.Changed {
-		pub.s.log.Info("bleep marked", "room", room.name, "by", claims.ParticipantIdentity(), "from", resp.Bleep.From, "to", resp.Bleep.To)
+		room.Log().Info("bleep marked", "by", claims.ParticipantIdentity(), "from", resp.Bleep.From, "to", resp.Bleep.To)
 		// A running bleep is recorded when it ends: the record holds whole passages.
 		if resp.Bleep.To.IsZero() {
-			rp.bleepStarted(claims)
+			room.BleepStarted(claims)
 		} else {
 			if req.On != nil {
-				rp.bleepEnded()
+				room.BleepEnded()
 			}
 			var err error
-			resp.Recorded, err = pub.s.delib.recordBleep(r.Context(), room.name, claims, resp.Bleep)
+			resp.Recorded, err = room.RecordBleep(r.Context(), claims, resp.Bleep)
 			if err != nil {
-				pub.s.log.Error("bleep not recorded in the journal", "room", room.name, "from", resp.Bleep.From, "to", resp.Bleep.To, "err", err)
+				room.Log().Error("bleep not recorded in the journal", "from", resp.Bleep.From, "to", resp.Bleep.To, "err", err)
 				resp.RecordError = err.Error()
 			}
 		}
@@ -212,24 +204,26 @@ func (pub *public) bleep(w http.ResponseWriter, r *http.Request) {
 }
 
 func (pub *public) bleeps(w http.ResponseWriter, r *http.Request) {
-	_, rp, ok := pub.programmeOf(w, r)
+	room, ok := pub.roomOf(w, r)
 	if !ok {
 		return
 	}
-	httpapi.WriteJSON(w, 200, map[string]any{"bleeps": rp.prog.Bleeps(), "delaySeconds": rp.prog.Delay().Seconds()})
+	prog := room.Programme()
+	httpapi.WriteJSON(w, 200, map[string]any{"bleeps": prog.Bleeps(), "delaySeconds": prog.Delay().Seconds()})
 }
 
 // events streams the session's state and the bleep marks as Server-Sent Events, delayed like
 // the media, so that the page shows the item that the viewer sees being debated. Relayed as it
 // is written: the reverse proxy flushes every event of a text/event-stream.
 func (pub *public) events(w http.ResponseWriter, r *http.Request) {
-	_, rp, ok := pub.programmeOf(w, r)
+	room, ok := pub.roomOf(w, r)
 	if !ok {
 		return
 	}
-	updates, stop := rp.prog.Watch()
+	prog := room.Programme()
+	updates, stop := prog.Watch()
 	defer stop()
-	httpapi.ServeEvents(w, r, rp.prog.Done(), updates, func(msg []byte) string {
+	httpapi.ServeEvents(w, r, prog.Done(), updates, func(msg []byte) string {
 		var head struct {
 			Type string `json:"type"`
 		}
@@ -238,30 +232,4 @@ func (pub *public) events(w http.ResponseWriter, r *http.Request) {
 		}
 		return head.Type
 	})
-}
-
-// recordBleep appends a finished bleep, with the chair who asked for it, to the room's
-// journal, whence the minutes name it. It reports false without an error when the room has no
-// session to record it in.
-func (d *deliberation) recordBleep(ctx context.Context, room string, claims *auth.Claims, b broadcast.Bleep) (bool, error) {
-	if d == nil {
-		return false, nil
-	}
-	// The bleep happened: its record must not be lost because the chair's page went away.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), apiTimeout)
-	defer cancel()
-	dk, err := d.desk(ctx, room)
-	if err != nil {
-		return false, err
-	}
-	if dk.view() == nil {
-		return false, nil // no session: a sitting opened later starts its record then
-	}
-	_, err = dk.execute(ctx, actorOf(httpapi.NewCaller(claims)), func(h council.Header) (council.Command, error) {
-		return council.RecordBleep{Header: h, From: b.From, To: b.To}, nil
-	})
-	if err != nil {
-		return false, fmt.Errorf("record the bleep in the journal of room %q: %w", room, err)
-	}
-	return true, nil
 }
