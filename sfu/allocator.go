@@ -54,6 +54,9 @@ const (
 	paddingPayload = 240 // bytes of padding per probe packet
 )
 
+// lossyPathLoss is the share of packets lost without queueing from which resends go out twice.
+const lossyPathLoss = 0.05
+
 // downlink is the congestion control of one subscriber connection: estimate, allocation,
 // retransmission budget, probing.
 type downlink struct {
@@ -66,6 +69,12 @@ type downlink struct {
 
 	rtxTokens atomic.Int64 // bytes retransmissions may still spend
 	rtxBytes  atomic.Uint64
+	// lossyPath: the path loses packets while its queues stay empty (poor Wi-Fi, a long
+	// copper line), not for want of room. A resend is then lost as often as the original,
+	// and the browser asks again only after a round trip it cannot measure on a receive-only
+	// connection (libwebrtc assumes 100 ms): enough for a video to freeze. So each resend
+	// goes out twice (DownTrack.retransmit), within the same budget.
+	lossyPath atomic.Bool
 
 	mu      sync.Mutex // the fields below; taken by the allocator goroutine and by readers of the state
 	avail   float64    // after audio and retransmissions, at the last allocation
@@ -134,6 +143,7 @@ func (l *downlink) tick(now int64) {
 	budget := max(rtxShare*st.Estimate, minRTXBudget) / 8 // bytes per second
 	tokens := l.rtxTokens.Load() + int64(budget*dt.Seconds())
 	l.rtxTokens.Store(min(tokens, int64(budget/4))) // a quarter second of budget, at most
+	l.lossyPath.Store(st.Loss >= lossyPathLoss && st.QueueingDelay < clearDelay && !st.Congested)
 
 	changed := l.lastEst == 0 || st.Estimate < l.lastEst*0.95 || st.Estimate > l.lastEst*1.05
 	if changed || now-l.lastAlloc >= int64(allocInterval) {

@@ -445,12 +445,21 @@ func (d *DownTrack) retransmit(sn uint16) {
 		}
 	}
 	red := d.track.redPT != 0 && h.PayloadType == d.track.redPT
-	if d.write(h, raw[hl:end], &ext, red, sn, e.outTS, now) == writeOK {
-		e.resends++
+	if d.write(h, raw[hl:end], &ext, red, sn, e.outTS, now) != writeOK {
+		return
+	}
+	e.resends++
+	d.stats.retransmits.Add(1)
+	if d.link == nil {
+		return
+	}
+	d.link.retransmitted(n)
+	// On a path that drops packets at random, a second copy makes the resend lost one time in
+	// a hundred instead of one in ten (downlink.lossyPath). Only while the budget keeps room
+	// for the next first copy: one missing is worse than one lost twice.
+	if d.link.lossyPath.Load() && d.link.rtxTokens.Load() > int64(2*n) && d.write(h, raw[hl:end], &ext, red, sn, e.outTS, now) == writeOK {
 		d.stats.retransmits.Add(1)
-		if d.link != nil {
-			d.link.retransmitted(n)
-		}
+		d.link.retransmitted(n)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
@@ -402,4 +403,89 @@ func marshalRTCP(t *testing.T, p rtcp.Packet) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// randomLoss feeds the estimator two seconds of traffic to a subscriber whose path has room to
+// spare and loses every tenth packet, as a poor Wi-Fi does: feedback every 100 ms, built by
+// pion's TWCC recorder (the browser's side). It returns the time reached.
+func randomLoss(b *bwe, start int64) int64 {
+	rec := twcc.NewRecorder(1)
+	now := start
+	for range 20 {
+		for i := range 30 { // 300 packets a second, 1,000 bytes each: 2.4 Mbit/s
+			seq := b.nextSeq()
+			at := now + int64(i)*int64(time.Millisecond)*10/3
+			b.onSent(seq, 1000, at)
+			if seq%10 != 0 {
+				rec.Record(5, seq, (at+int64(20*time.Millisecond))/1000)
+			}
+		}
+		now += int64(100 * time.Millisecond)
+		for _, p := range rec.BuildFeedbackPacket() {
+			if fb, ok := p.(*rtcp.TransportLayerCC); ok {
+				b.onFeedback(fb, now)
+			}
+		}
+	}
+	return now
+}
+
+func TestResendsGoOutTwiceOnAPathThatLosesAtRandom(t *testing.T) {
+	lt := newLinkUnderTest(t)
+	d, w := lt.subscribe(webrtc.RTPCodecTypeVideo, 500_000)
+	f := &feeder{t: t, p: d.track, now: time.Now().UnixNano()}
+	l := d.track.layerAt(0)
+	nackLast := func() int {
+		t.Helper()
+		f.send(l, 96, uint16(len(w.sent())+1), uint32(len(w.sent())+1)*3000, vp8Frame(len(w.sent()) == 0, 'x'))
+		sn := w.sent()[len(w.sent())-1].hdr.SequenceNumber
+		before := len(w.sent())
+		lt.tr.link.rtxTokens.Store(1 << 20)
+		d.handleRTCP(marshalRTCP(t, &rtcp.TransportLayerNack{MediaSSRC: uint32(d.ssrc), Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{sn})}))
+		for _, p := range w.sent()[before:] {
+			if p.hdr.SequenceNumber != sn {
+				t.Fatalf("NACKed %d, resent %d", sn, p.hdr.SequenceNumber)
+			}
+		}
+		return len(w.sent()) - before
+	}
+	if n := nackLast(); n != 1 {
+		t.Fatalf("with nothing known of the path, a NACKed packet was sent %d times, want once", n)
+	}
+
+	link := lt.tr.link
+	now := randomLoss(link.bwe, time.Now().UnixNano())
+	link.tick(now)
+	st := link.bwe.state(now)
+	if !link.lossyPath.Load() {
+		t.Fatalf("10 %% lost without queueing (%+v) is not taken for a lossy path", st)
+	}
+	if n := nackLast(); n != 2 {
+		t.Fatalf("on a path that loses 10 %% at random (%+v), a NACKed packet was sent %d times, want twice", st, n)
+	}
+	if d.Retransmits() != 3 {
+		t.Fatalf("%d retransmissions counted, want 3 (each copy)", d.Retransmits())
+	}
+	// The copy is paid from the same budget, and only while it leaves room for the next first
+	// copy: with room for two packets, one copy.
+	before := len(w.sent())
+	f.send(l, 96, 100, 300000, vp8Frame(false, 'y'))
+	last := w.sent()[len(w.sent())-1]
+	link.rtxTokens.Store(int64(2 * (12 + len(last.payload))))
+	d.handleRTCP(marshalRTCP(t, &rtcp.TransportLayerNack{MediaSSRC: uint32(d.ssrc), Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{last.hdr.SequenceNumber})}))
+	if n := len(w.sent()) - before - 1; n != 1 {
+		t.Fatalf("with room in the budget for two packets, the packet was resent %d times, want once", n)
+	}
+
+	// Loss with full queues is congestion: a second copy would only add to it.
+	c := newBWE(time.Unix(1000, 0))
+	cnow := simulate(c, newBottleneck(1_000_000), 2_000_000, time.Unix(1000, 0).UnixNano(), 3*time.Second)
+	link.bwe = c
+	link.tick(cnow)
+	if link.lossyPath.Load() {
+		t.Fatalf("a congested path (%+v) is taken for one that loses at random", c.state(cnow))
+	}
+	if n := nackLast(); n != 1 {
+		t.Fatalf("on a congested path, a NACKed packet was sent %d times, want once", n)
+	}
 }
