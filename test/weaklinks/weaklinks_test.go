@@ -311,7 +311,7 @@ func startLiveKit(t *testing.T, bin, ip string) *server {
 	port, udp, tcp := free("tcp"), free("udp"), free("tcp")
 	cfg := filepath.Join(t.TempDir(), "livekit.yaml")
 	keys := signalingtest.TestKeys
-	yaml := fmt.Sprintf("port: %d\nbind_addresses: [%s]\nrtc:\n  udp_port: %d\n  tcp_port: %d\n  use_external_ip: false\n"+
+	yaml := fmt.Sprintf("port: %d\nbind_addresses: [%s]\nrtc:\n  udp_port: %d\n  tcp_port: %d\n  use_external_ip: false\n  congestion_control:\n    enabled: true\n    allow_pause: true\n"+
 		"keys:\n  %s: %s\nlogging:\n  level: warn\n", port, ip, udp, tcp, keys.Key, keys.Secret)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
