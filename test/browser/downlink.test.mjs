@@ -2,7 +2,7 @@
 // publishers on this host send their cameras as the web client does (720p simulcast) with their
 // microphones; member S watches from a Chromium in a network namespace whose link towards it is
 // shaped (tbf, netlink.mjs):
-// - at 700 kbit/s, the server lowers both videos to a smaller layer rather than pausing either:
+// - at 600 kbit/s, the server lowers both videos to a smaller layer rather than pausing either:
 //   S decodes both, neither at the top layer's width;
 // - at 250 kbit/s, neither camera's smallest layer fits beside the two voices: the server pauses
 //   both (StreamStateUpdate), the SDK reports them paused, S's tiles say so in words instead of
@@ -13,11 +13,8 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { fileURLToPath } from 'node:url'
-import { startServer, launchBrowser, joinThroughUI, waitFor, ensureArtifactsDir } from './harness.mjs'
-import { PrivateLink, toPeer } from './netlink.mjs'
-
-const wrapper = fileURLToPath(new URL('./netns-chromium.sh', import.meta.url))
+import { joinThroughUI, waitFor, ensureArtifactsDir } from './harness.mjs'
+import { LinkLab, toPeer } from './netlink.mjs'
 
 // seen reads, in S's page, each remote camera tile: what the SDK says of its stream, what the
 // tile shows, and the video S decodes from it (frames so far and width). It first shows every
@@ -60,40 +57,26 @@ function seen (s) {
 
 describe('a member on a weak downlink gets smaller videos, then paused ones with a notice, and their sound throughout', { timeout: 300000 }, () => {
   const room = `village-${randomBytes(3).toString('hex')}`
-  const link = new PrivateLink()
-  let forgetLink = () => {}
-  let server
-  let browserP
-  let browserS
+  const lab = new LinkLab()
   let publishers = []
   let sub
 
   before(async () => {
-    forgetLink = link.removeOnExit()
     await ensureArtifactsDir()
-    await link.create() // before the server starts: it opens one UDP socket per local address
-    server = await startServer({ logName: 'server-downlink.log', config: `bind: ${link.hostIP}\nlogging:\n  level: debug\n` })
-    const secure = `--unsafely-treat-insecure-origin-as-secure=${server.baseURL}`
-    ;[browserP, browserS] = await Promise.all([
-      launchBrowser({ args: [secure] }),
-      launchBrowser({ args: [secure], executablePath: wrapper, env: { ...process.env, HEMICYCLE_NETNS: link.ns } })
-    ])
+    await lab.start({ logName: 'server-downlink.log', config: 'logging:\n  level: debug\n' })
   }, { timeout: 150000 })
 
   after(async () => {
     await Promise.all([...publishers, sub].map((p) => p?.close()))
-    await Promise.all([browserP?.close(), browserS?.close()])
-    await server?.stop()
-    link.remove()
-    forgetLink()
+    await lab.stop()
   })
 
-  it('two cameras through 700 kbit/s, then 250 kbit/s, then no limit', async (t) => {
+  it('two cameras through 600 kbit/s, then 250 kbit/s, then no limit', async (t) => {
     publishers = [
-      await joinThroughUI(browserP, server.baseURL, { name: 'Hélène Brun', room, role: 'member', quality: 'standard' }),
-      await joinThroughUI(browserP, server.baseURL, { name: 'Marc Vidal', room, role: 'member', quality: 'standard' })
+      await joinThroughUI(lab.here, lab.server.baseURL, { name: 'Hélène Brun', room, role: 'member', quality: 'standard' }),
+      await joinThroughUI(lab.here, lab.server.baseURL, { name: 'Marc Vidal', room, role: 'member', quality: 'standard' })
     ]
-    sub = await joinThroughUI(browserS, server.baseURL, { name: 'Simone Arnaud', room, role: 'member', camera: false, mic: false })
+    sub = await joinThroughUI(lab.there, lab.server.baseURL, { name: 'Simone Arnaud', room, role: 'member', camera: false, mic: false })
     const ids = await Promise.all(publishers.map((p) => p.identity))
 
     const each = (state, ok) => ids.every((id) => state[id] && ok(state[id], id))
@@ -114,12 +97,12 @@ describe('a member on a weak downlink gets smaller videos, then paused ones with
     const full = await seen(sub)
     t.diagnostic(`no limit: ${JSON.stringify(full)}`)
 
-    await link.shape(toPeer, 700)
-    const lowered = await flowing('both cameras lowered, not paused, at 700 kbit/s',
+    await lab.link.shape(toPeer, 600)
+    const lowered = await flowing('both cameras lowered, not paused, at 600 kbit/s',
       (v, id) => v.width > 0 && v.width < full[id].width && v.stream === 'active' && v.notice === null, 30000)
-    t.diagnostic(`700 kbit/s: ${JSON.stringify(lowered.state)}`)
+    t.diagnostic(`600 kbit/s: ${JSON.stringify(lowered.state)}`)
 
-    await link.shape(toPeer, 250)
+    await lab.link.shape(toPeer, 250)
     const paused = await waitFor('both cameras paused, and said so, at 250 kbit/s', async () => {
       const now = await seen(sub)
       return { ok: each(now, (v) => v.stream === 'paused' && v.notice !== null), state: now }
@@ -141,7 +124,7 @@ describe('a member on a weak downlink gets smaller videos, then paused ones with
       assert.ok(lost <= 0.02 * (got + lost), `S lost ${lost} of ${got + lost} audio packets from ${id}`)
     }
 
-    await link.unshape(toPeer)
+    await lab.link.unshape(toPeer)
     const back = await flowing('both cameras back at full size once the limit is lifted',
       (v, id) => v.width >= full[id].width && v.stream === 'active' && v.notice === null, 30000)
     t.diagnostic(`lifted: ${JSON.stringify(back.state)}`)

@@ -11,11 +11,9 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { fileURLToPath } from 'node:url'
-import { startServer, launchBrowser, joinThroughUI, expectMediaFrom, ensureArtifactsDir, delay } from './harness.mjs'
-import { PrivateLink, toPeer } from './netlink.mjs'
+import { joinThroughUI, expectMediaFrom, ensureArtifactsDir, delay } from './harness.mjs'
+import { LinkLab, toPeer } from './netlink.mjs'
 
-const wrapper = fileURLToPath(new URL('./netns-chromium.sh', import.meta.url))
 const lossPercent = 10
 const baselineMs = 10000
 const windowMs = 30000
@@ -113,42 +111,29 @@ const pct = (x) => `${(100 * x).toFixed(2)} %`
 
 describe(`a subscriber whose downlink drops ${lossPercent} % of packets at random hears and sees every speaker`, { timeout: 240000 }, () => {
   const room = `pertes-${randomBytes(3).toString('hex')}`
-  const link = new PrivateLink()
-  let forgetLink = () => {}
-  let server
-  let browserP
-  let browserS
+  const lab = new LinkLab()
+  const { link } = lab
   const publishers = []
   let sophie
 
   before(async () => {
-    forgetLink = link.removeOnExit()
     await ensureArtifactsDir()
-    await link.create() // before the server starts: it opens one UDP socket per local address
-    server = await startServer({ logName: 'server-loss.log', config: `bind: ${link.hostIP}\n` })
-    const secure = `--unsafely-treat-insecure-origin-as-secure=${server.baseURL}`
-    ;[browserP, browserS] = await Promise.all([
-      launchBrowser({ args: [secure] }),
-      launchBrowser({ args: [secure], executablePath: wrapper, env: { ...process.env, HEMICYCLE_NETNS: link.ns } })
-    ])
+    await lab.start({ logName: 'server-loss.log' })
   }, { timeout: 150000 })
 
   after(async () => {
     await Promise.all([sophie?.close(), ...publishers.map((p) => p.close())])
-    await Promise.all([browserP?.close(), browserS?.close()])
-    await server?.stop()
-    link.remove()
-    forgetLink()
+    await lab.stop()
     assert.deepEqual(await link.leftovers(), [], 'the namespace or the veth pair outlived the test')
   })
 
   it(`with ${lossPercent} % loss for 30 s: audio concealed ≤ 2 % (RED), video frozen < 1 % of the time (NACKs answered)`, async (t) => {
     // The two publishers' pages share a browser: they join one after the other (together, one
     // of them sometimes did not show the form within 30 s on the loaded machine).
-    const subscriberJoins = joinThroughUI(browserS, server.baseURL, { name: 'Sophie Durand', room, role: 'member', camera: false, mic: false })
+    const subscriberJoins = joinThroughUI(lab.there, lab.server.baseURL, { name: 'Sophie Durand', room, role: 'member', camera: false, mic: false })
     subscriberJoins.catch(() => {}) // awaited below; a failure meanwhile is not unhandled
-    publishers.push(await joinThroughUI(browserP, server.baseURL, { name: 'Anne Martin', room, role: 'chair' }))
-    publishers.push(await joinThroughUI(browserP, server.baseURL, { name: 'Bernard Colin', room, role: 'member' }))
+    publishers.push(await joinThroughUI(lab.here, lab.server.baseURL, { name: 'Anne Martin', room, role: 'chair' }))
+    publishers.push(await joinThroughUI(lab.here, lab.server.baseURL, { name: 'Bernard Colin', room, role: 'member' }))
     sophie = await subscriberJoins
     const ids = await Promise.all(publishers.map((p) => p.identity))
     const sophieId = await sophie.identity
@@ -159,17 +144,17 @@ describe(`a subscriber whose downlink drops ${lossPercent} % of packets at rando
     await delay(baselineMs)
     const b1 = await received(sophie)
 
-    const m0 = await metrics(server.baseURL, sophieId)
+    const m0 = await metrics(lab.server.baseURL, sophieId)
     await link.loss(toPeer, lossPercent)
     const w0 = await received(sophie)
     const estimates = []
     for (let i = 0; i < windowMs / 1000; i++) {
       await delay(1000)
-      const m = await metrics(server.baseURL, sophieId)
+      const m = await metrics(lab.server.baseURL, sophieId)
       estimates.push(Math.round((m.subscriber_bandwidth_estimate_bits_per_second ?? NaN) / 1000))
     }
     const w1 = await received(sophie)
-    const m1 = await metrics(server.baseURL, sophieId)
+    const m1 = await metrics(lab.server.baseURL, sophieId)
     await link.noLoss(toPeer)
 
     const server1 = delta(m0, m1)

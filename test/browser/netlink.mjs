@@ -236,15 +236,15 @@ export class LinkLab {
   there
   #forget = () => {}
 
-  // start builds the stage. The link exists before the server starts: in --dev the SFU opens one
+  // start builds the stage; config adds to the server's configuration. The link exists before the server starts: in --dev the SFU opens one
   // UDP socket per local address present at its start (sfu/listen.go). An http:// page on a
   // non-loopback address is not a secure context, and getUserMedia needs one: both browsers
   // treat the server's origin as secure.
-  async start ({ logName }) {
+  async start ({ logName, config = '' }) {
     this.#forget = this.link.removeOnExit()
     await access(wrapper, constants.X_OK).catch(() => { throw new Error(`${wrapper} must be executable (chmod +x)`) })
     await this.link.create()
-    this.server = await startServer({ logName, config: `bind: ${this.link.hostIP}\n` })
+    this.server = await startServer({ logName, config: `bind: ${this.link.hostIP}\n${config}` })
     const secure = `--unsafely-treat-insecure-origin-as-secure=${this.server.baseURL}`
     ;[this.here, this.there] = await Promise.all([
       launchBrowser({ args: [secure] }),
