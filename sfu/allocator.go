@@ -57,6 +57,17 @@ const (
 // lossyPathLoss is the share of packets lost without queueing from which resends go out twice.
 const lossyPathLoss = 0.05
 
+// retransmitShare is the part of the estimate retransmissions may take. On a congested path
+// little (rtxShare): resends add to the queue that lost the packets. On a path that loses at
+// random with empty queues, what it takes to repair every loss twice over (a packet skipped
+// for want of budget is a frame no one can decode until the next keyframe), up to 40 %.
+func retransmitShare(st BWEState, lossy bool) float64 {
+	if !lossy {
+		return rtxShare
+	}
+	return min(max(rtxShare, 3*st.Loss), 0.4)
+}
+
 // downlink is the congestion control of one subscriber connection: estimate, allocation,
 // retransmission budget, probing.
 type downlink struct {
@@ -140,10 +151,11 @@ func (l *downlink) tick(now int64) {
 	l.lastTick = now
 	st := l.bwe.state(now)
 
-	budget := max(rtxShare*st.Estimate, minRTXBudget) / 8 // bytes per second
+	lossy := st.Loss >= lossyPathLoss && st.QueueingDelay < clearDelay && !st.Congested
+	l.lossyPath.Store(lossy)
+	budget := max(retransmitShare(st, lossy)*st.Estimate, minRTXBudget) / 8 // bytes per second
 	tokens := l.rtxTokens.Load() + int64(budget*dt.Seconds())
 	l.rtxTokens.Store(min(tokens, int64(budget/4))) // a quarter second of budget, at most
-	l.lossyPath.Store(st.Loss >= lossyPathLoss && st.QueueingDelay < clearDelay && !st.Congested)
 
 	changed := l.lastEst == 0 || st.Estimate < l.lastEst*0.95 || st.Estimate > l.lastEst*1.05
 	if changed || now-l.lastAlloc >= int64(allocInterval) {
@@ -190,7 +202,7 @@ func (l *downlink) allocate(now int64, st BWEState) {
 			videos = append(videos, a)
 		}
 	}
-	avail := st.Estimate - audio - min(rtxRate, rtxShare*st.Estimate)
+	avail := st.Estimate - audio - min(rtxRate, retransmitShare(st, l.lossyPath.Load())*st.Estimate)
 	slices.SortFunc(videos, func(a, b allocation) int {
 		if c := cmp.Compare(b.prio.Rank, a.prio.Rank); c != 0 {
 			return c

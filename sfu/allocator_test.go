@@ -333,3 +333,24 @@ func TestAllocatorTwiceInAnInstantPausesNothing(t *testing.T) {
 		t.Fatal("a video that fits was paused by a second allocation in the same instant")
 	}
 }
+
+// On a path that loses at random with empty queues, retransmissions may take what repairing
+// every loss twice over costs (a packet skipped for want of budget freezes the video until the
+// next keyframe); on any other path, rtxShare.
+func TestRetransmitShare(t *testing.T) {
+	for _, c := range []struct {
+		loss  float64
+		lossy bool
+		want  float64
+	}{
+		{0.02, false, rtxShare},
+		{0.10, false, rtxShare}, // congested, or queueing: resends add to the queue
+		{0.03, true, rtxShare},
+		{0.10, true, 0.30},
+		{0.25, true, 0.40},
+	} {
+		if got := retransmitShare(BWEState{Loss: c.loss}, c.lossy); got < c.want-1e-9 || got > c.want+1e-9 {
+			t.Errorf("loss %.2f, lossy %v: share %.2f, want %.2f", c.loss, c.lossy, got, c.want)
+		}
+	}
+}

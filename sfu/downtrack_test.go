@@ -463,6 +463,12 @@ func TestResendsGoOutTwiceOnAPathThatLosesAtRandom(t *testing.T) {
 	if n := nackLast(); n != 2 {
 		t.Fatalf("on a path that loses 10 %% at random (%+v), a NACKed packet was sent %d times, want twice", st, n)
 	}
+	// Its budget covers two copies of every loss: 30 % of the estimate, a quarter second of it.
+	link.rtxTokens.Store(0)
+	link.tick(now + int64(500*time.Millisecond))
+	if got, want := link.rtxTokens.Load(), int64(0.3*st.Estimate/8/4); got < want*9/10 {
+		t.Fatalf("on a path that loses 10 %% at random, %d bytes of retransmission budget, want about %d", got, want)
+	}
 	if d.Retransmits() != 3 {
 		t.Fatalf("%d retransmissions counted, want 3 (each copy)", d.Retransmits())
 	}
