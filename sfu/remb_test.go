@@ -22,24 +22,9 @@ import (
 // transport-wide feedback, as current browsers do besides.
 func newCameraClientAPI(t *testing.T, twcc bool) *webrtc.API {
 	t.Helper()
-	m := &webrtc.MediaEngine{}
-	fb := []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBGoogREMB}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
-	if twcc {
-		fb = append(fb, webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC})
-	}
-	vp8 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: 96}
-	if err := m.RegisterCodec(vp8, webrtc.RTPCodecTypeVideo); err != nil {
+	m, reg, err := media.REMBCamera(twcc)
+	if err != nil {
 		t.Fatal(err)
-	}
-	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.ABSSendTimeURI}, webrtc.RTPCodecTypeVideo); err != nil {
-		t.Fatal(err)
-	}
-	reg := &interceptor.Registry{}
-	reg.Add(media.AbsSendTimeStamper{})
-	if twcc {
-		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, reg); err != nil {
-			t.Fatal(err)
-		}
 	}
 	s := webrtc.SettingEngine{LoggerFactory: pionLoggerFactory{log: discardLogger()}}
 	s.SetIncludeLoopbackCandidate(true)

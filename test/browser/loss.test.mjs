@@ -164,13 +164,21 @@ describe(`a subscriber whose downlink drops ${lossPercent} % of packets at rando
     // Every figure is logged before any is asserted: a failing run still tells the whole story.
     const checks = []
     const check = (ok, message) => { if (!ok) checks.push(message) }
-    for (const id of ids) {
-      const base = change(b0.audio[id], b1.audio[id])
-      const lossy = change(w0.audio[id], w1.audio[id])
+    // windows is what changed of one kind of track from id without and with loss, or null
+    // (said) when the track is missing or was replaced.
+    const windows = (kind, id) => {
+      const base = change(b0[kind][id], b1[kind][id])
+      const lossy = change(w0[kind][id], w1[kind][id])
       if (!base || !lossy) {
-        check(false, `S's audio track from ${id} is missing or was replaced: ${JSON.stringify({ b0: b0.audio[id], b1: b1.audio[id], w0: w0.audio[id], w1: w1.audio[id] })}`)
-        continue
+        check(false, `S's ${kind} track from ${id} is missing or was replaced: ${JSON.stringify({ b0: b0[kind][id], b1: b1[kind][id], w0: w0[kind][id], w1: w1[kind][id] })}`)
+        return null
       }
+      return { base, lossy }
+    }
+    for (const id of ids) {
+      const w = windows('audio', id)
+      if (!w) continue
+      const { base, lossy } = w
       const fb = audioFigures(base)
       const fl = audioFigures(lossy)
       t.diagnostic(`audio from ${id} (${w1.audio[id].codecs.join(', ')}): without loss ${pct(fb.concealed)} concealed, ${pct(fb.lost)} lost; ` +
@@ -183,12 +191,9 @@ describe(`a subscriber whose downlink drops ${lossPercent} % of packets at rando
       check(fl.concealed <= 0.02, `S concealed ${pct(fl.concealed)} of ${id}'s audio with ${lossPercent} % loss`)
     }
     for (const id of ids) {
-      const base = change(b0.video[id], b1.video[id])
-      const lossy = change(w0.video[id], w1.video[id])
-      if (!base || !lossy) {
-        check(false, `S's video track from ${id} is missing or was replaced: ${JSON.stringify({ b0: b0.video[id], b1: b1.video[id], w0: w0.video[id], w1: w1.video[id] })}`)
-        continue
-      }
+      const w = windows('video', id)
+      if (!w) continue
+      const { base, lossy } = w
       const fb = videoFigures(base)
       const fl = videoFigures(lossy)
       t.diagnostic(`video from ${id} (${lossy.codec}, ${w1.video[id].width} px wide, ${w1.video[id].fps} fps): without loss ${pct(fb.frozen)} frozen; ` +

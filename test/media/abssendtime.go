@@ -1,11 +1,13 @@
 package media
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
 )
 
 // AbsSendTimeStamper is an interceptor for a test client's pion API: it stamps every packet
@@ -39,4 +41,30 @@ func (*AbsSendTimeStamper) BindLocalStream(info *interceptor.StreamInfo, w inter
 		}
 		return w.Write(h, payload, a)
 	})
+}
+
+// REMBCamera is the media side of a test client that publishes VP8 as the older browsers do:
+// goog-remb feedback offered and every packet stamped with abs-send-time; with twcc it also
+// numbers its packets for transport-wide feedback, as current browsers do besides.
+func REMBCamera(twcc bool) (*webrtc.MediaEngine, *interceptor.Registry, error) {
+	m := &webrtc.MediaEngine{}
+	fb := []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBGoogREMB}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+	if twcc {
+		fb = append(fb, webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC})
+	}
+	vp8 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: 96}
+	if err := m.RegisterCodec(vp8, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, nil, fmt.Errorf("register VP8: %w", err)
+	}
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.ABSSendTimeURI}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, nil, fmt.Errorf("register abs-send-time: %w", err)
+	}
+	reg := &interceptor.Registry{}
+	reg.Add(AbsSendTimeStamper{})
+	if twcc {
+		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, reg); err != nil {
+			return nil, nil, fmt.Errorf("transport-wide numbering: %w", err)
+		}
+	}
+	return m, reg, nil
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,10 +16,8 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
-	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ingeco/hemicycle/sfu"
@@ -124,16 +121,7 @@ func TestREMBOnAWeakUplink(t *testing.T) {
 // REMB decisions) there.
 func startREMBEngine(t *testing.T, ip string) (offerURL string) {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	if path := os.Getenv("WEAKLINKS_LOG"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = f.Close() })
-		log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	engine, err := sfu.NewEngine(sfu.Config{UDPAddr: net.JoinHostPort(ip, "0"), Logger: log})
+	engine, err := sfu.NewEngine(sfu.Config{UDPAddr: net.JoinHostPort(ip, "0"), Logger: serverLog(t)})
 	if err != nil {
 		t.Fatalf("media engine: %v", err)
 	}
@@ -210,19 +198,10 @@ type rembAnswer struct {
 var rembPublisher netlab.Role = func(ctx context.Context, t testing.TB, report func(any)) {
 	ctx, cancel := context.WithCancel(ctx) // ends the reporting goroutine with the role
 	defer cancel()
-	m := &webrtc.MediaEngine{}
-	vp8 := webrtc.RTPCodecParameters{PayloadType: 96, RTPCodecCapability: webrtc.RTPCodecCapability{
-		MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
-		RTCPFeedback: []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBGoogREMB}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}},
-	}}
-	if err := m.RegisterCodec(vp8, webrtc.RTPCodecTypeVideo); err != nil {
+	m, reg, err := media.REMBCamera(false)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.ABSSendTimeURI}, webrtc.RTPCodecTypeVideo); err != nil {
-		t.Fatal(err)
-	}
-	reg := &interceptor.Registry{}
-	reg.Add(media.AbsSendTimeStamper{})
 	var s webrtc.SettingEngine
 	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)

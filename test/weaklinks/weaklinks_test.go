@@ -257,20 +257,28 @@ type server struct {
 	metrics string
 }
 
+// serverLog is the quiet logger of the harness, or with WEAKLINKS_LOG=file the server's debug
+// log (the allocator's and REMB's decisions) written there.
+func serverLog(t *testing.T) *slog.Logger {
+	t.Helper()
+	path := os.Getenv("WEAKLINKS_LOG")
+	if path == "" {
+		return signalingtest.Logger()
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	return slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
 // startServer runs Hemicycle on the host's end of the link. HEMICYCLE_ALLOCATION=off turns the
 // stream allocation off, to see what the test sees without it; WEAKLINKS_LOG=file writes the
 // server's debug log (the allocator's decisions) there.
 func startServer(t *testing.T, ip string) *server {
 	t.Helper()
-	log := signalingtest.Logger()
-	if path := os.Getenv("WEAKLINKS_LOG"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = f.Close() })
-		log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	log := serverLog(t)
 	engine, err := sfu.NewEngine(sfu.Config{
 		UDPAddr: net.JoinHostPort(ip, "0"), Logger: log,
 		DisableAllocation: os.Getenv("HEMICYCLE_ALLOCATION") == "off",
