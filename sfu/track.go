@@ -386,13 +386,6 @@ func (p *PublishedTrack) requestKeyframe(layer int8, now int64) {
 	}
 }
 
-// requestKeyframes asks for a keyframe on every layer (each within its throttle).
-func (p *PublishedTrack) requestKeyframes(now int64) {
-	for i := range int8(maxLayers) {
-		p.requestKeyframe(i, now)
-	}
-}
-
 // handle processes one packet read from layer l: parse once, cache, measure, fan out. raw stays
 // valid until handle returns.
 func (p *PublishedTrack) handle(l *upLayer, pkt *inPacket, raw []byte, now int64) {

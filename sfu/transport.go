@@ -199,13 +199,9 @@ func (t *Transport) onStateChange(s webrtc.PeerConnectionState) {
 			d.resync()
 		}
 		if lost := t.lostAt.Swap(0); lost != 0 {
+			// The publisher's layers ask for a keyframe themselves when they come back after
+			// a silence (PublishedTrack.handle): this state change can come during the outage.
 			t.log.Info("media path back", "after", time.Duration(time.Now().UnixNano()-lost).Round(time.Millisecond))
-			// What arrived during the outage is gone for every subscriber: ask the publisher
-			// for keyframes now rather than when each subscriber's decoder gives up on it.
-			now := time.Now().UnixNano()
-			for _, p := range t.publishedTracks() {
-				p.requestKeyframes(now)
-			}
 		}
 	case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed:
 		if was {
@@ -216,12 +212,6 @@ func (t *Transport) onStateChange(s webrtc.PeerConnectionState) {
 	if h := t.h.OnStateChange; h != nil {
 		t.events.push(func() { h(s) })
 	}
-}
-
-func (t *Transport) publishedTracks() []*PublishedTrack {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return slices.AppendSeq(make([]*PublishedTrack, 0, len(t.published)), maps.Values(t.published))
 }
 
 func (t *Transport) boundDownTracks() []*DownTrack {
