@@ -88,3 +88,31 @@ func TestParseMembersContactsAndLineErrorsInTwoLanguages(t *testing.T) {
 		t.Fatalf("in English: %s", got)
 	}
 }
+
+func TestRosterEdits(t *testing.T) {
+	r, err := council.NewRoster([]council.Seat{{Number: 1, Name: "Anne", Role: "maire"}, {Number: 2, Name: "Bruno"}, {Number: 3, Name: "Chloé"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resigned, before, err := r.Edit(council.RosterEdit{Change: council.Resignation, Seat: 2})
+	if err != nil || before.Name != "Bruno" || resigned.InOffice() != 2 || r.InOffice() != 3 {
+		t.Fatalf("resignation: %v, before %+v, %d in office (the original %d)", err, before, resigned.InOffice(), r.InOffice())
+	}
+	if _, _, err := resigned.Edit(council.RosterEdit{Change: council.Vacancy, Seat: 2}); err == nil {
+		t.Error("a vacant seat fell vacant again")
+	}
+	replaced, before, err := resigned.Edit(council.RosterEdit{Change: council.Replacement, Seat: 2, Name: "Djamel", Group: "Majorité"})
+	if s, _ := replaced.Seat(2); err != nil || before.InOffice() || s.Name != "Djamel" || s.Group != "Majorité" || replaced.InOffice() != 3 {
+		t.Fatalf("replacement: %v, before %+v, seat %+v", err, before, s)
+	}
+	for _, bad := range []council.RosterEdit{
+		{Change: council.Replacement, Seat: 2},              // nobody named
+		{Change: council.Resignation, Seat: 9},              // no such seat
+		{Change: council.Resignation, Seat: 1, Name: "Zoé"}, // a resignation names nobody
+		{Change: "death", Seat: 1},                          // not a change we know
+	} {
+		if _, _, err := replaced.Edit(bad); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}

@@ -28,6 +28,7 @@ func (s *Server) Routes() []httpapi.Route {
 		{Pattern: rs.PathPrefix(), Access: httpapi.SelfChecked("a token with the grant each call needs"), Relay: httpapi.ByHandler, Handler: rs.ServeHTTP},
 	}
 	rows = append(rows, s.delib.routes()...)
+	rows = append(rows, s.prep.routes()...)
 	return append(rows, programme.Routes(programmeHost{s}, s.cfg.Programme.viewers())...)
 }
 
