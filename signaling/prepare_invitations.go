@@ -38,7 +38,7 @@ type invitation struct {
 	Sitting string `json:"sitting"`
 	Seat    int    `json:"seat"`
 	Name    string `json:"name"`
-	Nonce   string `json:"nonce"`
+	Nonce   string `json:"nonce,omitempty"` // never answered (entry clears it)
 	// Email is where it was sent (kept with the invitation until the sitting ends).
 	Email     string    `json:"email,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
@@ -87,8 +87,9 @@ type invitationEntry struct {
 }
 
 func (p *preparation) entry(inv invitation) invitationEntry {
+	link := p.link(inv)
 	inv.Nonce = ""
-	e := invitationEntry{invitation: inv, Received: !inv.SentAt.IsZero(), Opened: !inv.OpenedAt.IsZero(),
+	e := invitationEntry{invitation: inv, Link: link, Received: !inv.SentAt.IsZero(), Opened: !inv.OpenedAt.IsZero(),
 		Used: !inv.UsedAt.IsZero(), Revoked: !inv.RevokedAt.IsZero()}
 	return e
 }
@@ -221,7 +222,6 @@ func (p *preparation) listInvitations(w http.ResponseWriter, r *http.Request) {
 	counts := map[string]int{}
 	for _, inv := range invs {
 		e := p.entry(inv)
-		e.Link = p.link(inv)
 		for what, yes := range map[string]bool{"received": e.Received, "opened": e.Opened, "used": e.Used, "revoked": e.Revoked} {
 			if yes {
 				counts[what]++
