@@ -304,34 +304,41 @@ func (p *preparation) invitationQR(w http.ResponseWriter, r *http.Request) {
 
 // byCode finds the invitation of the code in the path, or says why the link is refused, in
 // French: it is the member, not the clerk, who reads it.
-func (p *preparation) byCode(ctx context.Context, code string, join bool) (invitation, preparedSitting, error) {
+func (p *preparation) byCode(ctx context.Context, code string, join bool) (invitation, bodyRecord, preparedSitting, error) {
 	var index struct {
 		Invitation string `json:"invitation"`
 	}
 	var inv invitation
 	if _, err := p.record(ctx, kindInvitationCode, codeID(code), &index, false); err != nil {
-		return inv, preparedSitting{}, frenchRefusal(err, http.StatusNotFound, "Ce lien d'invitation n'est pas reconnu : vérifiez qu'il est complet, ou demandez-en un nouveau au secrétariat.")
+		return inv, bodyRecord{}, preparedSitting{}, frenchRefusal(err, http.StatusNotFound, "Ce lien d'invitation n'est pas reconnu : vérifiez qu'il est complet, ou demandez-en un nouveau au secrétariat.")
 	}
 	if _, err := p.record(ctx, kindInvitation, index.Invitation, &inv, false); err != nil || !hmac.Equal([]byte(p.code(inv)), []byte(code)) {
-		return inv, preparedSitting{}, frenchRefusal(err, http.StatusNotFound, "Ce lien d'invitation a été remplacé : utilisez le plus récent que vous avez reçu.")
+		return inv, bodyRecord{}, preparedSitting{}, frenchRefusal(err, http.StatusNotFound, "Ce lien d'invitation a été remplacé : utilisez le plus récent que vous avez reçu.")
+	}
+	b, _, err := p.body(ctx, inv.Body)
+	if err != nil {
+		return inv, b, preparedSitting{}, frenchRefusal(err, http.StatusNotFound, "L'assemblée de cette invitation n'existe plus.")
 	}
 	s, _, err := p.sitting(ctx, inv.Body, inv.Sitting)
 	if err != nil {
-		return inv, s, frenchRefusal(err, http.StatusNotFound, "La séance de cette invitation n'existe plus.")
+		return inv, b, s, frenchRefusal(err, http.StatusNotFound, "La séance de cette invitation n'existe plus.")
 	}
 	l := council.FrenchLabels()
 	now := p.now()
+	seat, _ := b.Roster.Seat(inv.Seat)
 	switch {
 	case !inv.RevokedAt.IsZero():
-		return inv, s, &httpapi.Error{Status: http.StatusGone, Msg: fmt.Sprintf("Cette invitation a été révoquée le %s par le secrétariat, pour le motif suivant : %s",
+		return inv, b, s, &httpapi.Error{Status: http.StatusGone, Msg: fmt.Sprintf("Cette invitation a été révoquée le %s par le secrétariat, pour le motif suivant : %s",
 			frenchMoment(l, inv.RevokedAt.In(s.Start.Location())), inv.Reason)}
+	case seat.Name != inv.Name:
+		return inv, b, s, &httpapi.Error{Status: http.StatusGone, Msg: fmt.Sprintf("Le siège %d n'est plus occupé par %s : cette invitation n'est plus valable.", inv.Seat, inv.Name)}
 	case !now.Before(s.End):
-		return inv, s, &httpapi.Error{Status: http.StatusGone, Msg: fmt.Sprintf("La séance du %s est terminée : ce lien n'est plus valable.", frenchMoment(l, s.Start))}
+		return inv, b, s, &httpapi.Error{Status: http.StatusGone, Msg: fmt.Sprintf("La séance du %s est terminée : ce lien n'est plus valable.", frenchMoment(l, s.Start))}
 	case join && now.Before(s.Start.Add(-p.inv.Early)):
-		return inv, s, &httpapi.Error{Status: http.StatusForbidden, Msg: fmt.Sprintf("Ce lien vous donnera accès à la séance à partir du %s, %d minutes avant son ouverture.",
+		return inv, b, s, &httpapi.Error{Status: http.StatusForbidden, Msg: fmt.Sprintf("Ce lien vous donnera accès à la séance à partir du %s, %d minutes avant son ouverture.",
 			frenchMoment(l, s.Start.Add(-p.inv.Early)), int(p.inv.Early/time.Minute))}
 	}
-	return inv, s, nil
+	return inv, b, s, nil
 }
 
 // frenchRefusal is msg when err says the record is missing, err itself otherwise (the store).
@@ -364,7 +371,7 @@ type publicSitting struct {
 // openInvitation shows the invitation's sitting to whoever follows the link (any time before
 // the sitting ends), and records that it was opened.
 func (p *preparation) openInvitation(w http.ResponseWriter, r *http.Request) {
-	inv, s, err := p.byCode(r.Context(), r.PathValue("code"), false)
+	inv, b, s, err := p.byCode(r.Context(), r.PathValue("code"), false)
 	if err != nil {
 		fail(w, err)
 		return
@@ -375,11 +382,6 @@ func (p *preparation) openInvitation(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	b, _, err := p.body(r.Context(), inv.Body)
-	if err != nil {
-		fail(w, err)
-		return
-	}
 	httpapi.WriteJSON(w, 200, publicSitting{Body: b.Name, Title: s.Title, Start: s.Start, End: s.End, Place: s.Place,
 		Agenda: s.Agenda, Seat: inv.Seat, Name: inv.Name, OpensAt: s.Start.Add(-p.inv.Early)})
 }
@@ -387,18 +389,9 @@ func (p *preparation) openInvitation(w http.ResponseWriter, r *http.Request) {
 // useInvitation mints the member's join token for the sitting's room, valid until its end,
 // and records that the link was used.
 func (p *preparation) useInvitation(w http.ResponseWriter, r *http.Request) {
-	inv, s, err := p.byCode(r.Context(), r.PathValue("code"), true)
+	inv, _, s, err := p.byCode(r.Context(), r.PathValue("code"), true)
 	if err != nil {
 		fail(w, err)
-		return
-	}
-	b, _, err := p.body(r.Context(), inv.Body)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	if seat, ok := b.Roster.Seat(inv.Seat); !ok || seat.Name != inv.Name {
-		fail(w, &httpapi.Error{Status: http.StatusGone, Msg: fmt.Sprintf("Le siège %d n'est plus occupé par %s : cette invitation n'est plus valable.", inv.Seat, inv.Name)})
 		return
 	}
 	now := p.now()

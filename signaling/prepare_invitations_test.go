@@ -225,6 +225,13 @@ func TestInvitationsMailedOpenedUsedAndRevoked(t *testing.T) {
 	if status, out := send(t, ts, "GET", "/api/invitations/inconnu", "", "", nil); status != 404 || !strings.HasPrefix(fmt.Sprint(out["error"]), "Ce lien d'invitation n'est pas reconnu") {
 		t.Errorf("an unknown code: %d %v", status, out)
 	}
+	// A member who left the seat is refused too.
+	code5 := strings.TrimPrefix(entry(listing(), 5)["link"].(string), "https://visio.mairie-test.example/?invitation=")
+	sendOK(t, ts, "POST", "/api/bodies/test/roster/edits", clerk, map[string]any{"change": "resignation", "seat": 5})
+	if status, out := send(t, ts, "POST", "/api/invitations/"+code5+"/join", "", "", nil); status != 410 ||
+		fmt.Sprint(out["error"]) != "Le siège 5 n'est plus occupé par Emma Vote : cette invitation n'est plus valable." {
+		t.Errorf("the link of a member who resigned: %d %v", status, out)
+	}
 	// After the sitting's end, the links of the others no longer admit anyone.
 	code4 := strings.TrimPrefix(entry(listing(), 4)["link"].(string), "https://visio.mairie-test.example/?invitation=")
 	clk.set(3 * time.Hour)

@@ -16,6 +16,8 @@ import (
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/signaling"
 	"github.com/ingeco/hemicycle/signaling/signalingtest"
+	"github.com/ingeco/hemicycle/store"
+	"github.com/ingeco/hemicycle/store/redistest"
 )
 
 // The preparation of sittings, through the API as a clerk uses it: a body and its roster,
@@ -107,6 +109,18 @@ func createBody(t *testing.T, ts *signalingtest.Server, body, clerk string, popu
 
 func TestBodyRosterEditsAndContacts(t *testing.T) {
 	ts, _ := startCouncilServer(t, signalingtest.NoMedia)
+	bodyRosterEditsAndContacts(t, ts)
+}
+
+// TestBodyRosterEditsAndContactsInRedis runs the same with the Redis store, as several nodes do.
+func TestBodyRosterEditsAndContactsInRedis(t *testing.T) {
+	j := store.NewRedis(redistest.StartRedis(t).Client(t), "prep:")
+	t.Cleanup(func() { _ = j.Close() })
+	ts := startServer(t, signalingtest.NoMedia, func(c *signaling.Config) { c.Journal, c.Records, c.Profiles = j, j, signalingtest.Profile })
+	bodyRosterEditsAndContacts(t, ts)
+}
+
+func bodyRosterEditsAndContacts(t *testing.T, ts *signalingtest.Server) {
 	clerk := ts.BodyToken(t, "test", "greffe", auth.RoleClerk)
 	createBody(t, ts, "test", clerk, 1200)
 

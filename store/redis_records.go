@@ -37,21 +37,12 @@ redis.call('SADD', KEYS[2], ARGV[3])
 return v + 1
 `)
 
-func (r *RedisJournal) recordsOpen() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return ErrClosed
-	}
-	return nil
-}
-
 func (r *RedisJournal) Put(ctx context.Context, kind, id string, expectVersion uint64, data json.RawMessage) (Record, error) {
 	data, err := checkRecord(kind, id, data)
 	if err != nil {
 		return Record{}, err
 	}
-	if err := r.recordsOpen(); err != nil {
+	if err := r.checkOpen(); err != nil {
 		return Record{}, err
 	}
 	if data == nil {
@@ -72,7 +63,7 @@ func (r *RedisJournal) Get(ctx context.Context, kind, id string) (Record, error)
 	if _, err := checkRecord(kind, id, nil); err != nil {
 		return Record{}, err
 	}
-	if err := r.recordsOpen(); err != nil {
+	if err := r.checkOpen(); err != nil {
 		return Record{}, err
 	}
 	vals, err := r.client.HMGet(ctx, r.recordKey(kind, id), "v", "d").Result()
@@ -99,7 +90,7 @@ func (r *RedisJournal) List(ctx context.Context, kind string) ([]Record, error) 
 	if err := checkKind(kind); err != nil {
 		return nil, err
 	}
-	if err := r.recordsOpen(); err != nil {
+	if err := r.checkOpen(); err != nil {
 		return nil, err
 	}
 	ids, err := r.client.SMembers(ctx, r.recordIDsKey(kind)).Result()
@@ -134,7 +125,7 @@ func (r *RedisJournal) Delete(ctx context.Context, kind, id string) error {
 	if _, err := checkRecord(kind, id, nil); err != nil {
 		return err
 	}
-	if err := r.recordsOpen(); err != nil {
+	if err := r.checkOpen(); err != nil {
 		return err
 	}
 	if _, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {

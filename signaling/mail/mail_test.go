@@ -2,15 +2,9 @@ package mail_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -21,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/ingeco/hemicycle/signaling/mail"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
 // relay is an SMTP server on loopback that offers STARTTLS (when tls is set) and PLAIN for one
@@ -83,35 +78,12 @@ func startRelay(t *testing.T, cfg *tls.Config) (*relay, string) {
 	return r, l.Addr().String()
 }
 
-// selfSigned is a certificate for 127.0.0.1 and the pool that trusts it.
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "relay.test"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
-}
-
 var message = mail.Message{To: "Chloé Conseil <chloe@example.org>", Subject: "Convocation : séance du 10 décembre", Text: "Ordre du jour :\n1. Budget\n"}
 
 // TestSendOverSTARTTLSWithPassword is the default setting: the message and the password go
 // only after STARTTLS, to a relay whose certificate is checked.
 func TestSendOverSTARTTLSWithPassword(t *testing.T) {
-	cert, pool := selfSigned(t)
+	cert, pool := signalingtest.LoopbackCertificate(t)
 	r, addr := startRelay(t, &tls.Config{Certificates: []tls.Certificate{cert}})
 	relayCfg := mail.Relay{Addr: addr, From: "Mairie <greffe@mairie-test.example>", Username: "greffe", Password: "le bon mot de passe",
 		TLSConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}
