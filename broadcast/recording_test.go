@@ -142,6 +142,78 @@ func slowFFmpeg(t *testing.T, lag time.Duration) string {
 	return path
 }
 
+// failingFFmpeg wraps the real ffmpeg: its first run fails as the script says (first), every
+// later run is the real ffmpeg.
+func failingFFmpeg(t *testing.T, first string) string {
+	t.Helper()
+	real, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "failing-ffmpeg")
+	marker := filepath.Join(dir, "ran")
+	script := fmt.Sprintf("#!/bin/sh\nif [ ! -e %q ]; then\n  : > %q\n  %s\nfi\nexec %q \"$@\"\n", marker, marker, first, real)
+	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestRecordingPartsAreWhatFFmpegWrote: an ffmpeg that fails before writing anything (as one
+// that cannot bind its ports does) leaves no part, and the next run takes the recording's
+// name; one that dies after writing leaves its part, and the next run writes "-part2".
+func TestRecordingPartsAreWhatFFmpegWrote(t *testing.T) {
+	media.NeedFFmpeg(t)
+	cases := []struct {
+		name  string
+		first string // what the first ffmpeg run does instead of running to the end
+		// How long to record: the failure, the restart's wait (2 s) and a second run long
+		// enough to write (ffmpeg probes 2 s, then buffers).
+		record time.Duration
+		parts  []string
+	}{
+		{"failed before writing", `echo "bind failed: Address already in use" >&2; exit 1`, 7 * time.Second, []string{".webm"}},
+		// ffmpeg buffers its first seconds: it is killed once its file holds something.
+		{"killed after writing", `ffmpeg "$@" & pid=$!; for out; do :; done; n=0
+  while [ ! -s "$out" ] && [ $n -lt 100 ]; do sleep 0.2; n=$((n+1)); done
+  kill -9 $pid; exit 1`, 16 * time.Second, []string{".webm", "-part2.webm"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, _ := airClips(t, "salle", Config{Delay: 500 * time.Millisecond, KeyframeInterval: time.Second, Logger: testLog()})
+			dir := t.TempDir()
+			rec, err := p.Record(RecordingConfig{Dir: dir, CopyVideo: true, FFmpeg: failingFFmpeg(t, c.first), BleepTitle: bleepTitle, ResumedTitleF: resumedTitleF, ResumedTitle: "Suite"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(c.record)
+			rec.Stop()
+			files := rec.Files()
+			if len(files) != len(c.parts) {
+				t.Fatalf("recording files %v, want %d ending %v", files, len(c.parts), c.parts)
+			}
+			for i, f := range files {
+				if !strings.HasSuffix(f, c.parts[i]) || (i == 0 && strings.Contains(f, "-part")) {
+					t.Errorf("part %d is %s, want a name ending %s", i+1, f, c.parts[i])
+				}
+				checkStreams(t, f)
+				if _, err := os.Stat(strings.TrimSuffix(f, ".webm") + ".vtt"); err != nil {
+					t.Errorf("part %d has no chapters file: %v", i+1, err)
+				}
+			}
+			// Nothing else was left in the folder: no empty part, no orphan chapters file.
+			left, err := filepath.Glob(filepath.Join(dir, "*"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(left) != 2*len(c.parts) {
+				t.Errorf("the recording folder holds %v, want the %d parts and their chapters", left, len(c.parts))
+			}
+		})
+	}
+}
+
 // TestChaptersFollowTheFirstMediaFFmpegReceives records through an ffmpeg that starts 1.5 s
 // late: what the programme sends before ffmpeg listens is lost, so the file begins later than
 // the recorder, and the bleep's chapter must still start where its tone is heard in the file.
