@@ -500,13 +500,29 @@ func (c AddItem) decide(s *State) ([]Event, error) {
 	if _, err := s.item(c.ID); err == nil {
 		return nil, refuse(ErrState, "agenda item %q already exists", c.ID)
 	}
-	return []Event{ItemAdded{Header: c.Header, Item: c.ID, Title: c.Title, Kind: c.Kind, InPersonOnly: c.InPersonOnly}}, nil
+	kind := c.Kind
+	if kind == "" {
+		kind = DefaultKind
+	}
+	if _, ok := s.profile.Kind(kind); !ok {
+		return nil, refuse(ErrInvalid, "unknown item kind %q: profile %s knows %s (type de point inconnu : %s)",
+			c.Kind, s.profile.ID, s.profile.kindNames(), s.profile.kindNames())
+	}
+	return []Event{ItemAdded{Header: c.Header, Item: c.ID, Title: c.Title, Kind: kind, InPersonOnly: c.InPersonOnly}}, nil
 }
 
 func (c OpenItem) decide(s *State) ([]Event, error) {
 	it, err := s.itemOpenable(c.ID)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.inPersonAllowed(it, "opened"); err != nil {
+		return nil, err
+	}
+	// CGCT L2121-14: for the mayor's own accounts the council elects its president.
+	if mayor := s.session.openingChair(); s.kindOf(it).ChairWithdraws && s.session.Chair == mayor {
+		return nil, refuse(ErrNotEntitled, "item %q (%s) cannot be opened while seat %d, who opened the sitting, presides: hand the chair to the member the council elects",
+			it.ID, it.Kind, mayor)
 	}
 	q := s.quorumFor(it.ID)
 	if !q.Reached {
@@ -588,14 +604,18 @@ func (c OpenVote) decide(s *State) ([]Event, error) {
 	case c.Mode != Secret && secretHeld:
 		return nil, refuse(ErrVoteMode, "item %q must be voted by secret ballot: it was requested", it.ID)
 	}
-	if remote := s.remoteParticipants(); len(remote) > 0 {
-		if it.InPersonOnly {
-			why := "it is flagged in person only"
-			if p.inPersonOnly(it.Kind) {
-				why = fmt.Sprintf("profile %s reserves %q items to members in person", p.ID, it.Kind)
-			}
-			return nil, refuse(ErrInPersonOnly, "vote on item %q refused: %s, and remote members take part (%s)", it.ID, why, seatList(remote))
+	if err := s.inPersonAllowed(it, "voted"); err != nil {
+		return nil, err
+	}
+	if mayor := s.session.openingChair(); s.kindOf(it).ChairWithdraws {
+		switch {
+		case s.session.Chair == mayor:
+			return nil, refuse(ErrNotEntitled, "vote on item %q refused: seat %d, who opened the sitting, may not preside over it (CGCT L2121-14)", it.ID, mayor)
+		case s.present(mayor):
+			return nil, refuse(ErrState, "vote on item %q refused: seat %d must withdraw before the vote (CGCT L2121-14); record the departure first", it.ID, mayor)
 		}
+	}
+	if remote := s.remoteParticipants(); len(remote) > 0 {
 		if !slices.Contains(p.Remote.VoteModes, c.Mode) {
 			return nil, refuse(ErrVoteMode, "%s vote refused: remote members take part (%s) and profile %s then allows only %s",
 				c.Mode, seatList(remote), p.ID, modeList(p.Remote.VoteModes))
@@ -606,6 +626,20 @@ func (c OpenVote) decide(s *State) ([]Event, error) {
 		return nil, &QuorumError{Quorum: q, Opening: fmt.Sprintf("vote %q", c.ID)}
 	}
 	return []Event{VoteOpened{Header: c.Header, Vote: c.ID, Item: it.ID, Mode: c.Mode, Question: c.Question, Quorum: q}}, nil
+}
+
+// inPersonAllowed refuses to open or vote an item taken in person only while remote members
+// take part.
+func (s *State) inPersonAllowed(it *Item, what string) error {
+	remote := s.remoteParticipants()
+	if !it.InPersonOnly || len(remote) == 0 {
+		return nil
+	}
+	why := "it is flagged in person only"
+	if s.profile.inPersonOnly(it.Kind) {
+		why = fmt.Sprintf("profile %s reserves %q items to members in person", s.profile.ID, it.Kind)
+	}
+	return refuse(ErrInPersonOnly, "item %q cannot be %s: %s, and remote members take part (%s)", it.ID, what, why, seatList(remote))
 }
 
 func (c CastBallot) decide(s *State) ([]Event, error) {

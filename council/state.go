@@ -55,6 +55,18 @@ type ChairChange struct {
 	At   time.Time `json:"at"`
 }
 
+// openingChair is the seat that presided when the sitting opened (the mayor or president).
+func (s Session) openingChair() int {
+	if len(s.Chairs) == 0 {
+		return s.Chair
+	}
+	return s.Chairs[0].Seat
+}
+
+// Presides reports whether the seat presides now: the powers of the chair follow the
+// sitting's record, not a token.
+func (s Session) Presides(seat int) bool { return seat != 0 && s.Chair == seat }
+
 // Opened reports whether the session has opened and not yet closed.
 func (s Session) Opened() bool { return !s.OpenedAt.IsZero() && s.ClosedAt.IsZero() }
 

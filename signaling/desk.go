@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/signaling/httpapi"
 	"github.com/ingeco/hemicycle/store"
@@ -111,18 +112,42 @@ func (d *deliberation) existingDesk(room string) *desk {
 	return d.desks[room]
 }
 
-// presides reports whether seat presides over the room's sitting.
-func (d *deliberation) presides(room string, seat int) bool {
-	if d == nil || seat == 0 {
-		return false
+// presiding reports whether the caller holds the chair's powers in the room: once a sitting
+// has opened, the seat presiding as its journal records it, whatever the token's role (a chair
+// token whose seat handed over the chair has a member's rights only); before, a chair token.
+// It also returns the seat presiding (0 before a sitting). It loads the room's desk.
+func (d *deliberation) presiding(ctx context.Context, room string, c httpapi.Caller) (ok bool, chair int, err error) {
+	if d == nil {
+		return c.Role == auth.RoleChair, 0, nil
 	}
-	dk := d.existingDesk(room)
-	if dk == nil {
-		return false
+	dk, err := d.desk(ctx, room)
+	if err != nil {
+		return false, 0, err
 	}
 	dk.mu.Lock()
 	defer dk.mu.Unlock()
-	return dk.state != nil && dk.state.Session().Chair == seat
+	if dk.state == nil || dk.state.Session().OpenedAt.IsZero() {
+		return c.Role == auth.RoleChair, 0, nil
+	}
+	sess := dk.state.Session()
+	return sess.Presides(c.Seat), sess.Chair, nil
+}
+
+// inSittingLocked gives an actor the role it holds in the sitting: the seat presiding acts as
+// the chair whatever its token, and a chair token whose seat does not preside acts as a member
+// (CGCT L2121-14: the mayor who withdrew for the accounts keeps a member's rights only).
+func (dk *desk) inSittingLocked(a council.Actor) council.Actor {
+	if dk.state == nil || dk.state.Session().OpenedAt.IsZero() {
+		return a
+	}
+	presides := dk.state.Session().Presides(a.Seat)
+	switch {
+	case presides && a.Role == council.RoleMember:
+		a.Role = council.RoleChair
+	case !presides && a.Role == council.RoleChair:
+		a.Role = council.RoleMember
+	}
+	return a
 }
 
 // sitting is what the public programme needs of a room's session: who has the floor, who

@@ -23,8 +23,9 @@ import (
 
 // Who may call the deliberation routes.
 var (
-	chairOnly    = httpapi.For(auth.RoleChair)
-	chairOrClerk = httpapi.For(auth.RoleChair, auth.RoleClerk)
+	// The chair's powers belong to the seat presiding now (the route table asks the sitting).
+	chairOnly    = httpapi.For(auth.RoleChair).OrPresiding()
+	chairOrClerk = httpapi.For(auth.RoleChair, auth.RoleClerk).OrPresiding()
 	clerkOnly    = httpapi.For(auth.RoleClerk)
 	voters       = httpapi.For(auth.RoleMember, auth.RoleChair, auth.RoleClerk)
 	floorAskers  = httpapi.For(auth.RoleMember, auth.RoleChair)
@@ -181,6 +182,7 @@ func (d *deliberation) command(b build) http.HandlerFunc {
 		}
 		_, view, ok := d.onDesk(w, r, func(ctx context.Context, dk *desk) (council.View, error) {
 			return dk.execute(ctx, actorOf(c), func(h council.Header) (council.Command, error) {
+				h.By = dk.inSittingLocked(h.By)
 				r.Body = io.NopCloser(bytes.NewReader(body))
 				r.ContentLength = int64(len(body))
 				return b(r, c, h)

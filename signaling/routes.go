@@ -78,9 +78,16 @@ func (s *Server) guard(rt httpapi.Route) http.Handler {
 				return
 			}
 		}
-		if rt.Access.Presiding && !rt.Access.Admits(c.Role) && !s.delib.presides(room, c.Seat) {
-			refuseRole(w, r, rt.Access, c)
-			return
+		if rt.Access.Presiding && (c.Role == auth.RoleChair || !rt.Access.Admits(c.Role)) {
+			ok, chair, err := s.delib.presiding(r.Context(), room, c)
+			if err != nil {
+				httpapi.WriteError(w, http.StatusServiceUnavailable, err.Error())
+				return
+			}
+			if !ok {
+				refusePresiding(w, r, rt.Access, c, chair)
+				return
+			}
 		}
 		if rt.Access.ChecksToken() {
 			r = httpapi.WithCaller(r, c)
@@ -95,4 +102,17 @@ func refuseRole(w http.ResponseWriter, r *http.Request, a httpapi.Access, c http
 		role = "no council role"
 	}
 	httpapi.WriteError(w, http.StatusForbidden, fmt.Sprintf("%s is for %s; your token's role is %s", r.Pattern, a, role))
+}
+
+// refusePresiding refuses a chair's power to a caller who does not preside now.
+func refusePresiding(w http.ResponseWriter, r *http.Request, a httpapi.Access, c httpapi.Caller, chair int) {
+	role := string(c.Role)
+	if role == "" {
+		role = "no council role"
+	}
+	now := "no sitting is open"
+	if chair != 0 {
+		now = fmt.Sprintf("seat %d presides now", chair)
+	}
+	httpapi.WriteError(w, http.StatusForbidden, fmt.Sprintf("%s is for %s; your token's role is %s (seat %d) and %s", r.Pattern, a, role, c.Seat, now))
 }
