@@ -298,8 +298,8 @@ func TestSecretBallotTieHasNoCastingVote(t *testing.T) {
 	s.refused(council.OpenVote{Header: s.chair(), ID: "v", Item: "1", Mode: council.RollCall}, council.ErrVoteMode)
 	s.do(council.OpenVote{Header: s.chair(), ID: "v", Item: "1", Mode: council.Secret})
 	s.refused(council.CastBallot{Header: s.member(3), Vote: "v", Seat: 3, Choice: council.For}, council.ErrVoteMode)
-	s.refused(council.RecordTally{Header: s.clerk(), Vote: "v", For: 12, Against: 12}, council.ErrInvalid) // 24 papers, 21 voters
-	s.do(council.RecordTally{Header: s.clerk(), Vote: "v", For: 10, Against: 10, Blank: 1})
+	s.refused(council.RecordTally{Header: s.clerk(), Vote: "v", Tally: council.Tally{For: 12, Against: 12}}, council.ErrInvalid) // 24 papers, 21 voters
+	s.do(council.RecordTally{Header: s.clerk(), Vote: "v", Tally: council.Tally{For: 10, Against: 10, Blank: 1}})
 	s.do(council.CloseVote{Header: s.chair(), Vote: "v"})
 	if r := s.result("v"); r.Adopted || r.CastingVote || r.Blank != 1 || r.Cast != 20 {
 		t.Fatalf("secret tie result = %+v, want rejected without casting vote", r)

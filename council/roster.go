@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -28,6 +29,9 @@ type Seat struct {
 	// Role is the member's function in the body as the clerk writes it
 	// (maire, adjoint, conseiller…), not an application permission.
 	Role string `json:"role,omitempty"`
+	// Born is the member's birth date (2006-01-02), which names the eldest of candidates tied
+	// in an election (CGCT L2121-21); optional.
+	Born string `json:"born,omitempty"`
 }
 
 // InOffice reports whether a member holds the seat.
@@ -119,7 +123,7 @@ func ParseRoster(r io.Reader) (Roster, error) {
 	for i, h := range header {
 		name := headerName(h)
 		if name == "" {
-			return Roster{}, fmt.Errorf("line 1, column %d: unknown column %q (expected seat, name, group, role)", i+1, h)
+			return Roster{}, fmt.Errorf("line 1, column %d: unknown column %q (expected seat, name, group, role, born)", i+1, h)
 		}
 		if _, dup := col[name]; dup {
 			return Roster{}, fmt.Errorf("line 1, column %d: column %q appears twice", i+1, name)
@@ -128,7 +132,7 @@ func ParseRoster(r io.Reader) (Roster, error) {
 	}
 	for _, req := range []string{"seat", "name"} {
 		if _, ok := col[req]; !ok {
-			return Roster{}, fmt.Errorf("line 1: column %q is missing (header must name seat and name; group and role are optional)", req)
+			return Roster{}, fmt.Errorf("line 1: column %q is missing (header must name seat and name; group, role and born are optional)", req)
 		}
 	}
 
@@ -164,7 +168,11 @@ func ParseRoster(r io.Reader) (Roster, error) {
 			return Roster{}, fmt.Errorf("line %d: seat %q appears twice (first on line %d)", line, raw, first)
 		}
 		firstSeen[n] = line
-		seats = append(seats, Seat{Number: n, Name: field("name"), Group: field("group"), Role: field("role")})
+		born, err := birthDate(field("born"))
+		if err != nil {
+			return Roster{}, fmt.Errorf("line %d, column %d: %w", line, col["born"]+1, err)
+		}
+		seats = append(seats, Seat{Number: n, Name: field("name"), Group: field("group"), Role: field("role"), Born: born})
 	}
 	if len(seats) == 0 {
 		return Roster{}, errors.New("roster: no seat after the header row")
@@ -182,8 +190,24 @@ func headerName(h string) string {
 		return "group"
 	case "role", "rôle", "fonction":
 		return "role"
+	case "born", "birth date", "date of birth", "né le", "née le", "date de naissance", "naissance":
+		return "born"
 	}
 	return ""
+}
+
+// birthDate reads a roster's birth date, 2006-01-02 or the French 02/01/2006, as 2006-01-02
+// ("" when the cell is empty).
+func birthDate(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	for _, layout := range []string{"2006-01-02", "02/01/2006"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.Format("2006-01-02"), nil
+		}
+	}
+	return "", fmt.Errorf("birth date %q is not a date like 1961-03-27 or 27/03/1961", s)
 }
 
 func csvError(err error) error {

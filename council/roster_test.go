@@ -64,3 +64,21 @@ func TestVacantSeatIsNotInOffice(t *testing.T) {
 	}
 	s.refused(council.RecordArrival{Header: s.clerk(), Seat: 33, Place: council.InChamber}, council.ErrUnknown)
 }
+
+// The eldest of candidates tied wins (CGCT L2121-21): the roster may carry birth dates, in the
+// ISO form or the French one, which both read as the same date.
+func TestRosterBirthDates(t *testing.T) {
+	r, err := council.ParseRoster(strings.NewReader("siège;nom;date de naissance\n1;Jeanne Martin;27/03/1961\n2;Paul Durand;1975-11-02\n3;Anne Petit;\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seat, want := range map[int]string{1: "1961-03-27", 2: "1975-11-02", 3: ""} {
+		if s, _ := r.Seat(seat); s.Born != want {
+			t.Fatalf("seat %d born %q, want %q", seat, s.Born, want)
+		}
+	}
+	_, err = council.ParseRoster(strings.NewReader("seat,name,born\n1,A,1961-13-01\n"))
+	if err == nil || !strings.Contains(err.Error(), `line 2, column 3: birth date "1961-13-01" is not a date`) {
+		t.Fatalf("bad date: %v", err)
+	}
+}

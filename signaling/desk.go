@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -291,13 +292,26 @@ func (dk *desk) execute(ctx context.Context, by council.Actor, build func(h coun
 		dk.mu.Unlock()
 		return council.View{}, &httpapi.Error{Status: 400, Msg: err.Error()}
 	}
+	wasClosedDoor := dk.state.Session().ClosedDoor
 	view, err := dk.executeLocked(ctx, cmd)
 	dk.mu.Unlock()
 	if err == nil {
 		dk.publish(view)
 		dk.d.enforceFloor(dk)
+		if view.Session.ClosedDoor != wasClosedDoor {
+			dk.d.closedDoorChanged(dk.room, view.Session.ClosedDoor)
+		}
 	}
 	return view, err
+}
+
+// closedDoorChanged is told when a room's sitting goes into private (huis clos, CGCT
+// L2121-18) or back to public, after the journal recorded it. The public must then see and
+// hear nothing of it: stopping the public programme, its HLS and the recording for the
+// passage, with a notice to viewers, is the hook's next step; for now it logs, and the
+// sitting's state (session.closedDoor) tells every client.
+func (d *deliberation) closedDoorChanged(room string, closed bool) {
+	d.log.Info("closed-door sitting", "room", room, "closedDoor", closed)
 }
 
 func (dk *desk) executeLocked(ctx context.Context, cmd council.Command) (council.View, error) {
@@ -370,6 +384,34 @@ func (dk *desk) watch() (chan []byte, func()) {
 		delete(dk.watchers, ch)
 		dk.mu.Unlock()
 	}
+}
+
+// writeRefusal answers a refused command: its reason in the language the caller's
+// Accept-Language prefers (French or English; English when it names neither), and, for the
+// rules that have words in both, both under "reasons".
+func writeRefusal(w http.ResponseWriter, r *http.Request, err error) {
+	e := commandError(err)
+	var re *council.RuleError
+	if !errors.As(err, &re) || re.Fr == "" {
+		httpapi.Fail(w, e)
+		return
+	}
+	httpapi.WriteJSON(w, e.Status, map[string]any{
+		"error":   re.In(refusalLanguage(r)),
+		"reasons": map[string]string{"en": re.In("en"), "fr": re.In("fr")},
+	})
+}
+
+// refusalLanguage is the first of fr and en in the request's Accept-Language, en when none.
+func refusalLanguage(r *http.Request) string {
+	for _, tag := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+		tag, _, _ = strings.Cut(strings.TrimSpace(tag), ";")
+		primary, _, _ := strings.Cut(strings.ToLower(tag), "-")
+		if primary == "fr" || primary == "en" {
+			return primary
+		}
+	}
+	return "en"
 }
 
 // commandError turns a refusal into an API error with its reason.

@@ -155,6 +155,25 @@ func commands() []commandRow {
 		{"/api/rooms/{room}/items/{item}/secret-ballot", chairOnly, withBody(council.RequestSecretBallot{}, func(cmd *council.RequestSecretBallot, r *http.Request, _ httpapi.Caller) {
 			cmd.Item = r.PathValue("item")
 		})},
+		// Elections: candidates declared in the sitting; how the item is voted, decided before.
+		{"/api/rooms/{room}/items/{item}/candidates", chairOrClerk, withBody(council.DeclareCandidate{}, func(cmd *council.DeclareCandidate, r *http.Request, _ httpapi.Caller) {
+			cmd.Item = r.PathValue("item")
+		})},
+		{"/api/rooms/{room}/items/{item}/candidates/withdraw", chairOrClerk, withBody(council.WithdrawCandidate{}, func(cmd *council.WithdrawCandidate, r *http.Request, _ httpapi.Caller) {
+			cmd.Item = r.PathValue("item")
+		})},
+		{"/api/rooms/{room}/items/{item}/public-vote", chairOnly, withBody(council.RequestPublicVote{}, func(cmd *council.RequestPublicVote, r *http.Request, _ httpapi.Caller) {
+			cmd.Item = r.PathValue("item")
+		})},
+		{"/api/rooms/{room}/items/{item}/public-vote/unanimous", chairOnly, withBody(council.DecidePublicVote{}, func(cmd *council.DecidePublicVote, r *http.Request, _ httpapi.Caller) {
+			cmd.Item = r.PathValue("item")
+		})},
+		// Incidents of the sitting.
+		{"/api/rooms/{room}/session/suspend", chairOnly, withBody(council.SuspendSitting{}, nil)},
+		{"/api/rooms/{room}/session/resume", chairOnly, withBody(council.ResumeSitting{}, nil)},
+		{"/api/rooms/{room}/session/close-no-quorum", chairOnly, withBody(council.CloseForLackOfQuorum{}, nil)},
+		{"/api/rooms/{room}/closed-door", chairOnly, withBody(council.VoteClosedDoor{}, nil)},
+		{"/api/rooms/{room}/closed-door/end", chairOnly, withBody(council.EndClosedDoor{}, nil)},
 		{"/api/rooms/{room}/votes", chairOnly, withBody(council.OpenVote{}, nil)},
 		// A member votes for their own seat unless the body names a seat whose proxy they hold.
 		{"/api/rooms/{room}/votes/{vote}/ballots", voters, withBody(council.CastBallot{}, func(cmd *council.CastBallot, r *http.Request, c httpapi.Caller) {
@@ -162,6 +181,9 @@ func commands() []commandRow {
 			cmd.Vote = r.PathValue("vote")
 		})},
 		{"/api/rooms/{room}/votes/{vote}/tally", clerkOnly, withBody(council.RecordTally{}, func(cmd *council.RecordTally, r *http.Request, _ httpapi.Caller) {
+			cmd.Vote = r.PathValue("vote")
+		})},
+		{"/api/rooms/{room}/votes/{vote}/corrections", clerkOnly, withBody(council.CorrectBallot{}, func(cmd *council.CorrectBallot, r *http.Request, _ httpapi.Caller) {
 			cmd.Vote = r.PathValue("vote")
 		})},
 		{"/api/rooms/{room}/votes/{vote}/close", chairOnly, withBody(council.CloseVote{}, func(cmd *council.CloseVote, r *http.Request, _ httpapi.Caller) {
@@ -204,7 +226,7 @@ func (d *deliberation) onDesk(w http.ResponseWriter, r *http.Request, act func(c
 	}
 	view, err := act(ctx, dk)
 	if err != nil {
-		httpapi.Fail(w, commandError(err))
+		writeRefusal(w, r, err)
 		return nil, council.View{}, false
 	}
 	return dk, view, true
