@@ -27,6 +27,9 @@ type Profile struct {
 	Items      []ItemKind
 	Elections  ElectionRule
 	ClosedDoor ClosedDoorRule
+	// Convocation is the legal delay of the convocation (convocation.go); nil when the
+	// profile sets none.
+	Convocation *ConvocationRule
 }
 
 // ElectionRule is how elections and nominations are decided.
@@ -279,6 +282,7 @@ type profileFile struct {
 		Requesters *int    `yaml:"requesters"`
 		Majority   *string `yaml:"majority"`
 	} `yaml:"closed_door"`
+	Convocation *ConvocationRule `yaml:"convocation"`
 }
 
 // profileCheck gathers every problem with its field path, so that one run
@@ -494,6 +498,13 @@ func ParseProfile(data []byte) (*Profile, error) {
 			Requesters: count(&c, "closed_door.requesters", cd.Requesters),
 			Majority:   fraction(&c, "closed_door.majority", cd.Majority),
 		}
+	}
+	if cv := f.Convocation; cv != nil {
+		if cv.ClearDays < 1 || cv.EmergencyClearDays < 0 || cv.EmergencyClearDays > cv.ClearDays ||
+			(cv.FromPopulation > 0) != (cv.ClearDaysFrom > 0) {
+			c.bad("convocation", "clear_days must be at least 1, emergency_clear_days between 0 and it, and from_population with clear_days_from together")
+		}
+		p.Convocation = cv
 	}
 
 	if len(c.problems) > 0 {

@@ -56,6 +56,13 @@ type Labels struct {
 	ChapterAdoptedF, ChapterRejectedF          string // for, against, abstentions
 	ChapterClosed, ChapterBleep                string
 	ChapterResumedF, ChapterResumed            string
+
+	// A roster file's line errors, shown to the clerk who imported it: the line and column,
+	// then the value; the field counts; the seat and the line it first appeared on.
+	RosterSeatF, RosterFieldsF, RosterTwiceF string
+	// ConvocationLateF warns that a convocation is late: the day it is (or would be) sent,
+	// the clear days it leaves, the clear days required, the last day to send it.
+	ConvocationLateF string
 }
 
 // LabelsFor gives the labels of a language by its code, as the minutes' ?lang= and --lang and
@@ -107,6 +114,10 @@ func FrenchLabels() Labels {
 		ChapterRejectedF: "Résultat : rejeté (%d pour, %d contre, %d abstentions)",
 		ChapterClosed:    "Clôture de la séance", ChapterBleep: "Passage coupé (bip)",
 		ChapterResumedF: "%s (suite)", ChapterResumed: "Suite",
+		RosterSeatF:      "ligne %d, colonne %d : le siège %q n'est pas un nombre entier positif",
+		RosterFieldsF:    "ligne %d : %d champs, l'en-tête en a %d",
+		RosterTwiceF:     "ligne %d : le siège %q figure deux fois (déjà ligne %d)",
+		ConvocationLateF: "convocation tardive : envoyée le %s, elle laisse %d jour(s) franc(s) avant la séance, il en faut %d (envoi au plus tard le %s)",
 	}
 }
 
@@ -146,6 +157,10 @@ func EnglishLabels() Labels {
 		ChapterRejectedF: "Result: rejected (%d for, %d against, %d abstentions)",
 		ChapterClosed:    "Closing of the session", ChapterBleep: "Passage cut (bleep)",
 		ChapterResumedF: "%s (continued)", ChapterResumed: "Continued",
+		RosterSeatF:      "line %d, column %d: seat %q is not a positive whole number",
+		RosterFieldsF:    "line %d: %d fields, the header has %d",
+		RosterTwiceF:     "line %d: seat %q appears twice (first on line %d)",
+		ConvocationLateF: "late convocation: sent on %s, it leaves %d clear day(s) before the sitting, %d are required (send it by %s)",
 	}
 }
 

@@ -147,9 +147,10 @@ func TestSimulcastFollowsLiveLayers(t *testing.T) {
 		send(f, i == 0, 'f')
 		feed.wait(33 * time.Millisecond)
 	}
-	// The browser stops sending f (bandwidth). After a second without it, the subscriber
-	// moves to h, asking h for a keyframe.
-	for i := 0; i < 40; i++ {
+	// The browser stops sending f (bandwidth). After a few of its frame intervals without it
+	// (minLiveFor here, at 30 frames a second), the subscriber moves to h, asking h for a
+	// keyframe.
+	for i := 0; i < 12; i++ {
 		send(q, false, 'q')
 		send(h, false, 'h')
 		feed.wait(33 * time.Millisecond)

@@ -28,6 +28,7 @@ func (s *Server) Routes() []httpapi.Route {
 		{Pattern: rs.PathPrefix(), Access: httpapi.SelfChecked("a token with the grant each call needs"), Relay: httpapi.ByHandler, Handler: rs.ServeHTTP},
 	}
 	rows = append(rows, s.delib.routes()...)
+	rows = append(rows, s.prep.routes()...)
 	return append(rows, programme.Routes(programmeHost{s}, s.cfg.Programme.viewers())...)
 }
 
@@ -57,7 +58,7 @@ func (s *Server) guard(rt httpapi.Route) http.Handler {
 				httpapi.WriteError(w, http.StatusUnauthorized, "no access token: send Authorization: Bearer <token>")
 				return
 			}
-			claims, err := s.cfg.Verifier.VerifyForRoom(tok, room)
+			claims, err := s.verifyFor(rt.Access, tok, r)
 			if err != nil {
 				httpapi.WriteError(w, auth.HTTPStatus(err), err.Error())
 				return
@@ -115,4 +116,21 @@ func refusePresiding(w http.ResponseWriter, r *http.Request, a httpapi.Access, c
 		now = fmt.Sprintf("seat %d presides now", chair)
 	}
 	httpapi.WriteError(w, http.StatusForbidden, fmt.Sprintf("%s is for %s; your token's role is %s (seat %d) and %s", r.Pattern, a, role, c.Seat, now))
+}
+
+// verifyFor checks a route's token: for the room in the path, or, on a body's routes, a token
+// whose hemicycle claim names the body in the path.
+func (s *Server) verifyFor(a httpapi.Access, tok string, r *http.Request) (*auth.Claims, error) {
+	if !a.OfBody() {
+		return s.cfg.Verifier.VerifyForRoom(tok, r.PathValue("room"))
+	}
+	claims, err := s.cfg.Verifier.Verify(tok)
+	if err != nil {
+		return nil, err
+	}
+	if body := r.PathValue("body"); claims.Council == nil || claims.Council.Body != body {
+		return nil, &auth.Error{Reason: auth.ReasonWrongRoom, Status: http.StatusForbidden,
+			Detail: fmt.Sprintf("asked for body %q, the token's hemicycle claim names body %q", body, claims.Council.GetBody())}
+	}
+	return claims, nil
 }

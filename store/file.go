@@ -22,6 +22,8 @@ type FileJournal struct {
 	lock     *os.File
 	recovery []error
 
+	recMu sync.Mutex // serialises the records (file_records.go)
+
 	mu     sync.Mutex // guards logs and closed
 	logs   map[string]*fileLog
 	closed bool
