@@ -252,7 +252,7 @@ func itemIDs(items []any) string {
 }
 
 var twoItems = []map[string]any{
-	{"id": "1", "title": "Budget primitif 2027", "kind": "budget", "rapporteur": "Bruno Adjoint", "proposal": "Le conseil adopte le budget primitif."},
+	{"id": "1", "title": "Budget primitif 2027", "kind": "budget-primitif", "rapporteur": "Bruno Adjoint", "proposal": "Le conseil adopte le budget primitif."},
 	{"id": "2", "title": "Tarifs de la cantine", "rapporteur": "Chloé Conseil", "proposal": "Les tarifs sont revalorisés de 2 %."},
 }
 
