@@ -3,6 +3,7 @@ package council_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ingeco/hemicycle/council"
 )
@@ -93,4 +94,39 @@ func TestComptAdministratifChairWithdrawsL2121_14(t *testing.T) {
 	s.arrive(1, 1)
 	s.do(council.ChangeChair{Header: s.tick(presiding.By), Seat: 1})
 	s.do(council.CloseItem{Header: s.chair(), ID: "CA"})
+}
+
+// The minutes name an item's kind in their own language, and say nothing of an ordinary
+// deliberation's (issue 13: no raw kind names in French text).
+func TestMinutesNameTheItemKindInTheirLanguage(t *testing.T) {
+	s := newSitting(t, "fr-commune", 5)
+	s.addItem("1", "deliberation")
+	s.addItem("2", "budget-primitif")
+	s.addItem("3", "compte-administratif")
+	m := council.DraftMinutes(s.st, time.UTC)
+	for _, c := range []struct {
+		name           string
+		labels         *council.Labels
+		want, wantNone []string
+	}{
+		{"French", nil, []string{"### Point 2 — Item 2\n\n- **Nature** : budget primitif\n", "### Point 3 — Item 3\n\n- **Nature** : compte administratif\n"},
+			[]string{"Point 1 — Item 1\n\n- **Nature**", "budget-primitif", "compte-administratif", "deliberation"}},
+		{"English", ptr(council.EnglishLabels()), []string{"- **Kind**: budget-primitif\n", "- **Kind**: compte-administratif\n"},
+			[]string{"Item 1 — Item 1\n\n- **Kind**"}},
+	} {
+		var b strings.Builder
+		if err := m.WriteMarkdown(&b, c.labels); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("%s: the minutes lack %q:\n%s", c.name, w, b.String())
+			}
+		}
+		for _, w := range c.wantNone {
+			if strings.Contains(b.String(), w) {
+				t.Errorf("%s: the minutes say %q:\n%s", c.name, w, b.String())
+			}
+		}
+	}
 }

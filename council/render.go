@@ -78,6 +78,25 @@ func LabelsFor(lang string) (Labels, error) {
 	return Labels{}, fmt.Errorf("%q: use fr or en", lang)
 }
 
+// kindName names a profile's item kind in the minutes' language; a kind it does not know keeps
+// the profile's name.
+func (l *Labels) kindName(kind string) string {
+	if l.Lang != "fr" {
+		return kind
+	}
+	switch kind {
+	case "deliberation":
+		return "délibération"
+	case "budget-primitif":
+		return "budget primitif"
+	case "compte-administratif":
+		return "compte administratif"
+	case "election":
+		return "élection"
+	}
+	return kind
+}
+
 // FrenchLabels writes the procès-verbal in French.
 func FrenchLabels() Labels {
 	return Labels{
@@ -338,8 +357,10 @@ func (m *Minutes) phrase(l Labels) doc {
 	for _, it := range m.Items {
 		id := itemDoc{Heading: fmt.Sprintf("%s %s — %s", l.Item, it.ID, it.Title)}
 		f := func(label, value string) { id.Facts = append(id.Facts, pair{label, value}) }
-		if it.Kind != "" {
-			kind := it.Kind
+		// An ordinary deliberation needs no word on its nature; other kinds are named in the
+		// minutes' language (a kind the labels do not know keeps the profile's name).
+		if it.Kind != "" && it.Kind != DefaultKind {
+			kind := l.kindName(it.Kind)
 			if it.InPersonOnly {
 				kind += " (" + l.InPersonOnly + ")"
 			}

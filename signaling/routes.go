@@ -105,8 +105,17 @@ func refuseRole(w http.ResponseWriter, r *http.Request, a httpapi.Access, c http
 	httpapi.WriteError(w, http.StatusForbidden, fmt.Sprintf("%s is for %s; your token's role is %s", r.Pattern, a, role))
 }
 
-// refusePresiding refuses a chair's power to a caller who does not preside now.
+// refusePresiding refuses a chair's power to a caller who does not preside now, in the
+// caller's language (a console shows it as it is written).
 func refusePresiding(w http.ResponseWriter, r *http.Request, a httpapi.Access, c httpapi.Caller, chair int) {
+	if refusalLanguage(r) == "fr" {
+		now := "aucune séance n’est ouverte"
+		if chair != 0 {
+			now = fmt.Sprintf("c’est le siège %d qui préside", chair)
+		}
+		httpapi.WriteError(w, http.StatusForbidden, fmt.Sprintf("%s est réservé à la présidence de séance ; votre jeton est celui du rôle %s (siège %d) et %s", r.Pattern, frenchRole(c.Role), c.Seat, now))
+		return
+	}
 	role := string(c.Role)
 	if role == "" {
 		role = "no council role"
@@ -116,6 +125,21 @@ func refusePresiding(w http.ResponseWriter, r *http.Request, a httpapi.Access, c
 		now = fmt.Sprintf("seat %d presides now", chair)
 	}
 	httpapi.WriteError(w, http.StatusForbidden, fmt.Sprintf("%s is for %s; your token's role is %s (seat %d) and %s", r.Pattern, a, role, c.Seat, now))
+}
+
+// frenchRole names a token's role in the words of a French sitting.
+func frenchRole(r auth.Role) string {
+	switch r {
+	case auth.RoleChair:
+		return "président de séance"
+	case auth.RoleClerk:
+		return "secrétaire de séance"
+	case auth.RoleMember:
+		return "membre"
+	case "":
+		return "sans rôle au conseil"
+	}
+	return string(r)
 }
 
 // verifyFor checks a route's token: for the room in the path, or, on a body's routes, a token

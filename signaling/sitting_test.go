@@ -58,7 +58,10 @@ func TestChairPowersFollowTheSeatPresiding(t *testing.T) {
 	wantRefused(t, ts, "POST", api+"/items/4/open", members[3], nil, 403, "your token's role is member (seat 3) and seat 1 presides now")
 
 	must(t, ts, "POST", api+"/chair", mayor, map[string]any{"seat": 3})
-	wantRefused(t, ts, "POST", api+"/items/4/open", mayor, nil, 403, "your token's role is chair (seat 1) and seat 3 presides now")
+	refusedInBoth(t, ts, "POST", api+"/items/4/open", mayor, nil, 403, "your token's role is chair (seat 1) and seat 3 presides now",
+		"POST /api/rooms/{room}/items/{item}/open est réservé à la présidence de séance ; votre jeton est celui du rôle président de séance (siège 1) et c’est le siège 3 qui préside")
+	// The withdrawn mayor cannot take the chair back: the seat presiding hands it back.
+	refusedInBoth(t, ts, "POST", api+"/chair", mayor, map[string]any{"seat": 1}, 403, "seat 3 presides now", "c’est le siège 3 qui préside")
 	must(t, ts, "POST", api+"/items/4/open", members[3], nil)
 	wantRefused(t, ts, "POST", api+"/votes", members[3], map[string]any{"id": "4-1", "item": "4", "mode": "roll-call"}, 409, "seat 1 must withdraw")
 	must(t, ts, "POST", api+"/attendance/departure", clerk, map[string]any{"seat": 1, "reason": "withdrew"})
