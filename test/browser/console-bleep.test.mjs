@@ -191,7 +191,8 @@ describe('the chair bleeps the public programme from the console', { timeout: 36
     assert.equal(await p.david.page.getByRole('button', { name: 'Couper le son public' }).count(), 0)
     const refused = await api(server.baseURL, 'POST', `/api/rooms/${room}/bleep`, await invitation(p.david), { on: true })
     assert.equal(refused.status, 403)
-    assert.match(refused.data.error, /is for the chair or the seat presiding; your token's role is member$/)
+    // A client that names no language (Node's fetch) is answered in English.
+    assert.match(refused.data.error, /is for the chair or the seat presiding; your token's role is member \(seat 4\) and seat 1 presides now$/)
     // The shortcut does nothing on the member's page either.
     await p.david.page.locator('section.stage').focus()
     await p.david.page.keyboard.press('Alt+Shift+KeyB')
@@ -321,7 +322,7 @@ describe('the chair bleeps the public programme from the console', { timeout: 36
     await toggle.click()
     await waitFor('the 403 in the bleep section', async () => {
       const text = await status.innerText()
-      return { ok: /^Refusé : .*\/api\/rooms\/\{room\}\/bleep is for the chair or the seat presiding; your token.s role is member$/.test(text), state: text }
+      return { ok: /^Refusé : POST \/api\/rooms\/\{room\}\/bleep est réservé à la présidence de séance ; votre jeton est celui du rôle membre \(siège 4\) et c’est le siège 1 qui préside$/.test(text), state: text }
     }, { timeoutMs: 15000, intervalMs: 100 })
     await page.unroute('**/api/rooms/*/bleep')
     assert.equal(await toggle.getAttribute('aria-pressed'), 'false')
@@ -329,16 +330,20 @@ describe('the chair bleeps the public programme from the console', { timeout: 36
     assert.deepEqual(await axeSerious(page, '#council-panel'), [])
   })
 
-  it('the chair hands the chair to a member present, and takes it back', async () => {
-    // The clerk records two members in the chamber (by the API: the clerk's page is not the
-    // subject here).
-    const mint = await fetch(`${server.baseURL}/api/dev/token`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ room, identity: 'clerk-bip', name: 'Hugo Bernard', role: 'clerk' })
-    })
-    assert.equal(mint.status, 200)
-    const clerk = (await mint.json()).token
+  it('the chair hands the chair to a member present, who hands it back (CGCT L2121-14)', async () => {
+    // The clerk records two members in the chamber, and Bruno hands the chair back (by the API:
+    // their pages are not the subject here).
+    const mint = async (identity, name, role, seat) => {
+      const r = await fetch(`${server.baseURL}/api/dev/token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ room, identity, name, role, seat })
+      })
+      assert.equal(r.status, 200)
+      return (await r.json()).token
+    }
+    const clerk = await mint('clerk-bip', 'Hugo Bernard', 'clerk')
+    const bruno = await mint('bruno-bip', 'Bruno Lefèvre', 'member', 2)
     for (const seat of [1, 2]) {
       const r = await api(server.baseURL, 'POST', `/api/rooms/${room}/attendance/arrival`, clerk, { seat, place: 'chamber' })
       assert.equal(r.status, 200, JSON.stringify(r.data))
@@ -364,8 +369,22 @@ describe('the chair bleeps the public programme from the console', { timeout: 36
     await waitAnnounced(page, /^La présidence passe à Bruno Lefèvre\.$/, before)
     await waitAnnounced(p.david.page, /^La présidence passe à Bruno Lefèvre\.$/, davidBefore)
 
+    // Anne's chair token no longer presides: the server refuses her taking the chair back, and
+    // her console says why in French.
+    await waitFor('Anne among the choices', async () => {
+      const options = await to.locator('option').allInnerTexts()
+      return { ok: options.includes('Anne Morel (siège 1)'), state: options }
+    }, { timeoutMs: 15000, intervalMs: 100 })
     await to.selectOption({ label: 'Anne Morel (siège 1)' })
     await handover.getByRole('button', { name: 'Passer la présidence' }).click()
+    await waitFor('the refusal in the handover section', async () => {
+      const text = await handover.innerText()
+      return { ok: /Refusé : POST \/api\/rooms\/\{room\}\/chair est réservé à la présidence de séance ; votre jeton est celui du rôle président de séance \(siège 1\) et c’est le siège 2 qui préside/.test(text), state: text }
+    }, { timeoutMs: 15000, intervalMs: 100 })
+    assert.equal((await api(server.baseURL, 'GET', `/api/rooms/${room}/state`, chairToken)).data.session.chair, 2)
+    // The seat presiding hands it back.
+    const back = await api(server.baseURL, 'POST', `/api/rooms/${room}/chair`, bruno, { seat: 1 })
+    assert.equal(back.status, 200, JSON.stringify(back.data))
     await waitAnnounced(page, /^Vous présidez désormais la séance\.$/, before)
     assert.match(await handover.innerText(), /Préside : Anne Morel \(siège 1\)/)
     const state = await api(server.baseURL, 'GET', `/api/rooms/${room}/state`, chairToken)

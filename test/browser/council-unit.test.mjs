@@ -56,6 +56,14 @@ test('the API client sends the token, encodes the room and returns the state', a
   assert.equal(calls[0].method, 'POST')
   assert.equal(calls[0].headers.Authorization, 'Bearer T0K')
   assert.deepEqual(JSON.parse(calls[0].body), { seat: 4, place: 'chamber' })
+  assert.equal(calls[0].headers['Accept-Language'], undefined, 'no page language, none asked')
+})
+
+test('the API client asks for the page\'s language, so that refusals read in it', async () => {
+  const { impl, calls } = fakeFetch([{ status: 200, body: JSON.stringify(sitting({ applied: 1 })) }])
+  const c = new CouncilClient({ room: 'r', token: 't', lang: 'fr', fetchImpl: impl })
+  await c.act('/attendance/arrival', { seat: 4, place: 'chamber' })
+  assert.equal(calls[0].headers['Accept-Language'], 'fr')
 })
 
 test('a refusal carries the server\'s reason and status; no session is null, not an error', async () => {

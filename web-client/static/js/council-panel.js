@@ -20,7 +20,7 @@ export class CouncilPanel {
     this.session = session
     this.room = room
     this.me = { role: session.role, seat: session.seat }
-    this.client = new CouncilClient({ room: session.room, token: session.token })
+    this.client = new CouncilClient({ room: session.room, token: session.token, lang: ctx.lang })
     this.store = new CouncilStore()
     this.el = room.councilPanel
     this.title = this.el.querySelector('h2')
