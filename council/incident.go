@@ -35,6 +35,10 @@ type ClosingReason string
 
 const ClosedNoQuorum ClosingReason = "no-quorum"
 
+// ReferredForLackOfQuorum is the reason given to the items left when the sitting closes for
+// lack of a quorum; the minutes put it in their own words.
+const ReferredForLackOfQuorum = "quorum not reached: referred to the second convocation (CGCT L2121-17)"
+
 // QuorumIncident records the quorum lost, or regained, while an item was open.
 type QuorumIncident struct {
 	At     time.Time `json:"at"`
@@ -150,7 +154,7 @@ func (c CloseForLackOfQuorum) decide(s *State) ([]Event, error) {
 	}
 	for _, it := range s.items {
 		if it.Status == StatusOpen || it.Status == StatusPending {
-			out = append(out, ItemPostponed{Header: c.Header, Item: it.ID, Reason: "quorum not reached: referred to the second convocation (CGCT L2121-17)"})
+			out = append(out, ItemPostponed{Header: c.Header, Item: it.ID, Reason: ReferredForLackOfQuorum})
 		}
 	}
 	days := s.profile.Quorum.SecondConvocationDays

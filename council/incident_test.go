@@ -159,3 +159,63 @@ func TestClosedDoorFromTheText(t *testing.T) {
 		})
 	}
 }
+
+// The procès-verbal records the incidents (CGCT L2121-17, L2121-18): the suspension with its
+// reason, the closed-door vote with its figures and duration, the quorum lost during the item
+// with the attendance, and the closing for lack of quorum with the second convocation's date.
+func TestMinutesRecordTheIncidents(t *testing.T) {
+	s := newSitting(t, "fr-commune", 9)
+	s.arrive(1, 5)
+	s.addItem("1", "")
+	s.do(council.OpenItem{Header: s.chair(), ID: "1"})
+	suspended := s.chair()
+	s.do(council.SuspendSitting{Header: suspended, Reason: "incident en tribune"})
+	resumed := s.chair()
+	s.do(council.ResumeSitting{Header: resumed})
+	closed := s.chair()
+	s.do(council.VoteClosedDoor{Header: closed, For: 4, Against: 1})
+	opened := s.chair()
+	s.do(council.EndClosedDoor{Header: opened})
+	s.do(council.VoteClosedDoor{Header: s.chair(), For: 2, Against: 3})
+	gone := s.clerk()
+	s.do(council.RecordDeparture{Header: gone, Seat: 5, Reason: council.LeftSession})
+	end := s.chair()
+	s.do(council.CloseForLackOfQuorum{Header: end})
+	m := council.DraftMinutes(s.st, time.UTC)
+
+	fr, en := council.FrenchLabels(), council.EnglishLabels()
+	clock := func(l council.Labels, h council.Header) string { return h.At.UTC().Format(l.TimeLayout) }
+	for _, c := range []struct {
+		name   string
+		labels council.Labels
+		want   []string
+	}{
+		{"French", fr, []string{
+			"## Incidents de séance\n",
+			"- Séance suspendue de " + clock(fr, suspended) + " à " + clock(fr, resumed) + " (motif : incident en tribune)\n",
+			"- Huis clos (CGCT L2121-18) voté par 4 voix contre 1 (3 requises sur 5 membres présents ou représentés) : séance à huis clos de " + clock(fr, closed) + " à " + clock(fr, opened) + "\n",
+			"- Huis clos (CGCT L2121-18) rejeté : 2 voix pour, 3 contre (3 requises sur 5 membres présents ou représentés)",
+			"- **Quorum perdu** : " + clock(fr, gone) + " : non atteint : 4 présents, 5 requis sur 9 membres en exercice\n",
+			"- **Ajourné** : quorum non atteint : renvoyé à la seconde convocation (CGCT L2121-17)\n",
+			"- Séance close faute de quorum à " + clock(fr, end) + " (",
+			"seconde convocation (CGCT L2121-17), sans condition de quorum, à partir du ",
+		}},
+		{"English", en, []string{
+			"## Incidents of the sitting\n",
+			"- Sitting suspended from " + clock(en, suspended) + " to " + clock(en, resumed) + " (reason: incident en tribune)\n",
+			"- Closed-door sitting (CGCT L2121-18) voted by 4 to 1 (3 required of 5 members present or represented)",
+			"- **Quorum lost**: " + clock(en, gone) + ": ",
+			"- Sitting closed for lack of a quorum at " + clock(en, end),
+		}},
+	} {
+		var b strings.Builder
+		if err := m.WriteMarkdown(&b, &c.labels); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("%s: the minutes lack %q:\n%s", c.name, w, b.String())
+			}
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package council
 
 import (
+	"slices"
 	"time"
 )
 
@@ -28,6 +29,14 @@ type Minutes struct {
 	Speaking     []SpeakingRecord `json:"speaking,omitempty"`
 	// Bleeps are the passages cut from the public broadcast at the chair's request.
 	Bleeps []Bleep `json:"bleeps,omitempty"`
+	// Suspensions and ClosedDoors are the sitting's interruptions and its votes on a
+	// closed-door sitting (CGCT L2121-18); ClosedFor, ClosingQuorum and SecondConvocationFrom
+	// say that it closed for lack of a quorum and when it may meet again (L2121-17).
+	Suspensions           []Suspension     `json:"suspensions,omitempty"`
+	ClosedDoors           []ClosedDoorVote `json:"closedDoors,omitempty"`
+	ClosedFor             ClosingReason    `json:"closedFor,omitempty"`
+	ClosingQuorum         *Quorum          `json:"closingQuorum,omitempty"`
+	SecondConvocationFrom time.Time        `json:"secondConvocationFrom,omitzero"`
 }
 
 // MemberRef names a member as the minutes do.
@@ -58,16 +67,18 @@ type Representation struct {
 }
 
 type ItemMinutes struct {
-	ID             string         `json:"id"`
-	Title          string         `json:"title"`
-	Kind           string         `json:"kind,omitempty"`
-	InPersonOnly   bool           `json:"inPersonOnly,omitempty"`
-	Status         ItemStatus     `json:"status"`
-	OpenedAt       time.Time      `json:"openedAt,omitzero"`
-	ClosedAt       time.Time      `json:"closedAt,omitzero"`
-	Quorum         *Quorum        `json:"quorum,omitempty"`
-	PostponeReason string         `json:"postponeReason,omitempty"`
-	SecretBallot   *SecretRequest `json:"secretBallot,omitempty"`
+	ID           string     `json:"id"`
+	Title        string     `json:"title"`
+	Kind         string     `json:"kind,omitempty"`
+	InPersonOnly bool       `json:"inPersonOnly,omitempty"`
+	Status       ItemStatus `json:"status"`
+	OpenedAt     time.Time  `json:"openedAt,omitzero"`
+	ClosedAt     time.Time  `json:"closedAt,omitzero"`
+	Quorum       *Quorum    `json:"quorum,omitempty"`
+	// QuorumIncidents are the times the quorum was lost or regained during the item.
+	QuorumIncidents []QuorumIncident `json:"quorumIncidents,omitempty"`
+	PostponeReason  string           `json:"postponeReason,omitempty"`
+	SecretBallot    *SecretRequest   `json:"secretBallot,omitempty"`
 	// RemoteAtSecretRequest names the remote members whose presence
 	// postponed a secret ballot.
 	RemoteAtSecretRequest []MemberRef   `json:"remoteAtSecretRequest,omitempty"`
@@ -181,7 +192,8 @@ func DraftMinutes(s *State, loc *time.Location) *Minutes {
 		it := copyItem(orig)
 		im := ItemMinutes{ID: it.ID, Title: it.Title, Kind: it.Kind, InPersonOnly: it.InPersonOnly, Status: it.Status,
 			OpenedAt: in(it.OpenedAt), ClosedAt: in(it.ClosedAt), Quorum: it.Quorum, PostponeReason: it.PostponeReason,
-			SecretBallot: it.SecretBallot}
+			QuorumIncidents: quorumIncidents(it.QuorumIncidents, in),
+			SecretBallot:    it.SecretBallot}
 		if sb := it.SecretBallot; sb != nil {
 			sb.At = in(sb.At)
 			for _, seat := range sb.Remote {
@@ -237,5 +249,25 @@ func DraftMinutes(s *State, loc *time.Location) *Minutes {
 		b.From, b.To = in(b.From), in(b.To)
 		m.Bleeps = append(m.Bleeps, b)
 	}
+	for _, p := range sess.Suspensions {
+		p.From, p.To = in(p.From), in(p.To)
+		m.Suspensions = append(m.Suspensions, p)
+	}
+	for _, c := range sess.ClosedDoors {
+		c.Requesters = slices.Clone(c.Requesters)
+		c.From, c.To = in(c.From), in(c.To)
+		m.ClosedDoors = append(m.ClosedDoors, c)
+	}
+	m.ClosedFor, m.ClosingQuorum, m.SecondConvocationFrom = sess.ClosedFor, sess.ClosingQuorum, in(sess.SecondConvocationFrom)
 	return m
+}
+
+// quorumIncidents copies an item's quorum incidents with their times in the minutes' zone.
+func quorumIncidents(list []QuorumIncident, in func(time.Time) time.Time) []QuorumIncident {
+	var out []QuorumIncident
+	for _, q := range list {
+		q.At = in(q.At)
+		out = append(out, q)
+	}
+	return out
 }

@@ -47,6 +47,13 @@ type Labels struct {
 	// Broadcast heads the passages cut from the public broadcast; BleepF phrases one (from,
 	// to, both in BleepTimeLayout: to the second, as a viewer would look for them).
 	Broadcast, BleepF, BleepTimeLayout string
+	// Incidents heads the sitting's suspensions, closed-door votes and closing for lack of a
+	// quorum. SuspendedF: from, to; ClosedDoorAdoptedF: for, against, required, counted, from,
+	// to; ClosedDoorRejectedF: for, against, required, counted, time; ClosedNoQuorumF: time,
+	// quorum, date of the second convocation; QuorumLost and QuorumRegained label an item's
+	// incident (QuorumIncidentF: time, quorum).
+	Incidents, SuspendedF, ReasonF, ClosedDoorAdoptedF, ClosedDoorRejectedF, ClosedNoQuorumF string
+	QuorumLost, QuorumRegained, QuorumIncidentF, Referred                                    string
 
 	// The chapters of the session's recording, so that a viewer of the archive can jump to a
 	// moment: the opening (session title), each item opened (number, title), each vote opened
@@ -127,6 +134,12 @@ func FrenchLabels() Labels {
 		Adopted: "Adopté", Rejected: "Rejeté", CastingVote: "voix prépondérante du président",
 		ByProxyF: "%s (pouvoir à %s)", Speaking: "Temps de parole", SpeechesF: "%d intervention(s)",
 		Broadcast: "Diffusion publique", BleepTimeLayout: "15:04:05",
+		Incidents: "Incidents de séance", SuspendedF: "Séance suspendue de %s à %s", ReasonF: " (motif : %s)",
+		ClosedDoorAdoptedF:  "Huis clos (CGCT L2121-18) voté par %d voix contre %d (%d requises sur %d membres présents ou représentés) : séance à huis clos de %s à %s",
+		ClosedDoorRejectedF: "Huis clos (CGCT L2121-18) rejeté : %d voix pour, %d contre (%d requises sur %d membres présents ou représentés), à %s",
+		ClosedNoQuorumF:     "Séance close faute de quorum à %s (%s) ; seconde convocation (CGCT L2121-17), sans condition de quorum, à partir du %s",
+		QuorumLost:          "Quorum perdu", QuorumRegained: "Quorum retrouvé", QuorumIncidentF: "%s : %s",
+		Referred:       "quorum non atteint : renvoyé à la seconde convocation (CGCT L2121-17)",
 		BleepF:         "Diffusion publique interrompue de %s à %s (à la demande de la présidence)",
 		ChapterOpenedF: "Ouverture de la séance %s", ChapterItemF: "Point %d : %s", ChapterVoteF: "Vote : %s",
 		ChapterAdoptedF:  "Résultat : adopté (%d pour, %d contre, %d abstentions)",
@@ -170,6 +183,12 @@ func EnglishLabels() Labels {
 		Adopted: "Adopted", Rejected: "Rejected", CastingVote: "chair's casting vote",
 		ByProxyF: "%s (proxy to %s)", Speaking: "Speaking time", SpeechesF: "%d speech(es)",
 		Broadcast: "Public broadcast", BleepTimeLayout: "15:04:05",
+		Incidents: "Incidents of the sitting", SuspendedF: "Sitting suspended from %s to %s", ReasonF: " (reason: %s)",
+		ClosedDoorAdoptedF:  "Closed-door sitting (CGCT L2121-18) voted by %d to %d (%d required of %d members present or represented): held in private from %s to %s",
+		ClosedDoorRejectedF: "Closed-door sitting (CGCT L2121-18) rejected: %d for, %d against (%d required of %d members present or represented), at %s",
+		ClosedNoQuorumF:     "Sitting closed for lack of a quorum at %s (%s); second convocation (CGCT L2121-17), with no quorum required, from %s",
+		QuorumLost:          "Quorum lost", QuorumRegained: "Quorum regained", QuorumIncidentF: "%s: %s",
+		Referred:       ReferredForLackOfQuorum,
 		BleepF:         "Public broadcast interrupted from %s to %s (at the chair's request)",
 		ChapterOpenedF: "Opening of the session %s", ChapterItemF: "Item %d: %s", ChapterVoteF: "Vote: %s",
 		ChapterAdoptedF:  "Result: adopted (%d for, %d against, %d abstentions)",
@@ -196,6 +215,7 @@ type doc struct {
 	Speaking  string
 	Speakers  []pair
 	Broadcast *section // nil: the broadcast was never cut
+	Incidents *section // nil: the sitting ran without suspension, closed doors or closing for lack of quorum
 }
 
 type pair struct{ Label, Value string }
@@ -372,6 +392,13 @@ func (m *Minutes) phrase(l Labels) doc {
 		if it.Quorum != nil {
 			f(l.Quorum, l.quorum(*it.Quorum))
 		}
+		for _, q := range it.QuorumIncidents {
+			label := l.QuorumRegained
+			if q.Lost {
+				label = l.QuorumLost
+			}
+			f(label, fmt.Sprintf(l.QuorumIncidentF, l.clock(q.At), l.quorum(q.Quorum)))
+		}
 		secretPostponed := false
 		if sb := it.SecretBallot; sb != nil {
 			f(l.SecretBallot, fmt.Sprintf(l.SecretRequestedF, sb.Requesters, sb.Present))
@@ -385,7 +412,11 @@ func (m *Minutes) phrase(l Labels) doc {
 			}
 		}
 		if it.Status == StatusPostponed && !secretPostponed {
-			f(l.Postponed, it.PostponeReason)
+			reason := it.PostponeReason
+			if reason == ReferredForLackOfQuorum {
+				reason = l.Referred
+			}
+			f(l.Postponed, reason)
 		}
 		if !it.ClosedAt.IsZero() {
 			f(l.Closed, l.clock(it.ClosedAt))
@@ -450,7 +481,35 @@ func (m *Minutes) phrase(l Labels) doc {
 			d.Broadcast.Lines = append(d.Broadcast.Lines, fmt.Sprintf(f, b.From.Format(layout), b.To.Format(layout)))
 		}
 	}
+	d.Incidents = l.incidents(m)
 	return d
+}
+
+// incidents is the section of the sitting's suspensions, closed-door votes and closing for
+// lack of a quorum, nil when there were none.
+func (l Labels) incidents(m *Minutes) *section {
+	var lines []string
+	for _, p := range m.Suspensions {
+		line := fmt.Sprintf(l.SuspendedF, l.clock(p.From), l.clock(p.To))
+		if p.Reason != "" {
+			line += fmt.Sprintf(l.ReasonF, p.Reason)
+		}
+		lines = append(lines, line)
+	}
+	for _, c := range m.ClosedDoors {
+		if c.Adopted {
+			lines = append(lines, fmt.Sprintf(l.ClosedDoorAdoptedF, c.For, c.Against, c.Required, c.Counted, l.clock(c.From), l.clock(c.To)))
+		} else {
+			lines = append(lines, fmt.Sprintf(l.ClosedDoorRejectedF, c.For, c.Against, c.Required, c.Counted, l.clock(c.From)))
+		}
+	}
+	if m.ClosedFor == ClosedNoQuorum && m.ClosingQuorum != nil {
+		lines = append(lines, fmt.Sprintf(l.ClosedNoQuorumF, l.clock(m.ClosedAt), l.quorum(*m.ClosingQuorum), l.date(m.SecondConvocationFrom)))
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	return &section{Heading: l.Incidents, Lines: lines}
 }
 
 // mdEscape keeps names and titles from being read as Markdown syntax or
@@ -494,7 +553,11 @@ const markdownMinutes = `# {{md .Title}}
 - **{{md .Label}}**{{$.Colon}}{{md .Value}}{{end}}
 {{if .Result}}
 **{{md .Result}}**
-{{end}}{{end}}{{end}}{{with .Broadcast}}
+{{end}}{{end}}{{end}}{{with .Incidents}}
+## {{md .Heading}}
+{{range .Lines}}
+- {{md .}}{{end}}
+{{end}}{{with .Broadcast}}
 ## {{md .Heading}}
 {{range .Lines}}
 - {{md .}}{{end}}
@@ -521,6 +584,8 @@ const htmlMinutes = `<!DOCTYPE html>
 <dl>{{range .Names}}<dt>{{.Label}}</dt><dd>{{.Value}}</dd>{{end}}</dl>
 {{if .Result}}<p><strong>{{.Result}}</strong></p>{{end}}
 {{end}}</section>
+{{end}}{{with .Incidents}}<h2>{{.Heading}}</h2>
+<ul>{{range .Lines}}<li>{{.}}</li>{{end}}</ul>
 {{end}}{{with .Broadcast}}<h2>{{.Heading}}</h2>
 <ul>{{range .Lines}}<li>{{.}}</li>{{end}}</ul>
 {{end}}{{if .Speakers}}<h2>{{.Speaking}}</h2>
