@@ -386,9 +386,8 @@ func (dk *desk) watch() (chan []byte, func()) {
 	}
 }
 
-// writeRefusal answers a refused command: its reason in the language the caller's
-// Accept-Language prefers (French or English; English when it names neither), and, for the
-// rules that have words in both, both under "reasons".
+// writeRefusal answers a refused command: a rule with words in both languages in the
+// caller's (httpapi.Refuse), any other refusal as it is written.
 func writeRefusal(w http.ResponseWriter, r *http.Request, err error) {
 	e := commandError(err)
 	var re *council.RuleError
@@ -396,22 +395,7 @@ func writeRefusal(w http.ResponseWriter, r *http.Request, err error) {
 		httpapi.Fail(w, e)
 		return
 	}
-	httpapi.WriteJSON(w, e.Status, map[string]any{
-		"error":   re.In(refusalLanguage(r)),
-		"reasons": map[string]string{"en": re.In("en"), "fr": re.In("fr")},
-	})
-}
-
-// refusalLanguage is the first of fr and en in the request's Accept-Language, en when none.
-func refusalLanguage(r *http.Request) string {
-	for _, tag := range strings.Split(r.Header.Get("Accept-Language"), ",") {
-		tag, _, _ = strings.Cut(strings.TrimSpace(tag), ";")
-		primary, _, _ := strings.Cut(strings.ToLower(tag), "-")
-		if primary == "fr" || primary == "en" {
-			return primary
-		}
-	}
-	return "en"
+	httpapi.Refuse(w, r, e.Status, re.In("en"), re.In("fr"))
 }
 
 // commandError turns a refusal into an API error with its reason.

@@ -2,8 +2,6 @@ package signaling_test
 
 import (
 	"bytes"
-	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -11,40 +9,16 @@ import (
 	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
-// callInFrench is call with the browser's Accept-Language of a French console.
-func callInFrench(t *testing.T, ts *signalingtest.Server, method, path, token string, body any) (int, map[string]any) {
-	t.Helper()
-	b, err := json.Marshal(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), method, ts.HTTP.URL+path, bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept-Language", "fr-FR,fr;q=0.9,en;q=0.8")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, out
-}
-
-// refusedInBoth asserts a refusal whose reason reads in French to a French console and in
-// English to a client that asked for no language.
+// refusedInBoth asserts a refusal whose reason reads in English to a client asking for it, and
+// in French to a French console and to a client naming no language.
 func refusedInBoth(t *testing.T, ts *signalingtest.Server, method, path, token string, body any, status int, en, fr string) {
 	t.Helper()
 	wantRefused(t, ts, method, path, token, body, status, en)
-	got, out := callInFrench(t, ts, method, path, token, body)
-	if msg, _ := out["error"].(string); got != status || !strings.Contains(msg, fr) {
-		t.Fatalf("%s %s in French: %d %q, want %d saying %q", method, path, got, msg, status, fr)
+	for _, lang := range []string{"fr-FR,fr;q=0.9,en;q=0.8", ""} {
+		got, raw := ts.CallIn(t, lang, method, path, token, body)
+		if msg, _ := signalingtest.Object(raw)["error"].(string); got != status || !strings.Contains(msg, fr) {
+			t.Fatalf("%s %s with Accept-Language %q: %d %q, want %d saying %q", method, path, lang, got, msg, status, fr)
+		}
 	}
 }
 

@@ -105,26 +105,20 @@ func refuseRole(w http.ResponseWriter, r *http.Request, a httpapi.Access, c http
 	httpapi.WriteError(w, http.StatusForbidden, fmt.Sprintf("%s is for %s; your token's role is %s", r.Pattern, a, role))
 }
 
-// refusePresiding refuses a chair's power to a caller who does not preside now, in the
-// caller's language (a console shows it as it is written).
+// refusePresiding refuses a chair's power to a caller who does not preside now, worded in both
+// languages (a console shows it as it is written).
 func refusePresiding(w http.ResponseWriter, r *http.Request, a httpapi.Access, c httpapi.Caller, chair int) {
-	if refusalLanguage(r) == "fr" {
-		now := "aucune séance n’est ouverte"
-		if chair != 0 {
-			now = fmt.Sprintf("c’est le siège %d qui préside", chair)
-		}
-		httpapi.WriteError(w, http.StatusForbidden, fmt.Sprintf("%s est réservé à la présidence de séance ; votre jeton est celui du rôle %s (siège %d) et %s", r.Pattern, frenchRole(c.Role), c.Seat, now))
-		return
-	}
 	role := string(c.Role)
 	if role == "" {
 		role = "no council role"
 	}
-	now := "no sitting is open"
+	now, maintenant := "no sitting is open", "aucune séance n’est ouverte"
 	if chair != 0 {
-		now = fmt.Sprintf("seat %d presides now", chair)
+		now, maintenant = fmt.Sprintf("seat %d presides now", chair), fmt.Sprintf("c’est le siège %d qui préside", chair)
 	}
-	httpapi.WriteError(w, http.StatusForbidden, fmt.Sprintf("%s is for %s; your token's role is %s (seat %d) and %s", r.Pattern, a, role, c.Seat, now))
+	httpapi.Refuse(w, r, http.StatusForbidden,
+		fmt.Sprintf("%s is for %s; your token's role is %s (seat %d) and %s", r.Pattern, a, role, c.Seat, now),
+		fmt.Sprintf("%s est réservé à la présidence de séance ; votre jeton est celui du rôle %s (siège %d) et %s", r.Pattern, frenchRole(c.Role), c.Seat, maintenant))
 }
 
 // frenchRole names a token's role in the words of a French sitting.
@@ -136,6 +130,14 @@ func frenchRole(r auth.Role) string {
 		return "secrétaire de séance"
 	case auth.RoleMember:
 		return "membre"
+	case auth.RoleAgent:
+		return "agent"
+	case auth.RoleInterpreter:
+		return "interprète"
+	case auth.RoleCaptioner:
+		return "sous-titrage"
+	case auth.RoleViewer:
+		return "public"
 	case "":
 		return "sans rôle au conseil"
 	}

@@ -30,8 +30,8 @@ func commune(t *testing.T, ts *signalingtest.Server, room string) (mayor, clerk 
 // wantRefused asserts a refusal with the status and words of the reason.
 func wantRefused(t *testing.T, ts *signalingtest.Server, method, path, token string, body any, status int, words ...string) {
 	t.Helper()
-	got, out := call(t, ts, method, path, token, body)
-	msg, _ := out["error"].(string)
+	got, raw := ts.CallIn(t, "en", method, path, token, body)
+	msg, _ := signalingtest.Object(raw)["error"].(string)
 	if got != status {
 		t.Fatalf("%s %s: %d %q, want %d", method, path, got, msg, status)
 	}
