@@ -8,7 +8,7 @@ import path from 'node:path'
 import { repoRoot } from './harness.mjs'
 import {
   ApiError, CouncilClient, CouncilStore, isNewer, decodeMessage, ballotsOf, count, floorBlocksMic,
-  queuePosition, hasFloor, nextVoteId, nextItemId, latestResult, changes, choices, voteModes, profiles
+  queuePosition, hasFloor, nextVoteId, nextItemId, latestResult, changes, choices, voteModes, profiles, panelRole
 } from '../../web-client/static/js/council.js'
 import fr from '../../web-client/static/i18n/fr.js'
 
@@ -151,6 +151,16 @@ test('ids proposed for the next item and vote are free', () => {
   assert.equal(nextVoteId(view, '3'), '3-1')
   assert.equal(nextItemId(view), '4')
   assert.equal(nextItemId(sitting({ items: [] })), '1')
+})
+
+test('the panel follows the seat presiding: a member handed the chair gets the console (CGCT L2121-14)', () => {
+  const presiding = (chair) => sitting({ session: { ...sitting().session, chair } })
+  assert.equal(panelRole(presiding(1), { role: 'member', seat: 3 }), 'member')
+  assert.equal(panelRole(presiding(3), { role: 'member', seat: 3 }), 'chair')
+  assert.equal(panelRole(presiding(3), { role: 'chair', seat: 1 }), 'chair', 'the mayor keeps the console, the server refusing what only the seat presiding may do')
+  assert.equal(panelRole(presiding(3), { role: 'clerk', seat: 3 }), 'clerk', 'only a member is handed the chair')
+  assert.equal(panelRole(presiding(3), { role: 'member' }), 'member', 'a member without a seat never presides')
+  assert.equal(panelRole(null, { role: 'member', seat: 3 }), 'member')
 })
 
 test('what is announced: to whom, and only what changed', () => {

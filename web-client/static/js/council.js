@@ -173,6 +173,14 @@ export function sessionClosed (view) {
   return Boolean(view?.session?.closedAt)
 }
 
+// panelRole is the panel a participant is shown: the chair's console to a member while the
+// sitting has them preside (the chair handed over, CGCT L2121-14), their role's otherwise. The
+// server checks the same seat for every power of the chair.
+export function panelRole (view, { role, seat }) {
+  if (role === 'member' && seat && view?.session?.chair === seat) return 'chair'
+  return role
+}
+
 // ballotsOf lists the seats a member votes for in the open vote, themselves first, then each seat
 // whose proxy they hold: those still to vote (from pendingVoters) and those already cast.
 export function ballotsOf (view, mySeat) {
