@@ -44,6 +44,27 @@ type Labels struct {
 	ByProxyF                                                string // voter, holder
 	Speaking, SpeechesF                                     string // count
 
+	// Elections (CGCT L2121-21). RoundF heads a round (its number); its facts are the
+	// candidates, the voters, the blank and the spoilt papers apart, the votes cast, the absolute
+	// majority, and each candidate's votes (CandidateVotesF: count); a public round names the
+	// papers (VotedForF: candidate). Its outcome: elected at the absolute majority
+	// (ElectedAbsoluteF: name, votes, required, cast), at the relative majority
+	// (ElectedRelativeF: name, votes), as the eldest of those tied (ElectedEldestF: name, votes,
+	// the tied), nobody at the absolute majority (NoAbsoluteMajorityF: required), or a tie the
+	// roster's birth dates cannot settle (TieUnsettledF: votes, the tied). Elected heads the
+	// item's outcome.
+	RoundF, Candidates, Voters, BlankPapers, SpoiltPapers, AbsoluteMajority, CandidateVotesF, VotedForF string
+	ElectedAbsoluteF, ElectedRelativeF, ElectedEldestF, NoAbsoluteMajorityF, TieUnsettledF, Elected     string
+	// PublicVote heads a public vote by name asked by members (PublicRequestedF: time, names,
+	// count, present) or decided unanimously instead of a secret ballot (PublicDecidedF:
+	// present, time).
+	PublicVote, PublicRequestedF, PublicDecidedF string
+	// Correction heads a ballot the clerk corrected (CorrectionF: as keyed, as corrected, time,
+	// who, reason), each ballot written BallotF (member, choice) with its choice in words;
+	// ChoiceCandidateF names an election paper's candidate; ClerkRole says who the clerk is.
+	Correction, CorrectionF, BallotF, ClerkRole                                             string
+	ChoiceFor, ChoiceAgainst, ChoiceAbstain, ChoiceNotVoting, ChoiceBlank, ChoiceCandidateF string
+
 	// Broadcast heads the passages cut from the public broadcast; BleepF phrases one (from,
 	// to, both in BleepTimeLayout: to the second, as a viewer would look for them).
 	Broadcast, BleepF, BleepTimeLayout string
@@ -133,6 +154,21 @@ func FrenchLabels() Labels {
 		Blank: "Blancs ou nuls", Cast: "Suffrages exprimés", Required: "Majorité requise",
 		Adopted: "Adopté", Rejected: "Rejeté", CastingVote: "voix prépondérante du président",
 		ByProxyF: "%s (pouvoir à %s)", Speaking: "Temps de parole", SpeechesF: "%d intervention(s)",
+		RoundF: "tour de scrutin n° %d", Candidates: "Candidats", Voters: "Votants", BlankPapers: "Bulletins blancs",
+		SpoiltPapers: "Bulletins nuls", AbsoluteMajority: "Majorité absolue", CandidateVotesF: "%d voix", VotedForF: "Pour %s",
+		ElectedAbsoluteF:    "%s est élu(e) à la majorité absolue : %d voix, %d requises sur %d suffrages exprimés",
+		ElectedRelativeF:    "%s est élu(e) à la majorité relative (CGCT L2121-21) : %d voix",
+		ElectedEldestF:      "%s est élu(e) au bénéfice de l'âge : %d voix chacun pour %s, l'élection est acquise au plus âgé (CGCT L2121-21)",
+		NoAbsoluteMajorityF: "Aucun candidat n'obtient la majorité absolue (%d voix requises) : un nouveau tour est nécessaire",
+		TieUnsettledF:       "Égalité de voix (%d chacun) entre %s : le plus âgé ne peut être désigné, une date de naissance manquant au tableau ou étant commune",
+		Elected:             "Élu(e)",
+		PublicVote:          "Scrutin public",
+		PublicRequestedF:    "demandé à %s par %s, soit %d des %d membres présents (CGCT L2121-21) : chaque vote est inscrit au nom de son auteur",
+		PublicDecidedF:      "le conseil a décidé à l'unanimité des %d membres présents, à %s, de ne pas procéder au scrutin secret (CGCT L2121-21)",
+		Correction:          "Correction", CorrectionF: "bulletin saisi « %s » corrigé en « %s » à %s par %s ; motif : %s", BallotF: "%s : %s",
+		ClerkRole: "secrétariat de séance",
+		ChoiceFor: "pour", ChoiceAgainst: "contre", ChoiceAbstain: "abstention", ChoiceNotVoting: "ne prend pas part au vote",
+		ChoiceBlank: "bulletin blanc", ChoiceCandidateF: "vote pour %s",
 		Broadcast: "Diffusion publique", BleepTimeLayout: "15:04:05",
 		Incidents: "Incidents de séance", SuspendedF: "Séance suspendue de %s à %s", ReasonF: " (motif : %s)",
 		ClosedDoorAdoptedF:  "Huis clos (CGCT L2121-18) voté par %d voix contre %d (%d requises sur %d membres présents ou représentés) : séance à huis clos de %s à %s",
@@ -182,6 +218,21 @@ func EnglishLabels() Labels {
 		Blank: "Blank or spoilt", Cast: "Votes cast", Required: "Needed to pass",
 		Adopted: "Adopted", Rejected: "Rejected", CastingVote: "chair's casting vote",
 		ByProxyF: "%s (proxy to %s)", Speaking: "Speaking time", SpeechesF: "%d speech(es)",
+		RoundF: "round %d", Candidates: "Candidates", Voters: "Voters", BlankPapers: "Blank papers",
+		SpoiltPapers: "Spoilt papers", AbsoluteMajority: "Absolute majority", CandidateVotesF: "%d vote(s)", VotedForF: "For %s",
+		ElectedAbsoluteF:    "%s is elected by an absolute majority: %d votes, %d needed of %d cast",
+		ElectedRelativeF:    "%s is elected by a relative majority (CGCT L2121-21): %d votes",
+		ElectedEldestF:      "%s is elected as the eldest: %d votes each for %s, and a tie goes to the eldest (CGCT L2121-21)",
+		NoAbsoluteMajorityF: "No candidate has the absolute majority (%d votes needed): a further round is needed",
+		TieUnsettledF:       "A tie (%d votes each) between %s: the eldest cannot be named, a birth date being missing from the roster or shared",
+		Elected:             "Elected",
+		PublicVote:          "Public vote",
+		PublicRequestedF:    "requested at %s by %s, %d of the %d members present (CGCT L2121-21): each vote is recorded under its voter's name",
+		PublicDecidedF:      "the council decided unanimously, %d members present, at %s, not to vote by secret ballot (CGCT L2121-21)",
+		Correction:          "Correction", CorrectionF: "ballot keyed “%s” corrected to “%s” at %s by %s; reason: %s", BallotF: "%s: %s",
+		ClerkRole: "clerk",
+		ChoiceFor: "for", ChoiceAgainst: "against", ChoiceAbstain: "abstention", ChoiceNotVoting: "not voting",
+		ChoiceBlank: "blank paper", ChoiceCandidateF: "a vote for %s",
 		Broadcast: "Public broadcast", BleepTimeLayout: "15:04:05",
 		Incidents: "Incidents of the sitting", SuspendedF: "Sitting suspended from %s to %s", ReasonF: " (reason: %s)",
 		ClosedDoorAdoptedF:  "Closed-door sitting (CGCT L2121-18) voted by %d to %d (%d required of %d members present or represented): held in private from %s to %s",
@@ -232,10 +283,11 @@ type itemDoc struct {
 }
 
 type voteDoc struct {
-	Heading string
-	Facts   []pair
-	Names   []pair // choice label, names
-	Result  string
+	Heading     string
+	Facts       []pair
+	Names       []pair // choice label, names
+	Corrections []pair
+	Result      string
 }
 
 func (l Labels) date(t time.Time) string {
@@ -411,6 +463,12 @@ func (m *Minutes) phrase(l Labels) doc {
 				f(l.Postponed, fmt.Sprintf(l.SecretPostponedF, strings.Join(names, ", ")))
 			}
 		}
+		if pv := it.PublicVote; pv != nil {
+			f(l.PublicVote, fmt.Sprintf(l.PublicRequestedF, l.clock(pv.At), names(pv.Requesters), len(pv.Requesters), pv.Present))
+		}
+		if d := it.PublicDecided; d != nil {
+			f(l.PublicVote, fmt.Sprintf(l.PublicDecidedF, d.Present, l.clock(d.At)))
+		}
 		if it.Status == StatusPostponed && !secretPostponed {
 			reason := it.PostponeReason
 			if reason == ReferredForLackOfQuorum {
@@ -421,8 +479,14 @@ func (m *Minutes) phrase(l Labels) doc {
 		if !it.ClosedAt.IsZero() {
 			f(l.Closed, l.clock(it.ClosedAt))
 		}
+		if it.Elected != nil {
+			f(l.Elected, it.Elected.Name)
+		}
 		for _, v := range it.Votes {
 			vd := voteDoc{Heading: l.Vote + " " + v.ID}
+			if v.Round > 0 {
+				vd.Heading += " — " + fmt.Sprintf(l.RoundF, v.Round)
+			}
 			vf := func(label, value string) { vd.Facts = append(vd.Facts, pair{label, value}) }
 			if v.Question != "" {
 				vf(l.Question, v.Question)
@@ -431,7 +495,22 @@ func (m *Minutes) phrase(l Labels) doc {
 			vf(l.Opened, l.clock(v.OpenedAt))
 			vf(l.Quorum, l.quorum(v.Quorum))
 			vf(l.Closed, l.clock(v.ClosedAt))
-			names := func(label string, vs []Voter) {
+			if len(v.Candidates) > 0 {
+				vf(l.Candidates, names(v.Candidates))
+			}
+			if e := v.Election; e != nil {
+				vf(l.Voters, fmt.Sprint(e.Voters))
+				vf(l.BlankPapers, fmt.Sprint(e.Blank))
+				vf(l.SpoiltPapers, fmt.Sprint(e.Spoilt))
+				vf(l.Cast, fmt.Sprint(e.Cast))
+				if e.Required > 0 {
+					vf(l.AbsoluteMajority, fmt.Sprint(e.Required))
+				}
+				for _, c := range e.Votes {
+					vf(c.Name, fmt.Sprintf(l.CandidateVotesF, c.Votes))
+				}
+			}
+			voters := func(label string, vs []Voter) {
 				if len(vs) == 0 {
 					return
 				}
@@ -444,11 +523,20 @@ func (m *Minutes) phrase(l Labels) doc {
 				}
 				vd.Names = append(vd.Names, pair{fmt.Sprintf("%s (%d)", label, len(vs)), strings.Join(ns, ", ")})
 			}
-			names(l.For, v.For)
-			names(l.Against, v.Against)
-			names(l.Abstain, v.Abstain)
-			names(l.NotVoting, v.NotVoting)
-			if r := v.Result; r != nil {
+			voters(l.For, v.For)
+			voters(l.Against, v.Against)
+			voters(l.Abstain, v.Abstain)
+			for _, c := range v.ForCandidates {
+				voters(fmt.Sprintf(l.VotedForF, c.Candidate.Name), c.Voters)
+			}
+			voters(l.BlankPapers, v.Blank)
+			voters(l.NotVoting, v.NotVoting)
+			for _, c := range v.Corrections {
+				vd.Corrections = append(vd.Corrections, pair{l.Correction, l.correction(c)})
+			}
+			if e := v.Election; e != nil {
+				vd.Result = l.electionOutcome(*e)
+			} else if r := v.Result; r != nil {
 				verdict := l.Rejected
 				if r.Adopted {
 					verdict = l.Adopted
@@ -483,6 +571,65 @@ func (m *Minutes) phrase(l Labels) doc {
 	}
 	d.Incidents = l.incidents(m)
 	return d
+}
+
+// names lists members by name: "Anne Maire, Bruno Adjoint".
+func names(ms []MemberRef) string {
+	ns := make([]string, len(ms))
+	for i, m := range ms {
+		ns[i] = m.Name
+	}
+	return strings.Join(ns, ", ")
+}
+
+// electionOutcome says whom a round elected and by which rule of CGCT L2121-21, or why it
+// elected nobody.
+func (l Labels) electionOutcome(e RoundMinutes) string {
+	top := 0
+	if len(e.Votes) > 0 {
+		top = e.Votes[0].Votes
+	}
+	switch {
+	case e.Elected != nil && e.ByAge:
+		return fmt.Sprintf(l.ElectedEldestF, e.Elected.Name, top, names(e.Tied))
+	case e.Elected != nil && e.Required > 0:
+		return fmt.Sprintf(l.ElectedAbsoluteF, e.Elected.Name, top, e.Required, e.Cast)
+	case e.Elected != nil:
+		return fmt.Sprintf(l.ElectedRelativeF, e.Elected.Name, top)
+	case len(e.Tied) > 0:
+		return fmt.Sprintf(l.TieUnsettledF, top, names(e.Tied))
+	}
+	return fmt.Sprintf(l.NoAbsoluteMajorityF, e.Required)
+}
+
+// correction phrases a corrected ballot: both values, when, who and why.
+func (l Labels) correction(c CorrectionMinutes) string {
+	who := c.By.Identity
+	if c.By.Role == RoleClerk {
+		who = strings.TrimSpace(who + " (" + l.ClerkRole + ")")
+	}
+	return fmt.Sprintf(l.CorrectionF, l.ballot(c.From), l.ballot(c.To), l.clock(c.At), who, c.Reason)
+}
+
+func (l Labels) ballot(b BallotMinutes) string {
+	var choice string
+	switch b.Choice {
+	case For:
+		choice = l.ChoiceFor
+	case Against:
+		choice = l.ChoiceAgainst
+	case Abstain:
+		choice = l.ChoiceAbstain
+	case NotVoting:
+		choice = l.ChoiceNotVoting
+	case BlankPaper:
+		choice = l.ChoiceBlank
+	case ForCandidate:
+		if b.Candidate != nil {
+			choice = fmt.Sprintf(l.ChoiceCandidateF, b.Candidate.Name)
+		}
+	}
+	return fmt.Sprintf(l.BallotF, b.Member.Name, choice)
 }
 
 // incidents is the section of the sitting's suspensions, closed-door votes and closing for
@@ -550,6 +697,7 @@ const markdownMinutes = `# {{md .Title}}
 {{range .Facts}}
 - **{{md .Label}}**{{$.Colon}}{{md .Value}}{{end}}
 {{range .Names}}
+- **{{md .Label}}**{{$.Colon}}{{md .Value}}{{end}}{{range .Corrections}}
 - **{{md .Label}}**{{$.Colon}}{{md .Value}}{{end}}
 {{if .Result}}
 **{{md .Result}}**
@@ -582,7 +730,8 @@ const htmlMinutes = `<!DOCTYPE html>
 {{range .Votes}}<h4>{{.Heading}}</h4>
 <dl>{{range .Facts}}<dt>{{.Label}}</dt><dd>{{.Value}}</dd>{{end}}</dl>
 <dl>{{range .Names}}<dt>{{.Label}}</dt><dd>{{.Value}}</dd>{{end}}</dl>
-{{if .Result}}<p><strong>{{.Result}}</strong></p>{{end}}
+{{if .Corrections}}<dl>{{range .Corrections}}<dt>{{.Label}}</dt><dd>{{.Value}}</dd>{{end}}</dl>
+{{end}}{{if .Result}}<p><strong>{{.Result}}</strong></p>{{end}}
 {{end}}</section>
 {{end}}{{with .Incidents}}<h2>{{.Heading}}</h2>
 <ul>{{range .Lines}}<li>{{.}}</li>{{end}}</ul>

@@ -144,8 +144,35 @@ func TestSittingWithAnElectionAndIncidentsThroughTheAPI(t *testing.T) {
 		t.Fatalf("item 3 incident %v, want the quorum lost at 2 present", lost)
 	}
 
+	// The procès-verbal, as the clerk downloads it, says all of it in French: who asked for the
+	// public vote and how each member voted, the correction with both values, who made it and
+	// why, and each round of the election with its figures and the rule that elected.
+	status, raw := ts.Call(t, "GET", api+"/minutes", clerk, nil)
+	md := string(raw)
+	if status != 200 {
+		t.Fatalf("minutes: %d %s", status, md)
+	}
+	for _, want := range []string{
+		"- **Scrutin public** : demandé à ",
+		" par David Elu, Emma Vote, soit 2 des 5 membres présents (CGCT L2121-21) : chaque vote est inscrit au nom de son auteur\n",
+		"- **Pour (2)** : Anne Maire, David Elu\n- **Contre (2)** : Bruno Adjoint, Chloé Conseil\n- **Abstentions (1)** : Emma Vote\n",
+		"- **Correction** : bulletin saisi « Bruno Adjoint : pour » corrigé en « Bruno Adjoint : contre » à ",
+		" par greffe (secrétariat de séance) ; motif : réponse mal saisie\n",
+		"#### Vote 2-1 — tour de scrutin n° 1\n",
+		"- **Votants** : 5\n- **Bulletins blancs** : 1\n- **Bulletins nuls** : 0\n- **Suffrages exprimés** : 4\n- **Majorité absolue** : 3\n- **Bruno Adjoint** : 2 voix\n- **Chloé Conseil** : 2 voix\n",
+		"**Aucun candidat n'obtient la majorité absolue (3 voix requises) : un nouveau tour est nécessaire**\n",
+		"- **Bulletins blancs** : 0\n- **Bulletins nuls** : 1\n",
+		"#### Vote 2-3 — tour de scrutin n° 3\n",
+		"**Chloé Conseil est élu(e) au bénéfice de l'âge : 2 voix chacun pour Bruno Adjoint, Chloé Conseil, l'élection est acquise au plus âgé (CGCT L2121-21)**\n",
+		"- **Élu(e)** : Chloé Conseil\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the minutes lack %q:\n%s", want, md)
+		}
+	}
+
 	// Nothing is deleted: the journal holds the ballot as keyed and its correction.
-	status, raw := ts.Call(t, "GET", api+"/journal", clerk, nil)
+	status, raw = ts.Call(t, "GET", api+"/journal", clerk, nil)
 	if status != 200 || !bytes.Contains(raw, []byte(`"ballot.corrected"`)) || bytes.Count(raw, []byte(`"ballot.cast"`)) != 5 {
 		t.Fatalf("journal (%d) lacks the keyed ballots or their correction", status)
 	}
