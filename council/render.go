@@ -88,6 +88,12 @@ type Labels struct {
 	// A roster file's line errors, shown to the clerk who imported it: the line and column,
 	// then the value; the field counts; the seat and the line it first appeared on.
 	RosterSeatF, RosterFieldsF, RosterTwiceF string
+	// The roster file's other faults: a birth date that is no date (line, column, value); a
+	// header's unknown column or one named twice (column, header); a required column missing
+	// (its name); a misplaced quote (line, column) or another fault of the CSV (line, column,
+	// the reader's reason); a file not read (the reason), not text, empty, or with no seat.
+	RosterBornF, RosterColumnUnknownF, RosterColumnTwiceF, RosterColumnMissingF, RosterQuoteF, RosterCSVF string
+	RosterReadF, RosterNotText, RosterEmpty, RosterNoSeat                                                 string
 	// ConvocationLateF warns that a convocation is late: the day it is (or would be) sent,
 	// the clear days it leaves, the clear days required, the last day to send it.
 	ConvocationLateF string
@@ -182,10 +188,20 @@ func FrenchLabels() Labels {
 		ChapterRejectedF: "Résultat : rejeté (%d pour, %d contre, %d abstentions)",
 		ChapterClosed:    "Clôture de la séance", ChapterBleep: "Passage coupé (bip)",
 		ChapterResumedF: "%s (suite)", ChapterResumed: "Suite",
-		RosterSeatF:      "ligne %d, colonne %d : le siège %q n'est pas un nombre entier positif",
-		RosterFieldsF:    "ligne %d : %d champs, l'en-tête en a %d",
-		RosterTwiceF:     "ligne %d : le siège %q figure deux fois (déjà ligne %d)",
-		ConvocationLateF: "convocation tardive : envoyée le %s, elle laisse %d jour(s) franc(s) avant la séance, il en faut %d (envoi au plus tard le %s)",
+		RosterSeatF:          "ligne %d, colonne %d : le siège %q n'est pas un nombre entier positif",
+		RosterFieldsF:        "ligne %d : %d champs, l'en-tête en a %d",
+		RosterTwiceF:         "ligne %d : le siège %q figure deux fois (déjà ligne %d)",
+		RosterBornF:          "ligne %d, colonne %d : la date de naissance %q n'est pas une date comme 27/03/1961 ou 1961-03-27",
+		RosterColumnUnknownF: "ligne 1, colonne %d : colonne %q inconnue (colonnes possibles : siège, nom, groupe, fonction, date de naissance, courriel, téléphone)",
+		RosterColumnTwiceF:   "ligne 1, colonne %d : la colonne %q figure deux fois",
+		RosterColumnMissingF: "ligne 1 : il manque la colonne %q (l'en-tête doit nommer le siège et le nom ; groupe, fonction, date de naissance, courriel et téléphone sont facultatifs)",
+		RosterQuoteF:         "ligne %d, colonne %d : guillemet mal placé (un champ qui contient un guillemet s'écrit entre guillemets, le guillemet doublé)",
+		RosterCSVF:           "ligne %d, colonne %d : le fichier CSV est mal formé (%v)",
+		RosterReadF:          "le fichier des membres n'a pu être lu : %v",
+		RosterNotText:        "le fichier n'est pas du texte UTF-8 (enregistrez le tableur au format « CSV UTF-8 »)",
+		RosterEmpty:          "le fichier est vide (il faut une ligne d'en-tête : siège, nom, groupe, fonction)",
+		RosterNoSeat:         "aucun siège après la ligne d'en-tête",
+		ConvocationLateF:     "convocation tardive : envoyée le %s, elle laisse %d jour(s) franc(s) avant la séance, il en faut %d (envoi au plus tard le %s)",
 	}
 }
 
@@ -246,10 +262,20 @@ func EnglishLabels() Labels {
 		ChapterRejectedF: "Result: rejected (%d for, %d against, %d abstentions)",
 		ChapterClosed:    "Closing of the session", ChapterBleep: "Passage cut (bleep)",
 		ChapterResumedF: "%s (continued)", ChapterResumed: "Continued",
-		RosterSeatF:      "line %d, column %d: seat %q is not a positive whole number",
-		RosterFieldsF:    "line %d: %d fields, the header has %d",
-		RosterTwiceF:     "line %d: seat %q appears twice (first on line %d)",
-		ConvocationLateF: "late convocation: sent on %s, it leaves %d clear day(s) before the sitting, %d are required (send it by %s)",
+		RosterSeatF:          "line %d, column %d: seat %q is not a positive whole number",
+		RosterFieldsF:        "line %d: %d fields, the header has %d",
+		RosterTwiceF:         "line %d: seat %q appears twice (first on line %d)",
+		RosterBornF:          "line %d, column %d: birth date %q is not a date like 1961-03-27 or 27/03/1961",
+		RosterColumnUnknownF: "line 1, column %d: unknown column %q (expected seat, name, group, role, born, email, phone)",
+		RosterColumnTwiceF:   "line 1, column %d: column %q appears twice",
+		RosterColumnMissingF: "line 1: column %q is missing (header must name seat and name; group, role, born, email and phone are optional)",
+		RosterQuoteF:         "line %d, column %d: misplaced quote (a field containing a quote is written between quotes, the quote doubled)",
+		RosterCSVF:           "line %d, column %d: the CSV file is malformed (%v)",
+		RosterReadF:          "the roster file could not be read: %v",
+		RosterNotText:        "the file is not UTF-8 text (export the spreadsheet as CSV UTF-8)",
+		RosterEmpty:          "the file is empty (expected a header row: seat, name, group, role)",
+		RosterNoSeat:         "no seat after the header row",
+		ConvocationLateF:     "late convocation: sent on %s, it leaves %d clear day(s) before the sitting, %d are required (send it by %s)",
 	}
 }
 

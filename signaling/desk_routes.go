@@ -250,7 +250,10 @@ func (d *deliberation) openSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	roster, agenda, err := d.srv.prep.sessionOf(r.Context(), r.PathValue("room"), &req)
-	if err != nil {
+	if le, ok := errors.AsType[*council.RosterLineError](err); ok {
+		refuseRoster(w, r, "rosterCsv: ", le)
+		return
+	} else if err != nil {
 		fail(w, err)
 		return
 	}

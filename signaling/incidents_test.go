@@ -39,10 +39,16 @@ func TestSittingWithAnElectionAndIncidentsThroughTheAPI(t *testing.T) {
 		"3,Chloé Conseil,Opposition,conseillère,12/09/1949\n" +
 		"4,David Elu,Majorité,conseiller,\n" +
 		"5,Emma Vote,Opposition,conseillère,\n"
-	must(t, ts, "POST", api+"/session", clerk, map[string]any{
+	opening := map[string]any{
 		"body":  map[string]string{"name": "Conseil municipal de Test", "kind": "commune", "profile": "fr-commune"},
-		"title": "Séance du 7 décembre", "chair": 1, "secretary": 2, "rosterCsv": roster,
-	})
+		"title": "Séance du 7 décembre", "chair": 1, "secretary": 2, "rosterCsv": strings.Replace(roster, "12/09/1949", "31/09/1949", 1),
+	}
+	// A birth date that is no date stops the opening, worded for the clerk (the eldest could
+	// not be named on a tie otherwise).
+	refusedInBoth(t, ts, "POST", api+"/session", clerk, opening, 400,
+		`rosterCsv: line 4, column 5: birth date "31/09/1949" is not a date`, `rosterCsv: ligne 4, colonne 5 : la date de naissance "31/09/1949" n'est pas une date`)
+	opening["rosterCsv"] = roster
+	must(t, ts, "POST", api+"/session", clerk, opening)
 	for seat := 1; seat <= 5; seat++ {
 		must(t, ts, "POST", api+"/attendance/arrival", clerk, map[string]any{"seat": seat, "place": "chamber"})
 	}

@@ -24,9 +24,17 @@ func Language(r *http.Request) string {
 // Language, "reasons": {"en": …, "fr": …}}, so that a console shows it as it is and a client
 // in the other language can still pick its own.
 func Refuse(w http.ResponseWriter, r *http.Request, status int, en, fr string) {
-	msg := fr
+	RefuseWith(w, r, status, en, fr, nil)
+}
+
+// RefuseWith is Refuse with more fields beside the reasons (the line of a file at fault).
+func RefuseWith(w http.ResponseWriter, r *http.Request, status int, en, fr string, more map[string]any) {
+	out := map[string]any{"error": fr, "reasons": map[string]string{"en": en, "fr": fr}}
 	if Language(r) == "en" {
-		msg = en
+		out["error"] = en
 	}
-	WriteJSON(w, status, map[string]any{"error": msg, "reasons": map[string]string{"en": en, "fr": fr}})
+	for k, v := range more {
+		out[k] = v
+	}
+	WriteJSON(w, status, out)
 }
