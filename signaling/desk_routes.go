@@ -22,8 +22,9 @@ import (
 
 // Who may call the deliberation routes.
 var (
-	chairOnly    = httpapi.For(auth.RoleChair)
-	chairOrClerk = httpapi.For(auth.RoleChair, auth.RoleClerk)
+	// The chair's powers belong to the seat presiding now (the route table asks the sitting).
+	chairOnly    = httpapi.For(auth.RoleChair).OrPresiding()
+	chairOrClerk = httpapi.For(auth.RoleChair, auth.RoleClerk).OrPresiding()
 	clerkOnly    = httpapi.For(auth.RoleClerk)
 	voters       = httpapi.For(auth.RoleMember, auth.RoleChair, auth.RoleClerk)
 	floorAskers  = httpapi.For(auth.RoleMember, auth.RoleChair)
@@ -153,6 +154,25 @@ func commands() []commandRow {
 		{"/api/rooms/{room}/items/{item}/secret-ballot", chairOnly, withBody(council.RequestSecretBallot{}, func(cmd *council.RequestSecretBallot, r *http.Request, _ httpapi.Caller) {
 			cmd.Item = r.PathValue("item")
 		})},
+		// Elections: candidates declared in the sitting; how the item is voted, decided before.
+		{"/api/rooms/{room}/items/{item}/candidates", chairOrClerk, withBody(council.DeclareCandidate{}, func(cmd *council.DeclareCandidate, r *http.Request, _ httpapi.Caller) {
+			cmd.Item = r.PathValue("item")
+		})},
+		{"/api/rooms/{room}/items/{item}/candidates/withdraw", chairOrClerk, withBody(council.WithdrawCandidate{}, func(cmd *council.WithdrawCandidate, r *http.Request, _ httpapi.Caller) {
+			cmd.Item = r.PathValue("item")
+		})},
+		{"/api/rooms/{room}/items/{item}/public-vote", chairOnly, withBody(council.RequestPublicVote{}, func(cmd *council.RequestPublicVote, r *http.Request, _ httpapi.Caller) {
+			cmd.Item = r.PathValue("item")
+		})},
+		{"/api/rooms/{room}/items/{item}/public-vote/unanimous", chairOnly, withBody(council.DecidePublicVote{}, func(cmd *council.DecidePublicVote, r *http.Request, _ httpapi.Caller) {
+			cmd.Item = r.PathValue("item")
+		})},
+		// Incidents of the sitting.
+		{"/api/rooms/{room}/session/suspend", chairOnly, withBody(council.SuspendSitting{}, nil)},
+		{"/api/rooms/{room}/session/resume", chairOnly, withBody(council.ResumeSitting{}, nil)},
+		{"/api/rooms/{room}/session/close-no-quorum", chairOnly, withBody(council.CloseForLackOfQuorum{}, nil)},
+		{"/api/rooms/{room}/closed-door", chairOnly, withBody(council.VoteClosedDoor{}, nil)},
+		{"/api/rooms/{room}/closed-door/end", chairOnly, withBody(council.EndClosedDoor{}, nil)},
 		{"/api/rooms/{room}/votes", chairOnly, withBody(council.OpenVote{}, nil)},
 		// A member votes for their own seat unless the body names a seat whose proxy they hold.
 		{"/api/rooms/{room}/votes/{vote}/ballots", voters, withBody(council.CastBallot{}, func(cmd *council.CastBallot, r *http.Request, c httpapi.Caller) {
@@ -160,6 +180,9 @@ func commands() []commandRow {
 			cmd.Vote = r.PathValue("vote")
 		})},
 		{"/api/rooms/{room}/votes/{vote}/tally", clerkOnly, withBody(council.RecordTally{}, func(cmd *council.RecordTally, r *http.Request, _ httpapi.Caller) {
+			cmd.Vote = r.PathValue("vote")
+		})},
+		{"/api/rooms/{room}/votes/{vote}/corrections", clerkOnly, withBody(council.CorrectBallot{}, func(cmd *council.CorrectBallot, r *http.Request, _ httpapi.Caller) {
 			cmd.Vote = r.PathValue("vote")
 		})},
 		{"/api/rooms/{room}/votes/{vote}/close", chairOnly, withBody(council.CloseVote{}, func(cmd *council.CloseVote, r *http.Request, _ httpapi.Caller) {
@@ -180,6 +203,7 @@ func (d *deliberation) command(b build) http.HandlerFunc {
 		}
 		_, view, ok := d.onDesk(w, r, func(ctx context.Context, dk *desk) (council.View, error) {
 			return dk.execute(ctx, actorOf(c), func(h council.Header) (council.Command, error) {
+				h.By = dk.inSittingLocked(h.By)
 				r.Body = io.NopCloser(bytes.NewReader(body))
 				r.ContentLength = int64(len(body))
 				return b(r, c, h)
@@ -201,7 +225,7 @@ func (d *deliberation) onDesk(w http.ResponseWriter, r *http.Request, act func(c
 	}
 	view, err := act(ctx, dk)
 	if err != nil {
-		httpapi.Fail(w, commandError(err))
+		writeRefusal(w, r, err)
 		return nil, council.View{}, false
 	}
 	return dk, view, true
@@ -226,7 +250,10 @@ func (d *deliberation) openSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	roster, agenda, err := d.srv.prep.sessionOf(r.Context(), r.PathValue("room"), &req)
-	if err != nil {
+	if le, ok := errors.AsType[*council.RosterLineError](err); ok {
+		refuseRoster(w, r, "rosterCsv: ", le)
+		return
+	} else if err != nil {
 		fail(w, err)
 		return
 	}

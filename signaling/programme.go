@@ -284,7 +284,7 @@ func (rp *roomProgramme) selection() (broadcast.Selection, sitting) {
 		}
 		c := broadcast.Candidate{
 			HasFloor:    st.floorHolder != 0 && seat == st.floorHolder,
-			Chair:       role == auth.RoleChair || (st.chair != 0 && seat == st.chair),
+			Chair:       (st.chair == 0 && role == auth.RoleChair) || (st.chair != 0 && seat == st.chair),
 			Interpreter: role == auth.RoleInterpreter,
 			Joined:      p.joinedAt,
 		}
