@@ -295,6 +295,7 @@ func (dk *desk) executeLocked(ctx context.Context, cmd council.Command) (council
 		}
 		dk.seq = entry.Seq
 	}
+	dk.d.srv.sittingChanged(dk.room, events, dk.state) // webhooks.go
 	return dk.state.View(dk.d.now()), nil
 }
 

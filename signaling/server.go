@@ -93,6 +93,9 @@ type Config struct {
 	// RelayWait bounds how long a request waits for a room whose node is unreachable to be
 	// placed on a live node (10 s when zero).
 	RelayWait time.Duration
+
+	// Webhooks, when set, is told of rooms, participants, tracks and the sitting (webhooks.go).
+	Webhooks Webhooks
 }
 
 // Hooks are optional callbacks; nil fields are ignored.
@@ -130,6 +133,8 @@ type Server struct {
 	relayer *relayer // requests for rooms on other nodes (relay.go)
 
 	events serverEvents // join times, for /metrics (metrics.go)
+
+	sittings sittingWatch // the quorum last told to webhooks (webhooks.go)
 }
 
 // NewServer returns a server; Close ends every room and goroutine it started.
