@@ -276,6 +276,7 @@ func (dk *desk) execute(ctx context.Context, by council.Actor, build func(h coun
 }
 
 func (dk *desk) executeLocked(ctx context.Context, cmd council.Command) (council.View, error) {
+	before := dk.d.srv.beforeCommand(dk.state) // webhooks.go
 	events, err := dk.state.Decide(cmd)
 	if err != nil {
 		return council.View{}, err
@@ -295,7 +296,7 @@ func (dk *desk) executeLocked(ctx context.Context, cmd council.Command) (council
 		}
 		dk.seq = entry.Seq
 	}
-	dk.d.srv.sittingChanged(dk.room, events, dk.state) // webhooks.go
+	dk.d.srv.sittingChanged(dk.room, before, events, dk.state) // webhooks.go
 	return dk.state.View(dk.d.now()), nil
 }
 

@@ -58,7 +58,7 @@ func newRoom(s *Server, name string, emptyTimeout time.Duration) *Room {
 	r.log = s.log.With("room", name)
 	r.programme = r.startProgramme() // programme.go
 	r.emptyTimer = time.AfterFunc(emptyTimeout, r.closeIfEmpty)
-	r.roomStartedLocked() // webhooks.go
+	r.roomStarted() // webhooks.go
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -283,7 +283,7 @@ func (r *Room) remove(p *Participant, reason livekit.DisconnectReason, notify bo
 		}
 		r.trackEventLocked(lkwebhook.EventTrackUnpublished, p, t) // webhooks.go
 	}
-	r.participantEventLocked(lkwebhook.EventParticipantLeft, p, info)
+	r.participantEventLocked(lkwebhook.EventParticipantLeft, p, info) // webhooks.go
 	empty := len(r.participants) == 0
 	if empty && !r.closed {
 		r.emptyTimer.Reset(r.emptyTimeout)

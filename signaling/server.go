@@ -34,6 +34,7 @@ import (
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/sfu"
+	"github.com/ingeco/hemicycle/signaling/webhook"
 	"github.com/ingeco/hemicycle/store"
 )
 
@@ -94,8 +95,10 @@ type Config struct {
 	// placed on a live node (10 s when zero).
 	RelayWait time.Duration
 
-	// Webhooks, when set, is told of rooms, participants, tracks and the sitting (webhooks.go).
-	Webhooks Webhooks
+	// Webhooks, when it has URLs, sends them LiveKit's events of rooms, participants and
+	// tracks, and Hemicycle's of the sitting (webhooks.go). It must be valid
+	// (webhook.Config.Validate): NewServer runs without webhooks otherwise.
+	Webhooks webhook.Config
 }
 
 // Hooks are optional callbacks; nil fields are ignored.
@@ -134,7 +137,7 @@ type Server struct {
 
 	events serverEvents // join times, for /metrics (metrics.go)
 
-	sittings sittingWatch // the quorum last told to webhooks (webhooks.go)
+	webhooks *webhook.Notifier // nil without webhook URLs (webhooks.go)
 }
 
 // NewServer returns a server; Close ends every room and goroutine it started.
@@ -174,6 +177,12 @@ func NewServer(cfg Config) *Server {
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 	}
+	if len(cfg.Webhooks.URLs) > 0 {
+		var err error
+		if s.webhooks, err = webhook.New(cfg.Webhooks, cfg.Logger.With("part", "webhooks")); err != nil {
+			s.log.Error("no webhooks", "err", err)
+		}
+	}
 	if cfg.Journal != nil && cfg.Profiles != nil {
 		s.delib = newDeliberation(s)
 	}
@@ -198,6 +207,7 @@ func (s *Server) Close() {
 		// A server stopping is not its members leaving: nothing more is recorded.
 		s.delib.close()
 	}
+	s.webhooks.Close() // after the rooms' last events
 	s.wg.Wait()
 	s.relayer.transport.CloseIdleConnections()
 }

@@ -1,7 +1,7 @@
 package signaling
 
 import (
-	"sync"
+	"encoding/json"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -12,57 +12,42 @@ import (
 	"github.com/ingeco/hemicycle/signaling/webhook"
 )
 
-// Webhooks receives the server's events for delivery: signaling/webhook's Notifier. Notify
-// must return at once (it queues), since it is called on the paths of joins, tracks and the
-// sitting's commands.
-type Webhooks interface {
-	Notify(webhook.Event)
-}
+// The server's webhooks (Config.Webhooks; signaling/webhook delivers them) are LiveKit's
+// events, room_started/finished, participant_joined/left and track_published/unpublished,
+// built from copies taken under the room's lock, and Hemicycle's own, told by the council desk
+// as it applies a command. Notify only queues, so none of these paths ever waits for a
+// receiver. Participants hidden from the room (the public watching the programme) are not
+// reported: hundreds of viewers would crowd the sitting's events out of the queues.
 
-// The events are LiveKit's (room_started/finished, participant_joined/left,
-// track_published/unpublished), built from copies taken under the room's lock, and
-// Hemicycle's own, told by the council desk as it applies a command. Participants hidden from
-// the room (the public watching the programme) are not reported: hundreds of viewers would
-// crowd the sitting's events out of the queues.
-
-func (s *Server) notify(ev *livekit.WebhookEvent, facts any) {
-	if s.cfg.Webhooks == nil {
-		return
-	}
-	ev.CreatedAt = time.Now().Unix()
-	s.cfg.Webhooks.Notify(webhook.Event{WebhookEvent: ev, Hemicycle: facts})
-}
-
-// roomStartedLocked is called as the room is made, before anyone else sees it.
-func (r *Room) roomStartedLocked() {
-	r.srv.notify(&livekit.WebhookEvent{Event: lkwebhook.EventRoomStarted, Room: r.infoLocked()}, nil)
+// roomStarted is told as the room is made, before anyone else sees it.
+func (r *Room) roomStarted() {
+	r.srv.webhooks.Notify(&livekit.WebhookEvent{Event: lkwebhook.EventRoomStarted, Room: r.infoLocked()})
 }
 
 func (r *Room) roomFinished() {
-	r.srv.notify(&livekit.WebhookEvent{Event: lkwebhook.EventRoomFinished, Room: r.Info()}, nil)
+	r.srv.webhooks.Notify(&livekit.WebhookEvent{Event: lkwebhook.EventRoomFinished, Room: r.Info()})
 }
 
 // participantEventLocked tells that p joined or left; info is the participant as announced.
 func (r *Room) participantEventLocked(event string, p *Participant, info *livekit.ParticipantInfo) {
-	if r.srv.cfg.Webhooks == nil || p.hidden() {
+	if r.srv.webhooks == nil || p.hidden() {
 		return
 	}
-	r.srv.notify(&livekit.WebhookEvent{Event: event, Room: r.infoLocked(), Participant: proto.CloneOf(info)}, nil)
+	r.srv.webhooks.Notify(&livekit.WebhookEvent{Event: event, Room: r.infoLocked(), Participant: proto.CloneOf(info)})
 }
 
 // trackEventLocked tells that p published or unpublished t.
 func (r *Room) trackEventLocked(event string, p *Participant, t *publishedTrack) {
-	if r.srv.cfg.Webhooks == nil || p.hidden() {
+	if r.srv.webhooks == nil || p.hidden() {
 		return
 	}
 	info := p.infoLocked()
 	info.Tracks = nil
-	r.srv.notify(&livekit.WebhookEvent{Event: event, Room: r.infoLocked(), Participant: proto.CloneOf(info), Track: proto.CloneOf(t.info)}, nil)
+	r.srv.webhooks.Notify(&livekit.WebhookEvent{Event: event, Room: r.infoLocked(), Participant: proto.CloneOf(info), Track: proto.CloneOf(t.info)})
 }
 
-// SittingFacts is what Hemicycle's own events carry under "hemicycle".
+// SittingFacts is what Hemicycle's own events carry, as JSON, in their room's metadata.
 type SittingFacts struct {
-	Room    string           `json:"room"`
 	Sitting *council.Sitting `json:"sitting,omitempty"` // sitting_opened and sitting_closed
 	Quorum  council.Quorum   `json:"quorum"`            // the attendance against the quorum rule, now
 	Vote    *VoteFacts       `json:"vote,omitempty"`    // vote_closed
@@ -78,68 +63,62 @@ type VoteFacts struct {
 	Result   *council.Result  `json:"result"`
 }
 
-// sittingWatch remembers, per room, whether the quorum was reached at the last command, so
-// that its crossings are told once.
-type sittingWatch struct {
-	mu      sync.Mutex
-	reached map[string]bool
+// sittingBefore is what a command may change that webhooks tell: whether the quorum was
+// reached (a waived quorum, at a second convocation, is never reached nor lost).
+type sittingBefore struct{ reached bool }
+
+func quorumHolds(st *council.State) bool {
+	if !st.Session().Opened() {
+		return false
+	}
+	q := st.Quorum()
+	return q.Reached && !q.Waived
 }
 
-// sittingChanged is told by the desk, under its lock (so in the journal's order), of the events
-// a command has just applied to st.
-func (s *Server) sittingChanged(room string, events []council.Event, st *council.State) {
-	if s.cfg.Webhooks == nil {
+// beforeCommand notes, under the desk's lock, the state a command starts from.
+func (s *Server) beforeCommand(st *council.State) sittingBefore {
+	if s.webhooks == nil {
+		return sittingBefore{}
+	}
+	return sittingBefore{reached: quorumHolds(st)}
+}
+
+// sittingChanged is told by the desk, under its lock (so in the journal's order), of the
+// events a command has just applied to st.
+func (s *Server) sittingChanged(room string, before sittingBefore, events []council.Event, st *council.State) {
+	if s.webhooks == nil {
 		return
 	}
-	lk := &livekit.Room{Name: room}
+	sid := ""
 	if r, ok := s.Room(room); ok {
-		lk.Sid = r.sid
+		sid = r.sid
 	}
-	facts := func() *SittingFacts { return &SittingFacts{Room: room, Quorum: st.Quorum()} }
-	send := func(event string, f *SittingFacts) {
-		s.notify(&livekit.WebhookEvent{Event: event, Room: proto.CloneOf(lk)}, f)
+	send := func(event string, f SittingFacts) {
+		f.Quorum = st.Quorum()
+		facts, err := json.Marshal(f)
+		if err != nil {
+			s.log.Error("webhook facts not encoded", "room", room, "event", event, "err", err)
+			return
+		}
+		s.webhooks.Notify(&livekit.WebhookEvent{Event: event, Room: &livekit.Room{Sid: sid, Name: room, Metadata: string(facts)}})
 	}
-	w := &s.sittings
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.reached == nil {
-		w.reached = map[string]bool{}
-	}
-	before, known := w.reached[room]
 	for _, ev := range events {
 		switch e := ev.(type) {
 		case council.SessionOpened:
-			f := facts()
-			f.Sitting = &e.Sitting
-			send(webhook.SittingOpened, f)
-			before, known = false, true
+			send(webhook.SittingOpened, SittingFacts{Sitting: &e.Sitting})
 		case council.VoteClosed:
 			if v, ok := st.Vote(e.Vote); ok {
-				f := facts()
-				f.Vote = &VoteFacts{ID: v.ID, Item: v.Item, Question: v.Question, Mode: v.Mode, ClosedAt: v.ClosedAt, Result: v.Result}
-				send(webhook.VoteClosed, f)
+				send(webhook.VoteClosed, SittingFacts{Vote: &VoteFacts{ID: v.ID, Item: v.Item, Question: v.Question, Mode: v.Mode, ClosedAt: v.ClosedAt, Result: v.Result}})
 			}
 		case council.SessionClosed:
-			f := facts()
 			sitting := st.Session().Sitting
-			f.Sitting = &sitting
-			send(webhook.SittingClosed, f)
-			delete(w.reached, room)
-			return
+			send(webhook.SittingClosed, SittingFacts{Sitting: &sitting})
 		}
 	}
-	if !st.Session().Opened() {
-		return
-	}
-	// A quorum waived (second convocation) is never lost nor reached.
-	q := st.Quorum()
-	now := q.Reached && !q.Waived
-	w.reached[room] = now
-	switch {
-	case !known || now == before:
-	case now:
-		send(webhook.QuorumReached, facts())
-	default:
-		send(webhook.QuorumLost, facts())
+	switch now := quorumHolds(st); {
+	case now && !before.reached:
+		send(webhook.QuorumReached, SittingFacts{})
+	case !now && before.reached && st.Session().Opened():
+		send(webhook.QuorumLost, SittingFacts{})
 	}
 }

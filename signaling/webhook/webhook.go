@@ -1,37 +1,34 @@
-// Package webhook delivers the server's events to the configured URLs in LiveKit's webhook
-// format and signature: each POST carries a livekit.WebhookEvent as protojson, with an
-// Authorization header holding a JWT signed by one of the server's API keys whose sha256 claim
-// is the body's hash, so that LiveKit's own receivers (webhook.Receive, the server SDKs) verify
-// it. Hemicycle's own events (a sitting opened, the quorum lost, a vote closed) are
-// WebhookEvents too, named sitting_opened and so on, whose facts are under "hemicycle" in the
-// body: a LiveKit receiver reads their name and room and skips the rest.
+// Package webhook sends the server's events to the configured URLs as LiveKit does, with
+// livekit/protocol's own notifier (webhook.URLNotifier): each POST carries a
+// livekit.WebhookEvent as protojson, with an Authorization header holding a JWT signed by one
+// of the server's API keys whose sha256 claim is the body's hash, so that LiveKit's receivers
+// (webhook.Receive, the server SDKs' WebhookReceiver) verify it.
 //
-// Delivery never holds up the caller: Notify puts the event on a bounded queue per URL and
-// returns; when a queue is full the event is dropped and counted (the next delivered event
-// says how many in num_dropped, as LiveKit's do). One goroutine per URL sends its events in
-// order, retrying a failed one with exponential backoff before giving up on it.
+// The protocol's notifier queues each URL's events on a few workers (a room's events always
+// on the same one, so they arrive in order), drops what does not fit (saying how many in the
+// next event's num_dropped) and retries a failed POST with exponential backoff. This package
+// adds what the protocol leaves to its server: one notifier per URL, the counts per URL for
+// /metrics, a warning in the server's log for every event lost, and a stop bounded in time.
+//
+// Hemicycle's own events (a sitting opened, the quorum reached, a vote closed) use the same
+// envelope: a WebhookEvent named sitting_opened and so on, whose room carries, in place of
+// the room's metadata, the facts of the event as JSON (see signaling's SittingFacts). A
+// receiver that knows only LiveKit's events reads their name and room and can skip them.
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	lkauth "github.com/livekit/protocol/auth"
+	"github.com/go-logr/logr"
 	"github.com/livekit/protocol/livekit"
-	"github.com/livekit/protocol/utils/protojson"
+	lklogger "github.com/livekit/protocol/logger"
 	lkwebhook "github.com/livekit/protocol/webhook"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
@@ -47,107 +44,123 @@ const (
 	VoteClosed    = "vote_closed"
 )
 
-// Event is one event to deliver: LiveKit's fields, and for Hemicycle's own events their facts.
-type Event struct {
-	*livekit.WebhookEvent
-	// Hemicycle, when set, is written under "hemicycle" in the body.
-	Hemicycle any
-}
-
-// Config configures delivery.
+// Config says where events go and how they are signed and retried. The zero values of the
+// numbers are the protocol's defaults.
 type Config struct {
 	// URLs receive every event.
-	URLs []string
-	// Key and Secret sign the deliveries: one of the server's API key pairs, which receivers
-	// know (LiveKit's webhook.api_key).
-	Key, Secret string
-	// QueueSize bounds the events waiting for each URL (256 when 0); beyond it they are dropped.
-	QueueSize int
-	// Attempts is how many times an event is tried before it is given up (5 when 0);
-	// MinBackoff and MaxBackoff bound the wait between tries, doubling from the first (500 ms
-	// and 30 s when 0).
-	Attempts               int
-	MinBackoff, MaxBackoff time.Duration
-	// Timeout bounds one try (10 s when 0).
-	Timeout time.Duration
-	Logger  *slog.Logger
+	URLs []string `yaml:"urls"`
+	// APIKey names the key pair of the server's keys that signs the deliveries, as LiveKit's
+	// webhook.api_key does; APISecret is its secret (the deployment fills it from its keys).
+	APIKey    string `yaml:"api_key"`
+	APISecret string `yaml:"-"`
+	// Workers send each URL's events (10 when 0); a room's events always go through the
+	// same worker, in order. QueueSize bounds the events waiting for each worker (100 when
+	// 0): beyond it they are dropped, counted and logged.
+	Workers   int `yaml:"workers"`
+	QueueSize int `yaml:"queue_size"`
+	// MaxRetries is how many times a failed POST (no answer, 5xx, 429) is tried again (4 when
+	// 0), waiting from RetryWaitMin to RetryWaitMax, doubling (1 s and 30 s when 0).
+	MaxRetries   int           `yaml:"max_retries"`
+	RetryWaitMin time.Duration `yaml:"retry_wait_min"`
+	RetryWaitMax time.Duration `yaml:"retry_wait_max"`
+	// Timeout bounds one POST (10 s when 0).
+	Timeout time.Duration `yaml:"timeout"`
+	// Grace is how long Close waits for the queued events to be delivered before it drops
+	// them (2 s when 0).
+	Grace time.Duration `yaml:"-"`
+}
+
+// Validate says what is wrong with the configuration, if anything.
+func (c Config) Validate() error {
+	if len(c.URLs) == 0 {
+		return nil
+	}
+	if c.APIKey == "" || c.APISecret == "" {
+		return errors.New("webhooks: an API key of the server's keys, and its secret, are needed to sign them (webhooks.api_key)")
+	}
+	for _, raw := range c.URLs {
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("webhooks: URL %q: want http:// or https:// with a host", redact(raw))
+		}
+	}
+	if c.Workers < 0 || c.QueueSize < 0 || c.MaxRetries < 0 || c.RetryWaitMin < 0 || c.RetryWaitMax < 0 || c.Timeout < 0 {
+		return errors.New("webhooks: workers, queue_size, max_retries, retry_wait_min, retry_wait_max and timeout cannot be negative")
+	}
+	if c.RetryWaitMax > 0 && c.RetryWaitMin > c.RetryWaitMax {
+		return fmt.Errorf("webhooks: retry_wait_min %v is longer than retry_wait_max %v", c.RetryWaitMin, c.RetryWaitMax)
+	}
+	return nil
 }
 
 // Notifier delivers events to every configured URL until Close.
 type Notifier struct {
-	cfg     Config
-	client  *http.Client
 	log     *slog.Logger
+	grace   time.Duration
 	targets []*target
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	stop   chan struct{}
-	once   sync.Once
-	wg     sync.WaitGroup
+	closed  atomic.Bool
 }
 
-// target is one receiving URL and its queue.
+// target is one receiving URL, its protocol notifier and its counts.
 type target struct {
-	url, label string // label: the URL without query or user info, for logs and metrics
-	queue      chan Event
-	// dropped counts the events dropped since the last delivery (told in num_dropped);
-	// the totals are for metrics.
-	dropped                     atomic.Int32
-	delivered, failed, overflow atomic.Uint64
+	label    string // the URL without user info nor query, for logs and metrics
+	notifier *lkwebhook.URLNotifier
+	// pending counts the events queued and not yet settled (delivered, given up or dropped).
+	pending                    atomic.Int64
+	delivered, failed, dropped atomic.Uint64
 }
 
-// New checks the configuration and starts a goroutine per URL; they end when ctx ends or
-// Close has drained them.
-func New(ctx context.Context, cfg Config) (*Notifier, error) {
-	if cfg.Key == "" || cfg.Secret == "" {
-		return nil, errors.New("webhooks: an API key and its secret are needed to sign them")
+// New checks cfg and returns a notifier for its URLs; with none, a notifier that does
+// nothing. Workers start with the first event and end at Close.
+func New(cfg Config, log *slog.Logger) (*Notifier, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	setDefault(&cfg.QueueSize, 256)
-	setDefault(&cfg.Attempts, 5)
-	setDefault(&cfg.MinBackoff, 500*time.Millisecond)
-	setDefault(&cfg.MaxBackoff, 30*time.Second)
-	setDefault(&cfg.Timeout, 10*time.Second)
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+	if log == nil {
+		log = slog.Default()
 	}
-	n := &Notifier{cfg: cfg, log: cfg.Logger, stop: make(chan struct{}),
-		// No redirects: a receiver's 3xx is a misconfiguration to see, not to follow with the
-		// signature.
-		client: &http.Client{Timeout: cfg.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	n := &Notifier{log: log, grace: cfg.Grace}
+	if n.grace == 0 {
+		n.grace = 2 * time.Second
+	}
+	if len(cfg.URLs) == 0 {
+		return n, nil
+	}
+	// The protocol's notifier counts its sends in Prometheus's default registry, and panics
+	// without them; our own counts, per URL, are the ones /metrics serves.
+	lkwebhook.InitWebhookStats(nil)
+	// Its own lines (one per event sent) go to the debug level; the losses that matter are
+	// logged below as warnings.
+	lklog := lklogger.LogRLogger(logr.FromSlogHandler(log.Handler()).V(1))
+	labels := map[string]int{}
 	for _, raw := range cfg.URLs {
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("webhooks: URL %q: want http:// or https:// with a host", raw)
+		t := &target{label: redact(raw)}
+		if labels[t.label]++; labels[t.label] > 1 { // URLs that differ only by what is hidden
+			t.label += fmt.Sprintf("#%d", labels[t.label])
 		}
-		label := *u
-		label.User, label.RawQuery, label.Fragment = nil, "", ""
-		n.targets = append(n.targets, &target{url: raw, label: label.String(), queue: make(chan Event, cfg.QueueSize)})
-	}
-	n.ctx, n.cancel = context.WithCancel(ctx)
-	for _, t := range n.targets {
-		n.wg.Go(func() { n.run(t) })
+		t.notifier = lkwebhook.NewURLNotifier(lkwebhook.URLNotifierParams{
+			HTTPClientParams: lkwebhook.HTTPClientParams{
+				RetryWaitMin:  cfg.RetryWaitMin,
+				RetryWaitMax:  cfg.RetryWaitMax,
+				MaxRetries:    cfg.MaxRetries,
+				ClientTimeout: cfg.Timeout,
+			},
+			Logger:    lklog,
+			Config:    lkwebhook.URLNotifierConfig{NumWorkers: cfg.Workers, QueueSize: cfg.QueueSize},
+			URL:       raw,
+			APIKey:    cfg.APIKey,
+			APISecret: cfg.APISecret,
+		})
+		t.notifier.RegisterProcessedHook(func(_ context.Context, whi *livekit.WebhookInfo) { n.settled(t, whi) })
+		n.targets = append(n.targets, t)
 	}
 	return n, nil
 }
 
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
-}
-
-// Notify queues ev for every URL and returns at once; it is dropped (and counted) where a
-// queue is full. The event must not be changed afterwards. A nil Notifier ignores it.
-func (n *Notifier) Notify(ev Event) {
-	if n == nil || len(n.targets) == 0 {
+// Notify queues ev for every URL and returns at once: it never waits for a receiver. ev must
+// not be changed afterwards. A nil Notifier, or one closed, ignores it.
+func (n *Notifier) Notify(ev *livekit.WebhookEvent) {
+	if n == nil || len(n.targets) == 0 || n.closed.Load() {
 		return
-	}
-	select {
-	case <-n.stop:
-		return
-	default:
 	}
 	if ev.Id == "" {
 		ev.Id = "EV_" + rand.Text()[:12]
@@ -156,153 +169,80 @@ func (n *Notifier) Notify(ev Event) {
 		ev.CreatedAt = time.Now().Unix()
 	}
 	for _, t := range n.targets {
-		select {
-		case t.queue <- ev:
-		default:
+		t.pending.Add(1)
+		// Each URL's notifier writes num_dropped into the event it sends: one copy each.
+		if err := t.notifier.QueueNotify(context.Background(), proto.CloneOf(ev)); err != nil {
+			t.pending.Add(-1)
 			t.dropped.Add(1)
-			t.overflow.Add(1)
-			n.log.Warn("webhook dropped: its queue is full", "url", t.label, "event", ev.Event, "room", ev.GetRoom().GetName())
+			n.log.Warn("webhook dropped", "url", t.label, "event", ev.Event, "room", ev.GetRoom().GetName(), "err", err)
 		}
 	}
 }
 
-// Close stops taking events, gives the queued ones until grace to be delivered, then stops
-// every goroutine.
-func (n *Notifier) Close(grace time.Duration) {
-	if n == nil {
+// settled is told by a URL's notifier of each event it is done with.
+func (n *Notifier) settled(t *target, whi *livekit.WebhookInfo) {
+	t.pending.Add(-1)
+	switch {
+	case whi.IsDropped:
+		t.dropped.Add(1)
+		n.log.Warn("webhook dropped: the URL's queue is full", "url", t.label, "event", whi.Event, "room", whi.RoomName)
+	case whi.SendError != "":
+		t.failed.Add(1)
+		n.log.Warn("webhook not delivered", "url", t.label, "event", whi.Event, "room", whi.RoomName, "err", whi.SendError)
+	default:
+		t.delivered.Add(1)
+	}
+}
+
+// Close stops taking events, waits up to the grace for the queued ones to be delivered, then
+// stops every worker. A POST under way then still ends within its timeout and retries.
+func (n *Notifier) Close() {
+	if n == nil || n.closed.Swap(true) {
 		return
 	}
-	n.once.Do(func() { close(n.stop) })
-	timer := time.AfterFunc(grace, n.cancel)
-	n.wg.Wait()
-	timer.Stop()
-	n.cancel()
-}
-
-func (n *Notifier) run(t *target) {
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case ev := <-t.queue:
-			n.deliver(t, ev)
-		case <-n.stop:
-			for {
-				select {
-				case ev := <-t.queue:
-					n.deliver(t, ev)
-				default:
-					return
-				}
-				if n.ctx.Err() != nil {
-					return
-				}
-			}
-		}
+	deadline := time.Now().Add(n.grace)
+	for n.queued() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, t := range n.targets {
+		t.notifier.Stop(true)
 	}
 }
 
-// deliver sends ev to t, retrying with backoff, until it is accepted (2xx), the attempts are
-// spent or the notifier stops.
-func (n *Notifier) deliver(t *target, ev Event) {
-	wait := n.cfg.MinBackoff
-	var err error
-	for attempt := 1; attempt <= n.cfg.Attempts; attempt++ {
-		if attempt > 1 {
-			select {
-			case <-n.ctx.Done():
-				return
-			case <-time.After(wait):
-			}
-			wait = min(2*wait, n.cfg.MaxBackoff)
-		}
-		if err = n.send(t, ev); err == nil {
-			t.delivered.Add(1)
-			return
-		}
-		if n.ctx.Err() != nil {
-			return
-		}
-		n.log.Debug("webhook not delivered, retrying", "url", t.label, "event", ev.Event, "attempt", attempt, "err", err)
+func (n *Notifier) queued() int64 {
+	var sum int64
+	for _, t := range n.targets {
+		sum += t.pending.Load()
 	}
-	t.failed.Add(1)
-	t.dropped.Add(1)
-	n.log.Warn("webhook given up", "url", t.label, "event", ev.Event, "room", ev.GetRoom().GetName(), "attempts", n.cfg.Attempts, "err", err)
+	return sum
 }
 
-func (n *Notifier) send(t *target, ev Event) error {
-	dropped := t.dropped.Load()
-	body, err := encode(ev, dropped)
+// redact is a URL as logs and metrics show it: no user info, no query (either may hold a
+// receiver's secret).
+func redact(raw string) string {
+	u, err := url.Parse(raw)
 	if err != nil {
-		return err
+		return "(unparsable URL)"
 	}
-	// Signed as LiveKit signs its webhooks: the body's hash in a short-lived API token.
-	sum := sha256.Sum256(body)
-	token, err := lkauth.NewAccessToken(n.cfg.Key, n.cfg.Secret).
-		SetValidFor(5 * time.Minute).
-		SetSha256(base64.StdEncoding.EncodeToString(sum[:])).
-		ToJWT()
-	if err != nil {
-		return fmt.Errorf("sign webhook %s: %w", ev.Event, err)
-	}
-	req, err := http.NewRequestWithContext(n.ctx, http.MethodPost, t.url, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("webhook request: %w", err)
-	}
-	req.Header.Set("Authorization", token)
-	req.Header.Set("Content-Type", lkwebhook.ContentType)
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // lets the connection be reused
-	_ = resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("receiver answered %s", resp.Status)
-	}
-	t.dropped.Add(-dropped) // told now
-	return nil
-}
-
-// encode writes ev as LiveKit does (protojson), with dropped as num_dropped and Hemicycle's
-// facts under "hemicycle".
-func encode(ev Event, dropped int32) ([]byte, error) {
-	wire := &livekit.WebhookEvent{}
-	if ev.WebhookEvent != nil {
-		wire = proto.CloneOf(ev.WebhookEvent)
-	}
-	wire.NumDropped = dropped
-	body, err := protojson.Marshal(wire)
-	if err != nil {
-		return nil, fmt.Errorf("encode webhook %s: %w", ev.Event, err)
-	}
-	if ev.Hemicycle == nil {
-		return body, nil
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil, fmt.Errorf("encode webhook %s: %w", ev.Event, err)
-	}
-	if fields["hemicycle"], err = json.Marshal(ev.Hemicycle); err != nil {
-		return nil, fmt.Errorf("encode webhook %s: its facts: %w", ev.Event, err)
-	}
-	return json.Marshal(fields)
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
 }
 
 var (
 	deliveredDesc = prometheus.NewDesc("hemicycle_webhooks_delivered_total",
-		"Webhook events the receiver accepted.", []string{"url"}, nil)
+		"Webhook events the receiver answered without an error to retry (any status but 5xx and 429, as LiveKit counts them).", []string{"url"}, nil)
 	failedDesc = prometheus.NewDesc("hemicycle_webhooks_failed_total",
-		"Webhook events given up after every attempt failed.", []string{"url"}, nil)
-	overflowDesc = prometheus.NewDesc("hemicycle_webhooks_dropped_total",
+		"Webhook events given up after every retry failed.", []string{"url"}, nil)
+	droppedDesc = prometheus.NewDesc("hemicycle_webhooks_dropped_total",
 		"Webhook events dropped because the URL's queue was full (the receiver is down or slow).", []string{"url"}, nil)
 	queuedDesc = prometheus.NewDesc("hemicycle_webhooks_queued",
-		"Webhook events waiting for delivery.", []string{"url"}, nil)
+		"Webhook events waiting for delivery or being delivered.", []string{"url"}, nil)
 )
 
-// Describe and Collect make the Notifier a prometheus.Collector (cmd/hemicycle registers it).
+// Describe and Collect make the Notifier a prometheus.Collector (signaling's metrics
+// register it).
 func (n *Notifier) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{deliveredDesc, failedDesc, overflowDesc, queuedDesc} {
+	for _, d := range []*prometheus.Desc{deliveredDesc, failedDesc, droppedDesc, queuedDesc} {
 		ch <- d
 	}
 }
@@ -311,7 +251,7 @@ func (n *Notifier) Collect(ch chan<- prometheus.Metric) {
 	for _, t := range n.targets {
 		ch <- prometheus.MustNewConstMetric(deliveredDesc, prometheus.CounterValue, float64(t.delivered.Load()), t.label)
 		ch <- prometheus.MustNewConstMetric(failedDesc, prometheus.CounterValue, float64(t.failed.Load()), t.label)
-		ch <- prometheus.MustNewConstMetric(overflowDesc, prometheus.CounterValue, float64(t.overflow.Load()), t.label)
-		ch <- prometheus.MustNewConstMetric(queuedDesc, prometheus.GaugeValue, float64(len(t.queue)), t.label)
+		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(t.dropped.Load()), t.label)
+		ch <- prometheus.MustNewConstMetric(queuedDesc, prometheus.GaugeValue, float64(max(0, t.pending.Load())), t.label)
 	}
 }

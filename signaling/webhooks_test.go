@@ -1,0 +1,230 @@
+package signaling_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	lkauth "github.com/livekit/protocol/auth"
+	"github.com/livekit/protocol/livekit"
+	lkwebhook "github.com/livekit/protocol/webhook"
+
+	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
+	"github.com/ingeco/hemicycle/signaling/webhook"
+)
+
+// hookReceiver is a webhook receiver on loopback that checks every request with the
+// protocol's own verifier, as a LiveKit application does, and keeps the events it accepts.
+type hookReceiver struct {
+	t      *testing.T
+	url    string
+	before func() int // answered before verifying: 0 goes on
+	mu     sync.Mutex
+	events []*livekit.WebhookEvent
+	tries  atomic.Int32
+}
+
+func newHookReceiver(t *testing.T, before func() int) *hookReceiver {
+	h := &hookReceiver{t: t, before: before}
+	keys := lkauth.NewSimpleKeyProvider(signalingtest.TestKeys.Key, signalingtest.TestKeys.Secret)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.tries.Add(1)
+		if h.before != nil {
+			if status := h.before(); status != 0 {
+				w.WriteHeader(status)
+				return
+			}
+		}
+		ev, err := lkwebhook.ReceiveWebhookEvent(r, keys)
+		if err != nil {
+			t.Errorf("webhook refused by the protocol's verifier: %v", err)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		h.mu.Lock()
+		h.events = append(h.events, ev)
+		h.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	h.url = srv.URL + "/hook"
+	return h
+}
+
+// option configures the server to send its webhooks here, signed with the test key, retrying
+// quickly.
+func (h *hookReceiver) option() signalingtest.Option {
+	return func(c *signaling.Config) {
+		c.Webhooks = webhook.Config{URLs: []string{h.url}, APIKey: signalingtest.TestKeys.Key, APISecret: signalingtest.TestKeys.Secret,
+			RetryWaitMin: 20 * time.Millisecond, RetryWaitMax: 100 * time.Millisecond, Timeout: 5 * time.Second}
+		c.EmptyTimeout = 300 * time.Millisecond
+	}
+}
+
+func (h *hookReceiver) got() []*livekit.WebhookEvent {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.events)
+}
+
+// names lists the events received for room, in order, with their participant and track.
+func (h *hookReceiver) names(room string) []string {
+	var out []string
+	for _, ev := range h.got() {
+		if ev.GetRoom().GetName() != room {
+			continue
+		}
+		s := ev.Event
+		if p := ev.GetParticipant().GetIdentity(); p != "" {
+			s += " " + p
+		}
+		if tr := ev.GetTrack().GetName(); tr != "" {
+			s += " " + tr
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (h *hookReceiver) waitFor(t *testing.T, room string, want []string) {
+	t.Helper()
+	h.waitUntil(t, room, want, h.names)
+}
+
+// waitForAll is waitFor in any order.
+func (h *hookReceiver) waitForAll(t *testing.T, room string, want []string) {
+	t.Helper()
+	sorted := func(room string) []string { return slices.Sorted(slices.Values(h.names(room))) }
+	h.waitUntil(t, room, slices.Sorted(slices.Values(want)), sorted)
+}
+
+func (h *hookReceiver) waitUntil(t *testing.T, room string, want []string, names func(string) []string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !slices.Equal(names(room), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("webhooks of room %s: got %q, want %q", room, names(room), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWebhooksRoomFlow: real SDK clients join, publish and leave; the receiver verifies each
+// POST with the protocol's verifier and sees LiveKit's events in order with the right room,
+// participant and track, each with an id and the room's sid.
+func TestWebhooksRoomFlow(t *testing.T) {
+	h := newHookReceiver(t, nil)
+	ts := startServer(t, h.option())
+	alice := join(t, ts, "wh", "alice", nil)
+	publish(t, alice, false)
+	h.waitFor(t, "wh", []string{"room_started", "participant_joined alice", "track_published alice mic"})
+	bob := join(t, ts, "wh", "bob", nil)
+	h.waitFor(t, "wh", []string{"room_started", "participant_joined alice", "track_published alice mic", "participant_joined bob"})
+	alice.Disconnect()
+	h.waitFor(t, "wh", []string{"room_started", "participant_joined alice", "track_published alice mic", "participant_joined bob",
+		"track_unpublished alice mic", "participant_left alice"})
+	bob.Disconnect()
+	want := []string{"room_started", "participant_joined alice", "track_published alice mic", "participant_joined bob",
+		"track_unpublished alice mic", "participant_left alice", "participant_left bob", "room_finished"}
+	h.waitFor(t, "wh", want)
+	evs := h.got()
+	sid := evs[0].GetRoom().GetSid()
+	ids := map[string]bool{}
+	for _, ev := range evs {
+		if ev.GetRoom().GetSid() != sid || sid == "" {
+			t.Errorf("%s: room sid %q, want %q", ev.Event, ev.GetRoom().GetSid(), sid)
+		}
+		if ev.Id == "" || ids[ev.Id] || ev.CreatedAt == 0 {
+			t.Errorf("%s: id %q (repeated: %v), created_at %d", ev.Event, ev.Id, ids[ev.Id], ev.CreatedAt)
+		}
+		ids[ev.Id] = true
+	}
+	if tr := evs[2].GetTrack(); tr.GetSid() == "" || tr.GetSid() != evs[4].GetTrack().GetSid() || tr.GetType() != livekit.TrackType_AUDIO {
+		t.Errorf("published track %v, unpublished %v: want the same audio track", tr, evs[4].GetTrack())
+	}
+	if evs[1].GetParticipant().GetSid() == "" || evs[1].GetParticipant().GetSid() != evs[5].GetParticipant().GetSid() {
+		t.Errorf("alice joined as %q and left as %q", evs[1].GetParticipant().GetSid(), evs[5].GetParticipant().GetSid())
+	}
+}
+
+// TestWebhooksRetried: a receiver that fails the first two attempts with 503 gets the event
+// on the third.
+func TestWebhooksRetried(t *testing.T) {
+	var failures atomic.Int32
+	h := newHookReceiver(t, func() int {
+		if failures.Add(1) <= 2 {
+			return http.StatusServiceUnavailable
+		}
+		return 0
+	})
+	ts := startServer(t, h.option())
+	join(t, ts, "retry", "alice", nil)
+	h.waitFor(t, "retry", []string{"room_started", "participant_joined alice"})
+	if n := h.tries.Load(); n != 4 {
+		t.Errorf("%d requests, want 4 (two refused, then the two events)", n)
+	}
+}
+
+// TestWebhooksReceiverHanging: while the receiver holds every request, clients still join and
+// publish; once it answers, the events arrive.
+func TestWebhooksReceiverHanging(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	h := newHookReceiver(t, func() int { <-release; return 0 })
+	t.Cleanup(free) // before the receiver's Close, which waits for its requests
+	// One POST outlasts the whole test: no retry doubles an event.
+	ts := startServer(t, h.option(), func(c *signaling.Config) { c.Webhooks.Timeout = time.Minute })
+	alice := join(t, ts, "hang", "alice", nil)
+	publish(t, alice, false)
+	rx, cb := signalingtest.NewReceiver()
+	join(t, ts, "hang", "bob", cb)
+	signalingtest.Eventually(t, "bob hears alice while the receiver hangs", 15*time.Second, func() bool { return rx.Audio() > 20 })
+	if len(h.got()) != 0 {
+		t.Fatal("events accepted while the receiver hangs")
+	}
+	free()
+	// Bob may join before alice's media arrives, which publishes her track.
+	h.waitForAll(t, "hang", []string{"room_started", "participant_joined alice", "track_published alice mic", "participant_joined bob"})
+}
+
+// TestWebhooksSitting: Hemicycle's own events, in the same envelope and signature: the sitting
+// opened, the quorum reached, a vote closed with its result, the sitting closed.
+func TestWebhooksSitting(t *testing.T) {
+	h := newHookReceiver(t, nil)
+	ts, _ := startCouncilServer(t, h.option())
+	const room = "sitting"
+	chair, clerk := openSession(t, ts, room, "fr-epci-visio")
+	for _, seat := range []int{1, 2, 3} {
+		must(t, ts, "POST", "/api/rooms/"+room+"/attendance/arrival", clerk, map[string]any{"seat": seat, "place": "chamber"})
+	}
+	must(t, ts, "POST", "/api/rooms/"+room+"/items", chair, map[string]any{"id": "1", "title": "Budget annexe des eaux"})
+	must(t, ts, "POST", "/api/rooms/"+room+"/items/1/open", chair, nil)
+	must(t, ts, "POST", "/api/rooms/"+room+"/votes", chair, map[string]any{"id": "v1", "item": "1", "mode": "roll-call", "question": "Adopter le budget annexe"})
+	for seat, choice := range map[int]string{1: "for", 2: "for", 3: "against"} {
+		must(t, ts, "POST", "/api/rooms/"+room+"/votes/v1/ballots", chair, map[string]any{"seat": seat, "choice": choice})
+	}
+	must(t, ts, "POST", "/api/rooms/"+room+"/votes/v1/close", chair, nil)
+	h.waitFor(t, room, []string{"sitting_opened", "quorum_reached", "vote_closed"})
+	facts := func(i int) signaling.SittingFacts {
+		var f signaling.SittingFacts
+		if err := json.Unmarshal([]byte(h.got()[i].GetRoom().GetMetadata()), &f); err != nil {
+			t.Fatalf("%s: facts %q: %v", h.got()[i].Event, h.got()[i].GetRoom().GetMetadata(), err)
+		}
+		return f
+	}
+	if f := facts(0); f.Sitting == nil || f.Sitting.Title != "Séance du 27 novembre" || f.Quorum.Reached {
+		t.Errorf("sitting_opened: %+v", f)
+	}
+	if f := facts(1); !f.Quorum.Reached || f.Quorum.Counted != 3 {
+		t.Errorf("quorum_reached: %+v", f.Quorum)
+	}
+	if f := facts(2); f.Vote == nil || f.Vote.ID != "v1" || f.Vote.Result == nil || f.Vote.Result.For != 2 || f.Vote.Result.Against != 1 || !f.Vote.Result.Adopted {
+		t.Errorf("vote_closed: %+v", f.Vote)
+	}
+}
