@@ -56,6 +56,17 @@ func newHookReceiver(t *testing.T, before func() int) *hookReceiver {
 	return h
 }
 
+// newHangingReceiver is a receiver that holds every request until free is called (at the
+// latest when the test ends, before the receiver's Close, which waits for its requests).
+func newHangingReceiver(t *testing.T) (h *hookReceiver, free func()) {
+	release := make(chan struct{})
+	var once sync.Once
+	free = func() { once.Do(func() { close(release) }) }
+	h = newHookReceiver(t, func() int { <-release; return 0 })
+	t.Cleanup(free)
+	return h, free
+}
+
 // option configures the server to send its webhooks here, signed with the test key, retrying
 // quickly.
 func (h *hookReceiver) option() signalingtest.Option {
@@ -173,11 +184,7 @@ func TestWebhooksRetried(t *testing.T) {
 // TestWebhooksReceiverHanging: while the receiver holds every request, clients still join and
 // publish; once it answers, the events arrive.
 func TestWebhooksReceiverHanging(t *testing.T) {
-	release := make(chan struct{})
-	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
-	h := newHookReceiver(t, func() int { <-release; return 0 })
-	t.Cleanup(free) // before the receiver's Close, which waits for its requests
+	h, free := newHangingReceiver(t)
 	// One POST outlasts the whole test: no retry doubles an event.
 	ts := startServer(t, h.option(), func(c *signaling.Config) { c.Webhooks.Timeout = time.Minute })
 	alice := join(t, ts, "hang", "alice", nil)
@@ -226,5 +233,42 @@ func TestWebhooksSitting(t *testing.T) {
 	}
 	if f := facts(2); f.Vote == nil || f.Vote.ID != "v1" || f.Vote.Result == nil || f.Vote.Result.For != 2 || f.Vote.Result.Against != 1 || !f.Vote.Result.Adopted {
 		t.Errorf("vote_closed: %+v", f.Vote)
+	}
+}
+
+// TestWebhooksQueueFull: with the receiver holding its first request and room for one more
+// event, the others are dropped while everyone still joins; the drops are counted in the
+// metrics and told in the next delivered event's num_dropped.
+func TestWebhooksQueueFull(t *testing.T) {
+	h, free := newHangingReceiver(t)
+	ts := startServer(t, h.option(), func(c *signaling.Config) {
+		c.Webhooks.Workers, c.Webhooks.QueueSize, c.Webhooks.Timeout = 1, 1, time.Minute
+	})
+	metrics := signaling.NewMetrics(ts.Signaling)
+	for _, who := range []string{"alice", "bob", "carol"} {
+		join(t, ts, "full", who, nil)
+	}
+	dropped := func() float64 {
+		families, err := metrics.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == "hemicycle_webhooks_dropped_total" {
+				return f.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return -1
+	}
+	// The server tells the join after the JoinResponse the client returns on.
+	signalingtest.Eventually(t, "bob's and carol's joins dropped", 5*time.Second, func() bool { return dropped() == 2 })
+	time.Sleep(100 * time.Millisecond) // no third drop comes
+	if d := dropped(); d != 2 {
+		t.Fatalf("%v events dropped, want 2", d)
+	}
+	free()
+	h.waitFor(t, "full", []string{"room_started", "participant_joined alice"})
+	if n := h.got()[1].NumDropped; n != 2 {
+		t.Errorf("num_dropped %d in the event after the drops, want 2", n)
 	}
 }
