@@ -17,14 +17,21 @@ import (
 // built from copies taken under the room's lock, and Hemicycle's own, told by the council desk
 // as it applies a command. Notify only queues, so none of these paths ever waits for a
 // receiver. Participants hidden from the room (the public watching the programme) are not
-// reported: hundreds of viewers would crowd the sitting's events out of the queues.
+// reported: hundreds of viewers would crowd the sitting's events out of the queues. A room
+// handed over to another node is told there again (room_started, participant_joined).
 
 // roomStarted is told as the room is made, before anyone else sees it.
 func (r *Room) roomStarted() {
+	if r.srv.webhooks == nil {
+		return
+	}
 	r.srv.webhooks.Notify(&livekit.WebhookEvent{Event: lkwebhook.EventRoomStarted, Room: r.infoLocked()})
 }
 
 func (r *Room) roomFinished() {
+	if r.srv.webhooks == nil {
+		return
+	}
 	r.srv.webhooks.Notify(&livekit.WebhookEvent{Event: lkwebhook.EventRoomFinished, Room: r.Info()})
 }
 
