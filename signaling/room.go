@@ -56,9 +56,9 @@ func newRoom(s *Server, name string, emptyTimeout time.Duration) *Room {
 		speaking:     map[string]float32{},
 	}
 	r.log = s.log.With("room", name)
+	r.roomStarted()                  // webhooks.go; before its outputs' egress_started
 	r.programme = r.startProgramme() // programme.go
 	r.emptyTimer = time.AfterFunc(emptyTimeout, r.closeIfEmpty)
-	r.roomStarted() // webhooks.go
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()

@@ -2,12 +2,15 @@ package signaling
 
 import (
 	"encoding/json"
+	"net/url"
+	"path/filepath"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
 	lkwebhook "github.com/livekit/protocol/webhook"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ingeco/hemicycle/broadcast"
 	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/signaling/webhook"
 )
@@ -51,6 +54,105 @@ func (r *Room) trackEventLocked(event string, p *Participant, t *publishedTrack)
 	info := p.infoLocked()
 	info.Tracks = nil
 	r.srv.webhooks.Notify(&livekit.WebhookEvent{Event: event, Room: r.infoLocked(), Participant: proto.CloneOf(info), Track: proto.CloneOf(t.info)})
+}
+
+// Egress: the room's recording, HLS and RTMP outputs are told as LiveKit tells its egresses,
+// from broadcast's updates (broadcast.Config.OnEgress): egress_started as the output starts,
+// egress_updated at each change (active once media reaches ffmpeg; starting again, with the
+// error, while a failed ffmpeg is restarted; ending when asked to stop), egress_ended once
+// complete or failed.
+
+// egressStatuses are LiveKit's words for where an output stands. A failed ffmpeg being
+// restarted is starting again: the error says why.
+var egressStatuses = map[broadcast.EgressStatus]livekit.EgressStatus{
+	broadcast.EgressStarting:   livekit.EgressStatus_EGRESS_STARTING,
+	broadcast.EgressActive:     livekit.EgressStatus_EGRESS_ACTIVE,
+	broadcast.EgressRestarting: livekit.EgressStatus_EGRESS_STARTING,
+	broadcast.EgressEnding:     livekit.EgressStatus_EGRESS_ENDING,
+	broadcast.EgressComplete:   livekit.EgressStatus_EGRESS_COMPLETE,
+	broadcast.EgressFailed:     livekit.EgressStatus_EGRESS_FAILED,
+}
+
+// egressChanged is broadcast's OnEgress: it runs under the output's lock, and only queues.
+func (r *Room) egressChanged(u broadcast.EgressUpdate) {
+	event := lkwebhook.EventEgressUpdated
+	switch {
+	case u.Status == broadcast.EgressStarting && u.Restarts == 0:
+		event = lkwebhook.EventEgressStarted
+	case u.Ended():
+		event = lkwebhook.EventEgressEnded
+	}
+	r.srv.webhooks.Notify(&livekit.WebhookEvent{Event: event, EgressInfo: r.egressInfo(u)})
+}
+
+// egressRefused tells that an output of kind could not start: egress_ended, failed, with why.
+func (r *Room) egressRefused(kind string, err error) {
+	if r.srv.webhooks == nil {
+		return
+	}
+	now := time.Now()
+	u := broadcast.EgressUpdate{ID: newSID(""), Kind: kind, Status: broadcast.EgressFailed, Error: err.Error(), StartedAt: now, EndedAt: now}
+	r.srv.webhooks.Notify(&livekit.WebhookEvent{Event: lkwebhook.EventEgressEnded, EgressInfo: r.egressInfo(u)})
+}
+
+// egressInfo is an output's update as LiveKit describes an egress: times in nanoseconds, the
+// recording's files (named by their base name, found at their path), the HLS playlist (on disk,
+// and where the server serves it), the RTMP stream (its key hidden).
+func (r *Room) egressInfo(u broadcast.EgressUpdate) *livekit.EgressInfo {
+	info := &livekit.EgressInfo{
+		EgressId:   "EG_" + u.ID,
+		RoomId:     r.sid,
+		RoomName:   r.name,
+		SourceType: livekit.EgressSourceType_EGRESS_SOURCE_TYPE_SDK,
+		Status:     egressStatuses[u.Status],
+		Error:      u.Error,
+		RetryCount: int32(u.Restarts),
+		StartedAt:  unixNano(u.StartedAt),
+		EndedAt:    unixNano(u.EndedAt),
+		UpdatedAt:  time.Now().UnixNano(),
+	}
+	duration := func(from, to time.Time) int64 {
+		if from.IsZero() {
+			return 0
+		}
+		if to.IsZero() {
+			to = time.Now()
+		}
+		return int64(to.Sub(from))
+	}
+	switch u.Kind {
+	case broadcast.EgressRecording:
+		for _, f := range u.Files {
+			info.FileResults = append(info.FileResults, &livekit.FileInfo{
+				Filename: filepath.Base(f.Path), Location: f.Path, Size: f.Size, Duration: int64(f.Duration),
+				StartedAt: unixNano(f.StartedAt), EndedAt: unixNano(f.EndedAt),
+			})
+		}
+	case broadcast.EgressHLS:
+		info.SegmentResults = []*livekit.SegmentsInfo{{
+			PlaylistName: u.Target, PlaylistLocation: "/live/" + url.PathEscape(r.name) + "/" + broadcast.Playlist,
+			StartedAt: info.StartedAt, EndedAt: info.EndedAt, Duration: duration(u.StartedAt, u.EndedAt),
+		}}
+	case broadcast.EgressRTMP:
+		stream := &livekit.StreamInfo{Url: u.Target, Error: u.Error, Retries: uint32(u.Restarts),
+			StartedAt: info.StartedAt, EndedAt: info.EndedAt, Duration: duration(u.StartedAt, u.EndedAt)}
+		switch u.Status {
+		case broadcast.EgressRestarting, broadcast.EgressFailed:
+			stream.Status = livekit.StreamInfo_FAILED
+		case broadcast.EgressComplete:
+			stream.Status = livekit.StreamInfo_FINISHED
+		}
+		info.StreamResults = []*livekit.StreamInfo{stream}
+	}
+	return info
+}
+
+// unixNano is t in nanoseconds since 1970, 0 for the zero time (not yet).
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // SittingFacts is what Hemicycle's own events carry, as JSON, in their room's metadata.

@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,9 +17,12 @@ import (
 	"github.com/livekit/protocol/livekit"
 	lkwebhook "github.com/livekit/protocol/webhook"
 
+	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/broadcast"
 	"github.com/ingeco/hemicycle/signaling"
 	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	"github.com/ingeco/hemicycle/signaling/webhook"
+	"github.com/ingeco/hemicycle/test/media"
 )
 
 // hookReceiver is a webhook receiver on loopback that checks every request with the
@@ -98,6 +104,17 @@ func (h *hookReceiver) names(room string) []string {
 			s += " " + tr
 		}
 		out = append(out, s)
+	}
+	return out
+}
+
+// egresses lists the egress events received for room, in order.
+func (h *hookReceiver) egresses(room string) []*livekit.WebhookEvent {
+	var out []*livekit.WebhookEvent
+	for _, ev := range h.got() {
+		if ev.GetEgressInfo().GetRoomName() == room {
+			out = append(out, ev)
+		}
 	}
 	return out
 }
@@ -270,5 +287,96 @@ func TestWebhooksQueueFull(t *testing.T) {
 	h.waitFor(t, "full", []string{"room_started", "participant_joined alice"})
 	if n := h.got()[1].NumDropped; n != 2 {
 		t.Errorf("num_dropped %d in the event after the drops, want 2", n)
+	}
+}
+
+// TestWebhooksRecording: a room's recording, by a real ffmpeg that fails once it has written
+// some of its file, is told as LiveKit tells an egress, every POST verified by the protocol:
+// egress_started, egress_updated active, then starting again with ffmpeg's error and one
+// retry, active again, ending as the room closes, and egress_ended complete with both files,
+// whose sizes are those on disk.
+func TestWebhooksRecording(t *testing.T) {
+	media.NeedFFmpeg(t)
+	h := newHookReceiver(t, nil)
+	ffmpeg, fail := media.FFmpegFailingOnce(t)
+	dir := t.TempDir()
+	ts := startServer(t, h.option(), signalingtest.Programme(signaling.ProgrammeConfig{
+		Broadcast: broadcast.Config{Delay: 200 * time.Millisecond},
+		Recording: &broadcast.RecordingConfig{Dir: dir, FFmpeg: ffmpeg, CopyVideo: true},
+	}))
+	const room = "rec"
+	// The chair's camera and microphone on air: the slate and silence alone fill a file slowly.
+	alice := ts.Join(t, room, "alice", auth.RoleChair, 0, nil)
+	publish(t, alice, true)
+	written := func(what, pattern string) {
+		signalingtest.Eventually(t, what+" written", 40*time.Second, func() bool {
+			files, _ := filepath.Glob(filepath.Join(dir, pattern))
+			if len(files) != 1 {
+				return false
+			}
+			info, err := os.Stat(files[0])
+			return err == nil && info.Size() > 0
+		})
+	}
+	written("the first file", room+"-????????-??????.webm")
+	fail()
+	signalingtest.Eventually(t, "the recording active again", 40*time.Second, func() bool {
+		evs := h.egresses(room)
+		return len(evs) > 0 && evs[len(evs)-1].GetEgressInfo().GetStatus() == livekit.EgressStatus_EGRESS_ACTIVE &&
+			evs[len(evs)-1].GetEgressInfo().GetRetryCount() == 1
+	})
+	written("the second file", room+"-*-part2.webm")
+	alice.Disconnect() // the room closes, and its recording ends
+	signalingtest.Eventually(t, "egress_ended", 40*time.Second, func() bool {
+		evs := h.egresses(room)
+		return len(evs) > 0 && evs[len(evs)-1].Event == lkwebhook.EventEgressEnded
+	})
+
+	evs := h.egresses(room)
+	var got []string
+	for _, ev := range evs {
+		got = append(got, ev.Event+" "+ev.GetEgressInfo().GetStatus().String())
+	}
+	want := []string{"egress_started EGRESS_STARTING", "egress_updated EGRESS_ACTIVE", "egress_updated EGRESS_STARTING",
+		"egress_updated EGRESS_ACTIVE", "egress_updated EGRESS_ENDING", "egress_ended EGRESS_COMPLETE"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("egress events %q, want %q", got, want)
+	}
+	sid := ""
+	for _, ev := range h.got() {
+		if ev.Event == lkwebhook.EventRoomStarted && ev.GetRoom().GetName() == room {
+			sid = ev.GetRoom().GetSid()
+		}
+	}
+	for _, ev := range evs {
+		if info := ev.GetEgressInfo(); !strings.HasPrefix(info.GetEgressId(), "EG_") || info.GetEgressId() != evs[0].GetEgressInfo().GetEgressId() || info.GetRoomId() != sid || sid == "" {
+			t.Errorf("%s: egress %q of room %q, want the first event's egress of room %q", ev.Event, info.GetEgressId(), info.GetRoomId(), sid)
+		}
+	}
+	if info := evs[2].GetEgressInfo(); !strings.Contains(info.GetError(), "ffmpeg exited") || info.GetRetryCount() != 1 {
+		t.Errorf("restarting: error %q, retry %d; want ffmpeg's failure and one retry", info.GetError(), info.GetRetryCount())
+	}
+	if info := evs[3].GetEgressInfo(); info.GetError() != "" {
+		t.Errorf("active again with the error %q", info.GetError())
+	}
+	end := evs[len(evs)-1].GetEgressInfo()
+	if end.GetError() != "" || end.GetStartedAt() == 0 || end.GetEndedAt() < end.GetStartedAt() {
+		t.Errorf("ended: error %q, from %d to %d", end.GetError(), end.GetStartedAt(), end.GetEndedAt())
+	}
+	if len(end.GetFileResults()) != 2 {
+		t.Fatalf("files %v, want two: before and after ffmpeg's failure", end.GetFileResults())
+	}
+	for i, f := range end.GetFileResults() {
+		info, err := os.Stat(f.GetLocation())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.GetSize() <= 0 || f.GetSize() != info.Size() || f.GetFilename() != filepath.Base(f.GetLocation()) || filepath.Dir(f.GetLocation()) != dir {
+			t.Errorf("file %d: %s (%s), %d bytes; on disk %d bytes", i+1, f.GetFilename(), f.GetLocation(), f.GetSize(), info.Size())
+		}
+		// The duration is measured on the monotonic clock, the times are read on the wall clock.
+		if d := time.Duration(f.GetEndedAt() - f.GetStartedAt() - f.GetDuration()); f.GetDuration() <= 0 || d.Abs() > time.Millisecond {
+			t.Errorf("file %d: from %d to %d lasting %d ns", i+1, f.GetStartedAt(), f.GetEndedAt(), f.GetDuration())
+		}
 	}
 }
