@@ -2,6 +2,8 @@ package signaling_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +18,7 @@ import (
 	lkauth "github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/livekit"
 	lkwebhook "github.com/livekit/protocol/webhook"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/broadcast"
@@ -378,5 +381,70 @@ func TestWebhooksRecording(t *testing.T) {
 		if d := time.Duration(f.GetEndedAt() - f.GetStartedAt() - f.GetDuration()); f.GetDuration() <= 0 || d.Abs() > time.Millisecond {
 			t.Errorf("file %d: from %d to %d lasting %d ns", i+1, f.GetStartedAt(), f.GetEndedAt(), f.GetDuration())
 		}
+	}
+}
+
+// TestWebhooksRTMPKeyHidden: an RTMP push that a real ffmpeg cannot deliver (nothing listens)
+// is told as an egress whose stream has failed, with ffmpeg's error and the retry; neither the
+// URL told nor the error holds the stream key. When the room closes the push ends, finished.
+func TestWebhooksRTMPKeyHidden(t *testing.T) {
+	media.NeedFFmpeg(t)
+	h := newHookReceiver(t, nil)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close() // nothing listens there now
+	const key = "sk7Hq2secret"
+	ts := startServer(t, h.option(), signalingtest.Programme(signaling.ProgrammeConfig{
+		Broadcast: broadcast.Config{Delay: 200 * time.Millisecond},
+		RTMP:      &broadcast.RTMPConfig{URL: fmt.Sprintf("rtmp://127.0.0.1:%d/live/{room}-%s", port, key)},
+	}))
+	const room = "push"
+	alice := join(t, ts, room, "alice", nil)
+	signalingtest.Eventually(t, "the push's first failure told", 30*time.Second, func() bool {
+		for _, ev := range h.egresses(room) {
+			if ev.GetEgressInfo().GetRetryCount() == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	alice.Disconnect()
+	signalingtest.Eventually(t, "egress_ended", 30*time.Second, func() bool {
+		evs := h.egresses(room)
+		return len(evs) > 0 && evs[len(evs)-1].Event == lkwebhook.EventEgressEnded
+	})
+	evs := h.egresses(room)
+	wantURL := fmt.Sprintf("rtmp://127.0.0.1:%d/live/…", port)
+	for _, ev := range evs {
+		body, err := protojson.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(body), key) {
+			t.Errorf("%s tells the stream key: %s", ev.Event, body)
+		}
+		if s := ev.GetEgressInfo().GetStreamResults(); len(s) != 1 || s[0].GetUrl() != wantURL {
+			t.Errorf("%s: streams %v, want one to %s", ev.Event, s, wantURL)
+		}
+	}
+	if first := evs[0]; first.Event != lkwebhook.EventEgressStarted || first.GetEgressInfo().GetStatus() != livekit.EgressStatus_EGRESS_STARTING {
+		t.Errorf("first egress event %s %s, want egress_started EGRESS_STARTING", first.Event, first.GetEgressInfo().GetStatus())
+	}
+	for _, ev := range evs {
+		if info := ev.GetEgressInfo(); info.GetRetryCount() == 1 {
+			s := info.GetStreamResults()[0]
+			if ev.Event != lkwebhook.EventEgressUpdated || info.GetStatus() != livekit.EgressStatus_EGRESS_STARTING || info.GetError() == "" ||
+				s.GetStatus() != livekit.StreamInfo_FAILED || s.GetError() != info.GetError() || s.GetRetries() != 1 {
+				t.Errorf("the first failure told as %s %s (error %q), stream %v", ev.Event, info.GetStatus(), info.GetError(), s)
+			}
+			break
+		}
+	}
+	end := evs[len(evs)-1].GetEgressInfo()
+	if end.GetStatus() != livekit.EgressStatus_EGRESS_COMPLETE || end.GetStreamResults()[0].GetStatus() != livekit.StreamInfo_FINISHED || end.GetEndedAt() == 0 {
+		t.Errorf("ended %s, stream %v", end.GetStatus(), end.GetStreamResults())
 	}
 }
