@@ -330,6 +330,8 @@ func DecodeEvent(typ string, data []byte) (Event, error) {
 		return decodeAs[VoteClosed](typ, data)
 	case "programme.bleeped":
 		return decodeAs[ProgrammeBleeped](typ, data)
+	case "minutes.approved":
+		return decodeAs[MinutesApproved](typ, data)
 	}
 	return nil, fmt.Errorf("decode event: unknown type %q", typ)
 }

@@ -160,6 +160,9 @@ type SittingFacts struct {
 	Sitting *council.Sitting `json:"sitting,omitempty"` // sitting_opened and sitting_closed
 	Quorum  council.Quorum   `json:"quorum"`            // the attendance against the quorum rule, now
 	Vote    *VoteFacts       `json:"vote,omitempty"`    // vote_closed
+	// Approval is minutes_approved's: the signer (identity, seat, role), when, and the
+	// SHA-256 of the Markdown text approved, in its language.
+	Approval *council.MinutesApproval `json:"approval,omitempty"`
 }
 
 // VoteFacts is a closed vote and its result (the ballots stay in the journal and the minutes).
@@ -222,6 +225,9 @@ func (s *Server) sittingChanged(room string, before sittingBefore, events []coun
 		case council.SessionClosed:
 			sitting := st.Session().Sitting
 			send(webhook.SittingClosed, SittingFacts{Sitting: &sitting})
+		case council.MinutesApproved:
+			sitting := st.Session().Sitting
+			send(webhook.MinutesApproved, SittingFacts{Sitting: &sitting, Approval: &council.MinutesApproval{By: e.By, At: e.At, Digest: e.Digest, Lang: e.Lang}})
 		}
 	}
 	switch now := quorumHolds(st); {

@@ -1,8 +1,12 @@
 package signaling_test
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +26,7 @@ import (
 
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/broadcast"
+	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/signaling"
 	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	"github.com/ingeco/hemicycle/signaling/webhook"
@@ -446,5 +451,84 @@ func TestWebhooksRTMPKeyHidden(t *testing.T) {
 	end := evs[len(evs)-1].GetEgressInfo()
 	if end.GetStatus() != livekit.EgressStatus_EGRESS_COMPLETE || end.GetStreamResults()[0].GetStatus() != livekit.StreamInfo_FINISHED || end.GetEndedAt() == 0 {
 		t.Errorf("ended %s, stream %v", end.GetStatus(), end.GetStreamResults())
+	}
+}
+
+// getMinutes reads the room's Markdown minutes as token, with the digest the server gives.
+func getMinutes(t *testing.T, ts *signalingtest.Server, room, token string) (text []byte, digest string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", ts.HTTP.URL+"/api/rooms/"+room+"/minutes", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	text, err = io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET minutes: %d %s %v", resp.StatusCode, text, err)
+	}
+	return text, resp.Header.Get("Minutes-Digest")
+}
+
+// TestWebhooksMinutesApproved: the clerk approves the closed sitting's minutes by the digest
+// of the text read (the SHA-256 of the Markdown served, given in Minutes-Digest); the approval
+// is journalled and told as minutes_approved with the sitting, the signer and the digest.
+// Before the close, with a digest of another text, twice, or by a member, it is refused and
+// nothing is told.
+func TestWebhooksMinutesApproved(t *testing.T) {
+	h := newHookReceiver(t, nil)
+	ts, j := startCouncilServer(t, h.option())
+	const room = "pv"
+	chair, clerk := openSession(t, ts, room, "fr-epci-visio")
+	approve := "/api/rooms/" + room + "/minutes/approve"
+	text, digest := getMinutes(t, ts, room, clerk)
+	if sum := sha256.Sum256(text); digest != hex.EncodeToString(sum[:]) {
+		t.Fatalf("Minutes-Digest %q is not the SHA-256 of the text served", digest)
+	}
+	if status, out := call(t, ts, "POST", approve, clerk, map[string]string{"digest": digest}); status != 409 {
+		t.Errorf("approval of an open sitting's minutes: %d %v, want 409", status, out)
+	}
+	must(t, ts, "POST", "/api/rooms/"+room+"/session/close", chair, nil)
+	text, digest = getMinutes(t, ts, room, clerk) // the close is in them
+	other := sha256.Sum256([]byte("un autre texte"))
+	if status, out := call(t, ts, "POST", approve, clerk, map[string]string{"digest": hex.EncodeToString(other[:])}); status != 409 {
+		t.Errorf("approval of another text: %d %v, want 409", status, out)
+	}
+	member := ts.Token(t, room, "bruno", auth.RoleMember, 3)
+	if status, out := call(t, ts, "POST", approve, member, map[string]string{"digest": digest}); status != 403 {
+		t.Errorf("approval by a member: %d %v, want 403", status, out)
+	}
+	out := must(t, ts, "POST", approve, clerk, map[string]string{"digest": digest})
+	if out["digest"] != digest || out["lang"] != "fr" {
+		t.Errorf("approval answered %v", out)
+	}
+	if status, out := call(t, ts, "POST", approve, clerk, map[string]string{"digest": digest}); status != 409 {
+		t.Errorf("the same approval twice: %d %v, want 409", status, out)
+	}
+	if again, _ := getMinutes(t, ts, room, clerk); !bytes.Equal(again, text) {
+		t.Error("the approval changed the minutes' text")
+	}
+
+	h.waitFor(t, room, []string{"sitting_opened", "sitting_closed", "minutes_approved"})
+	var f signaling.SittingFacts
+	if err := json.Unmarshal([]byte(h.got()[2].GetRoom().GetMetadata()), &f); err != nil {
+		t.Fatal(err)
+	}
+	if a := f.Approval; a == nil || a.Digest != digest || a.Lang != "fr" || a.By.Identity != "greffe" || a.By.Role != council.RoleClerk || a.At.IsZero() {
+		t.Errorf("minutes_approved tells the approval %+v", f.Approval)
+	}
+	if f.Sitting == nil || f.Sitting.Title != "Séance du 27 novembre" {
+		t.Errorf("minutes_approved tells the sitting %+v", f.Sitting)
+	}
+	entries, err := j.Read(t.Context(), room, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := entries[len(entries)-1]; last.Type != "minutes.approved" || !strings.Contains(string(last.Data), digest) {
+		t.Errorf("last journal entry %s %s, want the approval", last.Type, last.Data)
 	}
 }

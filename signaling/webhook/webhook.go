@@ -10,10 +10,11 @@
 // adds what the protocol leaves to its server: one notifier per URL, the counts per URL for
 // /metrics, a warning in the server's log for every event lost, and a stop bounded in time.
 //
-// Hemicycle's own events (a sitting opened, the quorum reached, a vote closed) use the same
-// envelope: a WebhookEvent named sitting_opened and so on, whose room carries, in place of
-// the room's metadata, the facts of the event as JSON (see signaling's SittingFacts). A
-// receiver that knows only LiveKit's events reads their name and room and can skip them.
+// Hemicycle's own events (a sitting opened, the quorum reached, a vote closed, the minutes
+// approved) use the same envelope: a WebhookEvent named sitting_opened and so on, whose room
+// carries, in place of the room's metadata, the facts of the event as JSON (see signaling's
+// SittingFacts). A receiver that knows only LiveKit's events reads their name and room and
+// can skip them.
 package webhook
 
 import (
@@ -42,6 +43,8 @@ const (
 	QuorumReached = "quorum_reached"
 	QuorumLost    = "quorum_lost"
 	VoteClosed    = "vote_closed"
+	// MinutesApproved: the chair or the clerk approved the closed sitting's minutes.
+	MinutesApproved = "minutes_approved"
 )
 
 // Config says where events go and how they are signed and retried. The zero values of the
