@@ -393,16 +393,10 @@ func TestRecordingReportsItsLife(t *testing.T) {
 	}
 	waitWritten(t, rec, 0)
 	fail()
-	deadline := time.Now().Add(40 * time.Second)
-	for {
-		if us := got(); len(us) > 0 && us[len(us)-1].Status == EgressActive && us[len(us)-1].Restarts == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the recording is not active again after its ffmpeg failed: %+v", got())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually(t, "the recording active again after its ffmpeg failed", func() bool {
+		us := got()
+		return len(us) > 0 && us[len(us)-1].Status == EgressActive && us[len(us)-1].Restarts == 1
+	})
 	waitWritten(t, rec, 1)
 	rec.Stop()
 
@@ -454,16 +448,22 @@ func TestRecordingReportsItsLife(t *testing.T) {
 // waitWritten waits until the recording's file i (from 0) holds some media on disk.
 func waitWritten(t *testing.T, rec *Recording, i int) {
 	t.Helper()
-	deadline := time.Now().Add(40 * time.Second)
-	for {
-		if files := rec.Files(); len(files) > i {
-			if info, err := os.Stat(files[i]); err == nil && info.Size() > 0 {
-				return
-			}
+	eventually(t, fmt.Sprintf("media in the recording's file %d", i+1), func() bool {
+		files := rec.Files()
+		if len(files) <= i {
+			return false
 		}
+		info, err := os.Stat(files[i])
+		return err == nil && info.Size() > 0
+	})
+}
+
+// eventually waits up to 40 s for cond, failing the test with what it waited for.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(40 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("nothing written to the recording's file %d of %v", i+1, rec.Files())
+			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -207,8 +207,8 @@ func (s *Server) Close() {
 		// A server stopping is not its members leaving: nothing more is recorded.
 		s.delib.close()
 	}
-	s.webhooks.Close() // after the rooms' last events
 	s.wg.Wait()
+	s.webhooks.Close() // after the rooms' last events, their recordings' end among them
 	s.relayer.transport.CloseIdleConnections()
 }
 
