@@ -226,8 +226,8 @@ func (s *Server) sittingChanged(room string, before sittingBefore, events []coun
 			sitting := st.Session().Sitting
 			send(webhook.SittingClosed, SittingFacts{Sitting: &sitting})
 		case council.MinutesApproved:
-			sitting := st.Session().Sitting
-			send(webhook.MinutesApproved, SittingFacts{Sitting: &sitting, Approval: &council.MinutesApproval{By: e.By, At: e.At, Digest: e.Digest, Lang: e.Lang}})
+			sitting, approvals := st.Session().Sitting, st.MinutesApprovals()
+			send(webhook.MinutesApproved, SittingFacts{Sitting: &sitting, Approval: &approvals[len(approvals)-1]}) // e's
 		}
 	}
 	switch now := quorumHolds(st); {
