@@ -113,6 +113,7 @@ type recordingPart struct {
 	path    string
 	started time.Time // when its first packet went to ffmpeg: the file's time 0
 	ran     time.Time // when its ffmpeg started
+	exited  time.Time // when its ffmpeg ended
 }
 
 // Record starts recording the programme until it stops (or StopRecording). The file names
@@ -150,12 +151,21 @@ func (p *Programme) Record(cfg RecordingConfig) (*Recording, error) {
 	}
 	r.eg = &egress{
 		name:    "recording",
+		kind:    EgressRecording,
 		outputs: outputs,
 		ffmpeg:  cfg.FFmpeg,
+		files:   r.egressFiles,
 		firstPacket: func(at time.Time) {
 			r.mu.Lock()
 			if n := len(r.parts); n > 0 && r.parts[n-1].started.IsZero() {
 				r.parts[n-1].started = at
+			}
+			r.mu.Unlock()
+		},
+		exited: func(at time.Time) {
+			r.mu.Lock()
+			if n := len(r.parts); n > 0 {
+				r.parts[n-1].exited = at
 			}
 			r.mu.Unlock()
 		},
@@ -219,6 +229,29 @@ func (r *Recording) Files() []string {
 		out = append(out, p.path)
 	}
 	return out
+}
+
+// egressFiles describes the recording's files for its updates, with their size now.
+func (r *Recording) egressFiles() []EgressFile {
+	r.mu.Lock()
+	parts := slices.Clone(r.parts)
+	r.mu.Unlock()
+	files := make([]EgressFile, 0, len(parts))
+	for _, p := range parts {
+		f := EgressFile{Path: p.path, StartedAt: p.started, EndedAt: p.exited}
+		if !p.started.IsZero() {
+			end := p.exited
+			if end.IsZero() {
+				end = time.Now()
+			}
+			f.Duration = end.Sub(p.started)
+		}
+		if info, err := os.Stat(p.path); err == nil {
+			f.Size = info.Size()
+		}
+		files = append(files, f)
+	}
+	return files
 }
 
 // SetChapters replaces the chapter marks (the whole list, as folded from the journal) and

@@ -361,6 +361,8 @@ func DecodeEvent(typ string, data []byte) (Event, error) {
 		return decodeAs[ClosedDoorVoted](typ, data)
 	case "closed-door.ended":
 		return decodeAs[ClosedDoorEnded](typ, data)
+	case "minutes.approved":
+		return decodeAs[MinutesApproved](typ, data)
 	}
 	return nil, fmt.Errorf("decode event: unknown type %q", typ)
 }

@@ -25,6 +25,8 @@ type State struct {
 	items   []*Item
 	votes   []*Vote
 	bleeps  []Bleep // sorted by start, not overlapping
+
+	approvals []MinutesApproval // of the minutes, once the sitting is closed (approval.go)
 }
 
 // Sitting is what a session is opened with. The command that opens it, the event recording

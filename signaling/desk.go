@@ -315,6 +315,7 @@ func (d *deliberation) closedDoorChanged(room string, closed bool) {
 }
 
 func (dk *desk) executeLocked(ctx context.Context, cmd council.Command) (council.View, error) {
+	before := dk.d.srv.beforeCommand(dk.state) // webhooks.go
 	events, err := dk.state.Decide(cmd)
 	if err != nil {
 		return council.View{}, err
@@ -334,6 +335,7 @@ func (dk *desk) executeLocked(ctx context.Context, cmd council.Command) (council
 		}
 		dk.seq = entry.Seq
 	}
+	dk.d.srv.sittingChanged(dk.room, before, events, dk.state) // webhooks.go
 	return dk.state.View(dk.d.now()), nil
 }
 

@@ -51,6 +51,7 @@ func (d *deliberation) routes() []httpapi.Route {
 		row("GET", "/api/rooms/{room}/state", everyone, d.getState),
 		row("GET", "/api/rooms/{room}/events", everyone, d.streamEvents),
 		row("GET", "/api/rooms/{room}/minutes", chairOrClerk, d.getMinutes),
+		row("POST", "/api/rooms/{room}/minutes/approve", chairOrClerk, d.approveMinutes), // desk_minutes.go
 		row("GET", "/api/rooms/{room}/journal", chairOrClerk, d.getJournal),
 		row("POST", "/api/rooms/{room}/mute", chairOnly, d.muteParticipant),
 	}
@@ -334,14 +335,19 @@ func (d *deliberation) getMinutes(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, 404, errNoSession.Error())
 		return
 	}
-	m := council.DraftMinutes(dk.state, d.srv.cfg.Location)
+	md, digest, err := d.minutesMarkdown(dk.state, &labels)
+	if err != nil {
+		httpapi.WriteError(w, 500, err.Error())
+		return
+	}
+	w.Header().Set(minutesDigestHeader, digest) // what an approval names (desk_minutes.go)
 	switch r.URL.Query().Get("format") {
 	case "html":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		err = m.WriteHTML(w, &labels)
+		err = council.DraftMinutes(dk.state, d.srv.cfg.Location).WriteHTML(w, &labels)
 	case "", "md", "markdown":
 		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
-		err = m.WriteMarkdown(w, &labels)
+		_, err = w.Write(md)
 	default:
 		httpapi.WriteError(w, 400, "format must be md or html")
 		return
