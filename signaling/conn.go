@@ -3,6 +3,7 @@ package signaling
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -42,11 +43,17 @@ type signalConn struct {
 	once    sync.Once
 	errMu   sync.Mutex
 	reason  error
+	// offMachine: the client's end of the WebSocket is not a loopback address, so the
+	// client is not on this machine (or reaches it through a proxy that is not).
+	offMachine bool
 }
 
 func newSignalConn(ws *websocket.Conn, silence time.Duration) *signalConn {
 	ws.SetReadLimit(maxFrameBytes)
 	c := &signalConn{ws: ws, silence: silence, out: make(chan *livekit.SignalResponse, outQueueLen), done: make(chan struct{})}
+	if a, ok := ws.RemoteAddr().(*net.TCPAddr); ok {
+		c.offMachine = !a.IP.IsLoopback()
+	}
 	// Not every SDK sends the protocol's pings (the Go SDK does not), but every WebSocket
 	// answers a ping frame: the server pings, and any answer or frame proves the client is there.
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(silence)) })

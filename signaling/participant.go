@@ -221,12 +221,21 @@ func (p *Participant) swapConn(c *signalConn) *signalConn {
 	return old
 }
 
+// sendCandidate trickles one of the server's candidates to the client, unless it is a loopback
+// address and the client is elsewhere: it would check it in vain (against its own machine), and
+// after an ICE restart the path that works waits behind those checks.
 func (p *Participant) sendCandidate(c webrtc.ICECandidateInit, target livekit.SignalTarget) {
+	p.room.mu.Lock()
+	conn := p.conn
+	p.room.mu.Unlock()
+	if conn == nil || (conn.offMachine && candidateOnLoopback(c)) {
+		return
+	}
 	js, err := json.Marshal(c)
 	if err != nil {
 		return
 	}
-	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Trickle{Trickle: &livekit.TrickleRequest{
+	conn.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Trickle{Trickle: &livekit.TrickleRequest{
 		CandidateInit: string(js), Target: target,
 	}}})
 }
