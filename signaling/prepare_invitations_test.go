@@ -160,7 +160,9 @@ func TestInvitationsMailedOpenedUsedAndRevoked(t *testing.T) {
 		t.Fatalf("invitation shown: %d %v", status, shown)
 	}
 	status, early := send(t, ts, "POST", "/api/invitations/"+code+"/join", "", "", nil)
-	if status != 403 || !strings.HasPrefix(fmt.Sprint(early["error"]), "Ce lien vous donnera accès à la séance à partir du ") {
+	// The refusal also says its kind and facts, for the web client to word in English.
+	if status != 403 || !strings.HasPrefix(fmt.Sprint(early["error"]), "Ce lien vous donnera accès à la séance à partir du ") ||
+		early["refusal"] != "early" || early["opensAt"] != start.Add(-30*time.Minute).Format(time.RFC3339) || early["minutes"] != 30.0 || early["timeZone"] != "Europe/Paris" {
 		t.Errorf("joining the day before: %d %v", status, early)
 	}
 
@@ -210,7 +212,8 @@ func TestInvitationsMailedOpenedUsedAndRevoked(t *testing.T) {
 	for _, call := range []struct{ method, path string }{{"GET", "/api/invitations/" + code3}, {"POST", "/api/invitations/" + code3 + "/join"}} {
 		status, out := send(t, ts, call.method, call.path, "", "", nil)
 		if msg := fmt.Sprint(out["error"]); status != 410 || !strings.HasPrefix(msg, "Cette invitation a été révoquée le ") ||
-			!strings.HasSuffix(msg, "pour le motif suivant : le lien a été transmis par erreur") {
+			!strings.HasSuffix(msg, "pour le motif suivant : le lien a été transmis par erreur") ||
+			out["refusal"] != "revoked" || out["reason"] != "le lien a été transmis par erreur" || out["revokedAt"] == nil {
 			t.Errorf("%s %s revoked: %d %v", call.method, call.path, status, out)
 		}
 	}
@@ -222,20 +225,22 @@ func TestInvitationsMailedOpenedUsedAndRevoked(t *testing.T) {
 		t.Errorf("the token of a revoked invitation: %d %v", status, out)
 	}
 
-	if status, out := send(t, ts, "GET", "/api/invitations/inconnu", "", "", nil); status != 404 || !strings.HasPrefix(fmt.Sprint(out["error"]), "Ce lien d'invitation n'est pas reconnu") {
+	if status, out := send(t, ts, "GET", "/api/invitations/inconnu", "", "", nil); status != 404 || !strings.HasPrefix(fmt.Sprint(out["error"]), "Ce lien d'invitation n'est pas reconnu") || out["refusal"] != "unknown" {
 		t.Errorf("an unknown code: %d %v", status, out)
 	}
 	// A member who left the seat is refused too.
 	code5 := strings.TrimPrefix(entry(listing(), 5)["link"].(string), "https://visio.mairie-test.example/?invitation=")
 	sendOK(t, ts, "POST", "/api/bodies/test/roster/edits", clerk, map[string]any{"change": "resignation", "seat": 5})
 	if status, out := send(t, ts, "POST", "/api/invitations/"+code5+"/join", "", "", nil); status != 410 ||
-		fmt.Sprint(out["error"]) != "Le siège 5 n'est plus occupé par Emma Vote : cette invitation n'est plus valable." {
+		fmt.Sprint(out["error"]) != "Le siège 5 n'est plus occupé par Emma Vote : cette invitation n'est plus valable." ||
+		out["refusal"] != "seatChanged" || out["seat"] != 5.0 || out["name"] != "Emma Vote" {
 		t.Errorf("the link of a member who resigned: %d %v", status, out)
 	}
 	// After the sitting's end, the links of the others no longer admit anyone.
 	code4 := strings.TrimPrefix(entry(listing(), 4)["link"].(string), "https://visio.mairie-test.example/?invitation=")
 	clk.set(3 * time.Hour)
-	if status, out := send(t, ts, "POST", "/api/invitations/"+code4+"/join", "", "", nil); status != 410 || !strings.Contains(fmt.Sprint(out["error"]), "est terminée") {
+	if status, out := send(t, ts, "POST", "/api/invitations/"+code4+"/join", "", "", nil); status != 410 || !strings.Contains(fmt.Sprint(out["error"]), "est terminée") ||
+		out["refusal"] != "ended" || out["start"] != start.Format(time.RFC3339) {
 		t.Errorf("after the end: %d %v", status, out)
 	}
 }
