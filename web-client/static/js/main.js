@@ -5,7 +5,7 @@ import { isBrowserSupported } from '../vendor/livekit-client.esm.mjs'
 import { h, focusHeading } from './dom.js'
 import { startPage } from './i18n.js'
 import { loadConfig } from './config.js'
-import { readInvitation, InvitationError } from './invitation.js'
+import { readInvitation, InvitationError, joinByInvitation, LinkRefusal } from './invitation.js'
 import { renderJoin } from './join.js'
 import { renderLobby } from './lobby.js'
 import { enterRoom } from './room.js'
@@ -75,6 +75,17 @@ async function boot () {
     return
   }
 
+  // An invitation link (/?invitation=CODE) is traded for the member's token, then joins as one.
+  const code = params.get('invitation')
+  if (code) {
+    try {
+      ctx.openLobby(readInvitation(await joinByInvitation(code)))
+    } catch (err) {
+      ctx.home(refusalText(t, lang, err))
+    }
+    return
+  }
+
   const token = params.get('token') || (location.pathname === '/join' ? sessionStorage.getItem(invitationKey) : null)
   if (!token) {
     ctx.show(renderJoin(ctx))
@@ -86,6 +97,46 @@ async function boot () {
     const expired = err instanceof InvitationError && err.kind === 'expired'
     ctx.home(t(expired ? 'join.invite.expired' : 'join.invite.invalid'))
   }
+}
+
+// refusals words each reason the server gives for not admitting an invitation's holder.
+const refusals = {
+  unknown: 'invitation.refused.unknown',
+  replaced: 'invitation.refused.replaced',
+  bodyGone: 'invitation.refused.gone',
+  sittingGone: 'invitation.refused.gone',
+  revoked: 'invitation.refused.revoked',
+  seatChanged: 'invitation.refused.seatChanged',
+  ended: 'invitation.refused.ended',
+  early: 'invitation.refused.early',
+  unreachable: 'invitation.refused.unreachable'
+}
+
+// refusalText says in the page's language why an invitation link was refused, with the
+// moments in the body's time zone; a refusal this page does not know is given in the
+// server's words.
+function refusalText (t, lang, err) {
+  if (!(err instanceof LinkRefusal)) return t('join.invite.invalid')
+  const f = err.facts
+  const moment = (iso) => {
+    const d = new Date(iso)
+    if (Number.isNaN(d.getTime())) return String(iso ?? '')
+    const opts = { dateStyle: 'full', timeStyle: 'short' }
+    try {
+      return new Intl.DateTimeFormat(lang, { ...opts, timeZone: f.timeZone || undefined }).format(d)
+    } catch {
+      return new Intl.DateTimeFormat(lang, opts).format(d) // a zone this browser does not know
+    }
+  }
+  const key = refusals[err.kind]
+  if (!key) return t('invitation.refused.other', { reason: err.detail })
+  return t(key, {
+    date: moment(f.revokedAt ?? f.opensAt ?? f.start),
+    reason: f.reason ?? err.detail,
+    seat: f.seat ?? '',
+    name: f.name ?? '',
+    minutes: f.minutes ?? ''
+  })
 }
 
 function renderLeft (ctx, session, reason) {

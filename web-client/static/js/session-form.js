@@ -5,7 +5,7 @@ import { h } from './dom.js'
 import { profiles } from './council.js'
 import { labelled, checkbox } from './council-ui.js'
 
-const bodyKinds = ['commune', 'epci', 'departement', 'region', 'other']
+export const bodyKinds = ['commune', 'epci', 'departement', 'region', 'other']
 
 export function sessionForm (panel) {
   const { t, session } = panel
