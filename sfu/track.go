@@ -456,6 +456,10 @@ func (p *PublishedTrack) handle(l *upLayer, pkt *inPacket, raw []byte, now int64
 		// socket, which reads as congestion. (Counted late, by countLoss.)
 		return
 	}
+	if l.cache.store(pkt.hdr.SequenceNumber, raw) {
+		p.stats.duplicates.Add(1)
+		return
+	}
 	if prev := l.lastAt.Swap(now); prev != 0 && now-prev > int64(streamGap) && p.kind == webrtc.RTPCodecTypeVideo && !keyframeStart(p.ck, pkt.payload) {
 		// The stream comes back after a cut of the publisher's link (or an unmute): every
 		// subscriber's decoder lost its reference, and the publisher, which saw nothing wrong
@@ -463,7 +467,6 @@ func (p *PublishedTrack) handle(l *upLayer, pkt *inPacket, raw []byte, now int64
 		p.requestKeyframe(l.index, now)
 	}
 	l.bytes.Add(uint64(len(raw)))
-	l.cache.store(pkt.hdr.SequenceNumber, raw)
 
 	for k, id := range p.srcExt {
 		pkt.ext[k] = nil

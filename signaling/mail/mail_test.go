@@ -14,8 +14,8 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/ingeco/hemicycle/sfu/sfutest"
 	"github.com/ingeco/hemicycle/signaling/mail"
-	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
 // relay is an SMTP server on loopback that offers STARTTLS (when tls is set) and PLAIN for one
@@ -83,7 +83,7 @@ var message = mail.Message{To: "Chloé Conseil <chloe@example.org>", Subject: "C
 // TestSendOverSTARTTLSWithPassword is the default setting: the message and the password go
 // only after STARTTLS, to a relay whose certificate is checked.
 func TestSendOverSTARTTLSWithPassword(t *testing.T) {
-	cert, pool := signalingtest.LoopbackCertificate(t)
+	cert, pool := sfutest.LoopbackCertificate(t)
 	r, addr := startRelay(t, &tls.Config{Certificates: []tls.Certificate{cert}})
 	relayCfg := mail.Relay{Addr: addr, From: "Mairie <greffe@mairie-test.example>", Username: "greffe", Password: "le bon mot de passe",
 		TLSConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}

@@ -1,4 +1,6 @@
-package signalingtest
+// Package sfutest holds what tests of several packages need and the media plane's own tests
+// can import too (it imports nothing of ours).
+package sfutest
 
 import (
 	"crypto/ecdsa"
@@ -14,7 +16,8 @@ import (
 )
 
 // LoopbackCertificate is an hour's self-signed certificate for 127.0.0.1, and the pool that
-// trusts it, for the TLS servers tests start on loopback (an SMTP relay with STARTTLS).
+// trusts it, for the TLS servers tests start on loopback (TURN over TLS, an SMTP relay with
+// STARTTLS).
 func LoopbackCertificate(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
