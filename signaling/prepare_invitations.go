@@ -20,6 +20,7 @@ import (
 	ics "github.com/arran4/golang-ical"
 	"github.com/boombuler/barcode"
 	"github.com/boombuler/barcode/qr"
+	"github.com/livekit/protocol/livekit"
 
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/council"
@@ -275,6 +276,16 @@ func (p *preparation) revokeInvitation(w http.ResponseWriter, r *http.Request) {
 	}
 	if inv.TokenID != "" {
 		p.srv.cfg.Verifier.Revoke(inv.TokenID, inv.TokenEnd)
+		// A member already seated with the link leaves the room now: the clerk withdrew the
+		// seat's access, not only its next connection. (On several nodes, only a room held by
+		// this one; elsewhere the revoked token is refused at the next reconnection.)
+		if s, _, err := p.sitting(r.Context(), inv.Body, inv.Sitting); err == nil {
+			if room, ok := p.srv.Room(s.Room); ok {
+				if seated := room.participant(memberIdentity(inv)); seated != nil {
+					room.remove(seated, livekit.DisconnectReason_PARTICIPANT_REMOVED, true)
+				}
+			}
+		}
 	}
 	httpapi.WriteJSON(w, 200, p.entry(inv))
 }
@@ -420,6 +431,9 @@ func (p *preparation) openInvitation(w http.ResponseWriter, r *http.Request) {
 		Agenda: s.Agenda, Seat: inv.Seat, Name: inv.Name, OpensAt: s.Start.Add(-p.inv.Early)})
 }
 
+// memberIdentity is the identity in the join tokens an invitation gives.
+func memberIdentity(inv invitation) string { return fmt.Sprintf("%s-seat-%d", inv.Body, inv.Seat) }
+
 // useInvitation mints the member's join token for the sitting's room, valid until its end,
 // and records that the link was used.
 func (p *preparation) useInvitation(w http.ResponseWriter, r *http.Request) {
@@ -431,7 +445,7 @@ func (p *preparation) useInvitation(w http.ResponseWriter, r *http.Request) {
 	now := p.now()
 	role := auth.RoleMember
 	tok, err := auth.Issue(auth.TokenOptions{Key: p.inv.Key, Secret: p.inv.Secret, Now: now, TTL: s.End.Sub(now),
-		Identity: fmt.Sprintf("%s-seat-%d", inv.Body, inv.Seat), Name: inv.Name, Room: s.Room,
+		Identity: memberIdentity(inv), Name: inv.Name, Room: s.Room,
 		Video: auth.GrantsForRole(role, s.Room), Council: &auth.CouncilGrant{Role: role, Seat: inv.Seat, Body: inv.Body}})
 	if err != nil {
 		fail(w, fmt.Errorf("mint the join token: %w", err))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	ics "github.com/arran4/golang-ical"
+	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
 
@@ -248,4 +249,57 @@ func TestInvitationsMailedOpenedUsedAndRevoked(t *testing.T) {
 // base64Lines decodes a base64 body written in lines.
 func base64Lines(b []byte) io.Reader {
 	return base64.NewDecoder(base64.StdEncoding, bytes.NewReader(bytes.ReplaceAll(bytes.ReplaceAll(b, []byte("\r"), nil), []byte("\n"), nil)))
+}
+
+// TestRevokedInvitationTakesItsMemberOutOfTheRoom: a member seated with their link (a real
+// LiveKit client) leaves the room when the clerk revokes it, is told so, and cannot come back
+// with the token it gave.
+func TestRevokedInvitationTakesItsMemberOutOfTheRoom(t *testing.T) {
+	ts, _ := startCouncilServer(t, invitations(nil))
+	clerk := ts.BodyToken(t, "test", "greffe", auth.RoleClerk)
+	createBody(t, ts, "test", clerk, 1200)
+	start := time.Now().Add(10 * time.Minute)
+	sendOK(t, ts, "POST", "/api/bodies/test/sittings/s1", clerk, map[string]any{"title": "Séance ordinaire", "start": start, "room": "salle-s1", "agenda": twoItems})
+	sendOK(t, ts, "POST", "/api/bodies/test/sittings/s1/convocation", clerk, nil)
+	code := func(seat int) string {
+		for _, e := range sendOK(t, ts, "GET", "/api/bodies/test/sittings/s1/invitations", clerk, nil)["invitations"].([]any) {
+			if e := e.(map[string]any); e["seat"] == float64(seat) {
+				return strings.TrimPrefix(e["link"].(string), "https://visio.mairie-test.example/?invitation=")
+			}
+		}
+		t.Fatalf("no invitation for seat %d", seat)
+		return ""
+	}
+	tokens := map[int]string{}
+	for _, seat := range []int{2, 3} {
+		tokens[seat] = sendOK(t, ts, "POST", "/api/invitations/"+code(seat)+"/join", "", nil)["token"].(string)
+	}
+	reasons := make(chan lksdk.DisconnectionReason, 1)
+	cb := lksdk.NewRoomCallback()
+	cb.OnDisconnectedWithReason = func(r lksdk.DisconnectionReason) { reasons <- r }
+	signalingtest.Connect(t, ts.WS, tokens[2], cb)
+	chloe := signalingtest.Connect(t, ts.WS, tokens[3], nil)
+	room, ok := ts.Signaling.Room("salle-s1")
+	if !ok || participant(room, "test-seat-2") == nil || participant(room, "test-seat-3") == nil {
+		t.Fatalf("the members are not in the room")
+	}
+
+	sendOK(t, ts, "POST", "/api/bodies/test/sittings/s1/invitations/2/revoke", clerk, map[string]any{"reason": "siège devenu vacant"})
+	select {
+	case r := <-reasons:
+		if r != lksdk.ParticipantRemoved {
+			t.Errorf("the member was told %q", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the member seated with the revoked link was not disconnected")
+	}
+	if participant(room, "test-seat-2") != nil {
+		t.Error("the member is still listed in the room")
+	}
+	if chloe.ConnectionState() != lksdk.ConnectionStateConnected || participant(room, "test-seat-3") == nil {
+		t.Error("revoking one link disconnected another member")
+	}
+	if _, err := lksdk.ConnectToRoomWithToken(ts.WS, tokens[2], lksdk.NewRoomCallback()); err == nil {
+		t.Error("the token of the revoked link joined again")
+	}
 }

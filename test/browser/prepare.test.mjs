@@ -234,6 +234,9 @@ describe('the clerk prepares a sitting on /prepare; members follow the e-mailed 
     await inv.getByRole('button', { name: 'Révoquer le lien', exact: true }).click()
     await textOf(inv.getByRole('row', { name: /Emma Faure/ }), /révoquée le .* : démission reçue le matin même/)
     await textOf(inv.getByRole('status').first(), /1 révoquée\(s\)\./)
+    // Emma was seated with that link: she leaves the room at once, and is told.
+    await members[5].page.getByRole('heading', { level: 1, name: 'Vous avez quitté la séance' }).waitFor({ timeout: 30000 })
+    assert.match(await members[5].page.getByRole('alert').innerText(), /Vous avez été déconnecté·e de la séance : vous avez été retiré·e de la séance/)
 
     // The page words the refusal from its catalog with the server's facts (kind, date, reason):
     // the date in the browser's own format, not the server's French sentence ("à 13 h 05").
@@ -250,6 +253,46 @@ describe('the clerk prepares a sitting on /prepare; members follow the e-mailed 
       assert.deepEqual(again.errors, [])
       await again.close()
     }
+  })
+
+  it('a link followed the day before shows the sitting and when it opens; the clerk sees it opened', async () => {
+    const tomorrow = wallClock(Date.now() + 24 * 3600000).date
+    const sitting = section('3. La séance')
+    await sitting.getByLabel('Séance', { exact: true }).selectOption({ label: 'Nouvelle séance' })
+    assert.equal(await sitting.getByLabel('Intitulé de la séance').inputValue(), '', 'the new sitting\'s form is not blank')
+    assert.ok(await sitting.getByRole('button', { name: 'Enregistrer la séance' }).isEnabled(), 'a new sitting cannot be saved')
+    await sitting.getByLabel('Intitulé de la séance').fill('Séance extraordinaire')
+    await sitting.getByLabel('Date').fill(tomorrow)
+    await sitting.getByLabel('Heure d’ouverture').fill('18:30')
+    assert.equal(await sitting.getByLabel('Identifiant de la séance').inputValue(), tomorrow)
+    await sitting.getByRole('group', { name: 'Point 1', exact: true }).getByLabel('Intitulé', { exact: true }).fill('Motion sur la ligne de bus')
+    await sitting.getByRole('button', { name: 'Enregistrer la séance' }).click()
+    await textOf(sitting.locator('.convocation-late'), /convocation tardive/)
+    const inv = section('4. Convocation et invitations')
+    const before = sink.messages.length
+    await inv.getByRole('button', { name: 'Envoyer la convocation et les invitations' }).click()
+    await textOf(inv.getByRole('status').first(), /7 invité\(s\) : 2 reçue\(s\), 0 ouverte\(s\)/)
+    await waitFor('two more messages', () => sink.messages.length >= before + 2, { timeoutMs: 30000 })
+    const mail = sink.messages.slice(before).find((m) => m.to.includes(emails[4])).mail
+    const link = mail.text.match(/^(http:\/\/\S+\/\?invitation=[a-z0-9]+)$/m)?.[1]
+    assert.ok(link && link !== links[4], `no new link for David:\n${mail.text}`)
+
+    const early = await openClient(browser, server.baseURL, { name: 'David, the day before', address: link })
+    const card = early.page.getByRole('region', { name: 'Votre convocation' })
+    await textOf(card, /Conseil communautaire de la Vallée : Séance extraordinaire/, 'the sitting shown ahead')
+    const shown = await card.innerText()
+    assert.match(shown, /Vous y siégez : David Roussel, siège 4\./)
+    assert.match(shown, /Ordre du jour\s+Motion sur la ligne de bus/)
+    assert.match(await card.getByRole('status').innerText(), /^Ce lien vous donnera accès à la séance à partir du .+ à 18:00, 30 minutes avant son ouverture\.$/)
+    assert.doesNotMatch(early.page.url(), /invitation=/, 'the code stays in the address bar')
+    assert.deepEqual(early.errors, [])
+    await early.close()
+
+    await inv.getByRole('button', { name: 'Actualiser' }).click()
+    await textOf(inv.getByRole('status').first(), /7 invité\(s\) : 2 reçue\(s\), 1 ouverte\(s\), 0 utilisée\(s\), 0 révoquée\(s\)\./)
+    const cells = await inv.getByRole('row', { name: /David Roussel/ }).getByRole('cell').allInnerTexts()
+    assert.match(cells[2], /^oui, le /, `opened: ${cells.join(' | ')}`)
+    assert.equal(cells[3], 'non', `used: ${cells.join(' | ')}`)
   })
 
   it('nothing threw, and no page reached another origin', async () => {

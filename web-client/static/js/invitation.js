@@ -120,13 +120,12 @@ export class LinkRefusal extends Error {
   }
 }
 
-// joinByInvitation trades the code of an invitation link (/?invitation=CODE) for the member's
-// join token for the sitting's room.
-export async function joinByInvitation (code, fetchImpl = fetch) {
+// linkCall asks the server about an invitation link's code; a refusal is a LinkRefusal.
+async function linkCall (method, code, suffix, fetchImpl) {
   let res
   try {
-    res = await fetchImpl(`/api/invitations/${encodeURIComponent(code)}/join`, {
-      method: 'POST',
+    res = await fetchImpl(`/api/invitations/${encodeURIComponent(code)}${suffix}`, {
+      method,
       headers: { Accept: 'application/json' },
       cache: 'no-store'
     })
@@ -138,6 +137,20 @@ export async function joinByInvitation (code, fetchImpl = fetch) {
     const detail = typeof data?.error === 'string' ? data.error : `HTTP ${res.status}`
     throw new LinkRefusal(typeof data?.refusal === 'string' ? data.refusal : 'other', data || {}, detail)
   }
-  if (!data || typeof data.token !== 'string') throw new LinkRefusal('other', {}, `HTTP ${res.status}`)
+  if (!data || typeof data !== 'object') throw new LinkRefusal('other', {}, `HTTP ${res.status}`)
+  return data
+}
+
+// joinByInvitation trades the code of an invitation link (/?invitation=CODE) for the member's
+// join token for the sitting's room.
+export async function joinByInvitation (code, fetchImpl = fetch) {
+  const data = await linkCall('POST', code, '/join', fetchImpl)
+  if (typeof data.token !== 'string') throw new LinkRefusal('other', {}, 'HTTP 200') // no token: a server this client does not know
   return data.token
+}
+
+// showInvitation reads what the link's holder may see of the sitting before it opens (body,
+// title, start, place, agenda, seat, name, opensAt); the server records the link as opened.
+export function showInvitation (code, fetchImpl = fetch) {
+  return linkCall('GET', code, '', fetchImpl)
 }

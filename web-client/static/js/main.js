@@ -3,10 +3,10 @@
 // (in this tab's sessionStorage) so that a reload does not lose it.
 import { isBrowserSupported } from '../vendor/livekit-client.esm.mjs'
 import { h, focusHeading } from './dom.js'
-import { startPage } from './i18n.js'
+import { startPage, momentText } from './i18n.js'
 import { loadConfig } from './config.js'
-import { readInvitation, InvitationError, joinByInvitation, LinkRefusal } from './invitation.js'
-import { renderJoin } from './join.js'
+import { readInvitation, InvitationError, joinByInvitation, showInvitation, LinkRefusal } from './invitation.js'
+import { renderJoin, renderAhead } from './join.js'
 import { renderLobby } from './lobby.js'
 import { enterRoom } from './room.js'
 
@@ -76,13 +76,28 @@ async function boot () {
   }
 
   // An invitation link (/?invitation=CODE) is traded for the member's token, then joins as one.
+  // Followed too early (from the mail, days before), it shows the sitting and when the link
+  // will admit its holder, which the server records as the link opened.
   const code = params.get('invitation')
   if (code) {
-    try {
-      ctx.openLobby(readInvitation(await joinByInvitation(code)))
-    } catch (err) {
-      ctx.home(refusalText(t, lang, err))
+    history.replaceState(null, '', '/') // the code is as secret as a token
+    const follow = async () => {
+      try {
+        ctx.openLobby(readInvitation(await joinByInvitation(code)))
+      } catch (err) {
+        if (!(err instanceof LinkRefusal && err.kind === 'early')) {
+          ctx.home(refusalText(t, lang, err))
+          return
+        }
+        try {
+          const sitting = await showInvitation(code)
+          ctx.show(renderAhead(ctx, { sitting, zone: err.facts.timeZone, message: refusalText(t, lang, err), retry: follow }))
+        } catch (shown) {
+          ctx.home(refusalText(t, lang, shown))
+        }
+      }
     }
+    await follow()
     return
   }
 
@@ -118,20 +133,10 @@ const refusals = {
 function refusalText (t, lang, err) {
   if (!(err instanceof LinkRefusal)) return t('join.invite.invalid')
   const f = err.facts
-  const moment = (iso) => {
-    const d = new Date(iso)
-    if (Number.isNaN(d.getTime())) return String(iso ?? '')
-    const opts = { dateStyle: 'full', timeStyle: 'short' }
-    try {
-      return new Intl.DateTimeFormat(lang, { ...opts, timeZone: f.timeZone || undefined }).format(d)
-    } catch {
-      return new Intl.DateTimeFormat(lang, opts).format(d) // a zone this browser does not know
-    }
-  }
   const key = refusals[err.kind]
   if (!key) return t('invitation.refused.other', { reason: err.detail })
   return t(key, {
-    date: moment(f.revokedAt ?? f.opensAt ?? f.start),
+    date: momentText(lang, f.revokedAt ?? f.opensAt ?? f.start, f.timeZone),
     reason: f.reason ?? err.detail,
     seat: f.seat ?? '',
     name: f.name ?? '',

@@ -5,7 +5,7 @@
 // /api/bodies/{body}/… (docs/api.md, Preparing sittings), and every refusal is shown as the
 // server words it (in the page's language, through Accept-Language).
 import { h, focusHeading } from './dom.js'
-import { startPage } from './i18n.js'
+import { startPage, momentText } from './i18n.js'
 import { readInvitation, tokenFromInput, InvitationError } from './invitation.js'
 import { profiles, ApiError } from './council.js'
 import { labelled, checkbox } from './council-ui.js'
@@ -102,14 +102,8 @@ export function zonedWall (iso, zone) {
 }
 
 // moment writes an instant in the page's language on the body's clocks; day, its date only.
-function moment (iso, zone, style = { dateStyle: 'full', timeStyle: 'short' }) {
-  const d = new Date(iso)
-  if (!iso || Number.isNaN(d.getTime())) return ''
-  try {
-    return new Intl.DateTimeFormat(lang, { ...style, timeZone: zone }).format(d)
-  } catch {
-    return new Intl.DateTimeFormat(lang, style).format(d) // a zone this browser does not know
-  }
+function moment (iso, zone, style) {
+  return iso ? momentText(lang, iso, zone, style) : ''
 }
 
 function day (iso, zone) {
@@ -436,7 +430,10 @@ function sittingForm (page) {
     pick.value = selected && sittings.has(selected) ? selected : ''
   }
   pick.addEventListener('change', async () => {
-    if (!pick.value) return
+    if (!pick.value) {
+      page.sittingChanged(null) // a new sitting, from a blank form
+      return
+    }
     const s = await run(pick, out, () => page.api.get(`/sittings/${encodeURIComponent(pick.value)}`))
     if (s) page.sittingChanged(s)
   })
@@ -451,25 +448,29 @@ function sittingForm (page) {
       chair.value = keep
       refreshList(page.sitting?.id)
     },
+    // fill shows a saved sitting, or a blank form for a new one when s is null.
     fill (s) {
       const zone = page.body?.timeZone || 'Europe/Paris'
-      const wall = zonedWall(s.start, zone)
-      id.value = s.id
-      id.dataset.typed = room.dataset.typed = 'true'
-      title.value = s.title
+      const wall = s ? zonedWall(s.start, zone) : { date: '', time: '18:30' }
+      id.value = s?.id || ''
+      title.value = s?.title || ''
       date.value = wall.date
       time.value = wall.time
-      place.value = s.place || ''
-      room.value = s.room
-      chair.value = s.chair ? String(s.chair) : ''
-      emergency.checked = !!s.emergency
-      text.value = s.convocation?.text || ''
+      place.value = s?.place || ''
+      room.value = s?.room || ''
+      for (const el of [id, room]) {
+        if (s) el.dataset.typed = 'true'
+        else delete el.dataset.typed
+      }
+      chair.value = s?.chair ? String(s.chair) : ''
+      emergency.checked = !!s?.emergency
+      text.value = s?.convocation?.text || ''
       for (const it of items.splice(0)) it.root.remove()
-      for (const it of s.agenda || []) addItem(it)
+      for (const it of s?.agenda || []) addItem(it)
       if (!items.length) addItem()
-      const sent = !!s.convocation?.sentAt
-      submit.disabled = sent
-      check.replaceChildren(...convocationCheck(s, zone))
+      out.textContent = ''
+      submit.disabled = !!s?.convocation?.sentAt
+      check.replaceChildren(...(s ? convocationCheck(s, zone) : []))
     }
   }
 }
@@ -569,10 +570,12 @@ function invitations (page) {
   return {
     root: section('invitations-title', t('prepare.invitations.heading'), intro, out, h('div', { class: 'actions' }, send, refresh), summary, table, qr),
     sitting (s) {
-      const sent = !!s.convocation?.sentAt
-      intro.textContent = t(sent ? 'prepare.convocation.already' : 'prepare.convocation.ready', { title: s.title })
-      send.disabled = sent
+      const sent = !!s?.convocation?.sentAt
+      intro.textContent = s ? t(sent ? 'prepare.convocation.already' : 'prepare.convocation.ready', { title: s.title }) : t('prepare.convocation.none')
+      send.disabled = !s || sent
       refresh.disabled = !sent
+      out.textContent = ''
+      qr.replaceChildren()
       if (sent) load()
       else {
         summary.textContent = ''
