@@ -472,3 +472,16 @@ export function inboundFrom (viewer, identity) {
     }
   }, identity)
 }
+
+// axeSerious runs axe-core's WCAG 2.1 A/AA and best-practice rules on what selector finds in the
+// page (injected through the DevTools protocol: the page's CSP rightly refuses inline scripts)
+// and lists its serious and critical violations, each with the elements it names.
+export async function axeSerious (page, selector = 'body') {
+  await page.evaluate(readFileSync(path.join(here, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8'))
+  const results = await page.evaluate((sel) => window.axe.run(sel, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }
+  }), selector)
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)
+}

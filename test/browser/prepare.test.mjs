@@ -11,7 +11,7 @@ import { promisify } from 'node:util'
 import { SMTPServer } from 'smtp-server'
 import { simpleParser } from 'mailparser'
 import {
-  startServer, launchBrowser, openClient, enterFromLobby, waitFor, ensureArtifactsDir, exampleRoster, api
+  startServer, launchBrowser, openClient, enterFromLobby, waitFor, ensureArtifactsDir, exampleRoster, api, axeSerious
 } from './harness.mjs'
 
 const execFileP = promisify(execFile)
@@ -225,6 +225,8 @@ describe('the clerk prepares a sitting on /prepare; members follow the e-mailed 
     await inv.getByRole('button', { name: 'QR code du lien de David Roussel' }).click()
     const qr = inv.getByRole('img', { name: 'QR code du lien d’invitation de David Roussel' })
     await waitFor('the QR code to load', () => qr.evaluate((img) => img.complete && img.naturalWidth === 384))
+    // The whole clerk's page, with its four sections filled, passes axe.
+    assert.deepEqual(await axeSerious(clerk.page, 'main'), [])
   })
 
   it('a revoked link is refused, with the reason, in the member\'s language', async () => {
@@ -285,6 +287,7 @@ describe('the clerk prepares a sitting on /prepare; members follow the e-mailed 
     assert.match(shown, /Ordre du jour\s+Motion sur la ligne de bus/)
     assert.match(await card.getByRole('status').innerText(), /^Ce lien vous donnera accès à la séance à partir du .+ à 18:00, 30 minutes avant son ouverture\.$/)
     assert.doesNotMatch(early.page.url(), /invitation=/, 'the code stays in the address bar')
+    assert.deepEqual(await axeSerious(early.page, 'main'), [])
     assert.deepEqual(early.errors, [])
     await early.close()
 
