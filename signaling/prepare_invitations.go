@@ -444,6 +444,9 @@ func (p *preparation) useInvitation(w http.ResponseWriter, r *http.Request) {
 	}
 	now := p.now()
 	role := auth.RoleMember
+	if inv.Seat == s.Chair {
+		role = auth.RoleChair // the seat presiding opens and runs the sitting from its console
+	}
 	tok, err := auth.Issue(auth.TokenOptions{Key: p.inv.Key, Secret: p.inv.Secret, Now: now, TTL: s.End.Sub(now),
 		Identity: memberIdentity(inv), Name: inv.Name, Room: s.Room,
 		Video: auth.GrantsForRole(role, s.Room), Council: &auth.CouncilGrant{Role: role, Seat: inv.Seat, Body: inv.Body}})

@@ -303,3 +303,54 @@ func TestRevokedInvitationTakesItsMemberOutOfTheRoom(t *testing.T) {
 		t.Error("the token of the revoked link joined again")
 	}
 }
+
+// TestTheChairsLinkOpensThePreparedSitting: the link of the sitting's chair gives a chair token,
+// with which the room's console lists the sittings prepared for it and opens one; a member's
+// token may not list them.
+func TestTheChairsLinkOpensThePreparedSitting(t *testing.T) {
+	ts, _ := startCouncilServer(t, signalingtest.NoMedia, invitations(nil))
+	clerk := ts.BodyToken(t, "test", "greffe", auth.RoleClerk)
+	createBody(t, ts, "test", clerk, 1200)
+	start := time.Now().Add(10 * time.Minute).Truncate(time.Second)
+	for id, s := range map[string]map[string]any{
+		"s1":       {"title": "Séance ordinaire", "start": start, "room": "salle-s1", "chair": 1, "agenda": twoItems},
+		"ailleurs": {"title": "Commission", "start": start, "room": "salle-commission", "agenda": twoItems},
+		"passee":   {"title": "Séance passée", "start": start.Add(-6 * time.Hour), "end": start.Add(-5 * time.Hour), "room": "salle-s1", "agenda": twoItems},
+	} {
+		sendOK(t, ts, "POST", "/api/bodies/test/sittings/"+id, clerk, s)
+	}
+	sendOK(t, ts, "POST", "/api/bodies/test/sittings/s1/convocation", clerk, nil)
+	var code1, code2 string
+	for _, e := range sendOK(t, ts, "GET", "/api/bodies/test/sittings/s1/invitations", clerk, nil)["invitations"].([]any) {
+		e := e.(map[string]any)
+		code := strings.TrimPrefix(e["link"].(string), "https://visio.mairie-test.example/?invitation=")
+		switch e["seat"] {
+		case 1.0:
+			code1 = code
+		case 2.0:
+			code2 = code
+		}
+	}
+	chair := sendOK(t, ts, "POST", "/api/invitations/"+code1+"/join", "", nil)["token"].(string)
+	member := sendOK(t, ts, "POST", "/api/invitations/"+code2+"/join", "", nil)["token"].(string)
+	claims, err := auth.NewVerifier(signalingtest.TestKeys.KeySet()).VerifyForRoom(chair, "salle-s1")
+	if err != nil || claims.Role() != auth.RoleChair || claims.Council.Seat != 1 || claims.Name != "Anne Maire" {
+		t.Fatalf("the chair's join token: %v %+v", err, claims)
+	}
+
+	listed := sendOK(t, ts, "GET", "/api/rooms/salle-s1/prepared", chair, nil)["sittings"].([]any)
+	if len(listed) != 1 {
+		t.Fatalf("prepared for salle-s1: %v", listed)
+	}
+	if s := listed[0].(map[string]any); s["prepared"] != "test/s1" || s["body"] != "Conseil municipal de Test" || s["title"] != "Séance ordinaire" ||
+		s["start"] != start.Format(time.RFC3339) || s["convocationSent"] != true {
+		t.Errorf("the prepared sitting listed: %v", s)
+	}
+	if status, out := send(t, ts, "GET", "/api/rooms/salle-s1/prepared", member, "", nil); status != 403 {
+		t.Errorf("a member lists the prepared sittings: %d %v", status, out)
+	}
+	opened := sendOK(t, ts, "POST", "/api/rooms/salle-s1/session", chair, map[string]any{"prepared": "test/s1"})
+	if session, _ := opened["session"].(map[string]any); session["title"] != "Séance ordinaire" || session["chair"] != 1.0 {
+		t.Errorf("opened by the chair: %v", opened)
+	}
+}

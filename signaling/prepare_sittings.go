@@ -259,6 +259,44 @@ func (p *preparation) listSittings(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, 200, map[string]any{"sittings": out})
 }
 
+// roomSitting is a sitting prepared for a room, as its console offers to open it.
+type roomSitting struct {
+	Prepared        string    `json:"prepared"` // body/sitting, as the opening names it
+	Body            string    `json:"body"`     // the body's name
+	Title           string    `json:"title"`
+	Start           time.Time `json:"start"`
+	End             time.Time `json:"end"`
+	ConvocationSent bool      `json:"convocationSent"`
+	TimeZone        string    `json:"timeZone"` // the body's, to read the start in
+}
+
+// preparedForRoom lists the sittings prepared for the room in the path that have not ended,
+// so that its chair or clerk opens one from the console rather than pasting the roster.
+func (p *preparation) preparedForRoom(w http.ResponseWriter, r *http.Request) {
+	room := r.PathValue("room")
+	recs, err := p.records.List(r.Context(), kindSitting)
+	if err != nil {
+		fail(w, fmt.Errorf("list sittings: %w", err))
+		return
+	}
+	now := p.now()
+	out := []roomSitting{}
+	for _, rec := range recs {
+		var s preparedSitting
+		if decodeRecord(rec, &s) != nil || s.Room != room || !now.Before(s.End) {
+			continue
+		}
+		b, _, err := p.body(r.Context(), s.Body)
+		if err != nil {
+			continue // a body deleted since: nothing to open
+		}
+		out = append(out, roomSitting{Prepared: sittingID(s.Body, s.ID), Body: b.Name, Title: s.Title, Start: s.Start, End: s.End,
+			ConvocationSent: s.Convocation.sent(), TimeZone: b.TimeZone})
+	}
+	slices.SortFunc(out, func(a, b roomSitting) int { return a.Start.Compare(b.Start) })
+	httpapi.WriteJSON(w, 200, map[string]any{"sittings": out})
+}
+
 // changeAgenda applies change to a sitting's agenda and records it: in the sitting (when
 // the convocation was sent) and in the body's journal.
 func (p *preparation) changeAgenda(w http.ResponseWriter, r *http.Request, typ string, change func(s *preparedSitting, after *agendaAfter) error) {

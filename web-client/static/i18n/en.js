@@ -271,6 +271,10 @@ export default {
 
   'council.open.heading': 'Open the meeting',
   'council.open.intro': 'Give the body, the rules that apply and the list of members. Members already connected from afar are recorded as soon as the meeting opens, awaiting verification.',
+  'council.open.preparedIntro': 'The clerk’s office prepared this meeting: opening it takes the prepared list of members and agenda.',
+  'council.open.preparedSitting': '{body}: {title}, on {date}.',
+  'council.open.preparedSubmit': 'Open the prepared meeting “{title}”',
+  'council.open.preparedOr': 'Or open another meeting, not prepared:',
   'council.open.bodyName': 'Name of the body',
   'council.open.bodyKind': 'Kind of body',
   'council.open.profile': 'Rules that apply',

@@ -272,6 +272,10 @@ export default {
 
   'council.open.heading': 'Ouvrir la séance',
   'council.open.intro': 'Indiquez l’assemblée, les règles applicables et la liste des membres. Les membres déjà connectés à distance seront enregistrés dès l’ouverture, en attente de vérification.',
+  'council.open.preparedIntro': 'Le secrétariat a préparé cette séance : son ouverture reprend la liste des membres et l’ordre du jour préparés.',
+  'council.open.preparedSitting': '{body} : {title}, le {date}.',
+  'council.open.preparedSubmit': 'Ouvrir la séance préparée « {title} »',
+  'council.open.preparedOr': 'Ou ouvrez une autre séance, sans préparation :',
   'council.open.bodyName': 'Nom de l’assemblée',
   'council.open.bodyKind': 'Nature de l’assemblée',
   'council.open.profile': 'Règles applicables',
