@@ -15,6 +15,7 @@ import (
 
 	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/signaling/httpapi"
+	"github.com/ingeco/hemicycle/store"
 )
 
 // preparedSitting is a sitting as the clerk prepares it, days ahead.
@@ -241,21 +242,32 @@ func (p *preparation) getSitting(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, 200, p.view(r, b, s))
 }
 
-func (p *preparation) listSittings(w http.ResponseWriter, r *http.Request) {
-	body := r.PathValue("body")
-	recs, err := p.records.List(r.Context(), kindSitting)
+// sittingsWhere lists the stored sittings that keep accepts (all bodies'), by start.
+func (p *preparation) sittingsWhere(ctx context.Context, keep func(rec store.Record, s preparedSitting) bool) ([]preparedSitting, error) {
+	recs, err := p.records.List(ctx, kindSitting)
 	if err != nil {
-		fail(w, fmt.Errorf("list sittings: %w", err))
-		return
+		return nil, fmt.Errorf("list sittings: %w", err)
 	}
 	out := []preparedSitting{}
 	for _, rec := range recs {
 		var s preparedSitting
-		if strings.HasPrefix(rec.ID, body+"/") && decodeRecord(rec, &s) == nil && s.Body == body {
+		if decodeRecord(rec, &s) == nil && keep(rec, s) {
 			out = append(out, s)
 		}
 	}
 	slices.SortFunc(out, func(a, b preparedSitting) int { return a.Start.Compare(b.Start) })
+	return out, nil
+}
+
+func (p *preparation) listSittings(w http.ResponseWriter, r *http.Request) {
+	body := r.PathValue("body")
+	out, err := p.sittingsWhere(r.Context(), func(rec store.Record, s preparedSitting) bool {
+		return strings.HasPrefix(rec.ID, body+"/") && s.Body == body
+	})
+	if err != nil {
+		fail(w, err)
+		return
+	}
 	httpapi.WriteJSON(w, 200, map[string]any{"sittings": out})
 }
 
@@ -273,19 +285,16 @@ type roomSitting struct {
 // preparedForRoom lists the sittings prepared for the room in the path that have not ended,
 // so that its chair or clerk opens one from the console rather than pasting the roster.
 func (p *preparation) preparedForRoom(w http.ResponseWriter, r *http.Request) {
-	room := r.PathValue("room")
-	recs, err := p.records.List(r.Context(), kindSitting)
+	room, now := r.PathValue("room"), p.now()
+	sittings, err := p.sittingsWhere(r.Context(), func(_ store.Record, s preparedSitting) bool {
+		return s.Room == room && now.Before(s.End)
+	})
 	if err != nil {
-		fail(w, fmt.Errorf("list sittings: %w", err))
+		fail(w, err)
 		return
 	}
-	now := p.now()
 	out := []roomSitting{}
-	for _, rec := range recs {
-		var s preparedSitting
-		if decodeRecord(rec, &s) != nil || s.Room != room || !now.Before(s.End) {
-			continue
-		}
+	for _, s := range sittings {
 		b, _, err := p.body(r.Context(), s.Body)
 		if err != nil {
 			continue // a body deleted since: nothing to open
@@ -293,7 +302,6 @@ func (p *preparation) preparedForRoom(w http.ResponseWriter, r *http.Request) {
 		out = append(out, roomSitting{Prepared: sittingID(s.Body, s.ID), Body: b.Name, Title: s.Title, Start: s.Start, End: s.End,
 			ConvocationSent: s.Convocation.sent(), TimeZone: b.TimeZone})
 	}
-	slices.SortFunc(out, func(a, b roomSitting) int { return a.Start.Compare(b.Start) })
 	httpapi.WriteJSON(w, 200, map[string]any{"sittings": out})
 }
 

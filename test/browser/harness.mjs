@@ -410,6 +410,16 @@ export async function waitFor (what, check, { timeoutMs = 30000, intervalMs = 50
   }
 }
 
+// textOf waits until a locator's text matches pattern, and returns it.
+export async function textOf (locator, pattern, what) {
+  let last = ''
+  await waitFor(what || `text ${pattern}`, async () => {
+    last = await locator.innerText().catch(() => '')
+    return { ok: pattern.test(last), state: last }
+  }, { timeoutMs: 30000, intervalMs: 200 })
+  return last
+}
+
 // expectMediaFrom waits until `viewer` decodes new video frames from, and receives sound energy
 // from, each of `senders`.
 export async function expectMediaFrom (viewer, senders, { video = true, audio = true, source = 'camera', minFrames = 15, timeoutMs = 30000 } = {}) {

@@ -11,7 +11,7 @@ import { promisify } from 'node:util'
 import { SMTPServer } from 'smtp-server'
 import { simpleParser } from 'mailparser'
 import {
-  startServer, launchBrowser, openClient, enterFromLobby, waitFor, ensureArtifactsDir, exampleRoster, axeSerious
+  startServer, launchBrowser, openClient, enterFromLobby, waitFor, textOf, ensureArtifactsDir, exampleRoster, axeSerious
 } from './harness.mjs'
 
 const execFileP = promisify(execFile)
@@ -54,16 +54,6 @@ function wallClock (ms) {
     timeZone: 'Europe/Paris', hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit'
   }).formatToParts(new Date(ms)).map((p) => [p.type, p.value]))
   return { date: `${parts.year}-${parts.month}-${parts.day}`, time: `${parts.hour}:${parts.minute}` }
-}
-
-// textOf waits until a locator's text matches, and returns it.
-async function textOf (locator, pattern, what) {
-  let last = ''
-  await waitFor(what || `text ${pattern}`, async () => {
-    last = await locator.innerText().catch(() => '')
-    return { ok: pattern.test(last), state: last }
-  }, { timeoutMs: 30000, intervalMs: 200 })
-  return last
 }
 
 const bodyID = 'vallee'
