@@ -85,7 +85,21 @@ type sittingView struct {
 
 func sittingID(body, id string) string { return body + "/" + id }
 
-func noteID(body, sitting, hash string) string { return body + "/" + sitting + "/" + hash }
+// noteID names a note's content by its hash alone: the same file attached twice is kept once,
+// and the name stays within the store's (a body/sitting prefix would not). Who may read it is
+// decided by the sitting that lists it (getNote).
+func noteID(hash string) string { return hash }
+
+// maxIDLen bounds a body's and a sitting's identifiers, so that every record and journal named
+// after them (an invitation is body/sitting/seat) stays within the store's names.
+const maxIDLen = 32
+
+func checkID(what, id string) error {
+	if id == "" || len(id) > maxIDLen || strings.ContainsAny(id, "/ \t\r\n") {
+		return &httpapi.Error{Status: 400, Msg: fmt.Sprintf("%s %q: at most %d characters (letters, digits, dashes), without spaces or slashes, e.g. 2026-12-10", what, id, maxIDLen)}
+	}
+	return nil
+}
 
 // view checks the convocation's delay against the body's profile.
 func (p *preparation) view(r *http.Request, b bodyRecord, s preparedSitting) sittingView {
@@ -133,6 +147,10 @@ func (p *preparation) prepareSitting(w http.ResponseWriter, r *http.Request) {
 	bodyID, id := r.PathValue("body"), r.PathValue("sitting")
 	var req prepareRequest
 	if err := decodeJSON(r, &req, "{title, start, end, place, room, chair, secretary, emergency, agenda: [{id, title, kind, rapporteur, proposal, inPersonOnly}], convocation}"); err != nil {
+		fail(w, err)
+		return
+	}
+	if err := checkID("sitting", id); err != nil {
 		fail(w, err)
 		return
 	}
@@ -420,7 +438,7 @@ func (p *preparation) attachNote(w http.ResponseWriter, r *http.Request) {
 		}
 		// The content first: a note listed is always readable.
 		stored := storedNote{note: n, Data: data}
-		if err := p.put(r.Context(), kindNote, noteID(s.Body, s.ID, n.SHA256), 0, stored); err != nil && !isConflict(err) {
+		if err := p.put(r.Context(), kindNote, noteID(n.SHA256), 0, stored); err != nil && !isConflict(err) {
 			return err
 		}
 		s.Agenda[i].Notes = append(slices.Clone(s.Agenda[i].Notes), n)
@@ -440,15 +458,34 @@ func isConflict(err error) bool {
 	return errors.As(err, &ae) && ae.Status == 409 // the same content already stored
 }
 
+// getNote answers a note the item of the path lists (under the name and type it was attached
+// with there): the token names the body, the body's sitting names the note.
 func (p *preparation) getNote(w http.ResponseWriter, r *http.Request) {
-	var n storedNote
-	if _, err := p.record(r.Context(), kindNote, noteID(r.PathValue("body"), r.PathValue("sitting"), r.PathValue("hash")), &n, false); err != nil {
+	s, _, err := p.sitting(r.Context(), r.PathValue("body"), r.PathValue("sitting"))
+	if err != nil {
 		fail(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", n.MediaType)
-	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": n.Name}))
-	_, _ = w.Write(n.Data)
+	i, err := itemIndex(&s, r.PathValue("item"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	hash := r.PathValue("hash")
+	k := slices.IndexFunc(s.Agenda[i].Notes, func(n note) bool { return n.SHA256 == hash })
+	if k < 0 {
+		httpapi.WriteError(w, 404, fmt.Sprintf("item %q has no note with SHA-256 %s", s.Agenda[i].ID, hash))
+		return
+	}
+	var stored storedNote
+	if _, err := p.record(r.Context(), kindNote, noteID(hash), &stored, false); err != nil {
+		fail(w, err)
+		return
+	}
+	listed := s.Agenda[i].Notes[k]
+	w.Header().Set("Content-Type", listed.MediaType)
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": listed.Name}))
+	_, _ = w.Write(stored.Data)
 }
 
 // openingOf is what opening the room's sitting takes from its preparation, named

@@ -7,6 +7,7 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { promisify } from 'node:util'
 import { SMTPServer } from 'smtp-server'
 import { simpleParser } from 'mailparser'
@@ -57,6 +58,8 @@ function wallClock (ms) {
 }
 
 const bodyID = 'vallee'
+const noteBytes = Buffer.from('%PDF-1.4\n% note de synthèse : budget annexe du service des eaux\n')
+const noteHash = createHash('sha256').update(noteBytes).digest('hex')
 // The example roster, with the e-mail addresses of the chair and of two members, who all sit
 // from home.
 const emails = { 1: 'anne.morel@vallee.example', 4: 'david.roussel@vallee.example', 5: 'emma.faure@vallee.example' }
@@ -152,6 +155,12 @@ describe('the clerk prepares a sitting on /prepare; members follow the e-mailed 
     const text = await textOf(warning, /convocation tardive : envoyée le .*, elle laisse 0 jour\(s\) franc\(s\) avant la séance, il en faut 5/, 'the late convocation warning')
     assert.equal(await warning.getAttribute('role'), 'alert', text)
     assert.equal(await sitting.getByLabel('Séance', { exact: true }).inputValue(), start.date, 'the saved sitting is not the one picked')
+
+    // The explanatory note of the first item, named by its hash.
+    const saved = sitting.getByRole('group', { name: 'Point 1', exact: true })
+    await saved.getByLabel('Note de synthèse du point 1 (fichier)').setInputFiles({ name: 'note-budget.pdf', mimeType: 'application/pdf', buffer: noteBytes })
+    await saved.getByRole('button', { name: 'Joindre la note' }).click()
+    await textOf(saved.getByRole('list', { name: 'Notes du point 1' }), new RegExp(`^note-budget\\.pdf \\(${noteBytes.length} octets, SHA-256 ${noteHash}\\)$`), 'the note attached')
   })
 
   it('sending the convocation mails each member with an address their own link', async () => {
@@ -170,7 +179,7 @@ describe('the clerk prepares a sitting on /prepare; members follow the e-mailed 
       const { mail } = got
       assert.match(mail.subject, /^Convocation : Conseil communautaire de la Vallée, séance du /)
       assert.match(mail.text, /Vous êtes convoqué\(e\) à la séance « Séance ordinaire » \(Conseil communautaire de la Vallée\)/)
-      assert.match(mail.text, /1\. Budget annexe du service des eaux \(rapporteur : Bruno Lefèvre\)\n2\. Tarifs de la piscine/)
+      assert.match(mail.text, new RegExp(`1\\. Budget annexe du service des eaux \\(rapporteur : Bruno Lefèvre\\)\n   Note : note-budget\\.pdf \\(SHA-256 ${noteHash}\\)\n2\\. Tarifs de la piscine`))
       const ics = mail.attachments.find((a) => a.filename === 'seance.ics')
       assert.ok(ics, 'no calendar file')
       assert.match(ics.content.toString('utf8'), /BEGIN:VEVENT[\s\S]*SUMMARY:Conseil communautaire de la Vallée — Séance ordinaire/)
@@ -183,6 +192,20 @@ describe('the clerk prepares a sitting on /prepare; members follow the e-mailed 
     assert.equal(new Set(Object.values(links)).size, 3, 'two members got the same link')
   })
 
+  it('after sending, an item is withdrawn with its reason and another added, each recorded as such', async () => {
+    const sitting = section('3. La séance')
+    assert.ok(await sitting.getByLabel('Intitulé de la séance').isDisabled(), 'the sent sitting can still be rewritten')
+    await sitting.getByRole('button', { name: 'Retirer ce point : Tarifs de la piscine' }).click()
+    await sitting.getByLabel('Motif du retrait du point 2 : Tarifs de la piscine').fill('dossier incomplet')
+    await sitting.getByRole('button', { name: 'Retirer le point', exact: true }).click()
+    await textOf(sitting.locator('li[data-item="2"]'), /Retiré après l’envoi de la convocation : dossier incomplet/)
+    const added = sitting.getByRole('group', { name: 'Nouveau point', exact: true })
+    await added.getByLabel('Intitulé', { exact: true }).fill('Vœu pour la gare')
+    await sitting.getByRole('button', { name: 'Ajouter ce point à l’ordre du jour' }).click()
+    await textOf(sitting.locator('li[data-item="3"]'), /Vœu pour la gare\s+Ajouté après l’envoi de la convocation\./)
+    assert.equal(await sitting.getByRole('group', { name: 'Nouveau point', exact: true }).getByLabel('Intitulé', { exact: true }).inputValue(), '', 'the new item\'s form is not emptied')
+  })
+
   it('the chair follows her link and opens the prepared sitting from the console', async () => {
     const chair = await openClient(browser, server.baseURL, { name: 'Anne Morel', address: links[1] })
     await enterFromLobby(chair, { room, camera: false })
@@ -191,10 +214,11 @@ describe('the clerk prepares a sitting on /prepare; members follow the e-mailed 
     const open = panel.getByRole('region', { name: 'Ouvrir la séance', exact: true })
     await textOf(open, /Conseil communautaire de la Vallée : Séance ordinaire, le .+ à \d{1,2}:\d{2}\./, 'the prepared sitting offered')
     await open.getByRole('button', { name: 'Ouvrir la séance préparée « Séance ordinaire »' }).click()
-    // The roster and the agenda are the prepared ones.
+    // The roster and the agenda are the prepared ones, without the withdrawn item.
     await textOf(panel.getByRole('region', { name: 'Quorum', exact: true }), /4 requis \(7 au total\)/)
-    const agenda = await textOf(panel.getByRole('region', { name: 'Ordre du jour', exact: true }), /Tarifs de la piscine/)
-    assert.match(agenda, /Point 1 : Budget annexe du service des eaux[\s\S]*Point 2 : Tarifs de la piscine/)
+    const agenda = await textOf(panel.getByRole('region', { name: 'Ordre du jour', exact: true }), /Vœu pour la gare/)
+    assert.match(agenda, /Point 1 : Budget annexe du service des eaux[\s\S]*Point 3 : Vœu pour la gare/)
+    assert.doesNotMatch(agenda, /Tarifs de la piscine/)
     assert.match(await panel.innerText(), /Conseil communautaire de la Vallée/)
   })
 

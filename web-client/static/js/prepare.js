@@ -293,29 +293,67 @@ function rosterForm (page) {
   }
 }
 
+// itemNotes lists an item's explanatory notes (name, size, SHA-256, which the convocation's
+// mail repeats so that a member can check the note they read) and attaches another, from a file;
+// only for an item the server has (a saved sitting's).
+function itemNotes (page, sitting, item, n) {
+  const file = h('input', { type: 'file', name: 'note-file', accept: '.pdf,application/pdf,.odt,.docx,.txt' })
+  const attach = h('button', { type: 'button', class: 'button', text: t('prepare.note.attach') })
+  const out = status()
+  attach.addEventListener('click', async () => {
+    const f = file.files?.[0]
+    file.removeAttribute('aria-invalid')
+    if (!f) {
+      out.textContent = t('prepare.note.needFile')
+      file.setAttribute('aria-invalid', 'true')
+      file.focus()
+      return
+    }
+    const path = `/sittings/${encodeURIComponent(sitting.id)}/items/${encodeURIComponent(item.id)}/notes?name=${encodeURIComponent(f.name)}`
+    const s = await run(attach, out, () => page.api.request('POST', path, { text: f, type: f.type || 'application/octet-stream' }))
+    if (s) {
+      page.sittingChanged(s)
+      announce(t('prepare.note.attached', { name: f.name }))
+    }
+  })
+  const notes = item.notes || []
+  return h('div', { class: 'prepare-notes' },
+    notes.length ? h('ul', { class: 'prepare-note-list', 'aria-label': t('prepare.note.listFor', { n }) }, notes.map((nt) => h('li', { text: t('prepare.note.item', { name: nt.name, size: nt.size, hash: nt.sha256 }) }))) : null,
+    labelled(t('prepare.note.file', { n }), file),
+    out,
+    h('div', { class: 'actions' }, attach))
+}
+
 function itemFields (remove) {
   const title = h('input', { type: 'text', name: 'item-title', maxLength: 300, autocomplete: 'off' })
   const kind = h('input', { type: 'text', name: 'item-kind', maxLength: 64, autocomplete: 'off' })
   const rapporteur = h('input', { type: 'text', name: 'item-rapporteur', maxLength: 200, autocomplete: 'off' })
   const proposal = h('textarea', { name: 'item-proposal', rows: 3 })
   const legend = h('legend')
+  const extra = h('div')
   const root = h('fieldset', { class: 'prepare-item' }, legend,
     labelled(t('council.item.title'), title),
     labelled(t('council.item.kind'), kind, t('council.item.kindHint')),
     labelled(t('prepare.item.rapporteur'), rapporteur),
     labelled(t('prepare.item.proposal'), proposal),
-    h('button', { type: 'button', class: 'button', text: t('prepare.item.remove'), onclick: () => remove(root) }))
+    remove ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'button', text: t('prepare.item.remove'), onclick: () => remove(root) })) : null,
+    extra)
+  let itemId = null // kept from the saved item: its notes stay with it
   return {
     root,
+    extra,
     number (n) { legend.textContent = t('prepare.item.legend', { n }) },
+    caption (text) { legend.textContent = text },
+    get id () { return itemId },
     fill (it) {
+      itemId = it.id
       title.value = it.title || ''
       kind.value = it.kind || ''
       rapporteur.value = it.rapporteur || ''
       proposal.value = it.proposal || ''
     },
-    value (n) {
-      const it = { id: String(n), title: title.value.trim() }
+    value (id) {
+      const it = { id, title: title.value.trim() }
       if (kind.value.trim()) it.kind = kind.value.trim()
       if (rapporteur.value.trim()) it.rapporteur = rapporteur.value.trim()
       if (proposal.value.trim()) it.proposal = proposal.value.trim()
@@ -323,6 +361,19 @@ function itemFields (remove) {
     },
     title
   }
+}
+
+// nextItemId is the next free number among the identifiers of items (each with an id, null
+// for one not saved yet), for a new item.
+function nextItemId (items) {
+  return String(Math.max(0, ...items.map((it) => Number(it.id)).filter(Number.isInteger)) + 1)
+}
+
+// agendaOf is the agenda the fields say: saved items keep their identifier (and so their
+// notes), new ones take the next free numbers.
+function agendaOf (items) {
+  let last = Number(nextItemId(items)) - 1
+  return items.map((it) => it.value(it.id ?? String(++last)))
 }
 
 function sittingForm (page) {
@@ -338,6 +389,7 @@ function sittingForm (page) {
   const text = h('textarea', { name: 'convocation-text', rows: 3 })
   const items = []
   const itemsBox = h('div', { class: 'prepare-items' })
+  const afterBox = h('div', { class: 'prepare-after', hidden: true })
   const out = status()
   const check = h('div', { class: 'convocation-check', 'aria-live': 'polite' })
   const submit = h('button', { type: 'submit', class: 'button primary', text: t('prepare.sitting.save') })
@@ -382,6 +434,7 @@ function sittingForm (page) {
     h('h3', { text: t('council.item.heading') }),
     itemsBox,
     h('div', { class: 'actions' }, addButton),
+    afterBox,
     out, check,
     h('div', { class: 'actions' }, submit))
 
@@ -404,7 +457,7 @@ function sittingForm (page) {
       room: room.value.trim(),
       chair: Number(chair.value || 0),
       emergency: emergency.checked,
-      agenda: items.map((it, i) => it.value(i + 1)),
+      agenda: agendaOf(items),
       convocation: text.value.trim()
     }
     const s = await run(submit, out, () => page.api.post(`/sittings/${encodeURIComponent(id.value.trim())}`, req))
@@ -465,14 +518,90 @@ function sittingForm (page) {
       chair.value = s?.chair ? String(s.chair) : ''
       emergency.checked = !!s?.emergency
       text.value = s?.convocation?.text || ''
+      const sent = !!s?.convocation?.sentAt
       for (const it of items.splice(0)) it.root.remove()
-      for (const it of s?.agenda || []) addItem(it)
-      if (!items.length) addItem()
+      if (!sent) {
+        ;(s?.agenda || []).forEach((value, i) => { addItem(value).extra.replaceChildren(itemNotes(page, s, value, i + 1)) })
+        if (!items.length) addItem()
+      }
+      // Once the convocation is sent, the sitting is as sent; its agenda changes item by item.
+      for (const el of [title, date, time, id, place, room, chair, emergency, text]) el.disabled = sent
+      addButton.parentElement.hidden = sent
+      afterBox.hidden = !sent
+      afterBox.replaceChildren(...(sent ? agendaAfterSending(page, s) : []))
       out.textContent = ''
-      submit.disabled = !!s?.convocation?.sentAt
+      submit.disabled = sent
       check.replaceChildren(...(s ? convocationCheck(s, zone) : []))
     }
   }
+}
+
+// agendaAfterSending shows a sent sitting's agenda: each item with its notes and, unless it was
+// withdrawn, the button that withdraws it (with a reason); and a form that adds an item. The
+// server records each change as made after sending, and the page says so on the item.
+function agendaAfterSending (page, s) {
+  const path = `/sittings/${encodeURIComponent(s.id)}/items`
+  const out = status()
+  const reasonOf = (id) => (s.changesAfterSending || []).findLast((c) => c.change === 'withdrawn' && c.item === id)?.reason || ''
+  const list = h('ol', { class: 'prepare-after-items' }, (s.agenda || []).map((it, i) => {
+    const n = i + 1
+    const li = h('li', { class: 'prepare-item', dataset: { item: it.id } },
+      h('p', { class: 'prepare-item-title', text: it.rapporteur ? t('prepare.after.itemBy', { title: it.title, rapporteur: it.rapporteur }) : it.title }))
+    if (it.withdrawn) li.append(h('p', { class: 'attention', text: t('prepare.after.withdrawn', { reason: reasonOf(it.id) || '—' }) }))
+    else if (it.addedAfterSending) li.append(h('p', { class: 'hint', text: t('prepare.after.added') }))
+    if (!it.withdrawn) {
+      li.append(itemNotes(page, s, it, n))
+      const withdraw = h('button', { type: 'button', class: 'button danger', text: t('prepare.after.withdraw'), 'aria-label': t('prepare.after.withdrawFor', { title: it.title }) })
+      const actions = h('div', { class: 'actions' }, withdraw)
+      withdraw.addEventListener('click', () => {
+        const reason = h('input', { type: 'text', name: 'withdraw-reason', maxLength: 300, autocomplete: 'off' })
+        const confirm = h('button', { type: 'submit', class: 'button danger', text: t('prepare.after.withdrawConfirm') })
+        const cancel = h('button', { type: 'button', class: 'button', text: t('prepare.invitations.cancel'), onclick: () => { form.replaceWith(actions); withdraw.focus() } })
+        const form = h('form', { class: 'revoke-form', novalidate: true },
+          labelled(t('prepare.after.reason', { n, title: it.title }), reason), h('div', { class: 'actions' }, confirm, cancel))
+        form.addEventListener('submit', async (ev) => {
+          ev.preventDefault()
+          if (!reason.value.trim()) {
+            out.textContent = t('prepare.after.needReason')
+            reason.setAttribute('aria-invalid', 'true')
+            reason.focus()
+            return
+          }
+          const res = await run(confirm, out, () => page.api.post(`${path}/${encodeURIComponent(it.id)}/withdraw`, { reason: reason.value.trim() }))
+          if (res) {
+            page.sittingChanged(res)
+            announce(t('prepare.after.withdrawnNow', { title: it.title }))
+          }
+        })
+        actions.replaceWith(form)
+        reason.focus()
+      })
+      li.append(actions)
+    }
+    return li
+  }))
+
+  const fields = itemFields(null)
+  fields.caption(t('prepare.after.addLegend'))
+  const add = h('button', { type: 'submit', class: 'button primary', text: t('prepare.after.add') })
+  const addForm = h('form', { class: 'council-form', novalidate: true }, fields.root, h('div', { class: 'actions' }, add))
+  addForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault()
+    fields.title.removeAttribute('aria-invalid')
+    if (!fields.title.value.trim()) {
+      out.textContent = t('council.item.needTitle')
+      fields.title.setAttribute('aria-invalid', 'true')
+      fields.title.focus()
+      return
+    }
+    const item = fields.value(nextItemId(s.agenda || []))
+    const res = await run(add, out, () => page.api.post(path, item))
+    if (res) {
+      page.sittingChanged(res)
+      announce(t('prepare.after.addedNow', { title: item.title }))
+    }
+  })
+  return [h('p', { class: 'hint', text: t('prepare.after.intro') }), list, out, addForm]
 }
 
 // convocationCheck says whether the convocation is (or was) sent within the legal delay; the
