@@ -154,7 +154,7 @@ describe('the clerk prepares a sitting on /prepare; members follow the e-mailed 
     const warning = sitting.locator('.convocation-late')
     const text = await textOf(warning, /convocation tardive : envoyée le .*, elle laisse 0 jour\(s\) franc\(s\) avant la séance, il en faut 5/, 'the late convocation warning')
     assert.equal(await warning.getAttribute('role'), 'alert', text)
-    assert.equal(await sitting.getByLabel('Séance', { exact: true }).inputValue(), start.date, 'the saved sitting is not the one picked')
+    await waitFor('the saved sitting to be the one picked', async () => (await sitting.getByLabel('Séance', { exact: true }).inputValue()) === start.date)
 
     // The explanatory note of the first item, named by its hash.
     const saved = sitting.getByRole('group', { name: 'Point 1', exact: true })
@@ -258,6 +258,10 @@ describe('the clerk prepares a sitting on /prepare; members follow the e-mailed 
   it('a revoked link is refused, with the reason, in the member\'s language', async () => {
     const inv = section('4. Convocation et invitations')
     await inv.getByRole('button', { name: 'Révoquer le lien de Emma Faure' }).click()
+    // Without a reason, nothing is revoked: the page asks for it and stays on the field.
+    await inv.getByRole('button', { name: 'Révoquer le lien', exact: true }).click()
+    await textOf(inv.getByRole('alert'), /^Indiquez le motif : il est montré à qui suit le lien\.$/)
+    assert.equal(await clerk.page.evaluate(() => document.activeElement?.name), 'reason')
     await inv.getByLabel('Motif de la révocation pour Emma Faure (montré à qui suit le lien)').fill('démission reçue le matin même')
     await inv.getByRole('button', { name: 'Révoquer le lien', exact: true }).click()
     await textOf(inv.getByRole('row', { name: /Emma Faure/ }), /révoquée le .* : démission reçue le matin même/)

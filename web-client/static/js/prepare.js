@@ -135,6 +135,34 @@ function section (id, title, ...children) {
   return h('section', { class: 'prepare-section', 'aria-labelledby': id }, h('h2', { id, text: title }), ...children)
 }
 
+// askReason puts in place of shown (which holds button) a form that asks for the reason of an
+// action, with its confirmation and a way back; act(reason) runs on confirmation, and its
+// refusal is written in out.
+function askReason (shown, button, { label, confirm: confirmText, needReason, out, act }) {
+  const reason = h('input', { type: 'text', name: 'reason', maxLength: 300, autocomplete: 'off' })
+  const confirm = h('button', { type: 'submit', class: 'button danger', text: confirmText })
+  const cancel = h('button', { type: 'button', class: 'button', text: t('prepare.invitations.cancel') })
+  const form = h('form', { class: 'revoke-form', novalidate: true },
+    labelled(label, reason), h('div', { class: 'actions' }, confirm, cancel))
+  cancel.addEventListener('click', () => {
+    form.replaceWith(shown)
+    button.focus()
+  })
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault()
+    reason.removeAttribute('aria-invalid')
+    if (!reason.value.trim()) {
+      out.textContent = needReason
+      reason.setAttribute('aria-invalid', 'true')
+      reason.focus()
+      return
+    }
+    run(confirm, out, () => act(reason.value.trim()))
+  })
+  shown.replaceWith(form)
+  reason.focus()
+}
+
 // ---- sign-in ----
 
 function signIn (message) {
@@ -469,13 +497,16 @@ function sittingForm (page) {
   })
 
   const sittings = new Map()
+  let asked = 0 // the latest listing asked for: an older answer arriving late is dropped
   async function refreshList (selected) {
+    const mine = ++asked
     let list
     try {
       list = await page.api.get('/sittings')
     } catch {
       return // the body may not exist yet
     }
+    if (mine !== asked) return
     sittings.clear()
     for (const s of list.sittings || []) sittings.set(s.id, s)
     pick.replaceChildren(h('option', { value: '', text: t('prepare.sitting.new') }),
@@ -553,29 +584,16 @@ function agendaAfterSending (page, s) {
       li.append(itemNotes(page, s, it, n))
       const withdraw = h('button', { type: 'button', class: 'button danger', text: t('prepare.after.withdraw'), 'aria-label': t('prepare.after.withdrawFor', { title: it.title }) })
       const actions = h('div', { class: 'actions' }, withdraw)
-      withdraw.addEventListener('click', () => {
-        const reason = h('input', { type: 'text', name: 'withdraw-reason', maxLength: 300, autocomplete: 'off' })
-        const confirm = h('button', { type: 'submit', class: 'button danger', text: t('prepare.after.withdrawConfirm') })
-        const cancel = h('button', { type: 'button', class: 'button', text: t('prepare.invitations.cancel'), onclick: () => { form.replaceWith(actions); withdraw.focus() } })
-        const form = h('form', { class: 'revoke-form', novalidate: true },
-          labelled(t('prepare.after.reason', { n, title: it.title }), reason), h('div', { class: 'actions' }, confirm, cancel))
-        form.addEventListener('submit', async (ev) => {
-          ev.preventDefault()
-          if (!reason.value.trim()) {
-            out.textContent = t('prepare.after.needReason')
-            reason.setAttribute('aria-invalid', 'true')
-            reason.focus()
-            return
-          }
-          const res = await run(confirm, out, () => page.api.post(`${path}/${encodeURIComponent(it.id)}/withdraw`, { reason: reason.value.trim() }))
-          if (res) {
-            page.sittingChanged(res)
-            announce(t('prepare.after.withdrawnNow', { title: it.title }))
-          }
-        })
-        actions.replaceWith(form)
-        reason.focus()
-      })
+      withdraw.addEventListener('click', () => askReason(actions, withdraw, {
+        label: t('prepare.after.reason', { n, title: it.title }),
+        confirm: t('prepare.after.withdrawConfirm'),
+        needReason: t('prepare.after.needReason'),
+        out,
+        async act (reason) {
+          page.sittingChanged(await page.api.post(`${path}/${encodeURIComponent(it.id)}/withdraw`, { reason }))
+          announce(t('prepare.after.withdrawnNow', { title: it.title }))
+        }
+      }))
       li.append(actions)
     }
     return li
@@ -668,29 +686,17 @@ function invitations (page) {
     box.append(qrButton)
     if (!e.revoked) {
       const revoke = h('button', { type: 'button', class: 'button danger', text: t('prepare.invitations.revoke'), 'aria-label': t('prepare.invitations.revokeFor', { name: e.name }) })
-      revoke.addEventListener('click', () => {
-        const reason = h('input', { type: 'text', name: 'revoke-reason', maxLength: 300, autocomplete: 'off' })
-        const confirm = h('button', { type: 'submit', class: 'button danger', text: t('prepare.invitations.revokeConfirm') })
-        const cancel = h('button', { type: 'button', class: 'button', text: t('prepare.invitations.cancel'), onclick: () => { form.replaceWith(revoke); revoke.focus() } })
-        const form = h('form', { class: 'revoke-form', novalidate: true },
-          labelled(t('prepare.invitations.reason', { name: e.name }), reason), h('div', { class: 'actions' }, confirm, cancel))
-        form.addEventListener('submit', async (ev) => {
-          ev.preventDefault()
-          if (!reason.value.trim()) {
-            out.textContent = t('prepare.invitations.needReason')
-            reason.setAttribute('aria-invalid', 'true')
-            reason.focus()
-            return
-          }
-          const done = await run(confirm, out, () => page.api.post(`${path()}/invitations/${e.seat}/revoke`, { reason: reason.value.trim() }))
-          if (done) {
-            announce(t('prepare.invitations.revokedNow', { name: e.name }))
-            await load()
-          }
-        })
-        revoke.replaceWith(form)
-        reason.focus()
-      })
+      revoke.addEventListener('click', () => askReason(revoke, revoke, {
+        label: t('prepare.invitations.reason', { name: e.name }),
+        confirm: t('prepare.invitations.revokeConfirm'),
+        needReason: t('prepare.invitations.needReason'),
+        out,
+        async act (reason) {
+          await page.api.post(`${path()}/invitations/${e.seat}/revoke`, { reason })
+          announce(t('prepare.invitations.revokedNow', { name: e.name }))
+          await load()
+        }
+      }))
       box.append(revoke)
     }
     return box
