@@ -72,6 +72,7 @@ describe('the clerk prepares a sitting on /prepare; members follow the e-mailed 
   let server
   let browser
   let clerk
+  let clerkToken
   const links = {} // seat → the link of the mail it got
   const members = {}
   // The sitting opens in ten minutes, so its members may already join (from 30 minutes
@@ -99,9 +100,10 @@ describe('the clerk prepares a sitting on /prepare; members follow the e-mailed 
   it('the clerk signs in with the body\'s token and creates the body', async () => {
     // As the README says: the clerk's token comes from `hemicycle token --body …`.
     const { stdout } = await execFileP(server.bin, ['token', '--body', bodyID, '--identity', 'greffe', '--name', 'Secrétariat de la Vallée', '--role', 'clerk'])
+    clerkToken = stdout.trim()
     clerk = await openClient(browser, server.baseURL, { name: 'clerk', address: '/prepare' })
     const { page } = clerk
-    await page.getByLabel('Lien ou jeton du secrétariat').fill(stdout.trim())
+    await page.getByLabel('Lien ou jeton du secrétariat').fill(clerkToken)
     await page.getByRole('button', { name: 'Continuer' }).click()
     await page.getByRole('heading', { level: 1, name: 'Préparer les séances' }).waitFor()
     assert.match(await page.locator('main').innerText(), /Secrétariat de la Vallée, secrétariat de l’assemblée « vallee »/)
@@ -326,6 +328,20 @@ describe('the clerk prepares a sitting on /prepare; members follow the e-mailed 
     const cells = await inv.getByRole('row', { name: /David Roussel/ }).getByRole('cell').allInnerTexts()
     assert.match(cells[2], /^oui, le /, `opened: ${cells.join(' | ')}`)
     assert.equal(cells[3], 'non', `used: ${cells.join(' | ')}`)
+  })
+
+  it('the clerk\'s page in English: the same body, sittings and invitations, in English words', async () => {
+    const en = await openClient(browser, server.baseURL, { name: 'clerk (English)', locale: 'en-GB', address: `/prepare?token=${encodeURIComponent(clerkToken)}` })
+    await en.page.getByRole('heading', { level: 1, name: 'Prepare sittings' }).waitFor()
+    assert.doesNotMatch(en.page.url(), /token=/, 'the token stays in the address bar')
+    await waitFor('the body in the form', async () => (await en.page.getByRole('region', { name: '1. The body' }).getByRole('textbox').first().inputValue()) === 'Conseil communautaire de la Vallée')
+    const sitting = en.page.getByRole('region', { name: '3. The sitting', exact: true })
+    await sitting.getByRole('combobox').first().selectOption(start.date)
+    await textOf(en.page.getByRole('region', { name: '4. Convocation and invitations' }).getByRole('status').first(), /^7 invited: 3 received, 3 opened, 3 used, 1 revoked\.$/)
+    await textOf(sitting.locator('li[data-item="2"]'), /Withdrawn after the convocation was sent: dossier incomplet/)
+    assert.deepEqual(await axeSerious(en.page, 'main'), [])
+    assert.deepEqual(en.errors, [])
+    await en.close()
   })
 
   it('nothing threw, and no page reached another origin', async () => {
