@@ -106,6 +106,7 @@ func (p *preparation) routes() []httpapi.Route {
 		row("GET", sitting+"/invitations", bodyClerk, p.listInvitations),
 		row("POST", sitting+"/invitations/{seat}/revoke", bodyClerk, p.revokeInvitation),
 		row("GET", sitting+"/invitations/{seat}/qr", bodyClerk, p.invitationQR),
+		{Method: "GET", Pattern: "/api/rooms/{room}/prepared", Access: httpapi.For(auth.RoleChair, auth.RoleClerk), Handler: p.available(p.preparedForRoom)},
 		{Method: "GET", Pattern: "/api/invitations/{code}", Access: byCode, Limit: links, Handler: p.available(p.openInvitation)},
 		{Method: "POST", Pattern: "/api/invitations/{code}/join", Access: byCode, Limit: links, Handler: p.available(p.useInvitation)},
 	}

@@ -71,6 +71,10 @@ func (p *preparation) saveBody(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	if err := checkID("body", id); err != nil {
+		fail(w, err)
+		return
+	}
 	if strings.TrimSpace(req.Name) == "" {
 		httpapi.WriteError(w, 400, "name is required (e.g. Conseil municipal de Test)")
 		return

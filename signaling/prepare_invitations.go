@@ -20,6 +20,7 @@ import (
 	ics "github.com/arran4/golang-ical"
 	"github.com/boombuler/barcode"
 	"github.com/boombuler/barcode/qr"
+	"github.com/livekit/protocol/livekit"
 
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/council"
@@ -275,6 +276,16 @@ func (p *preparation) revokeInvitation(w http.ResponseWriter, r *http.Request) {
 	}
 	if inv.TokenID != "" {
 		p.srv.cfg.Verifier.Revoke(inv.TokenID, inv.TokenEnd)
+		// A member already seated with the link leaves the room now: the clerk withdrew the
+		// seat's access, not only its next connection. (On several nodes, only a room held by
+		// this one; elsewhere the revoked token is refused at the next reconnection.)
+		if s, _, err := p.sitting(r.Context(), inv.Body, inv.Sitting); err == nil {
+			if room, ok := p.srv.Room(s.Room); ok {
+				if seated := room.participant(memberIdentity(inv)); seated != nil {
+					room.remove(seated, livekit.DisconnectReason_PARTICIPANT_REMOVED, true)
+				}
+			}
+		}
 	}
 	httpapi.WriteJSON(w, 200, p.entry(inv))
 }
@@ -303,49 +314,83 @@ func (p *preparation) invitationQR(w http.ResponseWriter, r *http.Request) {
 }
 
 // byCode finds the invitation of the code in the path, or says why the link is refused, in
-// French: it is the member, not the clerk, who reads it.
+// French: it is the member, not the clerk, who reads it (a *linkRefusal, with the facts a web
+// client needs to say the same in the member's language).
 func (p *preparation) byCode(ctx context.Context, code string, join bool) (invitation, bodyRecord, preparedSitting, error) {
 	var index struct {
 		Invitation string `json:"invitation"`
 	}
 	var inv invitation
 	if _, err := p.record(ctx, kindInvitationCode, codeID(code), &index, false); err != nil {
-		return inv, bodyRecord{}, preparedSitting{}, frenchRefusal(err, http.StatusNotFound, "Ce lien d'invitation n'est pas reconnu : vérifiez qu'il est complet, ou demandez-en un nouveau au secrétariat.")
+		return inv, bodyRecord{}, preparedSitting{}, frenchRefusal(err, http.StatusNotFound, "unknown", "Ce lien d'invitation n'est pas reconnu : vérifiez qu'il est complet, ou demandez-en un nouveau au secrétariat.")
 	}
 	if _, err := p.record(ctx, kindInvitation, index.Invitation, &inv, false); err != nil || !hmac.Equal([]byte(p.code(inv)), []byte(code)) {
-		return inv, bodyRecord{}, preparedSitting{}, frenchRefusal(err, http.StatusNotFound, "Ce lien d'invitation a été remplacé : utilisez le plus récent que vous avez reçu.")
+		return inv, bodyRecord{}, preparedSitting{}, frenchRefusal(err, http.StatusNotFound, "replaced", "Ce lien d'invitation a été remplacé : utilisez le plus récent que vous avez reçu.")
 	}
 	b, _, err := p.body(ctx, inv.Body)
 	if err != nil {
-		return inv, b, preparedSitting{}, frenchRefusal(err, http.StatusNotFound, "L'assemblée de cette invitation n'existe plus.")
+		return inv, b, preparedSitting{}, frenchRefusal(err, http.StatusNotFound, "bodyGone", "L'assemblée de cette invitation n'existe plus.")
 	}
 	s, _, err := p.sitting(ctx, inv.Body, inv.Sitting)
 	if err != nil {
-		return inv, b, s, frenchRefusal(err, http.StatusNotFound, "La séance de cette invitation n'existe plus.")
+		return inv, b, s, frenchRefusal(err, http.StatusNotFound, "sittingGone", "La séance de cette invitation n'existe plus.")
 	}
 	l := council.FrenchLabels()
 	now := p.now()
 	seat, _ := b.Roster.Seat(inv.Seat)
+	refuse := func(status int, kind string, facts map[string]any, format string, args ...any) error {
+		facts["timeZone"] = b.TimeZone
+		return &linkRefusal{Status: status, Msg: fmt.Sprintf(format, args...), Kind: kind, Facts: facts}
+	}
 	switch {
 	case !inv.RevokedAt.IsZero():
-		return inv, b, s, &httpapi.Error{Status: http.StatusGone, Msg: fmt.Sprintf("Cette invitation a été révoquée le %s par le secrétariat, pour le motif suivant : %s",
-			frenchMoment(l, inv.RevokedAt.In(s.Start.Location())), inv.Reason)}
+		return inv, b, s, refuse(http.StatusGone, "revoked", map[string]any{"revokedAt": inv.RevokedAt, "reason": inv.Reason},
+			"Cette invitation a été révoquée le %s par le secrétariat, pour le motif suivant : %s", frenchMoment(l, inv.RevokedAt.In(s.Start.Location())), inv.Reason)
 	case seat.Name != inv.Name:
-		return inv, b, s, &httpapi.Error{Status: http.StatusGone, Msg: fmt.Sprintf("Le siège %d n'est plus occupé par %s : cette invitation n'est plus valable.", inv.Seat, inv.Name)}
+		return inv, b, s, refuse(http.StatusGone, "seatChanged", map[string]any{"seat": inv.Seat, "name": inv.Name},
+			"Le siège %d n'est plus occupé par %s : cette invitation n'est plus valable.", inv.Seat, inv.Name)
 	case !now.Before(s.End):
-		return inv, b, s, &httpapi.Error{Status: http.StatusGone, Msg: fmt.Sprintf("La séance du %s est terminée : ce lien n'est plus valable.", frenchMoment(l, s.Start))}
+		return inv, b, s, refuse(http.StatusGone, "ended", map[string]any{"start": s.Start},
+			"La séance du %s est terminée : ce lien n'est plus valable.", frenchMoment(l, s.Start))
 	case join && now.Before(s.Start.Add(-p.inv.Early)):
-		return inv, b, s, &httpapi.Error{Status: http.StatusForbidden, Msg: fmt.Sprintf("Ce lien vous donnera accès à la séance à partir du %s, %d minutes avant son ouverture.",
-			frenchMoment(l, s.Start.Add(-p.inv.Early)), int(p.inv.Early/time.Minute))}
+		return inv, b, s, refuse(http.StatusForbidden, "early", map[string]any{"opensAt": s.Start.Add(-p.inv.Early), "minutes": int(p.inv.Early / time.Minute)},
+			"Ce lien vous donnera accès à la séance à partir du %s, %d minutes avant son ouverture.", frenchMoment(l, s.Start.Add(-p.inv.Early)), int(p.inv.Early/time.Minute))
 	}
 	return inv, b, s, nil
 }
 
-// frenchRefusal is msg when err says the record is missing, err itself otherwise (the store).
-func frenchRefusal(err error, status int, msg string) error {
+// linkRefusal is why an invitation's link is refused: Msg in French, and Kind (unknown,
+// replaced, bodyGone, sittingGone, revoked, seatChanged, ended, early) with its Facts, which
+// the web client words in the member's language.
+type linkRefusal struct {
+	Status int
+	Msg    string
+	Kind   string
+	Facts  map[string]any
+}
+
+func (e *linkRefusal) Error() string { return e.Msg }
+
+// failLink answers a refused link as {"error", "refusal": kind, ...facts}, anything else as fail.
+func failLink(w http.ResponseWriter, err error) {
+	var lr *linkRefusal
+	if !errors.As(err, &lr) {
+		fail(w, err)
+		return
+	}
+	out := map[string]any{"error": lr.Msg, "refusal": lr.Kind}
+	for k, v := range lr.Facts {
+		out[k] = v
+	}
+	httpapi.WriteJSON(w, lr.Status, out)
+}
+
+// frenchRefusal is the refusal kind when err says the record is missing, err itself otherwise
+// (the store).
+func frenchRefusal(err error, status int, kind, msg string) error {
 	var ae *httpapi.Error
 	if err == nil || errors.As(err, &ae) && ae.Status == 404 {
-		return &httpapi.Error{Status: status, Msg: msg}
+		return &linkRefusal{Status: status, Msg: msg, Kind: kind, Facts: map[string]any{}}
 	}
 	return err
 }
@@ -373,7 +418,7 @@ type publicSitting struct {
 func (p *preparation) openInvitation(w http.ResponseWriter, r *http.Request) {
 	inv, b, s, err := p.byCode(r.Context(), r.PathValue("code"), false)
 	if err != nil {
-		fail(w, err)
+		failLink(w, err)
 		return
 	}
 	if inv.OpenedAt.IsZero() {
@@ -386,18 +431,24 @@ func (p *preparation) openInvitation(w http.ResponseWriter, r *http.Request) {
 		Agenda: s.Agenda, Seat: inv.Seat, Name: inv.Name, OpensAt: s.Start.Add(-p.inv.Early)})
 }
 
+// memberIdentity is the identity in the join tokens an invitation gives.
+func memberIdentity(inv invitation) string { return fmt.Sprintf("%s-seat-%d", inv.Body, inv.Seat) }
+
 // useInvitation mints the member's join token for the sitting's room, valid until its end,
 // and records that the link was used.
 func (p *preparation) useInvitation(w http.ResponseWriter, r *http.Request) {
 	inv, _, s, err := p.byCode(r.Context(), r.PathValue("code"), true)
 	if err != nil {
-		fail(w, err)
+		failLink(w, err)
 		return
 	}
 	now := p.now()
 	role := auth.RoleMember
+	if inv.Seat == s.Chair {
+		role = auth.RoleChair // the seat presiding opens and runs the sitting from its console
+	}
 	tok, err := auth.Issue(auth.TokenOptions{Key: p.inv.Key, Secret: p.inv.Secret, Now: now, TTL: s.End.Sub(now),
-		Identity: fmt.Sprintf("%s-seat-%d", inv.Body, inv.Seat), Name: inv.Name, Room: s.Room,
+		Identity: memberIdentity(inv), Name: inv.Name, Room: s.Room,
 		Video: auth.GrantsForRole(role, s.Room), Council: &auth.CouncilGrant{Role: role, Seat: inv.Seat, Body: inv.Body}})
 	if err != nil {
 		fail(w, fmt.Errorf("mint the join token: %w", err))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	ics "github.com/arran4/golang-ical"
+	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
 
@@ -160,7 +161,9 @@ func TestInvitationsMailedOpenedUsedAndRevoked(t *testing.T) {
 		t.Fatalf("invitation shown: %d %v", status, shown)
 	}
 	status, early := send(t, ts, "POST", "/api/invitations/"+code+"/join", "", "", nil)
-	if status != 403 || !strings.HasPrefix(fmt.Sprint(early["error"]), "Ce lien vous donnera accès à la séance à partir du ") {
+	// The refusal also says its kind and facts, for the web client to word in English.
+	if status != 403 || !strings.HasPrefix(fmt.Sprint(early["error"]), "Ce lien vous donnera accès à la séance à partir du ") ||
+		early["refusal"] != "early" || early["opensAt"] != start.Add(-30*time.Minute).Format(time.RFC3339) || early["minutes"] != 30.0 || early["timeZone"] != "Europe/Paris" {
 		t.Errorf("joining the day before: %d %v", status, early)
 	}
 
@@ -210,7 +213,8 @@ func TestInvitationsMailedOpenedUsedAndRevoked(t *testing.T) {
 	for _, call := range []struct{ method, path string }{{"GET", "/api/invitations/" + code3}, {"POST", "/api/invitations/" + code3 + "/join"}} {
 		status, out := send(t, ts, call.method, call.path, "", "", nil)
 		if msg := fmt.Sprint(out["error"]); status != 410 || !strings.HasPrefix(msg, "Cette invitation a été révoquée le ") ||
-			!strings.HasSuffix(msg, "pour le motif suivant : le lien a été transmis par erreur") {
+			!strings.HasSuffix(msg, "pour le motif suivant : le lien a été transmis par erreur") ||
+			out["refusal"] != "revoked" || out["reason"] != "le lien a été transmis par erreur" || out["revokedAt"] == nil {
 			t.Errorf("%s %s revoked: %d %v", call.method, call.path, status, out)
 		}
 	}
@@ -222,20 +226,22 @@ func TestInvitationsMailedOpenedUsedAndRevoked(t *testing.T) {
 		t.Errorf("the token of a revoked invitation: %d %v", status, out)
 	}
 
-	if status, out := send(t, ts, "GET", "/api/invitations/inconnu", "", "", nil); status != 404 || !strings.HasPrefix(fmt.Sprint(out["error"]), "Ce lien d'invitation n'est pas reconnu") {
+	if status, out := send(t, ts, "GET", "/api/invitations/inconnu", "", "", nil); status != 404 || !strings.HasPrefix(fmt.Sprint(out["error"]), "Ce lien d'invitation n'est pas reconnu") || out["refusal"] != "unknown" {
 		t.Errorf("an unknown code: %d %v", status, out)
 	}
 	// A member who left the seat is refused too.
 	code5 := strings.TrimPrefix(entry(listing(), 5)["link"].(string), "https://visio.mairie-test.example/?invitation=")
 	sendOK(t, ts, "POST", "/api/bodies/test/roster/edits", clerk, map[string]any{"change": "resignation", "seat": 5})
 	if status, out := send(t, ts, "POST", "/api/invitations/"+code5+"/join", "", "", nil); status != 410 ||
-		fmt.Sprint(out["error"]) != "Le siège 5 n'est plus occupé par Emma Vote : cette invitation n'est plus valable." {
+		fmt.Sprint(out["error"]) != "Le siège 5 n'est plus occupé par Emma Vote : cette invitation n'est plus valable." ||
+		out["refusal"] != "seatChanged" || out["seat"] != 5.0 || out["name"] != "Emma Vote" {
 		t.Errorf("the link of a member who resigned: %d %v", status, out)
 	}
 	// After the sitting's end, the links of the others no longer admit anyone.
 	code4 := strings.TrimPrefix(entry(listing(), 4)["link"].(string), "https://visio.mairie-test.example/?invitation=")
 	clk.set(3 * time.Hour)
-	if status, out := send(t, ts, "POST", "/api/invitations/"+code4+"/join", "", "", nil); status != 410 || !strings.Contains(fmt.Sprint(out["error"]), "est terminée") {
+	if status, out := send(t, ts, "POST", "/api/invitations/"+code4+"/join", "", "", nil); status != 410 || !strings.Contains(fmt.Sprint(out["error"]), "est terminée") ||
+		out["refusal"] != "ended" || out["start"] != start.Format(time.RFC3339) {
 		t.Errorf("after the end: %d %v", status, out)
 	}
 }
@@ -243,4 +249,108 @@ func TestInvitationsMailedOpenedUsedAndRevoked(t *testing.T) {
 // base64Lines decodes a base64 body written in lines.
 func base64Lines(b []byte) io.Reader {
 	return base64.NewDecoder(base64.StdEncoding, bytes.NewReader(bytes.ReplaceAll(bytes.ReplaceAll(b, []byte("\r"), nil), []byte("\n"), nil)))
+}
+
+// TestRevokedInvitationTakesItsMemberOutOfTheRoom: a member seated with their link (a real
+// LiveKit client) leaves the room when the clerk revokes it, is told so, and cannot come back
+// with the token it gave.
+func TestRevokedInvitationTakesItsMemberOutOfTheRoom(t *testing.T) {
+	ts, _ := startCouncilServer(t, invitations(nil))
+	clerk := ts.BodyToken(t, "test", "greffe", auth.RoleClerk)
+	createBody(t, ts, "test", clerk, 1200)
+	start := time.Now().Add(10 * time.Minute)
+	sendOK(t, ts, "POST", "/api/bodies/test/sittings/s1", clerk, map[string]any{"title": "Séance ordinaire", "start": start, "room": "salle-s1", "agenda": twoItems})
+	sendOK(t, ts, "POST", "/api/bodies/test/sittings/s1/convocation", clerk, nil)
+	code := func(seat int) string {
+		for _, e := range sendOK(t, ts, "GET", "/api/bodies/test/sittings/s1/invitations", clerk, nil)["invitations"].([]any) {
+			if e := e.(map[string]any); e["seat"] == float64(seat) {
+				return strings.TrimPrefix(e["link"].(string), "https://visio.mairie-test.example/?invitation=")
+			}
+		}
+		t.Fatalf("no invitation for seat %d", seat)
+		return ""
+	}
+	tokens := map[int]string{}
+	for _, seat := range []int{2, 3} {
+		tokens[seat] = sendOK(t, ts, "POST", "/api/invitations/"+code(seat)+"/join", "", nil)["token"].(string)
+	}
+	reasons := make(chan lksdk.DisconnectionReason, 1)
+	cb := lksdk.NewRoomCallback()
+	cb.OnDisconnectedWithReason = func(r lksdk.DisconnectionReason) { reasons <- r }
+	signalingtest.Connect(t, ts.WS, tokens[2], cb)
+	chloe := signalingtest.Connect(t, ts.WS, tokens[3], nil)
+	room, ok := ts.Signaling.Room("salle-s1")
+	if !ok || participant(room, "test-seat-2") == nil || participant(room, "test-seat-3") == nil {
+		t.Fatalf("the members are not in the room")
+	}
+
+	sendOK(t, ts, "POST", "/api/bodies/test/sittings/s1/invitations/2/revoke", clerk, map[string]any{"reason": "siège devenu vacant"})
+	select {
+	case r := <-reasons:
+		if r != lksdk.ParticipantRemoved {
+			t.Errorf("the member was told %q", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the member seated with the revoked link was not disconnected")
+	}
+	if participant(room, "test-seat-2") != nil {
+		t.Error("the member is still listed in the room")
+	}
+	if chloe.ConnectionState() != lksdk.ConnectionStateConnected || participant(room, "test-seat-3") == nil {
+		t.Error("revoking one link disconnected another member")
+	}
+	if _, err := lksdk.ConnectToRoomWithToken(ts.WS, tokens[2], lksdk.NewRoomCallback()); err == nil {
+		t.Error("the token of the revoked link joined again")
+	}
+}
+
+// TestTheChairsLinkOpensThePreparedSitting: the link of the sitting's chair gives a chair token,
+// with which the room's console lists the sittings prepared for it and opens one; a member's
+// token may not list them.
+func TestTheChairsLinkOpensThePreparedSitting(t *testing.T) {
+	ts, _ := startCouncilServer(t, signalingtest.NoMedia, invitations(nil))
+	clerk := ts.BodyToken(t, "test", "greffe", auth.RoleClerk)
+	createBody(t, ts, "test", clerk, 1200)
+	start := time.Now().Add(10 * time.Minute).Truncate(time.Second)
+	for id, s := range map[string]map[string]any{
+		"s1":       {"title": "Séance ordinaire", "start": start, "room": "salle-s1", "chair": 1, "agenda": twoItems},
+		"ailleurs": {"title": "Commission", "start": start, "room": "salle-commission", "agenda": twoItems},
+		"passee":   {"title": "Séance passée", "start": start.Add(-6 * time.Hour), "end": start.Add(-5 * time.Hour), "room": "salle-s1", "agenda": twoItems},
+	} {
+		sendOK(t, ts, "POST", "/api/bodies/test/sittings/"+id, clerk, s)
+	}
+	sendOK(t, ts, "POST", "/api/bodies/test/sittings/s1/convocation", clerk, nil)
+	var code1, code2 string
+	for _, e := range sendOK(t, ts, "GET", "/api/bodies/test/sittings/s1/invitations", clerk, nil)["invitations"].([]any) {
+		e := e.(map[string]any)
+		code := strings.TrimPrefix(e["link"].(string), "https://visio.mairie-test.example/?invitation=")
+		switch e["seat"] {
+		case 1.0:
+			code1 = code
+		case 2.0:
+			code2 = code
+		}
+	}
+	chair := sendOK(t, ts, "POST", "/api/invitations/"+code1+"/join", "", nil)["token"].(string)
+	member := sendOK(t, ts, "POST", "/api/invitations/"+code2+"/join", "", nil)["token"].(string)
+	claims, err := auth.NewVerifier(signalingtest.TestKeys.KeySet()).VerifyForRoom(chair, "salle-s1")
+	if err != nil || claims.Role() != auth.RoleChair || claims.Council.Seat != 1 || claims.Name != "Anne Maire" {
+		t.Fatalf("the chair's join token: %v %+v", err, claims)
+	}
+
+	listed := sendOK(t, ts, "GET", "/api/rooms/salle-s1/prepared", chair, nil)["sittings"].([]any)
+	if len(listed) != 1 {
+		t.Fatalf("prepared for salle-s1: %v", listed)
+	}
+	if s := listed[0].(map[string]any); s["prepared"] != "test/s1" || s["body"] != "Conseil municipal de Test" || s["title"] != "Séance ordinaire" ||
+		s["start"] != start.Format(time.RFC3339) || s["convocationSent"] != true {
+		t.Errorf("the prepared sitting listed: %v", s)
+	}
+	if status, out := send(t, ts, "GET", "/api/rooms/salle-s1/prepared", member, "", nil); status != 403 {
+		t.Errorf("a member lists the prepared sittings: %d %v", status, out)
+	}
+	opened := sendOK(t, ts, "POST", "/api/rooms/salle-s1/session", chair, map[string]any{"prepared": "test/s1"})
+	if session, _ := opened["session"].(map[string]any); session["title"] != "Séance ordinaire" || session["chair"] != 1.0 {
+		t.Errorf("opened by the chair: %v", opened)
+	}
 }

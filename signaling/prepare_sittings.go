@@ -15,6 +15,7 @@ import (
 
 	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/signaling/httpapi"
+	"github.com/ingeco/hemicycle/store"
 )
 
 // preparedSitting is a sitting as the clerk prepares it, days ahead.
@@ -84,7 +85,21 @@ type sittingView struct {
 
 func sittingID(body, id string) string { return body + "/" + id }
 
-func noteID(body, sitting, hash string) string { return body + "/" + sitting + "/" + hash }
+// noteID names a note's content by its hash alone: the same file attached twice is kept once,
+// and the name stays within the store's (a body/sitting prefix would not). Who may read it is
+// decided by the sitting that lists it (getNote).
+func noteID(hash string) string { return hash }
+
+// maxIDLen bounds a body's and a sitting's identifiers, so that every record and journal named
+// after them (an invitation is body/sitting/seat) stays within the store's names.
+const maxIDLen = 32
+
+func checkID(what, id string) error {
+	if id == "" || len(id) > maxIDLen || strings.ContainsAny(id, "/ \t\r\n") {
+		return &httpapi.Error{Status: 400, Msg: fmt.Sprintf("%s %q: at most %d characters (letters, digits, dashes), without spaces or slashes, e.g. 2026-12-10", what, id, maxIDLen)}
+	}
+	return nil
+}
 
 // view checks the convocation's delay against the body's profile.
 func (p *preparation) view(r *http.Request, b bodyRecord, s preparedSitting) sittingView {
@@ -132,6 +147,10 @@ func (p *preparation) prepareSitting(w http.ResponseWriter, r *http.Request) {
 	bodyID, id := r.PathValue("body"), r.PathValue("sitting")
 	var req prepareRequest
 	if err := decodeJSON(r, &req, "{title, start, end, place, room, chair, secretary, emergency, agenda: [{id, title, kind, rapporteur, proposal, inPersonOnly}], convocation}"); err != nil {
+		fail(w, err)
+		return
+	}
+	if err := checkID("sitting", id); err != nil {
 		fail(w, err)
 		return
 	}
@@ -241,21 +260,66 @@ func (p *preparation) getSitting(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, 200, p.view(r, b, s))
 }
 
-func (p *preparation) listSittings(w http.ResponseWriter, r *http.Request) {
-	body := r.PathValue("body")
-	recs, err := p.records.List(r.Context(), kindSitting)
+// sittingsWhere lists the stored sittings that keep accepts (all bodies'), by start.
+func (p *preparation) sittingsWhere(ctx context.Context, keep func(rec store.Record, s preparedSitting) bool) ([]preparedSitting, error) {
+	recs, err := p.records.List(ctx, kindSitting)
 	if err != nil {
-		fail(w, fmt.Errorf("list sittings: %w", err))
-		return
+		return nil, fmt.Errorf("list sittings: %w", err)
 	}
 	out := []preparedSitting{}
 	for _, rec := range recs {
 		var s preparedSitting
-		if strings.HasPrefix(rec.ID, body+"/") && decodeRecord(rec, &s) == nil && s.Body == body {
+		if decodeRecord(rec, &s) == nil && keep(rec, s) {
 			out = append(out, s)
 		}
 	}
 	slices.SortFunc(out, func(a, b preparedSitting) int { return a.Start.Compare(b.Start) })
+	return out, nil
+}
+
+func (p *preparation) listSittings(w http.ResponseWriter, r *http.Request) {
+	body := r.PathValue("body")
+	out, err := p.sittingsWhere(r.Context(), func(rec store.Record, s preparedSitting) bool {
+		return strings.HasPrefix(rec.ID, body+"/") && s.Body == body
+	})
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	httpapi.WriteJSON(w, 200, map[string]any{"sittings": out})
+}
+
+// roomSitting is a sitting prepared for a room, as its console offers to open it.
+type roomSitting struct {
+	Prepared        string    `json:"prepared"` // body/sitting, as the opening names it
+	Body            string    `json:"body"`     // the body's name
+	Title           string    `json:"title"`
+	Start           time.Time `json:"start"`
+	End             time.Time `json:"end"`
+	ConvocationSent bool      `json:"convocationSent"`
+	TimeZone        string    `json:"timeZone"` // the body's, to read the start in
+}
+
+// preparedForRoom lists the sittings prepared for the room in the path that have not ended,
+// so that its chair or clerk opens one from the console rather than pasting the roster.
+func (p *preparation) preparedForRoom(w http.ResponseWriter, r *http.Request) {
+	room, now := r.PathValue("room"), p.now()
+	sittings, err := p.sittingsWhere(r.Context(), func(_ store.Record, s preparedSitting) bool {
+		return s.Room == room && now.Before(s.End)
+	})
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := []roomSitting{}
+	for _, s := range sittings {
+		b, _, err := p.body(r.Context(), s.Body)
+		if err != nil {
+			continue // a body deleted since: nothing to open
+		}
+		out = append(out, roomSitting{Prepared: sittingID(s.Body, s.ID), Body: b.Name, Title: s.Title, Start: s.Start, End: s.End,
+			ConvocationSent: s.Convocation.sent(), TimeZone: b.TimeZone})
+	}
 	httpapi.WriteJSON(w, 200, map[string]any{"sittings": out})
 }
 
@@ -374,7 +438,7 @@ func (p *preparation) attachNote(w http.ResponseWriter, r *http.Request) {
 		}
 		// The content first: a note listed is always readable.
 		stored := storedNote{note: n, Data: data}
-		if err := p.put(r.Context(), kindNote, noteID(s.Body, s.ID, n.SHA256), 0, stored); err != nil && !isConflict(err) {
+		if err := p.put(r.Context(), kindNote, noteID(n.SHA256), 0, stored); err != nil && !isConflict(err) {
 			return err
 		}
 		s.Agenda[i].Notes = append(slices.Clone(s.Agenda[i].Notes), n)
@@ -394,15 +458,34 @@ func isConflict(err error) bool {
 	return errors.As(err, &ae) && ae.Status == 409 // the same content already stored
 }
 
+// getNote answers a note the item of the path lists (under the name and type it was attached
+// with there): the token names the body, the body's sitting names the note.
 func (p *preparation) getNote(w http.ResponseWriter, r *http.Request) {
-	var n storedNote
-	if _, err := p.record(r.Context(), kindNote, noteID(r.PathValue("body"), r.PathValue("sitting"), r.PathValue("hash")), &n, false); err != nil {
+	s, _, err := p.sitting(r.Context(), r.PathValue("body"), r.PathValue("sitting"))
+	if err != nil {
 		fail(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", n.MediaType)
-	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": n.Name}))
-	_, _ = w.Write(n.Data)
+	i, err := itemIndex(&s, r.PathValue("item"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	hash := r.PathValue("hash")
+	k := slices.IndexFunc(s.Agenda[i].Notes, func(n note) bool { return n.SHA256 == hash })
+	if k < 0 {
+		httpapi.WriteError(w, 404, fmt.Sprintf("item %q has no note with SHA-256 %s", s.Agenda[i].ID, hash))
+		return
+	}
+	var stored storedNote
+	if _, err := p.record(r.Context(), kindNote, noteID(hash), &stored, false); err != nil {
+		fail(w, err)
+		return
+	}
+	listed := s.Agenda[i].Notes[k]
+	w.Header().Set("Content-Type", listed.MediaType)
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": listed.Name}))
+	_, _ = w.Write(stored.Data)
 }
 
 // openingOf is what opening the room's sitting takes from its preparation, named

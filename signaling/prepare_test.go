@@ -364,3 +364,40 @@ func TestPreparedSittingConvocationAndOpening(t *testing.T) {
 		t.Errorf("agenda opened: %v (item 2 was withdrawn)", items)
 	}
 }
+
+// TestNotesOfLongNamedSittings: a body and a sitting named with the longest identifiers take a
+// note (its record is named by the hash alone), one longer is refused up front; a note is read
+// only through an item that lists it.
+func TestNotesOfLongNamedSittings(t *testing.T) {
+	ts, _ := startCouncilServer(t, signalingtest.NoMedia)
+	body, sitting := strings.Repeat("b", 32), strings.Repeat("s", 32)
+	clerk := ts.BodyToken(t, body, "greffe", auth.RoleClerk)
+	createBody(t, ts, body, clerk, 1200)
+	base := "/api/bodies/" + body + "/sittings/"
+	prepared := map[string]any{"title": "Séance", "start": time.Now().Add(10 * 24 * time.Hour), "room": "salle", "agenda": twoItems}
+	sendOK(t, ts, "POST", base+sitting, clerk, prepared)
+	if status, out := send(t, ts, "POST", base+sitting+"s", clerk, "", prepared); status != 400 || !strings.Contains(fmt.Sprint(out["error"]), "at most 32 characters") {
+		t.Errorf("a sitting identifier of 33 characters: %d %v", status, out)
+	}
+	long := strings.Repeat("c", 33)
+	if status, out := send(t, ts, "POST", "/api/bodies/"+long, ts.BodyToken(t, long, "greffe", auth.RoleClerk), "", map[string]any{"name": "x", "profile": "fr-commune"}); status != 400 {
+		t.Errorf("a body identifier of 33 characters: %d %v", status, out)
+	}
+
+	noteText := []byte("%PDF-1.4 note\n")
+	sum := sha256.Sum256(noteText)
+	hash := hex.EncodeToString(sum[:])
+	if status, out := send(t, ts, "POST", base+sitting+"/items/1/notes?name=note.pdf", clerk, "", noteText); status != 200 {
+		t.Fatalf("note attached to a long-named sitting: %d %v", status, out)
+	}
+	for path, want := range map[string]int{
+		base + sitting + "/items/1/notes/" + hash: 200,
+		base + sitting + "/items/2/notes/" + hash: 404, // item 2 does not list it
+		base + sitting + "/items/9/notes/" + hash: 404,
+	} {
+		status, back := ts.Call(t, "GET", path, clerk, nil)
+		if status != want || (want == 200 && !bytes.Equal(back, noteText)) {
+			t.Errorf("GET %s: %d %q, want %d", path, status, back, want)
+		}
+	}
+}

@@ -47,9 +47,9 @@ func contentSecurityPolicy(host string) string {
 	return cspBefore + " ws://" + host + " wss://" + host + cspAfter
 }
 
-// spaRoutes are the page addresses that all show the single-page client; it picks its screen
-// from the address itself.
-var spaRoutes = map[string]bool{"/": true, "/join": true, "/index.html": true}
+// pages are the page addresses and the file each shows: the single-page client (which picks
+// its screen from the address itself) and the clerk's pages.
+var pages = map[string]string{"/": "/index.html", "/join": "/index.html", "/index.html": "/index.html", "/prepare": "/prepare.html"}
 
 // minGzipSize is the size under which compressing a file saves too little to be worth it.
 const minGzipSize = 1024
@@ -90,9 +90,10 @@ func Routes() []httpapi.Route {
 
 // Handler returns the HTTP handler for the web client, to be mounted at "/" after the server's own
 // routes (/rtc, /api, /twirp). It serves the client page at "/" and "/join" (invitation links are
-// /join?token=…) and its assets by path; anything else is 404. Every response carries a
-// Content-Security-Policy that forbids third-party origins; assets are revalidated on each load
-// by ETag, so an upgraded binary is picked up at once while unchanged files cost a 304.
+// /join?token=… or /?invitation=CODE), the clerk's pages at /prepare, and its assets by path;
+// anything else is 404. Every response carries a Content-Security-Policy that forbids
+// third-party origins; assets are revalidated on each load by ETag, so an upgraded binary is
+// picked up at once while unchanged files cost a 304.
 func Handler() http.Handler {
 	h, err := newHandler(staticFiles, "static")
 	if err != nil {
@@ -207,8 +208,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	urlPath := r.URL.Path
-	if spaRoutes[urlPath] {
-		urlPath = "/index.html"
+	if page, ok := pages[urlPath]; ok {
+		urlPath = page
 	}
 	a := h.assets[urlPath]
 	if a == nil {

@@ -65,6 +65,17 @@ func TestPageRoutesServeTheClient(t *testing.T) {
 	}
 }
 
+// TestClerkPageIsServed: /prepare shows the clerk's page, with the same headers as the client.
+func TestClerkPageIsServed(t *testing.T) {
+	res := get(t, Handler(), http.MethodGet, "/prepare?token=abc.def.ghi", nil)
+	if res.StatusCode != http.StatusOK || !bytes.Equal(body(t, res), staticFile(t, "prepare.html")) {
+		t.Fatalf("GET /prepare: status %d, or not prepare.html", res.StatusCode)
+	}
+	if rp := res.Header.Get("Referrer-Policy"); rp != "no-referrer" || res.Header.Get("Content-Security-Policy") == "" {
+		t.Errorf("GET /prepare: Referrer-Policy %q, CSP %q", rp, res.Header.Get("Content-Security-Policy"))
+	}
+}
+
 func TestContentSecurityPolicyAllowsOnlyOwnOrigin(t *testing.T) {
 	// httptest requests are for host example.com.
 	res := get(t, Handler(), http.MethodGet, "/", nil)
@@ -279,7 +290,7 @@ func TestModuleGraphResolves(t *testing.T) {
 	h := Handler()
 	seen := map[string]bool{}
 	queue := []string{}
-	for _, page := range []string{"index.html", "watch.html"} {
+	for _, page := range []string{"index.html", "watch.html", "prepare.html"} {
 		for _, m := range attrRe.FindAllSubmatch(staticFile(t, page), -1) {
 			ref := string(m[1])
 			if strings.HasPrefix(ref, "#") {
@@ -307,9 +318,9 @@ func TestModuleGraphResolves(t *testing.T) {
 			queue = append(queue, path.Join(path.Dir(p), string(m[1])))
 		}
 	}
-	for _, must := range []string{"/js/main.js", "/js/room.js", "/js/lobby.js", "/watch.js", "/js/i18n.js", "/i18n/fr.js", "/i18n/en.js", "/vendor/livekit-client.esm.mjs"} {
+	for _, must := range []string{"/js/main.js", "/js/room.js", "/js/lobby.js", "/watch.js", "/js/i18n.js", "/i18n/fr.js", "/i18n/en.js", "/vendor/livekit-client.esm.mjs", "/js/prepare.js", "/prepare.css"} {
 		if !seen[must] {
-			t.Errorf("%s is not reachable from index.html or watch.html", must)
+			t.Errorf("%s is not reachable from the pages", must)
 		}
 	}
 }

@@ -8,15 +8,12 @@
 // page becomes the chair's console (they open, run and close a vote with it) until they hand it back.
 import { describe, it, before, after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
-import { startServer, launchBrowser, joinThroughUI, openClient, toneWav, waitFor, delay, ensureArtifactsDir, artifactsDir, api, exampleRoster } from './harness.mjs'
+import { startServer, launchBrowser, joinThroughUI, openClient, toneWav, waitFor, delay, ensureArtifactsDir, artifactsDir, api, exampleRoster, axeSerious } from './harness.mjs'
 import { pitchMeter } from './pitch.mjs'
 import { bleepChanges, bleepChoices, bleepRunning, changes } from '../../web-client/static/js/council.js'
 import { isBleepShortcut, isTyping } from '../../web-client/static/js/bleep.js'
-
-const axeSource = await readFile(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8')
 
 // The pure parts first: what is offered, what is announced, which keys count.
 
@@ -72,16 +69,6 @@ test('the shortcut is Alt+Shift+B, and never while typing text', () => {
 
 const delaySeconds = 3
 const roster = exampleRoster(5)
-
-async function axeSerious (page, selector) {
-  await page.evaluate(axeSource)
-  const results = await page.evaluate((sel) => window.axe.run(sel, {
-    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }
-  }), selector)
-  return results.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)
-}
 
 async function announced (page) {
   return page.evaluate(() => window.__hemicycleProbe.announced())

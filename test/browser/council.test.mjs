@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import {
-  startServer, launchBrowser, joinThroughUI, expectMediaFrom, waitFor, ensureArtifactsDir, artifactsDir, exampleRoster
+  startServer, launchBrowser, joinThroughUI, expectMediaFrom, waitFor, textOf, ensureArtifactsDir, artifactsDir, exampleRoster
 } from './harness.mjs'
 
 const axeSource = await readFile(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8')
@@ -38,16 +38,6 @@ async function announcements (page) {
 const panel = (p) => p.page.locator('#council-panel')
 const region = (p, name) => panel(p).getByRole('region', { name, exact: true })
 const row = (p, regionName, who) => region(p, regionName).getByRole('group', { name: who, exact: true })
-
-// textOf waits until a locator's text matches, and returns it.
-async function textOf (locator, pattern, what) {
-  let last = ''
-  await waitFor(what || `text ${pattern}`, async () => {
-    last = await locator.innerText().catch(() => '')
-    return { ok: pattern.test(last), state: last }
-  }, { timeoutMs: 30000, intervalMs: 200 })
-  return last
-}
 
 // tabTo presses Tab until the focused element is what want describes ({ type } of an input, or a
 // button's { text }), and checks that the focus is visibly outlined there.

@@ -129,6 +129,7 @@ export async function startServer ({ logName = 'server.log', config, port } = {}
   ready.catch(() => {}) // a later exit is the test's business, not an unhandled rejection
   return {
     baseURL,
+    bin, // for its other subcommands, such as `token`
     async stop () {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM')
@@ -345,9 +346,10 @@ export class Participant {
   }
 }
 
-// openClient opens the client's home page in a fresh context, with French as the browser language
-// unless told otherwise.
-export async function openClient (browser, baseURL, { locale = 'fr-FR', name = 'page' } = {}) {
+// openClient opens the client's home page (or another of the server's addresses, such as an
+// invitation link's or /prepare) in a fresh context, with French as the browser language unless
+// told otherwise.
+export async function openClient (browser, baseURL, { locale = 'fr-FR', name = 'page', address = '/' } = {}) {
   const context = await browser.newContext({
     locale,
     viewport: { width: 1280, height: 800 },
@@ -356,7 +358,7 @@ export async function openClient (browser, baseURL, { locale = 'fr-FR', name = '
   await context.addInitScript(pageProbe)
   const page = await context.newPage()
   const p = new Participant(name, context, page)
-  await page.goto(`${baseURL}/`)
+  await page.goto(new URL(address, baseURL).href)
   return p
 }
 
@@ -372,7 +374,14 @@ export async function joinThroughUI (browser, baseURL, { name, room, role = 'mem
   await form.getByLabel('Rôle').selectOption(role)
   if (seat) await form.getByLabel('Siège (facultatif)').fill(String(seat))
   await form.getByRole('button', { name: 'Continuer' }).click()
+  await enterFromLobby(p, { room, quality, camera, mic })
+  return p
+}
 
+// enterFromLobby goes through the lobby a participant's page shows (after the development form
+// or an invitation link) and enters the room.
+export async function enterFromLobby (p, { room, quality = 'low', camera = true, mic = true }) {
+  const { page } = p
   await page.getByRole('heading', { level: 1, name: 'Avant d’entrer' }).waitFor()
   await page.waitForFunction(() => document.querySelector('video.preview')?.videoWidth > 0)
   await page.getByLabel('Qualité vidéo envoyée').selectOption(quality)
@@ -384,7 +393,6 @@ export async function joinThroughUI (browser, baseURL, { name, room, role = 'mem
   // Generous waits: joining is the slowest step when the machine is busy.
   await page.getByRole('heading', { level: 1, name: `Séance « ${room} »` }).waitFor({ timeout: 60000 })
   await page.locator('.tile[data-local="true"]').waitFor({ timeout: 60000 })
-  return p
 }
 
 // waitFor polls check() until it returns a truthy value, failing after timeoutMs with the last
@@ -400,6 +408,16 @@ export async function waitFor (what, check, { timeoutMs = 30000, intervalMs = 50
     }
     await delay(intervalMs)
   }
+}
+
+// textOf waits until a locator's text matches pattern, and returns it.
+export async function textOf (locator, pattern, what) {
+  let last = ''
+  await waitFor(what || `text ${pattern}`, async () => {
+    last = await locator.innerText().catch(() => '')
+    return { ok: pattern.test(last), state: last }
+  }, { timeoutMs: 30000, intervalMs: 200 })
+  return last
 }
 
 // expectMediaFrom waits until `viewer` decodes new video frames from, and receives sound energy
@@ -463,4 +481,17 @@ export function inboundFrom (viewer, identity) {
       audio: a ? { energy: a.totalAudioEnergy || 0, bytes: a.bytesReceived || 0 } : null
     }
   }, identity)
+}
+
+// axeSerious runs axe-core's WCAG 2.1 A/AA and best-practice rules on what selector finds in the
+// page (injected through the DevTools protocol: the page's CSP rightly refuses inline scripts)
+// and lists its serious and critical violations, each with the elements it names.
+export async function axeSerious (page, selector = 'body') {
+  await page.evaluate(readFileSync(path.join(here, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8'))
+  const results = await page.evaluate((sel) => window.axe.run(sel, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }
+  }), selector)
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)
 }

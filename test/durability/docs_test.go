@@ -64,11 +64,12 @@ func TestProgrammeDocsSayWhoMayCallEachRoute(t *testing.T) {
 	checkWhoTable(t, "## The public programme", want)
 }
 
-// TestPreparationDocsSayWhoMayCallEachRoute does the same for the routes that prepare sittings.
+// TestPreparationDocsSayWhoMayCallEachRoute does the same for the routes that prepare sittings
+// (with the room's list of its prepared sittings, read from the store on any node).
 func TestPreparationDocsSayWhoMayCallEachRoute(t *testing.T) {
 	want := map[string]string{}
 	for _, rt := range serverRoutes(t) {
-		if strings.HasPrefix(rt.Pattern, "/api/bodies/") || strings.HasPrefix(rt.Pattern, "/api/invitations/") {
+		if strings.HasPrefix(rt.Pattern, "/api/bodies/") || strings.HasPrefix(rt.Pattern, "/api/invitations/") || rt.Pattern == "/api/rooms/{room}/prepared" {
 			want[rt.Key()] = rt.Access.String()
 		}
 	}

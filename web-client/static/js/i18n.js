@@ -36,3 +36,17 @@ export function startPage (doc = document, nav = navigator, search = location.se
   for (const el of doc.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n)
   return { lang, t }
 }
+
+// momentText writes an instant (ISO 8601) in lang, on the clocks of zone (an IANA name; the
+// browser's own when empty or unknown to it), in the browser's own variant of lang when it has
+// one (en-GB writes 13:05, en-US 1:05 PM). An instant that cannot be read is given as it is.
+export function momentText (lang, iso, zone, style = { dateStyle: 'full', timeStyle: 'short' }, nav = navigator) {
+  const d = new Date(iso)
+  if (iso == null || iso === '' || Number.isNaN(d.getTime())) return String(iso ?? '')
+  const locale = (nav.languages || [nav.language]).find((tag) => String(tag).toLowerCase().split('-')[0] === lang) || lang
+  try {
+    return new Intl.DateTimeFormat(locale, { ...style, timeZone: zone || undefined }).format(d)
+  } catch {
+    return new Intl.DateTimeFormat(locale, style).format(d) // a zone this browser does not know
+  }
+}

@@ -38,6 +38,7 @@ export function readInvitation (token, nowMs = Date.now()) {
   const role = roles.includes(hc.role) ? hc.role : null
   const seat = Number.isInteger(hc.seat) && hc.seat > 0 ? hc.seat : null
   return {
+    body: typeof hc.body === 'string' ? hc.body : '',
     token: parts.join('.'),
     identity: typeof claims.sub === 'string' ? claims.sub : '',
     name: typeof claims.name === 'string' && claims.name ? claims.name : (claims.sub || ''),
@@ -104,4 +105,52 @@ export async function mintDevInvitation ({ room, name, role, seat }, fetchImpl =
   const data = await res.json()
   if (!data || typeof data.token !== 'string') throw new DevInvitationError('noToken')
   return data.token
+}
+
+// LinkRefusal says why the server did not admit the holder of an invitation link: kind is the
+// server's refusal (unknown, replaced, bodyGone, sittingGone, revoked, seatChanged, ended,
+// early), 'unreachable', or 'other'; facts are the answer's figures (dates, reason, seat); the
+// message is the server's own sentence (French), for a kind the page cannot word itself.
+export class LinkRefusal extends Error {
+  constructor (kind, facts = {}, detail = '') {
+    super(detail || kind)
+    this.kind = kind
+    this.facts = facts
+    this.detail = detail
+  }
+}
+
+// linkCall asks the server about an invitation link's code; a refusal is a LinkRefusal.
+async function linkCall (method, code, suffix, fetchImpl) {
+  let res
+  try {
+    res = await fetchImpl(`/api/invitations/${encodeURIComponent(code)}${suffix}`, {
+      method,
+      headers: { Accept: 'application/json' },
+      cache: 'no-store'
+    })
+  } catch (err) {
+    throw new LinkRefusal('unreachable', {}, err.message)
+  }
+  const data = await res.json().catch(() => null)
+  if (!res.ok) {
+    const detail = typeof data?.error === 'string' ? data.error : `HTTP ${res.status}`
+    throw new LinkRefusal(typeof data?.refusal === 'string' ? data.refusal : 'other', data || {}, detail)
+  }
+  if (!data || typeof data !== 'object') throw new LinkRefusal('other', {}, `HTTP ${res.status}`)
+  return data
+}
+
+// joinByInvitation trades the code of an invitation link (/?invitation=CODE) for the member's
+// join token for the sitting's room.
+export async function joinByInvitation (code, fetchImpl = fetch) {
+  const data = await linkCall('POST', code, '/join', fetchImpl)
+  if (typeof data.token !== 'string') throw new LinkRefusal('other', {}, 'HTTP 200') // no token: a server this client does not know
+  return data.token
+}
+
+// showInvitation reads what the link's holder may see of the sitting before it opens (body,
+// title, start, place, agenda, seat, name, opensAt); the server records the link as opened.
+export function showInvitation (code, fetchImpl = fetch) {
+  return linkCall('GET', code, '', fetchImpl)
 }

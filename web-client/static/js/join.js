@@ -1,5 +1,6 @@
 // Join screen: paste an invitation, or (on a --dev server) mint a development invitation.
 import { h, uniqueId } from './dom.js'
+import { momentText } from './i18n.js'
 import { roles, readInvitation, tokenFromInput, mintDevInvitation, InvitationError, DevInvitationError } from './invitation.js'
 
 // devFailures words each reason a development invitation could not be had.
@@ -40,6 +41,31 @@ export function renderJoin (ctx, { message } = {}) {
   content.push(invitationForm(ctx, status))
 
   return h('section', { class: 'card join', 'aria-labelledby': 'join-title' }, ...content)
+}
+
+// renderAhead is what a member sees who follows their invitation link before it admits them:
+// the sitting they are convened to, their seat, its agenda, and from when the link opens the
+// room (message); retry follows the link again.
+export function renderAhead (ctx, { sitting, zone, message, retry }) {
+  const { t, lang } = ctx
+  const status = h('p', { class: 'attention', role: 'status', text: message })
+  const again = h('button', { type: 'button', class: 'button primary', text: t('invitation.ahead.retry') })
+  again.addEventListener('click', async () => {
+    again.disabled = true
+    await retry()
+    again.disabled = false
+  })
+  const agenda = (sitting.agenda || []).filter((it) => !it.withdrawn)
+  return h('section', { class: 'card join', 'aria-labelledby': 'ahead-title' },
+    h('h1', { id: 'ahead-title', text: t('invitation.ahead.title') }),
+    h('p', { class: 'ahead-sitting', text: t('invitation.ahead.sitting', { body: sitting.body, title: sitting.title }) }),
+    h('p', { text: t('invitation.ahead.when', { date: momentText(lang, sitting.start, zone) }) }),
+    sitting.place ? h('p', { text: t('invitation.ahead.place', { place: sitting.place }) }) : null,
+    h('p', { text: t('invitation.ahead.seat', { name: sitting.name, seat: sitting.seat }) }),
+    agenda.length ? h('h2', { text: t('invitation.ahead.agenda') }) : null,
+    agenda.length ? h('ol', { class: 'ahead-agenda' }, agenda.map((it) => h('li', { text: it.rapporteur ? t('invitation.ahead.item', { title: it.title, rapporteur: it.rapporteur }) : it.title }))) : null,
+    status,
+    h('div', { class: 'actions' }, again))
 }
 
 function invitationForm (ctx, status) {

@@ -3,10 +3,10 @@
 // (in this tab's sessionStorage) so that a reload does not lose it.
 import { isBrowserSupported } from '../vendor/livekit-client.esm.mjs'
 import { h, focusHeading } from './dom.js'
-import { startPage } from './i18n.js'
+import { startPage, momentText } from './i18n.js'
 import { loadConfig } from './config.js'
-import { readInvitation, InvitationError } from './invitation.js'
-import { renderJoin } from './join.js'
+import { readInvitation, InvitationError, joinByInvitation, showInvitation, LinkRefusal } from './invitation.js'
+import { renderJoin, renderAhead } from './join.js'
 import { renderLobby } from './lobby.js'
 import { enterRoom } from './room.js'
 
@@ -75,6 +75,32 @@ async function boot () {
     return
   }
 
+  // An invitation link (/?invitation=CODE) is traded for the member's token, then joins as one.
+  // Followed too early (from the mail, days before), it shows the sitting and when the link
+  // will admit its holder, which the server records as the link opened.
+  const code = params.get('invitation')
+  if (code) {
+    history.replaceState(null, '', '/') // the code is as secret as a token
+    const follow = async () => {
+      try {
+        ctx.openLobby(readInvitation(await joinByInvitation(code)))
+      } catch (err) {
+        if (!(err instanceof LinkRefusal && err.kind === 'early')) {
+          ctx.home(refusalText(t, lang, err))
+          return
+        }
+        try {
+          const sitting = await showInvitation(code)
+          ctx.show(renderAhead(ctx, { sitting, zone: err.facts.timeZone, message: refusalText(t, lang, err), retry: follow }))
+        } catch (shown) {
+          ctx.home(refusalText(t, lang, shown))
+        }
+      }
+    }
+    await follow()
+    return
+  }
+
   const token = params.get('token') || (location.pathname === '/join' ? sessionStorage.getItem(invitationKey) : null)
   if (!token) {
     ctx.show(renderJoin(ctx))
@@ -86,6 +112,36 @@ async function boot () {
     const expired = err instanceof InvitationError && err.kind === 'expired'
     ctx.home(t(expired ? 'join.invite.expired' : 'join.invite.invalid'))
   }
+}
+
+// refusals words each reason the server gives for not admitting an invitation's holder.
+const refusals = {
+  unknown: 'invitation.refused.unknown',
+  replaced: 'invitation.refused.replaced',
+  bodyGone: 'invitation.refused.gone',
+  sittingGone: 'invitation.refused.gone',
+  revoked: 'invitation.refused.revoked',
+  seatChanged: 'invitation.refused.seatChanged',
+  ended: 'invitation.refused.ended',
+  early: 'invitation.refused.early',
+  unreachable: 'invitation.refused.unreachable'
+}
+
+// refusalText says in the page's language why an invitation link was refused, with the
+// moments in the body's time zone; a refusal this page does not know is given in the
+// server's words.
+function refusalText (t, lang, err) {
+  if (!(err instanceof LinkRefusal)) return t('join.invite.invalid')
+  const f = err.facts
+  const key = refusals[err.kind]
+  if (!key) return t('invitation.refused.other', { reason: err.detail })
+  return t(key, {
+    date: momentText(lang, f.revokedAt ?? f.opensAt ?? f.start, f.timeZone),
+    reason: f.reason ?? err.detail,
+    seat: f.seat ?? '',
+    name: f.name ?? '',
+    minutes: f.minutes ?? ''
+  })
 }
 
 function renderLeft (ctx, session, reason) {

@@ -1,11 +1,13 @@
-// Opening a sitting (chair or clerk): the body, its legal profile, the title, the chair's seat
-// and the roster, pasted or loaded from the clerk's CSV file. The server checks everything and
-// its refusal (a roster line, an unknown seat) is shown as it comes.
+// Opening a sitting (chair or clerk): one the clerk prepared for this room (/prepare), with its
+// roster and agenda; or the body, its legal profile, the title, the chair's seat and the
+// roster, pasted or loaded from the clerk's CSV file. The server checks everything and its
+// refusal (a roster line, an unknown seat) is shown as it comes.
 import { h } from './dom.js'
+import { momentText } from './i18n.js'
 import { profiles } from './council.js'
 import { labelled, checkbox } from './council-ui.js'
 
-const bodyKinds = ['commune', 'epci', 'departement', 'region', 'other']
+export const bodyKinds = ['commune', 'epci', 'departement', 'region', 'other']
 
 export function sessionForm (panel) {
   const { t, session } = panel
@@ -75,6 +77,37 @@ export function sessionForm (panel) {
     if (ok) panel.ctx.announce(t('council.open.done'))
   })
 
+  const prepared = h('div', { class: 'prepared-sittings' })
+  offerPrepared(panel, prepared)
   return h('section', { class: 'council-section open-session', 'aria-labelledby': 'open-session-title' },
-    h('h3', { id: 'open-session-title', text: t('council.open.heading') }), form)
+    h('h3', { id: 'open-session-title', text: t('council.open.heading') }), prepared, form)
+}
+
+// offerPrepared fills box with the sittings prepared for this room, each with the button that
+// opens it; nothing when there are none (or the server keeps no preparations).
+async function offerPrepared (panel, box) {
+  const { t } = panel
+  let sittings
+  try {
+    sittings = (await panel.client.found('/prepared'))?.sittings || []
+  } catch {
+    return // a server without a store (503): the form below is the only way
+  }
+  if (!sittings.length) return
+  const status = h('p', { class: 'form-status', role: 'alert' })
+  box.replaceChildren(h('p', { class: 'hint', text: t('council.open.preparedIntro') }),
+    ...sittings.map((s) => {
+      const open = h('button', { type: 'button', class: 'button primary', text: t('council.open.preparedSubmit', { title: s.title }) })
+      open.addEventListener('click', async () => {
+        open.disabled = true
+        const ok = await panel.run(status, () => panel.client.openSession({ prepared: s.prepared }))
+        open.disabled = false
+        if (ok) panel.ctx.announce(t('council.open.done'))
+      })
+      return h('div', { class: 'prepared-sitting' },
+        h('p', { text: t('council.open.preparedSitting', { body: s.body, title: s.title, date: momentText(panel.lang, s.start, s.timeZone) }) }),
+        h('div', { class: 'actions' }, open))
+    }),
+    status,
+    h('p', { class: 'hint', text: t('council.open.preparedOr') }))
 }
