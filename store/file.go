@@ -21,6 +21,8 @@ type FileJournal struct {
 	dir      string
 	lock     *os.File
 	recovery []error
+	keys     *Keyring   // signs appended entries; nil when the store does not sign
+	verifier PublicKeys // what Read checks signatures with; nil when the store does not sign
 
 	mu     sync.Mutex // guards logs and closed
 	logs   map[string]*fileLog
@@ -61,7 +63,7 @@ func OpenFile(dir string) (*FileJournal, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &FileJournal{dir: dir, lock: lock, logs: make(map[string]*fileLog)}
+	s := &FileJournal{dir: dir, lock: lock, keys: o.keys, verifier: o.verifier(), logs: make(map[string]*fileLog)}
 	items, err := os.ReadDir(dir)
 	if err != nil {
 		s.Close()
@@ -105,7 +107,7 @@ func (s *FileJournal) load(name string) (*fileLog, error) {
 		return nil, fmt.Errorf("read journal %q: %w", name, err)
 	}
 	sc, lineErr := scanJournal(b)
-	if err := Verify(sc.entries); err != nil {
+	if _, err := checkRead(s.verifier, name, 1, sc.entries); err != nil {
 		l.damaged = fmt.Errorf("journal %q (%s) is damaged, refused: %w", name, l.path, err)
 	} else if lineErr != nil {
 		l.damaged = fmt.Errorf("journal %q (%s) is damaged, refused: %w", name, l.path, lineErr)
@@ -197,7 +199,7 @@ func (s *FileJournal) Append(ctx context.Context, journal string, expectSeq uint
 	if expectSeq != 0 && expectSeq != last+1 {
 		return Entry{}, conflict(journal, expectSeq, last+1)
 	}
-	e := newEntry(journal, last, l.lastHash, at, typ, data)
+	e := newEntry(s.keys, journal, last, l.lastHash, at, typ, data)
 	line, err := json.Marshal(e)
 	if err != nil {
 		return Entry{}, fmt.Errorf("journal %q: encode entry %d: %w", journal, e.Seq, err)
@@ -279,7 +281,7 @@ func (s *FileJournal) Read(ctx context.Context, journal string, fromSeq uint64) 
 	if lineErr != nil {
 		return nil, fmt.Errorf("journal %q changed on disk since it was opened: %w", journal, lineErr)
 	}
-	entries, err := checkRead(journal, fromSeq, sc.entries)
+	entries, err := checkRead(s.verifier, journal, fromSeq, sc.entries)
 	if err != nil {
 		return nil, fmt.Errorf("journal %q changed on disk since it was opened: %w", journal, err)
 	}

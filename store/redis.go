@@ -28,11 +28,11 @@ import (
 // refuses an entry whose seq and prev do not follow the stored head, so two nodes
 // appending to the same journal serialise on Redis and can never fork the chain.
 type RedisJournal struct {
-	client      redis.UniversalClient
-	prefix      string
-	waitN       int
-	waitTimeout time.Duration
-	waitClient  *redis.Client // client as a single-primary client, for WAIT
+	client     redis.UniversalClient
+	prefix     string
+	opts       options
+	verifier   PublicKeys    // nil when the store does not sign
+	waitClient *redis.Client // client as a single-primary client, for WAIT
 
 	mu     sync.Mutex // guards heads and closed
 	heads  map[string]*redisHead
@@ -49,18 +49,15 @@ type redisHead struct {
 	hash  string
 }
 
-// RedisOption tunes a RedisJournal.
-type RedisOption func(*RedisJournal)
-
 // WithReplicaWait makes Append wait (Redis WAIT) until n replicas have the entry, up
 // to timeout, so that an entry survives the primary's loss and a Sentinel failover.
 // The timeout must be shorter than the client's ReadTimeout.
 // It needs a client bound to one primary (*redis.Client, as returned for a single
 // address or for Sentinel); with other clients Append fails. When fewer replicas
 // confirm in time, Append returns the entry, which the primary holds, with an error
-// wrapping ErrNotReplicated.
-func WithReplicaWait(n int, timeout time.Duration) RedisOption {
-	return func(r *RedisJournal) { r.waitN, r.waitTimeout = n, timeout }
+// wrapping ErrNotReplicated. It is for the Redis store only: OpenFile refuses it.
+func WithReplicaWait(n int, timeout time.Duration) Option {
+	return func(o *options) { o.waitN, o.waitTimeout = n, timeout }
 }
 
 // ErrNotReplicated reports an entry that Redis holds but fewer replicas than
@@ -75,11 +72,9 @@ var _ Journal = (*RedisJournal)(nil)
 
 // NewRedis returns a journal store over client, with keys starting with prefix
 // (e.g. "hemicycle:"). The client stays the caller's: Close does not close it.
-func NewRedis(client redis.UniversalClient, prefix string, opts ...RedisOption) *RedisJournal {
-	r := &RedisJournal{client: client, prefix: prefix, heads: make(map[string]*redisHead)}
-	for _, o := range opts {
-		o(r)
-	}
+func NewRedis(client redis.UniversalClient, prefix string, opts ...Option) *RedisJournal {
+	r := &RedisJournal{client: client, prefix: prefix, opts: collect(opts), heads: make(map[string]*redisHead)}
+	r.verifier = r.opts.verifier()
 	r.waitClient, _ = client.(*redis.Client)
 	return r
 }
@@ -131,7 +126,7 @@ func (r *RedisJournal) Append(ctx context.Context, journal string, expectSeq uin
 	if err != nil {
 		return Entry{}, err
 	}
-	if r.waitN > 0 && r.waitClient == nil {
+	if r.opts.waitN > 0 && r.waitClient == nil {
 		return Entry{}, fmt.Errorf("journal %q: waiting for replicas needs a *redis.Client, not %T", journal, r.client)
 	}
 	h, err := r.head(journal)
@@ -163,7 +158,7 @@ func (r *RedisJournal) Append(ctx context.Context, journal string, expectSeq uin
 			h.known = false // the cache may be behind other nodes
 			continue
 		}
-		e := newEntry(journal, h.seq, h.hash, at, typ, data)
+		e := newEntry(r.opts.keys, journal, h.seq, h.hash, at, typ, data)
 		line, err := json.Marshal(e)
 		if err != nil {
 			return Entry{}, fmt.Errorf("journal %q: encode entry %d: %w", journal, e.Seq, err)
@@ -207,7 +202,7 @@ func (r *RedisJournal) runAppend(ctx context.Context, journal string, e Entry, l
 	keys := []string{r.entriesKey(journal), r.headKey(journal), r.namesKey()}
 	args := []any{e.Seq, e.Prev, line, e.Hash, journal}
 	var res any
-	if r.waitN <= 0 {
+	if r.opts.waitN <= 0 {
 		res, err = appendScript.Run(ctx, r.client, keys, args...).Result()
 	} else {
 		res, waitErr, err = r.runAppendAndWait(ctx, keys, args)
@@ -236,7 +231,7 @@ func (r *RedisJournal) runAppendAndWait(ctx context.Context, keys []string, args
 		var wait *redis.Cmd
 		_, err = c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			eval = p.EvalSha(ctx, appendScript.Hash(), keys, args...)
-			wait = p.Do(ctx, "wait", r.waitN, r.waitTimeout.Milliseconds())
+			wait = p.Do(ctx, "wait", r.opts.waitN, r.opts.waitTimeout.Milliseconds())
 			return nil
 		})
 		if redis.HasErrorPrefix(eval.Err(), "NOSCRIPT") {
@@ -251,8 +246,8 @@ func (r *RedisJournal) runAppendAndWait(ctx context.Context, keys []string, args
 		if err != nil {
 			return nil, nil, err
 		}
-		if got, _ := wait.Int64(); got < int64(r.waitN) {
-			waitErr = fmt.Errorf("%w: %d of %d replicas within %s", ErrNotReplicated, got, r.waitN, r.waitTimeout)
+		if got, _ := wait.Int64(); got < int64(r.opts.waitN) {
+			waitErr = fmt.Errorf("%w: %d of %d replicas within %s", ErrNotReplicated, got, r.opts.waitN, r.opts.waitTimeout)
 		}
 		return eval.Val(), waitErr, nil
 	}
@@ -284,7 +279,7 @@ func (r *RedisJournal) Read(ctx context.Context, journal string, fromSeq uint64)
 		}
 		entries = append(entries, e)
 	}
-	entries, err = checkRead(journal, fromSeq, entries)
+	entries, err = checkRead(r.verifier, journal, fromSeq, entries)
 	if err != nil {
 		return nil, fmt.Errorf("journal %q is damaged: %w", journal, err)
 	}

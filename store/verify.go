@@ -2,11 +2,15 @@ package store
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 )
 
 // ChainError names the first entry at which a journal does not hold.
@@ -55,6 +59,63 @@ func Verify(entries []Entry) error {
 	return verifyChain(entries[0].Journal, 0, "", entries)
 }
 
+// VerifySigned checks a whole journal like Verify, then every entry's signature against
+// keys. The error, a *ChainError, names the first entry that does not hold: one changed and
+// re-hashed without the node's key fails its signature even though the chain holds.
+func VerifySigned(entries []Entry, keys PublicKeys) error {
+	if err := Verify(entries); err != nil {
+		return err
+	}
+	for i := range entries {
+		if err := keys.check(&entries[i], i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// check verifies one entry's signature; i is its index, for the error.
+func (p PublicKeys) check(e *Entry, i int) error {
+	fail := func(format string, args ...any) error {
+		return &ChainError{Seq: e.Seq, Index: i, Problem: fmt.Sprintf("entry %d: ", e.Seq) + fmt.Sprintf(format, args...)}
+	}
+	if e.Key == "" && e.Sig == "" {
+		return fail("not signed: it was written or rewritten without a node's key")
+	}
+	pk, ok := p[e.Key]
+	if !ok {
+		return fail("signed with key %q, which is not among the trusted keys (%s)", e.Key, strings.Join(slices.Sorted(maps.Keys(p)), ", "))
+	}
+	sig, err := b64.DecodeString(e.Sig)
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return fail("its signature is not a base64url Ed25519 signature")
+	}
+	if !ed25519.Verify(pk.Key, signedMessage(e.Key, e.Hash), sig) {
+		return fail("its signature by key %q does not match its hash: the entry, or an entry before it, was changed or removed and the chain re-hashed without the key", e.Key)
+	}
+	return nil
+}
+
+// checkSealed verifies a chain already checked link by link the cheap way: the last entry's
+// signature vouches for all of them, since its hash covers the chain. Only when it fails are
+// the others checked, to name the first entry that was changed.
+func (p PublicKeys) checkSealed(entries []Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	last := len(entries) - 1
+	err := p.check(&entries[last], last)
+	if err == nil {
+		return nil
+	}
+	for i := range entries[:last] {
+		if ferr := p.check(&entries[i], i); ferr != nil {
+			return ferr
+		}
+	}
+	return err
+}
+
 // VerifyAfter checks entries that continue from prev, an entry already trusted: for
 // instance the result of Read(ctx, journal, prev.Seq+1).
 func VerifyAfter(prev Entry, entries []Entry) error {
@@ -96,9 +157,18 @@ func verifyChain(journal string, lastSeq uint64, lastHash string, entries []Entr
 
 // checkRead verifies entries read for Read(journal, fromSeq), which start one entry
 // early (at fromSeq-1) when fromSeq > 1 to check the link, and returns those asked for.
-func checkRead(journal string, fromSeq uint64, entries []Entry) ([]Entry, error) {
+// With keys, the signature of the last entry read must hold too.
+func checkRead(keys PublicKeys, journal string, fromSeq uint64, entries []Entry) ([]Entry, error) {
 	if fromSeq <= 1 {
-		return entries, verifyChain(journal, 0, "", entries)
+		if err := verifyChain(journal, 0, "", entries); err != nil {
+			return nil, err
+		}
+		if keys != nil {
+			if err := keys.checkSealed(entries); err != nil {
+				return nil, err
+			}
+		}
+		return entries, nil
 	}
 	if len(entries) == 0 {
 		return nil, nil
@@ -110,30 +180,43 @@ func checkRead(journal string, fromSeq uint64, entries []Entry) ([]Entry, error)
 	case anchor.Journal != journal:
 		return nil, fmt.Errorf("entry %d belongs to journal %q, not %q", anchor.Seq, anchor.Journal, journal)
 	}
-	return entries[1:], VerifyAfter(anchor, entries[1:])
+	if err := VerifyAfter(anchor, entries[1:]); err != nil {
+		return nil, err
+	}
+	if keys != nil {
+		if err := keys.checkSealed(entries); err != nil {
+			return nil, err
+		}
+	}
+	return entries[1:], nil
 }
 
-// VerifyFile checks a journal file offline (for `hemicycle journal verify FILE`). It
-// returns how many entries, from the first, were found sound, and the first problem:
-// a *ChainError, a *LineError, or a *TornTailError for an incomplete last line.
-func VerifyFile(path string) (n int, err error) {
+// VerifyFile checks a journal file offline (for `hemicycle journal verify FILE`): its hash
+// chain and, when keys is not nil, every entry's signature. It returns the entries, from the
+// first, found sound, and the first problem: a *ChainError, a *LineError, or a
+// *TornTailError for an incomplete last line.
+func VerifyFile(path string, keys PublicKeys) (sound []Entry, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, fmt.Errorf("verify journal file: %w", err)
+		return nil, fmt.Errorf("verify journal file: %w", err)
 	}
 	sc, lineErr := scanJournal(b)
-	if err := Verify(sc.entries); err != nil {
+	verify := Verify
+	if keys != nil {
+		verify = func(es []Entry) error { return VerifySigned(es, keys) }
+	}
+	if err := verify(sc.entries); err != nil {
 		var ce *ChainError
 		errors.As(err, &ce)
-		return ce.Index, err
+		return sc.entries[:ce.Index], err
 	}
 	if lineErr != nil {
-		return len(sc.entries), lineErr
+		return sc.entries, lineErr
 	}
 	if sc.tail != nil {
-		return len(sc.entries), &TornTailError{Path: path, Offset: sc.end, Tail: sc.tail}
+		return sc.entries, &TornTailError{Path: path, Offset: sc.end, Tail: sc.tail}
 	}
-	return len(sc.entries), nil
+	return sc.entries, nil
 }
 
 // scanned is the content of a journal file.
