@@ -13,7 +13,7 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { joinThroughUI, waitFor, ensureArtifactsDir } from './harness.mjs'
+import { joinThroughUI, waitFor, ensureArtifactsDir, delay } from './harness.mjs'
 import { LinkLab, toPeer } from './netlink.mjs'
 
 // seen reads, in S's page, each remote camera tile: what the SDK says of its stream, what the
@@ -113,7 +113,7 @@ describe('a member on a weak downlink gets smaller videos, then paused ones with
     // The tiles are drawn from the SDK's stream state (StreamStateUpdate from the server); the
     // voices go on.
     const before = await seen(sub)
-    await new Promise((resolve) => setTimeout(resolve, 5000))
+    await delay(5000)
     const after5 = await seen(sub)
     for (const id of ids) {
       const got = after5[id].audioPackets - before[id].audioPackets
