@@ -56,6 +56,10 @@ type Labels struct {
 	ChapterAdoptedF, ChapterRejectedF          string // for, against, abstentions
 	ChapterClosed, ChapterBleep                string
 	ChapterResumedF, ChapterResumed            string
+
+	// The journal's seal at the end of the minutes: its name and number of entries, the last
+	// entry's hash, its signature (key id) and the public key to check it with.
+	Integrity, SealJournalF, SealHash, SealSignatureF, SealUnsigned, SealPublicKey string
 }
 
 // LabelsFor gives the labels of a language by its code, as the minutes' ?lang= and --lang and
@@ -107,6 +111,9 @@ func FrenchLabels() Labels {
 		ChapterRejectedF: "Résultat : rejeté (%d pour, %d contre, %d abstentions)",
 		ChapterClosed:    "Clôture de la séance", ChapterBleep: "Passage coupé (bip)",
 		ChapterResumedF: "%s (suite)", ChapterResumed: "Suite",
+		Integrity: "Intégrité du journal", SealJournalF: "%s, %d entrées", SealHash: "Empreinte SHA-256 de la dernière entrée",
+		SealSignatureF: "Signature Ed25519 (clé %s)", SealUnsigned: "Signature : aucune, le journal n'est pas signé",
+		SealPublicKey: "Clé publique",
 	}
 }
 
@@ -146,6 +153,9 @@ func EnglishLabels() Labels {
 		ChapterRejectedF: "Result: rejected (%d for, %d against, %d abstentions)",
 		ChapterClosed:    "Closing of the session", ChapterBleep: "Passage cut (bleep)",
 		ChapterResumedF: "%s (continued)", ChapterResumed: "Continued",
+		Integrity: "Journal integrity", SealJournalF: "%s, %d entries", SealHash: "SHA-256 hash of the last entry",
+		SealSignatureF: "Ed25519 signature (key %s)", SealUnsigned: "Signature: none, the journal is not signed",
+		SealPublicKey: "Public key",
 	}
 }
 
@@ -162,6 +172,14 @@ type doc struct {
 	Speaking  string
 	Speakers  []pair
 	Broadcast *section // nil: the broadcast was never cut
+	Seal      *sealDoc // nil: no journal seal given
+}
+
+type sealDoc struct {
+	Heading  string
+	Journal  pair
+	Codes    []pair // values printed as code: hash, signature, key
+	Unsigned string // said instead of a signature when there is none
 }
 
 type pair struct{ Label, Value string }
@@ -414,6 +432,26 @@ func (m *Minutes) phrase(l Labels) doc {
 			d.Broadcast.Lines = append(d.Broadcast.Lines, fmt.Sprintf(f, b.From.Format(layout), b.To.Format(layout)))
 		}
 	}
+	if m.Seal != nil {
+		d.Seal = m.Seal.phrase(l)
+	}
+	return d
+}
+
+func (s *JournalSeal) phrase(l Labels) *sealDoc {
+	// Labels made before seals were printed lack these words: French fills in.
+	fr := FrenchLabels()
+	d := &sealDoc{Heading: cmp.Or(l.Integrity, fr.Integrity),
+		Journal: pair{"Journal", fmt.Sprintf(cmp.Or(l.SealJournalF, fr.SealJournalF), s.Journal, s.Entries)}}
+	d.Codes = append(d.Codes, pair{cmp.Or(l.SealHash, fr.SealHash), s.Hash})
+	if s.Signature == "" {
+		d.Unsigned = cmp.Or(l.SealUnsigned, fr.SealUnsigned)
+		return d
+	}
+	d.Codes = append(d.Codes, pair{fmt.Sprintf(cmp.Or(l.SealSignatureF, fr.SealSignatureF), s.KeyID), s.Signature})
+	if s.PublicKey != "" {
+		d.Codes = append(d.Codes, pair{cmp.Or(l.SealPublicKey, fr.SealPublicKey), s.PublicKey})
+	}
 	return d
 }
 
@@ -466,6 +504,12 @@ const markdownMinutes = `# {{md .Title}}
 ## {{md .Speaking}}
 {{range .Speakers}}
 - {{md .Label}}{{$.Colon}}{{md .Value}}{{end}}
+{{end}}{{with .Seal}}
+## {{md .Heading}}
+
+- **{{md .Journal.Label}}**{{$.Colon}}{{md .Journal.Value}}{{range .Codes}}
+- **{{md .Label}}**{{$.Colon}}` + "`{{.Value}}`" + `{{end}}{{with .Unsigned}}
+- {{md .}}{{end}}
 {{end}}`
 
 const htmlMinutes = `<!DOCTYPE html>
@@ -489,7 +533,10 @@ const htmlMinutes = `<!DOCTYPE html>
 <ul>{{range .Lines}}<li>{{.}}</li>{{end}}</ul>
 {{end}}{{if .Speakers}}<h2>{{.Speaking}}</h2>
 <ul>{{range .Speakers}}<li>{{.Label}}{{$.Colon}}{{.Value}}</li>{{end}}</ul>
-{{end}}</body>
+{{end}}{{with .Seal}}<h2>{{.Heading}}</h2>
+<dl><dt>{{.Journal.Label}}</dt><dd>{{.Journal.Value}}</dd>{{range .Codes}}<dt>{{.Label}}</dt><dd><code>{{.Value}}</code></dd>{{end}}</dl>
+{{with .Unsigned}}<p>{{.}}</p>
+{{end}}{{end}}</body>
 </html>
 `
 

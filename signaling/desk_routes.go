@@ -52,6 +52,7 @@ func (d *deliberation) routes() []httpapi.Route {
 		row("GET", "/api/rooms/{room}/events", everyone, d.streamEvents),
 		row("GET", "/api/rooms/{room}/minutes", chairOrClerk, d.getMinutes),
 		row("GET", "/api/rooms/{room}/journal", chairOrClerk, d.getJournal),
+		row("GET", "/api/rooms/{room}/journal/seal", chairOrClerk, d.getJournalSeal),
 		row("POST", "/api/rooms/{room}/mute", chairOnly, d.muteParticipant),
 	}
 	for _, c := range commands() {
@@ -301,6 +302,10 @@ func (d *deliberation) getMinutes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := council.DraftMinutes(dk.state, d.srv.cfg.Location)
+	if m.Seal, err = d.seal(r.Context(), dk.room, dk.seq); err != nil {
+		httpapi.WriteError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
 	switch r.URL.Query().Get("format") {
 	case "html":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -66,8 +66,8 @@ func collect(opts []Option) options {
 	return o
 }
 
-// WithSigner makes the store sign every entry it appends with the key ring's current key,
-// and refuse on Read a journal whose last entry's signature does not verify with one of the
+// WithSigner makes the store sign every entry it appends with the ring's key for the entry's
+// time, and refuse a journal whose last entry's signature does not verify with one of the
 // ring's keys (see the package documentation).
 func WithSigner(keys *Keyring) Option { return func(o *options) { o.keys = keys } }
 

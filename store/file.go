@@ -48,8 +48,13 @@ var _ Journal = (*FileJournal)(nil)
 // is checked: a torn last line left by a crash is cut off, a journal whose chain does
 // not verify is refused (its Append and Read fail, naming the broken entry) while the
 // others work. Neither stops OpenFile; both are listed by Recovery for the caller to
-// log.
-func OpenFile(dir string) (*FileJournal, error) {
+// log. With WithSigner, every entry appended is signed and a journal whose last entry's
+// signature does not hold is refused the same way.
+func OpenFile(dir string, opts ...Option) (*FileJournal, error) {
+	o := collect(opts)
+	if o.waitN != 0 {
+		return nil, errors.New("open journal directory: WithReplicaWait is for the Redis store only")
+	}
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("create journal directory: %w", err)
@@ -111,8 +116,6 @@ func (s *FileJournal) load(name string) (*fileLog, error) {
 		l.damaged = fmt.Errorf("journal %q (%s) is damaged, refused: %w", name, l.path, err)
 	} else if lineErr != nil {
 		l.damaged = fmt.Errorf("journal %q (%s) is damaged, refused: %w", name, l.path, lineErr)
-	} else if len(sc.entries) > 0 && sc.entries[0].Journal != name {
-		l.damaged = fmt.Errorf("journal %q (%s) is damaged, refused: its entries belong to journal %q", name, l.path, sc.entries[0].Journal)
 	}
 	if l.damaged != nil {
 		s.recovery = append(s.recovery, l.damaged)

@@ -10,24 +10,27 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ingeco/hemicycle/council"
 )
 
-// Keyring holds a node's journal signing keys, rotated like API keys: several keys known by
-// id, one current that signs every new entry, the retired ones kept so that the entries they
-// signed still verify. It is read-only once loaded, so a store may share it between appends.
+// Keyring holds the journal signing keys of a deployment, rotated like API keys: several keys
+// known by id, each signing the entries from its start time until the next key's, the older
+// ones kept so that what they signed still verifies. Every node of a cluster holds the same
+// ring (see KeyringFile), so that each verifies what any other signed. It is read-only once
+// built, so stores share it between appends.
 //
-// On disk (KeyringFile, mode 0600) and on the wire it is a JWK Set (RFC 7517) of Ed25519
-// keys (RFC 8037: kty OKP, crv Ed25519, x the public key, d the private seed, base64url),
-// with "current" naming the signing key and each key's "created" and "retired" times.
-// PublicKeys reads the same document without the private parts, as the node publishes it.
+// On disk it is a JWK Set (RFC 7517) of Ed25519 keys (RFC 8037: kty OKP, crv Ed25519, x the
+// public key, d the private seed, base64url) with each key's "from" time. PublicKeys reads
+// the same document without the private parts, as the node publishes it.
 type Keyring struct {
-	current string
-	keys    []signingKey // in order of creation
+	keys []signingKey // by start time, oldest first
 }
 
 type signingKey struct {
@@ -37,81 +40,86 @@ type signingKey struct {
 
 // PublicKey is a journal signing key as verifiers see it.
 type PublicKey struct {
-	ID      string
-	Key     ed25519.PublicKey
-	Created time.Time // when the key was made
-	Retired time.Time // when a newer key became current; zero for the current key
+	ID   string
+	Key  ed25519.PublicKey
+	From time.Time // it signs the entries whose time is from this one on, until the next key's
 }
 
 // PublicKeys are the keys a verifier trusts, by id.
 type PublicKeys map[string]PublicKey
 
-// KeyringFile is the key ring's file name in the data directory.
+// KeyringFile is the key ring's default file name, in the data directory beside the journal
+// directory (DATA_DIR/journal-keys.json).
 const KeyringFile = "journal-keys.json"
 
 // jwk is one key of the JWK Set document.
 type jwk struct {
-	Kty     string    `json:"kty"`
-	Crv     string    `json:"crv"`
-	Alg     string    `json:"alg"`
-	Use     string    `json:"use"`
-	Kid     string    `json:"kid"`
-	X       string    `json:"x"`
-	D       string    `json:"d,omitempty"`
-	Created time.Time `json:"created"`
-	Retired time.Time `json:"retired,omitzero"`
+	Kty  string    `json:"kty"`
+	Crv  string    `json:"crv"`
+	Alg  string    `json:"alg"`
+	Use  string    `json:"use"`
+	Kid  string    `json:"kid"`
+	X    string    `json:"x"`
+	D    string    `json:"d,omitempty"`
+	From time.Time `json:"from"`
 }
 
 type jwkSet struct {
-	Current string `json:"current,omitempty"`
-	Keys    []jwk  `json:"keys"`
+	Keys []jwk `json:"keys"`
 }
 
 var b64 = base64.RawURLEncoding
 
-// newSigningKey makes a key whose id is its creation date and the start of its public key's
-// SHA-256, so ids are readable in the minutes and two keys never share one.
-func newSigningKey(now time.Time) (signingKey, error) {
+// newSigningKey makes a key whose id is its start date and the beginning of its public key's
+// SHA-256: readable in the minutes, and two keys never share one.
+func newSigningKey(from time.Time) (signingKey, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		return signingKey{}, fmt.Errorf("generate journal signing key: %w", err)
+		return signingKey{}, fmt.Errorf("generate a journal signing key: %w", err)
 	}
 	sum := sha256.Sum256(pub)
-	id := now.UTC().Format("20060102") + "-" + hex.EncodeToString(sum[:4])
-	return signingKey{PublicKey: PublicKey{ID: id, Key: pub, Created: now.UTC().Round(0)}, private: priv}, nil
+	from = from.UTC().Round(0)
+	id := from.Format("20060102") + "-" + hex.EncodeToString(sum[:4])
+	return signingKey{PublicKey: PublicKey{ID: id, Key: pub, From: from}, private: priv}, nil
 }
 
-// NewKeyring returns a key ring with one new key, current.
-func NewKeyring(now time.Time) (*Keyring, error) {
-	k, err := newSigningKey(now)
+// NewKeyring returns a key ring with one new key, signing from from on.
+func NewKeyring(from time.Time) (*Keyring, error) {
+	k, err := newSigningKey(from)
 	if err != nil {
 		return nil, err
 	}
-	return &Keyring{current: k.ID, keys: []signingKey{k}}, nil
+	return &Keyring{keys: []signingKey{k}}, nil
 }
 
-// Rotate returns a key ring in which a new key is current and the old current key is retired
-// at now; every key it held still verifies. k itself is unchanged.
-func (k *Keyring) Rotate(now time.Time) (*Keyring, error) {
-	nk, err := newSigningKey(now)
+// Rotate returns a key ring with a new key that signs the entries from from on; the older
+// keys stay, for what they signed. Several nodes take a start time a little ahead, so that
+// the new ring reaches every node before any signs with the new key. k is unchanged.
+func (k *Keyring) Rotate(from time.Time) (*Keyring, error) {
+	newest := k.keys[len(k.keys)-1]
+	if !from.After(newest.From) {
+		return nil, fmt.Errorf("rotate the journal keys: the new key must start after the newest one, %s (from %s)", newest.ID, newest.From.Format(time.RFC3339))
+	}
+	nk, err := newSigningKey(from)
 	if err != nil {
 		return nil, err
 	}
-	out := &Keyring{current: nk.ID, keys: slices.Clone(k.keys)}
-	for i := range out.keys {
-		if out.keys[i].ID == k.current {
-			out.keys[i].Retired = nk.Created
-		}
-		if out.keys[i].ID == nk.ID {
-			return nil, fmt.Errorf("rotate journal keys: new key id %s is already in the ring", nk.ID)
-		}
-	}
-	out.keys = append(out.keys, nk)
-	return out, nil
+	return &Keyring{keys: append(slices.Clone(k.keys), nk)}, nil
 }
 
-// Current is the id of the key that signs new entries.
-func (k *Keyring) Current() string { return k.current }
+// signer is the key that signs an entry of time at: the newest one started by then, or the
+// oldest when at comes before all of them.
+func (k *Keyring) signer(at time.Time) *signingKey {
+	for i := len(k.keys) - 1; i > 0; i-- {
+		if !at.Before(k.keys[i].From) {
+			return &k.keys[i]
+		}
+	}
+	return &k.keys[0]
+}
+
+// Current is the key that signs entries of time at.
+func (k *Keyring) Current(at time.Time) PublicKey { return k.signer(at).PublicKey }
 
 // Public returns every key of the ring without its private part.
 func (k *Keyring) Public() PublicKeys {
@@ -122,15 +130,11 @@ func (k *Keyring) Public() PublicKeys {
 	return out
 }
 
-// sign signs an entry's hash with the current key.
+// sign signs an entry's hash with the key of the entry's time.
 func (k *Keyring) sign(e *Entry) {
-	for _, sk := range k.keys {
-		if sk.ID == k.current {
-			e.Key = sk.ID
-			e.Sig = b64.EncodeToString(ed25519.Sign(sk.private, signedMessage(e.Key, e.Hash)))
-			return
-		}
-	}
+	sk := k.signer(e.At)
+	e.Key = sk.ID
+	e.Sig = b64.EncodeToString(ed25519.Sign(sk.private, signedMessage(e.Key, e.Hash)))
 }
 
 // MarshalJSON writes the public keys as a JWK Set, oldest first.
@@ -143,12 +147,9 @@ func (p PublicKeys) MarshalJSON() ([]byte, error) {
 }
 
 func (p PublicKeys) sorted() []PublicKey {
-	keys := make([]PublicKey, 0, len(p))
-	for _, pk := range p {
-		keys = append(keys, pk)
-	}
+	keys := slices.Collect(maps.Values(p))
 	slices.SortFunc(keys, func(a, b PublicKey) int {
-		if c := a.Created.Compare(b.Created); c != 0 {
+		if c := a.From.Compare(b.From); c != 0 {
 			return c
 		}
 		return strings.Compare(a.ID, b.ID)
@@ -156,14 +157,23 @@ func (p PublicKeys) sorted() []PublicKey {
 	return keys
 }
 
+// IDs lists the keys' ids, oldest first, for messages.
+func (p PublicKeys) IDs() []string {
+	var ids []string
+	for _, pk := range p.sorted() {
+		ids = append(ids, pk.ID)
+	}
+	return ids
+}
+
 func (pk PublicKey) jwk() jwk {
-	return jwk{Kty: "OKP", Crv: "Ed25519", Alg: "EdDSA", Use: "sig", Kid: pk.ID, X: b64.EncodeToString(pk.Key), Created: pk.Created, Retired: pk.Retired}
+	return jwk{Kty: "OKP", Crv: "Ed25519", Alg: "EdDSA", Use: "sig", Kid: pk.ID, X: pk.Encoded(), From: pk.From}
 }
 
 // Encoded is the public key in base64url, as published and printed in the minutes.
 func (pk PublicKey) Encoded() string { return b64.EncodeToString(pk.Key) }
 
-// ParsePublicKeys reads a JWK Set of Ed25519 keys: the node's published keys or its key ring
+// ParsePublicKeys reads a JWK Set of Ed25519 keys: the keys a node publishes, or its key ring
 // file (whose private parts it ignores).
 func ParsePublicKeys(data []byte) (PublicKeys, error) {
 	set, err := parseSet(data)
@@ -208,17 +218,16 @@ func (j jwk) public(n int) (PublicKey, error) {
 	if err != nil || len(x) != ed25519.PublicKeySize {
 		return PublicKey{}, fmt.Errorf("journal keys: key %q: x is not a base64url Ed25519 public key", j.Kid)
 	}
-	return PublicKey{ID: j.Kid, Key: x, Created: j.Created, Retired: j.Retired}, nil
+	return PublicKey{ID: j.Kid, Key: x, From: j.From}, nil
 }
 
-// ParseKeyring reads a key ring file's content: every key must carry its private part, and
-// the current key must be one of them.
+// ParseKeyring reads a key ring file's content: every key with its private part.
 func ParseKeyring(data []byte) (*Keyring, error) {
 	set, err := parseSet(data)
 	if err != nil {
 		return nil, err
 	}
-	k := &Keyring{current: set.Current}
+	k := &Keyring{}
 	for i, j := range set.Keys {
 		pk, err := j.public(i + 1)
 		if err != nil {
@@ -226,7 +235,7 @@ func ParseKeyring(data []byte) (*Keyring, error) {
 		}
 		d, err := b64.DecodeString(j.D)
 		if err != nil || len(d) != ed25519.SeedSize {
-			return nil, fmt.Errorf("journal keys: key %q: d is not a base64url Ed25519 private seed", pk.ID)
+			return nil, fmt.Errorf("journal keys: key %q: d is not a base64url Ed25519 private seed (is this the published keys rather than the key ring?)", pk.ID)
 		}
 		priv := ed25519.NewKeyFromSeed(d)
 		if !priv.Public().(ed25519.PublicKey).Equal(pk.Key) {
@@ -235,17 +244,17 @@ func ParseKeyring(data []byte) (*Keyring, error) {
 		if slices.ContainsFunc(k.keys, func(o signingKey) bool { return o.ID == pk.ID }) {
 			return nil, fmt.Errorf("journal keys: key %d repeats id %q", i+1, pk.ID)
 		}
+		if n := len(k.keys); n > 0 && !pk.From.After(k.keys[n-1].From) {
+			return nil, fmt.Errorf("journal keys: key %q starts at %s, not after key %q: keys go oldest first", pk.ID, pk.From.Format(time.RFC3339), k.keys[n-1].ID)
+		}
 		k.keys = append(k.keys, signingKey{PublicKey: pk, private: priv})
-	}
-	if !slices.ContainsFunc(k.keys, func(o signingKey) bool { return o.ID == k.current }) {
-		return nil, fmt.Errorf("journal keys: current key %q is not in the set", k.current)
 	}
 	return k, nil
 }
 
 // MarshalJSON writes the key ring file's content, private parts included.
 func (k *Keyring) MarshalJSON() ([]byte, error) {
-	set := jwkSet{Current: k.current}
+	var set jwkSet
 	for _, sk := range k.keys {
 		j := sk.jwk()
 		j.D = b64.EncodeToString(sk.private.Seed())
@@ -261,7 +270,7 @@ func LoadKeyring(path string) (*Keyring, error) {
 		return nil, fmt.Errorf("journal keys: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("journal keys: %s is readable by others (mode %04o): the node's private signing keys must be mode 0600 (chmod 600 %s)", path, fi.Mode().Perm(), path)
+		return nil, fmt.Errorf("journal keys: %s may be read by others (mode %04o): the private signing keys must be mode 0600 (chmod 600 %s)", path, fi.Mode().Perm(), path)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -274,9 +283,9 @@ func LoadKeyring(path string) (*Keyring, error) {
 	return k, nil
 }
 
-// LoadOrCreateKeyring reads the key ring at path, or makes one with a single key and writes
-// it there (mode 0600) when no file exists: what a node does on its first start. created
-// reports the second case.
+// LoadOrCreateKeyring reads the key ring at path, or makes one with a single key starting at
+// now and writes it there when no file exists: what a single node does on its first start.
+// created reports the second case.
 func LoadOrCreateKeyring(path string, now time.Time) (k *Keyring, created bool, err error) {
 	k, err = LoadKeyring(path)
 	if !errors.Is(err, fs.ErrNotExist) {
@@ -291,8 +300,8 @@ func LoadOrCreateKeyring(path string, now time.Time) (k *Keyring, created bool, 
 	return k, true, nil
 }
 
-// Save writes the key ring to path durably and atomically (a new file renamed over the old
-// one, mode 0600), so that a crash leaves either the old ring or the new one.
+// Save writes the key ring to path durably and atomically (a new file, mode 0600, renamed
+// over the old one), so that a crash leaves either the old ring or the new one.
 func (k *Keyring) Save(path string) error {
 	data, err := k.MarshalJSON()
 	if err != nil {
@@ -327,4 +336,14 @@ func (k *Keyring) Save(path string) error {
 		return fmt.Errorf("journal keys: write %s: %w", path, err)
 	}
 	return nil
+}
+
+// Seal is what the minutes print of a journal's last entry: its hash, its signature and the
+// public key that checks it (when keys holds it).
+func Seal(last Entry, keys PublicKeys) *council.JournalSeal {
+	s := &council.JournalSeal{Journal: last.Journal, Entries: last.Seq, Hash: last.Hash, KeyID: last.Key, Signature: last.Sig}
+	if pk, ok := keys[last.Key]; ok && last.Sig != "" {
+		s.PublicKey = pk.Encoded()
+	}
+	return s
 }

@@ -174,6 +174,9 @@ func (r *RedisJournal) Append(ctx context.Context, journal string, expectSeq uin
 			return e, waitErr
 		}
 		h.seq, h.hash, h.known, fresh = seq, hash, true, true
+		if r.verifier != nil {
+			h.known = false // a head another writer set is signed on only once its entry is checked
+		}
 	}
 	return Entry{}, fmt.Errorf("journal %q: gave up after %d attempts: other writers kept appending first", journal, maxRedisAttempts)
 }
@@ -191,7 +194,34 @@ func (r *RedisJournal) loadHead(ctx context.Context, journal string, h *redisHea
 		}
 		h.hash, _ = vals[1].(string)
 	}
+	if r.verifier != nil && h.seq > 0 {
+		if err := r.checkHead(ctx, journal, h); err != nil {
+			return err
+		}
+	}
 	h.known = true
+	return nil
+}
+
+// checkHead makes sure that the head a signing store is about to extend is the hash of the
+// stored entry of that seq, signed with a trusted key: a new entry's signature vouches for the whole
+// chain before it, so a chain rewritten in Redis must not be signed over.
+func (r *RedisJournal) checkHead(ctx context.Context, journal string, h *redisHead) error {
+	// By index, not as the list's last: other nodes may have appended since the head was read.
+	line, err := r.client.LIndex(ctx, r.entriesKey(journal), int64(h.seq-1)).Result()
+	if err != nil {
+		return fmt.Errorf("journal %q: read entry %d, its head: %w", journal, h.seq, err)
+	}
+	e, err := decodeLine([]byte(line))
+	if err != nil {
+		return fmt.Errorf("journal %q is damaged: entry %d, its head: %w", journal, h.seq, err)
+	}
+	if e.Seq != h.seq || e.Hash != h.hash || EntryHash(e) != e.Hash {
+		return fmt.Errorf("journal %q is damaged: its head (entry %d, hash %.12s…) does not match the entry stored there (entry %d, hash %.12s…, or that entry's content)", journal, h.seq, h.hash, e.Seq, e.Hash)
+	}
+	if err := r.verifier.check(&e, int(e.Seq-1)); err != nil {
+		return fmt.Errorf("journal %q is damaged, refused: %w", journal, err)
+	}
 	return nil
 }
 

@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 )
 
@@ -60,8 +58,9 @@ func Verify(entries []Entry) error {
 }
 
 // VerifySigned checks a whole journal like Verify, then every entry's signature against
-// keys. The error, a *ChainError, names the first entry that does not hold: one changed and
-// re-hashed without the node's key fails its signature even though the chain holds.
+// keys (a signing store signs every entry). The error, a *ChainError, names the first entry
+// that does not hold: one changed and re-hashed without the key fails its signature even
+// though the chain holds.
 func VerifySigned(entries []Entry, keys PublicKeys) error {
 	if err := Verify(entries); err != nil {
 		return err
@@ -80,11 +79,11 @@ func (p PublicKeys) check(e *Entry, i int) error {
 		return &ChainError{Seq: e.Seq, Index: i, Problem: fmt.Sprintf("entry %d: ", e.Seq) + fmt.Sprintf(format, args...)}
 	}
 	if e.Key == "" && e.Sig == "" {
-		return fail("not signed: it was written or rewritten without a node's key")
+		return fail("not signed: written by a store that does not sign, or rewritten by someone without the journal key")
 	}
 	pk, ok := p[e.Key]
 	if !ok {
-		return fail("signed with key %q, which is not among the trusted keys (%s)", e.Key, strings.Join(slices.Sorted(maps.Keys(p)), ", "))
+		return fail("signed with key %q, which is not among the trusted keys (%s)", e.Key, strings.Join(p.IDs(), ", "))
 	}
 	sig, err := b64.DecodeString(e.Sig)
 	if err != nil || len(sig) != ed25519.SignatureSize {

@@ -39,6 +39,11 @@ type Config struct {
 	// keeps journals in Redis instead of data_dir.
 	Redis cluster.RedisConfig `yaml:"redis"`
 	Node  NodeConfig          `yaml:"node"`
+	// JournalKeys is the key ring file that signs the journals (hemicycle journal keys new),
+	// the same file on every node so that each verifies what another signed. Empty: alone,
+	// DATA_DIR/journal-keys.json, made on first start; with Redis it must be set (--dev: the
+	// development key).
+	JournalKeys string `yaml:"journal_keys"`
 	// TURN is the embedded relay for members whose network passes no UDP, or only TCP 443.
 	TURN TURNConfig `yaml:"turn"`
 
@@ -179,7 +184,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	}
 	for name, dst := range map[string]*string{
 		"HEMICYCLE_BIND": &c.Bind, "HEMICYCLE_LOG_LEVEL": &c.Logging.Level, "HEMICYCLE_LOG_FORMAT": &c.Logging.Format,
-		"HEMICYCLE_DATA_DIR": &c.DataDir, "HEMICYCLE_PUBLIC_URL": &c.PublicURL, "HEMICYCLE_LANGUAGE": &c.Language,
+		"HEMICYCLE_DATA_DIR": &c.DataDir, "HEMICYCLE_JOURNAL_KEYS": &c.JournalKeys, "HEMICYCLE_PUBLIC_URL": &c.PublicURL, "HEMICYCLE_LANGUAGE": &c.Language,
 		// several nodes
 		"HEMICYCLE_REDIS_USERNAME": &c.Redis.Username, "HEMICYCLE_REDIS_PASSWORD": &c.Redis.Password,
 		"HEMICYCLE_REDIS_KEY_PREFIX": &c.Redis.KeyPrefix, "HEMICYCLE_REDIS_SENTINEL_MASTER": &c.Redis.SentinelMaster,
@@ -239,6 +244,10 @@ func (c *Config) validate() error {
 	}
 	if err := c.Redis.Validate(); err != nil {
 		return err
+	}
+	if c.Redis.Enabled() && c.JournalKeys == "" && !c.dev {
+		// A ring made here would be this node's alone: the others could not verify its entries.
+		return errors.New("journal_keys is not set: with redis, every node signs the journals with the same key ring file; make it once with `hemicycle journal keys new --ring FILE` and install it on each node (journal_keys or HEMICYCLE_JOURNAL_KEYS)")
 	}
 	if err := c.validateTURN(); err != nil {
 		return err

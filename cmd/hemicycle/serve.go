@@ -200,7 +200,7 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 	sig = signaling.NewServer(signaling.Config{
 		Verifier: verifier, Media: media, Logger: log.With("part", "signaling"),
 		Journal: st.journal, Profiles: loadProfile, NodeID: st.nodeID, Placement: st.placement,
-		Programme: programme, Labels: labels, TURN: relay,
+		Programme: programme, Labels: labels, TURN: relay, JournalKeys: st.keys,
 	})
 	defer sig.Close()
 	if err := st.start(ctx); err != nil {
@@ -298,6 +298,7 @@ func devTokenHandler(cfg Config, wsURL string) http.HandlerFunc {
 // storage is where journals live and, with Redis configured, this node's place in the cluster.
 type storage struct {
 	journal   store.Journal
+	keys      store.PublicKeys    // what the journal is signed with, as published
 	placement signaling.Placement // nil when alone: signalling then places every room here
 	node      *cluster.Node
 	nodeID    string
@@ -308,8 +309,13 @@ type storage struct {
 // registration (started by start, once signalling exists to report its load).
 func openStorage(cfg Config, httpURL string, log *slog.Logger, sig func() *signaling.Server) (*storage, error) {
 	st := &storage{}
+	ring, err := journalKeyring(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	st.keys = ring.Public()
 	if !cfg.Redis.Enabled() {
-		fj, err := store.OpenFile(filepath.Join(cfg.DataDir, "journal"))
+		fj, err := store.OpenFile(filepath.Join(cfg.DataDir, "journal"), store.WithSigner(ring))
 		if err != nil {
 			return nil, fmt.Errorf("open the journal: %w", err)
 		}
@@ -325,7 +331,7 @@ func openStorage(cfg Config, httpURL string, log *slog.Logger, sig func() *signa
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	rj := store.NewRedis(client, cfg.Redis.Prefix())
+	rj := store.NewRedis(client, cfg.Redis.Prefix(), store.WithSigner(ring))
 	st.journal = rj
 	st.closers = []func(){func() { _ = rj.Close() }, func() { _ = client.Close() }}
 	st.nodeID = cfg.Node.ID
@@ -351,6 +357,38 @@ func openStorage(cfg Config, httpURL string, log *slog.Logger, sig func() *signa
 	}
 	st.node, st.placement = node, clusterPlacement{node}
 	return st, nil
+}
+
+// developmentKeyring is the journal key of --dev nodes sharing a Redis, like the development
+// API key: known to everyone, so that such nodes verify each other without any setup, and
+// worthless as a proof.
+const developmentKeyring = `{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","use":"sig","kid":"dev-75479e2c",
+"x":"p0L9-Al9pdBxBvAbLQRcUqj8GvwyM9wPaZ2Yo339zEA","d":"CsD9VHwhSAC_6GyjUSeuEtxWkb-vAW1Wrm79iBcVWn4","from":"2026-01-01T00:00:00Z"}]}`
+
+// journalKeyring is the key ring this node signs the journals with: the configured file, the
+// development key for --dev nodes sharing a Redis, or alone the one in the data directory,
+// made on first start.
+func journalKeyring(cfg Config, log *slog.Logger) (*store.Keyring, error) {
+	switch {
+	case cfg.JournalKeys != "":
+		ring, err := store.LoadKeyring(cfg.JournalKeys)
+		if err != nil {
+			return nil, fmt.Errorf("journal_keys: %w", err)
+		}
+		return ring, nil
+	case cfg.Redis.Enabled(): // --dev only (validate)
+		log.Warn("journals signed with the development key, which proves nothing: set journal_keys")
+		return store.ParseKeyring([]byte(developmentKeyring))
+	}
+	path := filepath.Join(cfg.DataDir, store.KeyringFile)
+	ring, created, err := store.LoadOrCreateKeyring(path, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("journal keys: %w", err)
+	}
+	if created {
+		log.Info("made the journal signing key ring; keep it with the journals' backups, and secret", "file", path, "key", ring.Current(time.Now()).ID)
+	}
+	return ring, nil
 }
 
 // start registers the node; a node that cannot reach Redis refuses to start.

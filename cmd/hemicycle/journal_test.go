@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/store"
+)
+
+// journalCmd runs `hemicycle journal ARGS...` and returns its stdout.
+func journalCmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), append([]string{"journal"}, args...), &out, &errOut, noEnv)
+	return out.String() + errOut.String(), err
+}
+
+// forge rewrites a journal file as someone who can write it but lacks the key would: the
+// first ballot against becomes a ballot for and every hash from there is computed again,
+// the signatures kept as they were or removed. It returns the altered entry's seq.
+func forge(t *testing.T, from, to string, strip bool) int {
+	t.Helper()
+	raw, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	prev, altered := "", 0
+	for l := range strings.Lines(string(raw)) {
+		var e store.Entry
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatal(err)
+		}
+		if altered == 0 && e.Type == "ballot.cast" && strings.Contains(string(e.Data), `"choice":"against"`) {
+			e.Data = json.RawMessage(strings.Replace(string(e.Data), `"choice":"against"`, `"choice":"for"`, 1))
+			altered = int(e.Seq)
+		}
+		if altered != 0 {
+			e.Prev = prev
+			e.Hash = store.EntryHash(e)
+			if strip {
+				e.Key, e.Sig = "", ""
+			}
+		}
+		prev = e.Hash
+		b, _ := json.Marshal(e)
+		out = append(out, string(b)+"\n")
+	}
+	if altered == 0 {
+		t.Fatal("no ballot against in the journal")
+	}
+	if err := os.WriteFile(to, []byte(strings.Join(out, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return altered
+}
+
+// A sitting held through the API on a real file store, then checked offline: untouched it
+// verifies, with the keys beside the data or with those the server publishes; re-hashed
+// without the key it fails, naming the entry; after a rotation it still verifies.
+func TestJournalVerifySignedSitting(t *testing.T) {
+	s := startAPIServer(t, time.UTC)
+	holdSession(t, s)
+	clerk := s.token(t, "greffe", auth.RoleClerk, 0)
+
+	out, err := journalCmd(t, "verify", s.journal)
+	if err != nil {
+		t.Fatalf("verify the untouched journal: %v\n%s", err, out)
+	}
+	var seal struct{ Hash, Signature, KeyID string }
+	if err := json.Unmarshal(s.must(t, time.Time{}, "GET", "/api/rooms/"+minutesRoom+"/journal/seal", clerk, nil), &seal); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"21 entries, hash chain intact, every entry signed by a trusted key (from " + s.ring + ")", "last hash " + seal.Hash, "signature " + seal.Signature + " by key " + seal.KeyID} {
+		if !strings.Contains(out, want) {
+			t.Errorf("verify says %q, lacks %q", out, want)
+		}
+	}
+
+	// A citizen with a copy of the journal and the keys the server publishes.
+	resp, err := http.Get(s.HTTP.URL + signaling.JournalKeysPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	published, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/jwk-set+json" || strings.Contains(string(published), `"d"`) {
+		t.Fatalf("GET %s: %d %s %s", signaling.JournalKeysPath, resp.StatusCode, resp.Header.Get("Content-Type"), published)
+	}
+	elsewhere := t.TempDir()
+	keys, copied := filepath.Join(elsewhere, "keys.json"), filepath.Join(elsewhere, "copy.jsonl")
+	raw, _ := os.ReadFile(s.journal)
+	os.WriteFile(keys, published, 0o644)
+	os.WriteFile(copied, raw, 0o644)
+	if out, err := journalCmd(t, "verify", "--keys", keys, copied); err != nil || !strings.Contains(out, "every entry signed") {
+		t.Fatalf("verify a copy with the published keys: %v\n%s", err, out)
+	}
+	if out, err := journalCmd(t, "verify", copied); err == nil || !strings.Contains(out, "no keys to check its signatures with") || !strings.Contains(out, signaling.JournalKeysPath) {
+		t.Fatalf("verify without any keys: %v\n%s", err, out)
+	}
+
+	for _, strip := range []bool{false, true} {
+		forged := filepath.Join(elsewhere, "forged.jsonl")
+		seq := forge(t, s.journal, forged, strip)
+		// The hash chain alone holds: this is what the signatures are for.
+		if out, err := journalCmd(t, "verify", "--chain-only", forged); err != nil || !strings.Contains(out, "hash chain intact; signatures not checked") {
+			t.Fatalf("the forgery should hold as a chain: %v\n%s", err, out)
+		}
+		want := "BROKEN after 13 good entries: entry 14: its signature by key " + `"` + seal.KeyID + `"` + " does not match its hash: the entry, or an entry before it, was changed or removed and the chain re-hashed without the key"
+		if strip {
+			want = "BROKEN after 13 good entries: entry 14: not signed: written by a store that does not sign, or rewritten by someone without the journal key"
+		}
+		out, err := journalCmd(t, "verify", "--keys", keys, forged)
+		if err == nil || seq != 14 || !strings.Contains(out, want) {
+			t.Fatalf("verify the forgery (signatures removed: %v; altered entry %d): %v\n%s\nwant %q", strip, seq, err, out, want)
+		}
+		if md, _, err := minutes(t, "--journal", forged, "--keys", keys); err == nil || md != "" || !strings.Contains(err.Error(), "entry 14: ") {
+			t.Fatalf("minutes from the forgery: %v\n%s", err, md)
+		}
+	}
+
+	// Another deployment's keys do not vouch for this journal.
+	other := filepath.Join(elsewhere, "other-ring.json")
+	if out, err := journalCmd(t, "keys", "new", "--ring", other); err != nil {
+		t.Fatalf("keys new: %v\n%s", err, out)
+	}
+	if out, err := journalCmd(t, "verify", "--keys", other, copied); err == nil || !strings.Contains(out, "which is not among the trusted keys") {
+		t.Fatalf("verify with another deployment's keys: %v\n%s", err, out)
+	}
+
+	// A rotation keeps the old key: the sitting still verifies, with the ring or with the
+	// keys published after it.
+	if out, err := journalCmd(t, "keys", "rotate", "--ring", s.ring, "--from", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)); err != nil {
+		t.Fatalf("keys rotate: %v\n%s", err, out)
+	}
+	if out, err := journalCmd(t, "verify", s.journal); err != nil {
+		t.Fatalf("verify after the rotation: %v\n%s", err, out)
+	}
+	pub, err := journalCmd(t, "keys", "public", "--ring", s.ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := store.ParsePublicKeys([]byte(pub))
+	if err != nil || len(after) != 2 || strings.Contains(pub, `"d"`) {
+		t.Fatalf("keys public after the rotation: %v\n%s", err, pub)
+	}
+	os.WriteFile(keys, []byte(pub), 0o644)
+	if out, err := journalCmd(t, "verify", "--keys", keys, copied); err != nil {
+		t.Fatalf("verify with the keys published after the rotation: %v\n%s", err, out)
+	}
+	if out, err := journalCmd(t, "keys", "new", "--ring", s.ring); err == nil || !strings.Contains(out+err.Error(), "exists already") {
+		t.Fatalf("keys new over an existing ring: %v", err)
+	}
+}
