@@ -207,3 +207,11 @@ func (c *Claims) Role() Role {
 	}
 	return c.Council.Role
 }
+
+// GetBody is the body the claim names, "" for none (or no claim).
+func (g *CouncilGrant) GetBody() string {
+	if g == nil {
+		return ""
+	}
+	return g.Body
+}

@@ -23,6 +23,9 @@ type Profile struct {
 	Remote    RemoteRule
 	Votes     VoteRule
 	Broadcast BroadcastRule
+	// Convocation is the legal delay of the convocation (convocation.go); nil when the
+	// profile sets none.
+	Convocation *ConvocationRule
 }
 
 // Fraction is a share such as 1/2 or 1/3, kept exact so that thresholds on
@@ -230,6 +233,7 @@ type profileFile struct {
 	Broadcast *struct {
 		Required *bool `yaml:"required"`
 	} `yaml:"broadcast"`
+	Convocation *ConvocationRule `yaml:"convocation"`
 }
 
 // profileCheck gathers every problem with its field path, so that one run
@@ -418,6 +422,14 @@ func ParseProfile(data []byte) (*Profile, error) {
 		c.missing("broadcast")
 	} else {
 		p.Broadcast.Required = boolean(&c, "broadcast.required", b.Required)
+	}
+
+	if cv := f.Convocation; cv != nil {
+		if cv.ClearDays < 1 || cv.EmergencyClearDays < 0 || cv.EmergencyClearDays > cv.ClearDays ||
+			(cv.FromPopulation > 0) != (cv.ClearDaysFrom > 0) {
+			c.bad("convocation", "clear_days must be at least 1, emergency_clear_days between 0 and it, and from_population with clear_days_from together")
+		}
+		p.Convocation = cv
 	}
 
 	if len(c.problems) > 0 {

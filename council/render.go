@@ -60,6 +60,12 @@ type Labels struct {
 	// The journal's seal at the end of the minutes: its name and number of entries, the last
 	// entry's hash, its signature (key id) and the public key to check it with.
 	Integrity, SealJournalF, SealHash, SealSignatureF, SealUnsigned, SealPublicKey string
+	// A roster file's line errors, shown to the clerk who imported it: the line and column,
+	// then the value; the field counts; the seat and the line it first appeared on.
+	RosterSeatF, RosterFieldsF, RosterTwiceF string
+	// ConvocationLateF warns that a convocation is late: the day it is (or would be) sent,
+	// the clear days it leaves, the clear days required, the last day to send it.
+	ConvocationLateF string
 }
 
 // LabelsFor gives the labels of a language by its code, as the minutes' ?lang= and --lang and
@@ -113,7 +119,11 @@ func FrenchLabels() Labels {
 		ChapterResumedF: "%s (suite)", ChapterResumed: "Suite",
 		Integrity: "Intégrité du journal", SealJournalF: "%s, %d entrées", SealHash: "Empreinte SHA-256 de la dernière entrée",
 		SealSignatureF: "Signature Ed25519 (clé %s)", SealUnsigned: "Signature : aucune, le journal n'est pas signé",
-		SealPublicKey: "Clé publique",
+		SealPublicKey:    "Clé publique",
+		RosterSeatF:      "ligne %d, colonne %d : le siège %q n'est pas un nombre entier positif",
+		RosterFieldsF:    "ligne %d : %d champs, l'en-tête en a %d",
+		RosterTwiceF:     "ligne %d : le siège %q figure deux fois (déjà ligne %d)",
+		ConvocationLateF: "convocation tardive : envoyée le %s, elle laisse %d jour(s) franc(s) avant la séance, il en faut %d (envoi au plus tard le %s)",
 	}
 }
 
@@ -155,7 +165,11 @@ func EnglishLabels() Labels {
 		ChapterResumedF: "%s (continued)", ChapterResumed: "Continued",
 		Integrity: "Journal integrity", SealJournalF: "%s, %d entries", SealHash: "SHA-256 hash of the last entry",
 		SealSignatureF: "Ed25519 signature (key %s)", SealUnsigned: "Signature: none, the journal is not signed",
-		SealPublicKey: "Public key",
+		SealPublicKey:    "Public key",
+		RosterSeatF:      "line %d, column %d: seat %q is not a positive whole number",
+		RosterFieldsF:    "line %d: %d fields, the header has %d",
+		RosterTwiceF:     "line %d: seat %q appears twice (first on line %d)",
+		ConvocationLateF: "late convocation: sent on %s, it leaves %d clear day(s) before the sitting, %d are required (send it by %s)",
 	}
 }
 

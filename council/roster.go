@@ -87,18 +87,55 @@ func (r Roster) equal(o Roster) bool {
 	return true
 }
 
+// Member is a seat with its holder's contact details, which the body keeps apart from the
+// roster (and from every journal) so that they can be forgotten when the member leaves.
+type Member struct {
+	Seat
+	Email string `json:"email,omitempty"`
+	Phone string `json:"phone,omitempty"`
+}
+
+// RosterLineError is a line of the roster file that cannot be read; In words it in a
+// language, Error in English.
+type RosterLineError struct {
+	Line, Column int
+	Value        string
+	Fields, Want int // for a line with the wrong number of fields
+	First        int // for a seat seen twice: the line it first appeared on
+	format       func(Labels) string
+}
+
+func (e *RosterLineError) Error() string { return e.In(EnglishLabels()) }
+
+// In words the error with l.
+func (e *RosterLineError) In(l Labels) string { return e.format(l) }
+
 // ParseRoster reads the clerk's CSV file: a header row naming the columns
 // seat, name, group, role (any order; French headers siège, nom, groupe,
 // fonction are accepted too), then one row per seat. Commas or semicolons
 // (French spreadsheets) separate fields. Errors name the line and column.
 func ParseRoster(r io.Reader) (Roster, error) {
+	members, err := ParseMembers(r)
+	if err != nil {
+		return Roster{}, err
+	}
+	seats := make([]Seat, len(members))
+	for i, m := range members {
+		seats[i] = m.Seat
+	}
+	return Roster{Seats: seats}, nil
+}
+
+// ParseMembers is ParseRoster with the optional columns email (courriel) and phone
+// (téléphone), for the body's own records.
+func ParseMembers(r io.Reader) ([]Member, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return Roster{}, fmt.Errorf("read roster: %w", err)
+		return nil, fmt.Errorf("read roster: %w", err)
 	}
 	data = bytes.TrimPrefix(data, []byte("\ufeff")) // spreadsheet UTF-8 mark
 	if !utf8.Valid(data) {
-		return Roster{}, errors.New("roster: file is not UTF-8 text (export the spreadsheet as CSV UTF-8)")
+		return nil, errors.New("roster: file is not UTF-8 text (export the spreadsheet as CSV UTF-8)")
 	}
 	cr := csv.NewReader(bytes.NewReader(data))
 	firstLine, _, _ := bytes.Cut(data, []byte("\n"))
@@ -110,29 +147,29 @@ func ParseRoster(r io.Reader) (Roster, error) {
 
 	header, err := cr.Read()
 	if err == io.EOF {
-		return Roster{}, errors.New("roster: file is empty (expected a header row: seat, name, group, role)")
+		return nil, errors.New("roster: file is empty (expected a header row: seat, name, group, role)")
 	}
 	if err != nil {
-		return Roster{}, csvError(err)
+		return nil, csvError(err)
 	}
 	col := map[string]int{}
 	for i, h := range header {
 		name := headerName(h)
 		if name == "" {
-			return Roster{}, fmt.Errorf("line 1, column %d: unknown column %q (expected seat, name, group, role)", i+1, h)
+			return nil, fmt.Errorf("line 1, column %d: unknown column %q (expected seat, name, group, role, email, phone)", i+1, h)
 		}
 		if _, dup := col[name]; dup {
-			return Roster{}, fmt.Errorf("line 1, column %d: column %q appears twice", i+1, name)
+			return nil, fmt.Errorf("line 1, column %d: column %q appears twice", i+1, name)
 		}
 		col[name] = i
 	}
 	for _, req := range []string{"seat", "name"} {
 		if _, ok := col[req]; !ok {
-			return Roster{}, fmt.Errorf("line 1: column %q is missing (header must name seat and name; group and role are optional)", req)
+			return nil, fmt.Errorf("line 1: column %q is missing (header must name seat and name; group and role are optional)", req)
 		}
 	}
 
-	var seats []Seat
+	var seats []Member
 	firstSeen := map[int]int{}
 	for {
 		rec, err := cr.Read()
@@ -140,14 +177,17 @@ func ParseRoster(r io.Reader) (Roster, error) {
 			break
 		}
 		if err != nil {
-			return Roster{}, csvError(err)
+			return nil, csvError(err)
 		}
 		line, _ := cr.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // blank line left by a spreadsheet
 		}
 		if len(rec) != len(header) {
-			return Roster{}, fmt.Errorf("line %d: %d fields, the header has %d", line, len(rec), len(header))
+			n, want := len(rec), len(header)
+			return nil, &RosterLineError{Line: line, Fields: n, Want: want, format: func(l Labels) string {
+				return fmt.Sprintf(l.RosterFieldsF, line, n, want)
+			}}
 		}
 		field := func(name string) string {
 			if i, ok := col[name]; ok {
@@ -158,18 +198,24 @@ func ParseRoster(r io.Reader) (Roster, error) {
 		raw := field("seat")
 		n, err := strconv.Atoi(raw)
 		if err != nil || n <= 0 {
-			return Roster{}, fmt.Errorf("line %d, column %d: seat %q is not a positive whole number", line, col["seat"]+1, raw)
+			c := col["seat"] + 1
+			return nil, &RosterLineError{Line: line, Column: c, Value: raw, format: func(l Labels) string {
+				return fmt.Sprintf(l.RosterSeatF, line, c, raw)
+			}}
 		}
 		if first, dup := firstSeen[n]; dup {
-			return Roster{}, fmt.Errorf("line %d: seat %q appears twice (first on line %d)", line, raw, first)
+			return nil, &RosterLineError{Line: line, Value: raw, First: first, format: func(l Labels) string {
+				return fmt.Sprintf(l.RosterTwiceF, line, raw, first)
+			}}
 		}
 		firstSeen[n] = line
-		seats = append(seats, Seat{Number: n, Name: field("name"), Group: field("group"), Role: field("role")})
+		seats = append(seats, Member{Seat: Seat{Number: n, Name: field("name"), Group: field("group"), Role: field("role")},
+			Email: field("email"), Phone: field("phone")})
 	}
 	if len(seats) == 0 {
-		return Roster{}, errors.New("roster: no seat after the header row")
+		return nil, errors.New("roster: no seat after the header row")
 	}
-	return Roster{Seats: seats}, nil
+	return seats, nil
 }
 
 func headerName(h string) string {
@@ -182,6 +228,10 @@ func headerName(h string) string {
 		return "group"
 	case "role", "rôle", "fonction":
 		return "role"
+	case "email", "e-mail", "courriel":
+		return "email"
+	case "phone", "téléphone", "telephone":
+		return "phone"
 	}
 	return ""
 }

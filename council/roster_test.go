@@ -1,6 +1,7 @@
 package council_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -36,7 +37,7 @@ func TestParseRosterErrorsNameTheLine(t *testing.T) {
 		{"duplicate seat", "seat,name,group,role\n1,A,G,r\n2,B,G,r\n1,C,G,r\n", `line 4: seat "1" appears twice (first on line 2)`},
 		{"bad seat number", "seat,name\n1,A\nx2,B\n", `line 3, column 1: seat "x2" is not a positive whole number`},
 		{"seat in second column", "name,seat\nA,1\nB,0\n", `line 3, column 2: seat "0" is not a positive whole number`},
-		{"unknown column", "seat,name,email\n", `line 1, column 3: unknown column "email"`},
+		{"unknown column", "seat,name,adresse\n", `line 1, column 3: unknown column "adresse"`},
 		{"missing name column", "seat,group\n1,G\n", `line 1: column "name" is missing`},
 		{"field count", "seat,name,group\n1,A,G\n2,B\n", "line 3: 2 fields, the header has 3"},
 		{"bad quoting", "seat,name\n1,A\n2,\"B\n", "line 3"},
@@ -63,4 +64,55 @@ func TestVacantSeatIsNotInOffice(t *testing.T) {
 		t.Fatalf("quorum = %+v", q)
 	}
 	s.refused(council.RecordArrival{Header: s.clerk(), Seat: 33, Place: council.InChamber}, council.ErrUnknown)
+}
+
+// The clerk's file may carry contact details, which come back beside the seats only, and a
+// bad line is worded in the clerk's language.
+func TestParseMembersContactsAndLineErrorsInTwoLanguages(t *testing.T) {
+	ms, err := council.ParseMembers(strings.NewReader("siège;nom;courriel;téléphone\n1;Ana Lévy;ana@example.org;+33 6 12 34 56 78\n2;;;\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 2 || ms[0].Email != "ana@example.org" || ms[0].Phone != "+33 6 12 34 56 78" || ms[1].InOffice() {
+		t.Fatalf("members %+v", ms)
+	}
+	_, err = council.ParseMembers(strings.NewReader("seat,name\n1,Ana\ntrois,Bob\n"))
+	le, ok := errors.AsType[*council.RosterLineError](err)
+	if !ok || le.Line != 3 || le.Column != 1 {
+		t.Fatalf("error %v, want a RosterLineError on line 3, column 1", err)
+	}
+	if got := le.In(council.FrenchLabels()); got != `ligne 3, colonne 1 : le siège "trois" n'est pas un nombre entier positif` {
+		t.Fatalf("in French: %s", got)
+	}
+	if got := le.Error(); got != `line 3, column 1: seat "trois" is not a positive whole number` {
+		t.Fatalf("in English: %s", got)
+	}
+}
+
+func TestRosterEdits(t *testing.T) {
+	r, err := council.NewRoster([]council.Seat{{Number: 1, Name: "Anne", Role: "maire"}, {Number: 2, Name: "Bruno"}, {Number: 3, Name: "Chloé"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resigned, before, err := r.Edit(council.RosterEdit{Change: council.Resignation, Seat: 2})
+	if err != nil || before.Name != "Bruno" || resigned.InOffice() != 2 || r.InOffice() != 3 {
+		t.Fatalf("resignation: %v, before %+v, %d in office (the original %d)", err, before, resigned.InOffice(), r.InOffice())
+	}
+	if _, _, err := resigned.Edit(council.RosterEdit{Change: council.Vacancy, Seat: 2}); err == nil {
+		t.Error("a vacant seat fell vacant again")
+	}
+	replaced, before, err := resigned.Edit(council.RosterEdit{Change: council.Replacement, Seat: 2, Name: "Djamel", Group: "Majorité"})
+	if s, _ := replaced.Seat(2); err != nil || before.InOffice() || s.Name != "Djamel" || s.Group != "Majorité" || replaced.InOffice() != 3 {
+		t.Fatalf("replacement: %v, before %+v, seat %+v", err, before, s)
+	}
+	for _, bad := range []council.RosterEdit{
+		{Change: council.Replacement, Seat: 2},              // nobody named
+		{Change: council.Resignation, Seat: 9},              // no such seat
+		{Change: council.Resignation, Seat: 1, Name: "Zoé"}, // a resignation names nobody
+		{Change: "death", Seat: 1},                          // not a change we know
+	} {
+		if _, _, err := replaced.Edit(bad); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -349,6 +350,17 @@ func (d *DownTrack) allocationInput(now int64) (allocation, bool) {
 		if d.track.layerAt(i) != nil {
 			a.present[i] = true
 			a.costs[i] = max(d.track.rates.rate(d.track, i, now), minLayerCost)
+		}
+	}
+	// A lower layer costs no more than a higher one. Measured, it may for a while: after a
+	// keyframe request the publisher sends keyframes on every layer, which weigh most on the
+	// smallest; the video would then be paused for lack of room for its lowest layer while a
+	// higher one fits.
+	ceiling := math.Inf(1)
+	for i := maxLayers - 1; i >= 0; i-- {
+		if a.present[i] {
+			a.costs[i] = min(a.costs[i], ceiling)
+			ceiling = a.costs[i]
 		}
 	}
 	return a, true

@@ -354,3 +354,17 @@ func TestRetransmitShare(t *testing.T) {
 		}
 	}
 }
+
+func TestAllocatorTakesALowerLayerToCostNoMoreThanAHigherOne(t *testing.T) {
+	lt := newLinkUnderTest(t)
+	// Just after a keyframe request the small layer's keyframes weigh most: measured, it
+	// costs more than the large one.
+	d, _ := lt.subscribe(webrtc.RTPCodecTypeVideo, 900_000, 250_000)
+	lt.allocate(500_000)
+	d.mu.Lock()
+	capLayer, paused := d.allocCap, d.allocPaused
+	d.mu.Unlock()
+	if paused || capLayer != 1 {
+		t.Fatalf("layer cap %d paused %v, want layer 1 flowing: it fits in 500 kbit/s", capLayer, paused)
+	}
+}

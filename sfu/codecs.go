@@ -102,6 +102,7 @@ func newPublisherAPI(s webrtc.SettingEngine, lf logging.LoggerFactory, log *slog
 	if err != nil {
 		return nil, fmt.Errorf("create nack generator: %w", err)
 	}
+	reg.Add(freshNACKsFactory{}) // before the generator: it filters what the generator writes
 	reg.Add(idleUntilMediaFactory{gen})
 	rr, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(lf))
 	if err != nil {

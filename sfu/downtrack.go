@@ -476,25 +476,43 @@ func (d *DownTrack) readRTCP() {
 	}
 }
 
+// pion hands each sender every compound packet that names its SSRC anywhere: a NACK or a
+// keyframe request for another of the subscriber's tracks often comes with a receiver report
+// that names them all. Only what is about this DownTrack's stream is acted on: answering a NACK
+// for another stream would resend this stream's packets of the same numbers, which the
+// subscriber already has and discards (its feedback then reports them lost).
 func (d *DownTrack) handleRTCP(b []byte) {
 	pkts, err := rtcp.Unmarshal(b)
 	if err != nil {
 		return
 	}
+	d.mu.Lock()
+	ssrc := d.ssrc
+	d.mu.Unlock()
 	for _, pkt := range pkts {
 		switch v := pkt.(type) {
 		case *rtcp.ReceiverReport:
 			d.receptionReports(v.Reports)
 		case *rtcp.SenderReport: // a subscriber that also sends reports on what it receives here
 			d.receptionReports(v.Reports)
-		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-			d.stats.keyframeRequests.Add(1)
-			d.keyframeRequested()
+		case *rtcp.PictureLossIndication:
+			if v.MediaSSRC == ssrc {
+				d.stats.keyframeRequests.Add(1)
+				d.keyframeRequested()
+			}
+		case *rtcp.FullIntraRequest:
+			if firNames(v, ssrc) {
+				d.stats.keyframeRequests.Add(1)
+				d.keyframeRequested()
+			}
 		case *rtcp.TransportLayerCC:
 			if d.link != nil {
 				d.link.bwe.onFeedback(v, time.Now().UnixNano())
 			}
 		case *rtcp.TransportLayerNack:
+			if v.MediaSSRC != ssrc {
+				continue
+			}
 			d.stats.nacks.Add(nackedPackets(v))
 			for i := range v.Nacks {
 				v.Nacks[i].Range(func(sn uint16) bool {
@@ -504,6 +522,20 @@ func (d *DownTrack) handleRTCP(b []byte) {
 			}
 		}
 	}
+}
+
+// firNames says whether a full intra request asks for the stream ssrc (RFC 5104: the media
+// source field is unused; each entry names a stream).
+func firNames(f *rtcp.FullIntraRequest, ssrc uint32) bool {
+	if f.MediaSSRC == ssrc {
+		return true
+	}
+	for _, e := range f.FIR {
+		if e.SSRC == ssrc {
+			return true
+		}
+	}
+	return false
 }
 
 // receptionReports takes, from a receiver or sender report, the block about this DownTrack's

@@ -147,9 +147,10 @@ func TestSimulcastFollowsLiveLayers(t *testing.T) {
 		send(f, i == 0, 'f')
 		feed.wait(33 * time.Millisecond)
 	}
-	// The browser stops sending f (bandwidth). After a second without it, the subscriber
-	// moves to h, asking h for a keyframe.
-	for i := 0; i < 40; i++ {
+	// The browser stops sending f (bandwidth). After a few of its frame intervals without it
+	// (minLiveFor here, at 30 frames a second), the subscriber moves to h, asking h for a
+	// keyframe.
+	for i := 0; i < 12; i++ {
 		send(q, false, 'q')
 		send(h, false, 'h')
 		feed.wait(33 * time.Millisecond)
@@ -493,5 +494,69 @@ func TestResendsGoOutTwiceOnAPathThatLosesAtRandom(t *testing.T) {
 	}
 	if n := nackLast(); n != 1 {
 		t.Fatalf("on a congested path, a NACKed packet was sent %d times, want once", n)
+	}
+}
+
+func TestFeedbackAboutAnotherStreamIsNotActedOn(t *testing.T) {
+	rec := &rtcpRecorder{}
+	p, layers := testTrack(t, vp8Codec, webrtc.RTPCodecTypeVideo, nil, rec, "")
+	w := &recordWriter{}
+	d := bindDownTrack(t, p, w, []webrtc.RTPCodecParameters{vp8Codec}, nil)
+	feed := newFeeder(t, p)
+	feed.send(layers[0], 96, 0, 0, vp8Frame(true, 'K'))
+	for sn := uint16(1); sn < 10; sn++ {
+		feed.send(layers[0], 96, sn, uint32(sn)*3000, vp8Frame(false, byte(sn)))
+	}
+	n, plis := len(w.sent()), rec.count(layers[0].ssrc)
+	sn := w.sent()[n-2].hdr.SequenceNumber
+	// pion hands this sender the compound packet because its report names 4242; the NACK and
+	// the PLI are about another of the subscriber's streams, which has a packet numbered sn too.
+	other := uint32(777)
+	compound, err := rtcp.Marshal([]rtcp.Packet{
+		&rtcp.ReceiverReport{SSRC: 1, Reports: []rtcp.ReceptionReport{{SSRC: 4242}, {SSRC: other}}},
+		&rtcp.TransportLayerNack{MediaSSRC: other, Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{sn})},
+		&rtcp.PictureLossIndication{MediaSSRC: other},
+		&rtcp.FullIntraRequest{FIR: []rtcp.FIREntry{{SSRC: other, SequenceNumber: 1}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed.wait(time.Second) // past the keyframe request throttle
+	d.handleRTCP(compound)
+	if len(w.sent()) != n || d.Retransmits() != 0 {
+		t.Fatalf("a NACK for stream %d made this stream resend its packet %d", other, sn)
+	}
+	if got := rec.count(layers[0].ssrc); got != plis {
+		t.Fatalf("a keyframe request for stream %d reached this stream's publisher (%d PLIs, had %d)", other, got, plis)
+	}
+	d.handleRTCP(marshalRTCP(t, &rtcp.TransportLayerNack{MediaSSRC: 4242, Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{sn})}))
+	if len(w.sent()) != n+1 {
+		t.Fatalf("the NACK for this stream's own packet was not answered")
+	}
+	d.handleRTCP(marshalRTCP(t, &rtcp.FullIntraRequest{FIR: []rtcp.FIREntry{{SSRC: 4242, SequenceNumber: 2}}}))
+	if rec.count(layers[0].ssrc) != plis+1 {
+		t.Fatalf("a FIR naming this stream did not reach its publisher")
+	}
+}
+
+func TestAPacketReceivedTwiceIsForwardedOnce(t *testing.T) {
+	p, layers := testTrack(t, vp8Codec, webrtc.RTPCodecTypeVideo, nil, &rtcpRecorder{}, "")
+	w := &recordWriter{}
+	bindDownTrack(t, p, w, []webrtc.RTPCodecParameters{vp8Codec}, nil)
+	feed := newFeeder(t, p)
+	feed.send(layers[0], 96, 100, 0, vp8Frame(true, 'K'))
+	feed.send(layers[0], 96, 101, 3000, vp8Frame(false, 'a'))
+	feed.send(layers[0], 96, 100, 0, vp8Frame(true, 'K')) // resent as probe padding
+	feed.send(layers[0], 96, 102, 6000, vp8Frame(false, 'b'))
+	feed.send(layers[0], 96, 102, 6000, vp8Frame(false, 'b'))
+	pkts := w.sent()
+	if len(pkts) != 3 {
+		t.Fatalf("forwarded %d packets, want 3: each once", len(pkts))
+	}
+	checkContinuous(t, pkts)
+	var s MediaStats
+	p.readStats(&s)
+	if s.UpstreamDuplicates != 2 {
+		t.Fatalf("UpstreamDuplicates = %d, want 2", s.UpstreamDuplicates)
 	}
 }

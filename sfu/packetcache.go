@@ -42,10 +42,13 @@ func (c *packetCache) extend(sn uint16) uint64 {
 	return uint64(int64(c.head) + int64(int16(sn-uint16(c.head))))
 }
 
-// store copies packet (a whole RTP packet) into the cache.
-func (c *packetCache) store(sn uint16, packet []byte) {
+// store copies packet (a whole RTP packet) into the cache. It reports a packet the cache
+// already holds: a publisher resends packets that arrived (Chromium pads its bandwidth probes
+// with resends of what it just sent), and forwarding one again would reach subscribers as a
+// replay, which they discard and report lost.
+func (c *packetCache) store(sn uint16, packet []byte) (duplicate bool) {
 	if len(packet) > maxPacketSize || len(packet) == 0 {
-		return
+		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -59,12 +62,16 @@ func (c *packetCache) store(sn uint16, packet []byte) {
 		if ext > c.head {
 			c.head = ext
 		} else if c.head-ext > c.mask {
-			return // older than anything the cache still holds
+			return false // older than anything the cache still holds
 		}
 	}
 	i := ext & c.mask
+	if s := c.slots[i]; s.ext == ext && s.size != 0 {
+		return true
+	}
 	copy(c.data[i*maxPacketSize:], packet)
 	c.slots[i] = cacheSlot{ext: ext, size: uint16(len(packet))}
+	return false
 }
 
 // get copies the packet with sequence number sn into dst and returns its length, or 0 when the

@@ -71,3 +71,15 @@ func TestPacketCacheRefusesOversizedPackets(t *testing.T) {
 		t.Fatalf("an oversized packet was stored (%d bytes)", n)
 	}
 }
+
+func TestPacketCacheReportsDuplicates(t *testing.T) {
+	c := newPacketCache(64)
+	for _, tc := range []struct {
+		sn   uint16
+		want bool
+	}{{10, false}, {11, false}, {10, true}, {12, false}, {11, true}, {9, false}, {9, true}} {
+		if got := c.store(tc.sn, []byte{0x80, 96, byte(tc.sn >> 8), byte(tc.sn)}); got != tc.want {
+			t.Errorf("store(%d) duplicate = %v, want %v", tc.sn, got, tc.want)
+		}
+	}
+}

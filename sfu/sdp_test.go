@@ -495,3 +495,16 @@ func TestAnswerPrefersRED(t *testing.T) {
 		_ = tr.Close()
 	}
 }
+
+func TestICEUfrag(t *testing.T) {
+	cases := map[string]string{
+		"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\na=ice-ufrag:dmGc\r\na=ice-pwd:x\r\n": "dmGc",
+		"v=0\na=ice-ufrag:/Dvy+\n": "/Dvy+",
+		"v=0\r\n":                  "",
+	}
+	for sdp, want := range cases {
+		if got := ICEUfrag(sdp); got != want {
+			t.Errorf("ICEUfrag(%q) = %q, want %q", sdp, got, want)
+		}
+	}
+}

@@ -47,6 +47,10 @@ type MediaStats struct {
 	// newest one (reordered, or repaired by a retransmission after a NACK); those older than
 	// the newest by more than half a second are not forwarded.
 	UpstreamLost, UpstreamLate uint64
+	// UpstreamDuplicates counts packets received again (a publisher padding its bandwidth
+	// probes with resends, or answering a NACK for a packet that was only late); they are not
+	// forwarded.
+	UpstreamDuplicates uint64
 	// UpstreamMalformed counts received packets that could not be parsed.
 	UpstreamMalformed uint64
 
@@ -70,6 +74,7 @@ func (s *MediaStats) add(o *MediaStats) {
 	s.RetransmitsSkipped += o.RetransmitsSkipped
 	s.UpstreamLost += o.UpstreamLost
 	s.UpstreamLate += o.UpstreamLate
+	s.UpstreamDuplicates += o.UpstreamDuplicates
 	s.UpstreamMalformed += o.UpstreamMalformed
 	s.NACKsReceived += o.NACKsReceived
 	s.KeyframeRequestsReceived += o.KeyframeRequestsReceived
@@ -88,6 +93,7 @@ func (e *Engine) Stats() Stats {
 type trackCounters struct {
 	packets, bytes        atomic.Uint64
 	lost, late, malformed atomic.Uint64
+	duplicates            atomic.Uint64
 }
 
 // downTrackCounters are the per-DownTrack counters, written under the DownTrack's lock (forward,
@@ -190,6 +196,7 @@ func (p *PublishedTrack) readStats(s *MediaStats) {
 	s.BytesIn += c.bytes.Load()
 	s.UpstreamLost += c.lost.Load()
 	s.UpstreamLate += c.late.Load()
+	s.UpstreamDuplicates += c.duplicates.Load()
 	s.UpstreamMalformed += c.malformed.Load()
 }
 

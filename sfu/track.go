@@ -24,9 +24,14 @@ const (
 	// pliInterval spaces keyframe requests to the publisher, per layer.
 	pliInterval = int64(500 * time.Millisecond)
 
-	// layerLiveFor is how long a simulcast layer counts as sent after its last packet. The
-	// browser stops sending its top layers when bandwidth drops; subscribers then move down.
-	layerLiveFor = int64(time.Second)
+	// A simulcast layer counts as sent for a few of its frame intervals after its last packet,
+	// within [minLiveFor, layerLiveFor]: the browser stops sending its top layers when its
+	// estimate drops (as it does on every new network path), and its subscribers then move
+	// down within a quarter of a second rather than a second; a layer with frames far apart (a
+	// still screen share) keeps the second.
+	layerLiveFor  = int64(time.Second)
+	minLiveFor    = int64(250 * time.Millisecond)
+	liveFrameGaps = 6
 
 	// Audio level: the smoothing weight of each packet (20 ms), the level above which a track
 	// is speaking (LiveKit's default, -35 dBov), and how long a level is trusted without packets.
@@ -77,6 +82,34 @@ type upLayer struct {
 	jitterSeen  uint32 // packets folded in, to publish every few
 	prevArrival int64
 	prevTS      uint32
+
+	// The interval between frames, smoothed, for how long the layer counts as live after its
+	// last packet: published for the subscribers' readers, the rest belongs to the reader.
+	frameGap     atomic.Int64
+	frameGapWork int64
+	frameAt      int64 // arrival of the newest frame's first packet
+}
+
+// observeFrame folds in the start of a new frame arriving at now.
+func (l *upLayer) observeFrame(now int64) {
+	if gap := now - l.frameAt; l.frameAt != 0 && gap > 0 && gap < layerLiveFor {
+		if l.frameGapWork == 0 {
+			l.frameGapWork = gap
+		} else {
+			l.frameGapWork += (gap - l.frameGapWork) / 8
+		}
+		l.frameGap.Store(l.frameGapWork)
+	}
+	l.frameAt = now
+}
+
+// live says whether the layer still counts as sent at now.
+func (l *upLayer) live(now int64) bool {
+	liveFor := layerLiveFor
+	if g := l.frameGap.Load(); g > 0 {
+		liveFor = min(max(liveFrameGaps*g, minLiveFor), layerLiveFor)
+	}
+	return now-l.lastAt.Load() <= liveFor
 }
 
 // inPacket is an incoming packet as the fan-out sees it. Each layer reader owns one and reuses
@@ -192,13 +225,13 @@ func (p *PublishedTrack) Layers() []string {
 	return rids
 }
 
-// LiveLayers lists the simulcast rids that received a packet within the last second, lowest
+// LiveLayers lists the simulcast rids that are live (a packet within a few frames), lowest
 // first: a publisher stops the layers it was told nobody receives (dynacast).
 func (p *PublishedTrack) LiveLayers() []string {
 	now := time.Now().UnixNano()
 	var rids []string
 	for i := range p.layers {
-		if l := p.layers[i].Load(); l != nil && now-l.lastAt.Load() <= layerLiveFor {
+		if l := p.layers[i].Load(); l != nil && l.live(now) {
 			rids = append(rids, l.rid)
 		}
 	}
@@ -369,7 +402,7 @@ func (p *PublishedTrack) bestLayer(ceiling int8, now int64) int8 {
 
 func (p *PublishedTrack) usable(i int8, liveOnly bool, now int64) bool {
 	l := p.layers[i].Load()
-	return l != nil && (!liveOnly || now-l.lastAt.Load() <= layerLiveFor)
+	return l != nil && (!liveOnly || l.live(now))
 }
 
 // requestKeyframe asks the publisher for a keyframe on one layer, at most once per pliInterval.
@@ -412,12 +445,19 @@ func (p *PublishedTrack) handle(l *upLayer, pkt *inPacket, raw []byte, now int64
 	p.stats.packets.Add(1)
 	p.stats.bytes.Add(uint64(len(raw)))
 	if p.countLoss(l, pkt.hdr.SequenceNumber) {
+		if p.kind == webrtc.RTPCodecTypeVideo && pkt.hdr.Timestamp != l.prevTS {
+			l.observeFrame(now)
+		}
 		l.observeJitter(pkt.hdr.Timestamp, now, p.codec.ClockRate)
 	} else if int64(int32(l.prevTS-pkt.hdr.Timestamp)) > int64(p.codec.ClockRate)*int64(rtxDeadline)/int64(time.Second) {
 		// A packet older than the newest by more than a jitter buffer waits: a publisher
 		// answering, after a network cut, the NACKs for what it sent seconds ago. No
 		// subscriber can play it, and hundreds of them sent at once fill a subscriber's
 		// socket, which reads as congestion. (Counted late, by countLoss.)
+		return
+	}
+	if l.cache.store(pkt.hdr.SequenceNumber, raw) {
+		p.stats.duplicates.Add(1)
 		return
 	}
 	if prev := l.lastAt.Swap(now); prev != 0 && now-prev > int64(streamGap) && p.kind == webrtc.RTPCodecTypeVideo && !keyframeStart(p.ck, pkt.payload) {
@@ -427,7 +467,6 @@ func (p *PublishedTrack) handle(l *upLayer, pkt *inPacket, raw []byte, now int64
 		p.requestKeyframe(l.index, now)
 	}
 	l.bytes.Add(uint64(len(raw)))
-	l.cache.store(pkt.hdr.SequenceNumber, raw)
 
 	for k, id := range p.srcExt {
 		pkt.ext[k] = nil

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -387,6 +389,46 @@ func (t *Transport) preferRED() {
 			t.log.Debug("audio codec preferences not set", "err", err)
 		}
 	}
+}
+
+// Connected says whether the connection has a working media path now (its peer connection is
+// connected; it is not while ICE sees the path silent or checks a restart).
+func (t *Transport) Connected() bool { return t.connected.Load() }
+
+// PathOnLoopback says whether the client's end of the selected ICE pair is a loopback address
+// (a client on the server's machine); false when no pair is selected.
+func (t *Transport) PathOnLoopback() bool {
+	pair, err := t.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Remote == nil {
+		return false
+	}
+	ip := net.ParseIP(pair.Remote.Address)
+	return ip != nil && ip.IsLoopback()
+}
+
+// RestartsICE says whether offer, from the client, restarts ICE on a connection already
+// negotiated (its ICE username fragment is new), and returns the new fragment.
+func (t *Transport) RestartsICE(offer string) (ufrag string, restarts bool) {
+	current := t.pc.CurrentRemoteDescription()
+	if current == nil {
+		return "", false
+	}
+	ufrag = ICEUfrag(offer)
+	return ufrag, ufrag != "" && ufrag != ICEUfrag(current.SDP)
+}
+
+// ICEUfrag is the first ICE username fragment in a session description ("" if none).
+func ICEUfrag(sdp string) string {
+	const attr = "a=ice-ufrag:"
+	i := strings.Index(sdp, attr)
+	if i < 0 {
+		return ""
+	}
+	rest := sdp[i+len(attr):]
+	if end := strings.IndexAny(rest, "\r\n"); end >= 0 {
+		rest = rest[:end]
+	}
+	return strings.TrimSpace(rest)
 }
 
 // Offer (subscriber role) creates and applies an offer for the current senders; iceRestart

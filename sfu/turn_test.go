@@ -2,13 +2,8 @@ package sfu
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"net/netip"
 	"slices"
@@ -17,36 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ingeco/hemicycle/sfu/sfutest"
+
 	"github.com/pion/turn/v5"
 )
 
 const testAPISecret = "a-test-api-secret-of-at-least-32-characters"
-
-// testCertificate is a self-signed certificate for 127.0.0.1, and the pool that trusts it.
-func testCertificate(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hemicycle test TURN"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}
 
 // turnFixture is a TURN server on loopback with all three listeners, relaying to peers.
 type turnFixture struct {
@@ -57,7 +28,7 @@ type turnFixture struct {
 
 func newTURNFixture(t *testing.T, peers ...mediaPeer) *turnFixture {
 	t.Helper()
-	cert, pool := testCertificate(t)
+	cert, pool := sfutest.LoopbackCertificate(t)
 	srv, err := newTURNServer(TURNConfig{
 		Secret: TURNSecret(testAPISecret), Host: "127.0.0.1",
 		UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", Certificate: &cert,

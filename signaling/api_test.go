@@ -54,9 +54,17 @@ func TestAPIAuthorisationMatrix(t *testing.T) {
 	}
 	for _, rt := range routes {
 		pattern := rt.Key()
-		path := strings.NewReplacer("{room}", "matrix", "{item}", "i1", "{vote}", "v1").Replace(rt.Pattern)
+		path := strings.NewReplacer("{room}", "matrix", "{body}", "matrix", "{item}", "i1", "{vote}", "v1",
+			"{sitting}", "s1", "{seat}", "3", "{hash}", "h").Replace(rt.Pattern)
+		// A body's routes take a token naming the body (and no room), the others the room's.
+		token := func(role auth.Role, seat int) string { return ts.Token(t, "matrix", "u-"+string(role), role, seat) }
+		other := ts.Token(t, "elsewhere", "x", auth.RoleChair, 1)
+		if rt.Access.OfBody() {
+			token = func(role auth.Role, _ int) string { return ts.BodyToken(t, "matrix", "u-"+string(role), role) }
+			other = ts.BodyToken(t, "elsewhere", "x", auth.RoleClerk)
+		}
 		for _, role := range auth.Roles() {
-			tok := ts.Token(t, "matrix", "u-"+string(role), role, 3)
+			tok := token(role, 3)
 			status, out := call(t, ts, rt.Method, path, tok, map[string]any{})
 			msg, _ := out["error"].(string)
 			isAllowed := rt.Access.Admits(role)
@@ -72,7 +80,6 @@ func TestAPIAuthorisationMatrix(t *testing.T) {
 		if status, _ := call(t, ts, rt.Method, path, "", nil); status != 401 {
 			t.Errorf("%s without a token: %d, want 401", pattern, status)
 		}
-		other := ts.Token(t, "elsewhere", "x", auth.RoleChair, 1)
 		if status, out := call(t, ts, rt.Method, path, other, nil); status != 403 || !strings.Contains(fmt.Sprint(out["error"]), "wrong room") {
 			t.Errorf("%s with another room's token: %d %v, want 403 wrong room", pattern, status, out)
 		}

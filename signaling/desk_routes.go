@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/ingeco/hemicycle/auth"
@@ -210,10 +209,12 @@ func (d *deliberation) onDesk(w http.ResponseWriter, r *http.Request, act func(c
 }
 
 // openSessionRequest opens a sitting: the body, its legal profile and the roster as the
-// clerk's CSV file (seat, name, group, role).
+// clerk's CSV file (seat, name, group, role); or Prepared, "body/sitting", a sitting prepared
+// ahead for this room, whose roster and agenda it takes.
 type openSessionRequest struct {
 	council.Sitting
 	RosterCSV string `json:"rosterCsv"`
+	Prepared  string `json:"prepared"`
 }
 
 func (d *deliberation) openSession(w http.ResponseWriter, r *http.Request) {
@@ -222,22 +223,28 @@ func (d *deliberation) openSession(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		httpapi.WriteError(w, 400, "body must be JSON {body:{name,kind,profile}, title, chair, secretary, rosterCsv}: "+err.Error())
+		httpapi.WriteError(w, 400, "body must be JSON {body:{name,kind,profile}, title, chair, secretary, rosterCsv} or {prepared: \"body/sitting\"}: "+err.Error())
 		return
 	}
-	if req.Body.Profile == "" {
-		httpapi.WriteError(w, 400, "body.profile is required (fr-commune, fr-epci-visio, fr-2020-emergency or generic)")
-		return
-	}
-	roster, err := council.ParseRoster(strings.NewReader(req.RosterCSV))
+	roster, agenda, err := d.srv.prep.sessionOf(r.Context(), r.PathValue("room"), &req)
 	if err != nil {
-		httpapi.WriteError(w, 400, "rosterCsv: "+err.Error())
+		fail(w, err)
 		return
 	}
 	dk, view, ok := d.onDesk(w, r, func(ctx context.Context, dk *desk) (council.View, error) {
-		return dk.openSession(ctx, req.Body.Profile, roster, council.OpenSession{
+		view, err := dk.openSession(ctx, req.Body.Profile, roster, council.OpenSession{
 			Header: council.Header{At: d.now(), By: actorOf(c)}, Sitting: req.Sitting,
 		})
+		for _, item := range agenda {
+			if err != nil {
+				break
+			}
+			view, err = dk.execute(ctx, actorOf(c), func(h council.Header) (council.Command, error) {
+				item.Stamp(h)
+				return item, nil
+			})
+		}
+		return view, err
 	})
 	if !ok {
 		return
@@ -328,13 +335,7 @@ func (d *deliberation) getJournal(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, 503, err.Error())
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	enc := json.NewEncoder(w)
-	for _, e := range entries {
-		if err := enc.Encode(e); err != nil {
-			return
-		}
-	}
+	writeNDJSON(w, entries)
 }
 
 // muteParticipant lets the chair close a participant's microphone.

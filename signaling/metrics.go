@@ -112,7 +112,7 @@ type serverCollector struct {
 	packets, bytes, retransmits       *prometheus.Desc
 	nacksReceived, nacksSent          *prometheus.Desc
 	plisReceived, plisSent            *prometheus.Desc
-	lost, late, malformed             *prometheus.Desc
+	lost, late, duplicates, malformed *prometheus.Desc
 	forwardErrors                     *prometheus.Desc
 	joinSeconds                       *prometheus.Desc
 	quorumPresent, quorumRequired     *prometheus.Desc
@@ -140,6 +140,7 @@ func newServerCollector(s *Server) *serverCollector {
 		plisSent:         d("plis_sent_total", "Keyframe requests (PLI and FIR) sent to publishers."),
 		lost:             d("upstream_lost_packets_total", "Packets missing from published streams when a later one arrived (sequence gaps); a retransmission may repair them later.", "kind"),
 		late:             d("upstream_late_packets_total", "Packets from publishers that arrived behind the newest one (reordered, or repaired after a NACK).", "kind"),
+		duplicates:       d("upstream_duplicate_packets_total", "Packets from publishers received a second time (resends used as probe padding); not forwarded.", "kind"),
 		malformed:        d("upstream_malformed_packets_total", "Packets from publishers that could not be parsed as RTP.", "kind"),
 		forwardErrors: d("forward_errors_total", "Packets not delivered to a subscriber: not_ready (its connection had no SRTP keys yet), "+
 			"write_error (the send failed), undeliverable (the packet could not be rewritten for it).", "kind", "reason"),
@@ -163,7 +164,7 @@ func newServerCollector(s *Server) *serverCollector {
 func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.rooms, c.participants, c.connectionQuality, c.publishedTracks, c.subscribedTracks, c.packets, c.bytes, c.retransmits,
-		c.nacksReceived, c.nacksSent, c.plisReceived, c.plisSent, c.lost, c.late, c.malformed, c.forwardErrors,
+		c.nacksReceived, c.nacksSent, c.plisReceived, c.plisSent, c.lost, c.late, c.duplicates, c.malformed, c.forwardErrors,
 		c.joinSeconds, c.quorumPresent, c.quorumRequired, c.quorumReached,
 		c.bandwidth, c.queueing, c.pausedVideos, c.rtxSkipped,
 	} {
@@ -251,6 +252,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.plisReceived, k.s.KeyframeRequestsReceived, k.kind)
 			counter(c.lost, k.s.UpstreamLost, k.kind)
 			counter(c.late, k.s.UpstreamLate, k.kind)
+			counter(c.duplicates, k.s.UpstreamDuplicates, k.kind)
 			counter(c.malformed, k.s.UpstreamMalformed, k.kind)
 			counter(c.forwardErrors, k.s.NotReady, k.kind, "not_ready")
 			counter(c.forwardErrors, k.s.WriteErrors, k.kind, "write_error")

@@ -51,6 +51,9 @@ type Participant struct {
 	// socket and reported in its last ping_req (0: never).
 	signalRTT atomic.Int64
 
+	restartMu   sync.Mutex
+	heldRestart *heldRestart // restart.go
+
 	negMu        sync.Mutex
 	offerPending bool // an offer is out, waiting for the answer
 	renegotiate  bool // senders changed while an offer was out

@@ -13,7 +13,8 @@ import (
 
 // Publishing: a participant's offers, its tracks announced and then received, mutes.
 
-func (p *Participant) onPublisherOffer(sd *livekit.SessionDescription) error {
+// answerPublisher applies the client's offer on its publisher connection and sends the answer.
+func (p *Participant) answerPublisher(sd *livekit.SessionDescription) error {
 	answer, err := p.publisher.Answer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sd.GetSdp()})
 	if err != nil {
 		return fmt.Errorf("answer publisher offer: %w", err)

@@ -219,7 +219,7 @@ func (r *Room) resume(sid, identity string, conn *signalConn) *Participant {
 		old.close(errors.New("replaced by a resumed connection"))
 	}
 	r.log.Info("participant resumed", "identity", identity, "sid", sid)
-	p.negotiateSubscriber(true)
+	p.restartSubscriberUnlessBack() // restart.go
 	return p
 }
 

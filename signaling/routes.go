@@ -29,6 +29,7 @@ func (s *Server) Routes() []httpapi.Route {
 		s.journalKeysRoute(),
 	}
 	rows = append(rows, s.delib.routes()...)
+	rows = append(rows, s.prep.routes()...)
 	return append(rows, programme.Routes(programmeHost{s}, s.cfg.Programme.viewers())...)
 }
 
@@ -58,7 +59,7 @@ func (s *Server) guard(rt httpapi.Route) http.Handler {
 				httpapi.WriteError(w, http.StatusUnauthorized, "no access token: send Authorization: Bearer <token>")
 				return
 			}
-			claims, err := s.cfg.Verifier.VerifyForRoom(tok, room)
+			claims, err := s.verifyFor(rt.Access, tok, r)
 			if err != nil {
 				httpapi.WriteError(w, auth.HTTPStatus(err), err.Error())
 				return
@@ -96,4 +97,21 @@ func refuseRole(w http.ResponseWriter, r *http.Request, a httpapi.Access, c http
 		role = "no council role"
 	}
 	httpapi.WriteError(w, http.StatusForbidden, fmt.Sprintf("%s is for %s; your token's role is %s", r.Pattern, a, role))
+}
+
+// verifyFor checks a route's token: for the room in the path, or, on a body's routes, a token
+// whose hemicycle claim names the body in the path.
+func (s *Server) verifyFor(a httpapi.Access, tok string, r *http.Request) (*auth.Claims, error) {
+	if !a.OfBody() {
+		return s.cfg.Verifier.VerifyForRoom(tok, r.PathValue("room"))
+	}
+	claims, err := s.cfg.Verifier.Verify(tok)
+	if err != nil {
+		return nil, err
+	}
+	if body := r.PathValue("body"); claims.Council == nil || claims.Council.Body != body {
+		return nil, &auth.Error{Reason: auth.ReasonWrongRoom, Status: http.StatusForbidden,
+			Detail: fmt.Sprintf("asked for body %q, the token's hemicycle claim names body %q", body, claims.Council.GetBody())}
+	}
+	return claims, nil
 }

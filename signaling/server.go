@@ -11,6 +11,8 @@
 //   - relay.go: several nodes (Placement, LocalPlacement, the relay to the room's node);
 //   - desk*.go: the deliberation desk, one per room: the council session folded from its
 //     journal, its API routes, attendance from connections, the floor on the media;
+//   - prepare*.go: sittings prepared ahead: bodies, rosters, agendas, convocations and the
+//     members' invitations, kept as store Records (mail sends the invitations);
 //   - programme*.go: the public programme of each room (broadcast makes it; broadcast.OnAir
 //     says what is on air) and its viewers; its HTTP routes are in signaling/programme;
 //   - metrics.go: Prometheus metrics.
@@ -82,6 +84,12 @@ type Config struct {
 	// member is recorded as departed.
 	DepartureGrace time.Duration
 
+	// Records keeps the bodies, rosters, prepared sittings and invitations (prepare*.go);
+	// without it (or without a journal) the /api/bodies routes answer 503.
+	Records store.Records
+	// Invitations says how members' invitations are made and sent.
+	Invitations InvitationConfig
+
 	// Placement says which node serves each room when there are several (relay.go); the
 	// default, LocalPlacement, serves every room here.
 	Placement Placement
@@ -120,6 +128,7 @@ type Server struct {
 	rooms map[string]*Room
 
 	delib *deliberation // nil without a journal
+	prep  *preparation  // nil without records
 
 	relayer *relayer // requests for rooms on other nodes (relay.go)
 
@@ -166,6 +175,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Journal != nil && cfg.Profiles != nil {
 		s.delib = newDeliberation(s)
 	}
+	s.prep = newPreparation(s)
 	s.relayer = newRelayer(s) // relay.go
 	return s
 }

@@ -82,7 +82,7 @@ func (p *Participant) onTrickle(t *livekit.TrickleRequest) error {
 	if t.GetTarget() == livekit.SignalTarget_SUBSCRIBER {
 		return p.subscriber.AddICECandidate(c)
 	}
-	return p.publisher.AddICECandidate(c)
+	return p.onPublisherCandidate(c)
 }
 
 func (p *Participant) onSubscription(u *livekit.UpdateSubscription) error {

@@ -24,6 +24,8 @@ type FileJournal struct {
 	keys     *Keyring   // signs appended entries; nil when the store does not sign
 	verifier PublicKeys // what Read checks signatures with; nil when the store does not sign
 
+	recMu sync.Mutex // serialises the records (file_records.go)
+
 	mu     sync.Mutex // guards logs and closed
 	logs   map[string]*fileLog
 	closed bool

@@ -16,6 +16,7 @@ import (
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/cluster"
 	"github.com/ingeco/hemicycle/council"
+	"github.com/ingeco/hemicycle/signaling/mail"
 )
 
 // Config is the deployment configuration (configs/hemicycle.yaml documents every field).
@@ -46,6 +47,10 @@ type Config struct {
 	JournalKeys string `yaml:"journal_keys"`
 	// TURN is the embedded relay for members whose network passes no UDP, or only TCP 443.
 	TURN TURNConfig `yaml:"turn"`
+	// Invitations are the members' links to the sittings a clerk prepares.
+	Invitations InvitationsConfig `yaml:"invitations"`
+	// SMTP is the relay invitations are e-mailed through; none when smtp.addr is empty.
+	SMTP mail.Relay `yaml:"smtp"`
 
 	dev          bool
 	profilerAddr string // --pprof: loopback address of Go's profiler, none when empty
@@ -93,6 +98,27 @@ type TURNConfig struct {
 type NodeConfig struct {
 	ID  string `yaml:"id"`  // unique in the cluster; random when empty
 	URL string `yaml:"url"` // base HTTP URL other nodes reach this one on; derived from bind and port when empty
+}
+
+// InvitationsConfig says where members' links lead and from when they admit them.
+type InvitationsConfig struct {
+	// BaseURL is the web client's address the links start with (https://conseil.example.fr);
+	// derived from public_url when empty.
+	BaseURL string `yaml:"base_url"`
+	// Early is how long before the sitting a link admits its member (30 min when 0).
+	Early time.Duration `yaml:"early"`
+}
+
+// invitationsBase is the links' base address: base_url, else public_url's (ws becomes
+// http), else the server's own.
+func (c *Config) invitationsBase(httpURL string) string {
+	if c.Invitations.BaseURL != "" {
+		return c.Invitations.BaseURL
+	}
+	if c.PublicURL != "" {
+		return "http" + strings.TrimPrefix(c.PublicURL, "ws")
+	}
+	return httpURL
 }
 
 // LoggingConfig chooses the log level and format.
@@ -191,6 +217,10 @@ func applyEnv(c *Config, getenv func(string) string) error {
 		"HEMICYCLE_NODE_ID": &c.Node.ID, "HEMICYCLE_NODE_URL": &c.Node.URL,
 		// the relay
 		"HEMICYCLE_TURN_DOMAIN": &c.TURN.Domain, "HEMICYCLE_TURN_CERT_FILE": &c.TURN.CertFile, "HEMICYCLE_TURN_KEY_FILE": &c.TURN.KeyFile,
+		// invitations
+		"HEMICYCLE_INVITATIONS_BASE_URL": &c.Invitations.BaseURL,
+		"HEMICYCLE_SMTP_ADDR":            &c.SMTP.Addr, "HEMICYCLE_SMTP_FROM": &c.SMTP.From, "HEMICYCLE_SMTP_TLS": &c.SMTP.TLS,
+		"HEMICYCLE_SMTP_USERNAME": &c.SMTP.Username, "HEMICYCLE_SMTP_PASSWORD": &c.SMTP.Password,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -251,6 +281,17 @@ func (c *Config) validate() error {
 	}
 	if err := c.validateTURN(); err != nil {
 		return err
+	}
+	if c.SMTP.Addr != "" {
+		if err := c.SMTP.Check(); err != nil {
+			return err
+		}
+	}
+	if u, err := url.Parse(c.Invitations.BaseURL); c.Invitations.BaseURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return fmt.Errorf("invitations.base_url %q: want the https://host the members open the web client at", c.Invitations.BaseURL)
+	}
+	if c.Invitations.Early < 0 {
+		return fmt.Errorf("invitations.early %v: cannot be negative", c.Invitations.Early)
 	}
 	if c.Node.URL != "" {
 		if u, err := url.Parse(c.Node.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

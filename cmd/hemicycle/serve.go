@@ -116,6 +116,18 @@ func programmeConfig(cfg Config, log *slog.Logger) (*signaling.ProgrammeConfig, 
 	return pc, nil
 }
 
+// invitationConfig is how the members' invitations are made: links under the web client's
+// address, join tokens signed with the first key, e-mail through the SMTP relay if one is set.
+func invitationConfig(cfg Config, httpURL string) signaling.InvitationConfig {
+	key, secret := firstKey(cfg.Keys)
+	ic := signaling.InvitationConfig{PublicURL: cfg.invitationsBase(httpURL), Early: cfg.Invitations.Early, Key: key, Secret: secret}
+	if cfg.SMTP.Addr != "" {
+		relay := cfg.SMTP
+		ic.Mail = &relay
+	}
+	return ic
+}
+
 // firstKey is the key pair that signs tokens the server mints itself (viewer tokens).
 func firstKey(keys map[string]string) (string, string) {
 	names := make([]string, 0, len(keys))
@@ -201,6 +213,7 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 		Verifier: verifier, Media: media, Logger: log.With("part", "signaling"),
 		Journal: st.journal, Profiles: loadProfile, NodeID: st.nodeID, Placement: st.placement,
 		Programme: programme, Labels: labels, TURN: relay, JournalKeys: st.keys,
+		Records: st.records, Invitations: invitationConfig(cfg, httpURL),
 	})
 	defer sig.Close()
 	if err := st.start(ctx); err != nil {
@@ -299,6 +312,7 @@ func devTokenHandler(cfg Config, wsURL string) http.HandlerFunc {
 type storage struct {
 	journal   store.Journal
 	keys      store.PublicKeys    // what the journal is signed with, as published
+	records   store.Records       // bodies, rosters, prepared sittings: beside the journals
 	placement signaling.Placement // nil when alone: signalling then places every room here
 	node      *cluster.Node
 	nodeID    string
@@ -322,7 +336,7 @@ func openStorage(cfg Config, httpURL string, log *slog.Logger, sig func() *signa
 		for _, problem := range fj.Recovery() {
 			log.Warn("journal recovery", "problem", problem)
 		}
-		st.journal, st.closers = fj, []func(){func() { _ = fj.Close() }}
+		st.journal, st.records, st.closers = fj, fj, []func(){func() { _ = fj.Close() }}
 		return st, nil
 	}
 	// go-redis reports failed dials itself; an outage is logged once by the heartbeat instead.
@@ -332,7 +346,7 @@ func openStorage(cfg Config, httpURL string, log *slog.Logger, sig func() *signa
 		return nil, fmt.Errorf("redis: %w", err)
 	}
 	rj := store.NewRedis(client, cfg.Redis.Prefix(), store.WithSigner(ring))
-	st.journal = rj
+	st.journal, st.records = rj, rj
 	st.closers = []func(){func() { _ = rj.Close() }, func() { _ = client.Close() }}
 	st.nodeID = cfg.Node.ID
 	if st.nodeID == "" {

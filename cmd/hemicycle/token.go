@@ -11,7 +11,7 @@ import (
 
 func cmdToken(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := subcommandFlags("token", stderr)
-	room := fs.String("room", "", "room to join (required)")
+	room := fs.String("room", "", "room to join (required unless --body: a body's clerk prepares sittings before their room exists)")
 	identity := fs.String("identity", "", "participant identity (required)")
 	name := fs.String("name", "", "display name")
 	role := fs.String("role", "member", "council role: chair, clerk, member, agent, captioner, interpreter, viewer")
@@ -25,8 +25,8 @@ func cmdToken(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	if err := parseOptions(fs, args); err != nil {
 		return err
 	}
-	if *room == "" || *identity == "" {
-		return fmt.Errorf("token: --room and --identity are required")
+	if (*room == "" && *body == "") || *identity == "" {
+		return fmt.Errorf("token: --identity and --room (or --body, for a body's clerk) are required")
 	}
 	r, err := auth.ParseRole(*role)
 	if err != nil {
@@ -36,16 +36,21 @@ func cmdToken(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
-	tok, err := auth.Issue(auth.TokenOptions{
+	opts := auth.TokenOptions{
 		Key: k, Secret: s, Identity: *identity, Name: *name, Room: *room, TTL: *ttl,
-		Video:   auth.GrantsForRole(r, *room),
 		Council: &auth.CouncilGrant{Role: r, Seat: *seat, Body: *body},
-	})
+	}
+	if *room != "" {
+		opts.Video = auth.GrantsForRole(r, *room)
+	}
+	tok, err := auth.Issue(opts)
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
 	fmt.Fprintln(stdout, tok)
-	fmt.Fprintf(stderr, "invitation link: %s/join?token=%s\n", *baseURL, tok)
+	if *room != "" {
+		fmt.Fprintf(stderr, "invitation link: %s/join?token=%s\n", *baseURL, tok)
+	}
 	return nil
 }
 

@@ -60,6 +60,7 @@ const (
 	anyone    accessKind = iota + 1 // no token
 	roomToken                       // a token for the room in the path, checked before the handler
 	selfCheck                       // the handler checks the token itself
+	bodyToken                       // a token for the body in the path ({body}), checked before the handler
 )
 
 // Access says who may call a route. Build it with Anyone, SelfChecked or For.
@@ -85,6 +86,10 @@ func SelfChecked(why string) Access { return Access{kind: selfCheck, Why: why} }
 // none is given).
 func For(roles ...auth.Role) Access { return Access{kind: roomToken, Roles: roles} }
 
+// ForBody admits a token whose hemicycle claim names the body in the path ({body}) and whose
+// role is one of roles: preparing a sitting happens before its room exists.
+func ForBody(roles ...auth.Role) Access { return Access{kind: bodyToken, Roles: roles} }
+
 // OrPresiding also admits the seat presiding over the sitting.
 func (a Access) OrPresiding() Access {
 	a.Presiding = true
@@ -94,13 +99,16 @@ func (a Access) OrPresiding() Access {
 // Public reports whether the route needs no token.
 func (a Access) Public() bool { return a.kind == anyone }
 
-// ChecksToken reports whether the route table verifies a room token before the handler.
-func (a Access) ChecksToken() bool { return a.kind == roomToken }
+// ChecksToken reports whether the route table verifies a room or body token before the handler.
+func (a Access) ChecksToken() bool { return a.kind == roomToken || a.kind == bodyToken }
+
+// OfBody reports whether the token must name the body in the path rather than the room.
+func (a Access) OfBody() bool { return a.kind == bodyToken }
 
 // Admits reports whether a token of role may call the route before the sitting is looked at
 // (a Presiding route may still admit other roles for the seat presiding).
 func (a Access) Admits(role auth.Role) bool {
-	return a.kind != roomToken || len(a.Roles) == 0 || slices.Contains(a.Roles, role)
+	return !a.ChecksToken() || len(a.Roles) == 0 || slices.Contains(a.Roles, role)
 }
 
 // String says who may call the route, in the words of the docs and of a 403.
@@ -114,9 +122,13 @@ func (a Access) String() string {
 	if len(a.Roles) == 0 {
 		return "any token of the room"
 	}
+	of := ""
+	if a.kind == bodyToken {
+		of = " of the body"
+	}
 	names := make([]string, len(a.Roles))
 	for i, r := range a.Roles {
-		names[i] = "the " + string(r)
+		names[i] = "the " + string(r) + of
 	}
 	if a.Presiding {
 		names = append(names, "the seat presiding")

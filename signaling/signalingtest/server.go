@@ -86,8 +86,9 @@ func StartOn(t testing.TB, ip string, opts ...Option) *Server {
 // NoMedia starts the server without a media engine, for suites that only call the HTTP API.
 func NoMedia(c *signaling.Config) { c.Media = nil }
 
-// Council gives the server a file journal in dir (closed when the test ends) and the shipped
-// legal profiles, so that sessions can be held.
+// Council gives the server a file journal in dir (closed when the test ends), which also
+// keeps its records (bodies, prepared sittings), and the shipped legal profiles, so that
+// sessions can be prepared and held.
 func Council(t testing.TB, dir string) Option {
 	t.Helper()
 	j, err := store.OpenFile(dir)
@@ -95,7 +96,7 @@ func Council(t testing.TB, dir string) Option {
 		t.Fatalf("open the journal: %v", err)
 	}
 	t.Cleanup(func() { _ = j.Close() })
-	return func(c *signaling.Config) { c.Journal, c.Profiles = j, Profile }
+	return func(c *signaling.Config) { c.Journal, c.Records, c.Profiles = j, j, Profile }
 }
 
 // SignedCouncil is Council with the journal signed as a node signs it: a key ring in

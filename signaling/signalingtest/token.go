@@ -30,6 +30,13 @@ func (k Keys) Token(t testing.TB, room, identity string, role auth.Role, seat in
 	})
 }
 
+// BodyToken is an hour's token for identity in a body's office (no room): a clerk preparing
+// its sittings, a chair reading them.
+func (k Keys) BodyToken(t testing.TB, body, identity string, role auth.Role) string {
+	t.Helper()
+	return k.Mint(t, auth.TokenOptions{Identity: identity, Name: identity, Council: &auth.CouncilGrant{Role: role, Body: body}})
+}
+
 // AdminToken may create and list rooms, and administer room when it is not empty.
 func (k Keys) AdminToken(t testing.TB, room string) string {
 	t.Helper()

@@ -349,7 +349,7 @@ describe('web client in headless Chromium against hemicycle --dev', { timeout: 3
     await waitFor('the share tile to go away', async () => (await anne.tile(people.david.id, 'screen').count()) === 0)
   })
 
-  it('a page whose signalling is cut (offline emulation) shows it is reconnecting, resumes on new ICE sessions, media both ways', async () => {
+  it('a page whose signalling is cut (offline emulation) shows it is reconnecting, resumes, restarts only the ICE that needs it, media both ways', async () => {
     const { anne, bruno, david } = people
     const sessionsBefore = await david.iceSessions()
     assert.ok(sessionsBefore.length >= 2, 'David should have a publisher and a subscriber connection')
@@ -361,11 +361,14 @@ describe('web client in headless Chromium against hemicycle --dev', { timeout: 3
     await david.page.locator('.banner.reconnecting').waitFor({ state: 'hidden', timeout: 45000 })
     await waitFor('David to be connected again', async () => (await david.page.locator('.conn-state').getAttribute('data-state')) === 'connected')
     // Offline emulation cuts HTTP and the signalling WebSocket but not WebRTC's UDP, so what is
-    // checked is the recovery: the SDK resumes and restarts ICE, and media must flow on the new
-    // ICE sessions, both ways.
-    await waitFor('David\'s connections to run on new ICE sessions', async () => {
+    // checked is the recovery: the SDK resumes and restarts ICE on its publisher connection,
+    // which the server answers (a new ICE session); the subscriber connection, whose path never
+    // broke, keeps its session (the server restarts it only when its path has not come back);
+    // media must flow both ways.
+    await waitFor('David\'s publisher connection to run on a new ICE session, the subscriber on its own', async () => {
       const now = await david.iceSessions()
-      return { ok: now.length >= 2 && now.every((u) => !sessionsBefore.includes(u)), state: { sessionsBefore, now } }
+      const renewed = now.filter((u) => !sessionsBefore.includes(u))
+      return { ok: now.length >= 2 && renewed.length === 1, state: { sessionsBefore, now } }
     })
     await Promise.all([
       expectMediaFrom(david, [anne.id, bruno.id], { timeoutMs: 45000 }),

@@ -61,10 +61,34 @@ func TestProgrammeDocsSayWhoMayCallEachRoute(t *testing.T) {
 			want[rt.Key()] = rt.Access.String()
 		}
 	}
-	doc := readDoc(t, "api.md")
-	_, section, ok := strings.Cut(doc, "## The public programme")
+	checkWhoTable(t, "## The public programme", want)
+}
+
+// TestPreparationDocsSayWhoMayCallEachRoute does the same for the routes that prepare sittings.
+func TestPreparationDocsSayWhoMayCallEachRoute(t *testing.T) {
+	want := map[string]string{}
+	for _, rt := range serverRoutes(t) {
+		if strings.HasPrefix(rt.Pattern, "/api/bodies/") || strings.HasPrefix(rt.Pattern, "/api/invitations/") {
+			want[rt.Key()] = rt.Access.String()
+		}
+	}
+	for route := range checkWhoTable(t, "## Preparing sittings", want) {
+		if _, ok := want[route]; !ok {
+			t.Errorf("docs/api.md lists %s, which the server does not serve", route)
+		}
+	}
+}
+
+// checkWhoTable compares the "| route | who |" table of docs/api.md's section heading (up to the
+// next section) with want, route by route, and returns the table.
+func checkWhoTable(t *testing.T, heading string, want map[string]string) map[string]string {
+	t.Helper()
+	_, section, ok := strings.Cut(readDoc(t, "api.md"), heading+"\n")
 	if !ok {
-		t.Fatal("docs/api.md has no section \"## The public programme\"")
+		t.Fatalf("docs/api.md has no section %q", heading)
+	}
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
 	}
 	got := map[string]string{}
 	for line := range strings.Lines(section) {
@@ -77,11 +101,12 @@ func TestProgrammeDocsSayWhoMayCallEachRoute(t *testing.T) {
 	for route, who := range want {
 		switch doc, ok := got[route]; {
 		case !ok:
-			t.Errorf("docs/api.md's programme table has no row for %s (who: %s)", route, who)
+			t.Errorf("docs/api.md's table under %q has no row for %s (who: %s)", heading, route, who)
 		case doc != who:
 			t.Errorf("docs/api.md says %s is for %q; the route table says %q", route, doc, who)
 		}
 	}
+	return got
 }
 
 func roleNames(roles []auth.Role) []string {
