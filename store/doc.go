@@ -82,9 +82,15 @@
 // carries the key's id in "key" and the signature, base64url without padding, in "sig".
 // Since the hash covers the chain before it, the last entry's signature vouches for the
 // whole journal: Read checks the chain and that one signature, and refuses a journal
-// whose last entry is unsigned or signed with a key the ring does not hold, naming the
+// whose last entry's signature fails or names a key the ring does not hold, naming the
 // first entry whose signature fails. VerifySigned and VerifyFile check every entry's
 // signature, offline, against the public keys a node publishes (PublicKeys).
+//
+// Journals kept before signing existed stay readable: entries written before signing
+// began (before the oldest key's start, PublicKeys.SigningBegan) may be unsigned, and the
+// first signed entry's signature covers them from then on (Unsigned counts them). An
+// unsigned entry after a signed one, or written after signing began, is refused: that is
+// what stripping the signatures of a re-hashed chain leaves.
 //
 // Keys rotate like API keys: a new key signs from its start time on, the older ones stay
 // in the ring, and in the published keys, so that what they signed still verifies. Every

@@ -219,6 +219,12 @@ func (r *RedisJournal) checkHead(ctx context.Context, journal string, h *redisHe
 	if e.Seq != h.seq || e.Hash != h.hash || EntryHash(e) != e.Hash {
 		return fmt.Errorf("journal %q is damaged: its head (entry %d, hash %.12s…) does not match the entry stored there (entry %d, hash %.12s…, or that entry's content)", journal, h.seq, h.hash, e.Seq, e.Hash)
 	}
+	if !e.signed() {
+		// Unsigned, the head is only the end of a journal written before signing began, which
+		// the whole journal shows.
+		_, err := r.Read(ctx, journal, 1)
+		return err
+	}
 	if err := r.verifier.check(&e, int(e.Seq-1)); err != nil {
 		return fmt.Errorf("journal %q is damaged, refused: %w", journal, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 )
 
 // ChainError names the first entry at which a journal does not hold.
@@ -58,61 +59,99 @@ func Verify(entries []Entry) error {
 }
 
 // VerifySigned checks a whole journal like Verify, then every entry's signature against
-// keys (a signing store signs every entry). The error, a *ChainError, names the first entry
-// that does not hold: one changed and re-hashed without the key fails its signature even
-// though the chain holds.
+// keys. Entries written before signing began (before the oldest key's start) may be
+// unsigned, as journals kept by a node that did not sign yet are: the first signed entry's
+// signature covers them, since its hash covers the chain before it. From the first signed
+// entry on, or from the oldest key's start, every entry must be signed. The error, a
+// *ChainError, names the first entry that does not hold: one changed and re-hashed without
+// the key fails its signature even though the chain holds.
 func VerifySigned(entries []Entry, keys PublicKeys) error {
 	if err := Verify(entries); err != nil {
 		return err
 	}
+	return keys.checkAll(entries)
+}
+
+// Unsigned counts the entries at the start of a journal that are not signed: those written
+// before signing began, when VerifySigned accepted the journal.
+func Unsigned(entries []Entry) int {
 	for i := range entries {
-		if err := keys.check(&entries[i], i); err != nil {
-			return err
+		if entries[i].signed() {
+			return i
+		}
+	}
+	return len(entries)
+}
+
+func (e *Entry) signed() bool { return e.Key != "" || e.Sig != "" }
+
+// SigningBegan is when signing began for these keys: the start of the oldest one. Unsigned
+// entries from then on are refused.
+func (p PublicKeys) SigningBegan() time.Time {
+	if len(p) == 0 {
+		return time.Time{}
+	}
+	return p.sorted()[0].From
+}
+
+// checkAll checks the signature of every entry, past an unsigned start written before signing
+// began; the entries' chain is already checked.
+func (p PublicKeys) checkAll(entries []Entry) error {
+	began := p.SigningBegan()
+	firstSigned := -1
+	for i := range entries {
+		e := &entries[i]
+		switch {
+		case e.signed():
+			if firstSigned < 0 {
+				firstSigned = i
+			}
+			if err := p.check(e, i); err != nil {
+				return err
+			}
+		case firstSigned >= 0:
+			return chainError(e, i, "not signed, though entry %d before it is: it was rewritten by someone without the journal key, or appended by a node that does not sign", entries[firstSigned].Seq)
+		case !e.At.Before(began):
+			return chainError(e, i, "not signed, though written at %s, after signing began (%s): it was rewritten by someone without the journal key, or appended by a node that does not sign",
+				formatAt(e.At), formatAt(began))
 		}
 	}
 	return nil
 }
 
-// check verifies one entry's signature; i is its index, for the error.
+func chainError(e *Entry, i int, format string, args ...any) error {
+	return &ChainError{Seq: e.Seq, Index: i, Problem: fmt.Sprintf("entry %d: ", e.Seq) + fmt.Sprintf(format, args...)}
+}
+
+// check verifies the signature of one signed entry; i is its index, for the error.
 func (p PublicKeys) check(e *Entry, i int) error {
-	fail := func(format string, args ...any) error {
-		return &ChainError{Seq: e.Seq, Index: i, Problem: fmt.Sprintf("entry %d: ", e.Seq) + fmt.Sprintf(format, args...)}
-	}
-	if e.Key == "" && e.Sig == "" {
-		return fail("not signed: written by a store that does not sign, or rewritten by someone without the journal key")
-	}
 	pk, ok := p[e.Key]
 	if !ok {
-		return fail("signed with key %q, which is not among the trusted keys (%s)", e.Key, strings.Join(p.IDs(), ", "))
+		return chainError(e, i, "signed with key %q, which is not among the trusted keys (%s)", e.Key, strings.Join(p.IDs(), ", "))
 	}
 	sig, err := b64.DecodeString(e.Sig)
 	if err != nil || len(sig) != ed25519.SignatureSize {
-		return fail("its signature is not a base64url Ed25519 signature")
+		return chainError(e, i, "its signature is not a base64url Ed25519 signature")
 	}
 	if !ed25519.Verify(pk.Key, signedMessage(e.Key, e.Hash), sig) {
-		return fail("its signature by key %q does not match its hash: the entry, or an entry before it, was changed or removed and the chain re-hashed without the key", e.Key)
+		return chainError(e, i, "its signature by key %q does not match its hash: the entry, or an entry before it, was changed or removed and the chain re-hashed without the key", e.Key)
 	}
 	return nil
 }
 
 // checkSealed verifies a chain already checked link by link the cheap way: the last entry's
-// signature vouches for all of them, since its hash covers the chain. Only when it fails are
-// the others checked, to name the first entry that was changed.
+// signature vouches for all of them, since its hash covers the chain. Only when the last
+// entry is unsigned, or its signature fails, are the others checked: to accept a journal
+// written before signing began, or to name the first entry that was changed.
 func (p PublicKeys) checkSealed(entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	last := len(entries) - 1
-	err := p.check(&entries[last], last)
-	if err == nil {
+	if entries[last].signed() && p.check(&entries[last], last) == nil {
 		return nil
 	}
-	for i := range entries[:last] {
-		if ferr := p.check(&entries[i], i); ferr != nil {
-			return ferr
-		}
-	}
-	return err
+	return p.checkAll(entries)
 }
 
 // VerifyAfter checks entries that continue from prev, an entry already trusted: for
