@@ -157,6 +157,18 @@ func (p PublicKeys) sorted() []PublicKey {
 	return keys
 }
 
+// Merge adds the keys of other, as when a verifier trusts the keys of several deployments; a
+// key id both hold must be the same key.
+func (p PublicKeys) Merge(other PublicKeys) error {
+	for id, pk := range other {
+		if have, ok := p[id]; ok && !have.Key.Equal(pk.Key) {
+			return fmt.Errorf("journal keys: two different keys have the id %q", id)
+		}
+		p[id] = pk
+	}
+	return nil
+}
+
 // IDs lists the keys' ids, oldest first, for messages.
 func (p PublicKeys) IDs() []string {
 	var ids []string

@@ -15,7 +15,7 @@ import (
 )
 
 const journalUsage = `usage:
-  hemicycle journal verify [--keys FILE | --chain-only] JOURNAL...
+  hemicycle journal verify [--keys FILE]... [--require-signed | --chain-only] JOURNAL...
   hemicycle journal keys new|rotate|public [--ring FILE] [--from TIME]`
 
 // cmdJournal checks journals offline and manages the key ring that signs them.
@@ -32,37 +32,39 @@ func cmdJournal(args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("journal: unknown command %q\n%s", args[0], journalUsage)
 }
 
+// keyFiles collects --keys, which may be given once per node or deployment whose keys are
+// trusted.
+type keyFiles []string
+
+func (k *keyFiles) String() string     { return strings.Join(*k, ",") }
+func (k *keyFiles) Set(v string) error { *k = append(*k, v); return nil }
+
 // cmdJournalVerify checks each journal file's hash chain and every entry's signature:
 //
-//	hemicycle journal verify [--keys FILE | --chain-only] JOURNAL...
+//	hemicycle journal verify [--keys FILE]... [--require-signed | --chain-only] JOURNAL...
 //
-// The keys are a JWK Set, the ones a node publishes at /.well-known/hemicycle-journal-keys,
+// The keys are JWK Sets, the ones a node publishes at /.well-known/hemicycle-journal-keys,
 // or its key ring file; without --keys, the key ring beside the journal directory (the
 // layout a node writes: DATA_DIR/journal/ROOM.jsonl and DATA_DIR/journal-keys.json).
+// Entries written before signing began pass, reported as unsigned, unless --require-signed.
 func cmdJournalVerify(args []string, stdout, stderr io.Writer) error {
 	flags := subcommandFlags("journal verify", stderr)
-	keysPath := flags.String("keys", "", "the trusted public keys: a JWK Set, as GET /.well-known/hemicycle-journal-keys answers (default: DATA_DIR/journal-keys.json beside the journal directory)")
-	chainOnly := flags.Bool("chain-only", false, "check the hash chain alone, not the signatures (journals written before signing)")
+	var keyPaths keyFiles
+	flags.Var(&keyPaths, "keys", "the trusted public keys: a JWK Set, as GET /.well-known/hemicycle-journal-keys answers; repeat it for the keys of several deployments (default: DATA_DIR/journal-keys.json beside the journal directory)")
+	chainOnly := flags.Bool("chain-only", false, "check the hash chain alone, not the signatures")
+	requireSigned := flags.Bool("require-signed", false, "refuse a journal with entries written before signing began, which carry no signature")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
 	if flags.NArg() == 0 {
 		return errors.New("journal verify: no journal file given\n" + journalUsage)
 	}
-	if *chainOnly && *keysPath != "" {
-		return errors.New("journal verify: --keys and --chain-only exclude each other")
-	}
-	var given store.PublicKeys
-	if *keysPath != "" {
-		k, err := readPublicKeys(*keysPath)
-		if err != nil {
-			return fmt.Errorf("journal verify: %w", err)
-		}
-		given = k
+	if *chainOnly && (len(keyPaths) > 0 || *requireSigned) {
+		return errors.New("journal verify: --chain-only excludes --keys and --require-signed")
 	}
 	var failed error
 	for _, path := range flags.Args() {
-		if err := verifyJournalFile(path, given, *chainOnly, stdout); err != nil {
+		if err := verifyJournalFile(path, keyPaths, *chainOnly, *requireSigned, stdout); err != nil {
 			fmt.Fprintf(stdout, "%s: %v\n", path, err)
 			failed = errors.Join(failed, fmt.Errorf("%s: %w", path, err))
 		}
@@ -71,17 +73,17 @@ func cmdJournalVerify(args []string, stdout, stderr io.Writer) error {
 }
 
 // verifyJournalFile checks one journal and says what held.
-func verifyJournalFile(path string, keys store.PublicKeys, chainOnly bool, stdout io.Writer) error {
-	from := "--keys"
-	if keys == nil && !chainOnly {
-		k, ringPath, err := keysBeside(path)
-		if err != nil {
+func verifyJournalFile(path string, keyPaths []string, chainOnly, requireSigned bool, stdout io.Writer) error {
+	var keys store.PublicKeys
+	var from string
+	if !chainOnly {
+		var err error
+		if keys, from, err = trustedKeys(keyPaths, path); err != nil {
 			return err
 		}
-		if k == nil {
-			return fmt.Errorf("no keys to check its signatures with (no %s): pass --keys FILE, the keys its node publishes at %s, or --chain-only for the hash chain alone", ringPath, signaling.JournalKeysPath)
+		if keys == nil {
+			return fmt.Errorf("no keys to check its signatures with (no %s): pass --keys FILE, the keys its node publishes at %s, or --chain-only for the hash chain alone", from, signaling.JournalKeysPath)
 		}
-		keys, from = k, ringPath
 	}
 	sound, err := store.VerifyFile(path, keys)
 	if err != nil {
@@ -96,24 +98,64 @@ func verifyJournalFile(path string, keys store.PublicKeys, chainOnly bool, stdou
 		fmt.Fprintf(stdout, "%s: %d entries, hash chain intact; signatures not checked (--chain-only); last hash %s\n", path, len(sound), last.Hash)
 		return nil
 	}
-	fmt.Fprintf(stdout, "%s: %d entries, hash chain intact, every entry signed by a trusted key (from %s); last hash %s, signature %s by key %s\n",
-		path, len(sound), from, last.Hash, last.Sig, last.Key)
+	fmt.Fprintf(stdout, "%s: %d entries, hash chain intact, %s\n", path, len(sound), signingReport(sound, keys, from))
+	if n := store.Unsigned(sound); requireSigned && n > 0 {
+		return fmt.Errorf("REFUSED (--require-signed): %s not signed", entryRange(1, n))
+	}
 	return nil
 }
 
-// keysBeside reads the public keys of the key ring a node keeps beside the journal
-// directory holding path; none, without error, when there is no such file.
-func keysBeside(path string) (store.PublicKeys, string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, "", err
+// signingReport says, in a clerk's words, how far a verified journal is signed and what that
+// proves: entries written before signing began carry no signature, but the first signed
+// entry's covers them.
+func signingReport(entries []store.Entry, keys store.PublicKeys, from string) string {
+	n, unsigned := len(entries), store.Unsigned(entries)
+	last := entries[n-1]
+	began := keys.SigningBegan().UTC().Format(time.RFC3339)
+	switch unsigned {
+	case 0:
+		return fmt.Sprintf("every entry signed by a trusted key (from %s); last hash %s, signature %s by key %s", from, last.Hash, last.Sig, last.Key)
+	case n:
+		return fmt.Sprintf("NOT SIGNED: every entry was written before this town's journals were signed (signing began %s). The chain shows the entries hang together, not that nobody rewrote them: compare the last hash %s with the one in the minutes", began, last.Hash)
 	}
-	ring := filepath.Join(filepath.Dir(filepath.Dir(abs)), store.KeyringFile)
-	keys, err := readPublicKeys(ring)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ring, nil
+	return fmt.Sprintf("%s written before signing began (%s), not signed themselves, but the signature of entry %d covers them: unchanged since; %s signed by a trusted key (from %s); last hash %s, signature %s by key %s",
+		entryRange(1, unsigned), began, unsigned+1, entryRange(unsigned+1, n), from, last.Hash, last.Sig, last.Key)
+}
+
+func entryRange(first, last int) string {
+	if first == last {
+		return fmt.Sprintf("entry %d", first)
 	}
-	return keys, ring, err
+	return fmt.Sprintf("entries %d to %d", first, last)
+}
+
+// trustedKeys reads the public keys in the files given, merged, or else the key ring a node
+// keeps beside the journal directory holding journal (nil, without error, when there is no
+// such file). from says where they came from.
+func trustedKeys(paths []string, journal string) (keys store.PublicKeys, from string, err error) {
+	if len(paths) == 0 {
+		abs, err := filepath.Abs(journal)
+		if err != nil {
+			return nil, "", err
+		}
+		ring := filepath.Join(filepath.Dir(filepath.Dir(abs)), store.KeyringFile)
+		keys, err := readPublicKeys(ring)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, ring, nil
+		}
+		return keys, ring, err
+	}
+	keys = store.PublicKeys{}
+	for _, path := range paths {
+		k, err := readPublicKeys(path)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := keys.Merge(k); err != nil {
+			return nil, "", fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return keys, strings.Join(paths, ", "), nil
 }
 
 func readPublicKeys(path string) (store.PublicKeys, error) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,7 +119,7 @@ func TestJournalVerifySignedSitting(t *testing.T) {
 		}
 		want := "BROKEN after 13 good entries: entry 14: its signature by key " + `"` + seal.KeyID + `"` + " does not match its hash: the entry, or an entry before it, was changed or removed and the chain re-hashed without the key"
 		if strip {
-			want = "BROKEN after 13 good entries: entry 14: not signed: written by a store that does not sign, or rewritten by someone without the journal key"
+			want = "BROKEN after 13 good entries: entry 14: not signed, though entry 1 before it is: it was rewritten by someone without the journal key, or appended by a node that does not sign"
 		}
 		out, err := journalCmd(t, "verify", "--keys", keys, forged)
 		if err == nil || seq != 14 || !strings.Contains(out, want) {
@@ -161,4 +162,150 @@ func TestJournalVerifySignedSitting(t *testing.T) {
 	if out, err := journalCmd(t, "keys", "new", "--ring", s.ring); err == nil || !strings.Contains(out+err.Error(), "exists already") {
 		t.Fatalf("keys new over an existing ring: %v", err)
 	}
+}
+
+// A town's journal from before signing existed: written by a store that did not sign, then
+// the node upgraded (its key ring made on the first start after), which signs on. Verify
+// says which entries are unsigned and passes, unless --require-signed; altered before or
+// after signing began, it is refused, naming the entry.
+func TestJournalVerifyWrittenBeforeSigning(t *testing.T) {
+	data := t.TempDir()
+	dir, ringPath := filepath.Join(data, "journal"), filepath.Join(data, store.KeyringFile)
+	path := filepath.Join(dir, "conseil.jsonl")
+	ctx := context.Background()
+	sitting := time.Date(2026, 3, 5, 18, 30, 0, 0, time.UTC) // before the upgrade
+	appendAt := func(j store.Journal, n int, from time.Time) {
+		t.Helper()
+		for i := range n {
+			if _, err := j.Append(ctx, "conseil", 0, from.Add(time.Duration(i)*time.Minute), "note", json.RawMessage(`{"i":`+strconv.Itoa(i)+`}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	old, err := store.OpenFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendAt(old, 4, sitting)
+	old.Close()
+
+	out, err := journalCmd(t, "keys", "new", "--ring", ringPath)
+	if err != nil {
+		t.Fatalf("keys new: %v\n%s", err, out)
+	}
+	// Only the unsigned entries so far: passes, and says what that proves.
+	out, err = journalCmd(t, "verify", path)
+	if err != nil || !strings.Contains(out, "4 entries, hash chain intact, NOT SIGNED: every entry was written before this town's journals were signed") {
+		t.Fatalf("verify the journal before any signed entry: %v\n%s", err, out)
+	}
+	if out, err := journalCmd(t, "verify", "--require-signed", path); err == nil || !strings.Contains(out, "REFUSED (--require-signed): entries 1 to 4 not signed") {
+		t.Fatalf("verify --require-signed: %v\n%s", err, out)
+	}
+
+	ring, err := store.LoadKeyring(ringPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upgraded, err := store.OpenFile(dir, store.WithSigner(ring))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := upgraded.Recovery(); len(rec) != 0 {
+		t.Fatalf("the upgraded node refused the old journal: %v", rec)
+	}
+	appendAt(upgraded, 2, time.Now())
+	upgraded.Close()
+
+	out, err = journalCmd(t, "verify", path)
+	if err != nil || !strings.Contains(out, "6 entries, hash chain intact, entries 1 to 4 written before signing began") ||
+		!strings.Contains(out, "the signature of entry 5 covers them: unchanged since; entries 5 to 6 signed by a trusted key") {
+		t.Fatalf("verify the upgraded journal: %v\n%s", err, out)
+	}
+	if out, err := journalCmd(t, "verify", "--require-signed", path); err == nil || !strings.Contains(out, "entries 1 to 4 not signed") {
+		t.Fatalf("verify --require-signed of the upgraded journal: %v\n%s", err, out)
+	}
+
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		name  string
+		from  int // the first entry changed and re-hashed
+		strip bool
+		want  string
+	}{
+		{"EntryBeforeSigningChanged", 2, false, "BROKEN after 4 good entries: entry 5: its signature by key"},
+		{"SignaturesRemoved", 5, true, "BROKEN after 4 good entries: entry 5: not signed, though written at"},
+	} {
+		t.Run(f.name, func(t *testing.T) {
+			forged := filepath.Join(t.TempDir(), "conseil.jsonl")
+			var lines []string
+			prev := ""
+			for l := range strings.Lines(string(raw)) {
+				var e store.Entry
+				if err := json.Unmarshal([]byte(l), &e); err != nil {
+					t.Fatal(err)
+				}
+				if int(e.Seq) == f.from {
+					e.Data = json.RawMessage(`{"i":"forged"}`)
+				}
+				if int(e.Seq) >= f.from {
+					e.Prev, e.Hash = prev, ""
+					e.Hash = store.EntryHash(e)
+					if f.strip {
+						e.Key, e.Sig = "", ""
+					}
+				}
+				prev = e.Hash
+				b, _ := json.Marshal(e)
+				lines = append(lines, string(b)+"\n")
+			}
+			os.WriteFile(forged, []byte(strings.Join(lines, "")), 0o600)
+			if out, err := journalCmd(t, "verify", "--keys", ringPath, forged); err == nil || !strings.Contains(out, f.want) {
+				t.Fatalf("verify the forgery: %v\n%s\nwant %q", err, out, f.want)
+			}
+		})
+	}
+}
+
+// The keys of several deployments can be trusted at once (a journal signed before a town
+// moved to another installation, say); two different keys under one id are refused.
+func TestJournalVerifyKeysOfSeveralDeployments(t *testing.T) {
+	s := startAPIServer(t, time.UTC)
+	holdSession(t, s)
+	other := filepath.Join(t.TempDir(), "other-ring.json")
+	if out, err := journalCmd(t, "keys", "new", "--ring", other); err != nil {
+		t.Fatalf("keys new: %v\n%s", err, out)
+	}
+	if out, err := journalCmd(t, "verify", "--keys", other, "--keys", s.ring, s.journal); err != nil || !strings.Contains(out, "every entry signed by a trusted key (from "+other+", "+s.ring+")") {
+		t.Fatalf("verify with both deployments' keys: %v\n%s", err, out)
+	}
+	// The other ring's key under this deployment's key id.
+	ours, theirs := publicKeysOf(t, s.ring), publicKeysOf(t, other)
+	clash := store.PublicKeys{}
+	for id := range ours {
+		for _, pk := range theirs {
+			pk.ID = id
+			clash[id] = pk
+		}
+	}
+	clashing := filepath.Join(t.TempDir(), "clash.json")
+	data, err := clash.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(clashing, data, 0o644)
+	if out, err := journalCmd(t, "verify", "--keys", s.ring, "--keys", clashing, s.journal); err == nil || !strings.Contains(out, "two different keys have the id") {
+		t.Fatalf("verify with two keys under one id: %v\n%s", err, out)
+	}
+}
+
+func publicKeysOf(t *testing.T, path string) store.PublicKeys {
+	t.Helper()
+	keys, err := readPublicKeys(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }

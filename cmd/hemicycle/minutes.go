@@ -33,7 +33,8 @@ func cmdMinutes(args []string, stdout, stderr io.Writer) error {
 	format := flags.String("format", "md", "md (Markdown) or html")
 	lang := flags.String("lang", "fr", "language of the minutes: fr or en")
 	tz := flags.String("tz", "", "time zone of the times written, e.g. Europe/Paris (default: this machine's, as the server's download)")
-	keysPath := flags.String("keys", "", "the trusted public keys, as for journal verify (default: DATA_DIR/journal-keys.json beside the journal directory, if there)")
+	var keyPaths keyFiles
+	flags.Var(&keyPaths, "keys", "the trusted public keys, as for journal verify, repeatable (default: DATA_DIR/journal-keys.json beside the journal directory, if there)")
 	if err := parseOptions(flags, args); err != nil {
 		return err
 	}
@@ -63,16 +64,9 @@ func cmdMinutes(args []string, stdout, stderr io.Writer) error {
 		loc = l
 	}
 
-	var keys store.PublicKeys
-	keysFrom := *keysPath
-	if *keysPath != "" {
-		if keys, err = readPublicKeys(*keysPath); err != nil {
-			return fmt.Errorf("minutes: %w", err)
-		}
-	} else if k, ring, err := keysBeside(*path); err != nil {
+	keys, keysFrom, err := trustedKeys(keyPaths, *path)
+	if err != nil {
 		return fmt.Errorf("minutes: %w", err)
-	} else if k != nil {
-		keys, keysFrom = k, ring
 	}
 
 	entries, warning, err := readVerifiedJournal(*path, keys)
@@ -98,11 +92,11 @@ func cmdMinutes(args []string, stdout, stderr io.Writer) error {
 	if warning != "" {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", *path, warning)
 	}
-	signed := "signatures not checked (no keys: pass --keys)"
+	signed := "signatures not checked (no keys: pass --keys); last entry's hash " + last.Hash
 	if keys != nil {
-		signed = "every entry signed by a trusted key (from " + keysFrom + ")"
+		signed = signingReport(entries, keys, keysFrom)
 	}
-	fmt.Fprintf(stderr, "%s: journal %q, %d entries, hash chain intact, %s; last entry's hash %s\n", *path, last.Journal, len(entries), signed, last.Hash)
+	fmt.Fprintf(stderr, "%s: journal %q, %d entries, hash chain intact, %s\n", *path, last.Journal, len(entries), signed)
 	if state.Session().ClosedAt.IsZero() {
 		fmt.Fprintf(stderr, "%s: note: the session is not closed; these minutes stop at entry %d\n", *path, last.Seq)
 	}
