@@ -296,8 +296,9 @@ func LoadKeyring(path string) (*Keyring, error) {
 }
 
 // LoadOrCreateKeyring reads the key ring at path, or makes one with a single key starting at
-// now and writes it there when no file exists: what a single node does on its first start.
-// created reports the second case.
+// now and writes it there when no file exists: what a development node does on its first
+// start. Nodes starting at once on the same path end with the same ring: only the first
+// creates the file, the others read it. created reports that this call made it.
 func LoadOrCreateKeyring(path string, now time.Time) (k *Keyring, created bool, err error) {
 	k, err = LoadKeyring(path)
 	if !errors.Is(err, fs.ErrNotExist) {
@@ -306,7 +307,12 @@ func LoadOrCreateKeyring(path string, now time.Time) (k *Keyring, created bool, 
 	if k, err = NewKeyring(now); err != nil {
 		return nil, false, err
 	}
-	if err := k.Save(path); err != nil {
+	err = k.write(path, func(tmp, path string) error { return os.Link(tmp, path) })
+	if errors.Is(err, fs.ErrExist) {
+		k, err = LoadKeyring(path)
+		return k, false, err
+	}
+	if err != nil {
 		return nil, false, err
 	}
 	return k, true, nil
@@ -314,7 +320,11 @@ func LoadOrCreateKeyring(path string, now time.Time) (k *Keyring, created bool, 
 
 // Save writes the key ring to path durably and atomically (a new file, mode 0600, renamed
 // over the old one), so that a crash leaves either the old ring or the new one.
-func (k *Keyring) Save(path string) error {
+func (k *Keyring) Save(path string) error { return k.write(path, os.Rename) }
+
+// write writes the ring to a new file beside path, mode 0600, synced, then puts it in place
+// with put (rename over, or link where nothing is) and syncs the directory.
+func (k *Keyring) write(path string, put func(tmp, path string) error) error {
 	data, err := k.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("journal keys: %w", err)
@@ -327,7 +337,7 @@ func (k *Keyring) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("journal keys: %w", err)
 	}
-	defer os.Remove(f.Name()) // fails harmlessly once renamed
+	defer os.Remove(f.Name()) // the ring is at path by then, or was not written
 	_, err = f.Write(append(data, '\n'))
 	if err == nil {
 		err = f.Chmod(0o600)
@@ -339,7 +349,7 @@ func (k *Keyring) Save(path string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), path)
+		err = put(f.Name(), path)
 	}
 	if err == nil {
 		err = syncDir(dir)

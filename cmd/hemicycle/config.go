@@ -41,9 +41,9 @@ type Config struct {
 	Redis cluster.RedisConfig `yaml:"redis"`
 	Node  NodeConfig          `yaml:"node"`
 	// JournalKeys is the key ring file that signs the journals (hemicycle journal keys new),
-	// the same file on every node so that each verifies what another signed. Empty: alone,
-	// DATA_DIR/journal-keys.json, made on first start; with Redis it must be set (--dev: the
-	// development key).
+	// the same file on every node so that each verifies what another signed. Required outside
+	// --dev; in --dev it is made on first start (empty: DATA_DIR/journal-keys.json alone, the
+	// published development key with Redis).
 	JournalKeys string `yaml:"journal_keys"`
 	// TURN is the embedded relay for members whose network passes no UDP, or only TCP 443.
 	TURN TURNConfig `yaml:"turn"`
@@ -274,10 +274,6 @@ func (c *Config) validate() error {
 	}
 	if err := c.Redis.Validate(); err != nil {
 		return err
-	}
-	if c.Redis.Enabled() && c.JournalKeys == "" && !c.dev {
-		// A ring made here would be this node's alone: the others could not verify its entries.
-		return errors.New("journal_keys is not set: with redis, every node signs the journals with the same key ring file; make it once with `hemicycle journal keys new --ring FILE` and install it on each node (journal_keys or HEMICYCLE_JOURNAL_KEYS)")
 	}
 	if err := c.validateTURN(); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	"github.com/ingeco/hemicycle/store"
 )
 
@@ -308,4 +310,74 @@ func publicKeysOf(t *testing.T, path string) store.PublicKeys {
 		t.Fatal(err)
 	}
 	return keys
+}
+
+// Where a node's journal key lives: outside --dev the deployment names the file and serve
+// refuses to start without it; in --dev it is made on first start, once even when several
+// nodes start together on the same file.
+func TestJournalKeysOfANode(t *testing.T) {
+	env := func(extra map[string]string) func(string) string {
+		return func(k string) string {
+			if k == "HEMICYCLE_KEYS" {
+				return signalingtest.TestKeys.Key + ": " + signalingtest.TestKeys.Secret
+			}
+			return extra[k]
+		}
+	}
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.json")
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"HEMICYCLE_DATA_DIR": dir}, "journal_keys is not set"},
+		{map[string]string{"HEMICYCLE_DATA_DIR": dir, "HEMICYCLE_JOURNAL_KEYS": missing}, "journal_keys: " + missing + " does not exist: make it once with `hemicycle journal keys new --ring " + missing + "`"},
+	} {
+		err := run(context.Background(), []string{"serve", "--config", "../../configs/hemicycle.yaml", "--port", "0", "--udp-port", "0", "--tcp-port", "0"}, &bytes.Buffer{}, &bytes.Buffer{}, env(c.env))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("serve with %v: %v, want a refusal saying %q", c.env, err, c.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, store.KeyringFile)); err == nil {
+		t.Fatal("serve outside --dev made a key ring in the data directory")
+	}
+
+	// Three --dev nodes starting at once on one configured file sign with one ring.
+	var logs bytes.Buffer
+	cfg := defaultConfig()
+	cfg.dev, cfg.JournalKeys = true, filepath.Join(dir, "cluster", "journal-keys.json")
+	rings := make(chan store.PublicKeys, 3)
+	for range 3 {
+		go func() {
+			ring, err := journalKeyring(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Error(err)
+				rings <- nil
+				return
+			}
+			rings <- ring.Public()
+		}()
+	}
+	var ids []string
+	for range 3 {
+		ids = append(ids, strings.Join((<-rings).IDs(), ","))
+	}
+	if ids[0] == "" || ids[1] != ids[0] || ids[2] != ids[0] {
+		t.Fatalf("nodes starting together hold the rings %q, want one", ids)
+	}
+	if fi, err := os.Stat(cfg.JournalKeys); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the ring made on first start: %v, %v; want mode 0600", fi, err)
+	}
+	// Made once, it is read again on the next start, with a warning only the first time.
+	cfg.JournalKeys = filepath.Join(dir, "alone.json")
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	first, err := journalKeyring(cfg, log)
+	if err != nil || !strings.Contains(logs.String(), "made a journal signing key ring on first start") {
+		t.Fatalf("first --dev start: %v\n%s", err, logs.String())
+	}
+	logs.Reset()
+	again, err := journalKeyring(cfg, log)
+	if err != nil || again.Current(time.Now()).ID != first.Current(time.Now()).ID || logs.Len() != 0 {
+		t.Fatalf("second --dev start: %v, key %s after %s\n%s", err, again.Current(time.Now()).ID, first.Current(time.Now()).ID, logs.String())
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -379,28 +380,37 @@ func openStorage(cfg Config, httpURL string, log *slog.Logger, sig func() *signa
 const developmentKeyring = `{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","use":"sig","kid":"dev-75479e2c",
 "x":"p0L9-Al9pdBxBvAbLQRcUqj8GvwyM9wPaZ2Yo339zEA","d":"CsD9VHwhSAC_6GyjUSeuEtxWkb-vAW1Wrm79iBcVWn4","from":"2026-01-01T00:00:00Z"}]}`
 
-// journalKeyring is the key ring this node signs the journals with: the configured file, the
-// development key for --dev nodes sharing a Redis, or alone the one in the data directory,
-// made on first start.
+// journalKeyring is the key ring this node signs the journals with: the configured file
+// (made on first start in --dev), or in --dev without one the development key when nodes
+// share a Redis, else a ring in the data directory made on first start. Outside --dev the
+// file must be configured.
 func journalKeyring(cfg Config, log *slog.Logger) (*store.Keyring, error) {
+	path := cfg.JournalKeys
 	switch {
-	case cfg.JournalKeys != "":
-		ring, err := store.LoadKeyring(cfg.JournalKeys)
+	case path == "" && !cfg.dev:
+		// Made here, the ring would sit beside the journals, copied with every backup of them.
+		return nil, errors.New("journal_keys is not set: the journals are signed with a key ring file that the deployment keeps apart from the journals and their backups; make it once with `hemicycle journal keys new --ring FILE`, set journal_keys or HEMICYCLE_JOURNAL_KEYS to it, and with several nodes copy the same file to each")
+	case path != "" && !cfg.dev:
+		ring, err := store.LoadKeyring(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("journal_keys: %s does not exist: make it once with `hemicycle journal keys new --ring %s` (with several nodes, then copy it to each)", path, path)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("journal_keys: %w", err)
 		}
 		return ring, nil
-	case cfg.Redis.Enabled(): // --dev only (validate)
-		log.Warn("journals signed with the development key, which proves nothing: set journal_keys")
+	case path == "" && cfg.Redis.Enabled():
+		log.Warn("development: journals signed with the published development key, which proves nothing; a deployment sets journal_keys")
 		return store.ParseKeyring([]byte(developmentKeyring))
+	case path == "":
+		path = filepath.Join(cfg.DataDir, store.KeyringFile)
 	}
-	path := filepath.Join(cfg.DataDir, store.KeyringFile)
 	ring, created, err := store.LoadOrCreateKeyring(path, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("journal keys: %w", err)
 	}
 	if created {
-		log.Info("made the journal signing key ring; keep it with the journals' backups, and secret", "file", path, "key", ring.Current(time.Now()).ID)
+		log.Warn("development: made a journal signing key ring on first start; a deployment makes its own with `hemicycle journal keys new` and sets journal_keys", "file", path, "key", ring.Current(time.Now()).ID)
 	}
 	return ring, nil
 }
