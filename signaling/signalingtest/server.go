@@ -116,6 +116,21 @@ func SignedCouncil(t testing.TB, dataDir string) Option {
 	return func(c *signaling.Config) { c.Journal, c.JournalKeys, c.Profiles = j, ring.Public(), Profile }
 }
 
+// JournalKeys makes a journal key ring file in dir, as `hemicycle journal keys new` does, for
+// servers started outside --dev (journal_keys); every node given it signs with the same keys.
+func JournalKeys(t testing.TB, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, store.KeyringFile)
+	ring, err := store.NewKeyring(time.Now())
+	if err == nil {
+		err = ring.Save(path)
+	}
+	if err != nil {
+		t.Fatalf("journal keys: %v", err)
+	}
+	return path
+}
+
 // Profile reads one of the shipped legal profiles.
 func Profile(name string) (*council.Profile, error) {
 	data, err := profiles.Read(name)
