@@ -16,7 +16,7 @@ import (
 
 const journalUsage = `usage:
   hemicycle journal verify [--keys FILE]... [--require-signed | --chain-only] JOURNAL...
-  hemicycle journal keys new|rotate|public [--ring FILE] [--from TIME]`
+  hemicycle journal keys new|rotate|public --ring FILE [--from TIME]`
 
 // cmdJournal checks journals offline and manages the key ring that signs them.
 func cmdJournal(args []string, stdout, stderr io.Writer) error {
@@ -172,19 +172,22 @@ func readPublicKeys(path string) (store.PublicKeys, error) {
 
 // cmdJournalKeys manages the key ring that signs the journals, the same file on every node:
 //
-//	hemicycle journal keys new    [--ring FILE]               a ring with one key
-//	hemicycle journal keys rotate [--ring FILE] [--from TIME] add a key signing from TIME on
-//	hemicycle journal keys public [--ring FILE]               the public keys, as published
+//	hemicycle journal keys new    --ring FILE               a ring with one key
+//	hemicycle journal keys rotate --ring FILE [--from TIME] add a key signing from TIME on
+//	hemicycle journal keys public --ring FILE               the public keys, as published
 func cmdJournalKeys(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return errors.New("journal keys: say new, rotate or public\n" + journalUsage)
 	}
 	action := args[0]
 	flags := subcommandFlags("journal keys "+action, stderr)
-	ringPath := flags.String("ring", filepath.Join(defaultConfig().DataDir, store.KeyringFile), "the key ring file (journal_keys in the configuration)")
+	ringPath := flags.String("ring", "", "the key ring file, journal_keys in the configuration (required)")
 	fromText := flags.String("from", "", "rotate: when the new key starts signing, RFC 3339 (default: now); with several nodes, after the new file reaches them all")
 	if err := parseOptions(flags, args[1:]); err != nil {
 		return err
+	}
+	if *ringPath == "" {
+		return fmt.Errorf("journal keys %s: --ring FILE is required: the file journal_keys names (outside the data directory; --dev uses DATA_DIR/%s)", action, store.KeyringFile)
 	}
 	from := time.Now()
 	if *fromText != "" {

@@ -430,8 +430,8 @@ func TestComposeFile(t *testing.T) {
 			continue
 		}
 		nodes++
-		if s.Build == nil || s.Environment["HEMICYCLE_REDIS_ADDR"] == "" || s.Environment["HEMICYCLE_NODE_URL"] == "" {
-			t.Errorf("service %s: want build, HEMICYCLE_REDIS_ADDR and HEMICYCLE_NODE_URL", name)
+		if s.Build == nil || s.Environment["HEMICYCLE_REDIS_ADDR"] == "" || s.Environment["HEMICYCLE_NODE_URL"] == "" || s.Environment["HEMICYCLE_JOURNAL_KEYS"] == "" {
+			t.Errorf("service %s: want build, HEMICYCLE_REDIS_ADDR, HEMICYCLE_NODE_URL and HEMICYCLE_JOURNAL_KEYS (the key ring shared by the nodes)", name)
 		}
 		for _, v := range s.Volumes {
 			src, _, _ := strings.Cut(v, ":")
