@@ -41,25 +41,31 @@ func TestSealInTheMinutes(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			m := council.DraftMinutes(s.st, time.UTC)
 			m.Seal = c.seal
-			var out bytes.Buffer
-			var err error
-			if c.html {
-				err = m.WriteHTML(&out, c.labels)
-			} else {
-				err = m.WriteMarkdown(&out, c.labels)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("lacks %q:\n%s", w, out.String())
-				}
-			}
+			checkRendered(t, m, c.labels, c.html, c.want)
 		})
 	}
 	var out bytes.Buffer
 	if err := council.DraftMinutes(s.st, time.UTC).WriteMarkdown(&out, nil); err != nil || strings.Contains(out.String(), "Intégrité") {
 		t.Fatalf("minutes without a seal: %v\n%s", err, out.String())
+	}
+}
+
+// checkRendered renders the minutes in Markdown, or HTML, and checks that they hold each of want.
+func checkRendered(t *testing.T, m *council.Minutes, labels *council.Labels, html bool, want []string) {
+	t.Helper()
+	var out bytes.Buffer
+	var err error
+	if html {
+		err = m.WriteHTML(&out, labels)
+	} else {
+		err = m.WriteMarkdown(&out, labels)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range want {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("lacks %q:\n%s", w, out.String())
+		}
 	}
 }
