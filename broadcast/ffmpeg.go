@@ -246,13 +246,23 @@ type egress struct {
 	args func(sdpPath string, attempt int) ([]string, error)
 	// ffmpeg is the program to run.
 	ffmpeg string
-	// firstPacket, if not nil, is told when each run's first packet goes out.
-	firstPacket func(time.Time)
+	// firstPacket, if not nil, is told when each run's first packet goes out, and exited
+	// when its ffmpeg has ended.
+	firstPacket, exited func(time.Time)
 	// secret is hidden from the logs (an RTMP stream key).
 	secret string
 	// cpu is the processor time ffmpeg used, in nanoseconds, over its finished runs: what an
 	// output costs the server (logged, and measured by the benchmarks).
 	cpu atomic.Int64
+
+	// kind and target say what the output is in its updates (egresslife.go); files, if not
+	// nil, lists its files for them. observe is the programme's Config.OnEgress.
+	kind, target string
+	files        func() []EgressFile
+	observe      func(EgressUpdate)
+	mu           sync.Mutex
+	state        EgressUpdate
+	killed       string // why the last ffmpeg was killed rather than finishing (under mu)
 
 	done chan struct{}
 }
@@ -271,6 +281,7 @@ func (e *egress) run(ctx context.Context) {
 			wait = restartMin // it ran a good while: a fresh failure
 		}
 		e.log.Error("ffmpeg stopped; restarting", "egress", e.name, "err", err, "in", wait)
+		e.failed(err)
 		select {
 		case <-ctx.Done():
 			return
@@ -282,7 +293,12 @@ func (e *egress) run(ctx context.Context) {
 
 // once runs ffmpeg until it exits or ctx ends; then it asks ffmpeg to finish its output.
 func (e *egress) once(ctx context.Context, attempt int) error {
-	t, err := openTap(e.outputs, e.firstPacket)
+	t, err := openTap(e.outputs, func(at time.Time) {
+		if e.firstPacket != nil {
+			e.firstPacket(at)
+		}
+		e.flowing(attempt)
+	})
 	if err != nil {
 		return err
 	}
@@ -315,6 +331,9 @@ func (e *egress) once(ctx context.Context, attempt int) error {
 			used := st.UserTime() + st.SystemTime()
 			e.cpu.Add(int64(used))
 			e.log.Info("ffmpeg used the processor", "egress", e.name, "cpu", used.Round(time.Millisecond))
+		}
+		if e.exited != nil {
+			e.exited(time.Now())
 		}
 	}()
 	lastLines := make(chan string, 1)
@@ -353,6 +372,9 @@ func (e *egress) once(ctx context.Context, attempt int) error {
 		<-exited
 		<-lastLines
 		e.log.Warn("ffmpeg killed after not finishing in time", "egress", e.name, "grace", stopGrace)
+		e.mu.Lock()
+		e.killed = fmt.Sprintf("ffmpeg killed after not finishing its output within %s", stopGrace)
+		e.mu.Unlock()
 	}
 	return nil
 }
@@ -386,12 +408,20 @@ func (p *Programme) startEgress(e *egress, after func()) (stop context.CancelFun
 	if e.ffmpeg == "" {
 		e.ffmpeg = "ffmpeg"
 	}
-	e.prog, e.log, e.done = p, p.log, make(chan struct{})
+	e.prog, e.log, e.done, e.observe = p, p.log, make(chan struct{}), p.cfg.OnEgress
+	e.begin()
 	ctx, cancel := context.WithCancel(p.egressCtx)
+	asked := make(chan struct{})
+	context.AfterFunc(ctx, func() {
+		e.ending()
+		close(asked)
+	})
 	p.egressWG.Add(1)
 	go func() {
 		defer p.egressWG.Done()
-		e.run(ctx)
+		e.run(ctx) // returns once ctx has ended
+		<-asked
+		e.ended()
 		if after != nil {
 			after()
 		}

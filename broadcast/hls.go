@@ -134,6 +134,8 @@ func (p *Programme) StartHLS(cfg HLSConfig) (*HLS, error) {
 	h := &HLS{dir: dir}
 	h.stop = p.startEgress(&egress{
 		name:    "hls",
+		kind:    EgressHLS,
+		target:  filepath.Join(dir, Playlist),
 		outputs: outputs,
 		ffmpeg:  tc.FFmpeg,
 		args: func(sdp string, attempt int) ([]string, error) {
@@ -193,6 +195,8 @@ func (p *Programme) StartRTMP(cfg RTMPConfig) (stop func(), err error) {
 	outputs := p.publicOutputs()
 	stop = p.startEgress(&egress{
 		name:    "rtmp",
+		kind:    EgressRTMP,
+		target:  redactURL(cfg.URL),
 		outputs: outputs,
 		ffmpeg:  tc.FFmpeg,
 		secret:  cfg.URL[strings.LastIndex(cfg.URL, "/")+1:],

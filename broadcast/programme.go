@@ -67,6 +67,10 @@ type Config struct {
 	// viewer or a recorder joining the delayed stream can start within that time.
 	KeyframeInterval time.Duration
 	Logger           *slog.Logger
+	// OnEgress, if not nil, is told of every change of the recording's, HLS's and RTMP's
+	// life (egresslife.go). It is called with a lock held, on the media path for the first
+	// packet of a run: it must only take note, never block.
+	OnEgress func(EgressUpdate)
 }
 
 // Source is a published track as the programme reads it: its kind and codec, to refuse what it

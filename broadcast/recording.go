@@ -113,11 +113,12 @@ type recordingPart struct {
 	path    string
 	started time.Time // when its first packet went to ffmpeg: the file's time 0
 	ran     time.Time // when its ffmpeg started
+	exited  time.Time // when its ffmpeg ended
 }
 
 // Record starts recording the programme until it stops (or StopRecording). The file names
 // are the room's name and the start time: room-20240131-183000.webm, then -part2 … after an
-// ffmpeg failure.
+// ffmpeg failure (one that wrote nothing leaves no part).
 func (p *Programme) Record(cfg RecordingConfig) (*Recording, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("broadcast: recording: no folder configured")
@@ -150,8 +151,10 @@ func (p *Programme) Record(cfg RecordingConfig) (*Recording, error) {
 	}
 	r.eg = &egress{
 		name:    "recording",
+		kind:    EgressRecording,
 		outputs: outputs,
 		ffmpeg:  cfg.FFmpeg,
+		files:   r.egressFiles,
 		firstPacket: func(at time.Time) {
 			r.mu.Lock()
 			if n := len(r.parts); n > 0 && r.parts[n-1].started.IsZero() {
@@ -159,12 +162,20 @@ func (p *Programme) Record(cfg RecordingConfig) (*Recording, error) {
 			}
 			r.mu.Unlock()
 		},
-		args: func(sdp string, attempt int) ([]string, error) {
-			path := r.base + ".webm"
-			if attempt > 0 {
-				path = fmt.Sprintf("%s-part%d.webm", r.base, attempt+1)
-			}
+		exited: func(at time.Time) {
 			r.mu.Lock()
+			if n := len(r.parts); n > 0 {
+				r.parts[n-1].exited = at
+			}
+			r.mu.Unlock()
+		},
+		args: func(sdp string, _ int) ([]string, error) {
+			r.mu.Lock()
+			r.dropUnwrittenPartLocked()
+			path := r.base + ".webm"
+			if n := len(r.parts); n > 0 {
+				path = fmt.Sprintf("%s-part%d.webm", r.base, n+1)
+			}
 			r.parts = append(r.parts, recordingPart{path: path, ran: time.Now()})
 			r.mu.Unlock()
 			r.writeChapters()
@@ -175,6 +186,7 @@ func (p *Programme) Record(cfg RecordingConfig) (*Recording, error) {
 	r.stop = p.startEgress(r.eg, func() {
 		r.mu.Lock()
 		r.ended = time.Now()
+		r.dropUnwrittenPartLocked()
 		r.mu.Unlock()
 		r.writeChapters()
 		r.log.Info("recording ended", "files", r.Files())
@@ -182,6 +194,24 @@ func (p *Programme) Record(cfg RecordingConfig) (*Recording, error) {
 	})
 	p.log.Info("recording started", "file", r.base+".webm", "interpreter", !cfg.CopyVideo)
 	return r, nil
+}
+
+// dropUnwrittenPartLocked forgets the last part if its ffmpeg wrote nothing (it could not bind
+// its ports, say): the next run takes its name, and a clerk is not handed an empty part. Called
+// with r.mu held.
+func (r *Recording) dropUnwrittenPartLocked() {
+	n := len(r.parts)
+	if n == 0 {
+		return
+	}
+	last := r.parts[n-1]
+	if st, err := os.Stat(last.path); err == nil && st.Size() > 0 {
+		return
+	}
+	r.log.Warn("recording part left out: its ffmpeg wrote nothing", "file", last.path)
+	_ = os.Remove(last.path)
+	_ = os.Remove(strings.TrimSuffix(last.path, ".webm") + ".vtt")
+	r.parts = r.parts[:n-1]
 }
 
 // Stop ends the recording and waits until its files are complete.
@@ -199,6 +229,29 @@ func (r *Recording) Files() []string {
 		out = append(out, p.path)
 	}
 	return out
+}
+
+// egressFiles describes the recording's files for its updates, with their size now.
+func (r *Recording) egressFiles() []EgressFile {
+	r.mu.Lock()
+	parts := slices.Clone(r.parts)
+	r.mu.Unlock()
+	files := make([]EgressFile, 0, len(parts))
+	for _, p := range parts {
+		f := EgressFile{Path: p.path, StartedAt: p.started, EndedAt: p.exited}
+		if !p.started.IsZero() {
+			end := p.exited
+			if end.IsZero() {
+				end = time.Now()
+			}
+			f.Duration = end.Sub(p.started)
+		}
+		if info, err := os.Stat(p.path); err == nil {
+			f.Size = info.Size()
+		}
+		files = append(files, f)
+	}
+	return files
 }
 
 // SetChapters replaces the chapter marks (the whole list, as folded from the journal) and

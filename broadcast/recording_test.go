@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,6 +141,78 @@ func slowFFmpeg(t *testing.T, lag time.Duration) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// failingFFmpeg wraps the real ffmpeg: its first run fails as the script says (first), every
+// later run is the real ffmpeg.
+func failingFFmpeg(t *testing.T, first string) string {
+	t.Helper()
+	real, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "failing-ffmpeg")
+	marker := filepath.Join(dir, "ran")
+	script := fmt.Sprintf("#!/bin/sh\nif [ ! -e %q ]; then\n  : > %q\n  %s\nfi\nexec %q \"$@\"\n", marker, marker, first, real)
+	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestRecordingPartsAreWhatFFmpegWrote: an ffmpeg that fails before writing anything (as one
+// that cannot bind its ports does) leaves no part, and the next run takes the recording's
+// name; one that dies after writing leaves its part, and the next run writes "-part2".
+func TestRecordingPartsAreWhatFFmpegWrote(t *testing.T) {
+	media.NeedFFmpeg(t)
+	cases := []struct {
+		name  string
+		first string // what the first ffmpeg run does instead of running to the end
+		// How long to record: the failure, the restart's wait (2 s) and a second run long
+		// enough to write (ffmpeg probes 2 s, then buffers).
+		record time.Duration
+		parts  []string
+	}{
+		{"failed before writing", `echo "bind failed: Address already in use" >&2; exit 1`, 7 * time.Second, []string{".webm"}},
+		// ffmpeg buffers its first seconds: it is killed once its file holds something.
+		{"killed after writing", `ffmpeg "$@" & pid=$!; for out; do :; done; n=0
+  while [ ! -s "$out" ] && [ $n -lt 100 ]; do sleep 0.2; n=$((n+1)); done
+  kill -9 $pid; exit 1`, 16 * time.Second, []string{".webm", "-part2.webm"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, _ := airClips(t, "salle", Config{Delay: 500 * time.Millisecond, KeyframeInterval: time.Second, Logger: testLog()})
+			dir := t.TempDir()
+			rec, err := p.Record(RecordingConfig{Dir: dir, CopyVideo: true, FFmpeg: failingFFmpeg(t, c.first), BleepTitle: bleepTitle, ResumedTitleF: resumedTitleF, ResumedTitle: "Suite"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(c.record)
+			rec.Stop()
+			files := rec.Files()
+			if len(files) != len(c.parts) {
+				t.Fatalf("recording files %v, want %d ending %v", files, len(c.parts), c.parts)
+			}
+			for i, f := range files {
+				if !strings.HasSuffix(f, c.parts[i]) || (i == 0 && strings.Contains(f, "-part")) {
+					t.Errorf("part %d is %s, want a name ending %s", i+1, f, c.parts[i])
+				}
+				checkStreams(t, f)
+				if _, err := os.Stat(strings.TrimSuffix(f, ".webm") + ".vtt"); err != nil {
+					t.Errorf("part %d has no chapters file: %v", i+1, err)
+				}
+			}
+			// Nothing else was left in the folder: no empty part, no orphan chapters file.
+			left, err := filepath.Glob(filepath.Join(dir, "*"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(left) != 2*len(c.parts) {
+				t.Errorf("the recording folder holds %v, want the %d parts and their chapters", left, len(c.parts))
+			}
+		})
+	}
 }
 
 // TestChaptersFollowTheFirstMediaFFmpegReceives records through an ffmpeg that starts 1.5 s
@@ -363,4 +436,106 @@ func checkStreams(t *testing.T, file string) media.Probe {
 		t.Errorf("recording streams %v, want video/vp8 then audio/opus", kinds)
 	}
 	return pr
+}
+
+// TestRecordingReportsItsLife: a recording whose first ffmpeg fails once it has written some
+// of its file tells its observer, in order: starting, active, restarting with ffmpeg's
+// failure, active again, ending, complete. Every update names the same output; the last lists
+// both files with their size on disk and the media time each holds.
+func TestRecordingReportsItsLife(t *testing.T) {
+	media.NeedFFmpeg(t)
+	var mu sync.Mutex
+	var updates []EgressUpdate
+	got := func() []EgressUpdate {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(updates)
+	}
+	p, _ := airClips(t, "salle", Config{Delay: 200 * time.Millisecond, KeyframeInterval: time.Second, Logger: discard(),
+		OnEgress: func(u EgressUpdate) {
+			mu.Lock()
+			updates = append(updates, u)
+			mu.Unlock()
+		}})
+	ffmpeg, fail := media.FFmpegFailingOnce(t)
+	rec, err := p.Record(RecordingConfig{Dir: t.TempDir(), FFmpeg: ffmpeg, CopyVideo: true,
+		BleepTitle: bleepTitle, ResumedTitleF: resumedTitleF, ResumedTitle: "Suite"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitWritten(t, rec, 0)
+	fail()
+	eventually(t, "the recording active again after its ffmpeg failed", func() bool {
+		us := got()
+		return len(us) > 0 && us[len(us)-1].Status == EgressActive && us[len(us)-1].Restarts == 1
+	})
+	waitWritten(t, rec, 1)
+	rec.Stop()
+
+	us := got()
+	var statuses []EgressStatus
+	for _, u := range us {
+		statuses = append(statuses, u.Status)
+		if u.ID == "" || u.ID != us[0].ID || u.Kind != EgressRecording {
+			t.Errorf("update %+v: want the recording's, with the first one's id %q", u, us[0].ID)
+		}
+	}
+	want := []EgressStatus{EgressStarting, EgressActive, EgressRestarting, EgressActive, EgressEnding, EgressComplete}
+	if !slices.Equal(statuses, want) {
+		t.Fatalf("statuses %v, want %v", statuses, want)
+	}
+	if r := us[2]; !strings.Contains(r.Error, "ffmpeg exited") || r.Restarts != 1 {
+		t.Errorf("restarting: error %q, restarts %d; want ffmpeg's failure, one restart", r.Error, r.Restarts)
+	}
+	if us[3].Error != "" || len(us[3].Files) != 2 {
+		t.Errorf("active again: error %q, files %+v; want no error and the second file", us[3].Error, us[3].Files)
+	}
+	last := us[len(us)-1]
+	if last.EndedAt.Before(last.StartedAt) || last.Error != "" {
+		t.Errorf("complete: from %v to %v, error %q", last.StartedAt, last.EndedAt, last.Error)
+	}
+	if files := rec.Files(); len(last.Files) != 2 || last.Files[0].Path != files[0] || last.Files[1].Path != files[1] {
+		t.Fatalf("files told %+v, recorded %v", last.Files, files)
+	}
+	for i, f := range last.Files {
+		info, err := os.Stat(f.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Size <= 0 || f.Size != info.Size() {
+			t.Errorf("file %d: size told %d, on disk %d", i+1, f.Size, info.Size())
+		}
+		if f.StartedAt.IsZero() || !f.EndedAt.After(f.StartedAt) || f.Duration != f.EndedAt.Sub(f.StartedAt) {
+			t.Errorf("file %d: from %v to %v lasting %v", i+1, f.StartedAt, f.EndedAt, f.Duration)
+		}
+	}
+	if first, second := last.Files[0], last.Files[1]; second.StartedAt.Before(first.EndedAt) {
+		t.Errorf("the second file starts (%v) before the first ends (%v)", second.StartedAt, first.EndedAt)
+	}
+	for _, f := range last.Files {
+		checkStreams(t, f.Path)
+	}
+}
+
+// waitWritten waits until the recording's file i (from 0) holds some media on disk.
+func waitWritten(t *testing.T, rec *Recording, i int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("media in the recording's file %d", i+1), func() bool {
+		files := rec.Files()
+		if len(files) <= i {
+			return false
+		}
+		info, err := os.Stat(files[i])
+		return err == nil && info.Size() > 0
+	})
+}
+
+// eventually waits up to 40 s for cond, failing the test with what it waited for.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(40 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }

@@ -3,7 +3,6 @@ package council
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -134,15 +133,17 @@ type CastBallot struct {
 	Vote   string `json:"vote"`
 	Seat   int    `json:"seat"`
 	Choice Choice `json:"choice"`
+	// Candidate is the seat an election ballot names (choice "candidate", the default then).
+	Candidate int `json:"candidate,omitempty"`
 }
 
-// RecordTally records the tellers' count of a secret ballot held in the chamber.
+// RecordTally records the tellers' count of a secret ballot held in the chamber: for a motion
+// for, against and blank; for an election round the voters, blank and spoilt papers apart,
+// and each candidate's votes.
 type RecordTally struct {
 	Header
-	Vote    string `json:"vote"`
-	For     int    `json:"for"`
-	Against int    `json:"against"`
-	Blank   int    `json:"blank"`
+	Vote string `json:"vote"`
+	Tally
 }
 
 type CloseVote struct {
@@ -197,14 +198,10 @@ func actsFor(h Header, seat int) error {
 
 // seatList phrases seat numbers for a message: "seat 4", "seats 4, 9".
 func seatList(seats []int) string {
-	parts := make([]string, len(seats))
-	for i, n := range seats {
-		parts[i] = strconv.Itoa(n)
-	}
 	if len(seats) == 1 {
-		return "seat " + parts[0]
+		return "seat " + seatNumbers(seats)
 	}
-	return "seats " + strings.Join(parts, ", ")
+	return "seats " + seatNumbers(seats)
 }
 
 func modeList(modes []VoteMode) string {
@@ -435,6 +432,9 @@ func (c GrantFloor) decide(s *State) ([]Event, error) {
 	if err := s.sessionOpen(); err != nil {
 		return nil, err
 	}
+	if err := s.notSuspended("giving the floor", "de donner la parole"); err != nil {
+		return nil, err
+	}
 	seat, kind := c.Seat, Speak
 	queue := s.FloorQueue()
 	if seat == 0 {
@@ -500,13 +500,32 @@ func (c AddItem) decide(s *State) ([]Event, error) {
 	if _, err := s.item(c.ID); err == nil {
 		return nil, refuse(ErrState, "agenda item %q already exists", c.ID)
 	}
-	return []Event{ItemAdded{Header: c.Header, Item: c.ID, Title: c.Title, Kind: c.Kind, InPersonOnly: c.InPersonOnly}}, nil
+	kind := c.Kind
+	if kind == "" {
+		kind = DefaultKind
+	}
+	if _, ok := s.profile.Kind(kind); !ok {
+		return nil, refuse(ErrInvalid, "unknown item kind %q: profile %s knows %s (type de point inconnu : %s)",
+			c.Kind, s.profile.ID, s.profile.kindNames(), s.profile.kindNames())
+	}
+	return []Event{ItemAdded{Header: c.Header, Item: c.ID, Title: c.Title, Kind: kind, InPersonOnly: c.InPersonOnly}}, nil
 }
 
 func (c OpenItem) decide(s *State) ([]Event, error) {
 	it, err := s.itemOpenable(c.ID)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.notSuspended("opening an item", "d'ouvrir un point"); err != nil {
+		return nil, err
+	}
+	if err := s.inPersonAllowed(it, "opened"); err != nil {
+		return nil, err
+	}
+	// CGCT L2121-14: for the mayor's own accounts the council elects its president.
+	if mayor := s.session.openingChair(); s.kindOf(it).ChairWithdraws && s.session.Chair == mayor {
+		return nil, refuse(ErrNotEntitled, "item %q (%s) cannot be opened while seat %d, who opened the sitting, presides: hand the chair to the member the council elects",
+			it.ID, it.Kind, mayor)
 	}
 	q := s.quorumFor(it.ID)
 	if !q.Reached {
@@ -577,25 +596,50 @@ func (c OpenVote) decide(s *State) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.notSuspended("opening a vote", "d'ouvrir un vote"); err != nil {
+		return nil, err
+	}
 	p := s.profile
 	if !slices.Contains(p.Votes.Modes, c.Mode) {
 		return nil, refuse(ErrVoteMode, "profile %s does not allow %s votes (allowed: %s)", p.ID, c.Mode, modeList(p.Votes.Modes))
 	}
-	secretHeld := it.SecretBallot != nil && it.SecretBallot.Outcome == SecretHeld
+	kind := s.kindOf(it)
+	if kind.Vote == VoteNone {
+		return nil, refuseEnFr(ErrInvalid, "item %q (%s) puts nothing to the vote", "le point %q (%s) ne met rien aux voix", it.ID, it.Kind)
+	}
+	if kind.Vote == VoteListElection {
+		return nil, refuseEnFr(ErrInvalid, "item %q (%s): list elections are not supported yet", "point %q (%s) : les élections de liste ne sont pas encore prises en charge", it.ID, it.Kind)
+	}
+	secret, why, pourquoi := s.secretRequired(it)
 	switch {
-	case c.Mode == Secret && !secretHeld:
+	case c.Mode == Secret && !secret:
 		return nil, refuse(ErrVoteMode, "a secret ballot on item %q needs a request by members present first", it.ID)
-	case c.Mode != Secret && secretHeld:
-		return nil, refuse(ErrVoteMode, "item %q must be voted by secret ballot: it was requested", it.ID)
+	case c.Mode != Secret && secret:
+		return nil, &RuleError{Kind: ErrVoteMode, Msg: fmt.Sprintf("item %q must be voted by secret ballot: %s", it.ID, why),
+			Fr: fmt.Sprintf("le point %q doit être voté au scrutin secret : %s", it.ID, pourquoi)}
+	case it.PublicVote != nil && c.Mode != RollCall && c.Mode != Electronic:
+		return nil, refuseEnFr(ErrVoteMode, "item %q: %s asked for a public vote, which records names: vote by roll call or electronically",
+			"point %q : le scrutin public, qui enregistre les noms, a été demandé par les sièges %s : votez par appel nominal ou électroniquement",
+			it.ID, seatNumbers(it.PublicVote.Requesters))
+	}
+	var round int
+	if kind.Vote == VoteElection {
+		if round, err = s.nextRound(it); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.inPersonAllowed(it, "voted"); err != nil {
+		return nil, err
+	}
+	if mayor := s.session.openingChair(); s.kindOf(it).ChairWithdraws {
+		switch {
+		case s.session.Chair == mayor:
+			return nil, refuse(ErrNotEntitled, "vote on item %q refused: seat %d, who opened the sitting, may not preside over it (CGCT L2121-14)", it.ID, mayor)
+		case s.present(mayor):
+			return nil, refuse(ErrState, "vote on item %q refused: seat %d must withdraw before the vote (CGCT L2121-14); record the departure first", it.ID, mayor)
+		}
 	}
 	if remote := s.remoteParticipants(); len(remote) > 0 {
-		if it.InPersonOnly {
-			why := "it is flagged in person only"
-			if p.inPersonOnly(it.Kind) {
-				why = fmt.Sprintf("profile %s reserves %q items to members in person", p.ID, it.Kind)
-			}
-			return nil, refuse(ErrInPersonOnly, "vote on item %q refused: %s, and remote members take part (%s)", it.ID, why, seatList(remote))
-		}
 		if !slices.Contains(p.Remote.VoteModes, c.Mode) {
 			return nil, refuse(ErrVoteMode, "%s vote refused: remote members take part (%s) and profile %s then allows only %s",
 				c.Mode, seatList(remote), p.ID, modeList(p.Remote.VoteModes))
@@ -605,11 +649,32 @@ func (c OpenVote) decide(s *State) ([]Event, error) {
 	if !q.Reached {
 		return nil, &QuorumError{Quorum: q, Opening: fmt.Sprintf("vote %q", c.ID)}
 	}
-	return []Event{VoteOpened{Header: c.Header, Vote: c.ID, Item: it.ID, Mode: c.Mode, Question: c.Question, Quorum: q}}, nil
+	opened := VoteOpened{Header: c.Header, Vote: c.ID, Item: it.ID, Mode: c.Mode, Question: c.Question, Quorum: q}
+	if round > 0 {
+		opened.Round, opened.Candidates = round, slices.Clone(it.Candidates)
+	}
+	return []Event{opened}, nil
+}
+
+// inPersonAllowed refuses to open or vote an item taken in person only while remote members
+// take part.
+func (s *State) inPersonAllowed(it *Item, what string) error {
+	remote := s.remoteParticipants()
+	if !it.InPersonOnly || len(remote) == 0 {
+		return nil
+	}
+	why := "it is flagged in person only"
+	if s.profile.inPersonOnly(it.Kind) {
+		why = fmt.Sprintf("profile %s reserves %q items to members in person", s.profile.ID, it.Kind)
+	}
+	return refuse(ErrInPersonOnly, "item %q cannot be %s: %s, and remote members take part (%s)", it.ID, what, why, seatList(remote))
 }
 
 func (c CastBallot) decide(s *State) ([]Event, error) {
-	v, err := s.ballotCastable(c.Vote, c.Seat, c.Choice)
+	if c.Candidate != 0 && c.Choice == "" {
+		c.Choice = ForCandidate
+	}
+	v, err := s.ballotCastable(c.Vote, c.Seat, c.Choice, c.Candidate)
 	if err != nil {
 		return nil, err
 	}
@@ -640,25 +705,41 @@ func (c CastBallot) decide(s *State) ([]Event, error) {
 			return nil, refuse(ErrVoteMode, "seat %d takes part remotely and profile %s does not allow %s votes then", caster, s.profile.ID, v.Mode)
 		}
 	}
-	return []Event{BallotCast{Header: c.Header, Vote: v.ID, Seat: c.Seat, Choice: c.Choice, CastBy: caster}}, nil
+	return []Event{BallotCast{Header: c.Header, Vote: v.ID, Seat: c.Seat, Choice: c.Choice, Candidate: c.Candidate, CastBy: caster}}, nil
 }
 
 func (c RecordTally) decide(s *State) ([]Event, error) {
-	v, err := s.tallyRecordable(c.Vote, Tally{For: c.For, Against: c.Against, Blank: c.Blank})
+	t := c.Tally
+	t.Candidates = slices.Clone(t.Candidates)
+	v, err := s.tallyRecordable(c.Vote, t)
 	if err != nil {
 		return nil, err
+	}
+	if v.Round > 0 {
+		if err := s.electionTallyValid(v, t); err != nil {
+			return nil, err
+		}
+		return []Event{TallyRecorded{Header: c.Header, Vote: v.ID, Tally: t}}, nil
+	}
+	if c.Spoilt != 0 || c.Voters != 0 || len(c.Candidates) > 0 {
+		return nil, refuseEnFr(ErrInvalid, "vote %q is on a motion: count for, against and blank or spoilt papers",
+			"le vote %q porte sur une délibération : comptez les pour, les contre et les bulletins blancs ou nuls", v.ID)
 	}
 	voters := s.quorumFor(v.Item).voters()
 	if total := c.For + c.Against + c.Blank; total > voters {
 		return nil, refuse(ErrInvalid, "the tally counts %d papers but only %d members are present or represented", total, voters)
 	}
-	return []Event{TallyRecorded{Header: c.Header, Vote: v.ID, For: c.For, Against: c.Against, Blank: c.Blank}}, nil
+	return []Event{TallyRecorded{Header: c.Header, Vote: v.ID, Tally: t}}, nil
 }
 
 func (c CloseVote) decide(s *State) ([]Event, error) {
 	v, err := s.voteClosable(c.Vote)
 	if err != nil {
 		return nil, err
+	}
+	if v.Round > 0 {
+		r := s.electionResult(v)
+		return []Event{VoteClosed{Header: c.Header, Vote: v.ID, Result: Result{Chair: r.Chair}, Election: &r}}, nil
 	}
 	return []Event{VoteClosed{Header: c.Header, Vote: v.ID, Result: s.result(v)}}, nil
 }

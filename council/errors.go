@@ -27,13 +27,30 @@ var (
 type RuleError struct {
 	Kind error
 	Msg  string
+	// Fr is the same refusal in French, for the French console and the minutes' language;
+	// refusals written before it are in English only.
+	Fr string
 }
 
 func (e *RuleError) Error() string { return e.Msg }
+
+// In gives the refusal in a language of LabelsFor (fr or en), in English when it has no
+// words in that language.
+func (e *RuleError) In(lang string) string {
+	if lang == "fr" && e.Fr != "" {
+		return e.Fr
+	}
+	return e.Msg
+}
 func (e *RuleError) Unwrap() error { return e.Kind }
 
 func refuse(kind error, format string, args ...any) error {
 	return &RuleError{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+// refuseEnFr is refuse with the French words too; both formats take the same arguments.
+func refuseEnFr(kind error, en, fr string, args ...any) error {
+	return &RuleError{Kind: kind, Msg: fmt.Sprintf(en, args...), Fr: fmt.Sprintf(fr, args...)}
 }
 
 // QuorumError is returned when an item or a vote cannot open for want of a

@@ -108,7 +108,14 @@ type SessionOpened struct {
 	Roster []Seat `json:"roster"`
 }
 
-type SessionClosed struct{ Header }
+type SessionClosed struct {
+	Header
+	// Reason, Quorum and SecondConvocationFrom are set when the sitting closed for lack of a
+	// quorum: the attendance then, and the first day of the second convocation's sitting.
+	Reason                ClosingReason `json:"reason,omitempty"`
+	Quorum                *Quorum       `json:"quorum,omitempty"`
+	SecondConvocationFrom time.Time     `json:"secondConvocationFrom,omitzero"`
+}
 
 type ChairChanged struct {
 	Header
@@ -213,28 +220,34 @@ type VoteOpened struct {
 	Mode     VoteMode `json:"mode"`
 	Question string   `json:"question,omitempty"`
 	Quorum   Quorum   `json:"quorum"`
+	// Round and Candidates: an election's round and the candidates standing in it.
+	Round      int   `json:"round,omitempty"`
+	Candidates []int `json:"candidates,omitempty"`
 }
 
 type BallotCast struct {
 	Header
-	Vote   string `json:"vote"`
-	Seat   int    `json:"seat"`   // whose vote
-	Choice Choice `json:"choice"` //
-	CastBy int    `json:"castBy"` // the seat present; differs from Seat for a proxy
+	Vote      string `json:"vote"`
+	Seat      int    `json:"seat"`                // whose vote
+	Choice    Choice `json:"choice"`              //
+	Candidate int    `json:"candidate,omitempty"` // the seat an election ballot names
+	CastBy    int    `json:"castBy"`              // the seat present; differs from Seat for a proxy
 }
 
+// TallyRecorded is the tellers' count: a motion's for, against and blank (blank and spoilt
+// papers); an election round's voters, blank and spoilt papers apart, each candidate's votes.
 type TallyRecorded struct {
 	Header
-	Vote    string `json:"vote"`
-	For     int    `json:"for"`
-	Against int    `json:"against"`
-	Blank   int    `json:"blank"` // blank and spoilt papers
+	Vote string `json:"vote"`
+	Tally
 }
 
 type VoteClosed struct {
 	Header
 	Vote   string `json:"vote"`
 	Result Result `json:"result"`
+	// Election is an election round's result (Result then holds only the chair).
+	Election *ElectionResult `json:"election,omitempty"`
 }
 
 // ProgrammeBleeped records a passage whose sound the chair cut from the public broadcast
@@ -330,6 +343,26 @@ func DecodeEvent(typ string, data []byte) (Event, error) {
 		return decodeAs[VoteClosed](typ, data)
 	case "programme.bleeped":
 		return decodeAs[ProgrammeBleeped](typ, data)
+	case "candidate.declared":
+		return decodeAs[CandidateDeclared](typ, data)
+	case "candidate.withdrawn":
+		return decodeAs[CandidateWithdrawn](typ, data)
+	case "public-vote.decided":
+		return decodeAs[PublicVoteDecided](typ, data)
+	case "public-vote.requested":
+		return decodeAs[PublicVoteRequested](typ, data)
+	case "ballot.corrected":
+		return decodeAs[BallotCorrected](typ, data)
+	case "sitting.suspended":
+		return decodeAs[SittingSuspended](typ, data)
+	case "sitting.resumed":
+		return decodeAs[SittingResumed](typ, data)
+	case "closed-door.voted":
+		return decodeAs[ClosedDoorVoted](typ, data)
+	case "closed-door.ended":
+		return decodeAs[ClosedDoorEnded](typ, data)
+	case "minutes.approved":
+		return decodeAs[MinutesApproved](typ, data)
 	}
 	return nil, fmt.Errorf("decode event: unknown type %q", typ)
 }

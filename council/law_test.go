@@ -298,8 +298,8 @@ func TestSecretBallotTieHasNoCastingVote(t *testing.T) {
 	s.refused(council.OpenVote{Header: s.chair(), ID: "v", Item: "1", Mode: council.RollCall}, council.ErrVoteMode)
 	s.do(council.OpenVote{Header: s.chair(), ID: "v", Item: "1", Mode: council.Secret})
 	s.refused(council.CastBallot{Header: s.member(3), Vote: "v", Seat: 3, Choice: council.For}, council.ErrVoteMode)
-	s.refused(council.RecordTally{Header: s.clerk(), Vote: "v", For: 12, Against: 12}, council.ErrInvalid) // 24 papers, 21 voters
-	s.do(council.RecordTally{Header: s.clerk(), Vote: "v", For: 10, Against: 10, Blank: 1})
+	s.refused(council.RecordTally{Header: s.clerk(), Vote: "v", Tally: council.Tally{For: 12, Against: 12}}, council.ErrInvalid) // 24 papers, 21 voters
+	s.do(council.RecordTally{Header: s.clerk(), Vote: "v", Tally: council.Tally{For: 10, Against: 10, Blank: 1}})
 	s.do(council.CloseVote{Header: s.chair(), Vote: "v"})
 	if r := s.result("v"); r.Adopted || r.CastingVote || r.Blank != 1 || r.Cast != 20 {
 		t.Fatalf("secret tie result = %+v, want rejected without casting vote", r)
@@ -338,22 +338,22 @@ func TestSecretBallotWithRemoteMembers(t *testing.T) {
 
 func TestInPersonOnlyItemRefusedWithRemoteMembers(t *testing.T) {
 	// CGCT L5211-11-1: the budget primitif cannot be adopted in a meeting held
-	// in several places.
+	// in several places: the item is not even taken up while remote members take part.
 	s := newSitting(t, "fr-epci-visio", 33)
 	s.arrive(1, 15)
 	s.connect(16, 17)
-	s.addItem("B", "budget")
-	s.do(council.OpenItem{Header: s.chair(), ID: "B"}) // debate may go on
-	err := s.refused(council.OpenVote{Header: s.chair(), ID: "v", Item: "B", Mode: council.RollCall}, council.ErrInPersonOnly)
-	for _, want := range []string{`item "B"`, `"budget" items`, "seats 16, 17"} {
+	s.addItem("B", "budget-primitif")
+	err := s.refused(council.OpenItem{Header: s.chair(), ID: "B"}, council.ErrInPersonOnly)
+	for _, want := range []string{`item "B" cannot be opened`, `"budget-primitif" items`, "seats 16, 17"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Fatalf("refusal %q does not say %q", err, want)
 		}
 	}
-	// Once the remote members have left (and the quorum holds in the room), the vote may open.
+	// Once the remote members have left (and the quorum holds in the room), the item opens.
 	s.do(council.RecordDeparture{Header: s.clerk(), Seat: 16})
 	s.do(council.RecordDeparture{Header: s.clerk(), Seat: 17})
 	s.arrive(16, 17)
+	s.do(council.OpenItem{Header: s.chair(), ID: "B"})
 	s.do(council.OpenVote{Header: s.chair(), ID: "v", Item: "B", Mode: council.RollCall})
 	// A member who connects remotely meanwhile cannot vote on it.
 	s.connect(20, 20)
@@ -470,8 +470,7 @@ func TestItemFlaggedInPersonOnly(t *testing.T) {
 	s.arrive(1, 16)
 	s.connect(17, 17)
 	s.do(council.AddItem{Header: s.chair(), ID: "9", Title: "Désignation", InPersonOnly: true})
-	s.do(council.OpenItem{Header: s.chair(), ID: "9"})
-	err := s.refused(council.OpenVote{Header: s.chair(), ID: "v", Item: "9", Mode: council.RollCall}, council.ErrInPersonOnly)
+	err := s.refused(council.OpenItem{Header: s.chair(), ID: "9"}, council.ErrInPersonOnly)
 	if !strings.Contains(err.Error(), "flagged in person only") || !strings.Contains(err.Error(), "seat 17") {
 		t.Fatalf("refusal %q", err)
 	}

@@ -1,6 +1,7 @@
 package council
 
 import (
+	"slices"
 	"time"
 )
 
@@ -28,6 +29,14 @@ type Minutes struct {
 	Speaking     []SpeakingRecord `json:"speaking,omitempty"`
 	// Bleeps are the passages cut from the public broadcast at the chair's request.
 	Bleeps []Bleep `json:"bleeps,omitempty"`
+	// Suspensions and ClosedDoors are the sitting's interruptions and its votes on a
+	// closed-door sitting (CGCT L2121-18); ClosedFor, ClosingQuorum and SecondConvocationFrom
+	// say that it closed for lack of a quorum and when it may meet again (L2121-17).
+	Suspensions           []Suspension     `json:"suspensions,omitempty"`
+	ClosedDoors           []ClosedDoorVote `json:"closedDoors,omitempty"`
+	ClosedFor             ClosingReason    `json:"closedFor,omitempty"`
+	ClosingQuorum         *Quorum          `json:"closingQuorum,omitempty"`
+	SecondConvocationFrom time.Time        `json:"secondConvocationFrom,omitzero"`
 	// Seal anchors the minutes to the journal they were drawn from; the caller, who read
 	// the journal, sets it.
 	Seal *JournalSeal `json:"seal,omitempty"`
@@ -73,20 +82,35 @@ type Representation struct {
 }
 
 type ItemMinutes struct {
-	ID             string         `json:"id"`
-	Title          string         `json:"title"`
-	Kind           string         `json:"kind,omitempty"`
-	InPersonOnly   bool           `json:"inPersonOnly,omitempty"`
-	Status         ItemStatus     `json:"status"`
-	OpenedAt       time.Time      `json:"openedAt,omitzero"`
-	ClosedAt       time.Time      `json:"closedAt,omitzero"`
-	Quorum         *Quorum        `json:"quorum,omitempty"`
-	PostponeReason string         `json:"postponeReason,omitempty"`
-	SecretBallot   *SecretRequest `json:"secretBallot,omitempty"`
+	ID           string     `json:"id"`
+	Title        string     `json:"title"`
+	Kind         string     `json:"kind,omitempty"`
+	InPersonOnly bool       `json:"inPersonOnly,omitempty"`
+	Status       ItemStatus `json:"status"`
+	OpenedAt     time.Time  `json:"openedAt,omitzero"`
+	ClosedAt     time.Time  `json:"closedAt,omitzero"`
+	Quorum       *Quorum    `json:"quorum,omitempty"`
+	// QuorumIncidents are the times the quorum was lost or regained during the item.
+	QuorumIncidents []QuorumIncident `json:"quorumIncidents,omitempty"`
+	PostponeReason  string           `json:"postponeReason,omitempty"`
+	SecretBallot    *SecretRequest   `json:"secretBallot,omitempty"`
 	// RemoteAtSecretRequest names the remote members whose presence
 	// postponed a secret ballot.
-	RemoteAtSecretRequest []MemberRef   `json:"remoteAtSecretRequest,omitempty"`
-	Votes                 []VoteMinutes `json:"votes,omitempty"`
+	RemoteAtSecretRequest []MemberRef `json:"remoteAtSecretRequest,omitempty"`
+	// PublicVote names the members who asked for a public vote by name (CGCT L2121-21 al. 1);
+	// PublicDecided is the council's unanimous decision not to vote by secret ballot (al. 4).
+	PublicVote    *PublicVoteMinutes `json:"publicVote,omitempty"`
+	PublicDecided *UnanimousDecision `json:"publicDecided,omitempty"`
+	// Elected is the member an election item named.
+	Elected *MemberRef    `json:"elected,omitempty"`
+	Votes   []VoteMinutes `json:"votes,omitempty"`
+}
+
+// PublicVoteMinutes is a request for a public vote with the names of those who asked.
+type PublicVoteMinutes struct {
+	Requesters []MemberRef `json:"requesters"`
+	Present    int         `json:"present"`
+	At         time.Time   `json:"at"`
 }
 
 type VoteMinutes struct {
@@ -102,6 +126,57 @@ type VoteMinutes struct {
 	NotVoting []Voter   `json:"notVoting,omitempty"`
 	Tally     *Tally    `json:"tally,omitempty"`
 	Result    *Result   `json:"result,omitempty"`
+	// Round is an election round's number (0 for a motion), with the candidates standing in
+	// it, the papers of a public round by name (for each candidate, and blank), and its count
+	// once closed.
+	Round         int               `json:"round,omitempty"`
+	Candidates    []MemberRef       `json:"candidates,omitempty"`
+	ForCandidates []CandidateVoters `json:"forCandidates,omitempty"`
+	Blank         []Voter           `json:"blank,omitempty"`
+	Election      *RoundMinutes     `json:"election,omitempty"`
+	// Corrections are the ballots the clerk corrected while the vote was open, both values.
+	Corrections []CorrectionMinutes `json:"corrections,omitempty"`
+}
+
+// CandidateVoters are the members who named a candidate in a public round.
+type CandidateVoters struct {
+	Candidate MemberRef `json:"candidate"`
+	Voters    []Voter   `json:"voters"`
+}
+
+// RoundMinutes is an election round's count as proclaimed (ElectionResult), with names.
+type RoundMinutes struct {
+	Voters   int              `json:"voters"`
+	Blank    int              `json:"blank"`
+	Spoilt   int              `json:"spoilt"`
+	Cast     int              `json:"cast"`
+	Required int              `json:"required,omitempty"` // 0 at relative majority
+	Votes    []CandidateCount `json:"votes"`
+	Elected  *MemberRef       `json:"elected,omitempty"`
+	Tied     []MemberRef      `json:"tied,omitempty"`
+	ByAge    bool             `json:"byAge,omitempty"`
+}
+
+// CandidateCount is a candidate's votes in a round.
+type CandidateCount struct {
+	MemberRef
+	Votes int `json:"votes"`
+}
+
+// CorrectionMinutes is a corrected ballot: as keyed, as corrected, when, by whom and why.
+type CorrectionMinutes struct {
+	From   BallotMinutes `json:"from"`
+	To     BallotMinutes `json:"to"`
+	Reason string        `json:"reason"`
+	At     time.Time     `json:"at"`
+	By     Actor         `json:"by"`
+}
+
+// BallotMinutes is a ballot named: the member, the choice, the candidate of an election paper.
+type BallotMinutes struct {
+	Member    MemberRef  `json:"member"`
+	Choice    Choice     `json:"choice"`
+	Candidate *MemberRef `json:"candidate,omitempty"`
 }
 
 // Voter is a named ballot; By is set when a proxy holder cast it.
@@ -196,18 +271,31 @@ func DraftMinutes(s *State, loc *time.Location) *Minutes {
 		it := copyItem(orig)
 		im := ItemMinutes{ID: it.ID, Title: it.Title, Kind: it.Kind, InPersonOnly: it.InPersonOnly, Status: it.Status,
 			OpenedAt: in(it.OpenedAt), ClosedAt: in(it.ClosedAt), Quorum: it.Quorum, PostponeReason: it.PostponeReason,
-			SecretBallot: it.SecretBallot}
+			QuorumIncidents: quorumIncidents(it.QuorumIncidents, in),
+			SecretBallot:    it.SecretBallot}
 		if sb := it.SecretBallot; sb != nil {
 			sb.At = in(sb.At)
 			for _, seat := range sb.Remote {
 				im.RemoteAtSecretRequest = append(im.RemoteAtSecretRequest, ref(seat))
 			}
 		}
+		if pv := it.PublicVote; pv != nil {
+			im.PublicVote = &PublicVoteMinutes{Requesters: refs(pv.Requesters, ref), Present: pv.Present, At: in(pv.At)}
+		}
+		if d := it.PublicDecided; d != nil {
+			d.At = in(d.At)
+			im.PublicDecided = d
+		}
+		if it.Elected != 0 {
+			e := ref(it.Elected)
+			im.Elected = &e
+		}
 		for _, id := range it.Votes {
 			found, _ := s.vote(id)
 			v := copyVote(found)
 			vm := VoteMinutes{ID: v.ID, Question: v.Question, Mode: v.Mode, OpenedAt: in(v.OpenedAt), ClosedAt: in(v.ClosedAt), Quorum: v.Quorum,
-				Tally: v.Tally, Result: v.Result}
+				Tally: v.Tally, Result: v.Result, Round: v.Round, Candidates: refs(v.Candidates, ref)}
+			byCandidate := map[int][]Voter{}
 			// Names follow the roster order, as a roll call reads them.
 			for _, st := range s.roster.Seats {
 				b, ok := v.ballotOf(st.Number)
@@ -228,7 +316,23 @@ func DraftMinutes(s *State, loc *time.Location) *Minutes {
 					vm.Abstain = append(vm.Abstain, voter)
 				case NotVoting:
 					vm.NotVoting = append(vm.NotVoting, voter)
+				case ForCandidate:
+					byCandidate[b.Candidate] = append(byCandidate[b.Candidate], voter)
+				case BlankPaper:
+					vm.Blank = append(vm.Blank, voter)
 				}
+			}
+			for _, c := range v.Candidates {
+				if vs := byCandidate[c]; len(vs) > 0 {
+					vm.ForCandidates = append(vm.ForCandidates, CandidateVoters{Candidate: ref(c), Voters: vs})
+				}
+			}
+			if e := v.Election; e != nil {
+				vm.Election = roundMinutes(*e, ref)
+			}
+			for _, c := range v.Corrections {
+				vm.Corrections = append(vm.Corrections, CorrectionMinutes{From: ballotMinutes(c.From, ref), To: ballotMinutes(c.To, ref),
+					Reason: c.Reason, At: in(c.At), By: c.By})
 			}
 			im.Votes = append(im.Votes, vm)
 		}
@@ -251,6 +355,56 @@ func DraftMinutes(s *State, loc *time.Location) *Minutes {
 	for _, b := range s.bleeps {
 		b.From, b.To = in(b.From), in(b.To)
 		m.Bleeps = append(m.Bleeps, b)
+	}
+	for _, p := range sess.Suspensions {
+		p.From, p.To = in(p.From), in(p.To)
+		m.Suspensions = append(m.Suspensions, p)
+	}
+	for _, c := range sess.ClosedDoors {
+		c.Requesters = slices.Clone(c.Requesters)
+		c.From, c.To = in(c.From), in(c.To)
+		m.ClosedDoors = append(m.ClosedDoors, c)
+	}
+	m.ClosedFor, m.ClosingQuorum, m.SecondConvocationFrom = sess.ClosedFor, sess.ClosingQuorum, in(sess.SecondConvocationFrom)
+	return m
+}
+
+// quorumIncidents copies an item's quorum incidents with their times in the minutes' zone.
+func quorumIncidents(list []QuorumIncident, in func(time.Time) time.Time) []QuorumIncident {
+	var out []QuorumIncident
+	for _, q := range list {
+		q.At = in(q.At)
+		out = append(out, q)
+	}
+	return out
+}
+
+func refs(seats []int, ref func(int) MemberRef) []MemberRef {
+	var out []MemberRef
+	for _, n := range seats {
+		out = append(out, ref(n))
+	}
+	return out
+}
+
+func roundMinutes(e ElectionResult, ref func(int) MemberRef) *RoundMinutes {
+	r := &RoundMinutes{Voters: e.Voters, Blank: e.Blank, Spoilt: e.Spoilt, Cast: e.Cast, Required: e.Required,
+		Tied: refs(e.Tied, ref), ByAge: e.ByAge}
+	for _, c := range e.Votes {
+		r.Votes = append(r.Votes, CandidateCount{MemberRef: ref(c.Seat), Votes: c.Votes})
+	}
+	if e.Elected != 0 {
+		el := ref(e.Elected)
+		r.Elected = &el
+	}
+	return r
+}
+
+func ballotMinutes(b Ballot, ref func(int) MemberRef) BallotMinutes {
+	m := BallotMinutes{Member: ref(b.Seat), Choice: b.Choice}
+	if b.Candidate != 0 {
+		c := ref(b.Candidate)
+		m.Candidate = &c
 	}
 	return m
 }

@@ -23,9 +23,42 @@ type Profile struct {
 	Remote    RemoteRule
 	Votes     VoteRule
 	Broadcast BroadcastRule
+	// Items is the closed list of agenda item kinds with their rules.
+	Items      []ItemKind
+	Elections  ElectionRule
+	ClosedDoor ClosedDoorRule
 	// Convocation is the legal delay of the convocation (convocation.go); nil when the
 	// profile sets none.
 	Convocation *ConvocationRule
+}
+
+// ElectionRule is how elections and nominations are decided.
+type ElectionRule struct {
+	// AbsoluteRounds is the number of rounds that need an absolute majority of the votes cast;
+	// the next round is decided by relative majority, and is the last.
+	AbsoluteRounds int
+	// Tie says who wins a tie in the last round.
+	Tie TieBreak
+	// ListMethod shares the seats of a list election.
+	ListMethod ListMethod
+}
+
+// TieBreak settles a tie between candidates.
+type TieBreak string
+
+const TieEldest TieBreak = "eldest"
+
+// ListMethod shares seats between lists.
+type ListMethod string
+
+const LargestRemainder ListMethod = "largest-remainder"
+
+// ClosedDoorRule is how the body decides to sit in private.
+type ClosedDoorRule struct {
+	// Requesters is how many members may ask for it (the chair may ask alone).
+	Requesters int
+	// Majority of the members present or represented needed to decide it.
+	Majority Fraction
 }
 
 // Fraction is a share such as 1/2 or 1/3, kept exact so that thresholds on
@@ -95,6 +128,9 @@ type QuorumRule struct {
 	// WaivedOnSecondConvocation: a session convened again for want of a
 	// quorum deliberates whatever the attendance.
 	WaivedOnSecondConvocation bool
+	// SecondConvocationDays is the least number of days between a sitting closed for want of
+	// a quorum and the second convocation's sitting.
+	SecondConvocationDays int
 }
 
 // GiverArrival says what becomes of a proxy when its giver turns up.
@@ -117,9 +153,6 @@ type RemoteRule struct {
 	Allowed bool
 	// VoteModes allowed while at least one remote member takes part.
 	VoteModes []VoteMode
-	// InPersonOnly lists item kinds that cannot be voted while remote
-	// members take part.
-	InPersonOnly []string
 	// DepartureGrace is how long a lost connection may last before the
 	// caller records a departure. council itself never waits.
 	DepartureGrace time.Duration
@@ -187,6 +220,9 @@ type VoteRule struct {
 	Majority     MajorityRule
 	CastingVote  CastingVote
 	SecretBallot SecretBallotRule
+	// PublicRequest is the share of members present who may require a vote by name (at
+	// least that share).
+	PublicRequest Fraction
 }
 
 type BroadcastRule struct {
@@ -206,6 +242,7 @@ type profileFile struct {
 		Counts                    *string `yaml:"counts"`
 		RemoteCounts              *bool   `yaml:"remote_counts"`
 		WaivedOnSecondConvocation *bool   `yaml:"waived_on_second_convocation"`
+		SecondConvocationDays     *int    `yaml:"second_convocation_days"`
 	} `yaml:"quorum"`
 	Proxies *struct {
 		PerHolder      *int    `yaml:"per_holder"`
@@ -214,7 +251,6 @@ type profileFile struct {
 	Remote *struct {
 		Allowed        *bool     `yaml:"allowed"`
 		VoteModes      *[]string `yaml:"vote_modes"`
-		InPersonOnly   *[]string `yaml:"in_person_only"`
 		DepartureGrace *string   `yaml:"departure_grace"`
 	} `yaml:"remote"`
 	Votes *struct {
@@ -229,10 +265,23 @@ type profileFile struct {
 			Request    *string `yaml:"request"`
 			WithRemote *string `yaml:"with_remote"`
 		} `yaml:"secret_ballot"`
+		PublicVote *struct {
+			Request *string `yaml:"request"`
+		} `yaml:"public_vote"`
 	} `yaml:"votes"`
 	Broadcast *struct {
 		Required *bool `yaml:"required"`
 	} `yaml:"broadcast"`
+	Items     *[]itemKindFile `yaml:"items"`
+	Elections *struct {
+		AbsoluteRounds *int    `yaml:"absolute_rounds"`
+		Tie            *string `yaml:"tie"`
+		ListMethod     *string `yaml:"list_method"`
+	} `yaml:"elections"`
+	ClosedDoor *struct {
+		Requesters *int    `yaml:"requesters"`
+		Majority   *string `yaml:"majority"`
+	} `yaml:"closed_door"`
 	Convocation *ConvocationRule `yaml:"convocation"`
 }
 
@@ -261,6 +310,18 @@ func boolean(c *profileCheck, field string, p *bool) bool {
 	if p == nil {
 		c.missing(field)
 		return false
+	}
+	return *p
+}
+
+// count reads a whole number that may not be negative.
+func count(c *profileCheck, field string, p *int) int {
+	if p == nil {
+		c.missing(field)
+		return 0
+	}
+	if *p < 0 {
+		c.bad(field, "%d is negative", *p)
 	}
 	return *p
 }
@@ -340,6 +401,7 @@ func ParseProfile(data []byte) (*Profile, error) {
 			Counts:                    oneOf(&c, "quorum.counts", q.Counts, CountPresent, CountPresentOrRepresented),
 			RemoteCounts:              boolean(&c, "quorum.remote_counts", q.RemoteCounts),
 			WaivedOnSecondConvocation: boolean(&c, "quorum.waived_on_second_convocation", q.WaivedOnSecondConvocation),
+			SecondConvocationDays:     count(&c, "quorum.second_convocation_days", q.SecondConvocationDays),
 		}
 	}
 
@@ -361,16 +423,6 @@ func ParseProfile(data []byte) (*Profile, error) {
 	} else {
 		p.Remote.Allowed = boolean(&c, "remote.allowed", r.Allowed)
 		p.Remote.VoteModes = modes(&c, "remote.vote_modes", r.VoteModes)
-		if r.InPersonOnly == nil {
-			c.missing("remote.in_person_only")
-		} else {
-			for i, k := range *r.InPersonOnly {
-				if strings.TrimSpace(k) == "" {
-					c.bad(fmt.Sprintf("remote.in_person_only[%d]", i), "empty item kind")
-				}
-			}
-			p.Remote.InPersonOnly = slices.Clone(*r.InPersonOnly)
-		}
 		if g := str(&c, "remote.departure_grace", r.DepartureGrace); g != "" {
 			d, err := time.ParseDuration(g)
 			if err != nil || d < 0 {
@@ -411,6 +463,11 @@ func ParseProfile(data []byte) (*Profile, error) {
 				WithRemote: oneOf(&c, "votes.secret_ballot.with_remote", s.WithRemote, SecretPostpones, SecretRefused),
 			}
 		}
+		if pv := v.PublicVote; pv == nil {
+			c.missing("votes.public_vote")
+		} else {
+			p.Votes.PublicRequest = fraction(&c, "votes.public_vote.request", pv.Request)
+		}
 		for _, m := range p.Remote.VoteModes {
 			if v.Modes != nil && !slices.Contains(p.Votes.Modes, m) {
 				c.bad("remote.vote_modes", "%q is not in votes.modes", m)
@@ -424,6 +481,24 @@ func ParseProfile(data []byte) (*Profile, error) {
 		p.Broadcast.Required = boolean(&c, "broadcast.required", b.Required)
 	}
 
+	p.Items = parseKinds(&c, f.Items)
+	if e := f.Elections; e == nil {
+		c.missing("elections")
+	} else {
+		p.Elections = ElectionRule{
+			AbsoluteRounds: count(&c, "elections.absolute_rounds", e.AbsoluteRounds),
+			Tie:            oneOf(&c, "elections.tie", e.Tie, TieEldest),
+			ListMethod:     oneOf(&c, "elections.list_method", e.ListMethod, LargestRemainder),
+		}
+	}
+	if cd := f.ClosedDoor; cd == nil {
+		c.missing("closed_door")
+	} else {
+		p.ClosedDoor = ClosedDoorRule{
+			Requesters: count(&c, "closed_door.requesters", cd.Requesters),
+			Majority:   fraction(&c, "closed_door.majority", cd.Majority),
+		}
+	}
 	if cv := f.Convocation; cv != nil {
 		if cv.ClearDays < 1 || cv.EmergencyClearDays < 0 || cv.EmergencyClearDays > cv.ClearDays ||
 			(cv.FromPopulation > 0) != (cv.ClearDaysFrom > 0) {
@@ -442,8 +517,8 @@ func ParseProfile(data []byte) (*Profile, error) {
 	return p, nil
 }
 
-// inPersonOnly reports whether items of this kind cannot be voted with
-// remote members taking part.
+// inPersonOnly reports whether items of this kind are taken in person only.
 func (p *Profile) inPersonOnly(kind string) bool {
-	return kind != "" && slices.Contains(p.Remote.InPersonOnly, kind)
+	k, ok := p.Kind(kind)
+	return ok && k.InPerson
 }

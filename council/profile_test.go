@@ -45,7 +45,7 @@ func TestShippedProfilesSayWhatTheLawSays(t *testing.T) {
 		{"communes do not meet remotely", !commune.Remote.Allowed},
 		{"L5211-11-1: remote allowed and counted", epci.Remote.Allowed && epci.Quorum.RemoteCounts},
 		{"L5211-11-1: roll call or electronic only", len(epci.Remote.VoteModes) == 2},
-		{"L5211-11-1: budget in person", strings.Contains(strings.Join(epci.Remote.InPersonOnly, ","), "budget")},
+		{"L5211-11-1: budget in person", func() bool { k, ok := epci.Kind("budget-primitif"); return ok && k.InPerson }()},
 		{"L5211-11-1: secret request postpones", epci.Votes.SecretBallot.WithRemote == council.SecretPostpones},
 		{"L5211-11-1: live broadcast", epci.Broadcast.Required},
 		{"loi 2020-290 art. 10: a third, present or represented, two proxies", emergency.Quorum.Fraction == council.Fraction{Num: 1, Den: 3} &&

@@ -176,6 +176,17 @@ func copyItem(it *Item) Item {
 		sb.Remote = slices.Clone(sb.Remote)
 		c.SecretBallot = &sb
 	}
+	if it.PublicVote != nil {
+		pv := *it.PublicVote
+		pv.Requesters = slices.Clone(pv.Requesters)
+		c.PublicVote = &pv
+	}
+	if it.PublicDecided != nil {
+		d := *it.PublicDecided
+		c.PublicDecided = &d
+	}
+	c.Candidates = slices.Clone(it.Candidates)
+	c.QuorumIncidents = slices.Clone(it.QuorumIncidents)
 	return c
 }
 
@@ -184,7 +195,15 @@ func copyVote(v *Vote) Vote {
 	c.Ballots = slices.Clone(v.Ballots)
 	if v.Tally != nil {
 		t := *v.Tally
+		t.Candidates = slices.Clone(t.Candidates)
 		c.Tally = &t
+	}
+	c.Candidates = slices.Clone(v.Candidates)
+	c.Corrections = slices.Clone(v.Corrections)
+	if v.Election != nil {
+		e := *v.Election
+		e.Votes, e.Tied = slices.Clone(e.Votes), slices.Clone(e.Tied)
+		c.Election = &e
 	}
 	if v.Result != nil {
 		r := *v.Result

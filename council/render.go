@@ -44,9 +44,37 @@ type Labels struct {
 	ByProxyF                                                string // voter, holder
 	Speaking, SpeechesF                                     string // count
 
+	// Elections (CGCT L2121-21). RoundF heads a round (its number); its facts are the
+	// candidates, the voters, the blank and the spoilt papers apart, the votes cast, the absolute
+	// majority, and each candidate's votes (CandidateVotesF: count); a public round names the
+	// papers (VotedForF: candidate). Its outcome: elected at the absolute majority
+	// (ElectedAbsoluteF: name, votes, required, cast), at the relative majority
+	// (ElectedRelativeF: name, votes), as the eldest of those tied (ElectedEldestF: name, votes,
+	// the tied), nobody at the absolute majority (NoAbsoluteMajorityF: required), or a tie the
+	// roster's birth dates cannot settle (TieUnsettledF: votes, the tied). Elected heads the
+	// item's outcome.
+	RoundF, Candidates, Voters, BlankPapers, SpoiltPapers, AbsoluteMajority, CandidateVotesF, VotedForF string
+	ElectedAbsoluteF, ElectedRelativeF, ElectedEldestF, NoAbsoluteMajorityF, TieUnsettledF, Elected     string
+	// PublicVote heads a public vote by name asked by members (PublicRequestedF: time, names,
+	// count, present) or decided unanimously instead of a secret ballot (PublicDecidedF:
+	// present, time).
+	PublicVote, PublicRequestedF, PublicDecidedF string
+	// Correction heads a ballot the clerk corrected (CorrectionF: as keyed, as corrected, time,
+	// who, reason), each ballot written BallotF (member, choice) with its choice in words;
+	// ChoiceCandidateF names an election paper's candidate; ClerkRole says who the clerk is.
+	Correction, CorrectionF, BallotF, ClerkRole                                             string
+	ChoiceFor, ChoiceAgainst, ChoiceAbstain, ChoiceNotVoting, ChoiceBlank, ChoiceCandidateF string
+
 	// Broadcast heads the passages cut from the public broadcast; BleepF phrases one (from,
 	// to, both in BleepTimeLayout: to the second, as a viewer would look for them).
 	Broadcast, BleepF, BleepTimeLayout string
+	// Incidents heads the sitting's suspensions, closed-door votes and closing for lack of a
+	// quorum. SuspendedF: from, to; ClosedDoorAdoptedF: for, against, required, counted, from,
+	// to; ClosedDoorRejectedF: for, against, required, counted, time; ClosedNoQuorumF: time,
+	// quorum, date of the second convocation; QuorumLost and QuorumRegained label an item's
+	// incident (QuorumIncidentF: time, quorum).
+	Incidents, SuspendedF, ReasonF, ClosedDoorAdoptedF, ClosedDoorRejectedF, ClosedNoQuorumF string
+	QuorumLost, QuorumRegained, QuorumIncidentF, Referred                                    string
 
 	// The chapters of the session's recording, so that a viewer of the archive can jump to a
 	// moment: the opening (session title), each item opened (number, title), each vote opened
@@ -63,6 +91,12 @@ type Labels struct {
 	// A roster file's line errors, shown to the clerk who imported it: the line and column,
 	// then the value; the field counts; the seat and the line it first appeared on.
 	RosterSeatF, RosterFieldsF, RosterTwiceF string
+	// The roster file's other faults: a birth date that is no date (line, column, value); a
+	// header's unknown column or one named twice (column, header); a required column missing
+	// (its name); a misplaced quote (line, column) or another fault of the CSV (line, column,
+	// the reader's reason); a file not read (the reason), not text, empty, or with no seat.
+	RosterBornF, RosterColumnUnknownF, RosterColumnTwiceF, RosterColumnMissingF, RosterQuoteF, RosterCSVF string
+	RosterReadF, RosterNotText, RosterEmpty, RosterNoSeat                                                 string
 	// ConvocationLateF warns that a convocation is late: the day it is (or would be) sent,
 	// the clear days it leaves, the clear days required, the last day to send it.
 	ConvocationLateF string
@@ -79,6 +113,25 @@ func LabelsFor(lang string) (Labels, error) {
 		return EnglishLabels(), nil
 	}
 	return Labels{}, fmt.Errorf("%q: use fr or en", lang)
+}
+
+// kindName names a profile's item kind in the minutes' language; a kind it does not know keeps
+// the profile's name.
+func (l *Labels) kindName(kind string) string {
+	if l.Lang != "fr" {
+		return kind
+	}
+	switch kind {
+	case "deliberation":
+		return "délibération"
+	case "budget-primitif":
+		return "budget primitif"
+	case "compte-administratif":
+		return "compte administratif"
+	case "election":
+		return "élection"
+	}
+	return kind
 }
 
 // FrenchLabels writes the procès-verbal in French.
@@ -110,7 +163,28 @@ func FrenchLabels() Labels {
 		Blank: "Blancs ou nuls", Cast: "Suffrages exprimés", Required: "Majorité requise",
 		Adopted: "Adopté", Rejected: "Rejeté", CastingVote: "voix prépondérante du président",
 		ByProxyF: "%s (pouvoir à %s)", Speaking: "Temps de parole", SpeechesF: "%d intervention(s)",
+		RoundF: "tour de scrutin n° %d", Candidates: "Candidats", Voters: "Votants", BlankPapers: "Bulletins blancs",
+		SpoiltPapers: "Bulletins nuls", AbsoluteMajority: "Majorité absolue", CandidateVotesF: "%d voix", VotedForF: "Pour %s",
+		ElectedAbsoluteF:    "%s est élu(e) à la majorité absolue : %d voix, %d requises sur %d suffrages exprimés",
+		ElectedRelativeF:    "%s est élu(e) à la majorité relative (CGCT L2121-21) : %d voix",
+		ElectedEldestF:      "%s est élu(e) au bénéfice de l'âge : %d voix chacun pour %s, l'élection est acquise au plus âgé (CGCT L2121-21)",
+		NoAbsoluteMajorityF: "Aucun candidat n'obtient la majorité absolue (%d voix requises) : un nouveau tour est nécessaire",
+		TieUnsettledF:       "Égalité de voix (%d chacun) entre %s : le plus âgé ne peut être désigné, une date de naissance manquant au tableau ou étant commune",
+		Elected:             "Élu(e)",
+		PublicVote:          "Scrutin public",
+		PublicRequestedF:    "demandé à %s par %s, soit %d des %d membres présents (CGCT L2121-21) : chaque vote est inscrit au nom de son auteur",
+		PublicDecidedF:      "le conseil a décidé à l'unanimité des %d membres présents, à %s, de ne pas procéder au scrutin secret (CGCT L2121-21)",
+		Correction:          "Correction", CorrectionF: "bulletin saisi « %s » corrigé en « %s » à %s par %s ; motif : %s", BallotF: "%s : %s",
+		ClerkRole: "secrétariat de séance",
+		ChoiceFor: "pour", ChoiceAgainst: "contre", ChoiceAbstain: "abstention", ChoiceNotVoting: "ne prend pas part au vote",
+		ChoiceBlank: "bulletin blanc", ChoiceCandidateF: "vote pour %s",
 		Broadcast: "Diffusion publique", BleepTimeLayout: "15:04:05",
+		Incidents: "Incidents de séance", SuspendedF: "Séance suspendue de %s à %s", ReasonF: " (motif : %s)",
+		ClosedDoorAdoptedF:  "Huis clos (CGCT L2121-18) voté par %d voix contre %d (%d requises sur %d membres présents ou représentés) : séance à huis clos de %s à %s",
+		ClosedDoorRejectedF: "Huis clos (CGCT L2121-18) rejeté : %d voix pour, %d contre (%d requises sur %d membres présents ou représentés), à %s",
+		ClosedNoQuorumF:     "Séance close faute de quorum à %s (%s) ; seconde convocation (CGCT L2121-17), sans condition de quorum, à partir du %s",
+		QuorumLost:          "Quorum perdu", QuorumRegained: "Quorum retrouvé", QuorumIncidentF: "%s : %s",
+		Referred:       "quorum non atteint : renvoyé à la seconde convocation (CGCT L2121-17)",
 		BleepF:         "Diffusion publique interrompue de %s à %s (à la demande de la présidence)",
 		ChapterOpenedF: "Ouverture de la séance %s", ChapterItemF: "Point %d : %s", ChapterVoteF: "Vote : %s",
 		ChapterAdoptedF:  "Résultat : adopté (%d pour, %d contre, %d abstentions)",
@@ -119,11 +193,21 @@ func FrenchLabels() Labels {
 		ChapterResumedF: "%s (suite)", ChapterResumed: "Suite",
 		Integrity: "Intégrité du journal", SealJournalF: "%s, %d entrées", SealHash: "Empreinte SHA-256 de la dernière entrée",
 		SealSignatureF: "Signature Ed25519 (clé %s)", SealUnsigned: "Signature : aucune, le journal n'est pas signé",
-		SealPublicKey:    "Clé publique",
-		RosterSeatF:      "ligne %d, colonne %d : le siège %q n'est pas un nombre entier positif",
-		RosterFieldsF:    "ligne %d : %d champs, l'en-tête en a %d",
-		RosterTwiceF:     "ligne %d : le siège %q figure deux fois (déjà ligne %d)",
-		ConvocationLateF: "convocation tardive : envoyée le %s, elle laisse %d jour(s) franc(s) avant la séance, il en faut %d (envoi au plus tard le %s)",
+		SealPublicKey:        "Clé publique",
+		RosterSeatF:          "ligne %d, colonne %d : le siège %q n'est pas un nombre entier positif",
+		RosterFieldsF:        "ligne %d : %d champs, l'en-tête en a %d",
+		RosterTwiceF:         "ligne %d : le siège %q figure deux fois (déjà ligne %d)",
+		RosterBornF:          "ligne %d, colonne %d : la date de naissance %q n'est pas une date comme 27/03/1961 ou 1961-03-27",
+		RosterColumnUnknownF: "ligne 1, colonne %d : colonne %q inconnue (colonnes possibles : siège, nom, groupe, fonction, date de naissance, courriel, téléphone)",
+		RosterColumnTwiceF:   "ligne 1, colonne %d : la colonne %q figure deux fois",
+		RosterColumnMissingF: "ligne 1 : il manque la colonne %q (l'en-tête doit nommer le siège et le nom ; groupe, fonction, date de naissance, courriel et téléphone sont facultatifs)",
+		RosterQuoteF:         "ligne %d, colonne %d : guillemet mal placé (un champ qui contient un guillemet s'écrit entre guillemets, le guillemet doublé)",
+		RosterCSVF:           "ligne %d, colonne %d : le fichier CSV est mal formé (%v)",
+		RosterReadF:          "le fichier des membres n'a pu être lu : %v",
+		RosterNotText:        "le fichier n'est pas du texte UTF-8 (enregistrez le tableur au format « CSV UTF-8 »)",
+		RosterEmpty:          "le fichier est vide (il faut une ligne d'en-tête : siège, nom, groupe, fonction)",
+		RosterNoSeat:         "aucun siège après la ligne d'en-tête",
+		ConvocationLateF:     "convocation tardive : envoyée le %s, elle laisse %d jour(s) franc(s) avant la séance, il en faut %d (envoi au plus tard le %s)",
 	}
 }
 
@@ -156,7 +240,28 @@ func EnglishLabels() Labels {
 		Blank: "Blank or spoilt", Cast: "Votes cast", Required: "Needed to pass",
 		Adopted: "Adopted", Rejected: "Rejected", CastingVote: "chair's casting vote",
 		ByProxyF: "%s (proxy to %s)", Speaking: "Speaking time", SpeechesF: "%d speech(es)",
+		RoundF: "round %d", Candidates: "Candidates", Voters: "Voters", BlankPapers: "Blank papers",
+		SpoiltPapers: "Spoilt papers", AbsoluteMajority: "Absolute majority", CandidateVotesF: "%d vote(s)", VotedForF: "For %s",
+		ElectedAbsoluteF:    "%s is elected by an absolute majority: %d votes, %d needed of %d cast",
+		ElectedRelativeF:    "%s is elected by a relative majority (CGCT L2121-21): %d votes",
+		ElectedEldestF:      "%s is elected as the eldest: %d votes each for %s, and a tie goes to the eldest (CGCT L2121-21)",
+		NoAbsoluteMajorityF: "No candidate has the absolute majority (%d votes needed): a further round is needed",
+		TieUnsettledF:       "A tie (%d votes each) between %s: the eldest cannot be named, a birth date being missing from the roster or shared",
+		Elected:             "Elected",
+		PublicVote:          "Public vote",
+		PublicRequestedF:    "requested at %s by %s, %d of the %d members present (CGCT L2121-21): each vote is recorded under its voter's name",
+		PublicDecidedF:      "the council decided unanimously, %d members present, at %s, not to vote by secret ballot (CGCT L2121-21)",
+		Correction:          "Correction", CorrectionF: "ballot keyed “%s” corrected to “%s” at %s by %s; reason: %s", BallotF: "%s: %s",
+		ClerkRole: "clerk",
+		ChoiceFor: "for", ChoiceAgainst: "against", ChoiceAbstain: "abstention", ChoiceNotVoting: "not voting",
+		ChoiceBlank: "blank paper", ChoiceCandidateF: "a vote for %s",
 		Broadcast: "Public broadcast", BleepTimeLayout: "15:04:05",
+		Incidents: "Incidents of the sitting", SuspendedF: "Sitting suspended from %s to %s", ReasonF: " (reason: %s)",
+		ClosedDoorAdoptedF:  "Closed-door sitting (CGCT L2121-18) voted by %d to %d (%d required of %d members present or represented): held in private from %s to %s",
+		ClosedDoorRejectedF: "Closed-door sitting (CGCT L2121-18) rejected: %d for, %d against (%d required of %d members present or represented), at %s",
+		ClosedNoQuorumF:     "Sitting closed for lack of a quorum at %s (%s); second convocation (CGCT L2121-17), with no quorum required, from %s",
+		QuorumLost:          "Quorum lost", QuorumRegained: "Quorum regained", QuorumIncidentF: "%s: %s",
+		Referred:       ReferredForLackOfQuorum,
 		BleepF:         "Public broadcast interrupted from %s to %s (at the chair's request)",
 		ChapterOpenedF: "Opening of the session %s", ChapterItemF: "Item %d: %s", ChapterVoteF: "Vote: %s",
 		ChapterAdoptedF:  "Result: adopted (%d for, %d against, %d abstentions)",
@@ -165,11 +270,21 @@ func EnglishLabels() Labels {
 		ChapterResumedF: "%s (continued)", ChapterResumed: "Continued",
 		Integrity: "Journal integrity", SealJournalF: "%s, %d entries", SealHash: "SHA-256 hash of the last entry",
 		SealSignatureF: "Ed25519 signature (key %s)", SealUnsigned: "Signature: none, the journal is not signed",
-		SealPublicKey:    "Public key",
-		RosterSeatF:      "line %d, column %d: seat %q is not a positive whole number",
-		RosterFieldsF:    "line %d: %d fields, the header has %d",
-		RosterTwiceF:     "line %d: seat %q appears twice (first on line %d)",
-		ConvocationLateF: "late convocation: sent on %s, it leaves %d clear day(s) before the sitting, %d are required (send it by %s)",
+		SealPublicKey:        "Public key",
+		RosterSeatF:          "line %d, column %d: seat %q is not a positive whole number",
+		RosterFieldsF:        "line %d: %d fields, the header has %d",
+		RosterTwiceF:         "line %d: seat %q appears twice (first on line %d)",
+		RosterBornF:          "line %d, column %d: birth date %q is not a date like 1961-03-27 or 27/03/1961",
+		RosterColumnUnknownF: "line 1, column %d: unknown column %q (expected seat, name, group, role, born, email, phone)",
+		RosterColumnTwiceF:   "line 1, column %d: column %q appears twice",
+		RosterColumnMissingF: "line 1: column %q is missing (header must name seat and name; group, role, born, email and phone are optional)",
+		RosterQuoteF:         "line %d, column %d: misplaced quote (a field containing a quote is written between quotes, the quote doubled)",
+		RosterCSVF:           "line %d, column %d: the CSV file is malformed (%v)",
+		RosterReadF:          "the roster file could not be read: %v",
+		RosterNotText:        "the file is not UTF-8 text (export the spreadsheet as CSV UTF-8)",
+		RosterEmpty:          "the file is empty (expected a header row: seat, name, group, role)",
+		RosterNoSeat:         "no seat after the header row",
+		ConvocationLateF:     "late convocation: sent on %s, it leaves %d clear day(s) before the sitting, %d are required (send it by %s)",
 	}
 }
 
@@ -186,6 +301,7 @@ type doc struct {
 	Speaking  string
 	Speakers  []pair
 	Broadcast *section // nil: the broadcast was never cut
+	Incidents *section // nil: the sitting ran without suspension, closed doors or closing for lack of quorum
 	Seal      *sealDoc // nil: no journal seal given
 }
 
@@ -210,10 +326,11 @@ type itemDoc struct {
 }
 
 type voteDoc struct {
-	Heading string
-	Facts   []pair
-	Names   []pair // choice label, names
-	Result  string
+	Heading     string
+	Facts       []pair
+	Names       []pair // choice label, names
+	Corrections []pair
+	Result      string
 }
 
 func (l Labels) date(t time.Time) string {
@@ -355,8 +472,10 @@ func (m *Minutes) phrase(l Labels) doc {
 	for _, it := range m.Items {
 		id := itemDoc{Heading: fmt.Sprintf("%s %s — %s", l.Item, it.ID, it.Title)}
 		f := func(label, value string) { id.Facts = append(id.Facts, pair{label, value}) }
-		if it.Kind != "" {
-			kind := it.Kind
+		// An ordinary deliberation needs no word on its nature; other kinds are named in the
+		// minutes' language (a kind the labels do not know keeps the profile's name).
+		if it.Kind != "" && it.Kind != DefaultKind {
+			kind := l.kindName(it.Kind)
 			if it.InPersonOnly {
 				kind += " (" + l.InPersonOnly + ")"
 			}
@@ -367,6 +486,13 @@ func (m *Minutes) phrase(l Labels) doc {
 		}
 		if it.Quorum != nil {
 			f(l.Quorum, l.quorum(*it.Quorum))
+		}
+		for _, q := range it.QuorumIncidents {
+			label := l.QuorumRegained
+			if q.Lost {
+				label = l.QuorumLost
+			}
+			f(label, fmt.Sprintf(l.QuorumIncidentF, l.clock(q.At), l.quorum(q.Quorum)))
 		}
 		secretPostponed := false
 		if sb := it.SecretBallot; sb != nil {
@@ -380,14 +506,30 @@ func (m *Minutes) phrase(l Labels) doc {
 				f(l.Postponed, fmt.Sprintf(l.SecretPostponedF, strings.Join(names, ", ")))
 			}
 		}
+		if pv := it.PublicVote; pv != nil {
+			f(l.PublicVote, fmt.Sprintf(l.PublicRequestedF, l.clock(pv.At), names(pv.Requesters), len(pv.Requesters), pv.Present))
+		}
+		if d := it.PublicDecided; d != nil {
+			f(l.PublicVote, fmt.Sprintf(l.PublicDecidedF, d.Present, l.clock(d.At)))
+		}
 		if it.Status == StatusPostponed && !secretPostponed {
-			f(l.Postponed, it.PostponeReason)
+			reason := it.PostponeReason
+			if reason == ReferredForLackOfQuorum {
+				reason = l.Referred
+			}
+			f(l.Postponed, reason)
 		}
 		if !it.ClosedAt.IsZero() {
 			f(l.Closed, l.clock(it.ClosedAt))
 		}
+		if it.Elected != nil {
+			f(l.Elected, it.Elected.Name)
+		}
 		for _, v := range it.Votes {
 			vd := voteDoc{Heading: l.Vote + " " + v.ID}
+			if v.Round > 0 {
+				vd.Heading += " — " + fmt.Sprintf(l.RoundF, v.Round)
+			}
 			vf := func(label, value string) { vd.Facts = append(vd.Facts, pair{label, value}) }
 			if v.Question != "" {
 				vf(l.Question, v.Question)
@@ -396,7 +538,22 @@ func (m *Minutes) phrase(l Labels) doc {
 			vf(l.Opened, l.clock(v.OpenedAt))
 			vf(l.Quorum, l.quorum(v.Quorum))
 			vf(l.Closed, l.clock(v.ClosedAt))
-			names := func(label string, vs []Voter) {
+			if len(v.Candidates) > 0 {
+				vf(l.Candidates, names(v.Candidates))
+			}
+			if e := v.Election; e != nil {
+				vf(l.Voters, fmt.Sprint(e.Voters))
+				vf(l.BlankPapers, fmt.Sprint(e.Blank))
+				vf(l.SpoiltPapers, fmt.Sprint(e.Spoilt))
+				vf(l.Cast, fmt.Sprint(e.Cast))
+				if e.Required > 0 {
+					vf(l.AbsoluteMajority, fmt.Sprint(e.Required))
+				}
+				for _, c := range e.Votes {
+					vf(c.Name, fmt.Sprintf(l.CandidateVotesF, c.Votes))
+				}
+			}
+			voters := func(label string, vs []Voter) {
 				if len(vs) == 0 {
 					return
 				}
@@ -409,11 +566,20 @@ func (m *Minutes) phrase(l Labels) doc {
 				}
 				vd.Names = append(vd.Names, pair{fmt.Sprintf("%s (%d)", label, len(vs)), strings.Join(ns, ", ")})
 			}
-			names(l.For, v.For)
-			names(l.Against, v.Against)
-			names(l.Abstain, v.Abstain)
-			names(l.NotVoting, v.NotVoting)
-			if r := v.Result; r != nil {
+			voters(l.For, v.For)
+			voters(l.Against, v.Against)
+			voters(l.Abstain, v.Abstain)
+			for _, c := range v.ForCandidates {
+				voters(fmt.Sprintf(l.VotedForF, c.Candidate.Name), c.Voters)
+			}
+			voters(l.BlankPapers, v.Blank)
+			voters(l.NotVoting, v.NotVoting)
+			for _, c := range v.Corrections {
+				vd.Corrections = append(vd.Corrections, pair{l.Correction, l.correction(c)})
+			}
+			if e := v.Election; e != nil {
+				vd.Result = l.electionOutcome(*e)
+			} else if r := v.Result; r != nil {
 				verdict := l.Rejected
 				if r.Adopted {
 					verdict = l.Adopted
@@ -446,6 +612,7 @@ func (m *Minutes) phrase(l Labels) doc {
 			d.Broadcast.Lines = append(d.Broadcast.Lines, fmt.Sprintf(f, b.From.Format(layout), b.To.Format(layout)))
 		}
 	}
+	d.Incidents = l.incidents(m)
 	if m.Seal != nil {
 		d.Seal = m.Seal.phrase(l)
 	}
@@ -467,6 +634,92 @@ func (s *JournalSeal) phrase(l Labels) *sealDoc {
 		d.Codes = append(d.Codes, pair{cmp.Or(l.SealPublicKey, fr.SealPublicKey), s.PublicKey})
 	}
 	return d
+}
+
+// names lists members by name: "Anne Maire, Bruno Adjoint".
+func names(ms []MemberRef) string {
+	ns := make([]string, len(ms))
+	for i, m := range ms {
+		ns[i] = m.Name
+	}
+	return strings.Join(ns, ", ")
+}
+
+// electionOutcome says whom a round elected and by which rule of CGCT L2121-21, or why it
+// elected nobody.
+func (l Labels) electionOutcome(e RoundMinutes) string {
+	top := 0
+	if len(e.Votes) > 0 {
+		top = e.Votes[0].Votes
+	}
+	switch {
+	case e.Elected != nil && e.ByAge:
+		return fmt.Sprintf(l.ElectedEldestF, e.Elected.Name, top, names(e.Tied))
+	case e.Elected != nil && e.Required > 0:
+		return fmt.Sprintf(l.ElectedAbsoluteF, e.Elected.Name, top, e.Required, e.Cast)
+	case e.Elected != nil:
+		return fmt.Sprintf(l.ElectedRelativeF, e.Elected.Name, top)
+	case len(e.Tied) > 0:
+		return fmt.Sprintf(l.TieUnsettledF, top, names(e.Tied))
+	}
+	return fmt.Sprintf(l.NoAbsoluteMajorityF, e.Required)
+}
+
+// correction phrases a corrected ballot: both values, when, who and why.
+func (l Labels) correction(c CorrectionMinutes) string {
+	who := c.By.Identity
+	if c.By.Role == RoleClerk {
+		who = strings.TrimSpace(who + " (" + l.ClerkRole + ")")
+	}
+	return fmt.Sprintf(l.CorrectionF, l.ballot(c.From), l.ballot(c.To), l.clock(c.At), who, c.Reason)
+}
+
+func (l Labels) ballot(b BallotMinutes) string {
+	var choice string
+	switch b.Choice {
+	case For:
+		choice = l.ChoiceFor
+	case Against:
+		choice = l.ChoiceAgainst
+	case Abstain:
+		choice = l.ChoiceAbstain
+	case NotVoting:
+		choice = l.ChoiceNotVoting
+	case BlankPaper:
+		choice = l.ChoiceBlank
+	case ForCandidate:
+		if b.Candidate != nil {
+			choice = fmt.Sprintf(l.ChoiceCandidateF, b.Candidate.Name)
+		}
+	}
+	return fmt.Sprintf(l.BallotF, b.Member.Name, choice)
+}
+
+// incidents is the section of the sitting's suspensions, closed-door votes and closing for
+// lack of a quorum, nil when there were none.
+func (l Labels) incidents(m *Minutes) *section {
+	var lines []string
+	for _, p := range m.Suspensions {
+		line := fmt.Sprintf(l.SuspendedF, l.clock(p.From), l.clock(p.To))
+		if p.Reason != "" {
+			line += fmt.Sprintf(l.ReasonF, p.Reason)
+		}
+		lines = append(lines, line)
+	}
+	for _, c := range m.ClosedDoors {
+		if c.Adopted {
+			lines = append(lines, fmt.Sprintf(l.ClosedDoorAdoptedF, c.For, c.Against, c.Required, c.Counted, l.clock(c.From), l.clock(c.To)))
+		} else {
+			lines = append(lines, fmt.Sprintf(l.ClosedDoorRejectedF, c.For, c.Against, c.Required, c.Counted, l.clock(c.From)))
+		}
+	}
+	if m.ClosedFor == ClosedNoQuorum && m.ClosingQuorum != nil {
+		lines = append(lines, fmt.Sprintf(l.ClosedNoQuorumF, l.clock(m.ClosedAt), l.quorum(*m.ClosingQuorum), l.date(m.SecondConvocationFrom)))
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	return &section{Heading: l.Incidents, Lines: lines}
 }
 
 // mdEscape keeps names and titles from being read as Markdown syntax or
@@ -507,10 +760,15 @@ const markdownMinutes = `# {{md .Title}}
 {{range .Facts}}
 - **{{md .Label}}**{{$.Colon}}{{md .Value}}{{end}}
 {{range .Names}}
+- **{{md .Label}}**{{$.Colon}}{{md .Value}}{{end}}{{range .Corrections}}
 - **{{md .Label}}**{{$.Colon}}{{md .Value}}{{end}}
 {{if .Result}}
 **{{md .Result}}**
-{{end}}{{end}}{{end}}{{with .Broadcast}}
+{{end}}{{end}}{{end}}{{with .Incidents}}
+## {{md .Heading}}
+{{range .Lines}}
+- {{md .}}{{end}}
+{{end}}{{with .Broadcast}}
 ## {{md .Heading}}
 {{range .Lines}}
 - {{md .}}{{end}}
@@ -541,8 +799,11 @@ const htmlMinutes = `<!DOCTYPE html>
 {{range .Votes}}<h4>{{.Heading}}</h4>
 <dl>{{range .Facts}}<dt>{{.Label}}</dt><dd>{{.Value}}</dd>{{end}}</dl>
 <dl>{{range .Names}}<dt>{{.Label}}</dt><dd>{{.Value}}</dd>{{end}}</dl>
-{{if .Result}}<p><strong>{{.Result}}</strong></p>{{end}}
+{{if .Corrections}}<dl>{{range .Corrections}}<dt>{{.Label}}</dt><dd>{{.Value}}</dd>{{end}}</dl>
+{{end}}{{if .Result}}<p><strong>{{.Result}}</strong></p>{{end}}
 {{end}}</section>
+{{end}}{{with .Incidents}}<h2>{{.Heading}}</h2>
+<ul>{{range .Lines}}<li>{{.}}</li>{{end}}</ul>
 {{end}}{{with .Broadcast}}<h2>{{.Heading}}</h2>
 <ul>{{range .Lines}}<li>{{.}}</li>{{end}}</ul>
 {{end}}{{if .Speakers}}<h2>{{.Speaking}}</h2>

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -28,6 +29,9 @@ type Seat struct {
 	// Role is the member's function in the body as the clerk writes it
 	// (maire, adjoint, conseiller…), not an application permission.
 	Role string `json:"role,omitempty"`
+	// Born is the member's birth date (2006-01-02), which names the eldest of candidates tied
+	// in an election (CGCT L2121-21); optional.
+	Born string `json:"born,omitempty"`
 }
 
 // InOffice reports whether a member holds the seat.
@@ -95,8 +99,8 @@ type Member struct {
 	Phone string `json:"phone,omitempty"`
 }
 
-// RosterLineError is a line of the roster file that cannot be read; In words it in a
-// language, Error in English.
+// RosterLineError is a roster file that cannot be read, at a line (Line 0 when the file as a
+// whole is at fault: not text, unreadable); In words it in a language, Error in English.
 type RosterLineError struct {
 	Line, Column int
 	Value        string
@@ -109,6 +113,11 @@ func (e *RosterLineError) Error() string { return e.In(EnglishLabels()) }
 
 // In words the error with l.
 func (e *RosterLineError) In(l Labels) string { return e.format(l) }
+
+// rosterError is a RosterLineError at line and column worded by format.
+func rosterError(line, column int, value string, format func(Labels) string) *RosterLineError {
+	return &RosterLineError{Line: line, Column: column, Value: value, format: format}
+}
 
 // ParseRoster reads the clerk's CSV file: a header row naming the columns
 // seat, name, group, role (any order; French headers siège, nom, groupe,
@@ -131,11 +140,11 @@ func ParseRoster(r io.Reader) (Roster, error) {
 func ParseMembers(r io.Reader) ([]Member, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("read roster: %w", err)
+		return nil, rosterError(0, 0, "", func(l Labels) string { return fmt.Sprintf(l.RosterReadF, err) })
 	}
 	data = bytes.TrimPrefix(data, []byte("\ufeff")) // spreadsheet UTF-8 mark
 	if !utf8.Valid(data) {
-		return nil, errors.New("roster: file is not UTF-8 text (export the spreadsheet as CSV UTF-8)")
+		return nil, rosterError(0, 0, "", func(l Labels) string { return l.RosterNotText })
 	}
 	cr := csv.NewReader(bytes.NewReader(data))
 	firstLine, _, _ := bytes.Cut(data, []byte("\n"))
@@ -147,25 +156,25 @@ func ParseMembers(r io.Reader) ([]Member, error) {
 
 	header, err := cr.Read()
 	if err == io.EOF {
-		return nil, errors.New("roster: file is empty (expected a header row: seat, name, group, role)")
+		return nil, rosterError(1, 0, "", func(l Labels) string { return l.RosterEmpty })
 	}
 	if err != nil {
 		return nil, csvError(err)
 	}
 	col := map[string]int{}
 	for i, h := range header {
-		name := headerName(h)
+		name, c := headerName(h), i+1
 		if name == "" {
-			return nil, fmt.Errorf("line 1, column %d: unknown column %q (expected seat, name, group, role, email, phone)", i+1, h)
+			return nil, rosterError(1, c, h, func(l Labels) string { return fmt.Sprintf(l.RosterColumnUnknownF, c, h) })
 		}
 		if _, dup := col[name]; dup {
-			return nil, fmt.Errorf("line 1, column %d: column %q appears twice", i+1, name)
+			return nil, rosterError(1, c, h, func(l Labels) string { return fmt.Sprintf(l.RosterColumnTwiceF, c, h) })
 		}
 		col[name] = i
 	}
 	for _, req := range []string{"seat", "name"} {
 		if _, ok := col[req]; !ok {
-			return nil, fmt.Errorf("line 1: column %q is missing (header must name seat and name; group and role are optional)", req)
+			return nil, rosterError(1, 0, req, func(l Labels) string { return fmt.Sprintf(l.RosterColumnMissingF, l.columnName(req)) })
 		}
 	}
 
@@ -209,11 +218,17 @@ func ParseMembers(r io.Reader) ([]Member, error) {
 			}}
 		}
 		firstSeen[n] = line
-		seats = append(seats, Member{Seat: Seat{Number: n, Name: field("name"), Group: field("group"), Role: field("role")},
+		raw = field("born")
+		born, ok := birthDate(raw)
+		if !ok {
+			c := col["born"] + 1
+			return nil, rosterError(line, c, raw, func(l Labels) string { return fmt.Sprintf(l.RosterBornF, line, c, raw) })
+		}
+		seats = append(seats, Member{Seat: Seat{Number: n, Name: field("name"), Group: field("group"), Role: field("role"), Born: born},
 			Email: field("email"), Phone: field("phone")})
 	}
 	if len(seats) == 0 {
-		return nil, errors.New("roster: no seat after the header row")
+		return nil, rosterError(2, 0, "", func(l Labels) string { return l.RosterNoSeat })
 	}
 	return seats, nil
 }
@@ -228,6 +243,8 @@ func headerName(h string) string {
 		return "group"
 	case "role", "rôle", "fonction":
 		return "role"
+	case "born", "birth date", "date of birth", "né le", "née le", "date de naissance", "naissance":
+		return "born"
 	case "email", "e-mail", "courriel":
 		return "email"
 	case "phone", "téléphone", "telephone":
@@ -236,10 +253,43 @@ func headerName(h string) string {
 	return ""
 }
 
+// birthDate reads a roster's birth date, 2006-01-02 or the French 02/01/2006, as 2006-01-02
+// ("" when the cell is empty); false when it is no such date.
+func birthDate(s string) (string, bool) {
+	if s == "" {
+		return "", true
+	}
+	for _, layout := range []string{"2006-01-02", "02/01/2006"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.Format("2006-01-02"), true
+		}
+	}
+	return "", false
+}
+
+// csvError words a line the CSV reader refused: a misplaced quote in the clerk's words, any
+// other fault as the reader gives it.
 func csvError(err error) error {
 	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("line %d, column %d: %w", pe.Line, pe.Column, pe.Err)
+	if !errors.As(err, &pe) {
+		return rosterError(0, 0, "", func(l Labels) string { return fmt.Sprintf(l.RosterReadF, err) })
 	}
-	return fmt.Errorf("roster: %w", err)
+	line, c := pe.Line, pe.Column
+	if errors.Is(pe.Err, csv.ErrBareQuote) || errors.Is(pe.Err, csv.ErrQuote) {
+		return rosterError(line, c, "", func(l Labels) string { return fmt.Sprintf(l.RosterQuoteF, line, c) })
+	}
+	return rosterError(line, c, "", func(l Labels) string { return fmt.Sprintf(l.RosterCSVF, line, c, pe.Err) })
+}
+
+// columnName names a required column of the roster in l's language.
+func (l Labels) columnName(name string) string {
+	if l.Lang == "fr" {
+		switch name {
+		case "seat":
+			return "siège"
+		case "name":
+			return "nom"
+		}
+	}
+	return name
 }

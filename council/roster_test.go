@@ -54,6 +54,42 @@ func TestParseRosterErrorsNameTheLine(t *testing.T) {
 	}
 }
 
+// Every fault of the clerk's file is a RosterLineError worded in the clerk's language: the
+// French words for a French clerk, whatever the file's fault.
+func TestParseRosterErrorsInFrench(t *testing.T) {
+	cases := []struct {
+		name, csv string
+		line      int
+		fr        string
+	}{
+		{"duplicate seat", "siège;nom\n1;A\n1;C\n", 3, `ligne 3 : le siège "1" figure deux fois (déjà ligne 2)`},
+		{"bad birth date", "siège;nom;né le\n1;A;31/02/1961\n", 2, `ligne 2, colonne 3 : la date de naissance "31/02/1961" n'est pas une date comme 27/03/1961 ou 1961-03-27`},
+		{"unknown column", "siège;nom;adresse\n", 1, `ligne 1, colonne 3 : colonne "adresse" inconnue (colonnes possibles : siège, nom, groupe, fonction, date de naissance, courriel, téléphone)`},
+		{"column twice", "siège;nom;Nom\n", 1, `ligne 1, colonne 3 : la colonne "Nom" figure deux fois`},
+		{"missing seat column", "nom;groupe\nA;G\n", 1, `ligne 1 : il manque la colonne "siège" (l'en-tête doit nommer le siège et le nom`},
+		{"misplaced quote", "siège;nom\n1;Jean \"Le Grand\" Petit\n", 2, "ligne 2, colonne 8 : guillemet mal placé"},
+		{"field count", "siège;nom;groupe\n1;A\n", 2, "ligne 2 : 2 champs, l'en-tête en a 3"},
+		{"not text", "si\xe8ge;nom\n", 0, "le fichier n'est pas du texte UTF-8 (enregistrez le tableur au format « CSV UTF-8 »)"},
+		{"empty", "", 1, "le fichier est vide (il faut une ligne d'en-tête : siège, nom, groupe, fonction)"},
+		{"header only", "siège;nom\n", 2, "aucun siège après la ligne d'en-tête"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := council.ParseMembers(strings.NewReader(c.csv))
+			le, ok := errors.AsType[*council.RosterLineError](err)
+			if !ok {
+				t.Fatalf("error %v (%T), want a RosterLineError", err, err)
+			}
+			if got := le.In(council.FrenchLabels()); le.Line != c.line || !strings.HasPrefix(got, c.fr) {
+				t.Fatalf("line %d, in French %q; want line %d, %q", le.Line, got, c.line, c.fr)
+			}
+			if en := le.Error(); en == le.In(council.FrenchLabels()) || en == "" {
+				t.Fatalf("in English %q: the same words as in French", en)
+			}
+		})
+	}
+}
+
 func TestVacantSeatIsNotInOffice(t *testing.T) {
 	// CGCT L2121-17 counts members in office: a vacant seat lowers the basis.
 	r := seats(33)
@@ -64,6 +100,24 @@ func TestVacantSeatIsNotInOffice(t *testing.T) {
 		t.Fatalf("quorum = %+v", q)
 	}
 	s.refused(council.RecordArrival{Header: s.clerk(), Seat: 33, Place: council.InChamber}, council.ErrUnknown)
+}
+
+// The eldest of candidates tied wins (CGCT L2121-21): the roster may carry birth dates, in the
+// ISO form or the French one, which both read as the same date.
+func TestRosterBirthDates(t *testing.T) {
+	r, err := council.ParseRoster(strings.NewReader("siège;nom;date de naissance\n1;Jeanne Martin;27/03/1961\n2;Paul Durand;1975-11-02\n3;Anne Petit;\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seat, want := range map[int]string{1: "1961-03-27", 2: "1975-11-02", 3: ""} {
+		if s, _ := r.Seat(seat); s.Born != want {
+			t.Fatalf("seat %d born %q, want %q", seat, s.Born, want)
+		}
+	}
+	_, err = council.ParseRoster(strings.NewReader("seat,name,born\n1,A,1961-13-01\n"))
+	if err == nil || !strings.Contains(err.Error(), `line 2, column 3: birth date "1961-13-01" is not a date`) {
+		t.Fatalf("bad date: %v", err)
+	}
 }
 
 // The clerk's file may carry contact details, which come back beside the seats only, and a

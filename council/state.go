@@ -25,6 +25,8 @@ type State struct {
 	items   []*Item
 	votes   []*Vote
 	bleeps  []Bleep // sorted by start, not overlapping
+
+	approvals []MinutesApproval // of the minutes, once the sitting is closed (approval.go)
 }
 
 // Sitting is what a session is opened with. The command that opens it, the event recording
@@ -47,6 +49,19 @@ type Session struct {
 	// Chairs lists who presided from when, the opener first; the chair
 	// changes e.g. while the council votes on the mayor's own accounts.
 	Chairs []ChairChange `json:"chairs,omitempty"`
+	// Suspended: the sitting is suspended now; Suspensions lists every suspension.
+	Suspended   bool         `json:"suspended,omitempty"`
+	Suspensions []Suspension `json:"suspensions,omitempty"`
+	// ClosedDoor: the sitting is held in private now (huis clos, CGCT L2121-18); ClosedDoors
+	// lists every vote on it, adopted or not.
+	ClosedDoor  bool             `json:"closedDoor,omitempty"`
+	ClosedDoors []ClosedDoorVote `json:"closedDoors,omitempty"`
+	// ClosedFor says why the sitting closed when it was not the chair's ordinary closing.
+	ClosedFor ClosingReason `json:"closedFor,omitempty"`
+	// ClosingQuorum is the attendance when the sitting closed for lack of a quorum, and
+	// SecondConvocationFrom the first day the second convocation's sitting may be held.
+	ClosingQuorum         *Quorum   `json:"closingQuorum,omitempty"`
+	SecondConvocationFrom time.Time `json:"secondConvocationFrom,omitzero"`
 }
 
 // ChairChange records who took the chair and when.
@@ -54,6 +69,18 @@ type ChairChange struct {
 	Seat int       `json:"seat"`
 	At   time.Time `json:"at"`
 }
+
+// openingChair is the seat that presided when the sitting opened (the mayor or president).
+func (s Session) openingChair() int {
+	if len(s.Chairs) == 0 {
+		return s.Chair
+	}
+	return s.Chairs[0].Seat
+}
+
+// Presides reports whether the seat presides now: the powers of the chair follow the
+// sitting's record, not a token.
+func (s Session) Presides(seat int) bool { return seat != 0 && s.Chair == seat }
 
 // Opened reports whether the session has opened and not yet closed.
 func (s Session) Opened() bool { return !s.OpenedAt.IsZero() && s.ClosedAt.IsZero() }
@@ -149,7 +176,19 @@ type Item struct {
 	Quorum         *Quorum        `json:"quorum,omitempty"` // at opening
 	PostponeReason string         `json:"postponeReason,omitempty"`
 	SecretBallot   *SecretRequest `json:"secretBallot,omitempty"`
-	Votes          []string       `json:"votes,omitempty"`
+	// PublicVote: members asked for a public vote by name (CGCT L2121-21 al. 1).
+	PublicVote *PublicVoteRequest `json:"publicVote,omitempty"`
+	// PublicDecided: the council unanimously decided not to vote by secret ballot on this
+	// nomination (CGCT L2121-21 al. 4).
+	PublicDecided *UnanimousDecision `json:"publicDecided,omitempty"`
+	// Candidates declared for an election item, in order of declaration; Elected once a round
+	// named one.
+	Candidates []int `json:"candidates,omitempty"`
+	Elected    int   `json:"elected,omitempty"`
+	// QuorumIncidents records each time the quorum was lost or regained while the item was
+	// open, with the figures.
+	QuorumIncidents []QuorumIncident `json:"quorumIncidents,omitempty"`
+	Votes           []string         `json:"votes,omitempty"`
 }
 
 // SecretRequest is an adopted request for a secret ballot.
@@ -164,17 +203,27 @@ type SecretRequest struct {
 // Ballot is one seat's vote; CastBy differs from Seat when a proxy holder
 // cast it.
 type Ballot struct {
-	Seat   int       `json:"seat"`
-	Choice Choice    `json:"choice"`
-	CastBy int       `json:"castBy"`
-	At     time.Time `json:"at"`
+	Seat   int    `json:"seat"`
+	Choice Choice `json:"choice"`
+	// Candidate is the seat named by an election ballot of choice "candidate".
+	Candidate int       `json:"candidate,omitempty"`
+	CastBy    int       `json:"castBy"`
+	At        time.Time `json:"at"`
+	// Keyed: the chair or the clerk recorded it for the seat (roll call, show of hands), so
+	// that the clerk may correct it while the vote is open.
+	Keyed bool `json:"keyed,omitempty"`
 }
 
-// Tally is the tellers' count of a secret ballot.
+// Tally is the tellers' count of a secret ballot. For a motion Blank holds blank and spoilt
+// papers; for an election round the papers are counted apart: Voters in the urn, Blank,
+// Spoilt, and each candidate's votes.
 type Tally struct {
-	For     int `json:"for"`
-	Against int `json:"against"`
-	Blank   int `json:"blank"`
+	For        int              `json:"for"`
+	Against    int              `json:"against"`
+	Blank      int              `json:"blank"`
+	Spoilt     int              `json:"spoilt,omitempty"`
+	Voters     int              `json:"voters,omitempty"`
+	Candidates []CandidateVotes `json:"candidates,omitempty"`
 }
 
 // Vote is a vote on an item.
@@ -189,6 +238,13 @@ type Vote struct {
 	Ballots  []Ballot  `json:"ballots,omitempty"`
 	Tally    *Tally    `json:"tally,omitempty"`
 	Result   *Result   `json:"result,omitempty"`
+	// Round is the round of an election (1, 2, …; 0 for a motion), Candidates those standing
+	// in it and Election its result.
+	Round      int             `json:"round,omitempty"`
+	Candidates []int           `json:"candidates,omitempty"`
+	Election   *ElectionResult `json:"election,omitempty"`
+	// Corrections lists the ballots the clerk corrected, both values kept.
+	Corrections []Correction `json:"corrections,omitempty"`
 }
 
 // Bleep is a passage whose sound was cut from the public broadcast. Passages that overlap
@@ -264,6 +320,7 @@ func (s *State) Apply(e Event) error {
 	if err := e.apply(s); err != nil {
 		return fmt.Errorf("event %d (%s): %w", n, e.Type(), err)
 	}
+	s.noteQuorum(h.At)
 	s.applied = n
 	s.last = h.At
 	return nil
@@ -279,6 +336,15 @@ func (s *State) Roster() Roster { return Roster{Seats: slices.Clone(s.roster.Sea
 func (s *State) Session() Session {
 	out := s.session
 	out.Chairs = slices.Clone(s.session.Chairs)
+	out.Suspensions = slices.Clone(s.session.Suspensions)
+	out.ClosedDoors = slices.Clone(s.session.ClosedDoors)
+	for i := range out.ClosedDoors {
+		out.ClosedDoors[i].Requesters = slices.Clone(out.ClosedDoors[i].Requesters)
+	}
+	if q := s.session.ClosingQuorum; q != nil {
+		c := *q
+		out.ClosingQuorum = &c
+	}
 	return out
 }
 
@@ -517,7 +583,7 @@ func (s *State) voteOpenable(vote, item string, mode VoteMode) (*Item, error) {
 
 // ballotCastable returns the vote if it takes a named ballot of this choice for this seat,
 // which has not voted yet.
-func (s *State) ballotCastable(vote string, seat int, choice Choice) (*Vote, error) {
+func (s *State) ballotCastable(vote string, seat int, choice Choice, candidate int) (*Vote, error) {
 	v, err := s.vote(vote)
 	if err != nil {
 		return nil, err
@@ -528,7 +594,11 @@ func (s *State) ballotCastable(vote string, seat int, choice Choice) (*Vote, err
 	if v.Mode == Secret {
 		return nil, refuse(ErrVoteMode, "vote %q is a secret ballot: papers are counted in the chamber and the tally recorded", v.ID)
 	}
-	if !choice.valid() {
+	if v.Round > 0 {
+		if err := electionBallotValid(v, choice, candidate); err != nil {
+			return nil, err
+		}
+	} else if !choice.valid() || candidate != 0 {
 		return nil, refuse(ErrInvalid, "unknown choice %q (for, against, abstain, not-voting)", choice)
 	}
 	if _, err := s.inOffice(seat); err != nil {
@@ -553,7 +623,7 @@ func (s *State) tallyRecordable(vote string, t Tally) (*Vote, error) {
 	if v.Tally != nil {
 		return nil, refuse(ErrState, "vote %q already has a tally", v.ID)
 	}
-	if t.For < 0 || t.Against < 0 || t.Blank < 0 {
+	if t.For < 0 || t.Against < 0 || t.Blank < 0 || t.Spoilt < 0 || t.Voters < 0 {
 		return nil, refuse(ErrInvalid, "a tally cannot hold negative counts")
 	}
 	return v, nil
@@ -630,7 +700,15 @@ func (e SessionClosed) apply(s *State) error {
 	if s.floor.holder != 0 {
 		return fmt.Errorf("seat %d still has the floor", s.floor.holder)
 	}
+	s.endPassages(e.At)
 	s.session.ClosedAt = e.At
+	if e.Reason != "" {
+		s.session.ClosedFor, s.session.SecondConvocationFrom = e.Reason, e.SecondConvocationFrom
+		if e.Quorum != nil {
+			q := *e.Quorum
+			s.session.ClosingQuorum = &q
+		}
+	}
 	return nil
 }
 
@@ -869,20 +947,26 @@ func (e VoteOpened) apply(s *State) error {
 	if err != nil {
 		return err
 	}
-	s.votes = append(s.votes, &Vote{ID: e.Vote, Item: e.Item, Question: e.Question, Mode: e.Mode, OpenedAt: e.At, Quorum: e.Quorum})
+	if e.Round > 0 && !s.election(it) {
+		return fmt.Errorf("vote %q: round %d on item %q (%s)", e.Vote, e.Round, it.ID, it.Kind)
+	}
+	s.votes = append(s.votes, &Vote{ID: e.Vote, Item: e.Item, Question: e.Question, Mode: e.Mode, OpenedAt: e.At, Quorum: e.Quorum,
+		Round: e.Round, Candidates: slices.Clone(e.Candidates)})
 	it.Votes = append(it.Votes, e.Vote)
 	return nil
 }
 
 func (e BallotCast) apply(s *State) error {
-	v, err := s.ballotCastable(e.Vote, e.Seat, e.Choice)
+	v, err := s.ballotCastable(e.Vote, e.Seat, e.Choice, e.Candidate)
 	if err != nil {
 		return err
 	}
 	if _, err := s.inOffice(e.CastBy); err != nil {
 		return fmt.Errorf("cast by: %w", err)
 	}
-	v.Ballots = append(v.Ballots, Ballot{Seat: e.Seat, Choice: e.Choice, CastBy: e.CastBy, At: e.At})
+	// A ballot the member did not send from their own seat was keyed for them.
+	keyed := e.By.Seat == 0 || e.By.Seat != e.CastBy
+	v.Ballots = append(v.Ballots, Ballot{Seat: e.Seat, Choice: e.Choice, Candidate: e.Candidate, CastBy: e.CastBy, At: e.At, Keyed: keyed})
 	return nil
 }
 
@@ -895,7 +979,8 @@ func (c Choice) valid() bool {
 }
 
 func (e TallyRecorded) apply(s *State) error {
-	t := Tally{For: e.For, Against: e.Against, Blank: e.Blank}
+	t := e.Tally
+	t.Candidates = slices.Clone(t.Candidates)
 	v, err := s.tallyRecordable(e.Vote, t)
 	if err != nil {
 		return err
@@ -908,6 +993,19 @@ func (e VoteClosed) apply(s *State) error {
 	v, err := s.voteClosable(e.Vote)
 	if err != nil {
 		return err
+	}
+	if v.Round > 0 {
+		// The outcome is the one proclaimed; the counts must match the round's papers.
+		if e.Election == nil || !sameCount(*e.Election, s.electionResult(v)) {
+			return fmt.Errorf("election round %q: the recorded count differs from its papers", v.ID)
+		}
+		r := *e.Election
+		r.Votes, r.Tied = slices.Clone(r.Votes), slices.Clone(r.Tied)
+		v.Election, v.ClosedAt = &r, e.At
+		if it, err := s.item(v.Item); err == nil && r.Elected != 0 {
+			it.Elected = r.Elected
+		}
+		return nil
 	}
 	// The outcome is the one proclaimed; the counts are arithmetic and must
 	// match the ballots recorded.

@@ -37,6 +37,7 @@ type Priority struct {
 const (
 	allocInterval = 500 * time.Millisecond // a fresh allocation at least this often
 	linkTick      = 100 * time.Millisecond
+	rtxSmoothing  = time.Second // the retransmission rate's averaging time
 	probeTick     = 20 * time.Millisecond
 	probeDuration = time.Second
 	probeStep     = 1.5 // a probe aims at most this far above the estimate
@@ -98,7 +99,7 @@ type downlink struct {
 	lastEst     float64
 	lastRTX     uint64
 	lastRTXAt   int64
-	rtxRate     float64 // bits per second, at the last measure
+	rtxRate     float64 // bits per second, averaged (allocate)
 	usage       float64 // what the allocation sends, audio included
 	probing     bool
 	probeGoal   float64
@@ -177,13 +178,16 @@ type allocation struct {
 }
 
 func (l *downlink) allocate(now int64, st BWEState) {
-	// The retransmission rate since the last measure, taken over 100 ms at least: a probe's
-	// end allocates again at once, and a rate over no time (0/0) would make every comparison
-	// below false and pause every video.
+	// The retransmission rate, measured over 100 ms at least (a probe's end allocates again
+	// at once, and a rate over no time, 0/0, would make every comparison below false and pause
+	// every video) and averaged over about rtxSmoothing: resends come in bursts (a loss burst,
+	// a keyframe repaired), and a video paused at each burst and resumed after it, waiting
+	// each time for a keyframe, is frozen more than one left alone.
 	if rtx := l.rtxBytes.Load(); l.lastRTXAt == 0 {
 		l.lastRTX, l.lastRTXAt = rtx, now
 	} else if dt := time.Duration(now - l.lastRTXAt); dt >= linkTick {
-		l.rtxRate = float64(rtx-l.lastRTX) * 8 / dt.Seconds()
+		measured := float64(rtx-l.lastRTX) * 8 / dt.Seconds()
+		l.rtxRate += (1 - math.Exp(-dt.Seconds()/rtxSmoothing.Seconds())) * (measured - l.rtxRate)
 		l.lastRTX, l.lastRTXAt = rtx, now
 	}
 	rtxRate := l.rtxRate

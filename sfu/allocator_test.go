@@ -368,3 +368,44 @@ func TestAllocatorTakesALowerLayerToCostNoMoreThanAHigherOne(t *testing.T) {
 		t.Fatalf("layer cap %d paused %v, want layer 1 flowing: it fits in 500 kbit/s", capLayer, paused)
 	}
 }
+
+// TestAllocatorRidesOutBurstsOfRetransmissions: resends that come in bursts, one allocation with
+// 60 kbit/s of them and the next with none, do not pause and resume a camera in turn (each
+// resume waits for a keyframe: a video frozen more than if left alone); resends that last take
+// their room, and the camera is paused.
+func TestAllocatorRidesOutBurstsOfRetransmissions(t *testing.T) {
+	lt := newLinkUnderTest(t)
+	for range 2 {
+		lt.subscribe(webrtc.RTPCodecTypeAudio, 80_000)
+	}
+	cam, _ := lt.subscribe(webrtc.RTPCodecTypeVideo, 120_000)
+	l := lt.tr.link
+	const estimate = 320_000 // 160 kbit/s of audio, 160 left: the camera fits without resends
+	step := 250 * time.Millisecond
+	allocate := func(rtxBits float64) {
+		b := l.bwe
+		b.mu.Lock()
+		b.estimate, b.refInit = estimate, true
+		b.mu.Unlock()
+		l.rtxBytes.Add(uint64(rtxBits * step.Seconds() / 8))
+		lt.now += int64(step)
+		l.allocate(lt.now, b.state(lt.now))
+	}
+	allocate(0)
+	for i := range 16 {
+		burst := 0.0
+		if i%2 == 0 {
+			burst = 60_000
+		}
+		allocate(burst)
+		if cam.StreamPaused() {
+			t.Fatalf("allocation %d (retransmissions averaging 30 kbit/s, in bursts): the camera was paused", i)
+		}
+	}
+	for range 12 {
+		allocate(60_000)
+	}
+	if !cam.StreamPaused() {
+		t.Errorf("3 s of retransmissions at 60 kbit/s (room left %d kbit/s): the camera still flows", int(estimate-160_000-l.rtxRate)/1000)
+	}
+}

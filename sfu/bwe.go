@@ -44,12 +44,16 @@ const (
 	// fine.
 	congestedPersist = 200 * time.Millisecond
 	clearDelay       = 15 * time.Millisecond // below this the queues are empty
-	congestedLoss    = 0.20                  // lost in the rate window: congested even without delay
-	holdLoss         = 0.15                  // above this the estimate does not rise
-	decreaseFactor   = 0.85                  // of the received rate, when congested
-	minDecreaseGap   = 300 * time.Millisecond
-	growthPerSec     = 0.05 // rise per second while clear...
-	growthCap        = 1.25 // ...up to this much above the received rate
+	congestedLoss    = 0.20                  // lost in the rate window: congested even without delay...
+	// ...when it lasts this long with the queues empty. A policer's drops last as long as the
+	// overshoot; a burst of random loss (Wi-Fi, a receiver that fell behind for a moment) does
+	// not, and a cut to what was sent would pause videos on a line that has room for them.
+	congestedLossPersist = time.Second
+	holdLoss             = 0.15 // above this the estimate does not rise
+	decreaseFactor       = 0.85 // of the received rate, when congested
+	minDecreaseGap       = 300 * time.Millisecond
+	growthPerSec         = 0.05 // rise per second while clear...
+	growthCap            = 1.25 // ...up to this much above the received rate
 	// outageRun: lost packets in a row sent over this long are a cut (Wi-Fi gone, a tunnel),
 	// not a queue that overflowed, which drops some packets and passes others. What a cut
 	// lost says nothing of the path's capacity: it is not counted as loss.
@@ -82,6 +86,7 @@ type bwe struct {
 	lastUpdate   int64
 	congestedAt  int64 // last time the path was seen congested
 	delayedSince int64 // since when every feedback said the queueing delay is over congestedDelay; 0: it is not
+	lossySince   int64 // since when the rate window's loss is over congestedLoss; 0: it is not
 }
 
 // fbSummary is what one feedback packet said.
@@ -284,10 +289,20 @@ func (b *bwe) updateLocked(now int64) {
 	case b.delayedSince == 0:
 		b.delayedSince = now
 	}
+	lossy := loss > congestedLoss
 	switch {
-	case delayed && now-b.delayedSince < int64(congestedPersist) && loss <= congestedLoss:
+	case !lossy:
+		b.lossySince = 0
+	case b.lossySince == 0:
+		b.lossySince = now
+	}
+	lossCongested := lossy && (b.qdelay >= clearDelay || now-b.lossySince >= int64(congestedLossPersist))
+	switch {
+	case delayed && now-b.delayedSince < int64(congestedPersist) && !lossCongested:
 		// Queueing, not yet long enough to tell: hold.
-	case delayed || loss > congestedLoss:
+	case lossy && !delayed && !lossCongested:
+		// Loss with empty queues, not yet long enough to tell: hold.
+	case delayed || lossCongested:
 		b.congestedAt = now
 		if ok && now-b.lastDecrease > int64(minDecreaseGap) {
 			// What arrives while the queue is full is what the path carries; a little under

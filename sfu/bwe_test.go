@@ -24,6 +24,10 @@ type bottleneck struct {
 	stallFrom, stallTo int64
 	// A cut: what is sent between cutFrom and cutTo (ns) is lost.
 	cutFrom, cutTo int64
+	// Loss without a queue (poor Wi-Fi, a policer): between lossFrom and lossTo, one packet in
+	// lossEvery is lost.
+	lossFrom, lossTo int64
+	lossEvery, sent  int
 }
 
 type arrival struct {
@@ -42,6 +46,9 @@ func newBottleneck(rate float64) *bottleneck {
 
 func (l *bottleneck) send(seq uint16, size int, now int64) {
 	if now >= l.cutFrom && now < l.cutTo {
+		return
+	}
+	if l.sent++; now >= l.lossFrom && now < l.lossTo && l.sent%l.lossEvery == 0 {
 		return
 	}
 	wait := max(l.busy-now, 0)
@@ -127,9 +134,11 @@ func TestBWEFallsToABottleneck(t *testing.T) {
 }
 
 // On a link with room to spare, neither a receiver that stamps 150 ms of packets late once (its
-// CPU busy) nor a 3 s cut of the link (the first feedback after it reports everything sent
-// during the cut as lost) shows a full path: the estimate holds, and the videos that fitted
-// before still fit. A bottleneck's queue lasts, and is still cut for (TestBWEFallsToABottleneck).
+// CPU busy), nor a 3 s cut of the link (the first feedback after it reports everything sent
+// during the cut as lost), nor a burst of random loss with the queues empty shows a full path:
+// the estimate holds, and the videos that fitted before still fit. A bottleneck's queue lasts,
+// and is still cut for (TestBWEFallsToABottleneck), and so is loss that lasts
+// (TestBWEFallsWhenLossLasts).
 func TestBWEHoldsThroughAStallOrACut(t *testing.T) {
 	for name, c := range map[string]struct {
 		upset func(l *bottleneck, now int64)
@@ -139,6 +148,9 @@ func TestBWEHoldsThroughAStallOrACut(t *testing.T) {
 			l.stallFrom, l.stallTo = now+int64(30*time.Millisecond), now+int64(180*time.Millisecond)
 		}, time.Second},
 		"a 3 s cut": {func(l *bottleneck, now int64) { l.cutFrom, l.cutTo = now, now+int64(3*time.Second) }, 3500 * time.Millisecond},
+		"half the packets lost for 500 ms, queues empty": {func(l *bottleneck, now int64) {
+			l.lossFrom, l.lossTo, l.lossEvery = now, now+int64(500*time.Millisecond), 2
+		}, 1500 * time.Millisecond},
 	} {
 		t.Run(name, func(t *testing.T) {
 			start := time.Unix(1000, 0)
@@ -154,6 +166,23 @@ func TestBWEHoldsThroughAStallOrACut(t *testing.T) {
 					before.Estimate, after.Estimate, after.Congested, after.Loss)
 			}
 		})
+	}
+}
+
+// TestBWEFallsWhenLossLasts: a policer drops what exceeds its rate without queueing it; a third
+// of the packets lost for 3 s with the queues empty is a full path, and the estimate falls.
+func TestBWEFallsWhenLossLasts(t *testing.T) {
+	start := time.Unix(1000, 0)
+	b := newBWE(start)
+	l := newBottleneck(10_000_000)
+	now := simulate(b, l, 900_000, start.UnixNano(), 4*time.Second)
+	before := b.state(now)
+	l.lossFrom, l.lossTo, l.lossEvery = now, now+int64(3*time.Second), 3
+	now = simulate(b, l, 900_000, now, 3*time.Second)
+	after := b.state(now)
+	if !after.Congested || after.Estimate > 0.8*before.Estimate {
+		t.Fatalf("a third of the packets lost for 3 s: estimate %.0f → %.0f bit/s (congested %v, loss %.2f), want congested and cut",
+			before.Estimate, after.Estimate, after.Congested, after.Loss)
 	}
 }
 

@@ -16,8 +16,9 @@ import (
 // BenchmarkPublisherReceive measures what pion's interceptors on the publisher connection cost
 // per received packet: the transport-wide feedback (twcc: a header parse and a channel hand-off
 // to its recorder goroutine for every packet) beside the NACK generator and receiver reports
-// that were already there. The packet comes from a reader that only copies it, as the SRTP
-// session would hand it over once decrypted.
+// that were already there, and the filter that keeps the generator from asking for what a cut
+// swallowed (freshNACKs: a lock and a clock reading per packet). The packet comes from a
+// reader that only copies it, as the SRTP session would hand it over once decrypted.
 func BenchmarkPublisherReceive(b *testing.B) {
 	const tccID = 3
 	pkt := rtp.Packet{
@@ -51,6 +52,7 @@ func BenchmarkPublisherReceive(b *testing.B) {
 	twccSender := func() (interceptor.Factory, error) { return twcc.NewSenderInterceptor() }
 	nackGenerator := func() (interceptor.Factory, error) { return nack.NewGeneratorInterceptor() }
 	receiverReports := func() (interceptor.Factory, error) { return report.NewReceiverInterceptor() }
+	freshNACKs := func() (interceptor.Factory, error) { return freshNACKsFactory{}, nil }
 	cases := []struct {
 		name      string
 		factories []newFactory
@@ -59,6 +61,8 @@ func BenchmarkPublisherReceive(b *testing.B) {
 		{"twcc", []newFactory{twccSender}},
 		{"nack+report", []newFactory{nackGenerator, receiverReports}},
 		{"nack+report+twcc", []newFactory{nackGenerator, receiverReports, twccSender}},
+		// As shipped (codecs.go): the NACK filter is registered before the generator.
+		{"freshnacks+nack+report+twcc", []newFactory{freshNACKs, nackGenerator, receiverReports, twccSender}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

@@ -65,8 +65,8 @@ func TestAPIAuthorisationMatrix(t *testing.T) {
 		}
 		for _, role := range auth.Roles() {
 			tok := token(role, 3)
-			status, out := call(t, ts, rt.Method, path, tok, map[string]any{})
-			msg, _ := out["error"].(string)
+			status, raw := ts.CallIn(t, "en", rt.Method, path, tok, map[string]any{})
+			msg, _ := signalingtest.Object(raw)["error"].(string)
 			isAllowed := rt.Access.Admits(role)
 			roleRefusal := status == 403 && strings.Contains(msg, "your token's role is "+string(role))
 			if isAllowed && roleRefusal {

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/signaling/httpapi"
 	"github.com/ingeco/hemicycle/store"
@@ -111,18 +113,42 @@ func (d *deliberation) existingDesk(room string) *desk {
 	return d.desks[room]
 }
 
-// presides reports whether seat presides over the room's sitting.
-func (d *deliberation) presides(room string, seat int) bool {
-	if d == nil || seat == 0 {
-		return false
+// presiding reports whether the caller holds the chair's powers in the room: once a sitting
+// has opened, the seat presiding as its journal records it, whatever the token's role (a chair
+// token whose seat handed over the chair has a member's rights only); before, a chair token.
+// It also returns the seat presiding (0 before a sitting). It loads the room's desk.
+func (d *deliberation) presiding(ctx context.Context, room string, c httpapi.Caller) (ok bool, chair int, err error) {
+	if d == nil {
+		return c.Role == auth.RoleChair, 0, nil
 	}
-	dk := d.existingDesk(room)
-	if dk == nil {
-		return false
+	dk, err := d.desk(ctx, room)
+	if err != nil {
+		return false, 0, err
 	}
 	dk.mu.Lock()
 	defer dk.mu.Unlock()
-	return dk.state != nil && dk.state.Session().Chair == seat
+	if dk.state == nil || dk.state.Session().OpenedAt.IsZero() {
+		return c.Role == auth.RoleChair, 0, nil
+	}
+	sess := dk.state.Session()
+	return sess.Presides(c.Seat), sess.Chair, nil
+}
+
+// inSittingLocked gives an actor the role it holds in the sitting: the seat presiding acts as
+// the chair whatever its token, and a chair token whose seat does not preside acts as a member
+// (CGCT L2121-14: the mayor who withdrew for the accounts keeps a member's rights only).
+func (dk *desk) inSittingLocked(a council.Actor) council.Actor {
+	if dk.state == nil || dk.state.Session().OpenedAt.IsZero() {
+		return a
+	}
+	presides := dk.state.Session().Presides(a.Seat)
+	switch {
+	case presides && a.Role == council.RoleMember:
+		a.Role = council.RoleChair
+	case !presides && a.Role == council.RoleChair:
+		a.Role = council.RoleMember
+	}
+	return a
 }
 
 // sitting is what the public programme needs of a room's session: who has the floor, who
@@ -266,16 +292,30 @@ func (dk *desk) execute(ctx context.Context, by council.Actor, build func(h coun
 		dk.mu.Unlock()
 		return council.View{}, &httpapi.Error{Status: 400, Msg: err.Error()}
 	}
+	wasClosedDoor := dk.state.Session().ClosedDoor
 	view, err := dk.executeLocked(ctx, cmd)
 	dk.mu.Unlock()
 	if err == nil {
 		dk.publish(view)
 		dk.d.enforceFloor(dk)
+		if view.Session.ClosedDoor != wasClosedDoor {
+			dk.d.closedDoorChanged(dk.room, view.Session.ClosedDoor)
+		}
 	}
 	return view, err
 }
 
+// closedDoorChanged is told when a room's sitting goes into private (huis clos, CGCT
+// L2121-18) or back to public, after the journal recorded it. The public must then see and
+// hear nothing of it: stopping the public programme, its HLS and the recording for the
+// passage, with a notice to viewers, is the hook's next step; for now it logs, and the
+// sitting's state (session.closedDoor) tells every client.
+func (d *deliberation) closedDoorChanged(room string, closed bool) {
+	d.log.Info("closed-door sitting", "room", room, "closedDoor", closed)
+}
+
 func (dk *desk) executeLocked(ctx context.Context, cmd council.Command) (council.View, error) {
+	before := dk.d.srv.beforeCommand(dk.state) // webhooks.go
 	events, err := dk.state.Decide(cmd)
 	if err != nil {
 		return council.View{}, err
@@ -295,6 +335,7 @@ func (dk *desk) executeLocked(ctx context.Context, cmd council.Command) (council
 		}
 		dk.seq = entry.Seq
 	}
+	dk.d.srv.sittingChanged(dk.room, before, events, dk.state) // webhooks.go
 	return dk.state.View(dk.d.now()), nil
 }
 
@@ -345,6 +386,18 @@ func (dk *desk) watch() (chan []byte, func()) {
 		delete(dk.watchers, ch)
 		dk.mu.Unlock()
 	}
+}
+
+// writeRefusal answers a refused command: a rule with words in both languages in the
+// caller's (httpapi.Refuse), any other refusal as it is written.
+func writeRefusal(w http.ResponseWriter, r *http.Request, err error) {
+	e := commandError(err)
+	var re *council.RuleError
+	if !errors.As(err, &re) || re.Fr == "" {
+		httpapi.Fail(w, e)
+		return
+	}
+	httpapi.Refuse(w, r, e.Status, re.In("en"), re.In("fr"))
 }
 
 // commandError turns a refusal into an API error with its reason.

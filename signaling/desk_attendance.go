@@ -154,8 +154,9 @@ func (d *deliberation) mayUnmute(room string, p ParticipantRef) error {
 }
 
 func floorAllows(st *council.State, p ParticipantRef) error {
+	// The chair's microphone is the seat presiding's, whatever its token says.
 	role := p.Claims.Role()
-	if role == auth.RoleChair || role == auth.RoleInterpreter || role == auth.RoleCaptioner {
+	if role == auth.RoleInterpreter || role == auth.RoleCaptioner {
 		return nil
 	}
 	seat := 0

@@ -22,8 +22,9 @@ import (
 
 // Who may call the deliberation routes.
 var (
-	chairOnly    = httpapi.For(auth.RoleChair)
-	chairOrClerk = httpapi.For(auth.RoleChair, auth.RoleClerk)
+	// The chair's powers belong to the seat presiding now (the route table asks the sitting).
+	chairOnly    = httpapi.For(auth.RoleChair).OrPresiding()
+	chairOrClerk = httpapi.For(auth.RoleChair, auth.RoleClerk).OrPresiding()
 	clerkOnly    = httpapi.For(auth.RoleClerk)
 	voters       = httpapi.For(auth.RoleMember, auth.RoleChair, auth.RoleClerk)
 	floorAskers  = httpapi.For(auth.RoleMember, auth.RoleChair)
@@ -50,6 +51,7 @@ func (d *deliberation) routes() []httpapi.Route {
 		row("GET", "/api/rooms/{room}/state", everyone, d.getState),
 		row("GET", "/api/rooms/{room}/events", everyone, d.streamEvents),
 		row("GET", "/api/rooms/{room}/minutes", chairOrClerk, d.getMinutes),
+		row("POST", "/api/rooms/{room}/minutes/approve", chairOrClerk, d.approveMinutes), // desk_minutes.go
 		row("GET", "/api/rooms/{room}/journal", chairOrClerk, d.getJournal),
 		row("GET", "/api/rooms/{room}/journal/seal", chairOrClerk, d.getJournalSeal),
 		row("POST", "/api/rooms/{room}/mute", chairOnly, d.muteParticipant),
@@ -154,6 +156,25 @@ func commands() []commandRow {
 		{"/api/rooms/{room}/items/{item}/secret-ballot", chairOnly, withBody(council.RequestSecretBallot{}, func(cmd *council.RequestSecretBallot, r *http.Request, _ httpapi.Caller) {
 			cmd.Item = r.PathValue("item")
 		})},
+		// Elections: candidates declared in the sitting; how the item is voted, decided before.
+		{"/api/rooms/{room}/items/{item}/candidates", chairOrClerk, withBody(council.DeclareCandidate{}, func(cmd *council.DeclareCandidate, r *http.Request, _ httpapi.Caller) {
+			cmd.Item = r.PathValue("item")
+		})},
+		{"/api/rooms/{room}/items/{item}/candidates/withdraw", chairOrClerk, withBody(council.WithdrawCandidate{}, func(cmd *council.WithdrawCandidate, r *http.Request, _ httpapi.Caller) {
+			cmd.Item = r.PathValue("item")
+		})},
+		{"/api/rooms/{room}/items/{item}/public-vote", chairOnly, withBody(council.RequestPublicVote{}, func(cmd *council.RequestPublicVote, r *http.Request, _ httpapi.Caller) {
+			cmd.Item = r.PathValue("item")
+		})},
+		{"/api/rooms/{room}/items/{item}/public-vote/unanimous", chairOnly, withBody(council.DecidePublicVote{}, func(cmd *council.DecidePublicVote, r *http.Request, _ httpapi.Caller) {
+			cmd.Item = r.PathValue("item")
+		})},
+		// Incidents of the sitting.
+		{"/api/rooms/{room}/session/suspend", chairOnly, withBody(council.SuspendSitting{}, nil)},
+		{"/api/rooms/{room}/session/resume", chairOnly, withBody(council.ResumeSitting{}, nil)},
+		{"/api/rooms/{room}/session/close-no-quorum", chairOnly, withBody(council.CloseForLackOfQuorum{}, nil)},
+		{"/api/rooms/{room}/closed-door", chairOnly, withBody(council.VoteClosedDoor{}, nil)},
+		{"/api/rooms/{room}/closed-door/end", chairOnly, withBody(council.EndClosedDoor{}, nil)},
 		{"/api/rooms/{room}/votes", chairOnly, withBody(council.OpenVote{}, nil)},
 		// A member votes for their own seat unless the body names a seat whose proxy they hold.
 		{"/api/rooms/{room}/votes/{vote}/ballots", voters, withBody(council.CastBallot{}, func(cmd *council.CastBallot, r *http.Request, c httpapi.Caller) {
@@ -161,6 +182,9 @@ func commands() []commandRow {
 			cmd.Vote = r.PathValue("vote")
 		})},
 		{"/api/rooms/{room}/votes/{vote}/tally", clerkOnly, withBody(council.RecordTally{}, func(cmd *council.RecordTally, r *http.Request, _ httpapi.Caller) {
+			cmd.Vote = r.PathValue("vote")
+		})},
+		{"/api/rooms/{room}/votes/{vote}/corrections", clerkOnly, withBody(council.CorrectBallot{}, func(cmd *council.CorrectBallot, r *http.Request, _ httpapi.Caller) {
 			cmd.Vote = r.PathValue("vote")
 		})},
 		{"/api/rooms/{room}/votes/{vote}/close", chairOnly, withBody(council.CloseVote{}, func(cmd *council.CloseVote, r *http.Request, _ httpapi.Caller) {
@@ -181,6 +205,7 @@ func (d *deliberation) command(b build) http.HandlerFunc {
 		}
 		_, view, ok := d.onDesk(w, r, func(ctx context.Context, dk *desk) (council.View, error) {
 			return dk.execute(ctx, actorOf(c), func(h council.Header) (council.Command, error) {
+				h.By = dk.inSittingLocked(h.By)
 				r.Body = io.NopCloser(bytes.NewReader(body))
 				r.ContentLength = int64(len(body))
 				return b(r, c, h)
@@ -202,7 +227,7 @@ func (d *deliberation) onDesk(w http.ResponseWriter, r *http.Request, act func(c
 	}
 	view, err := act(ctx, dk)
 	if err != nil {
-		httpapi.Fail(w, commandError(err))
+		writeRefusal(w, r, err)
 		return nil, council.View{}, false
 	}
 	return dk, view, true
@@ -227,7 +252,10 @@ func (d *deliberation) openSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	roster, agenda, err := d.srv.prep.sessionOf(r.Context(), r.PathValue("room"), &req)
-	if err != nil {
+	if le, ok := errors.AsType[*council.RosterLineError](err); ok {
+		refuseRoster(w, r, "rosterCsv: ", le)
+		return
+	} else if err != nil {
 		fail(w, err)
 		return
 	}
@@ -308,18 +336,24 @@ func (d *deliberation) getMinutes(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, 404, errNoSession.Error())
 		return
 	}
-	m := council.DraftMinutes(dk.state, d.srv.cfg.Location)
-	if m.Seal, err = d.seal(r.Context(), dk.room, dk.seq); err != nil {
+	m, err := d.draftMinutes(r.Context(), dk)
+	if err != nil {
 		httpapi.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
+	md, digest, err := d.minutesMarkdown(m, &labels)
+	if err != nil {
+		httpapi.WriteError(w, 500, err.Error())
+		return
+	}
+	w.Header().Set(minutesDigestHeader, digest) // what an approval names (desk_minutes.go)
 	switch r.URL.Query().Get("format") {
 	case "html":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		err = m.WriteHTML(w, &labels)
 	case "", "md", "markdown":
 		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
-		err = m.WriteMarkdown(w, &labels)
+		_, err = w.Write(md)
 	default:
 		httpapi.WriteError(w, 400, "format must be md or html")
 		return

@@ -29,16 +29,35 @@ func (s *Server) journalKeysRoute() httpapi.Route {
 		}}
 }
 
-// seal is the seal of a room's journal at entry seq, the last one its state folded.
-func (d *deliberation) seal(ctx context.Context, room string, seq uint64) (*council.JournalSeal, error) {
-	es, err := d.journal.Read(ctx, room, seq)
+// draftMinutes is the room's minutes as its state stands, sealed with its journal.
+func (d *deliberation) draftMinutes(ctx context.Context, dk *desk) (*council.Minutes, error) {
+	es, err := d.journal.Read(ctx, dk.room, 1)
 	if err != nil {
-		return nil, fmt.Errorf("read the journal's last entry: %w", err)
+		return nil, fmt.Errorf("read the journal to seal the minutes: %w", err)
 	}
+	// Only the entries the state folded: another writer may have appended since.
+	es = es[:min(uint64(len(es)), dk.seq)]
 	if len(es) == 0 {
-		return nil, fmt.Errorf("the journal of room %q has no entry %d", room, seq)
+		return nil, fmt.Errorf("the journal of room %q has no entry", dk.room)
 	}
-	return store.Seal(es[0], d.srv.cfg.JournalKeys), nil
+	m := council.DraftMinutes(dk.state, d.srv.cfg.Location)
+	m.Seal = MinutesSeal(es, d.srv.cfg.JournalKeys)
+	return m, nil
+}
+
+// MinutesSeal is the seal the minutes print for a sitting's journal: its entry that closed
+// the sitting once there is one, since the minutes describe the sitting as closed and must
+// not change when their approval is journalled after it; before that, its last entry.
+func MinutesSeal(entries []store.Entry, keys store.PublicKeys) *council.JournalSeal {
+	sealed := entries[len(entries)-1]
+	closed := council.SessionClosed{}.Type()
+	for _, e := range entries {
+		if e.Type == closed {
+			sealed = e
+			break
+		}
+	}
+	return store.Seal(sealed, keys)
 }
 
 // getJournalSeal answers the seal of the room's journal as it stands: its last hash and
@@ -55,10 +74,13 @@ func (d *deliberation) getJournalSeal(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusNotFound, errNoSession.Error())
 		return
 	}
-	seal, err := d.seal(r.Context(), dk.room, seq)
+	es, err := d.journal.Read(r.Context(), dk.room, seq)
+	if err == nil && len(es) == 0 {
+		err = fmt.Errorf("the journal of room %q has no entry %d", dk.room, seq)
+	}
 	if err != nil {
-		httpapi.WriteError(w, http.StatusServiceUnavailable, err.Error())
+		httpapi.WriteError(w, http.StatusServiceUnavailable, "read the journal's last entry: "+err.Error())
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, seal)
+	httpapi.WriteJSON(w, http.StatusOK, store.Seal(es[0], d.srv.cfg.JournalKeys))
 }

@@ -2,9 +2,11 @@ package signaling
 
 import (
 	"fmt"
+	"net/http"
 
 	"github.com/ingeco/hemicycle/broadcast"
 	"github.com/ingeco/hemicycle/council"
+	"github.com/ingeco/hemicycle/signaling/httpapi"
 )
 
 // labels are the server's words for what it writes for everyone (Config.Labels): French
@@ -34,4 +36,16 @@ func (c Config) minutesLabels(lang string) (council.Labels, error) {
 		return council.Labels{}, fmt.Errorf("lang %w", err)
 	}
 	return l, nil
+}
+
+// refuseRoster answers a roster file that cannot be read: 400 with the reason in the caller's
+// language beside both wordings, prefixed with the field that carried the file (if any), and
+// the line at fault (null when the file as a whole is).
+func refuseRoster(w http.ResponseWriter, r *http.Request, field string, le *council.RosterLineError) {
+	var line any
+	if le.Line > 0 {
+		line = le.Line
+	}
+	httpapi.RefuseWith(w, r, http.StatusBadRequest, field+le.In(council.EnglishLabels()), field+le.In(council.FrenchLabels()),
+		map[string]any{"line": line})
 }

@@ -34,6 +34,9 @@ func NewMetrics(s *Server) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if s.webhooks != nil {
+		reg.MustRegister(s.webhooks) // webhooks.go
+	}
 	return &Metrics{
 		reg:     reg,
 		handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s}, Registry: reg}),

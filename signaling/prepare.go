@@ -12,8 +12,6 @@ import (
 	"slices"
 	"time"
 
-	"golang.org/x/text/language"
-
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/signaling/httpapi"
@@ -231,16 +229,10 @@ func decodeJSON(r *http.Request, v any, shape string) error {
 	return nil
 }
 
-// clerkLanguage is the caller's language from Accept-Language: French unless English is
-// preferred.
-var clerkLanguages = language.NewMatcher([]language.Tag{language.French, language.English})
-
+// labelsOf are the words of the caller's language (httpapi.Language).
 func labelsOf(r *http.Request) council.Labels {
-	_, i := language.MatchStrings(clerkLanguages, r.Header.Get("Accept-Language"))
-	if i == 1 {
-		return council.EnglishLabels()
-	}
-	return council.FrenchLabels()
+	l, _ := council.LabelsFor(httpapi.Language(r))
+	return l
 }
 
 func decodeRecord(rec store.Record, v any) error { return json.Unmarshal(rec.Data, v) }

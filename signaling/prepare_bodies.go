@@ -142,13 +142,11 @@ func (p *preparation) importRoster(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	members, err := council.ParseMembers(io.LimitReader(r.Body, maxBodyBytes))
-	if err != nil {
-		var le *council.RosterLineError
-		msg := err.Error()
-		if errors.As(err, &le) {
-			msg = le.In(labelsOf(r))
-		}
-		httpapi.WriteJSON(w, 400, map[string]any{"error": msg, "line": lineOf(le)})
+	if le, ok := errors.AsType[*council.RosterLineError](err); ok {
+		refuseRoster(w, r, "", le)
+		return
+	} else if err != nil {
+		httpapi.WriteError(w, 400, err.Error())
 		return
 	}
 	seats := make([]council.Seat, len(members))
@@ -184,13 +182,6 @@ func (p *preparation) importRoster(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpapi.WriteJSON(w, 200, b.view())
-}
-
-func lineOf(le *council.RosterLineError) any {
-	if le == nil {
-		return nil
-	}
-	return le.Line
 }
 
 func (p *preparation) putContact(ctx context.Context, body string, c contactRecord) error {

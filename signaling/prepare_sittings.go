@@ -443,7 +443,7 @@ func (p *preparation) sessionOf(ctx context.Context, room string, req *openSessi
 		}
 		roster, err := council.ParseRoster(strings.NewReader(req.RosterCSV))
 		if err != nil {
-			return council.Roster{}, nil, &httpapi.Error{Status: 400, Msg: "rosterCsv: " + err.Error()}
+			return council.Roster{}, nil, fmt.Errorf("rosterCsv: %w", err) // worded by the caller, in the clerk's language
 		}
 		return roster, nil, nil
 	}

@@ -148,6 +148,21 @@ func bodyRosterEditsAndContacts(t *testing.T, ts *signalingtest.Server) {
 	if status != 400 || en["error"] != `line 3, column 1: seat "trois" is not a positive whole number` {
 		t.Errorf("English refusal: %d %v", status, en)
 	}
+	// Every fault of the file, a birth date as much as a seat or the file itself, is worded
+	// for a French clerk, which a client naming no language is taken to be.
+	for _, c := range []struct {
+		file, want string
+		line       any
+	}{
+		{"siège;nom;né le\n1;Anne;31/02/1961\n", `ligne 2, colonne 3 : la date de naissance "31/02/1961" n'est pas une date comme 27/03/1961 ou 1961-03-27`, 2.0},
+		{"", "le fichier est vide (il faut une ligne d'en-tête : siège, nom, groupe, fonction)", 1.0},
+		{"si\xe8ge;nom\n1;Anne\n", "le fichier n'est pas du texte UTF-8 (enregistrez le tableur au format « CSV UTF-8 »)", nil},
+	} {
+		status, out := send(t, ts, "POST", "/api/bodies/test/roster", clerk, "", []byte(c.file))
+		if status != 400 || out["error"] != c.want || out["line"] != c.line {
+			t.Errorf("%q: %d %v, want 400 %q on line %v", c.file, status, out, c.want, c.line)
+		}
+	}
 	if got := sendOK(t, ts, "GET", "/api/bodies/test", clerk, nil); got["membersInOffice"] != 5.0 {
 		t.Errorf("a refused file changed the roster: %v", got)
 	}
@@ -252,7 +267,7 @@ func itemIDs(items []any) string {
 }
 
 var twoItems = []map[string]any{
-	{"id": "1", "title": "Budget primitif 2027", "kind": "budget", "rapporteur": "Bruno Adjoint", "proposal": "Le conseil adopte le budget primitif."},
+	{"id": "1", "title": "Budget primitif 2027", "kind": "budget-primitif", "rapporteur": "Bruno Adjoint", "proposal": "Le conseil adopte le budget primitif."},
 	{"id": "2", "title": "Tarifs de la cantine", "rapporteur": "Chloé Conseil", "proposal": "Les tarifs sont revalorisés de 2 %."},
 }
 

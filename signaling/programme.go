@@ -93,6 +93,9 @@ func (r *Room) startProgramme() *roomProgramme {
 	if bc.Logger == nil {
 		bc.Logger = s.log
 	}
+	if s.webhooks != nil {
+		bc.OnEgress = r.egressChanged // webhooks.go
+	}
 	prog, err := broadcast.New(r.ctx, s.cfg.Media, r.name, bc)
 	if err != nil {
 		s.log.Error("public programme not started", "room", r.name, "err", err)
@@ -135,11 +138,13 @@ func (r *Room) startProgramme() *roomProgramme {
 	if cfg.Recording != nil {
 		if rp.rec, err = prog.Record(withChapterWords(*cfg.Recording, s.cfg.labels())); err != nil {
 			s.log.Error("the programme is not being recorded", "room", r.name, "err", err)
+			r.egressRefused(broadcast.EgressRecording, err) // webhooks.go
 		}
 	}
 	if cfg.HLS != nil {
 		if rp.hls, err = prog.StartHLS(*cfg.HLS); err != nil {
 			s.log.Error("no HLS for the programme", "room", r.name, "err", err)
+			r.egressRefused(broadcast.EgressHLS, err)
 		}
 	}
 	if cfg.RTMP != nil {
@@ -147,6 +152,7 @@ func (r *Room) startProgramme() *roomProgramme {
 		push.URL = strings.ReplaceAll(push.URL, "{room}", url.PathEscape(r.name))
 		if _, err := prog.StartRTMP(push); err != nil {
 			s.log.Error("no RTMP push of the programme", "room", r.name, "err", err)
+			r.egressRefused(broadcast.EgressRTMP, err)
 		}
 	}
 	s.wg.Add(1)
@@ -284,7 +290,7 @@ func (rp *roomProgramme) selection() (broadcast.Selection, sitting) {
 		}
 		c := broadcast.Candidate{
 			HasFloor:    st.floorHolder != 0 && seat == st.floorHolder,
-			Chair:       role == auth.RoleChair || (st.chair != 0 && seat == st.chair),
+			Chair:       (st.chair == 0 && role == auth.RoleChair) || (st.chair != 0 && seat == st.chair),
 			Interpreter: role == auth.RoleInterpreter,
 			Joined:      p.joinedAt,
 		}

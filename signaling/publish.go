@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/livekit/protocol/livekit"
+	lkwebhook "github.com/livekit/protocol/webhook"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ingeco/hemicycle/sfu"
@@ -126,6 +127,7 @@ func (p *Participant) onMediaTrack(mt *sfu.PublishedTrack) {
 			p.tracks[info.Sid] = t
 			p.version++
 			mt.SetMuted(info.Muted)
+			r.trackEventLocked(lkwebhook.EventTrackPublished, p, t) // webhooks.go
 		}
 		r.mu.Unlock()
 		if t != nil {
@@ -185,6 +187,9 @@ func (p *Participant) unpublish(t *publishedTrack) {
 	p.version++
 	for _, o := range r.participants {
 		r.dropSubscriptionLocked(o, t.info.Sid)
+	}
+	if p.state != livekit.ParticipantInfo_DISCONNECTED { // remove told it already
+		r.trackEventLocked(lkwebhook.EventTrackUnpublished, p, t) // webhooks.go
 	}
 	r.mu.Unlock()
 	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_TrackUnpublished{TrackUnpublished: &livekit.TrackUnpublishedResponse{TrackSid: t.info.Sid}}})

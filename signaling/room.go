@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/livekit/protocol/livekit"
+	lkwebhook "github.com/livekit/protocol/webhook"
 
 	"github.com/ingeco/hemicycle/auth"
 )
@@ -55,6 +56,7 @@ func newRoom(s *Server, name string, emptyTimeout time.Duration) *Room {
 		speaking:     map[string]float32{},
 	}
 	r.log = s.log.With("room", name)
+	r.roomStarted()                  // webhooks.go; before its outputs' egress_started
 	r.programme = r.startProgramme() // programme.go
 	r.emptyTimer = time.AfterFunc(emptyTimeout, r.closeIfEmpty)
 	s.wg.Add(2)
@@ -172,6 +174,7 @@ func (r *Room) join(claims *auth.Claims, params joinParams, conn *signalConn) (*
 		IceServers:        r.srv.iceServers(identity),
 	}}})
 	tracks := r.publishedTracksLocked(p)
+	r.participantEventLocked(lkwebhook.EventParticipantJoined, p, p.infoLocked()) // webhooks.go
 	r.mu.Unlock()
 
 	r.log.Info("participant joined", "identity", identity, "sid", p.sid, "role", claims.Role(), "sdk", params.sdk)
@@ -278,7 +281,9 @@ func (r *Room) remove(p *Participant, reason livekit.DisconnectReason, notify bo
 		for _, o := range r.participants {
 			r.dropSubscriptionLocked(o, t.info.Sid)
 		}
+		r.trackEventLocked(lkwebhook.EventTrackUnpublished, p, t) // webhooks.go
 	}
+	r.participantEventLocked(lkwebhook.EventParticipantLeft, p, info) // webhooks.go
 	empty := len(r.participants) == 0
 	if empty && !r.closed {
 		r.emptyTimer.Reset(r.emptyTimeout)
@@ -315,6 +320,7 @@ func (r *Room) close(reason livekit.DisconnectReason) {
 	}
 	r.cancel()
 	r.srv.forgetRoom(r)
+	r.roomFinished() // webhooks.go
 	r.log.Info("room closed", "reason", reason.String())
 }
 

@@ -80,9 +80,16 @@ func (s *Server) guard(rt httpapi.Route) http.Handler {
 				return
 			}
 		}
-		if rt.Access.Presiding && !rt.Access.Admits(c.Role) && !s.delib.presides(room, c.Seat) {
-			refuseRole(w, r, rt.Access, c)
-			return
+		if rt.Access.Presiding && (c.Role == auth.RoleChair || !rt.Access.Admits(c.Role)) {
+			ok, chair, err := s.delib.presiding(r.Context(), room, c)
+			if err != nil {
+				httpapi.WriteError(w, http.StatusServiceUnavailable, err.Error())
+				return
+			}
+			if !ok {
+				refusePresiding(w, r, rt.Access, c, chair)
+				return
+			}
 		}
 		if rt.Access.ChecksToken() {
 			r = httpapi.WithCaller(r, c)
@@ -97,6 +104,45 @@ func refuseRole(w http.ResponseWriter, r *http.Request, a httpapi.Access, c http
 		role = "no council role"
 	}
 	httpapi.WriteError(w, http.StatusForbidden, fmt.Sprintf("%s is for %s; your token's role is %s", r.Pattern, a, role))
+}
+
+// refusePresiding refuses a chair's power to a caller who does not preside now, worded in both
+// languages (a console shows it as it is written).
+func refusePresiding(w http.ResponseWriter, r *http.Request, a httpapi.Access, c httpapi.Caller, chair int) {
+	role := string(c.Role)
+	if role == "" {
+		role = "no council role"
+	}
+	now, maintenant := "no sitting is open", "aucune séance n’est ouverte"
+	if chair != 0 {
+		now, maintenant = fmt.Sprintf("seat %d presides now", chair), fmt.Sprintf("c’est le siège %d qui préside", chair)
+	}
+	httpapi.Refuse(w, r, http.StatusForbidden,
+		fmt.Sprintf("%s is for %s; your token's role is %s (seat %d) and %s", r.Pattern, a, role, c.Seat, now),
+		fmt.Sprintf("%s est réservé à la présidence de séance ; votre jeton est celui du rôle %s (siège %d) et %s", r.Pattern, frenchRole(c.Role), c.Seat, maintenant))
+}
+
+// frenchRole names a token's role in the words of a French sitting.
+func frenchRole(r auth.Role) string {
+	switch r {
+	case auth.RoleChair:
+		return "président de séance"
+	case auth.RoleClerk:
+		return "secrétaire de séance"
+	case auth.RoleMember:
+		return "membre"
+	case auth.RoleAgent:
+		return "agent"
+	case auth.RoleInterpreter:
+		return "interprète"
+	case auth.RoleCaptioner:
+		return "sous-titrage"
+	case auth.RoleViewer:
+		return "public"
+	case "":
+		return "sans rôle au conseil"
+	}
+	return string(r)
 }
 
 // verifyFor checks a route's token: for the room in the path, or, on a body's routes, a token

@@ -34,6 +34,7 @@ import (
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/sfu"
+	"github.com/ingeco/hemicycle/signaling/webhook"
 	"github.com/ingeco/hemicycle/store"
 )
 
@@ -96,6 +97,11 @@ type Config struct {
 	// RelayWait bounds how long a request waits for a room whose node is unreachable to be
 	// placed on a live node (10 s when zero).
 	RelayWait time.Duration
+
+	// Webhooks, when it has URLs, sends them LiveKit's events of rooms, participants and
+	// tracks, and Hemicycle's of the sitting (webhooks.go). It must be valid
+	// (webhook.Config.Validate): NewServer runs without webhooks otherwise.
+	Webhooks webhook.Config
 }
 
 // Hooks are optional callbacks; nil fields are ignored.
@@ -133,6 +139,8 @@ type Server struct {
 	relayer *relayer // requests for rooms on other nodes (relay.go)
 
 	events serverEvents // join times, for /metrics (metrics.go)
+
+	webhooks *webhook.Notifier // nil without webhook URLs (webhooks.go)
 }
 
 // NewServer returns a server; Close ends every room and goroutine it started.
@@ -172,6 +180,12 @@ func NewServer(cfg Config) *Server {
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 	}
+	if len(cfg.Webhooks.URLs) > 0 {
+		var err error
+		if s.webhooks, err = webhook.New(cfg.Webhooks, cfg.Logger.With("part", "webhooks")); err != nil {
+			s.log.Error("no webhooks", "err", err)
+		}
+	}
 	if cfg.Journal != nil && cfg.Profiles != nil {
 		s.delib = newDeliberation(s)
 	}
@@ -197,6 +211,7 @@ func (s *Server) Close() {
 		s.delib.close()
 	}
 	s.wg.Wait()
+	s.webhooks.Close() // after the rooms' last events, their recordings' end among them
 	s.relayer.transport.CloseIdleConnections()
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/ingeco/hemicycle/cluster"
 	"github.com/ingeco/hemicycle/council"
 	"github.com/ingeco/hemicycle/signaling/mail"
+	"github.com/ingeco/hemicycle/signaling/webhook"
 )
 
 // Config is the deployment configuration (configs/hemicycle.yaml documents every field).
@@ -51,6 +52,9 @@ type Config struct {
 	Invitations InvitationsConfig `yaml:"invitations"`
 	// SMTP is the relay invitations are e-mailed through; none when smtp.addr is empty.
 	SMTP mail.Relay `yaml:"smtp"`
+	// Webhooks are POSTed, in LiveKit's format and signature, to webhooks.urls; signed with
+	// the key pair webhooks.api_key names in keys (the only key when there is one).
+	Webhooks webhook.Config `yaml:"webhooks"`
 
 	dev          bool
 	profilerAddr string // --pprof: loopback address of Go's profiler, none when empty
@@ -221,6 +225,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 		"HEMICYCLE_INVITATIONS_BASE_URL": &c.Invitations.BaseURL,
 		"HEMICYCLE_SMTP_ADDR":            &c.SMTP.Addr, "HEMICYCLE_SMTP_FROM": &c.SMTP.From, "HEMICYCLE_SMTP_TLS": &c.SMTP.TLS,
 		"HEMICYCLE_SMTP_USERNAME": &c.SMTP.Username, "HEMICYCLE_SMTP_PASSWORD": &c.SMTP.Password,
+		"HEMICYCLE_WEBHOOKS_API_KEY": &c.Webhooks.APIKey,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -234,6 +239,9 @@ func applyEnv(c *Config, getenv func(string) string) error {
 			}
 			*dst = n
 		}
+	}
+	if v := getenv("HEMICYCLE_WEBHOOKS_URLS"); v != "" {
+		c.Webhooks.URLs = strings.Split(v, ",")
 	}
 	if v := getenv("HEMICYCLE_PUBLIC_IPS"); v != "" {
 		c.RTC.PublicIPs = strings.Split(v, ",")
@@ -286,6 +294,9 @@ func (c *Config) validate() error {
 	if u, err := url.Parse(c.Invitations.BaseURL); c.Invitations.BaseURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		return fmt.Errorf("invitations.base_url %q: want the https://host the members open the web client at", c.Invitations.BaseURL)
 	}
+	if _, err := c.webhooks(); err != nil {
+		return err
+	}
 	if c.Invitations.Early < 0 {
 		return fmt.Errorf("invitations.early %v: cannot be negative", c.Invitations.Early)
 	}
@@ -295,6 +306,26 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// webhooks is the webhooks' configuration with the secret of the key that signs them.
+func (c *Config) webhooks() (webhook.Config, error) {
+	w := c.Webhooks
+	if len(w.URLs) == 0 {
+		return w, nil
+	}
+	if w.APIKey == "" && len(c.Keys) == 1 {
+		for key := range c.Keys {
+			w.APIKey = key
+		}
+	}
+	if w.APIKey == "" {
+		return w, errors.New("webhooks: set webhooks.api_key to the key (of keys) that signs them")
+	}
+	if w.APISecret = c.Keys[w.APIKey]; w.APISecret == "" {
+		return w, fmt.Errorf("webhooks.api_key %q is not one of the configured keys", w.APIKey)
+	}
+	return w, w.Validate()
 }
 
 // labels are the words of the configured language.

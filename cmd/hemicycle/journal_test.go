@@ -76,6 +76,17 @@ func TestJournalVerifySignedSitting(t *testing.T) {
 	holdSession(t, s)
 	clerk := s.token(t, "greffe", auth.RoleClerk, 0)
 
+	// The clerk approves the minutes, as read: an entry after the closing one.
+	req, _ := http.NewRequest("GET", s.HTTP.URL+"/api/rooms/"+minutesRoom+"/minutes", nil)
+	req.Header.Set("Authorization", "Bearer "+clerk)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	approved, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	s.must(t, time.Time{}, "POST", "/api/rooms/"+minutesRoom+"/minutes/approve", clerk, map[string]string{"digest": resp.Header.Get("Minutes-Digest")})
+
 	out, err := journalCmd(t, "verify", s.journal)
 	if err != nil {
 		t.Fatalf("verify the untouched journal: %v\n%s", err, out)
@@ -84,14 +95,44 @@ func TestJournalVerifySignedSitting(t *testing.T) {
 	if err := json.Unmarshal(s.must(t, time.Time{}, "GET", "/api/rooms/"+minutesRoom+"/journal/seal", clerk, nil), &seal); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"21 entries, hash chain intact, every entry signed by a trusted key (from " + s.ring + ")", "last hash " + seal.Hash, "signature " + seal.Signature + " by key " + seal.KeyID} {
+	for _, want := range []string{"22 entries, hash chain intact, every entry signed by a trusted key (from " + s.ring + ")", "last hash " + seal.Hash, "signature " + seal.Signature + " by key " + seal.KeyID} {
 		if !strings.Contains(out, want) {
 			t.Errorf("verify says %q, lacks %q", out, want)
 		}
 	}
 
+	// The minutes are sealed at the entry that closed the sitting, as served and as drawn
+	// offline, so that their approval, journalled after it, leaves them as approved.
+	var closing store.Entry
+	raw0, _ := os.ReadFile(s.journal)
+	for l := range strings.Lines(string(raw0)) {
+		var e store.Entry
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Type == "session.closed" {
+			closing = e
+		}
+	}
+	if closing.Sig == "" || closing.Hash == seal.Hash {
+		t.Fatalf("closing entry %+v: want it signed, and not the journal's last (%s)", closing, seal.Hash)
+	}
+	status, served := s.do(t, time.Time{}, "GET", "/api/rooms/"+minutesRoom+"/minutes", clerk, nil)
+	offline, _, err := minutes(t, "--journal", s.journal)
+	if status != 200 || err != nil {
+		t.Fatalf("minutes: %d %v", status, err)
+	}
+	if !bytes.Equal(served, approved) {
+		t.Error("the minutes changed when their approval was journalled")
+	}
+	for _, doc := range []string{string(served), offline} {
+		if !strings.Contains(doc, "`"+closing.Hash+"`") || !strings.Contains(doc, "`"+closing.Sig+"`") || strings.Contains(doc, seal.Hash) {
+			t.Fatalf("the minutes are not sealed at the closing entry %d (%s):\n%s", closing.Seq, closing.Hash, doc)
+		}
+	}
+
 	// A citizen with a copy of the journal and the keys the server publishes.
-	resp, err := http.Get(s.HTTP.URL + signaling.JournalKeysPath)
+	resp, err = http.Get(s.HTTP.URL + signaling.JournalKeysPath)
 	if err != nil {
 		t.Fatal(err)
 	}

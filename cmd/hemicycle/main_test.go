@@ -65,3 +65,32 @@ func TestTokenCommandMintsAVerifiableToken(t *testing.T) {
 		t.Fatalf("unknown role: got %v", err)
 	}
 }
+
+// TestWebhooksConfiguration: the signing key is one of keys (the only one by default), its
+// secret is taken from them, and a bad URL or key is refused with the setting's name.
+func TestWebhooksConfiguration(t *testing.T) {
+	c := defaultConfig()
+	c.Keys = map[string]string{"hemicycle": strings.Repeat("s", 32)}
+	c.Webhooks.URLs = []string{"https://mairie.example.fr/hooks"}
+	w, err := c.webhooks()
+	if err != nil || w.APIKey != "hemicycle" || w.APISecret != c.Keys["hemicycle"] {
+		t.Fatalf("the only key: %+v, %v", w, err)
+	}
+	c.Keys["other"] = strings.Repeat("o", 32)
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "webhooks.api_key") {
+		t.Errorf("two keys, none named: %v", err)
+	}
+	c.Webhooks.APIKey = "unknown"
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), `"unknown"`) {
+		t.Errorf("unknown key: %v", err)
+	}
+	c.Webhooks.APIKey, c.Webhooks.URLs = "other", []string{"ftp://mairie.example.fr/hooks"}
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "ftp://") {
+		t.Errorf("an ftp URL: %v", err)
+	}
+	if err := applyEnv(&c, func(k string) string {
+		return map[string]string{"HEMICYCLE_WEBHOOKS_URLS": "https://a.example/h,https://b.example/h"}[k]
+	}); err != nil || len(c.Webhooks.URLs) != 2 {
+		t.Errorf("HEMICYCLE_WEBHOOKS_URLS: %v %v", c.Webhooks.URLs, err)
+	}
+}

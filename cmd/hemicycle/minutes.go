@@ -15,6 +15,7 @@ import (
 	_ "time/tzdata"
 
 	"github.com/ingeco/hemicycle/council"
+	"github.com/ingeco/hemicycle/signaling"
 	"github.com/ingeco/hemicycle/store"
 )
 
@@ -81,7 +82,7 @@ func cmdMinutes(args []string, stdout, stderr io.Writer) error {
 	var out bytes.Buffer
 	last := entries[len(entries)-1]
 	m := council.DraftMinutes(state, loc)
-	m.Seal = store.Seal(last, keys)
+	m.Seal = signaling.MinutesSeal(entries, keys)
 	if err := write(m, &out, &labels); err != nil {
 		return fmt.Errorf("minutes: %w", err)
 	}

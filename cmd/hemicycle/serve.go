@@ -210,11 +210,15 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	webhooks, err := cfg.webhooks()
+	if err != nil {
+		return err
+	}
 	sig = signaling.NewServer(signaling.Config{
 		Verifier: verifier, Media: media, Logger: log.With("part", "signaling"),
 		Journal: st.journal, Profiles: loadProfile, NodeID: st.nodeID, Placement: st.placement,
 		Programme: programme, Labels: labels, TURN: relay, JournalKeys: st.keys,
-		Records: st.records, Invitations: invitationConfig(cfg, httpURL),
+		Records: st.records, Invitations: invitationConfig(cfg, httpURL), Webhooks: webhooks,
 	})
 	defer sig.Close()
 	if err := st.start(ctx); err != nil {

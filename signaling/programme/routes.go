@@ -173,11 +173,7 @@ func (pub *public) bleep(w http.ResponseWriter, r *http.Request) {
 	} else {
 		b, err := prog.BleepLast(time.Duration(*req.LastSeconds * float64(time.Second)))
 		if err != nil {
-			status := http.StatusBadRequest
-			if errors.Is(err, broadcast.ErrBleepTooLate) {
-				status = http.StatusConflict
-			}
-			httpapi.WriteError(w, status, err.Error())
+			refuseBleepLast(w, r, err, *req.LastSeconds, prog.Delay())
 			return
 		}
 		resp.Bleep, resp.Changed = b, true
@@ -201,6 +197,21 @@ func (pub *public) bleep(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	httpapi.WriteJSON(w, 200, resp)
+}
+
+// refuseBleepLast words BleepLast's refusal for the chair, in French and English: the public
+// has already heard what lies beyond the delay (409), or the duration was not positive (400).
+func refuseBleepLast(w http.ResponseWriter, r *http.Request, err error, seconds float64, delay time.Duration) {
+	if errors.Is(err, broadcast.ErrBleepTooLate) {
+		held := delay.Seconds()
+		httpapi.Refuse(w, r, http.StatusConflict,
+			fmt.Sprintf("the last %g s cannot be bleeped: the public has already heard them; only the last %g s are still held back (the programme's delay)", seconds, held),
+			fmt.Sprintf("impossible de couvrir les %g dernières secondes : le public les a déjà entendues ; seules les %g dernières secondes sont encore retenues (le différé de la diffusion)", seconds, held))
+		return
+	}
+	httpapi.Refuse(w, r, http.StatusBadRequest,
+		fmt.Sprintf("the duration to bleep must be positive (%g s asked)", seconds),
+		fmt.Sprintf("la durée à couvrir doit être positive (%g s demandées)", seconds))
 }
 
 func (pub *public) bleeps(w http.ResponseWriter, r *http.Request) {

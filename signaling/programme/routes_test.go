@@ -73,6 +73,33 @@ func TestViewerTokenRoutes(t *testing.T) {
 	}
 }
 
+// "Bleep the last N seconds" reaching past the delay is refused (the public has heard it), in
+// French to a French console or a client naming no language, in English when asked, with both
+// wordings beside; nothing is bleeped.
+func TestBleepBeyondTheDelayRefusedInBothLanguages(t *testing.T) {
+	ts := startServer(t, programme.Viewers{}) // 1 s of delay
+	ts.Join(t, "council", "alice", auth.RoleMember, 0, nil)
+	chair := ts.Token(t, "council", "chair", auth.RoleChair, 0)
+	const en = "the last 5 s cannot be bleeped: the public has already heard them; only the last 1 s are still held back"
+	const fr = "impossible de couvrir les 5 dernières secondes : le public les a déjà entendues ; seules les 1 dernières secondes sont encore retenues"
+	for _, c := range []struct{ lang, want string }{{"", fr}, {"fr-FR,fr;q=0.9", fr}, {"en-GB,en;q=0.9,fr;q=0.5", en}} {
+		code, raw := ts.CallIn(t, c.lang, "POST", "/api/rooms/council/bleep", chair, map[string]float64{"lastSeconds": 5})
+		out := signalingtest.Object(raw)
+		msg, _ := out["error"].(string)
+		reasons, _ := out["reasons"].(map[string]any)
+		if code != 409 || !strings.HasPrefix(msg, c.want) || !strings.HasPrefix(reasons["en"].(string), en) || !strings.HasPrefix(reasons["fr"].(string), fr) {
+			t.Errorf("Accept-Language %q: %d %v, want 409 saying %q with both wordings", c.lang, code, out, c.want)
+		}
+	}
+	code, raw := ts.CallIn(t, "en", "POST", "/api/rooms/council/bleep", chair, map[string]float64{"lastSeconds": -1})
+	if msg, _ := signalingtest.Object(raw)["error"].(string); code != 400 || msg != "the duration to bleep must be positive (-1 s asked)" {
+		t.Errorf("a negative duration: %d %q", code, msg)
+	}
+	if _, out := call(t, ts, "GET", "/api/rooms/council/bleep", chair, nil); out["bleeps"] != nil {
+		t.Errorf("bleeps %v after refusals, want none", out["bleeps"])
+	}
+}
+
 // A room takes MaxViewers WebRTC viewers; the next one is sent to HLS, until a viewer leaves.
 // Members do not count.
 func TestTheLivePageTakesMaxViewers(t *testing.T) {

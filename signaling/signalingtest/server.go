@@ -172,8 +172,22 @@ func Call(t testing.TB, method, url, token string, body any) (int, []byte) {
 	return status, out
 }
 
+// CallIn is Call asking for the answer in lang (an Accept-Language value: "en", "fr-FR,fr;q=0.9").
+func (s *Server) CallIn(t testing.TB, lang, method, path, token string, body any) (int, []byte) {
+	t.Helper()
+	status, out, err := request(t.Context(), http.DefaultClient, method, s.HTTP.URL+path, token, lang, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, out
+}
+
 // Request is Call for requests that may fail, such as those to a server being killed.
 func Request(ctx context.Context, client *http.Client, method, url, token string, body any) (int, []byte, error) {
+	return request(ctx, client, method, url, token, "", body)
+}
+
+func request(ctx context.Context, client *http.Client, method, url, token, lang string, body any) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -193,6 +207,9 @@ func Request(ctx context.Context, client *http.Client, method, url, token string
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if lang != "" {
+		req.Header.Set("Accept-Language", lang)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

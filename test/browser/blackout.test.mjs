@@ -106,7 +106,7 @@ describe(`a member whose link goes dark for 3 s (${kind}) gets media back and st
 
   before(async () => {
     await ensureArtifactsDir()
-    await lab.start({ logName: `server-blackout-${kind.replace(' ', '-')}.log`, config: process.env.BO_DEBUG ? 'logging:\n  level: debug\n' : undefined })
+    await lab.start({ logName: `server-blackout-${kind.replace(' ', '-')}.log`, config: process.env.SERVER_DEBUG ? 'logging:\n  level: debug\n' : undefined })
   }, { timeout: 150000 })
 
   after(async () => {

@@ -4,7 +4,8 @@
 // The chair bleeps with the keyboard shortcut, with the mouse, and after the fact; what is
 // asserted is what the console shows and says, what the server recorded (GET …/bleep), that the
 // public hears the 1 kHz bleep no sooner than the delay after it was asked for, and that nobody
-// but the chair gets the control or the right. The chair also hands the chair over and back.
+// but the chair gets the control or the right. The chair also hands the chair to a member, whose
+// page becomes the chair's console (they open, run and close a vote with it) until they hand it back.
 import { describe, it, before, after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
@@ -191,7 +192,10 @@ describe('the chair bleeps the public programme from the console', { timeout: 36
     assert.equal(await p.david.page.getByRole('button', { name: 'Couper le son public' }).count(), 0)
     const refused = await api(server.baseURL, 'POST', `/api/rooms/${room}/bleep`, await invitation(p.david), { on: true })
     assert.equal(refused.status, 403)
-    assert.match(refused.data.error, /is for the chair or the seat presiding; your token's role is member$/)
+    // A client that names no language (Node's fetch) is answered in French, the councils'
+    // language, with the English words beside.
+    assert.match(refused.data.error, /est réservé à la présidence de séance ; votre jeton est celui du rôle membre \(siège 4\) et c’est le siège 1 qui préside$/)
+    assert.match(refused.data.reasons.en, /is for the chair or the seat presiding; your token's role is member \(seat 4\) and seat 1 presides now$/)
     // The shortcut does nothing on the member's page either.
     await p.david.page.locator('section.stage').focus()
     await p.david.page.keyboard.press('Alt+Shift+KeyB')
@@ -310,7 +314,7 @@ describe('the chair bleeps the public programme from the console', { timeout: 36
     await bleepRegion.getByRole('button', { name: '2 dernières secondes' }).click()
     await waitFor('the 409 in the bleep section', async () => {
       const text = await status.innerText()
-      return { ok: /^Refusé : bleep the last 1m0s: the audio asked for has already been broadcast \(only the last 3s are still held\)$/.test(text), state: text }
+      return { ok: /^Refusé : impossible de couvrir les 60 dernières secondes : le public les a déjà entendues ; seules les 3 dernières secondes sont encore retenues \(le différé de la diffusion\)$/.test(text), state: text }
     }, { timeoutMs: 15000, intervalMs: 100 })
     await page.unroute('**/api/rooms/*/bleep')
     // A token that is not the chair's (an invitation swapped, say): the genuine 403.
@@ -321,7 +325,7 @@ describe('the chair bleeps the public programme from the console', { timeout: 36
     await toggle.click()
     await waitFor('the 403 in the bleep section', async () => {
       const text = await status.innerText()
-      return { ok: /^Refusé : .*\/api\/rooms\/\{room\}\/bleep is for the chair or the seat presiding; your token.s role is member$/.test(text), state: text }
+      return { ok: /^Refusé : POST \/api\/rooms\/\{room\}\/bleep est réservé à la présidence de séance ; votre jeton est celui du rôle membre \(siège 4\) et c’est le siège 1 qui préside$/.test(text), state: text }
     }, { timeoutMs: 15000, intervalMs: 100 })
     await page.unroute('**/api/rooms/*/bleep')
     assert.equal(await toggle.getAttribute('aria-pressed'), 'false')
@@ -329,20 +333,29 @@ describe('the chair bleeps the public programme from the console', { timeout: 36
     assert.deepEqual(await axeSerious(page, '#council-panel'), [])
   })
 
-  it('the chair hands the chair to a member present, and takes it back', async () => {
-    // The clerk records two members in the chamber (by the API: the clerk's page is not the
-    // subject here).
-    const mint = await fetch(`${server.baseURL}/api/dev/token`, {
+  it('the chair hands the chair to a member present, whose page becomes the console until they hand it back (CGCT L2121-14)', async () => {
+    // The clerk (by the API: the clerk's page is not the subject here) records three members in
+    // the chamber, so that the quorum of 5 seats is reached, and an item on the agenda. Bruno
+    // follows the sitting from a tablet in the chamber: his page is a member's.
+    const r = await fetch(`${server.baseURL}/api/dev/token`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ room, identity: 'clerk-bip', name: 'Hugo Bernard', role: 'clerk' })
     })
-    assert.equal(mint.status, 200)
-    const clerk = (await mint.json()).token
-    for (const seat of [1, 2]) {
-      const r = await api(server.baseURL, 'POST', `/api/rooms/${room}/attendance/arrival`, clerk, { seat, place: 'chamber' })
-      assert.equal(r.status, 200, JSON.stringify(r.data))
+    assert.equal(r.status, 200)
+    const clerk = (await r.json()).token
+    for (const seat of [1, 2, 3]) {
+      const arrived = await api(server.baseURL, 'POST', `/api/rooms/${room}/attendance/arrival`, clerk, { seat, place: 'chamber' })
+      assert.equal(arrived.status, 200, JSON.stringify(arrived.data))
     }
+    const added = await api(server.baseURL, 'POST', `/api/rooms/${room}/items`, clerk, { id: '7', title: 'Rapport d’activité' })
+    assert.equal(added.status, 200, JSON.stringify(added.data))
+    p.bruno = await joinThroughUI(browser, server.baseURL, { name: 'Bruno Lefèvre', room, role: 'member', seat: 2, camera: false, mic: false })
+    const brunoPanel = p.bruno.page.locator('#council-panel')
+    await region(p.bruno, 'Votre siège').waitFor({ timeout: 30000 })
+    assert.equal(await brunoPanel.getByRole('heading', { level: 2 }).innerText(), 'Votre pupitre')
+    assert.equal(await region(p.bruno, 'Présidence de séance').count(), 0, 'a member who does not preside has no chair control')
+
     const { page } = p.chair
     const handover = region(p.chair, 'Présidence de séance')
     assert.match(await handover.innerText(), /Préside : Anne Morel \(siège 1\)/)
@@ -355,6 +368,7 @@ describe('the chair bleeps the public programme from the console', { timeout: 36
     assert.ok(!options.some((o) => /siège 1|siège 4/.test(o)), `the presiding seat and an unverified member are not offered: ${options}`)
     const before = (await announced(page)).length
     const davidBefore = (await announced(p.david.page)).length
+    const brunoBefore = (await announced(p.bruno.page)).length
     await to.selectOption({ label: 'Bruno Lefèvre (siège 2)' })
     await handover.getByRole('button', { name: 'Passer la présidence' }).click()
     await waitFor('Bruno presiding', async () => {
@@ -363,13 +377,71 @@ describe('the chair bleeps the public programme from the console', { timeout: 36
     }, { timeoutMs: 15000, intervalMs: 100 })
     await waitAnnounced(page, /^La présidence passe à Bruno Lefèvre\.$/, before)
     await waitAnnounced(p.david.page, /^La présidence passe à Bruno Lefèvre\.$/, davidBefore)
+    await waitAnnounced(p.bruno.page, /^Vous présidez désormais la séance\.$/, brunoBefore)
 
+    // Bruno's page is now the chair's console, and its controls work with his member's token:
+    // he opens the item, puts it to a roll call, records the answers and proclaims.
+    await waitFor('the console on Bruno\'s page', async () => {
+      const title = await brunoPanel.getByRole('heading', { level: 2 }).innerText()
+      return { ok: title === 'Console de la présidence', state: title }
+    }, { timeoutMs: 15000, intervalMs: 100 })
+    assert.equal(await region(p.bruno, 'Votre siège').count(), 0, 'the member\'s panel gave way to the console')
+    await region(p.bruno, 'Son de la diffusion publique').getByRole('button', { name: 'Couper le son public' }).waitFor()
+    const agenda = region(p.bruno, 'Ordre du jour')
+    await agenda.locator('[data-key="open-7"]').click()
+    const voteSec = region(p.bruno, 'Vote')
+    const opener = voteSec.locator('form.vote-open')
+    await opener.waitFor({ timeout: 15000 })
+    await opener.getByLabel('Mode de scrutin').selectOption('roll-call')
+    await opener.getByLabel('Question posée').fill('Prendre acte du rapport d’activité')
+    await opener.getByRole('button', { name: 'Ouvrir le vote' }).click()
+    for (const seat of [1, 2, 3]) {
+      const answer = voteSec.locator(`[data-key="record-${seat}-for"]`)
+      await answer.waitFor({ timeout: 15000 })
+      await answer.click()
+      await answer.waitFor({ state: 'detached', timeout: 15000 })
+    }
+    await voteSec.getByRole('button', { name: 'Clore le vote et proclamer le résultat' }).click()
+    await waitFor('the vote proclaimed', async () => {
+      const text = await region(p.bruno, 'Résultat').innerText()
+      return { ok: /Vote 7-\d+ : adopté/.test(text), state: text }
+    }, { timeoutMs: 15000, intervalMs: 100 })
+    const voted = (await api(server.baseURL, 'GET', `/api/rooms/${room}/state`, chairToken)).data
+    const vote = voted.votes.find((v) => v.item === '7')
+    assert.equal(vote.mode, 'roll-call')
+    assert.equal(vote.result.adopted, true)
+    assert.equal(vote.result.for, 3)
+
+    // Anne's chair token no longer presides: the server refuses her taking the chair back, and
+    // her console says why in French.
+    await waitFor('Anne among the choices', async () => {
+      const options = await to.locator('option').allInnerTexts()
+      return { ok: options.includes('Anne Morel (siège 1)'), state: options }
+    }, { timeoutMs: 15000, intervalMs: 100 })
     await to.selectOption({ label: 'Anne Morel (siège 1)' })
     await handover.getByRole('button', { name: 'Passer la présidence' }).click()
+    await waitFor('the refusal in the handover section', async () => {
+      const text = await handover.innerText()
+      return { ok: /Refusé : POST \/api\/rooms\/\{room\}\/chair est réservé à la présidence de séance ; votre jeton est celui du rôle président de séance \(siège 1\) et c’est le siège 2 qui préside/.test(text), state: text }
+    }, { timeoutMs: 15000, intervalMs: 100 })
+    assert.equal((await api(server.baseURL, 'GET', `/api/rooms/${room}/state`, chairToken)).data.session.chair, 2)
+
+    // Bruno hands the chair back from his console, and his page is a member's again.
+    const brunoHandover = region(p.bruno, 'Présidence de séance')
+    await brunoHandover.getByLabel('Passer la présidence à').selectOption({ label: 'Anne Morel (siège 1)' })
+    await brunoHandover.getByRole('button', { name: 'Passer la présidence' }).click()
     await waitAnnounced(page, /^Vous présidez désormais la séance\.$/, before)
+    await waitFor('Bruno\'s page a member\'s again', async () => {
+      const title = await brunoPanel.getByRole('heading', { level: 2 }).innerText()
+      return { ok: title === 'Votre pupitre', state: title }
+    }, { timeoutMs: 15000, intervalMs: 100 })
+    await region(p.bruno, 'Votre siège').waitFor()
+    assert.equal(await region(p.bruno, 'Présidence de séance').count(), 0, 'the chair\'s controls are gone')
+    assert.equal(await p.bruno.page.getByRole('button', { name: 'Couper le son public' }).count(), 0)
     assert.match(await handover.innerText(), /Préside : Anne Morel \(siège 1\)/)
     const state = await api(server.baseURL, 'GET', `/api/rooms/${room}/state`, chairToken)
     assert.equal(state.data.session.chair, 1)
+    assert.deepEqual(await axeSerious(p.bruno.page, '#council-panel'), [])
   })
 
   it('no page threw or reached another origin', () => {

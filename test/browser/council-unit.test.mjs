@@ -8,7 +8,7 @@ import path from 'node:path'
 import { repoRoot } from './harness.mjs'
 import {
   ApiError, CouncilClient, CouncilStore, isNewer, decodeMessage, ballotsOf, count, floorBlocksMic,
-  queuePosition, hasFloor, nextVoteId, nextItemId, latestResult, changes, choices, voteModes, profiles
+  queuePosition, hasFloor, nextVoteId, nextItemId, latestResult, changes, choices, voteModes, profiles, panelRole
 } from '../../web-client/static/js/council.js'
 import fr from '../../web-client/static/i18n/fr.js'
 
@@ -56,6 +56,14 @@ test('the API client sends the token, encodes the room and returns the state', a
   assert.equal(calls[0].method, 'POST')
   assert.equal(calls[0].headers.Authorization, 'Bearer T0K')
   assert.deepEqual(JSON.parse(calls[0].body), { seat: 4, place: 'chamber' })
+  assert.equal(calls[0].headers['Accept-Language'], undefined, 'no page language, none asked')
+})
+
+test('the API client asks for the page\'s language, so that refusals read in it', async () => {
+  const { impl, calls } = fakeFetch([{ status: 200, body: JSON.stringify(sitting({ applied: 1 })) }])
+  const c = new CouncilClient({ room: 'r', token: 't', lang: 'fr', fetchImpl: impl })
+  await c.act('/attendance/arrival', { seat: 4, place: 'chamber' })
+  assert.equal(calls[0].headers['Accept-Language'], 'fr')
 })
 
 test('a refusal carries the server\'s reason and status; no session is null, not an error', async () => {
@@ -143,6 +151,16 @@ test('ids proposed for the next item and vote are free', () => {
   assert.equal(nextVoteId(view, '3'), '3-1')
   assert.equal(nextItemId(view), '4')
   assert.equal(nextItemId(sitting({ items: [] })), '1')
+})
+
+test('the panel follows the seat presiding: a member handed the chair gets the console (CGCT L2121-14)', () => {
+  const presiding = (chair) => sitting({ session: { ...sitting().session, chair } })
+  assert.equal(panelRole(presiding(1), { role: 'member', seat: 3 }), 'member')
+  assert.equal(panelRole(presiding(3), { role: 'member', seat: 3 }), 'chair')
+  assert.equal(panelRole(presiding(3), { role: 'chair', seat: 1 }), 'chair', 'the mayor keeps the console, the server refusing what only the seat presiding may do')
+  assert.equal(panelRole(presiding(3), { role: 'clerk', seat: 3 }), 'clerk', 'only a member is handed the chair')
+  assert.equal(panelRole(presiding(3), { role: 'member' }), 'member', 'a member without a seat never presides')
+  assert.equal(panelRole(null, { role: 'member', seat: 3 }), 'member')
 })
 
 test('what is announced: to whom, and only what changed', () => {

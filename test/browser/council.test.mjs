@@ -101,7 +101,7 @@ describe('a whole sitting through the deliberation screens', { timeout: 420000 }
     // Seat 2 twice: the server names the line, and the console shows it as it is.
     await open.getByLabel('Liste des membres (CSV)').fill(`${roster}2,Bruno Bis,,\n`)
     await open.getByRole('button', { name: 'Ouvrir la séance' }).click()
-    await textOf(open.getByRole('alert'), /Refusé : rosterCsv: line 9: seat "?2"? appears twice/, 'the roster refusal')
+    await textOf(open.getByRole('alert'), /Refusé : rosterCsv: ligne 9 : le siège "?2"? figure deux fois/, 'the roster refusal, in the console\'s French')
 
     // The clerk's file, loaded instead of pasted.
     await open.getByLabel('Ou charger le fichier CSV').setInputFiles({ name: 'conseillers.csv', mimeType: 'text/csv', buffer: Buffer.from(roster) })

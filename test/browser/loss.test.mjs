@@ -118,7 +118,7 @@ describe(`a subscriber whose downlink drops ${lossPercent} % of packets at rando
 
   before(async () => {
     await ensureArtifactsDir()
-    await lab.start({ logName: 'server-loss.log' })
+    await lab.start({ logName: 'server-loss.log', config: process.env.SERVER_DEBUG ? 'logging:\n  level: debug\n' : undefined })
   }, { timeout: 150000 })
 
   after(async () => {
@@ -148,10 +148,18 @@ describe(`a subscriber whose downlink drops ${lossPercent} % of packets at rando
     await link.loss(toPeer, lossPercent)
     const w0 = await received(sophie)
     const estimates = []
+    const freezes = Object.fromEntries(ids.map((id) => [id, []])) // seconds into the window when a freeze began
+    let last = w0
     for (let i = 0; i < windowMs / 1000; i++) {
       await delay(1000)
       const m = await metrics(lab.server.baseURL, sophieId)
       estimates.push(Math.round((m.subscriber_bandwidth_estimate_bits_per_second ?? NaN) / 1000))
+      const now = await received(sophie)
+      for (const id of ids) {
+        const d = change(last.video[id], now.video[id])
+        if (d?.freezeCount > 0) freezes[id].push(`${i + 1} s: ${d.freezeCount} (${d.totalFreezesDuration.toFixed(2)} s)`)
+      }
+      last = now
     }
     const w1 = await received(sophie)
     const m1 = await metrics(lab.server.baseURL, sophieId)
@@ -160,6 +168,7 @@ describe(`a subscriber whose downlink drops ${lossPercent} % of packets at rando
     const server1 = delta(m0, m1)
     t.diagnostic(`server over the lossy window: ${JSON.stringify(server1)}; S's paused videos at its end: ${m1.subscriber_paused_videos}`)
     t.diagnostic(`server's estimate of S's link each second (kbit/s): ${estimates.join(' ')}`)
+    for (const id of ids) t.diagnostic(`freezes of ${id}'s video: ${freezes[id].join(', ') || 'none'}`)
 
     // Every figure is logged before any is asserted: a failing run still tells the whole story.
     const checks = []

@@ -3,6 +3,8 @@ package media
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,6 +21,41 @@ func NeedFFmpeg(t testing.TB) {
 	for _, tool := range []string{"ffmpeg", "ffprobe"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is not installed (scripts/test installs Debian's ffmpeg): %v", tool, err)
+		}
+	}
+}
+
+// FFmpegFailingOnce is an ffmpeg whose first run quits when fail is called, finishing its
+// output but exiting with a failure, as one whose input or output broke does; its later runs
+// are the real ffmpeg's. It is a shell script around the real one, which passes on the
+// interrupt asking it to stop.
+func FFmpegFailingOnce(t testing.TB) (path string, fail func()) {
+	t.Helper()
+	real, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path = filepath.Join(dir, "ffmpeg-failing-once")
+	failed := filepath.Join(dir, "fail")
+	script := fmt.Sprintf(`#!/bin/sh
+if mkdir %[1]q 2>/dev/null; then
+	%[3]q "$@" &
+	pid=$!
+	trap 'kill -INT $pid' INT TERM
+	while [ ! -e %[2]q ] && kill -0 $pid 2>/dev/null; do sleep 0.1; done
+	kill -INT $pid 2>/dev/null
+	wait $pid
+	exit 1
+fi
+exec %[3]q "$@"
+`, filepath.Join(dir, "ran"), failed, real)
+	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return path, func() {
+		if err := os.WriteFile(failed, nil, 0o600); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -246,6 +246,7 @@ export default {
   'council.handover.presiding': 'Presiding: {name}',
   'council.handover.to': 'Hand the chair to',
   'council.handover.hint': 'A member present in the chamber or verified remotely, not during a vote. You keep this console.',
+  'council.handover.hintPresiding': 'A member present in the chamber or verified remotely, not during a vote. Your member’s desk comes back once you hand the chair back.',
   'council.handover.submit': 'Hand over the chair',
   'council.handover.nobody': 'No other member present can take the chair.',
   'council.handover.pick': 'Choose the member who will chair.',

@@ -247,6 +247,7 @@ export default {
   'council.handover.presiding': 'Préside : {name}',
   'council.handover.to': 'Passer la présidence à',
   'council.handover.hint': 'Un membre présent en salle ou vérifié à distance, hors vote en cours. Vous gardez cette console.',
+  'council.handover.hintPresiding': 'Un membre présent en salle ou vérifié à distance, hors vote en cours. Votre pupitre de membre revient une fois la présidence rendue.',
   'council.handover.submit': 'Passer la présidence',
   'council.handover.nobody': 'Aucun autre membre présent ne peut recevoir la présidence.',
   'council.handover.pick': 'Choisissez le membre qui présidera.',

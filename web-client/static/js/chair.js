@@ -168,7 +168,8 @@ export function chairConsole (panel) {
 
 // chairHandover hands the chair to another member present (POST /chair), e.g. while the council
 // debates the accounts of the one presiding. The chair's console stays with the chair's
-// invitation; the seat presiding is what the minutes record.
+// invitation, and a member presiding has one too until they hand the chair back; the seat
+// presiding is what the server checks and the minutes record.
 function chairHandover (panel) {
   const { t } = panel
   const sec = section(t('council.handover.heading'), 'handover')
@@ -176,7 +177,7 @@ function chairHandover (panel) {
   const seat = h('select', { name: 'handover-seat' })
   const submit = h('button', { type: 'submit', class: 'button', text: t('council.handover.submit') })
   const form = h('form', { class: 'council-form handover-form', novalidate: true },
-    labelled(t('council.handover.to'), seat, t('council.handover.hint')),
+    labelled(t('council.handover.to'), seat, t(panel.me.role === 'chair' ? 'council.handover.hint' : 'council.handover.hintPresiding')),
     h('div', { class: 'actions' }, submit))
   const none = h('p', { class: 'hint', text: t('council.handover.nobody'), hidden: true })
   form.addEventListener('submit', async (ev) => {

@@ -1,9 +1,10 @@
 // The deliberation panel of the room (#council-panel): it follows the council state (GET /state at
 // entry, then data packets on topic hemicycle.council and the answers to our own requests) and
 // shows the panel of the role in the invitation: the chair's console, the clerk's panel, the
-// member's panel, or a read-only summary for everyone else.
+// member's panel, or a read-only summary for everyone else. A member the chair is handed to gets
+// the chair's console while presiding, and their own panel back when the chair returns.
 import { h } from './dom.js'
-import { ApiError, CouncilClient, CouncilStore, councilTopic, decodeMessage, changes, floorBlocksMic } from './council.js'
+import { ApiError, CouncilClient, CouncilStore, councilTopic, decodeMessage, changes, floorBlocksMic, panelRole } from './council.js'
 import { sessionForm } from './session-form.js'
 import { chairConsole } from './chair.js'
 import { clerkPanel } from './clerk.js'
@@ -20,17 +21,17 @@ export class CouncilPanel {
     this.session = session
     this.room = room
     this.me = { role: session.role, seat: session.seat }
-    this.client = new CouncilClient({ room: session.room, token: session.token })
+    this.client = new CouncilClient({ room: session.room, token: session.token, lang: ctx.lang })
     this.store = new CouncilStore()
     this.el = room.councilPanel
     this.title = this.el.querySelector('h2')
     this.body = h('div', { class: 'council-content' })
     this.loadStatus = h('p', { class: 'form-status', role: 'alert' })
     this.content = null // { root, update(view) } once a session exists
+    this.shown = null // the role whose panel content is
     this.disposed = false
-    this.title.textContent = this.t(`council.panel.${['chair', 'clerk', 'member'].includes(this.me.role) ? this.me.role : 'other'}`)
     this.el.append(this.loadStatus, this.body)
-    this.el.dataset.role = this.me.role || 'other'
+    this.titled(this.me.role)
     this.unsubscribe = this.store.subscribe((view, prev) => this.show(view, prev))
   }
 
@@ -85,15 +86,29 @@ export class CouncilPanel {
     }
   }
 
+  // titled names the panel after the role it shows.
+  titled (role) {
+    this.title.textContent = this.t(`council.panel.${['chair', 'clerk', 'member'].includes(role) ? role : 'other'}`)
+    this.el.dataset.role = role || 'other'
+  }
+
   show (view, prev) {
     if (this.disposed) return
     this.el.hidden = false
+    const role = panelRole(view, this.me)
+    if (this.content && role !== this.shown) {
+      // The chair was handed to us, or back: the other panel replaces this one.
+      this.content.dispose?.()
+      this.content = null
+    }
     if (!this.content) {
-      const build = builders[this.me.role] || summaryPanel
+      const build = builders[role] || summaryPanel
       const hadFocus = this.body.contains(document.activeElement)
       this.content = build(this)
+      this.shown = role
+      this.titled(role)
       this.body.replaceChildren(this.content.root)
-      // The opening form is gone: continue from the panel's first heading.
+      // The opening form or the other panel is gone: continue from the panel's first heading.
       if (hadFocus) {
         const first = this.body.querySelector('h3')
         if (first) {
@@ -103,7 +118,7 @@ export class CouncilPanel {
       }
     }
     this.content.update(view)
-    for (const [key, params] of changes(prev, view, this.me)) this.ctx.announce(this.t(key, params))
+    for (const [key, params] of changes(prev, view, { role, seat: this.me.seat })) this.ctx.announce(this.t(key, params))
     this.room.councilChanged?.(view)
   }
 

@@ -16,11 +16,13 @@ export class ApiError extends Error {
   }
 }
 
-// CouncilClient calls the deliberation API with the participant's own token.
+// CouncilClient calls the deliberation API with the participant's own token, in the page's
+// language (lang), so that the server's refusals read in the words around them.
 export class CouncilClient {
-  constructor ({ room, token, fetchImpl = (...a) => fetch(...a) }) {
+  constructor ({ room, token, lang, fetchImpl = (...a) => fetch(...a) }) {
     this.room = room
     this.token = token
+    this.lang = lang
     this.fetch = fetchImpl
   }
 
@@ -30,6 +32,7 @@ export class CouncilClient {
 
   async request (method, path, body, accept = 'application/json') {
     const headers = { Authorization: `Bearer ${this.token}`, Accept: accept }
+    if (this.lang) headers['Accept-Language'] = this.lang
     if (body !== undefined) headers['Content-Type'] = 'application/json'
     let res
     try {
@@ -168,6 +171,14 @@ export function openItem (view) {
 
 export function sessionClosed (view) {
   return Boolean(view?.session?.closedAt)
+}
+
+// panelRole is the panel a participant is shown: the chair's console to a member while the
+// sitting has them preside (the chair handed over, CGCT L2121-14), their role's otherwise. The
+// server checks the same seat for every power of the chair.
+export function panelRole (view, { role, seat }) {
+  if (role === 'member' && seat && view?.session?.chair === seat) return 'chair'
+  return role
 }
 
 // ballotsOf lists the seats a member votes for in the open vote, themselves first, then each seat
