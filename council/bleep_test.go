@@ -156,21 +156,7 @@ func TestBleepsInTheMinutes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var out bytes.Buffer
-			var err error
-			if c.html {
-				err = m.WriteHTML(&out, c.labels)
-			} else {
-				err = m.WriteMarkdown(&out, c.labels)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("lacks %q:\n%s", w, out.String())
-				}
-			}
+			checkRendered(t, m, c.labels, c.html, c.want)
 		})
 	}
 

@@ -37,6 +37,21 @@ type Minutes struct {
 	ClosedFor             ClosingReason    `json:"closedFor,omitempty"`
 	ClosingQuorum         *Quorum          `json:"closingQuorum,omitempty"`
 	SecondConvocationFrom time.Time        `json:"secondConvocationFrom,omitzero"`
+	// Seal anchors the minutes to the journal they were drawn from; the caller, who read
+	// the journal, sets it.
+	Seal *JournalSeal `json:"seal,omitempty"`
+}
+
+// JournalSeal is the last entry of a sitting's journal as the minutes print it: whoever holds
+// the public key can check that the journal they are given is the one these minutes
+// describe, and that nobody without the key rewrote it.
+type JournalSeal struct {
+	Journal   string `json:"journal"`
+	Entries   uint64 `json:"entries"` // the last entry's seq
+	Hash      string `json:"hash"`    // its SHA-256, hex
+	KeyID     string `json:"keyId,omitempty"`
+	Signature string `json:"signature,omitempty"` // Ed25519 over the hash, base64url; empty when unsigned
+	PublicKey string `json:"publicKey,omitempty"` // base64url; empty when the reader did not have it
 }
 
 // MemberRef names a member as the minutes do.

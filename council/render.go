@@ -85,6 +85,9 @@ type Labels struct {
 	ChapterClosed, ChapterBleep                string
 	ChapterResumedF, ChapterResumed            string
 
+	// The journal's seal at the end of the minutes: its name and number of entries, the last
+	// entry's hash, its signature (key id) and the public key to check it with.
+	Integrity, SealJournalF, SealHash, SealSignatureF, SealUnsigned, SealPublicKey string
 	// A roster file's line errors, shown to the clerk who imported it: the line and column,
 	// then the value; the field counts; the seat and the line it first appeared on.
 	RosterSeatF, RosterFieldsF, RosterTwiceF string
@@ -188,6 +191,9 @@ func FrenchLabels() Labels {
 		ChapterRejectedF: "Résultat : rejeté (%d pour, %d contre, %d abstentions)",
 		ChapterClosed:    "Clôture de la séance", ChapterBleep: "Passage coupé (bip)",
 		ChapterResumedF: "%s (suite)", ChapterResumed: "Suite",
+		Integrity: "Intégrité du journal", SealJournalF: "%s, %d entrées", SealHash: "Empreinte SHA-256 de la dernière entrée",
+		SealSignatureF: "Signature Ed25519 (clé %s)", SealUnsigned: "Signature : aucune, le journal n'est pas signé",
+		SealPublicKey:        "Clé publique",
 		RosterSeatF:          "ligne %d, colonne %d : le siège %q n'est pas un nombre entier positif",
 		RosterFieldsF:        "ligne %d : %d champs, l'en-tête en a %d",
 		RosterTwiceF:         "ligne %d : le siège %q figure deux fois (déjà ligne %d)",
@@ -262,6 +268,9 @@ func EnglishLabels() Labels {
 		ChapterRejectedF: "Result: rejected (%d for, %d against, %d abstentions)",
 		ChapterClosed:    "Closing of the session", ChapterBleep: "Passage cut (bleep)",
 		ChapterResumedF: "%s (continued)", ChapterResumed: "Continued",
+		Integrity: "Journal integrity", SealJournalF: "%s, %d entries", SealHash: "SHA-256 hash of the last entry",
+		SealSignatureF: "Ed25519 signature (key %s)", SealUnsigned: "Signature: none, the journal is not signed",
+		SealPublicKey:        "Public key",
 		RosterSeatF:          "line %d, column %d: seat %q is not a positive whole number",
 		RosterFieldsF:        "line %d: %d fields, the header has %d",
 		RosterTwiceF:         "line %d: seat %q appears twice (first on line %d)",
@@ -293,6 +302,14 @@ type doc struct {
 	Speakers  []pair
 	Broadcast *section // nil: the broadcast was never cut
 	Incidents *section // nil: the sitting ran without suspension, closed doors or closing for lack of quorum
+	Seal      *sealDoc // nil: no journal seal given
+}
+
+type sealDoc struct {
+	Heading  string
+	Journal  pair
+	Codes    []pair // values printed as code: hash, signature, key
+	Unsigned string // said instead of a signature when there is none
 }
 
 type pair struct{ Label, Value string }
@@ -596,6 +613,26 @@ func (m *Minutes) phrase(l Labels) doc {
 		}
 	}
 	d.Incidents = l.incidents(m)
+	if m.Seal != nil {
+		d.Seal = m.Seal.phrase(l)
+	}
+	return d
+}
+
+func (s *JournalSeal) phrase(l Labels) *sealDoc {
+	// Labels made before seals were printed lack these words: French fills in.
+	fr := FrenchLabels()
+	d := &sealDoc{Heading: cmp.Or(l.Integrity, fr.Integrity),
+		Journal: pair{"Journal", fmt.Sprintf(cmp.Or(l.SealJournalF, fr.SealJournalF), s.Journal, s.Entries)}}
+	d.Codes = append(d.Codes, pair{cmp.Or(l.SealHash, fr.SealHash), s.Hash})
+	if s.Signature == "" {
+		d.Unsigned = cmp.Or(l.SealUnsigned, fr.SealUnsigned)
+		return d
+	}
+	d.Codes = append(d.Codes, pair{fmt.Sprintf(cmp.Or(l.SealSignatureF, fr.SealSignatureF), s.KeyID), s.Signature})
+	if s.PublicKey != "" {
+		d.Codes = append(d.Codes, pair{cmp.Or(l.SealPublicKey, fr.SealPublicKey), s.PublicKey})
+	}
 	return d
 }
 
@@ -739,6 +776,12 @@ const markdownMinutes = `# {{md .Title}}
 ## {{md .Speaking}}
 {{range .Speakers}}
 - {{md .Label}}{{$.Colon}}{{md .Value}}{{end}}
+{{end}}{{with .Seal}}
+## {{md .Heading}}
+
+- **{{md .Journal.Label}}**{{$.Colon}}{{md .Journal.Value}}{{range .Codes}}
+- **{{md .Label}}**{{$.Colon}}` + "`{{.Value}}`" + `{{end}}{{with .Unsigned}}
+- {{md .}}{{end}}
 {{end}}`
 
 const htmlMinutes = `<!DOCTYPE html>
@@ -765,7 +808,10 @@ const htmlMinutes = `<!DOCTYPE html>
 <ul>{{range .Lines}}<li>{{.}}</li>{{end}}</ul>
 {{end}}{{if .Speakers}}<h2>{{.Speaking}}</h2>
 <ul>{{range .Speakers}}<li>{{.Label}}{{$.Colon}}{{.Value}}</li>{{end}}</ul>
-{{end}}</body>
+{{end}}{{with .Seal}}<h2>{{.Heading}}</h2>
+<dl><dt>{{.Journal.Label}}</dt><dd>{{.Journal.Value}}</dd>{{range .Codes}}<dt>{{.Label}}</dt><dd><code>{{.Value}}</code></dd>{{end}}</dl>
+{{with .Unsigned}}<p>{{.}}</p>
+{{end}}{{end}}</body>
 </html>
 `
 

@@ -24,9 +24,9 @@ import (
 const minutesDigestHeader = "Minutes-Digest"
 
 // minutesMarkdown renders the room's minutes as Markdown in l's words, with their digest.
-func (d *deliberation) minutesMarkdown(st *council.State, l *council.Labels) ([]byte, string, error) {
+func (d *deliberation) minutesMarkdown(m *council.Minutes, l *council.Labels) ([]byte, string, error) {
 	var b bytes.Buffer
-	if err := council.DraftMinutes(st, d.srv.cfg.Location).WriteMarkdown(&b, l); err != nil {
+	if err := m.WriteMarkdown(&b, l); err != nil {
 		return nil, "", fmt.Errorf("render the minutes: %w", err)
 	}
 	sum := sha256.Sum256(b.Bytes())
@@ -55,7 +55,11 @@ func (d *deliberation) approveMinutes(w http.ResponseWriter, r *http.Request) {
 	var approval council.MinutesApproval
 	_, _, ok := d.onDesk(w, r, func(ctx context.Context, dk *desk) (council.View, error) {
 		return dk.execute(ctx, actorOf(c), func(h council.Header) (council.Command, error) {
-			_, current, err := d.minutesMarkdown(dk.state, &labels)
+			m, err := d.draftMinutes(ctx, dk)
+			if err != nil {
+				return nil, err
+			}
+			_, current, err := d.minutesMarkdown(m, &labels)
 			if err != nil {
 				return nil, err
 			}

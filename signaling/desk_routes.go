@@ -53,6 +53,7 @@ func (d *deliberation) routes() []httpapi.Route {
 		row("GET", "/api/rooms/{room}/minutes", chairOrClerk, d.getMinutes),
 		row("POST", "/api/rooms/{room}/minutes/approve", chairOrClerk, d.approveMinutes), // desk_minutes.go
 		row("GET", "/api/rooms/{room}/journal", chairOrClerk, d.getJournal),
+		row("GET", "/api/rooms/{room}/journal/seal", chairOrClerk, d.getJournalSeal),
 		row("POST", "/api/rooms/{room}/mute", chairOnly, d.muteParticipant),
 	}
 	for _, c := range commands() {
@@ -335,7 +336,12 @@ func (d *deliberation) getMinutes(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, 404, errNoSession.Error())
 		return
 	}
-	md, digest, err := d.minutesMarkdown(dk.state, &labels)
+	m, err := d.draftMinutes(r.Context(), dk)
+	if err != nil {
+		httpapi.WriteError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	md, digest, err := d.minutesMarkdown(m, &labels)
 	if err != nil {
 		httpapi.WriteError(w, 500, err.Error())
 		return
@@ -344,7 +350,7 @@ func (d *deliberation) getMinutes(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Query().Get("format") {
 	case "html":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		err = council.DraftMinutes(dk.state, d.srv.cfg.Location).WriteHTML(w, &labels)
+		err = m.WriteHTML(w, &labels)
 	case "", "md", "markdown":
 		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
 		_, err = w.Write(md)

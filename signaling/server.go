@@ -69,6 +69,9 @@ type Config struct {
 	// Journal keeps the deliberation's record; without it the /api deliberation routes
 	// answer 503.
 	Journal store.Journal
+	// JournalKeys are the public keys the journal is signed with, published at
+	// /.well-known/hemicycle-journal-keys and printed in the minutes (journalkeys.go).
+	JournalKeys store.PublicKeys
 	// Profiles loads a legal profile by name (fr-commune, ...).
 	Profiles func(name string) (*council.Profile, error)
 	// Clock gives the time recorded in the journal (tests set it).

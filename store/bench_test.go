@@ -59,9 +59,21 @@ func benchAppend(b *testing.B, open func(b *testing.B) Journal) {
 	})
 }
 
-func BenchmarkFileAppend(b *testing.B) {
+// benchRing is a key ring for the signed variants.
+func benchRing(b *testing.B) *Keyring {
+	ring, err := NewKeyring(at(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ring
+}
+
+func BenchmarkFileAppend(b *testing.B)       { benchFileAppend(b) }
+func BenchmarkFileAppendSigned(b *testing.B) { benchFileAppend(b, WithSigner(benchRing(b))) }
+
+func benchFileAppend(b *testing.B, opts ...Option) {
 	benchAppend(b, func(b *testing.B) Journal {
-		j, err := OpenFile(b.TempDir())
+		j, err := OpenFile(b.TempDir(), opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -70,11 +82,31 @@ func BenchmarkFileAppend(b *testing.B) {
 	})
 }
 
-func BenchmarkRedisAppend(b *testing.B) {
+func BenchmarkRedisAppend(b *testing.B)       { benchRedisAppend(b) }
+func BenchmarkRedisAppendSigned(b *testing.B) { benchRedisAppend(b, WithSigner(benchRing(b))) }
+
+func benchRedisAppend(b *testing.B, opts ...Option) {
 	srv := redistest.StartRedis(b)
 	benchAppend(b, func(b *testing.B) Journal {
-		return NewRedis(srv.Client(b), b.Name()+":")
+		return NewRedis(srv.Client(b), b.Name()+":", opts...)
 	})
+}
+
+// BenchmarkNewEntry measures what an append computes before any I/O: the hash, and the
+// signature when the store signs.
+func BenchmarkNewEntry(b *testing.B) {
+	for _, v := range []struct {
+		name string
+		ring *Keyring
+	}{{"Unsigned", nil}, {"Signed", benchRing(b)}} {
+		b.Run(v.name, func(b *testing.B) {
+			b.ReportAllocs()
+			prev := ""
+			for i := 0; b.Loop(); i++ {
+				prev = newEntry(v.ring, "bench", uint64(i), prev, at(i), "ballot.cast", benchPayload).Hash
+			}
+		})
+	}
 }
 
 // BenchmarkReadVerify measures replaying a 1000-entry journal: read and check.

@@ -51,7 +51,7 @@ func mustRead(t *testing.T, j Journal, journal string, from uint64) []Entry {
 
 func sameEntry(a, b Entry) bool {
 	return a.Journal == b.Journal && a.Seq == b.Seq && a.At.Equal(b.At) && a.Type == b.Type &&
-		string(a.Data) == string(b.Data) && a.Prev == b.Prev && a.Hash == b.Hash
+		string(a.Data) == string(b.Data) && a.Prev == b.Prev && a.Hash == b.Hash && a.Key == b.Key && a.Sig == b.Sig
 }
 
 func checkSame(t *testing.T, got, want []Entry) {

@@ -15,8 +15,9 @@
 //
 // # What a caller does
 //
-//  1. Open a store: OpenFile(dir) or NewRedis(client, prefix). For a FileJournal, log
-//     what Recovery() reports (torn tails cut after a crash, damaged journals).
+//  1. Open a store: OpenFile(dir, WithSigner(ring)) or NewRedis(client, prefix,
+//     WithSigner(ring)). For a FileJournal, log what Recovery() reports (torn tails
+//     cut after a crash, damaged journals).
 //  2. Rebuild state: Read(ctx, journal, 1) and fold the entries.
 //  3. For each change: Append(ctx, journal, expectSeq, at, type, data). Pass as
 //     expectSeq the seq the new entry must take (the last seq the state was built from,
@@ -68,10 +69,35 @@
 //
 // Length prefixes make the encoding unambiguous: no two different entries encode to
 // the same bytes. The file format is one JSON object per line with the fields
-// journal, seq, at, type, data, prev, hash; since the store always writes `at` in UTC
+// journal, seq, at, type, data, prev, hash, and key and sig when signed; since the store always writes `at` in UTC
 // and `data` in the form above, a verifier can hash the texts it finds in the line.
 //
-// A chain proves that nothing was changed before its last entry; it cannot show that
-// entries were cut from the end. Publish the last hash (for instance in the minutes)
-// to anchor a journal.
+// # Signatures
+//
+// A chain alone proves nothing against someone who can write the store: they can change an
+// entry and compute every hash again. A store opened WithSigner therefore signs each entry
+// it appends with Ed25519 (RFC 8032): the key of the Keyring that covers the entry's time
+// signs the concatenation, with the same length prefixes, of the tag
+// "hemicycle-journal-sig-v1", the key's id and the entry's hash (64 hex digits). The entry
+// carries the key's id in "key" and the signature, base64url without padding, in "sig".
+// Since the hash covers the chain before it, the last entry's signature vouches for the
+// whole journal: Read checks the chain and that one signature, and refuses a journal
+// whose last entry's signature fails or names a key the ring does not hold, naming the
+// first entry whose signature fails. VerifySigned and VerifyFile check every entry's
+// signature, offline, against the public keys a node publishes (PublicKeys).
+//
+// Journals kept before signing existed stay readable: entries written before signing
+// began (before the oldest key's start, PublicKeys.SigningBegan) may be unsigned, and the
+// first signed entry's signature covers them from then on (Unsigned counts them). An
+// unsigned entry after a signed one, or written after signing began, is refused: that is
+// what stripping the signatures of a re-hashed chain leaves.
+//
+// Keys rotate like API keys: a new key signs from its start time on, the older ones stay
+// in the ring, and in the published keys, so that what they signed still verifies. Every
+// node of a cluster holds the same ring, so that each verifies what another signed; it
+// lives in a file beside the configuration, never in the store, since a key kept in Redis
+// would be readable by exactly those who could rewrite the journal there.
+//
+// A chain, signed or not, cannot show that entries were cut from its end. Publish the
+// last hash and signature (the minutes print them) to anchor a journal.
 package store

@@ -16,13 +16,15 @@ import (
 
 // Entry is one record of a journal.
 type Entry struct {
-	Journal string          `json:"journal"` // journal name, e.g. the room or session id
-	Seq     uint64          `json:"seq"`     // 1, 2, 3 ... without gaps
-	At      time.Time       `json:"at"`      // given by the caller, stored in UTC
-	Type    string          `json:"type"`    // what happened, defined by the caller
-	Data    json.RawMessage `json:"data"`    // the event's JSON payload
-	Prev    string          `json:"prev"`    // hash of entry Seq-1, "" for seq 1
-	Hash    string          `json:"hash"`    // see the package documentation
+	Journal string          `json:"journal"`       // journal name, e.g. the room or session id
+	Seq     uint64          `json:"seq"`           // 1, 2, 3 ... without gaps
+	At      time.Time       `json:"at"`            // given by the caller, stored in UTC
+	Type    string          `json:"type"`          // what happened, defined by the caller
+	Data    json.RawMessage `json:"data"`          // the event's JSON payload
+	Prev    string          `json:"prev"`          // hash of entry Seq-1, "" for seq 1
+	Hash    string          `json:"hash"`          // see the package documentation
+	Key     string          `json:"key,omitempty"` // id of the node key that signed Hash
+	Sig     string          `json:"sig,omitempty"` // Ed25519 signature of Hash, base64url
 }
 
 // Journal is an append-only, hash-chained log of entries, many journals per store.
@@ -46,6 +48,36 @@ var (
 	// ErrClosed reports a call on a closed store.
 	ErrClosed = errors.New("journal store is closed")
 )
+
+// Option configures a store.
+type Option func(*options)
+
+type options struct {
+	keys        *Keyring
+	waitN       int
+	waitTimeout time.Duration
+}
+
+func collect(opts []Option) options {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// WithSigner makes the store sign every entry it appends with the ring's key for the entry's
+// time, and refuse a journal whose last entry's signature does not verify with one of the
+// ring's keys (see the package documentation).
+func WithSigner(keys *Keyring) Option { return func(o *options) { o.keys = keys } }
+
+// verifier is the keys Read checks with: nil when the store does not sign.
+func (o options) verifier() PublicKeys {
+	if o.keys == nil {
+		return nil
+	}
+	return o.keys.Public()
+}
 
 // MaxNameLen is the longest journal name, in bytes. It keeps encoded file names under
 // the 255-byte limit of common file systems.
@@ -76,11 +108,30 @@ func writeField(h hash.Hash, b []byte) {
 
 func formatAt(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
+// sigDomain versions what a signature covers; a new encoding gets a new tag.
+const sigDomain = "hemicycle-journal-sig-v1"
+
+// signedMessage is what an entry's signature covers: the domain tag, the key id and the
+// entry's hash (as its 64 hex digits), each length-prefixed like the hash's fields. The hash
+// already binds the entry to the whole chain before it, so a signature vouches for every
+// entry up to its own.
+func signedMessage(keyID, hash string) []byte {
+	var b []byte
+	for _, f := range []string{sigDomain, keyID, hash} {
+		b = binary.BigEndian.AppendUint64(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
 // newEntry builds the entry that follows entry prevSeq (0 for an empty journal) from
-// inputs already checked by checkAppend.
-func newEntry(journal string, prevSeq uint64, prevHash string, at time.Time, typ string, data json.RawMessage) Entry {
+// inputs already checked by checkAppend, signed when keys is not nil.
+func newEntry(keys *Keyring, journal string, prevSeq uint64, prevHash string, at time.Time, typ string, data json.RawMessage) Entry {
 	e := Entry{Journal: journal, Seq: prevSeq + 1, At: at, Type: typ, Data: data, Prev: prevHash}
 	e.Hash = EntryHash(e)
+	if keys != nil {
+		keys.sign(&e)
+	}
 	return e
 }
 

@@ -21,6 +21,8 @@ type FileJournal struct {
 	dir      string
 	lock     *os.File
 	recovery []error
+	keys     *Keyring   // signs appended entries; nil when the store does not sign
+	verifier PublicKeys // what Read checks signatures with; nil when the store does not sign
 
 	recMu sync.Mutex // serialises the records (file_records.go)
 
@@ -48,8 +50,13 @@ var _ Journal = (*FileJournal)(nil)
 // is checked: a torn last line left by a crash is cut off, a journal whose chain does
 // not verify is refused (its Append and Read fail, naming the broken entry) while the
 // others work. Neither stops OpenFile; both are listed by Recovery for the caller to
-// log.
-func OpenFile(dir string) (*FileJournal, error) {
+// log. With WithSigner, every entry appended is signed and a journal whose last entry's
+// signature does not hold is refused the same way.
+func OpenFile(dir string, opts ...Option) (*FileJournal, error) {
+	o := collect(opts)
+	if o.waitN != 0 {
+		return nil, errors.New("open journal directory: WithReplicaWait is for the Redis store only")
+	}
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("create journal directory: %w", err)
@@ -63,7 +70,7 @@ func OpenFile(dir string) (*FileJournal, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &FileJournal{dir: dir, lock: lock, logs: make(map[string]*fileLog)}
+	s := &FileJournal{dir: dir, lock: lock, keys: o.keys, verifier: o.verifier(), logs: make(map[string]*fileLog)}
 	items, err := os.ReadDir(dir)
 	if err != nil {
 		s.Close()
@@ -107,12 +114,10 @@ func (s *FileJournal) load(name string) (*fileLog, error) {
 		return nil, fmt.Errorf("read journal %q: %w", name, err)
 	}
 	sc, lineErr := scanJournal(b)
-	if err := Verify(sc.entries); err != nil {
+	if _, err := checkRead(s.verifier, name, 1, sc.entries); err != nil {
 		l.damaged = fmt.Errorf("journal %q (%s) is damaged, refused: %w", name, l.path, err)
 	} else if lineErr != nil {
 		l.damaged = fmt.Errorf("journal %q (%s) is damaged, refused: %w", name, l.path, lineErr)
-	} else if len(sc.entries) > 0 && sc.entries[0].Journal != name {
-		l.damaged = fmt.Errorf("journal %q (%s) is damaged, refused: its entries belong to journal %q", name, l.path, sc.entries[0].Journal)
 	}
 	if l.damaged != nil {
 		s.recovery = append(s.recovery, l.damaged)
@@ -199,7 +204,7 @@ func (s *FileJournal) Append(ctx context.Context, journal string, expectSeq uint
 	if expectSeq != 0 && expectSeq != last+1 {
 		return Entry{}, conflict(journal, expectSeq, last+1)
 	}
-	e := newEntry(journal, last, l.lastHash, at, typ, data)
+	e := newEntry(s.keys, journal, last, l.lastHash, at, typ, data)
 	line, err := json.Marshal(e)
 	if err != nil {
 		return Entry{}, fmt.Errorf("journal %q: encode entry %d: %w", journal, e.Seq, err)
@@ -281,7 +286,7 @@ func (s *FileJournal) Read(ctx context.Context, journal string, fromSeq uint64) 
 	if lineErr != nil {
 		return nil, fmt.Errorf("journal %q changed on disk since it was opened: %w", journal, lineErr)
 	}
-	entries, err := checkRead(journal, fromSeq, sc.entries)
+	entries, err := checkRead(s.verifier, journal, fromSeq, sc.entries)
 	if err != nil {
 		return nil, fmt.Errorf("journal %q changed on disk since it was opened: %w", journal, err)
 	}

@@ -16,9 +16,9 @@ import (
 	"testing"
 )
 
-func openFile(t *testing.T, dir string) *FileJournal {
+func openFile(t *testing.T, dir string, opts ...Option) *FileJournal {
 	t.Helper()
-	j, err := OpenFile(dir)
+	j, err := OpenFile(dir, opts...)
 	if err != nil {
 		t.Fatalf("open %s: %v", dir, err)
 	}
@@ -33,29 +33,34 @@ func closeJournal(t *testing.T, j Journal) {
 	}
 }
 
-var fileBackend = backend{
-	open: func(t *testing.T) Journal { return openFile(t, t.TempDir()) },
-	reopen: func(t *testing.T, j Journal) Journal {
-		closeJournal(t, j)
-		return openFile(t, j.(*FileJournal).dir)
-	},
-	rewrite: func(t *testing.T, j Journal, journal string, edit func([]string) []string) Journal {
-		dir := j.(*FileJournal).dir
-		closeJournal(t, j)
-		path := filepath.Join(dir, fileName(journal))
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines := edit(strings.Split(strings.TrimSuffix(string(b), "\n"), "\n"))
-		if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o640); err != nil {
-			t.Fatal(err)
-		}
-		return openFile(t, dir)
-	},
+// fileBackend opens file stores with opts.
+func fileBackend(opts ...Option) backend {
+	return backend{
+		open: func(t *testing.T) Journal { return openFile(t, t.TempDir(), opts...) },
+		reopen: func(t *testing.T, j Journal) Journal {
+			closeJournal(t, j)
+			return openFile(t, j.(*FileJournal).dir, opts...)
+		},
+		rewrite: func(t *testing.T, j Journal, journal string, edit func([]string) []string) Journal {
+			dir := j.(*FileJournal).dir
+			closeJournal(t, j)
+			path := filepath.Join(dir, fileName(journal))
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := edit(strings.Split(strings.TrimSuffix(string(b), "\n"), "\n"))
+			if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			return openFile(t, dir, opts...)
+		},
+	}
 }
 
-func TestFileJournal(t *testing.T) { runContract(t, fileBackend) }
+func TestFileJournal(t *testing.T) { runContract(t, fileBackend()) }
+
+func TestFileJournalSigned(t *testing.T) { runSignedContract(t, fileBackend) }
 
 func TestFileOneLinePerEntry(t *testing.T) {
 	dir := t.TempDir()
@@ -79,8 +84,8 @@ func TestFileOneLinePerEntry(t *testing.T) {
 			t.Fatalf("line %d: %v: %+v, want %+v", i+1, err, e, want[i])
 		}
 	}
-	if n, err := VerifyFile(path); n != 3 || err != nil {
-		t.Fatalf("VerifyFile: %d, %v", n, err)
+	if sound, err := VerifyFile(path, nil); len(sound) != 3 || err != nil {
+		t.Fatalf("VerifyFile: %d, %v", len(sound), err)
 	}
 }
 
@@ -89,7 +94,7 @@ func TestFileOneLinePerEntry(t *testing.T) {
 func TestFileTornLastLineRecovered(t *testing.T) {
 	full := func(t *testing.T) string {
 		// A whole line as an append would write it, minus its newline.
-		e := newEntry("j", 3, "", at(3), "x", json.RawMessage(`{"n":3}`))
+		e := newEntry(nil, "j", 3, "", at(3), "x", json.RawMessage(`{"n":3}`))
 		b, _ := json.Marshal(e)
 		return string(b)
 	}
@@ -114,10 +119,10 @@ func TestFileTornLastLineRecovered(t *testing.T) {
 			f.Close()
 
 			// Offline verification reports the torn line without touching it.
-			n, err := VerifyFile(path)
+			sound, err := VerifyFile(path, nil)
 			var te *TornTailError
-			if n != 3 || !errors.As(err, &te) || te.Cut || te.Offset != good {
-				t.Fatalf("VerifyFile: %d, %v; want 3 entries and a torn tail at %d", n, err, good)
+			if n := len(sound); n != 3 || !errors.As(err, &te) || te.Cut || te.Offset != good {
+				t.Fatalf("VerifyFile: %d, %v; want 3 entries and a torn tail at %d", len(sound), err, good)
 			}
 
 			j = openFile(t, dir)
@@ -130,8 +135,8 @@ func TestFileTornLastLineRecovered(t *testing.T) {
 			if e.Prev != before[2].Hash {
 				t.Fatal("entry 4 does not follow entry 3")
 			}
-			if n, err := VerifyFile(path); n != 4 || err != nil {
-				t.Fatalf("after recovery VerifyFile: %d, %v", n, err)
+			if sound, err := VerifyFile(path, nil); len(sound) != 4 || err != nil {
+				t.Fatalf("after recovery VerifyFile: %d, %v", len(sound), err)
 			}
 		})
 	}
@@ -168,14 +173,14 @@ func TestFileDamagedJournalRefused(t *testing.T) {
 				l[i] = string(b)
 			}
 			return l
-		}, `belong to journal "other"`},
+		}, `entry 1: belongs to journal "other", not "j"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			j := fileBackend.open(t)
+			j := fileBackend().open(t)
 			appendFive(t, j)
 			mustAppend(t, j, "fine", 0, 0, "x", `1`)
-			fj := fileBackend.rewrite(t, j, "j", c.edit).(*FileJournal)
+			fj := fileBackend().rewrite(t, j, "j", c.edit).(*FileJournal)
 			rec := fj.Recovery()
 			if len(rec) != 1 || !strings.Contains(rec[0].Error(), c.want) {
 				t.Fatalf("recovery %v, want one error naming %q", rec, c.want)

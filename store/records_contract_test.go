@@ -13,7 +13,7 @@ import (
 	"github.com/ingeco/hemicycle/store/redistest"
 )
 
-func TestFileRecords(t *testing.T) { runRecordsContract(t, fileBackend) }
+func TestFileRecords(t *testing.T) { runRecordsContract(t, fileBackend()) }
 
 func TestRedisRecords(t *testing.T) {
 	runRecordsContract(t, redisBackend(redistest.StartRedis(t)))

@@ -28,11 +28,11 @@ import (
 // refuses an entry whose seq and prev do not follow the stored head, so two nodes
 // appending to the same journal serialise on Redis and can never fork the chain.
 type RedisJournal struct {
-	client      redis.UniversalClient
-	prefix      string
-	waitN       int
-	waitTimeout time.Duration
-	waitClient  *redis.Client // client as a single-primary client, for WAIT
+	client     redis.UniversalClient
+	prefix     string
+	opts       options
+	verifier   PublicKeys    // nil when the store does not sign
+	waitClient *redis.Client // client as a single-primary client, for WAIT
 
 	mu     sync.Mutex // guards heads and closed
 	heads  map[string]*redisHead
@@ -49,18 +49,15 @@ type redisHead struct {
 	hash  string
 }
 
-// RedisOption tunes a RedisJournal.
-type RedisOption func(*RedisJournal)
-
 // WithReplicaWait makes Append wait (Redis WAIT) until n replicas have the entry, up
 // to timeout, so that an entry survives the primary's loss and a Sentinel failover.
 // The timeout must be shorter than the client's ReadTimeout.
 // It needs a client bound to one primary (*redis.Client, as returned for a single
 // address or for Sentinel); with other clients Append fails. When fewer replicas
 // confirm in time, Append returns the entry, which the primary holds, with an error
-// wrapping ErrNotReplicated.
-func WithReplicaWait(n int, timeout time.Duration) RedisOption {
-	return func(r *RedisJournal) { r.waitN, r.waitTimeout = n, timeout }
+// wrapping ErrNotReplicated. It is for the Redis store only: OpenFile refuses it.
+func WithReplicaWait(n int, timeout time.Duration) Option {
+	return func(o *options) { o.waitN, o.waitTimeout = n, timeout }
 }
 
 // ErrNotReplicated reports an entry that Redis holds but fewer replicas than
@@ -75,11 +72,9 @@ var _ Journal = (*RedisJournal)(nil)
 
 // NewRedis returns a journal store over client, with keys starting with prefix
 // (e.g. "hemicycle:"). The client stays the caller's: Close does not close it.
-func NewRedis(client redis.UniversalClient, prefix string, opts ...RedisOption) *RedisJournal {
-	r := &RedisJournal{client: client, prefix: prefix, heads: make(map[string]*redisHead)}
-	for _, o := range opts {
-		o(r)
-	}
+func NewRedis(client redis.UniversalClient, prefix string, opts ...Option) *RedisJournal {
+	r := &RedisJournal{client: client, prefix: prefix, opts: collect(opts), heads: make(map[string]*redisHead)}
+	r.verifier = r.opts.verifier()
 	r.waitClient, _ = client.(*redis.Client)
 	return r
 }
@@ -131,7 +126,7 @@ func (r *RedisJournal) Append(ctx context.Context, journal string, expectSeq uin
 	if err != nil {
 		return Entry{}, err
 	}
-	if r.waitN > 0 && r.waitClient == nil {
+	if r.opts.waitN > 0 && r.waitClient == nil {
 		return Entry{}, fmt.Errorf("journal %q: waiting for replicas needs a *redis.Client, not %T", journal, r.client)
 	}
 	h, err := r.head(journal)
@@ -163,7 +158,7 @@ func (r *RedisJournal) Append(ctx context.Context, journal string, expectSeq uin
 			h.known = false // the cache may be behind other nodes
 			continue
 		}
-		e := newEntry(journal, h.seq, h.hash, at, typ, data)
+		e := newEntry(r.opts.keys, journal, h.seq, h.hash, at, typ, data)
 		line, err := json.Marshal(e)
 		if err != nil {
 			return Entry{}, fmt.Errorf("journal %q: encode entry %d: %w", journal, e.Seq, err)
@@ -179,6 +174,9 @@ func (r *RedisJournal) Append(ctx context.Context, journal string, expectSeq uin
 			return e, waitErr
 		}
 		h.seq, h.hash, h.known, fresh = seq, hash, true, true
+		if r.verifier != nil {
+			h.known = false // a head another writer set is signed on only once its entry is checked
+		}
 	}
 	return Entry{}, fmt.Errorf("journal %q: gave up after %d attempts: other writers kept appending first", journal, maxRedisAttempts)
 }
@@ -196,7 +194,40 @@ func (r *RedisJournal) loadHead(ctx context.Context, journal string, h *redisHea
 		}
 		h.hash, _ = vals[1].(string)
 	}
+	if r.verifier != nil && h.seq > 0 {
+		if err := r.checkHead(ctx, journal, h); err != nil {
+			return err
+		}
+	}
 	h.known = true
+	return nil
+}
+
+// checkHead makes sure that the head a signing store is about to extend is the hash of the
+// stored entry of that seq, signed with a trusted key: a new entry's signature vouches for the whole
+// chain before it, so a chain rewritten in Redis must not be signed over.
+func (r *RedisJournal) checkHead(ctx context.Context, journal string, h *redisHead) error {
+	// By index, not as the list's last: other nodes may have appended since the head was read.
+	line, err := r.client.LIndex(ctx, r.entriesKey(journal), int64(h.seq-1)).Result()
+	if err != nil {
+		return fmt.Errorf("journal %q: read entry %d, its head: %w", journal, h.seq, err)
+	}
+	e, err := decodeLine([]byte(line))
+	if err != nil {
+		return fmt.Errorf("journal %q is damaged: entry %d, its head: %w", journal, h.seq, err)
+	}
+	if e.Seq != h.seq || e.Hash != h.hash || EntryHash(e) != e.Hash {
+		return fmt.Errorf("journal %q is damaged: its head (entry %d, hash %.12s…) does not match the entry stored there (entry %d, hash %.12s…, or that entry's content)", journal, h.seq, h.hash, e.Seq, e.Hash)
+	}
+	if !e.signed() {
+		// Unsigned, the head is only the end of a journal written before signing began, which
+		// the whole journal shows.
+		_, err := r.Read(ctx, journal, 1)
+		return err
+	}
+	if err := r.verifier.check(&e, int(e.Seq-1)); err != nil {
+		return fmt.Errorf("journal %q is damaged, refused: %w", journal, err)
+	}
 	return nil
 }
 
@@ -207,7 +238,7 @@ func (r *RedisJournal) runAppend(ctx context.Context, journal string, e Entry, l
 	keys := []string{r.entriesKey(journal), r.headKey(journal), r.namesKey()}
 	args := []any{e.Seq, e.Prev, line, e.Hash, journal}
 	var res any
-	if r.waitN <= 0 {
+	if r.opts.waitN <= 0 {
 		res, err = appendScript.Run(ctx, r.client, keys, args...).Result()
 	} else {
 		res, waitErr, err = r.runAppendAndWait(ctx, keys, args)
@@ -236,7 +267,7 @@ func (r *RedisJournal) runAppendAndWait(ctx context.Context, keys []string, args
 		var wait *redis.Cmd
 		_, err = c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			eval = p.EvalSha(ctx, appendScript.Hash(), keys, args...)
-			wait = p.Do(ctx, "wait", r.waitN, r.waitTimeout.Milliseconds())
+			wait = p.Do(ctx, "wait", r.opts.waitN, r.opts.waitTimeout.Milliseconds())
 			return nil
 		})
 		if redis.HasErrorPrefix(eval.Err(), "NOSCRIPT") {
@@ -251,8 +282,8 @@ func (r *RedisJournal) runAppendAndWait(ctx context.Context, keys []string, args
 		if err != nil {
 			return nil, nil, err
 		}
-		if got, _ := wait.Int64(); got < int64(r.waitN) {
-			waitErr = fmt.Errorf("%w: %d of %d replicas within %s", ErrNotReplicated, got, r.waitN, r.waitTimeout)
+		if got, _ := wait.Int64(); got < int64(r.opts.waitN) {
+			waitErr = fmt.Errorf("%w: %d of %d replicas within %s", ErrNotReplicated, got, r.opts.waitN, r.opts.waitTimeout)
 		}
 		return eval.Val(), waitErr, nil
 	}
@@ -284,7 +315,7 @@ func (r *RedisJournal) Read(ctx context.Context, journal string, fromSeq uint64)
 		}
 		entries = append(entries, e)
 	}
-	entries, err = checkRead(journal, fromSeq, entries)
+	entries, err = checkRead(r.verifier, journal, fromSeq, entries)
 	if err != nil {
 		return nil, fmt.Errorf("journal %q is damaged: %w", journal, err)
 	}

@@ -15,15 +15,16 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// redisBackend keeps each subtest's journals under its own prefix on one server.
-func redisBackend(srv *redistest.Redis) backend {
+// redisBackend keeps each subtest's journals under its own prefix on one server, in
+// stores opened with opts.
+func redisBackend(srv *redistest.Redis, opts ...Option) backend {
 	return backend{
 		open: func(t *testing.T) Journal {
-			return NewRedis(srv.Client(t), t.Name()+":")
+			return NewRedis(srv.Client(t), t.Name()+":", opts...)
 		},
 		reopen: func(t *testing.T, j Journal) Journal {
 			closeJournal(t, j)
-			return NewRedis(srv.Client(t), t.Name()+":") // a new client, as a restarted node
+			return NewRedis(srv.Client(t), t.Name()+":", opts...) // a new client, as another node
 		},
 		rewrite: func(t *testing.T, j Journal, journal string, edit func([]string) []string) Journal {
 			r := j.(*RedisJournal)
@@ -34,11 +35,17 @@ func redisBackend(srv *redistest.Redis) backend {
 				t.Fatal(err)
 			}
 			lines = edit(lines)
+			// The head follows the last line, as an intruder covering their tracks would set it.
+			var last Entry
+			if len(lines) > 0 {
+				last, _ = decodeLine([]byte(lines[len(lines)-1]))
+			}
 			if _, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				p.Del(ctx, key)
 				for _, l := range lines {
 					p.RPush(ctx, key, l)
 				}
+				p.HSet(ctx, r.headKey(journal), "seq", last.Seq, "hash", last.Hash)
 				return nil
 			}); err != nil {
 				t.Fatal(err)
@@ -51,6 +58,11 @@ func redisBackend(srv *redistest.Redis) backend {
 func TestRedisJournal(t *testing.T) {
 	srv := redistest.StartRedis(t)
 	runContract(t, redisBackend(srv))
+}
+
+func TestRedisJournalSigned(t *testing.T) {
+	srv := redistest.StartRedis(t)
+	runSignedContract(t, func(opts ...Option) backend { return redisBackend(srv, opts...) })
 }
 
 // Two nodes (two clients, two RedisJournal values) appending to the same journal at
@@ -119,7 +131,7 @@ func TestRedisRetryFindsOwnEntry(t *testing.T) {
 	ctx := context.Background()
 	r := NewRedis(srv.Client(t), "hc:")
 	e := mustAppend(t, r, "j", 0, 0, "x", `1`)
-	next := newEntry("j", e.Seq, e.Hash, at(1).UTC(), "x", json.RawMessage(`2`))
+	next := newEntry(nil, "j", e.Seq, e.Hash, at(1).UTC(), "x", json.RawMessage(`2`))
 	line, _ := json.Marshal(next)
 	for attempt := range 2 { // the second run plays the retry
 		ok, seq, hash, _, err := r.runAppend(ctx, "j", next, line)
@@ -246,5 +258,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("gave up waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Two nodes holding the same key ring (each loaded from its copy of the file) sign one
+// chain between them, and each verifies what the other signed.
+func TestRedisTwoNodesSignOneChain(t *testing.T) {
+	srv := redistest.StartRedis(t)
+	ring, loaded := newRing(t)
+	nodes := []Journal{NewRedis(srv.Client(t), "hc:", WithSigner(ring)), NewRedis(srv.Client(t), "hc:", WithSigner(loaded))}
+	appendAtOnce(t, context.Background(), append(slices.Repeat(nodes[:1], 3), slices.Repeat(nodes[1:], 3)...), "council", 10)
+	for i, node := range nodes {
+		es := mustRead(t, node, "council", 1)
+		if len(es) != 60 {
+			t.Fatalf("node %d reads %d entries, want 60", i, len(es))
+		}
+		if err := VerifySigned(es, ring.Public()); err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
 	}
 }

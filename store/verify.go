@@ -2,11 +2,14 @@ package store
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"time"
 )
 
 // ChainError names the first entry at which a journal does not hold.
@@ -55,6 +58,102 @@ func Verify(entries []Entry) error {
 	return verifyChain(entries[0].Journal, 0, "", entries)
 }
 
+// VerifySigned checks a whole journal like Verify, then every entry's signature against
+// keys. Entries written before signing began (before the oldest key's start) may be
+// unsigned, as journals kept by a node that did not sign yet are: the first signed entry's
+// signature covers them, since its hash covers the chain before it. From the first signed
+// entry on, or from the oldest key's start, every entry must be signed. The error, a
+// *ChainError, names the first entry that does not hold: one changed and re-hashed without
+// the key fails its signature even though the chain holds.
+func VerifySigned(entries []Entry, keys PublicKeys) error {
+	if err := Verify(entries); err != nil {
+		return err
+	}
+	return keys.checkAll(entries)
+}
+
+// Unsigned counts the entries at the start of a journal that are not signed: those written
+// before signing began, when VerifySigned accepted the journal.
+func Unsigned(entries []Entry) int {
+	for i := range entries {
+		if entries[i].signed() {
+			return i
+		}
+	}
+	return len(entries)
+}
+
+func (e *Entry) signed() bool { return e.Key != "" || e.Sig != "" }
+
+// SigningBegan is when signing began for these keys: the start of the oldest one. Unsigned
+// entries from then on are refused.
+func (p PublicKeys) SigningBegan() time.Time {
+	if len(p) == 0 {
+		return time.Time{}
+	}
+	return p.sorted()[0].From
+}
+
+// checkAll checks the signature of every entry, past an unsigned start written before signing
+// began; the entries' chain is already checked.
+func (p PublicKeys) checkAll(entries []Entry) error {
+	began := p.SigningBegan()
+	firstSigned := -1
+	for i := range entries {
+		e := &entries[i]
+		switch {
+		case e.signed():
+			if firstSigned < 0 {
+				firstSigned = i
+			}
+			if err := p.check(e, i); err != nil {
+				return err
+			}
+		case firstSigned >= 0:
+			return chainError(e, i, "not signed, though entry %d before it is: it was rewritten by someone without the journal key, or appended by a node that does not sign", entries[firstSigned].Seq)
+		case !e.At.Before(began):
+			return chainError(e, i, "not signed, though written at %s, after signing began (%s): it was rewritten by someone without the journal key, or appended by a node that does not sign",
+				formatAt(e.At), formatAt(began))
+		}
+	}
+	return nil
+}
+
+func chainError(e *Entry, i int, format string, args ...any) error {
+	return &ChainError{Seq: e.Seq, Index: i, Problem: fmt.Sprintf("entry %d: ", e.Seq) + fmt.Sprintf(format, args...)}
+}
+
+// check verifies the signature of one signed entry; i is its index, for the error.
+func (p PublicKeys) check(e *Entry, i int) error {
+	pk, ok := p[e.Key]
+	if !ok {
+		return chainError(e, i, "signed with key %q, which is not among the trusted keys (%s)", e.Key, strings.Join(p.IDs(), ", "))
+	}
+	sig, err := b64.DecodeString(e.Sig)
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return chainError(e, i, "its signature is not a base64url Ed25519 signature")
+	}
+	if !ed25519.Verify(pk.Key, signedMessage(e.Key, e.Hash), sig) {
+		return chainError(e, i, "its signature by key %q does not match its hash: the entry, or an entry before it, was changed or removed and the chain re-hashed without the key", e.Key)
+	}
+	return nil
+}
+
+// checkSealed verifies a chain already checked link by link the cheap way: the last entry's
+// signature vouches for all of them, since its hash covers the chain. Only when the last
+// entry is unsigned, or its signature fails, are the others checked: to accept a journal
+// written before signing began, or to name the first entry that was changed.
+func (p PublicKeys) checkSealed(entries []Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	last := len(entries) - 1
+	if entries[last].signed() && p.check(&entries[last], last) == nil {
+		return nil
+	}
+	return p.checkAll(entries)
+}
+
 // VerifyAfter checks entries that continue from prev, an entry already trusted: for
 // instance the result of Read(ctx, journal, prev.Seq+1).
 func VerifyAfter(prev Entry, entries []Entry) error {
@@ -96,9 +195,18 @@ func verifyChain(journal string, lastSeq uint64, lastHash string, entries []Entr
 
 // checkRead verifies entries read for Read(journal, fromSeq), which start one entry
 // early (at fromSeq-1) when fromSeq > 1 to check the link, and returns those asked for.
-func checkRead(journal string, fromSeq uint64, entries []Entry) ([]Entry, error) {
+// With keys, the signature of the last entry read must hold too.
+func checkRead(keys PublicKeys, journal string, fromSeq uint64, entries []Entry) ([]Entry, error) {
 	if fromSeq <= 1 {
-		return entries, verifyChain(journal, 0, "", entries)
+		if err := verifyChain(journal, 0, "", entries); err != nil {
+			return nil, err
+		}
+		if keys != nil {
+			if err := keys.checkSealed(entries); err != nil {
+				return nil, err
+			}
+		}
+		return entries, nil
 	}
 	if len(entries) == 0 {
 		return nil, nil
@@ -110,30 +218,43 @@ func checkRead(journal string, fromSeq uint64, entries []Entry) ([]Entry, error)
 	case anchor.Journal != journal:
 		return nil, fmt.Errorf("entry %d belongs to journal %q, not %q", anchor.Seq, anchor.Journal, journal)
 	}
-	return entries[1:], VerifyAfter(anchor, entries[1:])
+	if err := VerifyAfter(anchor, entries[1:]); err != nil {
+		return nil, err
+	}
+	if keys != nil {
+		if err := keys.checkSealed(entries); err != nil {
+			return nil, err
+		}
+	}
+	return entries[1:], nil
 }
 
-// VerifyFile checks a journal file offline (for `hemicycle journal verify FILE`). It
-// returns how many entries, from the first, were found sound, and the first problem:
-// a *ChainError, a *LineError, or a *TornTailError for an incomplete last line.
-func VerifyFile(path string) (n int, err error) {
+// VerifyFile checks a journal file offline (for `hemicycle journal verify FILE`): its hash
+// chain and, when keys is not nil, every entry's signature. It returns the entries, from the
+// first, found sound, and the first problem: a *ChainError, a *LineError, or a
+// *TornTailError for an incomplete last line.
+func VerifyFile(path string, keys PublicKeys) (sound []Entry, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, fmt.Errorf("verify journal file: %w", err)
+		return nil, fmt.Errorf("verify journal file: %w", err)
 	}
 	sc, lineErr := scanJournal(b)
-	if err := Verify(sc.entries); err != nil {
+	verify := Verify
+	if keys != nil {
+		verify = func(es []Entry) error { return VerifySigned(es, keys) }
+	}
+	if err := verify(sc.entries); err != nil {
 		var ce *ChainError
 		errors.As(err, &ce)
-		return ce.Index, err
+		return sc.entries[:ce.Index], err
 	}
 	if lineErr != nil {
-		return len(sc.entries), lineErr
+		return sc.entries, lineErr
 	}
 	if sc.tail != nil {
-		return len(sc.entries), &TornTailError{Path: path, Offset: sc.end, Tail: sc.tail}
+		return sc.entries, &TornTailError{Path: path, Offset: sc.end, Tail: sc.tail}
 	}
-	return len(sc.entries), nil
+	return sc.entries, nil
 }
 
 // scanned is the content of a journal file.

@@ -20,7 +20,7 @@ func chain(n int) []Entry {
 		if err != nil {
 			panic(err)
 		}
-		e := newEntry("j", uint64(i), prev, when, "x", data)
+		e := newEntry(nil, "j", uint64(i), prev, when, "x", data)
 		prev = e.Hash
 		es = append(es, e)
 	}
@@ -121,9 +121,9 @@ func TestHashFieldsUnambiguous(t *testing.T) {
 // documented encoding that shares no code with this package.
 func TestIndependentImplementationAgrees(t *testing.T) {
 	path := filepath.Join("testdata", "vector.jsonl")
-	n, err := VerifyFile(path)
-	if n != 3 || err != nil {
-		t.Fatalf("VerifyFile(%s) = %d, %v; want 3, nil", path, n, err)
+	sound, err := VerifyFile(path, nil)
+	if len(sound) != 3 || err != nil {
+		t.Fatalf("VerifyFile(%s) = %d, %v; want 3, nil", path, len(sound), err)
 	}
 	// The same events appended through the store, with a payload written loosely,
 	// give the same hashes: Append's canonical form is the documented one.
@@ -171,12 +171,12 @@ func TestVerifyFileReportsLineAndChain(t *testing.T) {
 		{[]string{good[0], strings.Replace(good[1], `"n":2`, `"n":5`, 1), "garbage", good[3]}, 1, "entry 2: hash mismatch"},
 	}
 	for _, c := range cases {
-		n, err := VerifyFile(write(c.lines...))
-		if n != c.n || (c.want == "") != (err == nil) || err != nil && err.Error() != c.want {
-			t.Errorf("got %d, %v; want %d, %q", n, err, c.n, c.want)
+		sound, err := VerifyFile(write(c.lines...), nil)
+		if n := len(sound); n != c.n || (c.want == "") != (err == nil) || err != nil && err.Error() != c.want {
+			t.Errorf("got %d, %v; want %d, %q", len(sound), err, c.n, c.want)
 		}
 	}
-	if _, err := VerifyFile(filepath.Join(dir, "missing.jsonl")); err == nil {
+	if _, err := VerifyFile(filepath.Join(dir, "missing.jsonl"), nil); err == nil {
 		t.Error("a missing file verified")
 	}
 }
@@ -187,7 +187,7 @@ func TestEntryJSONRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEntry("j", 0, "", when, "x", data)
+	e := newEntry(nil, "j", 0, "", when, "x", data)
 	for range 2 {
 		b, err := json.Marshal(e)
 		if err != nil {

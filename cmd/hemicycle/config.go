@@ -41,6 +41,11 @@ type Config struct {
 	// keeps journals in Redis instead of data_dir.
 	Redis cluster.RedisConfig `yaml:"redis"`
 	Node  NodeConfig          `yaml:"node"`
+	// JournalKeys is the key ring file that signs the journals (hemicycle journal keys new),
+	// the same file on every node so that each verifies what another signed. Required outside
+	// --dev; in --dev it is made on first start (empty: DATA_DIR/journal-keys.json alone, the
+	// published development key with Redis).
+	JournalKeys string `yaml:"journal_keys"`
 	// TURN is the embedded relay for members whose network passes no UDP, or only TCP 443.
 	TURN TURNConfig `yaml:"turn"`
 	// Invitations are the members' links to the sittings a clerk prepares.
@@ -209,7 +214,7 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	}
 	for name, dst := range map[string]*string{
 		"HEMICYCLE_BIND": &c.Bind, "HEMICYCLE_LOG_LEVEL": &c.Logging.Level, "HEMICYCLE_LOG_FORMAT": &c.Logging.Format,
-		"HEMICYCLE_DATA_DIR": &c.DataDir, "HEMICYCLE_PUBLIC_URL": &c.PublicURL, "HEMICYCLE_LANGUAGE": &c.Language,
+		"HEMICYCLE_DATA_DIR": &c.DataDir, "HEMICYCLE_JOURNAL_KEYS": &c.JournalKeys, "HEMICYCLE_PUBLIC_URL": &c.PublicURL, "HEMICYCLE_LANGUAGE": &c.Language,
 		// several nodes
 		"HEMICYCLE_REDIS_USERNAME": &c.Redis.Username, "HEMICYCLE_REDIS_PASSWORD": &c.Redis.Password,
 		"HEMICYCLE_REDIS_KEY_PREFIX": &c.Redis.KeyPrefix, "HEMICYCLE_REDIS_SENTINEL_MASTER": &c.Redis.SentinelMaster,

@@ -4,7 +4,8 @@
 //	hemicycle --dev                         development server on 127.0.0.1:7880, keys devkey/secret
 //	hemicycle serve --config FILE           deployment
 //	hemicycle token --room R --identity I   mint an access token
-//	hemicycle journal verify FILE           check a journal offline
+//	hemicycle journal verify FILE           check a journal's chain and signatures offline
+//	hemicycle journal keys rotate           rotate the key ring that signs the journals
 package main
 
 import (
@@ -36,7 +37,8 @@ Usage:
   hemicycle --dev [flags]                 development server (127.0.0.1:7880, keys devkey/secret)
   hemicycle serve --config FILE [flags]   deployment server
   hemicycle token [flags]                 mint an access token
-  hemicycle journal verify FILE           check a session journal's hash chain offline
+  hemicycle journal verify FILE           check a session journal's hash chain and signatures offline
+  hemicycle journal keys ACTION           the key ring that signs the journals (new, rotate, public)
   hemicycle minutes --journal FILE        draft minutes (procès-verbal) from a session's journal
   hemicycle bench --scenario S [flags]    load a LiveKit-protocol server with synthetic participants
   hemicycle help                          this text
@@ -55,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "token":
 		return cmdToken(args[1:], stdout, stderr, getenv)
 	case "journal":
-		return cmdJournal(args[1:], stdout)
+		return cmdJournal(args[1:], stdout, stderr)
 	case "minutes":
 		return cmdMinutes(args[1:], stdout, stderr)
 	case "bench":

@@ -15,22 +15,27 @@ import (
 	_ "time/tzdata"
 
 	"github.com/ingeco/hemicycle/council"
+	"github.com/ingeco/hemicycle/signaling"
 	"github.com/ingeco/hemicycle/store"
 )
 
 // cmdMinutes writes the draft minutes (procès-verbal) of a session from its journal file:
 //
-//	hemicycle minutes --journal FILE [--format md|html] [--lang fr|en] [--tz Europe/Paris]
+//	hemicycle minutes --journal FILE [--keys FILE] [--format md|html] [--lang fr|en] [--tz Europe/Paris]
 //
-// The journal is verified first and nothing is written unless its hash chain holds: minutes
-// drawn from an altered record would lend it an authority it does not have. The minutes go
-// to stdout; what was checked goes to stderr.
+// The journal is verified first and nothing is written unless its hash chain holds, and its
+// signatures when there are keys to check them with (--keys, or the key ring beside the
+// journal directory, as for journal verify): minutes drawn from an altered record would lend
+// it an authority it does not have. The minutes end with the journal's seal. They go to
+// stdout; what was checked goes to stderr.
 func cmdMinutes(args []string, stdout, stderr io.Writer) error {
 	flags := subcommandFlags("minutes", stderr)
 	path := flags.String("journal", "", "the session's journal file, e.g. data/journal/ROOM.jsonl (required)")
 	format := flags.String("format", "md", "md (Markdown) or html")
 	lang := flags.String("lang", "fr", "language of the minutes: fr or en")
 	tz := flags.String("tz", "", "time zone of the times written, e.g. Europe/Paris (default: this machine's, as the server's download)")
+	var keyPaths keyFiles
+	flags.Var(&keyPaths, "keys", "the trusted public keys, as for journal verify, repeatable (default: DATA_DIR/journal-keys.json beside the journal directory, if there)")
 	if err := parseOptions(flags, args); err != nil {
 		return err
 	}
@@ -60,7 +65,12 @@ func cmdMinutes(args []string, stdout, stderr io.Writer) error {
 		loc = l
 	}
 
-	entries, warning, err := readVerifiedJournal(*path)
+	keys, keysFrom, err := trustedKeys(keyPaths, *path)
+	if err != nil {
+		return fmt.Errorf("minutes: %w", err)
+	}
+
+	entries, warning, err := readVerifiedJournal(*path, keys)
 	if err != nil {
 		return fmt.Errorf("minutes: %w", err)
 	}
@@ -70,18 +80,24 @@ func cmdMinutes(args []string, stdout, stderr io.Writer) error {
 	}
 	// Render completely before writing, so that a failure leaves no half document behind.
 	var out bytes.Buffer
-	if err := write(council.DraftMinutes(state, loc), &out, &labels); err != nil {
+	last := entries[len(entries)-1]
+	m := council.DraftMinutes(state, loc)
+	m.Seal = signaling.MinutesSeal(entries, keys)
+	if err := write(m, &out, &labels); err != nil {
 		return fmt.Errorf("minutes: %w", err)
 	}
 	if _, err := stdout.Write(out.Bytes()); err != nil {
 		return fmt.Errorf("minutes: write: %w", err)
 	}
 
-	last := entries[len(entries)-1]
 	if warning != "" {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", *path, warning)
 	}
-	fmt.Fprintf(stderr, "%s: journal %q, %d entries, hash chain intact; last entry's hash %s\n", *path, last.Journal, len(entries), last.Hash)
+	signed := "signatures not checked (no keys: pass --keys); last entry's hash " + last.Hash
+	if keys != nil {
+		signed = signingReport(entries, keys, keysFrom)
+	}
+	fmt.Fprintf(stderr, "%s: journal %q, %d entries, hash chain intact, %s\n", *path, last.Journal, len(entries), signed)
 	if state.Session().ClosedAt.IsZero() {
 		fmt.Fprintf(stderr, "%s: note: the session is not closed; these minutes stop at entry %d\n", *path, last.Seq)
 	}
@@ -93,14 +109,14 @@ func cmdMinutes(args []string, stdout, stderr io.Writer) error {
 // server is still appending). An incomplete last line is left out with a warning: Append
 // acknowledges an entry only once its whole line is on disk, so such a line was never
 // acknowledged to anyone, and the server cuts it on its next start.
-func readVerifiedJournal(path string) ([]store.Entry, string, error) {
+func readVerifiedJournal(path string, keys store.PublicKeys) ([]store.Entry, string, error) {
 	var warning string
-	if n, err := store.VerifyFile(path); err != nil {
+	if sound, err := store.VerifyFile(path, keys); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, "", fmt.Errorf("no journal file %s (journals are DATA_DIR/journal/ROOM.jsonl)", path)
 		}
 		if _, torn := errors.AsType[*store.TornTailError](err); !torn {
-			return nil, "", fmt.Errorf("journal %s does not verify (%d sound entries before the problem): %w", path, n, err)
+			return nil, "", fmt.Errorf("journal %s does not verify (%d sound entries before the problem): %w", path, len(sound), err)
 		}
 		warning = fmt.Sprintf("left out an incomplete last line (an interrupted write, never acknowledged): %v", err)
 	}
@@ -126,7 +142,11 @@ func readVerifiedJournal(path string) ([]store.Entry, string, error) {
 	if len(entries) == 0 {
 		return nil, "", fmt.Errorf("journal %s has no entry", path)
 	}
-	if err := store.Verify(entries); err != nil {
+	verify := store.Verify
+	if keys != nil {
+		verify = func(es []store.Entry) error { return store.VerifySigned(es, keys) }
+	}
+	if err := verify(entries); err != nil {
 		return nil, "", fmt.Errorf("journal %s does not verify: %w", path, err)
 	}
 	return entries, warning, nil

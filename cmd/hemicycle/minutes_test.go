@@ -40,22 +40,24 @@ func (c *settableClock) set(t time.Time) {
 	c.mu.Unlock()
 }
 
-// apiServer is the deliberation API on loopback with a file journal, as `hemicycle --dev` has.
+// apiServer is the deliberation API on loopback with a signed file journal, as `hemicycle
+// --dev` has: DATA_DIR/journal/ROOM.jsonl and the key ring DATA_DIR/journal-keys.json.
 type apiServer struct {
 	*signalingtest.Server
 	clock   *settableClock
 	journal string // the room's journal file
+	ring    string // the key ring file
 }
 
 func startAPIServer(t *testing.T, loc *time.Location) *apiServer {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "journal")
+	data := t.TempDir()
 	clock := &settableClock{t: time.Date(2026, 3, 5, 17, 0, 0, 0, time.UTC)}
 	// No media engine: nobody connects to the room, the session is run through the API alone.
-	s := signalingtest.Start(t, signalingtest.NoMedia, signalingtest.Council(t, dir), func(c *signaling.Config) {
+	s := signalingtest.Start(t, signalingtest.NoMedia, signalingtest.SignedCouncil(t, data), func(c *signaling.Config) {
 		c.Profiles, c.Clock, c.Location = loadProfile, clock.now, loc
 	})
-	return &apiServer{Server: s, clock: clock, journal: filepath.Join(dir, minutesRoom+".jsonl")}
+	return &apiServer{Server: s, clock: clock, journal: filepath.Join(data, "journal", minutesRoom+".jsonl"), ring: filepath.Join(data, store.KeyringFile)}
 }
 
 func (s *apiServer) token(t *testing.T, identity string, role auth.Role, seat int) string {
@@ -298,7 +300,7 @@ func TestMinutesLeaveOutAnIncompleteLastLine(t *testing.T) {
 	if err := os.WriteFile(path, append(raw, []byte(`{"journal":"cc-vallee","seq":99,"at":"2026-03`)...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	got, stderr, err := minutes(t, "--journal", path, "--tz", "UTC")
+	got, stderr, err := minutes(t, "--journal", path, "--keys", s.ring, "--tz", "UTC")
 	if err != nil {
 		t.Fatalf("torn tail refused: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -216,7 +217,7 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 	sig = signaling.NewServer(signaling.Config{
 		Verifier: verifier, Media: media, Logger: log.With("part", "signaling"),
 		Journal: st.journal, Profiles: loadProfile, NodeID: st.nodeID, Placement: st.placement,
-		Programme: programme, Labels: labels, TURN: relay,
+		Programme: programme, Labels: labels, TURN: relay, JournalKeys: st.keys,
 		Records: st.records, Invitations: invitationConfig(cfg, httpURL), Webhooks: webhooks,
 	})
 	defer sig.Close()
@@ -315,6 +316,7 @@ func devTokenHandler(cfg Config, wsURL string) http.HandlerFunc {
 // storage is where journals live and, with Redis configured, this node's place in the cluster.
 type storage struct {
 	journal   store.Journal
+	keys      store.PublicKeys    // what the journal is signed with, as published
 	records   store.Records       // bodies, rosters, prepared sittings: beside the journals
 	placement signaling.Placement // nil when alone: signalling then places every room here
 	node      *cluster.Node
@@ -326,8 +328,13 @@ type storage struct {
 // registration (started by start, once signalling exists to report its load).
 func openStorage(cfg Config, httpURL string, log *slog.Logger, sig func() *signaling.Server) (*storage, error) {
 	st := &storage{}
+	ring, err := journalKeyring(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	st.keys = ring.Public()
 	if !cfg.Redis.Enabled() {
-		fj, err := store.OpenFile(filepath.Join(cfg.DataDir, "journal"))
+		fj, err := store.OpenFile(filepath.Join(cfg.DataDir, "journal"), store.WithSigner(ring))
 		if err != nil {
 			return nil, fmt.Errorf("open the journal: %w", err)
 		}
@@ -343,7 +350,7 @@ func openStorage(cfg Config, httpURL string, log *slog.Logger, sig func() *signa
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	rj := store.NewRedis(client, cfg.Redis.Prefix())
+	rj := store.NewRedis(client, cfg.Redis.Prefix(), store.WithSigner(ring))
 	st.journal, st.records = rj, rj
 	st.closers = []func(){func() { _ = rj.Close() }, func() { _ = client.Close() }}
 	st.nodeID = cfg.Node.ID
@@ -369,6 +376,47 @@ func openStorage(cfg Config, httpURL string, log *slog.Logger, sig func() *signa
 	}
 	st.node, st.placement = node, clusterPlacement{node}
 	return st, nil
+}
+
+// developmentKeyring is the journal key of --dev nodes sharing a Redis, like the development
+// API key: known to everyone, so that such nodes verify each other without any setup, and
+// worthless as a proof.
+const developmentKeyring = `{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","use":"sig","kid":"dev-75479e2c",
+"x":"p0L9-Al9pdBxBvAbLQRcUqj8GvwyM9wPaZ2Yo339zEA","d":"CsD9VHwhSAC_6GyjUSeuEtxWkb-vAW1Wrm79iBcVWn4","from":"2026-01-01T00:00:00Z"}]}`
+
+// journalKeyring is the key ring this node signs the journals with: the configured file
+// (made on first start in --dev), or in --dev without one the development key when nodes
+// share a Redis, else a ring in the data directory made on first start. Outside --dev the
+// file must be configured.
+func journalKeyring(cfg Config, log *slog.Logger) (*store.Keyring, error) {
+	path := cfg.JournalKeys
+	switch {
+	case path == "" && !cfg.dev:
+		// Made here, the ring would sit beside the journals, copied with every backup of them.
+		return nil, errors.New("journal_keys is not set: the journals are signed with a key ring file that the deployment keeps apart from the journals and their backups; make it once with `hemicycle journal keys new --ring FILE`, set journal_keys or HEMICYCLE_JOURNAL_KEYS to it, and with several nodes copy the same file to each")
+	case path != "" && !cfg.dev:
+		ring, err := store.LoadKeyring(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("journal_keys: %s does not exist: make it once with `hemicycle journal keys new --ring %s` (with several nodes, then copy it to each)", path, path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("journal_keys: %w", err)
+		}
+		return ring, nil
+	case path == "" && cfg.Redis.Enabled():
+		log.Warn("development: journals signed with the published development key, which proves nothing; a deployment sets journal_keys")
+		return store.ParseKeyring([]byte(developmentKeyring))
+	case path == "":
+		path = filepath.Join(cfg.DataDir, store.KeyringFile)
+	}
+	ring, created, err := store.LoadOrCreateKeyring(path, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("journal keys: %w", err)
+	}
+	if created {
+		log.Warn("development: made a journal signing key ring on first start; a deployment makes its own with `hemicycle journal keys new` and sets journal_keys", "file", path, "key", ring.Current(time.Now()).ID)
+	}
+	return ring, nil
 }
 
 // start registers the node; a node that cannot reach Redis refuses to start.

@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/configs/profiles"
@@ -95,6 +97,38 @@ func Council(t testing.TB, dir string) Option {
 	}
 	t.Cleanup(func() { _ = j.Close() })
 	return func(c *signaling.Config) { c.Journal, c.Records, c.Profiles = j, j, Profile }
+}
+
+// SignedCouncil is Council with the journal signed as a node signs it: a key ring in
+// dataDir/journal-keys.json (made if missing) and the journals in dataDir/journal, the
+// layout `hemicycle journal verify` looks for; the server publishes the ring's keys.
+func SignedCouncil(t testing.TB, dataDir string) Option {
+	t.Helper()
+	ring, _, err := store.LoadOrCreateKeyring(filepath.Join(dataDir, store.KeyringFile), time.Now())
+	if err != nil {
+		t.Fatalf("journal keys: %v", err)
+	}
+	j, err := store.OpenFile(filepath.Join(dataDir, "journal"), store.WithSigner(ring))
+	if err != nil {
+		t.Fatalf("open the journal: %v", err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	return func(c *signaling.Config) { c.Journal, c.JournalKeys, c.Profiles = j, ring.Public(), Profile }
+}
+
+// JournalKeys makes a journal key ring file in dir, as `hemicycle journal keys new` does, for
+// servers started outside --dev (journal_keys); every node given it signs with the same keys.
+func JournalKeys(t testing.TB, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, store.KeyringFile)
+	ring, err := store.NewKeyring(time.Now())
+	if err == nil {
+		err = ring.Save(path)
+	}
+	if err != nil {
+		t.Fatalf("journal keys: %v", err)
+	}
+	return path
 }
 
 // Profile reads one of the shipped legal profiles.

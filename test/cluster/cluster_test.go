@@ -219,13 +219,46 @@ func TestNodeKilledDuringAVote(t *testing.T) {
 		}
 	}
 
-	// The journal, read from Redis, holds every ballot and its chain verifies.
+	// The journal, read from Redis, holds every ballot; written by the room's node before it
+	// died and by the one after, it is signed throughout with the keys every node publishes.
+	published := map[string]string{}
+	for _, n := range c.others(roomNode.id) {
+		status, raw := signalingtest.Call(t, "GET", n.url()+"/.well-known/hemicycle-journal-keys", "", nil)
+		if status != 200 {
+			t.Fatalf("%s publishes its journal keys: %d %s", n.id, status, raw)
+		}
+		published[n.id] = filepath.Join(c.dir, n.id+"-keys.json")
+		if err := os.WriteFile(published[n.id], raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile(published[a.id])
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted, err := store.ParsePublicKeys(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	entries2, err := store.NewRedis(c.rdb, keyPrefix).Read(context.Background(), room, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Verify(entries2); err != nil {
-		t.Fatalf("journal does not verify: %v", err)
+	if err := store.VerifySigned(entries2, trusted); err != nil || store.Unsigned(entries2) != 0 {
+		t.Fatalf("journal does not verify with the published keys (%d unsigned): %v", store.Unsigned(entries2), err)
+	}
+	// A citizen's copy, as the clerk downloads it, checked with the keys of both live nodes.
+	status, raw := signalingtest.Call(t, "GET", b.url()+"/api/rooms/"+room+"/journal", clerk, nil)
+	if status != 200 {
+		t.Fatalf("GET the journal: %d %s", status, raw)
+	}
+	copied := filepath.Join(c.dir, room+".jsonl")
+	if err := os.WriteFile(copied, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	verify := exec.Command(signalingtest.Binary(t), "journal", "verify", "--require-signed", "--keys", published[a.id], "--keys", published[b.id], copied)
+	if out, err := verify.CombinedOutput(); err != nil || !strings.Contains(string(out), "hash chain intact, every entry signed by a trusted key") {
+		t.Fatalf("hemicycle journal verify of the journal written by two nodes: %v\n%s", err, out)
 	}
 	ballots := 0
 	for _, e := range entries2 {
@@ -357,7 +390,7 @@ func TestShippedNodeConfigJoinsTheCluster(t *testing.T) {
 		Path: signalingtest.Binary(t),
 		Args: []string{"serve", "--dev", "--config", filepath.Join(signalingtest.ModuleRoot(), "configs", "node2.yaml"),
 			"--port", "0", "--udp-port", "0", "--tcp-port", "0"},
-		Env: []string{"HEMICYCLE_REDIS_ADDR=" + c.redis.Addr, "HEMICYCLE_NODE_URL=http://127.0.0.1:9"},
+		Env: []string{"HEMICYCLE_REDIS_ADDR=" + c.redis.Addr, "HEMICYCLE_NODE_URL=http://127.0.0.1:9", "HEMICYCLE_JOURNAL_KEYS=" + c.ring},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -397,8 +430,8 @@ func TestComposeFile(t *testing.T) {
 			continue
 		}
 		nodes++
-		if s.Build == nil || s.Environment["HEMICYCLE_REDIS_ADDR"] == "" || s.Environment["HEMICYCLE_NODE_URL"] == "" {
-			t.Errorf("service %s: want build, HEMICYCLE_REDIS_ADDR and HEMICYCLE_NODE_URL", name)
+		if s.Build == nil || s.Environment["HEMICYCLE_REDIS_ADDR"] == "" || s.Environment["HEMICYCLE_NODE_URL"] == "" || s.Environment["HEMICYCLE_JOURNAL_KEYS"] == "" {
+			t.Errorf("service %s: want build, HEMICYCLE_REDIS_ADDR, HEMICYCLE_NODE_URL and HEMICYCLE_JOURNAL_KEYS (the key ring shared by the nodes)", name)
 		}
 		for _, v := range s.Volumes {
 			src, _, _ := strings.Cut(v, ":")

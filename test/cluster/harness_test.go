@@ -30,6 +30,7 @@ type testCluster struct {
 	redis *redistest.Redis
 	rdb   *redis.Client
 	dir   string
+	ring  string // the journal key ring file every node signs with (journal_keys)
 	nodes []*node
 	extra string // YAML appended to every node's configuration
 }
@@ -59,6 +60,7 @@ func startClusterWith(t *testing.T, nodes int, extra string) *testCluster {
 	t.Helper()
 	rs := redistest.StartRedis(t)
 	c := &testCluster{t: t, redis: rs, rdb: rs.Client(t), dir: t.TempDir(), extra: extra}
+	c.ring = signalingtest.JournalKeys(t, c.dir)
 	for i := range nodes {
 		n := &node{id: fmt.Sprintf("node%d", i+1)}
 		n.cfgPath = filepath.Join(c.dir, n.id+".yaml")
@@ -95,7 +97,8 @@ node:
   id: %s
   url: %s
 data_dir: %q
-`, n.httpPort, n.udp, n.tcpPt, keys.Key, keys.Secret, c.redis.Addr, keyPrefix, n.id, n.url(), filepath.Join(c.dir, n.id+"-data")) + c.extra
+journal_keys: %q
+`, n.httpPort, n.udp, n.tcpPt, keys.Key, keys.Secret, c.redis.Addr, keyPrefix, n.id, n.url(), filepath.Join(c.dir, n.id+"-data"), c.ring) + c.extra
 		if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o600); err != nil {
 			c.t.Fatal(err)
 		}

@@ -55,7 +55,7 @@ func runWalkthrough(t *testing.T, bin string) {
 		"- **Pour (4)** : Anne Morel, Bruno Lefèvre, David Roussel, François Perrin (pouvoir à Bruno Lefèvre)",
 		"- **Contre (1)** : Emma Faure",
 		"- **Abstentions (1)** : Chloé Garnier",
-		"24 entries, hash chain intact",
+		"24 entries, hash chain intact, every entry signed by a trusted key",
 		"- **Chair**: Anne Morel", // the English minutes drawn offline
 	} {
 		if !strings.Contains(text, want) {

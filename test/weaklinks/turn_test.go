@@ -60,7 +60,7 @@ turn:
 	keys := signalingtest.TestKeys
 	srv, err := signalingtest.StartProcess(t, signalingtest.Command{
 		Path: signalingtest.Binary(t), Args: []string{"serve", "--config", config},
-		Env: []string{"HEMICYCLE_KEYS=" + keys.Key + ": " + keys.Secret},
+		Env: []string{"HEMICYCLE_KEYS=" + keys.Key + ": " + keys.Secret, "HEMICYCLE_JOURNAL_KEYS=" + signalingtest.JournalKeys(t, dir)},
 	})
 	if err != nil {
 		t.Fatal(err)
