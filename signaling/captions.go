@@ -3,6 +3,7 @@ package signaling
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/livekit/protocol/livekit"
 
@@ -131,4 +132,44 @@ func (p *Participant) microphoneLocked() *publishedTrack {
 		}
 	}
 	return nil
+}
+
+// Attribute keys and topic of LiveKit's transcription text streams, which
+// @livekit/components-react's useTranscriptions and the SDKs' text stream handlers read.
+const (
+	transcriptionTopic    = "lk.transcription"
+	attrSegmentID         = "lk.segment_id"
+	attrTranscriptionDone = "lk.transcription_final"
+	attrTranscribedTrack  = "lk.transcribed_track_id"
+)
+
+// relayTranscription sends an attributed transcription both ways LiveKit front ends read one:
+// the Transcription packet, and one lk.transcription text stream per segment, sent in the
+// speaker's name as LiveKit's agents do.
+func (r *Room) relayTranscription(from *Participant, pkt *livekit.DataPacket, dest []string) {
+	r.relayData(from, pkt, true, dest)
+	tr := pkt.GetTranscription()
+	for _, s := range tr.GetSegments() {
+		id := newSID("TS_")
+		text := []byte(s.GetText())
+		size := uint64(len(text))
+		attrs := map[string]string{attrSegmentID: s.GetId(), attrTranscriptionDone: fmt.Sprint(s.GetFinal())}
+		if tr.GetTrackId() != "" {
+			attrs[attrTranscribedTrack] = tr.GetTrackId()
+		}
+		speaker := tr.GetTranscribedParticipantIdentity()
+		for _, part := range []*livekit.DataPacket{
+			{Value: &livekit.DataPacket_StreamHeader{StreamHeader: &livekit.DataStream_Header{
+				StreamId: id, Timestamp: time.Now().UnixMilli(), Topic: transcriptionTopic, MimeType: "text/plain",
+				TotalLength: &size, Attributes: attrs,
+				ContentHeader: &livekit.DataStream_Header_TextHeader{TextHeader: &livekit.DataStream_TextHeader{
+					OperationType: livekit.DataStream_CREATE}},
+			}}},
+			{Value: &livekit.DataPacket_StreamChunk{StreamChunk: &livekit.DataStream_Chunk{StreamId: id, Content: text}}},
+			{Value: &livekit.DataPacket_StreamTrailer{StreamTrailer: &livekit.DataStream_Trailer{StreamId: id}}},
+		} {
+			part.ParticipantIdentity, part.DestinationIdentities = speaker, dest
+			r.relayData(from, part, true, dest)
+		}
+	}
 }

@@ -109,6 +109,17 @@ func TestCaptionsGoOutAsTranscriptionsOfWhoeverSpeaks(t *testing.T) {
 	mic := publish(t, david, false)
 	heard, cb := captionsHeard()
 	listener := ts.Join(t, room, "chloe", auth.RoleMember, 3, cb)
+	var mu sync.Mutex
+	var streams []caption // the lk.transcription text streams, read whole
+	err := listener.RegisterTextStreamHandler("lk.transcription", func(rd *lksdk.TextStreamReader, sender string) {
+		text, a := rd.ReadAll(), rd.Info.Attributes
+		mu.Lock()
+		defer mu.Unlock()
+		streams = append(streams, caption{speaker: sender, track: a["lk.transcribed_track_id"], id: a["lk.segment_id"], text: text, final: a["lk.transcription_final"] == "true"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	captioner := ts.Join(t, room, "velo", auth.RoleCaptioner, 0, nil)
 	signalingtest.Eventually(t, "the listener sees david's microphone", 10*time.Second, func() bool {
 		p := listener.GetParticipantByIdentity("david")
@@ -135,6 +146,20 @@ func TestCaptionsGoOutAsTranscriptionsOfWhoeverSpeaks(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("with seat 4 on the floor: got %+v, want %+v", got, want)
+	}
+	// The same lines as text streams, for front ends that read those (components-react).
+	signalingtest.Eventually(t, "both versions of l2 arrive as text streams", 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(without("l1", slices.Clone(streams))) >= 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	got = without("l1", streams)
+	// Each stream is read in its own goroutine: the interim one may be read last.
+	slices.SortFunc(got, func(a, b caption) int { return strings.Compare(a.text, b.text) })
+	if !slices.Equal(got, want) {
+		t.Errorf("text streams: got %+v, want %+v", got, want)
 	}
 }
 

@@ -413,6 +413,8 @@ func (p *Participant) onData(reliable bool, data []byte) {
 			p.log.Info("transcription not relayed", "err", err)
 			return
 		}
+		r.relayTranscription(p, pkt, pkt.GetDestinationIdentities())
+		return
 	}
 	dest := pkt.GetDestinationIdentities()
 	if u := pkt.GetUser(); u != nil {
