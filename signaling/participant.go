@@ -408,6 +408,14 @@ func (p *Participant) onData(reliable bool, data []byte) {
 	}
 	pkt.ParticipantIdentity = p.identity
 	pkt.ParticipantSid = p.sid
+	if tr := pkt.GetTranscription(); tr != nil {
+		if err := r.attributeTranscription(p.identity, p.claims.Role(), tr); err != nil {
+			p.log.Info("transcription not relayed", "err", err)
+			return
+		}
+		r.relayTranscription(p, pkt, pkt.GetDestinationIdentities())
+		return
+	}
 	dest := pkt.GetDestinationIdentities()
 	if u := pkt.GetUser(); u != nil {
 		u.ParticipantIdentity = p.identity

@@ -1,0 +1,175 @@
+package signaling
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+
+	"github.com/ingeco/hemicycle/auth"
+)
+
+// Captions travel in LiveKit's own transcription format (the Transcription data packet), so
+// that livekit-client's TranscriptionReceived, @livekit/components-react and the Go SDK's
+// OnTranscriptionReceived show them unchanged. A transcription names the participant whose
+// speech it is and that participant's track; the server checks both against the room, since a
+// client that shows captions trusts the attribution.
+
+const (
+	maxCaptionSegments = 16   // one packet: the line being typed and a few corrected ones
+	maxCaptionText     = 2000 // bytes per segment: a long spoken sentence, not a document
+)
+
+// captionRefusal says why a transcription was not relayed, in both languages (the captioner's
+// page shows it as it is written).
+type captionRefusal struct {
+	status int
+	en, fr string
+}
+
+func (e *captionRefusal) Error() string { return e.en }
+
+func refuseCaption(status int, en, fr string) *captionRefusal {
+	return &captionRefusal{status: status, en: en, fr: fr}
+}
+
+// attributeTranscription checks a transcription that sender (with the token's role) wants
+// relayed, and completes whose speech it is. A captioner types what others say: left unnamed,
+// the speaker is the floor holder, or the seat presiding when nobody has the floor. Anyone else
+// may only transcribe their own speech (a LiveKit agent captioning itself). The track is the
+// speaker's microphone unless the sender names another of the speaker's tracks.
+func (r *Room) attributeTranscription(sender string, role auth.Role, tr *livekit.Transcription) *captionRefusal {
+	if err := checkSegments(tr.GetSegments()); err != nil {
+		return err
+	}
+	speaker, seat := tr.GetTranscribedParticipantIdentity(), 0
+	switch {
+	case role == auth.RoleCaptioner && speaker == "":
+		s := r.srv.delib.sittingOf(r.name)
+		if seat = s.floorHolder; seat == 0 {
+			seat = s.chair
+		}
+		if seat == 0 {
+			return refuseCaption(http.StatusConflict,
+				"nobody has the floor and no sitting presides: name the speaker of this caption",
+				"personne n’a la parole et aucune séance n’est présidée : indiquez qui parle")
+		}
+	case role == auth.RoleCaptioner:
+	case speaker == "":
+		speaker = sender
+	case speaker != sender:
+		return refuseCaption(http.StatusForbidden,
+			fmt.Sprintf("only a captioner may caption another participant's speech (%q); you may caption your own", speaker),
+			fmt.Sprintf("seul le sous-titrage peut sous-titrer la parole d’un autre participant (%q) ; vous pouvez sous-titrer la vôtre", speaker))
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.participants[speaker]
+	if seat != 0 {
+		p = r.seatedLocked(seat)
+	}
+	if p == nil {
+		who, qui := fmt.Sprintf("%q", speaker), fmt.Sprintf("%q", speaker)
+		if seat != 0 {
+			who, qui = fmt.Sprintf("seat %d", seat), fmt.Sprintf("le siège %d", seat)
+		}
+		return refuseCaption(http.StatusNotFound,
+			fmt.Sprintf("the speaker of this caption, %s, is not connected to the room", who),
+			fmt.Sprintf("la personne qui parle, %s, n’est pas connectée à la salle", qui))
+	}
+	tr.TranscribedParticipantIdentity = p.identity
+	switch track := tr.GetTrackId(); {
+	case track == "":
+		if mic := p.microphoneLocked(); mic != nil {
+			tr.TrackId = mic.info.GetSid()
+		}
+	case p.tracks[track] == nil:
+		return refuseCaption(http.StatusNotFound,
+			fmt.Sprintf("%q publishes no track %s", p.identity, track),
+			fmt.Sprintf("%q ne publie pas de piste %s", p.identity, track))
+	}
+	return nil
+}
+
+func checkSegments(segs []*livekit.TranscriptionSegment) *captionRefusal {
+	if len(segs) == 0 || len(segs) > maxCaptionSegments {
+		return refuseCaption(http.StatusBadRequest,
+			fmt.Sprintf("a caption has 1 to %d segments, this one %d", maxCaptionSegments, len(segs)),
+			fmt.Sprintf("un sous-titre a de 1 à %d segments, celui-ci %d", maxCaptionSegments, len(segs)))
+	}
+	for i, s := range segs {
+		if s.GetId() == "" {
+			return refuseCaption(http.StatusBadRequest,
+				fmt.Sprintf("segment %d has no id: interim and final versions of a line share one", i+1),
+				fmt.Sprintf("le segment %d n’a pas d’identifiant : les versions provisoires et finale d’une ligne en partagent un", i+1))
+		}
+		if len(s.GetText()) > maxCaptionText {
+			return refuseCaption(http.StatusBadRequest,
+				fmt.Sprintf("segment %q is %d bytes long, at most %d", s.GetId(), len(s.GetText()), maxCaptionText),
+				fmt.Sprintf("le segment %q fait %d octets, %d au plus", s.GetId(), len(s.GetText()), maxCaptionText))
+		}
+	}
+	return nil
+}
+
+// seatedLocked is the connected participant sitting in seat (nil: none). r.mu is held.
+func (r *Room) seatedLocked(seat int) *Participant {
+	for _, p := range r.participants {
+		if p.claims.Council != nil && p.claims.Council.Seat == seat {
+			return p
+		}
+	}
+	return nil
+}
+
+// microphoneLocked is the participant's microphone track (nil: none). r.mu is held.
+func (p *Participant) microphoneLocked() *publishedTrack {
+	for _, t := range p.tracks {
+		if t.info.GetType() == livekit.TrackType_AUDIO && t.info.GetSource() == livekit.TrackSource_MICROPHONE {
+			return t
+		}
+	}
+	return nil
+}
+
+// Attribute keys and topic of LiveKit's transcription text streams, which
+// @livekit/components-react's useTranscriptions and the SDKs' text stream handlers read.
+const (
+	transcriptionTopic    = "lk.transcription"
+	attrSegmentID         = "lk.segment_id"
+	attrTranscriptionDone = "lk.transcription_final"
+	attrTranscribedTrack  = "lk.transcribed_track_id"
+)
+
+// relayTranscription sends an attributed transcription both ways LiveKit front ends read one:
+// the Transcription packet, and one lk.transcription text stream per segment, sent in the
+// speaker's name as LiveKit's agents do.
+func (r *Room) relayTranscription(from *Participant, pkt *livekit.DataPacket, dest []string) {
+	r.relayData(from, pkt, true, dest)
+	tr := pkt.GetTranscription()
+	for _, s := range tr.GetSegments() {
+		id := newSID("TS_")
+		text := []byte(s.GetText())
+		size := uint64(len(text))
+		attrs := map[string]string{attrSegmentID: s.GetId(), attrTranscriptionDone: fmt.Sprint(s.GetFinal())}
+		if tr.GetTrackId() != "" {
+			attrs[attrTranscribedTrack] = tr.GetTrackId()
+		}
+		speaker := tr.GetTranscribedParticipantIdentity()
+		for _, part := range []*livekit.DataPacket{
+			{Value: &livekit.DataPacket_StreamHeader{StreamHeader: &livekit.DataStream_Header{
+				StreamId: id, Timestamp: time.Now().UnixMilli(), Topic: transcriptionTopic, MimeType: "text/plain",
+				TotalLength: &size, Attributes: attrs,
+				ContentHeader: &livekit.DataStream_Header_TextHeader{TextHeader: &livekit.DataStream_TextHeader{
+					OperationType: livekit.DataStream_CREATE}},
+			}}},
+			{Value: &livekit.DataPacket_StreamChunk{StreamChunk: &livekit.DataStream_Chunk{StreamId: id, Content: text}}},
+			{Value: &livekit.DataPacket_StreamTrailer{StreamTrailer: &livekit.DataStream_Trailer{StreamId: id}}},
+		} {
+			part.ParticipantIdentity, part.DestinationIdentities = speaker, dest
+			r.relayData(from, part, true, dest)
+		}
+	}
+}

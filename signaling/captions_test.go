@@ -1,0 +1,207 @@
+package signaling_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+
+	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/signaling/signalingtest"
+)
+
+// transcription is a LiveKit Transcription data packet as a client sends it through the SDK.
+type transcription struct{ *livekit.Transcription }
+
+func (tr transcription) ToProto() *livekit.DataPacket {
+	return &livekit.DataPacket{Value: &livekit.DataPacket_Transcription{Transcription: tr.Transcription}}
+}
+
+// line is one segment sent alone, attributed to speaker ("" leaves it to the server).
+func line(speaker, id, text string, final bool) transcription {
+	return transcription{&livekit.Transcription{
+		TranscribedParticipantIdentity: speaker,
+		Segments:                       []*livekit.TranscriptionSegment{{Id: id, Text: text, Final: final, Language: "fr"}},
+	}}
+}
+
+func sendCaption(t *testing.T, from *lksdk.Room, tr transcription) {
+	t.Helper()
+	if err := from.LocalParticipant.PublishDataPacket(tr, lksdk.WithDataPublishReliable(true)); err != nil {
+		t.Fatalf("send transcription: %v", err)
+	}
+}
+
+// caption is what the Go SDK's OnTranscriptionReceived handed a listener.
+type caption struct {
+	speaker, track string // identity of the participant, sid of the publication ("" for none)
+	id, text       string
+	final          bool
+}
+
+// captionsHeard collects the transcriptions a real Go SDK client receives.
+func captionsHeard() (func() []caption, *lksdk.RoomCallback) {
+	var mu sync.Mutex
+	var got []caption
+	cb := lksdk.NewRoomCallback()
+	cb.OnTranscriptionReceived = func(segs []*lksdk.TranscriptionSegment, p lksdk.Participant, pub lksdk.TrackPublication) {
+		track := ""
+		if rp, ok := pub.(*lksdk.RemoteTrackPublication); ok && rp != nil {
+			track = rp.SID()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range segs {
+			got = append(got, caption{speaker: p.Identity(), track: track, id: s.ID, text: s.Text, final: s.Final})
+		}
+	}
+	return func() []caption {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]caption(nil), got...)
+	}, cb
+}
+
+// sendUntilHeard sends tr again every 200 ms until its first segment arrives, and returns all
+// the captions heard then: the SDK drops what is sent before its data channel is open.
+func sendUntilHeard(t *testing.T, from *lksdk.Room, heard func() []caption, tr transcription) []caption {
+	t.Helper()
+	id := tr.Segments[0].Id
+	arrived := func() bool { return slices.ContainsFunc(heard(), func(c caption) bool { return c.id == id }) }
+	signalingtest.Eventually(t, "caption "+id+" arrives", 10*time.Second, func() bool {
+		if !arrived() {
+			sendCaption(t, from, tr)
+			time.Sleep(200 * time.Millisecond)
+		}
+		return arrived()
+	})
+	return heard()
+}
+
+// without leaves out the captions whose id starts with prefix.
+func without(prefix string, cs []caption) []caption {
+	return slices.DeleteFunc(cs, func(c caption) bool { return strings.HasPrefix(c.id, prefix) })
+}
+
+// waitCaptions waits until n captions have arrived after the first from, leaving out those
+// whose id starts with skip (resent ones may arrive late), and returns them.
+func waitCaptions(t *testing.T, heard func() []caption, from int, skip string, n int) []caption {
+	t.Helper()
+	fresh := func() []caption { return without(skip, heard()[from:]) }
+	signalingtest.Eventually(t, fmt.Sprintf("%d captions arrive", n), 10*time.Second, func() bool { return len(fresh()) >= n })
+	return fresh()
+}
+
+// A captioner types without naming anyone: the line goes out as a LiveKit transcription of the
+// seat presiding, then, once the chair gives the floor, of the floor holder's microphone, with
+// its interim and final versions.
+func TestCaptionsGoOutAsTranscriptionsOfWhoeverSpeaks(t *testing.T) {
+	ts, _ := startCouncilServer(t)
+	room := "captions"
+	chair, clerk := openSession(t, ts, room, "fr-epci-visio")
+	ts.Join(t, room, "anne", auth.RoleChair, 1, nil)
+	david := ts.Join(t, room, "david", auth.RoleMember, 4, nil)
+	mic := publish(t, david, false)
+	heard, cb := captionsHeard()
+	listener := ts.Join(t, room, "chloe", auth.RoleMember, 3, cb)
+	var mu sync.Mutex
+	var streams []caption // the lk.transcription text streams, read whole
+	err := listener.RegisterTextStreamHandler("lk.transcription", func(rd *lksdk.TextStreamReader, sender string) {
+		text, a := rd.ReadAll(), rd.Info.Attributes
+		mu.Lock()
+		defer mu.Unlock()
+		streams = append(streams, caption{speaker: sender, track: a["lk.transcribed_track_id"], id: a["lk.segment_id"], text: text, final: a["lk.transcription_final"] == "true"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	captioner := ts.Join(t, room, "velo", auth.RoleCaptioner, 0, nil)
+	signalingtest.Eventually(t, "the listener sees david's microphone", 10*time.Second, func() bool {
+		p := listener.GetParticipantByIdentity("david")
+		return p != nil && p.GetTrackPublication(livekit.TrackSource_MICROPHONE) != nil
+	})
+
+	got := sendUntilHeard(t, captioner, heard, line("", "l1", "La séance est ouverte", true))
+	for _, c := range got {
+		if want := (caption{speaker: "anne", id: "l1", text: "La séance est ouverte", final: true}); c != want {
+			t.Fatalf("with nobody on the floor: got %+v, want %+v (the seat presiding, who publishes no microphone)", c, want)
+		}
+	}
+	first := len(got)
+
+	must(t, ts, "POST", "/api/rooms/"+room+"/attendance/verify", clerk, map[string]any{"seat": 4})
+	must(t, ts, "POST", "/api/rooms/"+room+"/floor/grant", chair, map[string]any{"seat": 4})
+	sendCaption(t, captioner, line("", "l2", "Merci monsieur", false))
+	sendCaption(t, captioner, line("", "l2", "Merci monsieur le président", true))
+	got = waitCaptions(t, heard, first, "l1", 2)
+	track := mic.AudioPub.SID()
+	want := []caption{
+		{speaker: "david", track: track, id: "l2", text: "Merci monsieur"},
+		{speaker: "david", track: track, id: "l2", text: "Merci monsieur le président", final: true},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("with seat 4 on the floor: got %+v, want %+v", got, want)
+	}
+	// The same lines as text streams, for front ends that read those (components-react).
+	signalingtest.Eventually(t, "both versions of l2 arrive as text streams", 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(without("l1", slices.Clone(streams))) >= 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	got = without("l1", streams)
+	// Each stream is read in its own goroutine: the interim one may be read last.
+	slices.SortFunc(got, func(a, b caption) int { return strings.Compare(a.text, b.text) })
+	if !slices.Equal(got, want) {
+		t.Errorf("text streams: got %+v, want %+v", got, want)
+	}
+}
+
+// Only a captioner may caption someone else, only someone in the room, only on a track they
+// publish, and only in well-formed segments. Each refused packet is sent before an accepted
+// one on the same reliable channel, so that it would have arrived first.
+func TestTranscriptionsAreRelayedOnlyWhenTheSenderMayCaptionThatSpeaker(t *testing.T) {
+	ts := startServer(t)
+	room := "r"
+	david := ts.Join(t, room, "david", auth.RoleMember, 4, nil)
+	mic := publish(t, david, false)
+	chloe := ts.Join(t, room, "chloe", auth.RoleMember, 3, nil)
+	captioner := ts.Join(t, room, "velo", auth.RoleCaptioner, 0, nil)
+	heard, cb := captionsHeard()
+	listener := ts.Join(t, room, "ecoute", auth.RoleViewer, 0, cb)
+	signalingtest.Eventually(t, "the listener sees david's microphone", 10*time.Second, func() bool {
+		p := listener.GetParticipantByIdentity("david")
+		return p != nil && p.GetTrackPublication(livekit.TrackSource_MICROPHONE) != nil
+	})
+
+	// Both senders' data channels open first.
+	sendUntilHeard(t, chloe, heard, line("", "warm-chloe", "chloe is here", true))
+	before := len(sendUntilHeard(t, captioner, heard, line("david", "warm-velo", "the captioner is here", true)))
+
+	sendCaption(t, chloe, line("david", "forged", "a member puts words in david's mouth", true))
+	sendCaption(t, captioner, line("nobody", "absent", "a speaker who is not in the room", true))
+	wrongTrack := line("david", "wrong-track", "on a track david does not publish", true)
+	wrongTrack.TrackId = "TR_notdavids"
+	sendCaption(t, captioner, wrongTrack)
+	sendCaption(t, captioner, line("david", "", "a segment without an id", true))
+	sendCaption(t, captioner, transcription{&livekit.Transcription{TranscribedParticipantIdentity: "david"}})
+	sendCaption(t, captioner, line("", "no-sitting", "no floor holder and no sitting, and no speaker named", true))
+	sendCaption(t, chloe, line("", "own", "chloe captions herself", true))
+	sendCaption(t, captioner, line("david", "named", "the captioner names david", true))
+
+	// The two senders' channels are not ordered with each other.
+	got := waitCaptions(t, heard, before, "warm-", 2)
+	want := []caption{
+		{speaker: "chloe", id: "own", text: "chloe captions herself", final: true},
+		{speaker: "david", track: mic.AudioPub.SID(), id: "named", text: "the captioner names david", final: true},
+	}
+	if len(got) != len(want) || !slices.Contains(got, want[0]) || !slices.Contains(got, want[1]) {
+		t.Fatalf("relayed %+v, want only %+v", got, want)
+	}
+}
