@@ -71,3 +71,28 @@ func containsAll(have []string, want ...string) bool {
 	}
 	return true
 }
+
+// A subscriber whose answer cannot carry the published codec (it decodes no VP9) is bound
+// without failing pion's negotiation, sent nothing, and reported as refused.
+func TestSubscriberWithoutTheCodecIsRefusedNotFailed(t *testing.T) {
+	vp9 := webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"},
+		PayloadType:        98,
+	}
+	p, layers := testTrack(t, vp9, webrtc.RTPCodecTypeVideo, nil, nil, "")
+	w := &recordWriter{}
+	d := bindDownTrack(t, p, w, []webrtc.RTPCodecParameters{vp8Codec}, nil)
+	if !d.CodecRefused() {
+		t.Fatal("a VP9 track bound to a VP8-only subscriber is not reported refused")
+	}
+	f := newFeeder(t, p)
+	f.send(layers[0], 98, 1, 1000, []byte{0x88, 0x00, 0x01, 0x02}) // B, not P: a keyframe start
+	f.send(layers[0], 98, 2, 4000, []byte{0xc8, 0x00, 0x01, 0x02})
+	if n := len(w.sent()); n != 0 {
+		t.Errorf("%d packets sent to a subscriber that cannot decode them", n)
+	}
+	able := bindDownTrack(t, p, &recordWriter{}, []webrtc.RTPCodecParameters{vp8Codec, vp9}, nil)
+	if able.CodecRefused() {
+		t.Error("a subscriber that took VP9 is reported refused")
+	}
+}

@@ -239,3 +239,58 @@ func firstVideoCodec(t *testing.T, answer string) string {
 	t.Fatalf("no video codec in the answer:\n%s", answer)
 	return ""
 }
+
+// A subscriber whose decoders do not include the publisher's codec is not sent a track it
+// cannot play: its SDK is never handed the video, and its connection still carries the rest.
+func TestSubscriberThatCannotDecodeIsNotSentTheTrack(t *testing.T) {
+	ts := startServer(t)
+	var mu sync.Mutex
+	handed := map[string][]string{} // the codecs of the tracks each SDK is handed
+	heard := map[string]int{}       // the audio packets each receives
+	watch := func(name string) *lksdk.RoomCallback {
+		cb := lksdk.NewRoomCallback()
+		cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, _ *lksdk.RemoteTrackPublication, _ *lksdk.RemoteParticipant) {
+			mu.Lock()
+			handed[name] = append(handed[name], track.Codec().MimeType)
+			mu.Unlock()
+			for {
+				if _, _, err := track.ReadRTP(); err != nil {
+					return
+				}
+				if track.Kind() == webrtc.RTPCodecTypeAudio {
+					mu.Lock()
+					heard[name]++
+					mu.Unlock()
+				}
+			}
+		}
+		return cb
+	}
+	vp8Only := lksdk.WithCodecs([]livekit.Codec{{Mime: webrtc.MimeTypeOpus}, {Mime: webrtc.MimeTypeVP8}})
+	join(t, ts, "salle", "claire", watch("claire"), vp8Only) // there before anne publishes
+	bob := join(t, ts, "salle", "bob", watch("bob"))
+	if sent := publishLikeABrowser(t, ts, "salle", "anne", "vp9"); !strings.EqualFold(sent, webrtc.MimeTypeVP9) {
+		t.Fatalf("anne sends %s, want VP9", sent)
+	}
+	signalingtest.Eventually(t, "bob is sent anne's VP9 camera", 15*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handed["bob"]) == 1 && strings.EqualFold(handed["bob"][0], webrtc.MimeTypeVP9)
+	})
+	join(t, ts, "salle", "claude", watch("claude"), vp8Only) // joins when anne's camera is there
+	// What bob publishes next reaches both: the answers that could not carry anne's camera
+	// left their connections working (pion starts no sender of an answer a bind failed in).
+	publish(t, bob, false)
+	signalingtest.Eventually(t, "claire and claude, who decode only VP8, hear bob", 15*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return heard["claire"] >= 25 && heard["claude"] >= 25
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, name := range []string{"claire", "claude"} {
+		if got := handed[name]; len(got) != 1 || !strings.EqualFold(got[0], webrtc.MimeTypeOpus) {
+			t.Errorf("%s, who decodes only VP8, was handed tracks in %v; want bob's Opus only", name, got)
+		}
+	}
+}
