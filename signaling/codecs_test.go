@@ -19,6 +19,7 @@ import (
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/signaling/signalingtest"
 	"github.com/ingeco/hemicycle/test/media"
+	"github.com/ingeco/hemicycle/test/netlab"
 )
 
 // The camera codec a publisher asks for in its AddTrackRequest is the one its subscribers
@@ -176,18 +177,9 @@ func publishLikeABrowser(t *testing.T, ts *signalingtest.Server, room, identity,
 			}
 		}
 	}()
-	go func() { // the SDKs' keepalive: a silent client is dropped after 15 s
-		tick := time.NewTicker(3 * time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Ping{Ping: time.Now().UnixMilli()}})
-			}
-		}
-	}()
+	go netlab.Every(ctx, 3*time.Second, func() { // the SDKs' keepalive: a silent client is dropped after 15 s
+		send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Ping{Ping: time.Now().UnixMilli()}})
+	})
 	var answer string
 	select {
 	case answer = <-answers:
