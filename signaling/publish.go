@@ -8,6 +8,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	lkwebhook "github.com/livekit/protocol/webhook"
 	"github.com/pion/webrtc/v4"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/ingeco/hemicycle/sfu"
 )
@@ -119,9 +120,11 @@ func (p *Participant) onAddTrack(req *livekit.AddTrackRequest) error {
 		info.Codecs = append(info.Codecs, &livekit.SimulcastCodecInfo{MimeType: mime, Cid: c.GetCid(), Layers: c.GetLayers()})
 	}
 	p.pending[req.GetCid()] = info
+	// A copy: the message is marshalled later, while the arriving media updates info.
+	published := proto.CloneOf(info)
 	r.mu.Unlock()
 	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_TrackPublished{TrackPublished: &livekit.TrackPublishedResponse{
-		Cid: req.GetCid(), Track: info,
+		Cid: req.GetCid(), Track: published,
 	}}})
 	return nil
 }
