@@ -58,6 +58,7 @@ type DownTrack struct {
 
 	mu       sync.Mutex
 	writer   webrtc.TrackLocalWriter // nil until bound
+	refused  bool                    // the subscriber's answer has no codec to carry the track
 	ssrc     uint32
 	pt       uint8 // payload type of what is sent: the video codec, Opus or RED
 	opusPT   uint8 // the subscriber's Opus payload type (RED tracks)
@@ -127,11 +128,20 @@ func (d *DownTrack) Track() *PublishedTrack { return d.track }
 // Bind is called by pion once the subscriber's answer fixed the codecs.
 func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	chosen, opusPT, sendRED, err := selectCodec(d.track.codec, ctx.CodecParameters())
-	if err != nil {
-		return webrtc.RTPCodecParameters{}, fmt.Errorf("bind track %s: %w", d.track.id, err)
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err != nil {
+		// Failing the bind would fail the whole answer in pion (every other sender of the
+		// connection left unstarted, a first connection never brought up). Bind to a codec
+		// the subscriber took and send nothing; CodecRefused tells the caller to unsubscribe.
+		accepted := ctx.CodecParameters()
+		if len(accepted) == 0 {
+			return webrtc.RTPCodecParameters{}, fmt.Errorf("bind track %s: %w", d.track.id, err)
+		}
+		d.writer, d.refused = nil, true
+		return accepted[0], nil
+	}
+	d.refused = false
 	d.writer = ctx.WriteStream()
 	d.ssrc = uint32(ctx.SSRC())
 	d.pt = uint8(chosen.PayloadType)
@@ -152,6 +162,14 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		d.track.requestKeyframe(d.target, time.Now().UnixNano())
 	}
 	return chosen, nil
+}
+
+// CodecRefused says whether the subscriber's last answer could not carry the track's codec (a
+// client that does not decode VP9, say): nothing is sent, and the subscription should end.
+func (d *DownTrack) CodecRefused() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.refused
 }
 
 // Unbind is called by pion when the sender stops.

@@ -161,7 +161,7 @@ func answerOffer(t *testing.T, client *testPeer, tr *Transport) webrtc.SessionDe
 	if err := client.pc.SetLocalDescription(offer); err != nil {
 		t.Fatal(err)
 	}
-	answer, err := tr.Answer(offer)
+	answer, err := tr.Answer(offer, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,7 +150,7 @@ func TestAnswerToChromeOffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	offer := strings.ReplaceAll(chromeOffer, "\n", "\r\n")
-	answer, err := tr.Answer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer})
+	answer, err := tr.Answer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func gatherCandidates(t *testing.T, e *Engine) []string {
 		t.Fatal(err)
 	}
 	defer func() { _ = tr.Close() }()
-	if _, err := tr.Answer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: strings.ReplaceAll(chromeOffer, "\n", "\r\n")}); err != nil {
+	if _, err := tr.Answer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: strings.ReplaceAll(chromeOffer, "\n", "\r\n")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	<-webrtc.GatheringCompletePromise(tr.pc)
@@ -437,7 +437,7 @@ func TestWildcardAddressListensOnEachLocalAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = tr.Close() }()
-	if _, err := tr.Answer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: strings.ReplaceAll(chromeOffer, "\n", "\r\n")}); err != nil {
+	if _, err := tr.Answer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: strings.ReplaceAll(chromeOffer, "\n", "\r\n")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "one UDP candidate per socket", func() bool {

@@ -341,8 +341,9 @@ func (t *Transport) onDataChannel(dc *webrtc.DataChannel) {
 	})
 }
 
-// Answer applies the client's offer (publisher role) and returns the SFU's answer.
-func (t *Transport) Answer(offer webrtc.SessionDescription) (webrtc.SessionDescription, error) {
+// Answer applies the client's offer (publisher role) and returns the SFU's answer, its codecs
+// ordered as wishes says (codecwish.go).
+func (t *Transport) Answer(offer webrtc.SessionDescription, wishes CodecWishes) (webrtc.SessionDescription, error) {
 	if t.role != PublisherRole {
 		return webrtc.SessionDescription{}, fmt.Errorf("sfu: Answer on a %s transport: only publishers answer", t.role)
 	}
@@ -355,7 +356,7 @@ func (t *Transport) Answer(offer webrtc.SessionDescription) (webrtc.SessionDescr
 		return webrtc.SessionDescription{}, fmt.Errorf("sfu: apply the client's offer: %w", err)
 	}
 	t.flushCandidates()
-	t.preferRED()
+	t.orderAnswerCodecs(offer.SDP, wishes)
 	answer, err := t.pc.CreateAnswer(nil)
 	if err != nil {
 		return webrtc.SessionDescription{}, fmt.Errorf("sfu: create answer: %w", err)
@@ -364,31 +365,6 @@ func (t *Transport) Answer(offer webrtc.SessionDescription) (webrtc.SessionDescr
 		return webrtc.SessionDescription{}, fmt.Errorf("sfu: apply our answer: %w", err)
 	}
 	return answer, nil
-}
-
-// preferRED puts Opus with redundancy (RFC 2198) first in the answer for every audio m-line
-// that offers it: the client sends the first codec of the answer, and livekit-client offers RED
-// for the loss protection a weak link needs. pion keeps only what the offer has, so an m-line
-// without RED is answered with Opus as before.
-func (t *Transport) preferRED() {
-	var red, opus []webrtc.RTPCodecParameters
-	for _, c := range supportedCodecs() {
-		switch codecKindOf(c.mime) {
-		case codecRED:
-			red = append(red, c.params(nil))
-		case codecOpus:
-			opus = append(opus, c.params(nil))
-		}
-	}
-	prefs := append(red, opus...)
-	for _, tr := range t.pc.GetTransceivers() {
-		if tr.Kind() != webrtc.RTPCodecTypeAudio {
-			continue
-		}
-		if err := tr.SetCodecPreferences(prefs); err != nil {
-			t.log.Debug("audio codec preferences not set", "err", err)
-		}
-	}
 }
 
 // Connected says whether the connection has a working media path now (its peer connection is

@@ -8,6 +8,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	lkwebhook "github.com/livekit/protocol/webhook"
 	"github.com/pion/webrtc/v4"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/ingeco/hemicycle/sfu"
 )
@@ -16,7 +17,9 @@ import (
 
 // answerPublisher applies the client's offer on its publisher connection and sends the answer.
 func (p *Participant) answerPublisher(sd *livekit.SessionDescription) error {
-	answer, err := p.publisher.Answer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sd.GetSdp()})
+	wishes := p.codecWishes()
+	answer, err := p.publisher.Answer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sd.GetSdp()},
+		func(trackID string) []string { return wishes[trackID] })
 	if err != nil {
 		return fmt.Errorf("answer publisher offer: %w", err)
 	}
@@ -24,6 +27,48 @@ func (p *Participant) answerPublisher(sd *livekit.SessionDescription) error {
 		Type: "answer", Sdp: answer.SDP, Id: sd.GetId(),
 	}}})
 	return nil
+}
+
+// codecWishes reads from the AddTrack requests, by the track id the offer names each track
+// with, the codecs asked for: the codec announced under that id first, then the track's other
+// codecs (a backup codec is a fallback). A microphone published with disable_red asks for Opus.
+func (p *Participant) codecWishes() map[string][]string {
+	r := p.room
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	wishes := map[string][]string{}
+	add := func(cid string, info *livekit.TrackInfo) {
+		ids := []string{cid}
+		for _, c := range info.Codecs {
+			if c.Cid != "" && c.Cid != cid {
+				ids = append(ids, c.Cid)
+			}
+		}
+		for _, id := range ids {
+			var first, rest []string
+			for _, c := range info.Codecs {
+				if c.Cid == id || (c.Cid == "" && id == cid) {
+					first = append(first, c.MimeType)
+				} else {
+					rest = append(rest, c.MimeType)
+				}
+			}
+			wish := append(first, rest...)
+			if len(wish) == 0 && info.Type == livekit.TrackType_AUDIO && info.DisableRed {
+				wish = []string{webrtc.MimeTypeOpus}
+			}
+			if len(wish) > 0 {
+				wishes[id] = wish
+			}
+		}
+	}
+	for cid, info := range p.pending {
+		add(cid, info)
+	}
+	for _, t := range p.tracks {
+		add(t.media.ID(), t.info)
+	}
+	return wishes
 }
 
 func (p *Participant) onAddTrack(req *livekit.AddTrackRequest) error {
@@ -75,9 +120,11 @@ func (p *Participant) onAddTrack(req *livekit.AddTrackRequest) error {
 		info.Codecs = append(info.Codecs, &livekit.SimulcastCodecInfo{MimeType: mime, Cid: c.GetCid(), Layers: c.GetLayers()})
 	}
 	p.pending[req.GetCid()] = info
+	// A copy: the message is marshalled later, while the arriving media updates info.
+	published := proto.CloneOf(info)
 	r.mu.Unlock()
 	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_TrackPublished{TrackPublished: &livekit.TrackPublishedResponse{
-		Cid: req.GetCid(), Track: info,
+		Cid: req.GetCid(), Track: published,
 	}}})
 	return nil
 }
@@ -113,6 +160,24 @@ func (p *Participant) matchPendingLocked(mt *sfu.PublishedTrack) (string, *livek
 	return foundCID, found
 }
 
+// recordChosenCodec makes the TrackInfo's codecs say what the answer chose, which is not what
+// was asked for when the offer could not carry it: the entry announced under the media's id
+// (or the only one) takes the codec its media arrived with.
+func recordChosenCodec(info *livekit.TrackInfo, mt *sfu.PublishedTrack) {
+	for _, c := range info.Codecs {
+		if c.Cid == mt.ID() {
+			c.MimeType = mt.MimeType()
+			return
+		}
+	}
+	switch len(info.Codecs) {
+	case 0:
+		info.Codecs = []*livekit.SimulcastCodecInfo{{MimeType: mt.MimeType(), Cid: mt.ID(), Layers: info.Layers}}
+	case 1:
+		info.Codecs[0].MimeType = mt.MimeType()
+	}
+}
+
 // onMediaTrack is called by the media plane when a published track's media arrives.
 func (p *Participant) onMediaTrack(mt *sfu.PublishedTrack) {
 	r := p.room
@@ -123,6 +188,7 @@ func (p *Participant) onMediaTrack(mt *sfu.PublishedTrack) {
 		if info != nil {
 			delete(p.pending, cid)
 			info.MimeType = mt.MimeType()
+			recordChosenCodec(info, mt)
 			t = &publishedTrack{owner: p, info: info, media: mt}
 			p.tracks[info.Sid] = t
 			p.version++

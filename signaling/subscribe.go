@@ -18,6 +18,7 @@ func (p *Participant) onSubscriberAnswer(sd *livekit.SessionDescription) error {
 	if err := p.subscriber.SetAnswer(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sd.GetSdp()}); err != nil {
 		return fmt.Errorf("apply subscriber answer: %w", err)
 	}
+	p.endRefusedSubscriptions()
 	p.negMu.Lock()
 	p.offerPending = false
 	again := p.renegotiate
@@ -28,6 +29,27 @@ func (p *Participant) onSubscriberAnswer(sd *livekit.SessionDescription) error {
 		p.negotiateSubscriber(restart)
 	}
 	return nil
+}
+
+// endRefusedSubscriptions ends the subscriptions whose codec the subscriber's answer could not
+// carry, and tells it so (SE_CODEC_UNSUPPORTED) rather than leave it a track that stays black.
+func (p *Participant) endRefusedSubscriptions() {
+	r := p.room
+	r.mu.Lock()
+	var refused []string
+	for sid, s := range p.subs {
+		if s.down.CodecRefused() {
+			refused = append(refused, sid)
+		}
+	}
+	r.mu.Unlock()
+	for _, sid := range refused {
+		p.log.Info("subscription refused: the subscriber decodes no codec of the track", "track", sid)
+		p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_SubscriptionResponse{SubscriptionResponse: &livekit.SubscriptionResponse{
+			TrackSid: sid, Err: livekit.SubscriptionError_SE_CODEC_UNSUPPORTED,
+		}}})
+		r.unsubscribe(p, sid)
+	}
 }
 
 // negotiateSubscriber sends the subscriber connection an offer, one at a time: changes that

@@ -6,13 +6,19 @@
 //	ffmpeg -f lavfi -i testsrc=size=160x120:rate=15 -t 4 -c:v libvpx -b:v 60k -g 15 \
 //	       -keyint_min 15 -deadline realtime -cpu-used 8 -auto-alt-ref 0 testsrc-160.ivf
 //
-// (testsrc-640.ivf at 640x480 and 300k likewise.)
+// (testsrc-640.ivf at 640x480 and 300k likewise.) The VP9 pattern, for the codec choices:
+//
+//	ffmpeg -f lavfi -i testsrc=size=160x120:rate=15 -t 2 -c:v libvpx-vp9 -b:v 60k -g 15 \
+//	       -keyint_min 15 -deadline realtime -cpu-used 8 -auto-alt-ref 0 -lag-in-frames 0 \
+//	       -row-mt 0 testsrc-vp9-160.ivf
 package media
 
 import (
 	_ "embed"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/pion/rtp/codecs/vp9"
 
 	"github.com/ingeco/hemicycle/cmd/hemicycle/clips"
 )
@@ -23,6 +29,9 @@ var testsrc160IVF []byte
 //go:embed testsrc-640.ivf
 var testsrc640IVF []byte
 
+//go:embed testsrc-vp9-160.ivf
+var testsrcVP9IVF []byte
+
 // Frame is one encoded media frame.
 type Frame = clips.Frame
 
@@ -31,6 +40,14 @@ func Opus() ([]Frame, error) { return clips.Opus() }
 
 // VP8 returns the frames of the 320x240 test pattern, in order.
 func VP8() ([]Frame, error) { return clips.VP8() }
+
+// VP9 returns the frames of the 160x120 test pattern in VP9 profile 0, in order.
+func VP9() ([]Frame, error) {
+	return clips.ReadIVF(testsrcVP9IVF, "VP90", func(f []byte) bool {
+		var h vp9.Header
+		return h.Unmarshal(f) == nil && !h.NonKeyFrame
+	})
+}
 
 // QuietSDK silences the LiveKit Go SDK of the tests' participants (clips.QuietSDK says why).
 func QuietSDK() { clips.QuietSDK() }

@@ -144,7 +144,7 @@ func startREMBEngine(t *testing.T, ip string) (offerURL string) {
 		mu.Lock()
 		transports = append(transports, tr)
 		mu.Unlock()
-		answer, err := tr.Answer(offer)
+		answer, err := tr.Answer(offer, nil)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return

@@ -75,12 +75,19 @@ func VP8() ([]Frame, error) {
 
 // ReadVP8 returns the frames of a VP8 IVF file, each lasting the file's time base.
 func ReadVP8(ivf []byte) ([]Frame, error) {
+	// VP8 frame tag: bit 0 is 0 for a keyframe (RFC 6386 section 9.1).
+	return ReadIVF(ivf, "VP80", func(f []byte) bool { return f[0]&1 == 0 })
+}
+
+// ReadIVF returns the frames of an IVF file of the codec fourCC names ("VP80", "VP90"), each
+// lasting the file's time base, marked by keyframe.
+func ReadIVF(ivf []byte, fourCC string, keyframe func(frame []byte) bool) ([]Frame, error) {
 	r, h, err := ivfreader.NewWith(bytes.NewReader(ivf))
 	if err != nil {
 		return nil, err
 	}
-	if h.FourCC != "VP80" {
-		return nil, fmt.Errorf("IVF of %q, not VP8", h.FourCC)
+	if h.FourCC != fourCC {
+		return nil, fmt.Errorf("IVF of %q, not %q", h.FourCC, fourCC)
 	}
 	frameDur := time.Second * time.Duration(h.TimebaseNumerator) / time.Duration(h.TimebaseDenominator)
 	var out []Frame
@@ -95,8 +102,7 @@ func ReadVP8(ivf []byte) ([]Frame, error) {
 		if len(data) == 0 {
 			return nil, fmt.Errorf("empty frame %d", len(out))
 		}
-		// VP8 frame tag: bit 0 is 0 for a keyframe (RFC 6386 section 9.1).
-		out = append(out, Frame{Data: data, Duration: frameDur, Keyframe: data[0]&1 == 0})
+		out = append(out, Frame{Data: data, Duration: frameDur, Keyframe: keyframe(data)})
 	}
 }
 
