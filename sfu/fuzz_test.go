@@ -27,7 +27,7 @@ var (
 	}
 	vp9Codec = webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"},
-		PayloadType: 98,
+		PayloadType:        98,
 	}
 	// fuzzCodecs are the publisher codecs a fuzzed packet may arrive on, chosen by its first byte.
 	fuzzCodecs = []webrtc.RTPCodecParameters{vp8Codec, h264Codec, vp9Codec, opusCodec, redCodec}
