@@ -21,7 +21,7 @@ func FuzzVerifyJoin(f *testing.F) {
 	f.Add(mustIssue(f, nil))
 	f.Add(mustIssue(f, func(o *TokenOptions) { o.Video = GrantsForRole(RoleChair, "conseil"); o.Council.Role = RoleChair }))
 	f.Add(mustIssue(f, func(o *TokenOptions) { o.Now = t0.Add(-2 * time.Hour) })) // expired
-	f.Add(mustIssue(f, func(o *TokenOptions) { o.Secret = otherSec }))           // forged
+	f.Add(mustIssue(f, func(o *TokenOptions) { o.Secret = otherSec }))            // forged
 	f.Add(sign(f, jwt.SigningMethodHS512, []byte(testSecret), joinClaims(testKey, t0, time.Hour)))
 	f.Add(sign(f, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, joinClaims(testKey, t0, time.Hour)))
 	lg := &lkauth.VideoGrant{RoomJoin: true, Room: "conseil"}
