@@ -12,7 +12,7 @@ import (
 
 // loadProfile parses a shipped profile: the tests check the data councils
 // will actually run, not a copy of it.
-func loadProfile(t *testing.T, id string) *council.Profile {
+func loadProfile(t testing.TB, id string) *council.Profile {
 	t.Helper()
 	b, err := profiles.Read(id)
 	if err != nil {
@@ -37,7 +37,7 @@ func seats(n int) council.Roster {
 // sitting drives one session with a clock that moves a minute per command,
 // and keeps every event recorded, as a journal would.
 type sitting struct {
-	t       *testing.T
+	t       testing.TB
 	p       *council.Profile
 	roster  council.Roster
 	st      *council.State
@@ -54,7 +54,7 @@ func newSitting(t *testing.T, profileID string, n int) *sitting {
 	return newSittingWith(t, loadProfile(t, profileID), seats(n), false)
 }
 
-func newSittingWith(t *testing.T, p *council.Profile, r council.Roster, second bool) *sitting {
+func newSittingWith(t testing.TB, p *council.Profile, r council.Roster, second bool) *sitting {
 	t.Helper()
 	st, err := council.NewState(p, r)
 	if err != nil {

@@ -25,7 +25,7 @@ const clerkRoster = `seat,name,group,role
 `
 
 // fullSession runs a short EPCI session touching every kind of event.
-func fullSession(t *testing.T) *sitting {
+func fullSession(t testing.TB) *sitting {
 	t.Helper()
 	r, err := council.ParseRoster(strings.NewReader(clerkRoster))
 	if err != nil {
