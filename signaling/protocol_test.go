@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/webrtc/v4"
 	"github.com/twitchtv/twirp"
 	"google.golang.org/protobuf/proto"
 
@@ -485,12 +486,15 @@ func TestRoomServiceAdministration(t *testing.T) {
 		t.Errorf("%d packets after UpdateSubscriptions unsubscribed bob", got)
 	}
 
-	// Withdrawing the right to publish mutes what alice publishes.
+	// Withdrawing the right to publish unpublishes what alice publishes, as bob's SDK sees it.
 	if _, err := admin.UpdateParticipant(ctx, &livekit.UpdateParticipantRequest{Room: "conseil", Identity: "alice",
 		Permission: &livekit.ParticipantPermission{CanSubscribe: true, CanPublish: false, CanPublishData: true}}); err != nil {
 		t.Fatal(err)
 	}
-	signalingtest.Eventually(t, "alice's microphone muted when publishing is withdrawn", 5*time.Second, pub.AudioPub.IsMuted)
+	signalingtest.Eventually(t, "alice's microphone unpublished for bob when publishing is withdrawn", 5*time.Second, func() bool {
+		rp := bob.GetParticipantByIdentity("alice")
+		return rp != nil && rp.GetTrackPublication(livekit.TrackSource_MICROPHONE) == nil
+	})
 
 	// Deleting the room disconnects everyone.
 	if _, err := admin.DeleteRoom(ctx, &livekit.DeleteRoomRequest{Room: "conseil"}); err != nil {
@@ -531,5 +535,50 @@ func TestSilentClientIsDroppedAfterThePingTimeout(t *testing.T) {
 	time.Sleep(3 * pingTimeout)
 	if now := room.Socket("alice"); now == nil || now != first || alice.ConnectionState() != lksdk.ConnectionStateConnected {
 		t.Fatalf("a client that answers pings lost its socket (state %s)", alice.ConnectionState())
+	}
+}
+
+// TestWithdrawnSourceIsUnpublished: a permission that leaves the camera out of
+// can_publish_sources unpublishes alice's camera (bob's SDK loses it and its media stops, alice's
+// SDK is told), keeps her microphone flowing, and a new camera of hers is refused.
+func TestWithdrawnSourceIsUnpublished(t *testing.T) {
+	ts := startServer(t)
+	admin := lksdk.NewRoomServiceClient(ts.HTTP.URL, signalingtest.TestKeys.Key, signalingtest.TestKeys.Secret)
+	ctx := t.Context()
+	alice := join(t, ts, "r", "alice", nil)
+	publish(t, alice, true)
+	bobRx, cb := signalingtest.NewReceiver()
+	bob := join(t, ts, "r", "bob", cb)
+	signalingtest.Eventually(t, "audio and video flow", 15*time.Second, func() bool { return bobRx.Audio() > 20 && bobRx.Video() > 20 })
+
+	if _, err := admin.UpdateParticipant(ctx, &livekit.UpdateParticipantRequest{Room: "r", Identity: "alice",
+		Permission: &livekit.ParticipantPermission{CanSubscribe: true, CanPublish: true, CanPublishData: true,
+			CanPublishSources: []livekit.TrackSource{livekit.TrackSource_MICROPHONE}}}); err != nil {
+		t.Fatal(err)
+	}
+	signalingtest.Eventually(t, "alice's camera unpublished for bob", 5*time.Second, func() bool {
+		rp := bob.GetParticipantByIdentity("alice")
+		return rp != nil && rp.GetTrackPublication(livekit.TrackSource_CAMERA) == nil && rp.GetTrackPublication(livekit.TrackSource_MICROPHONE) != nil
+	})
+	signalingtest.Eventually(t, "alice's SDK told its camera is unpublished", 5*time.Second, func() bool {
+		return alice.LocalParticipant.GetTrackPublication(livekit.TrackSource_CAMERA) == nil
+	})
+	// The camera's media stops reaching bob; the microphone's goes on.
+	time.Sleep(time.Second)
+	video, audio := bobRx.Video(), bobRx.Audio()
+	time.Sleep(2 * time.Second)
+	if got := bobRx.Video() - video; got > 0 {
+		t.Errorf("%d video packets reached bob after the camera was withdrawn", got)
+	}
+	if got := bobRx.Audio() - audio; got < 20 {
+		t.Errorf("only %d audio packets reached bob in 2 s: the microphone is still allowed", got)
+	}
+	// A new camera is refused.
+	track, err := lksdk.NewLocalSampleTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.LocalParticipant.PublishTrack(track, &lksdk.TrackPublicationOptions{Name: "camera", Source: livekit.TrackSource_CAMERA}); err == nil {
+		t.Error("a camera published again after the camera was withdrawn")
 	}
 }

@@ -74,14 +74,7 @@ func (p *Participant) codecWishes() map[string][]string {
 func (p *Participant) onAddTrack(req *livekit.AddTrackRequest) error {
 	r := p.room
 	r.mu.Lock()
-	source := req.GetSource()
-	if source == livekit.TrackSource_UNKNOWN {
-		if req.GetType() == livekit.TrackType_AUDIO {
-			source = livekit.TrackSource_MICROPHONE
-		} else {
-			source = livekit.TrackSource_CAMERA
-		}
-	}
+	source := trackSource(req.GetSource(), req.GetType())
 	if !p.canPublishSourceLocked(source) {
 		r.mu.Unlock()
 		p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_RequestResponse{RequestResponse: &livekit.RequestResponse{
@@ -335,4 +328,21 @@ func (p *Participant) MuteTrack(trackSID string, muted bool) (*livekit.TrackInfo
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return t.info, nil
+}
+
+// trackSource is what a track publishes: its source, or for a client that names none, the
+// microphone for audio and the camera for video.
+func trackSource(src livekit.TrackSource, typ livekit.TrackType) livekit.TrackSource {
+	if src != livekit.TrackSource_UNKNOWN {
+		return src
+	}
+	if typ == livekit.TrackType_AUDIO {
+		return livekit.TrackSource_MICROPHONE
+	}
+	return livekit.TrackSource_CAMERA
+}
+
+// sourceOf is trackSource for a published or announced track.
+func sourceOf(info *livekit.TrackInfo) livekit.TrackSource {
+	return trackSource(info.GetSource(), info.GetType())
 }

@@ -230,24 +230,28 @@ func (rs *roomService) UpdateParticipant(ctx context.Context, req *livekit.Updat
 	}
 	r.mu.Lock()
 	p.applyMetadataLocked(req.GetName(), req.GetMetadata(), req.GetAttributes())
-	revoked := false
+	var withdrawn []*publishedTrack
 	if perm := req.GetPermission(); perm != nil {
-		revoked = p.permission.CanPublish && !perm.GetCanPublish()
 		p.permission = perm
+		// As LiveKit does: what the participant may no longer publish is unpublished (the
+		// others see it go, the publisher's SDK is told and stops sending it), and announced
+		// tracks not yet flowing are forgotten; a new AddTrackRequest for it is refused.
+		for _, t := range p.tracks {
+			if !p.canPublishSourceLocked(sourceOf(t.info)) {
+				withdrawn = append(withdrawn, t)
+			}
+		}
+		for cid, info := range p.pending {
+			if !p.canPublishSourceLocked(sourceOf(info)) {
+				delete(p.pending, cid)
+			}
+		}
 	}
 	info := p.infoLocked()
-	var tracks []*publishedTrack
-	if revoked {
-		for _, t := range p.tracks {
-			tracks = append(tracks, t)
-		}
-	}
 	r.mu.Unlock()
-	// Withdrawing the right to publish mutes what is already published.
-	for _, t := range tracks {
-		if _, err := p.MuteTrack(t.info.Sid, true); err != nil {
-			r.log.Debug("mute on permission change", "err", err)
-		}
+	for _, t := range withdrawn {
+		r.log.Info("track unpublished: its source is no longer allowed", "identity", p.identity, "track", t.info.Sid, "source", sourceOf(t.info).String())
+		p.unpublish(t)
 	}
 	r.broadcastParticipant(p)
 	return info, nil
