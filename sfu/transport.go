@@ -8,7 +8,6 @@ import (
 	"maps"
 	"net"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,6 +88,7 @@ type Transport struct {
 	// negMu orders SDP work: candidates are handed out after the description that produced
 	// them, and Subscribe finishes configuring a sender before an offer can include it.
 	negMu sync.Mutex
+	alias *iceAlias // icekeep.go; guarded by negMu
 
 	connected  atomic.Bool
 	lostAt     atomic.Int64 // when the connection was last lost (Unix ns), 0 while it is up
@@ -352,6 +352,7 @@ func (t *Transport) Answer(offer webrtc.SessionDescription, wishes CodecWishes) 
 	if t.isClosed() {
 		return webrtc.SessionDescription{}, ErrTransportClosed
 	}
+	offer.SDP = t.unaliasLocked(offer.SDP)
 	if err := t.pc.SetRemoteDescription(offer); err != nil {
 		return webrtc.SessionDescription{}, fmt.Errorf("sfu: apply the client's offer: %w", err)
 	}
@@ -390,22 +391,14 @@ func (t *Transport) RestartsICE(offer string) (ufrag string, restarts bool) {
 		return "", false
 	}
 	ufrag = ICEUfrag(offer)
-	return ufrag, ufrag != "" && ufrag != ICEUfrag(current.SDP)
+	t.negMu.Lock()
+	declined := t.alias != nil && t.alias.ufrag == ufrag
+	t.negMu.Unlock()
+	return ufrag, ufrag != "" && !declined && ufrag != ICEUfrag(current.SDP)
 }
 
 // ICEUfrag is the first ICE username fragment in a session description ("" if none).
-func ICEUfrag(sdp string) string {
-	const attr = "a=ice-ufrag:"
-	i := strings.Index(sdp, attr)
-	if i < 0 {
-		return ""
-	}
-	rest := sdp[i+len(attr):]
-	if end := strings.IndexAny(rest, "\r\n"); end >= 0 {
-		rest = rest[:end]
-	}
-	return strings.TrimSpace(rest)
-}
+func ICEUfrag(sdp string) string { return sdpAttribute(sdp, "ice-ufrag") }
 
 // Offer (subscriber role) creates and applies an offer for the current senders; iceRestart
 // gathers new ICE credentials, after the client lost connectivity.
@@ -451,8 +444,8 @@ func (t *Transport) SetAnswer(answer webrtc.SessionDescription) error {
 // AddICECandidate adds a candidate trickled by the client. Candidates that arrive before the
 // client's first description are kept until it is applied.
 func (t *Transport) AddICECandidate(c webrtc.ICECandidateInit) error {
-	if c.Candidate == "" {
-		return nil // end of candidates: nothing to do for pion
+	if c.Candidate == "" || t.declinedGeneration(c) {
+		return nil // end of candidates, or of a generation the server declined: nothing for pion
 	}
 	t.mu.Lock()
 	if !t.remoteSet {

@@ -15,16 +15,21 @@ import (
 
 // Publishing: a participant's offers, its tracks announced and then received, mutes.
 
-// answerPublisher applies the client's offer on its publisher connection and sends the answer.
-func (p *Participant) answerPublisher(sd *livekit.SessionDescription) error {
+// answerPublisher applies the client's offer on its publisher connection and sends the answer;
+// keepPath declines the ICE restart the offer asks for (restart.go).
+func (p *Participant) answerPublisher(sd *livekit.SessionDescription, keepPath bool) error {
 	wishes := p.codecWishes()
-	answer, err := p.publisher.Answer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sd.GetSdp()},
+	answer := p.publisher.Answer
+	if keepPath {
+		answer = p.publisher.AnswerKeepingPath
+	}
+	desc, err := answer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sd.GetSdp()},
 		func(trackID string) []string { return wishes[trackID] })
 	if err != nil {
 		return fmt.Errorf("answer publisher offer: %w", err)
 	}
 	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Answer{Answer: &livekit.SessionDescription{
-		Type: "answer", Sdp: answer.SDP, Id: sd.GetId(),
+		Type: "answer", Sdp: desc.SDP, Id: sd.GetId(),
 	}}})
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/ingeco/hemicycle/sfu"
 )
 
 // Candidates as Chromium trickles them after an ICE restart: its loopback address at once, its
@@ -24,7 +26,7 @@ func TestRestartCandidateGeneration(t *testing.T) {
 		{"end of candidates", webrtc.ICECandidateInit{}, "", false},
 	}
 	for _, c := range cases {
-		if got := candidateUfrag(c.c); got != c.ufrag {
+		if got := sfu.CandidateUfrag(c.c); got != c.ufrag {
 			t.Errorf("%s: ufrag %q, want %q", c.name, got, c.ufrag)
 		}
 		if got := candidateOnLoopback(c.c); got != c.loopback {
