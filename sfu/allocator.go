@@ -56,18 +56,38 @@ const (
 	paddingPayload = 240 // bytes of padding per probe packet
 )
 
-// lossyPathLoss is the share of packets lost without queueing from which resends go out twice.
+// lossyPathLoss is the share of packets lost without queueing from which resends go out in
+// several copies.
 const lossyPathLoss = 0.05
+
+// Copies of a resend on a lossy path: as many as make a resend lost about once in a thousand
+// (residualResendLoss), at most maxResendCopies. Each lost resend costs the browser a round
+// trip before it asks again; at 10 % loss, two copies still left about one video freeze in 30 s.
+const (
+	residualResendLoss = 0.001
+	maxResendCopies    = 3
+)
+
+// resendCopies is how many copies of each resend go out on a path that loses loss of its
+// packets at random; 1 on any other path.
+func resendCopies(loss float64, lossy bool) int {
+	k := 1
+	for lossy && k < maxResendCopies && math.Pow(loss, float64(k)) > residualResendLoss {
+		k++
+	}
+	return k
+}
 
 // retransmitShare is the part of the estimate retransmissions may take. On a congested path
 // little (rtxShare): resends add to the queue that lost the packets. On a path that loses at
-// random with empty queues, what it takes to repair every loss twice over (a packet skipped
-// for want of budget is a frame no one can decode until the next keyframe), up to 40 %.
-func retransmitShare(st BWEState, lossy bool) float64 {
-	if !lossy {
+// random with empty queues, what it takes to repair every loss with its copies and once more
+// (a packet skipped for want of budget is a frame no one can decode until the next keyframe),
+// up to 40 %.
+func retransmitShare(st BWEState, copies int) float64 {
+	if copies <= 1 {
 		return rtxShare
 	}
-	return min(max(rtxShare, 3*st.Loss), 0.4)
+	return min(max(rtxShare, float64(copies+1)*st.Loss), 0.4)
 }
 
 // downlink is the congestion control of one subscriber connection: estimate, allocation,
@@ -82,12 +102,13 @@ type downlink struct {
 
 	rtxTokens atomic.Int64 // bytes retransmissions may still spend
 	rtxBytes  atomic.Uint64
-	// lossyPath: the path loses packets while its queues stay empty (poor Wi-Fi, a long
+	// copies: when the path loses packets while its queues stay empty (poor Wi-Fi, a long
 	// copper line), not for want of room. A resend is then lost as often as the original,
 	// and the browser asks again only after a round trip it cannot measure on a receive-only
 	// connection (libwebrtc assumes 100 ms): enough for a video to freeze. So each resend
-	// goes out twice (DownTrack.retransmit), within the same budget.
-	lossyPath atomic.Bool
+	// goes out in copies (resendCopies, DownTrack.retransmit), within the same budget; 1
+	// on any other path.
+	copies atomic.Int32
 
 	mu      sync.Mutex // the fields below; taken by the allocator goroutine and by readers of the state
 	avail   float64    // after audio and retransmissions, at the last allocation
@@ -154,8 +175,9 @@ func (l *downlink) tick(now int64) {
 	st := l.bwe.state(now)
 
 	lossy := st.Loss >= lossyPathLoss && st.QueueingDelay < clearDelay && !st.Congested
-	l.lossyPath.Store(lossy)
-	budget := max(retransmitShare(st, lossy)*st.Estimate, minRTXBudget) / 8 // bytes per second
+	copies := resendCopies(st.Loss, lossy)
+	l.copies.Store(int32(copies))
+	budget := max(retransmitShare(st, copies)*st.Estimate, minRTXBudget) / 8 // bytes per second
 	tokens := l.rtxTokens.Load() + int64(budget*dt.Seconds())
 	l.rtxTokens.Store(min(tokens, int64(budget/4))) // a quarter second of budget, at most
 
@@ -207,7 +229,7 @@ func (l *downlink) allocate(now int64, st BWEState) {
 			videos = append(videos, a)
 		}
 	}
-	avail := st.Estimate - audio - min(rtxRate, retransmitShare(st, l.lossyPath.Load())*st.Estimate)
+	avail := st.Estimate - audio - min(rtxRate, retransmitShare(st, int(l.copies.Load()))*st.Estimate)
 	slices.SortFunc(videos, func(a, b allocation) int {
 		if c := cmp.Compare(b.prio.Rank, a.prio.Rank); c != 0 {
 			return c

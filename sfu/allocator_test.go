@@ -334,23 +334,30 @@ func TestAllocatorTwiceInAnInstantPausesNothing(t *testing.T) {
 	}
 }
 
-// On a path that loses at random with empty queues, retransmissions may take what repairing
-// every loss twice over costs (a packet skipped for want of budget freezes the video until the
-// next keyframe); on any other path, rtxShare.
+// On a path that loses at random with empty queues, a resend goes out in as many copies as
+// make it lost about once in a thousand, and retransmissions may take what repairing every loss
+// with its copies and once more costs (a packet skipped for want of budget freezes the video
+// until the next keyframe); on any other path, one copy and rtxShare.
 func TestRetransmitShare(t *testing.T) {
 	for _, c := range []struct {
-		loss  float64
-		lossy bool
-		want  float64
+		loss   float64
+		lossy  bool
+		copies int
+		share  float64
 	}{
-		{0.02, false, rtxShare},
-		{0.10, false, rtxShare}, // congested, or queueing: resends add to the queue
-		{0.03, true, rtxShare},
-		{0.10, true, 0.30},
-		{0.25, true, 0.40},
+		{0.02, false, 1, rtxShare},
+		{0.10, false, 1, rtxShare}, // congested, or queueing: resends add to the queue
+		{0.03, true, 2, rtxShare},  // 0.03² = 0.0009
+		{0.05, true, 3, 0.20},      // 0.05² = 0.0025
+		{0.10, true, 3, 0.40},
+		{0.25, true, 3, 0.40},
 	} {
-		if got := retransmitShare(BWEState{Loss: c.loss}, c.lossy); got < c.want-1e-9 || got > c.want+1e-9 {
-			t.Errorf("loss %.2f, lossy %v: share %.2f, want %.2f", c.loss, c.lossy, got, c.want)
+		copies := resendCopies(c.loss, c.lossy)
+		if copies != c.copies {
+			t.Errorf("loss %.2f, lossy %v: %d copies, want %d", c.loss, c.lossy, copies, c.copies)
+		}
+		if got := retransmitShare(BWEState{Loss: c.loss}, copies); got < c.share-1e-9 || got > c.share+1e-9 {
+			t.Errorf("loss %.2f, lossy %v: share %.2f, want %.2f", c.loss, c.lossy, got, c.share)
 		}
 	}
 }

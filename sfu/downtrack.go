@@ -472,10 +472,13 @@ func (d *DownTrack) retransmit(sn uint16) {
 		return
 	}
 	d.link.retransmitted(n)
-	// On a path that drops packets at random, a second copy makes the resend lost one time in
-	// a hundred instead of one in ten (downlink.lossyPath). Only while the budget keeps room
-	// for the next first copy: one missing is worse than one lost twice.
-	if d.link.lossyPath.Load() && d.link.rtxTokens.Load() > int64(2*n) && d.write(h, raw[hl:end], &ext, red, sn, e.outTS, now) == writeOK {
+	// On a path that drops packets at random, copies make the resend lost about one time in a
+	// thousand instead of one in ten (downlink.copies). Only while the budget keeps room for
+	// the next first copy: one missing is worse than one lost twice.
+	for c := d.link.copies.Load(); c > 1 && d.link.rtxTokens.Load() > int64(2*n); c-- {
+		if d.write(h, raw[hl:end], &ext, red, sn, e.outTS, now) != writeOK {
+			return
+		}
 		d.stats.retransmits.Add(1)
 		d.link.retransmitted(n)
 	}

@@ -431,7 +431,7 @@ func randomLoss(b *bwe, start int64) int64 {
 	return now
 }
 
-func TestResendsGoOutTwiceOnAPathThatLosesAtRandom(t *testing.T) {
+func TestResendsGoOutInCopiesOnAPathThatLosesAtRandom(t *testing.T) {
 	lt := newLinkUnderTest(t)
 	d, w := lt.subscribe(webrtc.RTPCodecTypeVideo, 500_000)
 	f := &feeder{t: t, p: d.track, now: time.Now().UnixNano()}
@@ -458,20 +458,21 @@ func TestResendsGoOutTwiceOnAPathThatLosesAtRandom(t *testing.T) {
 	now := randomLoss(link.bwe, time.Now().UnixNano())
 	link.tick(now)
 	st := link.bwe.state(now)
-	if !link.lossyPath.Load() {
-		t.Fatalf("10 %% lost without queueing (%+v) is not taken for a lossy path", st)
+	if link.copies.Load() != 3 {
+		t.Fatalf("10 %% lost without queueing (%+v): %d copies of each resend, want 3", st, link.copies.Load())
 	}
-	if n := nackLast(); n != 2 {
-		t.Fatalf("on a path that loses 10 %% at random (%+v), a NACKed packet was sent %d times, want twice", st, n)
+	if n := nackLast(); n != 3 {
+		t.Fatalf("on a path that loses 10 %% at random (%+v), a NACKed packet was sent %d times, want 3", st, n)
 	}
-	// Its budget covers two copies of every loss: 30 % of the estimate, a quarter second of it.
+	// Its budget covers three copies of every loss and once more: 40 % of the estimate, a
+	// quarter second of it.
 	link.rtxTokens.Store(0)
 	link.tick(now + int64(500*time.Millisecond))
-	if got, want := link.rtxTokens.Load(), int64(0.3*st.Estimate/8/4); got < want*9/10 {
+	if got, want := link.rtxTokens.Load(), int64(0.4*st.Estimate/8/4); got < want*9/10 {
 		t.Fatalf("on a path that loses 10 %% at random, %d bytes of retransmission budget, want about %d", got, want)
 	}
-	if d.Retransmits() != 3 {
-		t.Fatalf("%d retransmissions counted, want 3 (each copy)", d.Retransmits())
+	if d.Retransmits() != 4 {
+		t.Fatalf("%d retransmissions counted, want 4 (each copy)", d.Retransmits())
 	}
 	// The copy is paid from the same budget, and only while it leaves room for the next first
 	// copy: with room for two packets, one copy.
@@ -489,7 +490,7 @@ func TestResendsGoOutTwiceOnAPathThatLosesAtRandom(t *testing.T) {
 	cnow := simulate(c, newBottleneck(1_000_000), 2_000_000, time.Unix(1000, 0).UnixNano(), 3*time.Second)
 	link.bwe = c
 	link.tick(cnow)
-	if link.lossyPath.Load() {
+	if link.copies.Load() != 1 {
 		t.Fatalf("a congested path (%+v) is taken for one that loses at random", c.state(cnow))
 	}
 	if n := nackLast(); n != 1 {
