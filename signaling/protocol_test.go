@@ -582,3 +582,42 @@ func TestWithdrawnSourceIsUnpublished(t *testing.T) {
 		t.Error("a camera published again after the camera was withdrawn")
 	}
 }
+
+// RoomService.UpdateParticipant withdrawing canSubscribe stops everything the participant
+// receives, as LiveKit does; giving it back subscribes it again to what it auto-subscribes to.
+func TestWithdrawnSubscriptionStopsTheMedia(t *testing.T) {
+	ts := startServer(t)
+	admin := lksdk.NewRoomServiceClient(ts.HTTP.URL, signalingtest.TestKeys.Key, signalingtest.TestKeys.Secret)
+	ctx := t.Context()
+	alice := join(t, ts, "r", "alice", nil)
+	publish(t, alice, true)
+	bobRx, cb := signalingtest.NewReceiver()
+	join(t, ts, "r", "bob", cb)
+	signalingtest.Eventually(t, "audio and video flow to bob", 15*time.Second, func() bool { return bobRx.Audio() > 20 && bobRx.Video() > 20 })
+
+	permission := func(canSubscribe bool) *livekit.UpdateParticipantRequest {
+		return &livekit.UpdateParticipantRequest{Room: "r", Identity: "bob",
+			Permission: &livekit.ParticipantPermission{CanSubscribe: canSubscribe, CanPublish: true, CanPublishData: true}}
+	}
+	info, err := admin.UpdateParticipant(ctx, permission(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.GetPermission().GetCanSubscribe() {
+		t.Fatal("the participant's description still says it may subscribe")
+	}
+	time.Sleep(time.Second)
+	video, audio := bobRx.Video(), bobRx.Audio()
+	time.Sleep(2 * time.Second)
+	if got := bobRx.Video() - video + bobRx.Audio() - audio; got > 0 {
+		t.Errorf("%d packets reached bob after its subscription was withdrawn", got)
+	}
+
+	if _, err := admin.UpdateParticipant(ctx, permission(true)); err != nil {
+		t.Fatal(err)
+	}
+	video, audio = bobRx.Video(), bobRx.Audio()
+	signalingtest.Eventually(t, "media flows to bob again", 15*time.Second, func() bool {
+		return bobRx.Audio()-audio > 20 && bobRx.Video()-video > 20
+	})
+}

@@ -231,8 +231,21 @@ func (rs *roomService) UpdateParticipant(ctx context.Context, req *livekit.Updat
 	r.mu.Lock()
 	p.applyMetadataLocked(req.GetName(), req.GetMetadata(), req.GetAttributes())
 	var withdrawn []*publishedTrack
+	var resubscribe []*publishedTrack
+	unsubscribed := false
 	if perm := req.GetPermission(); perm != nil {
+		could := p.permission.CanSubscribe
 		p.permission = perm
+		// A participant who may no longer subscribe stops receiving everything; one who may
+		// again gets what its automatic subscription would have given it.
+		switch {
+		case could && !perm.CanSubscribe:
+			for sid := range p.subs {
+				unsubscribed = r.dropSubscriptionLocked(p, sid) || unsubscribed
+			}
+		case !could && perm.CanSubscribe && p.autoSubscribe:
+			resubscribe = r.publishedTracksLocked(p)
+		}
 		// As LiveKit does: what the participant may no longer publish is unpublished (the
 		// others see it go, the publisher's SDK is told and stops sending it), and announced
 		// tracks not yet flowing are forgotten; a new AddTrackRequest for it is refused.
@@ -252,6 +265,13 @@ func (rs *roomService) UpdateParticipant(ctx context.Context, req *livekit.Updat
 	for _, t := range withdrawn {
 		r.log.Info("track unpublished: its source is no longer allowed", "identity", p.identity, "track", t.info.Sid, "source", sourceOf(t.info).String())
 		p.unpublish(t)
+	}
+	if unsubscribed {
+		r.log.Info("subscriptions stopped: the participant may no longer subscribe", "identity", p.identity)
+		p.negotiateSubscriber(false)
+	}
+	for _, t := range resubscribe {
+		r.subscribe(p, t)
 	}
 	r.broadcastParticipant(p)
 	return info, nil
