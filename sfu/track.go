@@ -33,13 +33,21 @@ const (
 	minLiveFor    = int64(250 * time.Millisecond)
 	liveFrameGaps = 6
 
-	// Audio level: the smoothing weight of each packet (20 ms), the level above which a track
-	// is speaking (LiveKit's default, -35 dBov), and how long a level is trusted without packets.
+	// Audio level: the smoothing weight of each packet (20 ms), the level above which a packet
+	// is voiced (LiveKit's default, -35 dBov), and how long a level is trusted without packets.
 	levelWeight    = 0.2
 	activeLevel    = -35.0
 	silenceLevel   = -127.0
 	levelValidFor  = int64(time.Second)
 	levelUnknownAt = 0
+
+	// Speaking is read over a window, not from the smoothed level, which a syllable of 100 ms
+	// never lifted above the threshold: voicedPackets voiced packets (100 ms of 20 ms packets)
+	// within voicedWindow make a speaker, and speakingHold after the last such window the
+	// speaker is silent again (about 1.5 s after the last syllable, with the room's tick).
+	voicedWindow  = int64(500 * time.Millisecond)
+	voicedPackets = 5
+	speakingHold  = int64(time.Second)
 )
 
 // forwarded header extensions, by their index in the per-track and per-DownTrack ID tables.
@@ -147,6 +155,13 @@ type PublishedTrack struct {
 
 	level   atomic.Uint64 // float64 bits of the smoothed level in dBov
 	levelAt atomic.Int64
+	// The last voiced packets (times and levels, a ring; the layer reader's only), and what
+	// they said the last time they made a window of speech.
+	voicedAt    [voicedPackets]int64
+	voicedDBov  [voicedPackets]float64
+	voicedNext  int
+	speakingAt  atomic.Int64  // when the voiced packets last made a window of speech
+	speechLevel atomic.Uint64 // float64 bits of their mean level then, in dBov
 
 	stats trackCounters
 
@@ -249,16 +264,23 @@ func (p *PublishedTrack) SetMuted(muted bool) {
 	}
 }
 
-// AudioLevel is the smoothed level of the RFC 6464 header extension in dBov (0 is the loudest,
-// -127 silence), and whether it is above the speaking threshold. A track that sent no level for
-// a second (muted, DTX, or no extension) reads as silent.
+// AudioLevel is the level of the RFC 6464 header extension in dBov (0 is the loudest, -127
+// silence), and whether the track is speaking (voicedWindow). While it speaks, the level is
+// that of its speech; otherwise the smoothed level. A track that sent no level for
+// levelValidFor is silent.
 func (p *PublishedTrack) AudioLevel() (dBov float64, active bool) {
+	return p.audioLevelAt(time.Now().UnixNano())
+}
+
+func (p *PublishedTrack) audioLevelAt(now int64) (dBov float64, active bool) {
 	at := p.levelAt.Load()
-	if at == levelUnknownAt || time.Now().UnixNano()-at > levelValidFor {
+	if at == levelUnknownAt || now-at > levelValidFor {
 		return silenceLevel, false
 	}
-	v := math.Float64frombits(p.level.Load())
-	return v, v >= activeLevel
+	if s := p.speakingAt.Load(); s != 0 && now-s <= speakingHold {
+		return math.Float64frombits(p.speechLevel.Load()), true
+	}
+	return math.Float64frombits(p.level.Load()), false
 }
 
 // Flowing reports whether a packet arrived on any layer within the last d: a camera that is
@@ -525,16 +547,32 @@ func (p *PublishedTrack) countLoss(l *upLayer, sn uint16) (inOrder bool) {
 	}
 }
 
-// observeLevel folds one RFC 6464 level (0..127, in -dBov) into the moving average. Only the
-// layer reader calls it, so the read-modify-write needs no lock.
+// observeLevel folds one RFC 6464 level (0..127, in -dBov) into the moving average and the
+// window of voiced packets. Only the layer reader calls it, so the read-modify-writes need no
+// lock.
 func (p *PublishedTrack) observeLevel(level uint8, now int64) {
 	v := -float64(level)
+	smoothed := v
 	if p.levelAt.Load() != levelUnknownAt && now-p.levelAt.Load() <= levelValidFor {
 		prev := math.Float64frombits(p.level.Load())
-		v = prev + levelWeight*(v-prev)
+		smoothed = prev + levelWeight*(v-prev)
 	}
-	p.level.Store(math.Float64bits(v))
+	p.level.Store(math.Float64bits(smoothed))
 	p.levelAt.Store(now)
+	if v < activeLevel {
+		return
+	}
+	p.voicedAt[p.voicedNext], p.voicedDBov[p.voicedNext] = now, v
+	p.voicedNext = (p.voicedNext + 1) % voicedPackets
+	if oldest := p.voicedAt[p.voicedNext]; oldest == 0 || now-oldest > voicedWindow {
+		return
+	}
+	var sum float64
+	for _, l := range p.voicedDBov {
+		sum += l
+	}
+	p.speechLevel.Store(math.Float64bits(sum / voicedPackets))
+	p.speakingAt.Store(now)
 }
 
 // readLayer forwards one incoming stream until it ends. It also drains the stream's RTCP so

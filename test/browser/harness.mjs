@@ -151,8 +151,7 @@ export function delay (ms) {
 
 // speechWav synthesises a few seconds of speech-like sound: voiced syllables (a fundamental and
 // its harmonics under a rise-and-fall envelope) of varying pitch, separated by short pauses.
-// Chromium's default fake microphone only beeps once a second, too briefly for the server's
-// speaker detection; a steady tone would be removed by noise suppression.
+// A steady tone would be removed by noise suppression.
 export function speechWav ({ rate = 48000, seconds = 6 } = {}) {
   const n = rate * seconds
   const samples = new Float32Array(n)
@@ -189,7 +188,7 @@ export function toneWav ({ hz = 440, rate = 48000, seconds = 6, onMs = 400, offM
 }
 
 // wavFile encodes mono samples in [-1, 1] as 16-bit PCM WAV.
-function wavFile (samples, rate) {
+export function wavFile (samples, rate) {
   const n = samples.length
   const wav = Buffer.alloc(44 + n * 2)
   wav.write('RIFF', 0)
@@ -208,10 +207,11 @@ function wavFile (samples, rate) {
   return wav
 }
 
-// launchBrowser starts Chromium whose fake microphone plays speechWav (or the given WAV) in a loop.
-// executablePath, env and args (added to chromiumArgs) let a test run it through a wrapper, such
-// as netns-chromium.sh, which starts it inside a network namespace.
-export async function launchBrowser ({ audio, executablePath = chromiumPath, env, args = [] } = {}) {
+// launchBrowser starts Chromium whose fake microphone plays speechWav (or the given WAV) in a loop;
+// beeps: true leaves Chromium's own fake microphone, a short beep once a second. executablePath,
+// env and args (added to chromiumArgs) let a test run it through a wrapper, such as
+// netns-chromium.sh, which starts it inside a network namespace.
+export async function launchBrowser ({ audio, beeps = false, executablePath = chromiumPath, env, args = [] } = {}) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'hemicycle-chromium-'))
   const wav = path.join(dir, 'microphone.wav')
   await writeFile(wav, audio || speechWav())
@@ -219,7 +219,7 @@ export async function launchBrowser ({ audio, executablePath = chromiumPath, env
     executablePath,
     headless: true,
     ...(env ? { env } : {}),
-    args: [...chromiumArgs, ...args, `--use-file-for-fake-audio-capture=${wav}`]
+    args: [...chromiumArgs, ...args, ...(beeps ? [] : [`--use-file-for-fake-audio-capture=${wav}`])]
   })
   const removeOnExit = () => rmSync(dir, { recursive: true, force: true })
   process.on('exit', removeOnExit)
