@@ -45,7 +45,9 @@ const (
 	// never lifted above the threshold: voicedPackets voiced packets (100 ms of 20 ms packets)
 	// within voicedWindow make a speaker, and speakingHold after the last such window the
 	// speaker is silent again (about 1.5 s after the last syllable, with the room's tick).
-	voicedWindow  = int64(500 * time.Millisecond)
+	// Chromium's fake microphone beeps for 20 ms every 500 ms, which its audio processing
+	// stretches over three or four voiced packets: two beeps make a speaker.
+	voicedWindow  = int64(700 * time.Millisecond)
 	voicedPackets = 5
 	speakingHold  = int64(time.Second)
 )
