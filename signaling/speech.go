@@ -47,8 +47,8 @@ type roomSpeech struct {
 	wg   sync.WaitGroup // streams being opened or closed
 
 	mu      sync.Mutex
-	chair   *bool // the chair's word for the current sitting; nil: the configuration's
-	sitting bool  // whether a sitting was open at the last look, to forget the chair's word
+	chair   *bool // the chair's word, until the sitting closes; nil: the configuration's
+	sitting bool  // whether a sitting was open at the last look
 	streams map[string]*speakerStream
 	retry   map[string]time.Time // track sid -> when to try again
 }
@@ -99,15 +99,17 @@ func (rs *roomSpeech) run() {
 	}
 }
 
-// running says whether recognition runs now: the chair's word for this sitting, else the
-// configuration's.
+// running says whether recognition runs now: the chair's word, else the configuration's. A
+// sitting that closes ends the chair's word (the next one starts as configured); one that opens
+// keeps it, so that a chair may start recognition before opening the sitting.
 func (rs *roomSpeech) running() bool {
 	open := rs.room.srv.delib.sittingOf(rs.room.name).chair != 0
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	if open != rs.sitting {
-		rs.sitting, rs.chair = open, nil // a sitting opened or closed: its chair decides anew
+	if rs.sitting && !open {
+		rs.chair = nil
 	}
+	rs.sitting = open
 	if rs.chair != nil {
 		return *rs.chair
 	}

@@ -255,7 +255,7 @@ func TestTheChairStartsSpeechRecognitionAndTheWordsSpokenArriveAsCaptions(t *tes
 const speechSettle = 500 * time.Millisecond
 
 // Configured to run at every sitting, recognition starts when the sitting opens (not before),
-// and its text arrives without the chair doing anything.
+// its text arrives without the chair doing anything, and it ends with the sitting.
 func TestSpeechRecognitionRunsWhileASittingIsOpenWhenConfigured(t *testing.T) {
 	s := startSitting(t, true, false)
 	time.Sleep(4 * speechSettle)
@@ -268,4 +268,14 @@ func TestSpeechRecognitionRunsWhileASittingIsOpenWhenConfigured(t *testing.T) {
 	s.openSitting(t)
 	c, delay := s.waitForWords(t, "hello world")
 	t.Logf("caption %q arrived %v after the end of the speech", c.text, delay)
+
+	s.call(t, s.chair, "/session/close", nil, http.StatusOK)
+	signalingtest.Eventually(t, "closing the sitting ends the engine's stream", 15*time.Second, func() bool {
+		got := s.engine.Streams()
+		return len(got) == 1 && got[0].Stopped && got[0].Closed
+	})
+	time.Sleep(2 * speechSettle)
+	if got := s.engine.Streams(); len(got) != 1 {
+		t.Errorf("streams after the sitting closed: %+v, want the sitting's only, closed", got)
+	}
 }
