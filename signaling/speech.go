@@ -264,7 +264,8 @@ func (s *Server) speechRoutes() []httpapi.Route {
 
 func (s *Server) switchSpeech(w http.ResponseWriter, r *http.Request, on bool) {
 	if s.cfg.Speech == nil || s.cfg.Speech.EngineURL == "" {
-		httpapi.Refuse(w, r, http.StatusServiceUnavailable,
+		// Not a server error: this server offers no recognition, as it offers no other route.
+		httpapi.Refuse(w, r, http.StatusNotFound,
 			"speech recognition is not configured on this server (speech.engine_url)",
 			"la reconnaissance vocale n’est pas configurée sur ce serveur (speech.engine_url)")
 		return
