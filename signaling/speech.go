@@ -124,10 +124,10 @@ func (rs *roomSpeech) set(on bool) {
 	rs.reconcile(time.Now())
 }
 
-// openMicrophone is a microphone that should be streamed.
+// openMicrophone is a microphone that should be streamed, as read under the room's lock.
 type openMicrophone struct {
-	p *Participant
-	t *publishedTrack
+	identity, name string
+	media          *sfu.PublishedTrack
 }
 
 // reconcile opens a stream for each open microphone that has none and closes the others'.
@@ -139,7 +139,7 @@ func (rs *roomSpeech) reconcile(now time.Time) {
 		for _, p := range r.participants {
 			for sid, t := range p.tracks {
 				if t.media != nil && !t.info.GetMuted() && t.info.GetSource() == livekit.TrackSource_MICROPHONE && isMicrophone(t) {
-					want[sid] = openMicrophone{p, t}
+					want[sid] = openMicrophone{identity: p.identity, name: p.name, media: t.media}
 				}
 			}
 		}
@@ -162,6 +162,11 @@ func (rs *roomSpeech) reconcile(now time.Time) {
 			rs.stopLocked(sid, st)
 		}
 	}
+	for sid := range rs.retry {
+		if _, ok := want[sid]; !ok {
+			delete(rs.retry, sid)
+		}
+	}
 	for sid, m := range want {
 		if _, ok := rs.streams[sid]; ok || now.Before(rs.retry[sid]) {
 			continue
@@ -175,10 +180,9 @@ func (rs *roomSpeech) reconcile(now time.Time) {
 func (rs *roomSpeech) openLocked(sid string, m openMicrophone) {
 	r := rs.room
 	ctx, cancel := context.WithCancel(r.ctx)
-	st := &speakerStream{id: newSID("SP_"), identity: m.p.identity, track: sid, cancel: cancel}
+	st := &speakerStream{id: newSID("SP_"), identity: m.identity, track: sid, cancel: cancel}
 	rs.streams[sid] = st
-	start := speech.Start{Stream: st.id, Room: r.name, Participant: m.p.identity, Name: m.p.name, Track: sid, Language: rs.cfg.Language}
-	media := m.t.media
+	start := speech.Start{Stream: st.id, Room: r.name, Participant: m.identity, Name: m.name, Track: sid, Language: rs.cfg.Language}
 	rs.wg.Go(func() {
 		stream, err := speech.Open(ctx, rs.cfg.EngineURL, start, func(res speech.Result, audioStart time.Time) {
 			rs.relay(st, res, audioStart)
@@ -197,7 +201,7 @@ func (rs *roomSpeech) openLocked(sid string, m openMicrophone) {
 			rs.wg.Go(func() { stream.Close(); cancel() })
 		default:
 			st.stream = stream
-			st.sink = media.AddSink(stream, sfu.QualityLow)
+			st.sink = m.media.AddSink(stream, sfu.QualityLow)
 			rs.log.Info("speech: streaming a microphone to the engine", "participant", st.identity, "track", sid)
 		}
 	})

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -59,15 +60,22 @@ func StartEngine(t testing.TB) *Engine {
 }
 
 // NeedTools fails the test when PocketSphinx, its model, espeak-ng or ffmpeg is missing:
-// .ci/run installs them, so a missing one is a broken machine, not a reason to pass.
+// scripts/test (run by .ci/run) installs them, so a missing one is a broken machine, not a reason to pass.
 func NeedTools(t testing.TB) {
 	t.Helper()
+	const install = "apt-get install pocketsphinx pocketsphinx-en-us espeak-ng ffmpeg"
 	for _, tool := range []string{"pocketsphinx_continuous", "espeak-ng", "ffmpeg"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing (apt-get install pocketsphinx pocketsphinx-en-us espeak-ng ffmpeg): %v", tool, err)
+			t.Fatalf("%s is missing (%s): %v", tool, install, err)
 		}
 	}
+	if _, err := os.Stat(model); err != nil {
+		t.Fatalf("PocketSphinx's English model is missing (%s): %v", install, err)
+	}
 }
+
+// model is where pocketsphinx-en-us puts the model pocketsphinx_continuous loads by default.
+const model = "/usr/share/pocketsphinx/model/en-us"
 
 // Streams returns a copy of what the engine saw of each connection.
 func (e *Engine) Streams() []EngineStream {
