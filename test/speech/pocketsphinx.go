@@ -30,7 +30,8 @@ import (
 // connection, reading the stream's PCM on its standard input. PocketSphinx ends an utterance
 // at a pause and prints it then, so the adapter sends final results only, one per utterance.
 type Engine struct {
-	URL string
+	URL     string // where StartEngine serves it
+	grammar string // a JSGF file PocketSphinx listens with; "": its general language model
 
 	mu      sync.Mutex
 	streams map[string]*EngineStream // by the stream id of "start"
@@ -44,16 +45,20 @@ type EngineStream struct {
 	Closed  bool // the connection is over
 }
 
-// grammar restricts PocketSphinx to the words the tests speak: with its general language model
-// it hears espeak-ng's voice poorly ("the art world" for "hello world").
-const grammar = "words.gram"
+// NewEngine is the adapter, listening with the JSGF grammar file ("" for PocketSphinx's
+// general English model). It is an http.Handler for the engine's WebSocket.
+func NewEngine(grammar string) *Engine {
+	return &Engine{grammar: grammar, streams: map[string]*EngineStream{}}
+}
 
-// StartEngine serves the adapter on loopback until the test ends.
+// StartEngine serves the adapter on loopback until the test ends, with the tests' grammar
+// (words.gram): with its general language model PocketSphinx hears espeak-ng's voice poorly
+// ("the art world" for "hello world").
 func StartEngine(t testing.TB) *Engine {
 	t.Helper()
 	NeedTools(t)
-	e := &Engine{streams: map[string]*EngineStream{}}
-	srv := httptest.NewServer(http.HandlerFunc(e.serve))
+	e := NewEngine(filepath.Join(signalingtest.ModuleRoot(), "test", "speech", "words.gram"))
+	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	e.URL = "ws" + strings.TrimPrefix(srv.URL, "http")
 	return e
@@ -96,7 +101,8 @@ func (e *Engine) update(id string, f func(*EngineStream)) {
 
 var upgrader = websocket.Upgrader{}
 
-func (e *Engine) serve(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP runs one stream: a WebSocket speaking the engine protocol.
+func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
@@ -116,8 +122,11 @@ func (e *Engine) serve(w http.ResponseWriter, r *http.Request) {
 	e.mu.Unlock()
 	defer e.update(start.Stream, func(s *EngineStream) { s.Closed = true })
 
-	cmd := exec.CommandContext(r.Context(), "pocketsphinx_continuous", "-infile", "/dev/stdin",
-		"-jsgf", filepath.Join(signalingtest.ModuleRoot(), "test", "speech", grammar), "-time", "yes", "-logfn", "/dev/null")
+	args := []string{"-infile", "/dev/stdin", "-time", "yes", "-logfn", "/dev/null"}
+	if e.grammar != "" {
+		args = append(args, "-jsgf", e.grammar)
+	}
+	cmd := exec.CommandContext(r.Context(), "pocketsphinx_continuous", args...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		refuse(conn, err.Error())
