@@ -115,11 +115,13 @@ func listen(t *testing.T, ts *signalingtest.Server, room string) *listener {
 }
 
 // heard returns the first final caption received as a packet and as a text stream whose text
-// holds words ("" when none has yet).
-func (l *listener) heard(words string) (packet, stream caption, ok bool) {
+// holds words, of a segment whose id starts with prefix.
+func (l *listener) heard(words, prefix string) (packet, stream caption, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	has := func(c caption) bool { return c.final && strings.Contains(c.text, words) }
+	has := func(c caption) bool {
+		return c.final && strings.Contains(c.text, words) && strings.HasPrefix(c.id, prefix)
+	}
 	i, j := slices.IndexFunc(l.packets, has), slices.IndexFunc(l.stream, has)
 	if i < 0 || j < 0 {
 		return caption{}, caption{}, false
@@ -182,15 +184,15 @@ func (s *sitting) call(t *testing.T, token, path string, body any, want int) map
 	return signalingtest.Object(raw)
 }
 
-// waitForWords waits until chloe has received words as david's final caption both ways, and
-// checks that both name david and his microphone. It returns the caption and how long after
-// the end of the speech it arrived.
-func (s *sitting) waitForWords(t *testing.T, words string) (caption, time.Duration) {
+// waitForWords waits until chloe has received words as david's final caption both ways, in a
+// segment whose id starts with prefix, and checks that both name david and his microphone. It
+// returns the caption and how long after the end of the speech it arrived.
+func (s *sitting) waitForWords(t *testing.T, words, prefix string) (caption, time.Duration) {
 	t.Helper()
 	var packet, stream caption
 	signalingtest.Eventually(t, "chloe receives "+words+" as david's caption", 45*time.Second, func() bool {
 		var ok bool
-		packet, stream, ok = s.chloe.heard(words)
+		packet, stream, ok = s.chloe.heard(words, prefix)
 		return ok
 	})
 	mic := s.mic.AudioPub.SID()
@@ -224,7 +226,7 @@ func TestTheChairStartsSpeechRecognitionAndTheWordsSpokenArriveAsCaptions(t *tes
 	}
 
 	s.call(t, s.chair, "/speech/start", nil, http.StatusOK)
-	c, delay := s.waitForWords(t, "hello world")
+	c, delay := s.waitForWords(t, "hello world", "")
 	t.Logf("caption %q arrived %v after the end of the speech", c.text, delay)
 
 	streams := s.engine.Streams()
@@ -239,16 +241,35 @@ func TestTheChairStartsSpeechRecognitionAndTheWordsSpokenArriveAsCaptions(t *tes
 		t.Errorf("segment id %q is not scoped by the stream %q", c.id, st.Stream)
 	}
 
+	// One stream per open microphone: muted, david's ends; open again, he gets a new one.
+	s.call(t, s.chair, "/mute", map[string]string{"identity": "david"}, http.StatusOK)
+	signalingtest.Eventually(t, "muting david ends his stream", 15*time.Second, func() bool { return s.engine.ended(1) })
+	s.mic.AudioPub.SetMuted(false)
+	var second string
+	signalingtest.Eventually(t, "david unmuted has a new stream", 15*time.Second, func() bool {
+		for _, st := range s.engine.Streams() {
+			if !st.Closed {
+				second = st.Start.Stream
+			}
+		}
+		return len(s.engine.Streams()) == 2 && second != ""
+	})
+	c, delay = s.waitForWords(t, "hello world", second+"-")
+	t.Logf("caption %q arrived %v after the end of the speech", c.text, delay)
+
 	s.call(t, member, "/speech/stop", nil, http.StatusForbidden)
 	s.call(t, s.chair, "/speech/stop", nil, http.StatusOK)
-	signalingtest.Eventually(t, "the engine is told to stop and the stream closes", 15*time.Second, func() bool {
-		got := s.engine.Streams()
-		return len(got) == 1 && got[0].Stopped && got[0].Closed
-	})
+	signalingtest.Eventually(t, "the engine is told to stop and the stream closes", 15*time.Second, func() bool { return s.engine.ended(2) })
 	time.Sleep(2 * speechSettle)
-	if got := s.engine.Streams(); len(got) != 1 {
-		t.Errorf("streams after the chair stopped recognition: %+v, want david's only, closed", got)
+	if !s.engine.ended(2) {
+		t.Errorf("streams after the chair stopped recognition: %+v, want david's two, closed", s.engine.Streams())
 	}
+}
+
+// ended reports whether the engine has had n streams, each told to stop and closed.
+func (e *Engine) ended(n int) bool {
+	got := e.Streams()
+	return len(got) == n && !slices.ContainsFunc(got, func(s EngineStream) bool { return !s.Stopped || !s.Closed })
 }
 
 // speechSettle is longer than the server takes to match streams to microphones.
@@ -266,16 +287,13 @@ func TestSpeechRecognitionRunsWhileASittingIsOpenWhenConfigured(t *testing.T) {
 		t.Fatalf("captions with no sitting open: %+v", got)
 	}
 	s.openSitting(t)
-	c, delay := s.waitForWords(t, "hello world")
+	c, delay := s.waitForWords(t, "hello world", "")
 	t.Logf("caption %q arrived %v after the end of the speech", c.text, delay)
 
 	s.call(t, s.chair, "/session/close", nil, http.StatusOK)
-	signalingtest.Eventually(t, "closing the sitting ends the engine's stream", 15*time.Second, func() bool {
-		got := s.engine.Streams()
-		return len(got) == 1 && got[0].Stopped && got[0].Closed
-	})
+	signalingtest.Eventually(t, "closing the sitting ends the engine's stream", 15*time.Second, func() bool { return s.engine.ended(1) })
 	time.Sleep(2 * speechSettle)
-	if got := s.engine.Streams(); len(got) != 1 {
+	if got := s.engine.Streams(); !s.engine.ended(1) {
 		t.Errorf("streams after the sitting closed: %+v, want the sitting's only, closed", got)
 	}
 }
