@@ -39,6 +39,7 @@ type Room struct {
 	speaking     map[string]float32 // participant sid -> level last announced
 
 	programme *roomProgramme // the public programme (programme.go); nil when off
+	speech    *roomSpeech    // speech recognition (speech.go); nil without an engine
 }
 
 func newRoom(s *Server, name string, emptyTimeout time.Duration) *Room {
@@ -58,6 +59,7 @@ func newRoom(s *Server, name string, emptyTimeout time.Duration) *Room {
 	r.log = s.log.With("room", name)
 	r.roomStarted()                  // webhooks.go; before its outputs' egress_started
 	r.programme = r.startProgramme() // programme.go
+	r.speech = r.startSpeech()       // speech.go
 	r.emptyTimer = time.AfterFunc(emptyTimeout, r.closeIfEmpty)
 	s.wg.Add(2)
 	go func() {

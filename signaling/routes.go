@@ -30,6 +30,7 @@ func (s *Server) Routes() []httpapi.Route {
 	}
 	rows = append(rows, s.delib.routes()...)
 	rows = append(rows, s.prep.routes()...)
+	rows = append(rows, s.speechRoutes()...)
 	return append(rows, programme.Routes(programmeHost{s}, s.cfg.Programme.viewers())...)
 }
 

@@ -62,6 +62,9 @@ type Config struct {
 	Hooks Hooks
 	// Programme, when set, gives every room a delayed public programme (programme.go).
 	Programme *ProgrammeConfig
+	// Speech, when it names an engine, lets the chair (or every sitting) caption the speakers
+	// with a speech-to-text engine (speech.go).
+	Speech *SpeechConfig
 
 	// TURN, when set, is the relay handed to every client in ice_servers (turn.go).
 	TURN *sfu.TURNServer

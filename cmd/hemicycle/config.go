@@ -16,6 +16,7 @@ import (
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/cluster"
 	"github.com/ingeco/hemicycle/council"
+	"github.com/ingeco/hemicycle/signaling"
 	"github.com/ingeco/hemicycle/signaling/mail"
 	"github.com/ingeco/hemicycle/signaling/webhook"
 )
@@ -55,6 +56,9 @@ type Config struct {
 	// Webhooks are POSTed, in LiveKit's format and signature, to webhooks.urls; signed with
 	// the key pair webhooks.api_key names in keys (the only key when there is one).
 	Webhooks webhook.Config `yaml:"webhooks"`
+	// Speech is the speech-to-text engine that captions the speakers (docs/speech.md); none
+	// when speech.engine_url is empty.
+	Speech SpeechConfig `yaml:"speech"`
 
 	dev          bool
 	profilerAddr string // --pprof: loopback address of Go's profiler, none when empty
@@ -96,6 +100,28 @@ type TURNConfig struct {
 	// CredentialTTL is how long the credential a client gets at join (and at each resume)
 	// stays valid: longer than a sitting, since an allocation is refreshed with it.
 	CredentialTTL time.Duration `yaml:"credential_ttl"`
+}
+
+// SpeechConfig is the speech-to-text engine (signaling.SpeechConfig).
+type SpeechConfig struct {
+	// EngineURL is the engine's WebSocket, ws:// or wss://.
+	EngineURL string `yaml:"engine_url"`
+	// AtSittingStart runs recognition while a sitting is open; otherwise the chair starts it.
+	AtSittingStart bool `yaml:"at_sitting_start"`
+	// Language of the speech told to the engine; empty: language.
+	Language string `yaml:"language"`
+}
+
+// speech is the engine signalling streams to, nil without one.
+func (c *Config) speech() *signaling.SpeechConfig {
+	s := c.Speech
+	if s.EngineURL == "" {
+		return nil
+	}
+	if s.Language == "" {
+		s.Language = c.Language
+	}
+	return &signaling.SpeechConfig{EngineURL: s.EngineURL, AtSittingStart: s.AtSittingStart, Language: s.Language}
 }
 
 // NodeConfig names this node among several.
@@ -225,7 +251,8 @@ func applyEnv(c *Config, getenv func(string) string) error {
 		"HEMICYCLE_INVITATIONS_BASE_URL": &c.Invitations.BaseURL,
 		"HEMICYCLE_SMTP_ADDR":            &c.SMTP.Addr, "HEMICYCLE_SMTP_FROM": &c.SMTP.From, "HEMICYCLE_SMTP_TLS": &c.SMTP.TLS,
 		"HEMICYCLE_SMTP_USERNAME": &c.SMTP.Username, "HEMICYCLE_SMTP_PASSWORD": &c.SMTP.Password,
-		"HEMICYCLE_WEBHOOKS_API_KEY": &c.Webhooks.APIKey,
+		"HEMICYCLE_WEBHOOKS_API_KEY":  &c.Webhooks.APIKey,
+		"HEMICYCLE_SPEECH_ENGINE_URL": &c.Speech.EngineURL,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -299,6 +326,12 @@ func (c *Config) validate() error {
 	}
 	if c.Invitations.Early < 0 {
 		return fmt.Errorf("invitations.early %v: cannot be negative", c.Invitations.Early)
+	}
+	if u, err := url.Parse(c.Speech.EngineURL); c.Speech.EngineURL != "" && (err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "") {
+		return fmt.Errorf("speech.engine_url %q: want the ws:// or wss:// address of the speech-to-text engine", c.Speech.EngineURL)
+	}
+	if c.Speech.AtSittingStart && c.Speech.EngineURL == "" {
+		return errors.New("speech.at_sitting_start is on but speech.engine_url names no engine")
 	}
 	if c.Node.URL != "" {
 		if u, err := url.Parse(c.Node.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

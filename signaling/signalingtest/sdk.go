@@ -38,9 +38,10 @@ func (s *Server) Join(t testing.TB, room, identity string, role auth.Role, seat 
 
 // Clips says what Publish sends.
 type Clips struct {
-	Video  bool    // the VP8 test pattern besides the Opus tone
-	Camera *Camera // a clip of the test's own instead of the test pattern (Video is implied)
-	Prefix string  // put before the track names "mic" and "camera"
+	Video  bool          // the VP8 test pattern besides the Opus tone
+	Mic    []media.Frame // 20 ms Opus packets of the test's own instead of the tone
+	Camera *Camera       // a clip of the test's own instead of the test pattern (Video is implied)
+	Prefix string        // put before the track names "mic" and "camera"
 }
 
 // Camera is a VP8 clip and the size its publication announces.
@@ -62,14 +63,17 @@ type Publisher struct {
 	wg     sync.WaitGroup
 }
 
-// Publish publishes the 440 Hz tone as "mic" (and the test pattern at 320x240 as "camera") and
-// writes them at their real pace. After a full reconnect the SDK publishes the same tracks
+// Publish publishes the 440 Hz tone (or c.Mic) as "mic" (and the test pattern at 320x240 as
+// "camera") and writes them at their real pace. After a full reconnect the SDK publishes the same tracks
 // again, so the loop goes on.
 func Publish(t testing.TB, r *lksdk.Room, c Clips) *Publisher {
 	t.Helper()
-	opus, err := media.Opus()
-	if err != nil {
-		t.Fatal(err)
+	opus := c.Mic
+	if opus == nil {
+		var err error
+		if opus, err = media.Opus(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	audio, err := lksdk.NewLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
 	if err != nil {

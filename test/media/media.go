@@ -38,6 +38,9 @@ type Frame = clips.Frame
 // Opus returns the Opus packets of the 440 Hz tone, in order.
 func Opus() ([]Frame, error) { return clips.Opus() }
 
+// ReadOpus returns the 20 ms Opus packets of an Ogg file, one per page (clips.ReadOpus).
+func ReadOpus(ogg []byte) ([]Frame, error) { return clips.ReadOpus(ogg) }
+
 // VP8 returns the frames of the 320x240 test pattern, in order.
 func VP8() ([]Frame, error) { return clips.VP8() }
 

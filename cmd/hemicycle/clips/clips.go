@@ -45,9 +45,19 @@ const opusFrame = 20 * time.Millisecond
 
 // Opus returns the Opus packets of the tone, in order.
 func Opus() ([]Frame, error) {
-	r, _, err := oggreader.NewWith(bytes.NewReader(toneOgg))
+	frames, err := ReadOpus(toneOgg)
 	if err != nil {
 		return nil, fmt.Errorf("tone.ogg: %w", err)
+	}
+	return frames, nil
+}
+
+// ReadOpus returns the Opus packets of an Ogg file of 20 ms packets, one per page (made with
+// -page_duration 20000 as above), in order.
+func ReadOpus(ogg []byte) ([]Frame, error) {
+	r, _, err := oggreader.NewWith(bytes.NewReader(ogg))
+	if err != nil {
+		return nil, err
 	}
 	var out []Frame
 	for {
@@ -56,7 +66,7 @@ func Opus() ([]Frame, error) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("tone.ogg: %w", err)
+			return nil, err
 		}
 		if kind, _ := h.HeaderType(page); kind != oggreader.HeaderOpusTags {
 			out = append(out, Frame{Data: page, Duration: opusFrame})
