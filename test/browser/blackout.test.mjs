@@ -33,6 +33,9 @@ async function counters (viewer, identity) {
   return {
     videoTrack: got.videoTrack,
     frames: got.video?.frames || 0,
+    width: got.video?.width || 0,
+    keyframes: got.video?.keyframes || 0,
+    plis: got.video?.plis || 0,
     audioTrack: got.audioTrack,
     energy: got.audio?.energy || 0,
     audioBytes: got.audio?.bytes || 0
@@ -60,7 +63,7 @@ async function watchReturn (viewer, sender, since, from) {
   const samples = []
   while (Date.now() - since < watchMs) {
     const now = await counters(viewer, sender.id)
-    samples.push({ at: Date.now() - since, audio: audioBytesSince(from, now), energy: energySince(from, now), frames: framesSince(from, now) })
+    samples.push({ at: Date.now() - since, audio: audioBytesSince(from, now), energy: energySince(from, now), frames: framesSince(from, now), width: now.width, keyframes: now.keyframes - from.keyframes, plis: now.plis - from.plis })
     await delay(100)
   }
   const first = (ok) => samples.find(ok)?.at ?? null
@@ -77,6 +80,10 @@ async function watchReturn (viewer, sender, since, from) {
     back.steady = samples[i].at
   }
   if (back.steady !== null && samples.at(-1).at - back.steady < 1000) back.steady = null // too short to tell
+  // What the first frames were: their width (a lower simulcast layer, or the same), and the
+  // keyframes and keyframe requests (PLI) the viewer counted until then.
+  const firstFrames = samples.find((x) => x.frames >= 2)
+  if (firstFrames) back.firstFrames = { width: firstFrames.width, keyframes: firstFrames.keyframes, plis: firstFrames.plis }
   return back
 }
 
@@ -148,7 +155,8 @@ describe(`a member whose link goes dark for 3 s (${kind}) gets media back and st
       const [toChair, toMember] = await Promise.all([watchReturn(anne, bruno, upAt, a0), watchReturn(bruno, anne, upAt, b0)])
       figures.push({ run, toChair, toMember })
       t.diagnostic(`run ${run}, ms after the link's return: the chair heard the member at ${toChair.audio}, saw them at ${toChair.video}, ` +
-        `steady from ${toChair.steady}; the member heard the chair at ${toMember.audio}, saw them at ${toMember.video}, steady from ${toMember.steady}`)
+        `steady from ${toChair.steady}; the member heard the chair at ${toMember.audio}, saw them at ${toMember.video}, steady from ${toMember.steady}; ` +
+        `first frames to the chair ${JSON.stringify(toChair.firstFrames)} (${a0.width} px wide before), to the member ${JSON.stringify(toMember.firstFrames)} (${b0.width} px before)`)
       const seat = await seatOf(2)
       assert.equal(seat.presence, 'remote-unverified', `after blackout ${run} the member's seat is ${JSON.stringify(seat)}`)
       await delay(2000) // settle before the next blackout

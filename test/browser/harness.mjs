@@ -477,7 +477,7 @@ export function inboundFrom (viewer, identity) {
     return {
       videoTrack: video?.id ?? null,
       audioTrack: audio?.id ?? null,
-      video: v ? { frames: v.framesDecoded || 0, bytes: v.bytesReceived || 0 } : null,
+      video: v ? { frames: v.framesDecoded || 0, bytes: v.bytesReceived || 0, width: v.frameWidth || 0, keyframes: v.keyFramesDecoded || 0, plis: v.pliCount || 0 } : null,
       audio: a ? { energy: a.totalAudioEnergy || 0, bytes: a.bytesReceived || 0 } : null
     }
   }, identity)
