@@ -1,13 +1,16 @@
 package signaling
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
 
 	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/signaling/httpapi"
 )
 
 // Captions travel in LiveKit's own transcription format (the Transcription data packet), so
@@ -172,4 +175,59 @@ func (r *Room) relayTranscription(from *Participant, pkt *livekit.DataPacket, de
 			r.relayData(from, part, true, dest)
 		}
 	}
+}
+
+// captionRoute lets a captioner send captions over HTTP: livekit-client offers browsers no way to
+// publish a Transcription packet, and an answer can say who a line was attributed to, or why it
+// was refused, which a data packet cannot. The line goes out exactly as a Transcription packet
+// from the captioner would.
+func (s *Server) captionRoute() httpapi.Route {
+	return httpapi.Route{Method: "POST", Pattern: "/api/rooms/{room}/captions", Access: httpapi.For(auth.RoleCaptioner),
+		Relay: httpapi.ToRoom, Handler: s.postCaption}
+}
+
+// captionBody is a caption as the captioner's page sends it: the speaker's identity (empty: the
+// floor holder), optionally one of their tracks, and the segments, each with the id its interim
+// and final versions (and a later correction) share.
+type captionBody struct {
+	Speaker  string `json:"speaker"`
+	Track    string `json:"track"`
+	Segments []struct {
+		ID       string `json:"id"`
+		Text     string `json:"text"`
+		Final    bool   `json:"final"`
+		Language string `json:"language"`
+	} `json:"segments"`
+}
+
+func (s *Server) postCaption(w http.ResponseWriter, r *http.Request) {
+	var body captionBody
+	if err := json.NewDecoder(io.LimitReader(r.Body, 2*maxCaptionSegments*maxCaptionText)).Decode(&body); err != nil {
+		httpapi.Refuse(w, r, http.StatusBadRequest,
+			fmt.Sprintf(`body must be JSON {"speaker", "segments": [{"id", "text", "final"}]}: %v`, err),
+			fmt.Sprintf(`le corps doit être du JSON {"speaker", "segments": [{"id", "text", "final"}]} : %v`, err))
+		return
+	}
+	room, ok := s.Room(r.PathValue("room"))
+	if !ok {
+		httpapi.Refuse(w, r, http.StatusNotFound, "nobody is connected to this room", "personne n’est connecté à cette salle")
+		return
+	}
+	c := httpapi.CallerOf(r)
+	tr := &livekit.Transcription{TranscribedParticipantIdentity: body.Speaker, TrackId: body.Track}
+	for _, seg := range body.Segments {
+		tr.Segments = append(tr.Segments, &livekit.TranscriptionSegment{Id: seg.ID, Text: seg.Text, Final: seg.Final, Language: seg.Language})
+	}
+	sender := c.Claims.ParticipantIdentity()
+	if refused := room.attributeTranscription(sender, c.Role, tr); refused != nil {
+		httpapi.Refuse(w, r, refused.status, refused.en, refused.fr)
+		return
+	}
+	pkt := &livekit.DataPacket{ParticipantIdentity: sender, Value: &livekit.DataPacket_Transcription{Transcription: tr}}
+	from := room.participant(sender) // the captioner's own page, when connected, has the line already
+	if from != nil {
+		pkt.ParticipantSid = from.sid
+	}
+	room.relayTranscription(from, pkt, nil)
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"speaker": tr.GetTranscribedParticipantIdentity(), "track": tr.GetTrackId()})
 }

@@ -205,3 +205,65 @@ func TestTranscriptionsAreRelayedOnlyWhenTheSenderMayCaptionThatSpeaker(t *testi
 		t.Fatalf("relayed %+v, want only %+v", got, want)
 	}
 }
+
+// A captioner's page sends its lines over HTTP (browsers cannot publish a Transcription packet):
+// the answer names whom the line was attributed to, or why it was refused, in both languages,
+// and the listeners receive the same LiveKit transcription as from a data packet.
+func TestCaptionerPostsCaptionsThatArriveAsTranscriptions(t *testing.T) {
+	ts := startServer(t)
+	room := "r"
+	david := ts.Join(t, room, "david", auth.RoleMember, 4, nil)
+	mic := publish(t, david, false)
+	heard, cb := captionsHeard()
+	listener := ts.Join(t, room, "ecoute", auth.RoleViewer, 0, cb)
+	signalingtest.Eventually(t, "the listener sees david's microphone", 10*time.Second, func() bool {
+		p := listener.GetParticipantByIdentity("david")
+		return p != nil && p.GetTrackPublication(livekit.TrackSource_MICROPHONE) != nil
+	})
+	velo := ts.Token(t, room, "velo", auth.RoleCaptioner, 0)
+	path := "/api/rooms/" + room + "/captions"
+	post := func(speaker, id, text string, final bool) (int, map[string]any) {
+		return call(t, ts, "POST", path, velo, map[string]any{"speaker": speaker, "segments": []map[string]any{{"id": id, "text": text, "final": final}}})
+	}
+
+	// The listener's data channel opens some time after it joined.
+	signalingtest.Eventually(t, "a first caption arrives", 10*time.Second, func() bool {
+		if status, out := post("david", "warm", "warming up", true); status != 200 || out["speaker"] != "david" || out["track"] != mic.AudioPub.SID() {
+			t.Fatalf("naming david: %d %v, want 200 with david and his microphone", status, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+		return len(heard()) > 0
+	})
+	before := len(heard())
+	for _, c := range []struct {
+		speaker, id string
+		status      int
+		reason      string
+	}{
+		{"", "no-sitting", 409, "nobody has the floor"},
+		{"nobody", "absent", 404, "not connected"},
+		{"david", "", 400, "has no id"},
+	} {
+		status, out := post(c.speaker, c.id, "refused", true)
+		reasons, _ := out["reasons"].(map[string]any)
+		if status != c.status || !strings.Contains(fmt.Sprint(reasons["en"]), c.reason) || reasons["fr"] == "" || reasons["fr"] == nil {
+			t.Errorf("speaker %q, segment %q: %d %v, want %d %q in English and a French reason", c.speaker, c.id, status, out, c.status, c.reason)
+		}
+	}
+	post("david", "l1", "Je propose", false)
+	post("david", "l1", "Je propose un amendement", true)
+	post("david", "l1", "Je propose deux amendements", true) // the captioner corrects the line
+	got := waitCaptions(t, heard, before, "warm", 3)
+	track := mic.AudioPub.SID()
+	want := []caption{
+		{speaker: "david", track: track, id: "l1", text: "Je propose"},
+		{speaker: "david", track: track, id: "l1", text: "Je propose un amendement", final: true},
+		{speaker: "david", track: track, id: "l1", text: "Je propose deux amendements", final: true},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("heard %+v, want %+v (nothing refused, in order)", got, want)
+	}
+	if status, _ := call(t, ts, "POST", path, velo, "not an object"); status != 400 {
+		t.Errorf("a body that is not a caption: %d, want 400", status)
+	}
+}
