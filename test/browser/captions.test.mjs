@@ -10,7 +10,7 @@ import { describe, it, before, after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
-import { startServer, launchBrowser, joinThroughUI, openClient, waitFor, ensureArtifactsDir, artifactsDir, axeSerious } from './harness.mjs'
+import { startServer, launchBrowser, joinThroughUI, openClient, waitFor, ensureArtifactsDir, artifactsDir, axeSerious, api, exampleRoster } from './harness.mjs'
 import { CaptionFeed, readSettings, settingsKey } from '../../web-client/static/js/captions.js'
 import { CaptionSender, speakerKey } from '../../web-client/static/js/captioner.js'
 
@@ -82,7 +82,7 @@ function watchCaptions (page) {
         const key = `${el.dataset.segment}\u0000${el.dataset.final}\u0000${text}`
         if (known.has(key)) continue
         known.add(key)
-        seen.push({ segment: el.dataset.segment, final: el.dataset.final === 'true', text, speaker: el.querySelector('.caption-speaker')?.textContent || '', at: Date.now() })
+        seen.push({ segment: el.dataset.segment, final: el.dataset.final === 'true', text, speaker: el.querySelector('.caption-speaker')?.textContent || '', identity: el.dataset.speaker, at: Date.now() })
       }
     }
     new MutationObserver(scan).observe(document.body, { subtree: true, childList: true, characterData: true })
@@ -212,6 +212,42 @@ describe('a captioner types, the room and the public read', { timeout: 150000 },
     await p.camille.page.keyboard.press('Enter')
     for (const who of [p.velo, p.david, p.public]) await shownLine(who, 'Merci monsieur le président')
     await waitFor('the refusal to be cleared', async () => ({ ok: (await alert.innerText()) === '' }), { timeoutMs: 5000, intervalMs: 100 })
+  })
+
+  it('once a sitting gives the floor, the desk names the floor holder and lines go to them', async () => {
+    const token = async (identity, name, role, seat) => {
+      const r = await api(server.baseURL, 'POST', '/api/dev/token', '', { room, identity, name, role, seat })
+      assert.equal(r.status, 200, JSON.stringify(r.data))
+      return r.data.token
+    }
+    const chair = await token('anne', 'Anne Morel', 'chair', 1)
+    const clerk = await token('greffe', 'Greffe', 'clerk', 0)
+    const must = async (who, route, body) => {
+      const r = await api(server.baseURL, 'POST', `/api/rooms/${room}${route}`, who, body)
+      assert.equal(r.status, 200, `${route}: ${JSON.stringify(r.data)}`)
+    }
+    await must(chair, '/session', { body: { name: 'Conseil communautaire de la Vallée', kind: 'epci', profile: 'fr-epci-visio' }, title: 'Séance', chair: 1, rosterCsv: exampleRoster(5) })
+    const { page } = p.velo
+    const desk = page.getByRole('region', { name: 'Sous-titrage en direct' })
+    await desk.getByLabel('Texte du sous-titre').focus()
+    await page.keyboard.press('Alt+0')
+    // Nobody has the floor: the line would go to the seat presiding.
+    await waitFor('the desk to name the seat presiding', async () => {
+      const said = await desk.locator('.captioner-floor').innerText()
+      const option = await desk.getByLabel('Qui parle').locator('option:checked').innerText()
+      return { ok: said === 'Sous-titres attribués à Anne Morel, à la présidence' && option === 'Qui a la parole (personne : Anne Morel, à la présidence)', state: { said, option } }
+    }, { timeoutMs: 10000, intervalMs: 100 })
+    await must(clerk, '/attendance/verify', { seat: 4 })
+    await must(chair, '/floor/grant', { seat: 4 })
+    await waitFor('the desk to name the floor holder', async () => {
+      const said = await desk.locator('.captioner-floor').innerText()
+      const option = await desk.getByLabel('Qui parle').locator('option:checked').innerText()
+      return { ok: said === 'Sous-titres attribués à David Roussel, qui a la parole' && option === 'Qui a la parole (David Roussel)', state: { said, option } }
+    }, { timeoutMs: 10000, intervalMs: 100 })
+    await page.keyboard.type('Merci madame la présidente')
+    await page.keyboard.press('Enter')
+    const line = await shownLine(p.david, 'Merci madame la présidente')
+    assert.equal(line.identity, await p.david.identity, 'the server attributes an unnamed line to the floor holder')
   })
 
   it('the desk has no serious accessibility violation', async () => {

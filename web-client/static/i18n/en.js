@@ -583,6 +583,7 @@ export default {
   'captioner.title': 'Live captioning',
   'captioner.speaker': 'Who is speaking',
   'captioner.auto': 'Whoever has the floor ({name})',
+  'captioner.autoPresiding': 'Whoever has the floor (nobody: {name}, presiding)',
   'captioner.autoNobody': 'Whoever has the floor (nobody yet)',
   'captioner.holder': '{name}, who has the floor',
   'captioner.presiding': '{name}, presiding',

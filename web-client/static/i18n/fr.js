@@ -584,6 +584,7 @@ export default {
   'captioner.title': 'Sous-titrage en direct',
   'captioner.speaker': 'Qui parle',
   'captioner.auto': 'Qui a la parole ({name})',
+  'captioner.autoPresiding': 'Qui a la parole (personne : {name}, à la présidence)',
   'captioner.autoNobody': 'Qui a la parole (personne pour l’instant)',
   'captioner.holder': '{name}, qui a la parole',
   'captioner.presiding': '{name}, à la présidence',

@@ -111,20 +111,21 @@ export function captionerDesk (view) {
     return p ? (p.name || p.identity) : identity
   }
 
-  // floorName is whom the server attributes an unnamed line to: the floor holder, else the
-  // seat presiding; '' when neither.
-  function floorName () {
+  // floor is whom the server attributes an unnamed line to: the floor holder, else the seat
+  // presiding ({ name, presiding }); null when neither.
+  function floor () {
     const v = view.council?.store.view
-    if (!v?.session?.openedAt) return ''
-    if (v.floor?.holder) return t('captioner.holder', { name: seatName(v, v.floor.holder) || t('seat', { seat: v.floor.holder }) })
-    if (v.session.chair) return t('captioner.presiding', { name: seatName(v, v.session.chair) || t('seat', { seat: v.session.chair }) })
-    return ''
+    if (!v?.session?.openedAt) return null
+    const seat = v.floor?.holder || v.session.chair
+    if (!seat) return null
+    return { name: seatName(v, seat) || t('seat', { seat }), presiding: !v.floor?.holder }
   }
 
   function fillSpeakers () {
     const keep = speaker.value
-    const floor = floorName()
-    const options = [{ value: '', text: floor ? t('captioner.auto', { name: floor }) : t('captioner.autoNobody') },
+    const f = floor()
+    const auto = !f ? t('captioner.autoNobody') : t(f.presiding ? 'captioner.autoPresiding' : 'captioner.auto', { name: f.name })
+    const options = [{ value: '', text: auto },
       ...candidates().map((c) => ({ value: c.identity, text: `${c.name} (${c.detail})` }))]
     speaker.replaceChildren(...options.map((o) => h('option', { value: o.value, text: o.text })))
     speaker.value = options.some((o) => o.value === keep) ? keep : ''
@@ -133,10 +134,10 @@ export function captionerDesk (view) {
 
   function showSpeaker () {
     const chosen = speaker.value
-    const floor = floorName()
-    floorText.textContent = chosen
-      ? t('captioner.to', { name: nameOf(chosen) })
-      : (floor ? t('captioner.to', { name: floor }) : t('captioner.toNobody'))
+    const f = floor()
+    if (chosen) floorText.textContent = t('captioner.to', { name: nameOf(chosen) })
+    else if (f) floorText.textContent = t('captioner.to', { name: t(f.presiding ? 'captioner.presiding' : 'captioner.holder', { name: f.name }) })
+    else floorText.textContent = t('captioner.toNobody')
     floorText.dataset.speaker = chosen || 'floor'
   }
 
