@@ -38,7 +38,8 @@ type Room struct {
 	emptyTimer   *time.Timer
 	speaking     map[string]float32 // participant sid -> level last announced
 
-	programme *roomProgramme // the public programme (programme.go); nil when off
+	programme      *roomProgramme // the public programme (programme.go); nil when off
+	publicCaptions heldCaptions   // captions.go: the viewers', held for the programme's delay
 }
 
 func newRoom(s *Server, name string, emptyTimeout time.Duration) *Room {
