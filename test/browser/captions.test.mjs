@@ -43,19 +43,20 @@ test('saved display settings are read back, and anything not offered is ignored'
 
 test('captions are posted in order, a newer interim replacing the waiting one', async () => {
   const posted = []
-  let release
+  let release, drained
+  const done = new Promise((resolve) => { drained = resolve })
   const sender = new CaptionSender(async (c) => {
     posted.push(`${c.id}:${c.text}:${c.final}`)
     if (posted.length === 1) await new Promise((resolve) => { release = resolve })
     return {}
-  }, () => {})
+  }, (c) => { if (c.id === 'l2') drained() })
   sender.send({ id: 'l1', text: 'J', final: false })
   sender.send({ id: 'l1', text: 'Je', final: false })
   sender.send({ id: 'l1', text: 'Je pro', final: false })
   sender.send({ id: 'l1', text: 'Je propose', final: true })
   sender.send({ id: 'l2', text: 'Merci', final: false })
   release()
-  await waitFor('the queue to drain', () => !sender.busy, { timeoutMs: 2000, intervalMs: 10 })
+  await done
   assert.deepEqual(posted, ['l1:J:false', 'l1:Je propose:true', 'l2:Merci:false'])
 })
 

@@ -7,6 +7,7 @@
 // each other. Another captioner of the room takes over by typing: the desk lists them.
 import { h, uniqueId } from './dom.js'
 import { seatName } from './council.js'
+import { setOptions } from './council-ui.js'
 
 export const interimMs = 300
 export const speakerShortcuts = ['Alt+ArrowUp', 'Alt+ArrowDown', 'Alt+0'].join(' ')
@@ -121,23 +122,25 @@ export function captionerDesk (view) {
     return { name: seatName(v, seat) || t('seat', { seat }), presiding: !v.floor?.holder }
   }
 
+  // fillSpeakers offers the floor and each candidate; the list is rebuilt only when it changed
+  // (an open list would close under the mouse), and a speaker who left falls back to the floor.
   function fillSpeakers () {
-    const keep = speaker.value
     const f = floor()
     const auto = !f ? t('captioner.autoNobody') : t(f.presiding ? 'captioner.autoPresiding' : 'captioner.auto', { name: f.name })
-    const options = [{ value: '', text: auto },
-      ...candidates().map((c) => ({ value: c.identity, text: `${c.name} (${c.detail})` }))]
-    speaker.replaceChildren(...options.map((o) => h('option', { value: o.value, text: o.text })))
-    speaker.value = options.some((o) => o.value === keep) ? keep : ''
+    setOptions(speaker, [{ value: '', text: auto },
+      ...candidates().map((c) => ({ value: c.identity, text: `${c.name} (${c.detail})` }))])
     showSpeaker()
   }
 
+  // showSpeaker says whom the next line goes to; the status is rewritten only when that changes,
+  // so that a screen reader hears each change once.
   function showSpeaker () {
     const chosen = speaker.value
     const f = floor()
-    if (chosen) floorText.textContent = t('captioner.to', { name: nameOf(chosen) })
-    else if (f) floorText.textContent = t('captioner.to', { name: t(f.presiding ? 'captioner.presiding' : 'captioner.holder', { name: f.name }) })
-    else floorText.textContent = t('captioner.toNobody')
+    let text = t('captioner.toNobody')
+    if (chosen) text = t('captioner.to', { name: nameOf(chosen) })
+    else if (f) text = t('captioner.to', { name: t(f.presiding ? 'captioner.presiding' : 'captioner.holder', { name: f.name }) })
+    if (floorText.textContent !== text) floorText.textContent = text
     floorText.dataset.speaker = chosen || 'floor'
   }
 
