@@ -1,13 +1,19 @@
 package signaling
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
 
 	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/broadcast"
+	"github.com/ingeco/hemicycle/signaling/httpapi"
 )
 
 // Captions travel in LiveKit's own transcription format (the Transcription data packet), so
@@ -145,9 +151,31 @@ const (
 
 // relayTranscription sends an attributed transcription both ways LiveKit front ends read one:
 // the Transcription packet, and one lk.transcription text stream per segment, sent in the
-// speaker's name as LiveKit's agents do.
+// speaker's name as LiveKit's agents do. The room has them at once; the public (viewers of the
+// programme) with the programme, as their sound and picture.
 func (r *Room) relayTranscription(from *Participant, pkt *livekit.DataPacket, dest []string) {
-	r.relayData(from, pkt, true, dest)
+	packets := transcriptionPackets(pkt, dest)
+	if r.programme == nil {
+		for _, part := range packets {
+			r.relayData(from, part, true, dest)
+		}
+		return
+	}
+	room, public := r.captionAudiences(from, dest)
+	if len(room) > 0 {
+		for _, part := range packets {
+			r.relayData(from, part, true, room)
+		}
+	}
+	if public {
+		r.holdForPublic(packets, dest)
+	}
+}
+
+// transcriptionPackets are the Transcription packet and, for each segment, the header, chunk
+// and trailer of its text stream.
+func transcriptionPackets(pkt *livekit.DataPacket, dest []string) []*livekit.DataPacket {
+	out := []*livekit.DataPacket{pkt}
 	tr := pkt.GetTranscription()
 	for _, s := range tr.GetSegments() {
 		id := newSID("TS_")
@@ -169,7 +197,156 @@ func (r *Room) relayTranscription(from *Participant, pkt *livekit.DataPacket, de
 			{Value: &livekit.DataPacket_StreamTrailer{StreamTrailer: &livekit.DataStream_Trailer{StreamId: id}}},
 		} {
 			part.ParticipantIdentity, part.DestinationIdentities = speaker, dest
-			r.relayData(from, part, true, dest)
+			out = append(out, part)
 		}
 	}
+	return out
+}
+
+// captionAudiences lists those in the room a caption is for (dest, or everyone but the sender)
+// who are not viewers, and says whether any viewer is.
+func (r *Room) captionAudiences(from *Participant, dest []string) (room []string, public bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, p := range r.participants {
+		switch {
+		case p == from || (len(dest) > 0 && !slices.Contains(dest, id)):
+		case isViewer(p):
+			public = true
+		default:
+			room = append(room, id)
+		}
+	}
+	return room, public
+}
+
+// heldCaptions are the public's captions waiting for the programme's delay, oldest first.
+type heldCaptions struct {
+	mu    sync.Mutex
+	lines []heldCaption
+}
+
+type heldCaption struct {
+	at      time.Time // when the server had it
+	packets []*livekit.DataPacket
+	dest    []string // the identities named by the sender, none for everyone
+}
+
+// holdForPublic sends the caption to the viewers once the programme's delay has passed: what
+// the public reads then matches what it hears. A caption that reaches the server during a
+// closed-door sitting, or at a moment a bleep covers (by the time it would be released: the
+// chair may bleep the last seconds after the fact), never reaches the public.
+func (r *Room) holdForPublic(packets []*livekit.DataPacket, dest []string) {
+	if v := r.srv.delib.sittingOf(r.name).view; v != nil && v.Session.ClosedDoor {
+		return
+	}
+	h := &r.publicCaptions
+	h.mu.Lock()
+	h.lines = append(h.lines, heldCaption{at: time.Now(), packets: packets, dest: dest})
+	h.mu.Unlock()
+	time.AfterFunc(r.programme.prog.Delay(), r.releasePublicCaptions)
+}
+
+// releasePublicCaptions sends every held caption whose delay has passed, in order: one call
+// sends them all, so that two timers firing together cannot swap two versions of a line.
+func (r *Room) releasePublicCaptions() {
+	h := &r.publicCaptions
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r.ctx.Err() != nil {
+		h.lines = nil
+		return
+	}
+	prog := r.programme.prog
+	due := time.Now().Add(-prog.Delay())
+	n := 0
+	for n < len(h.lines) && !h.lines[n].at.After(due) {
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	bleeps := prog.Bleeps()
+	viewers := r.viewerIdentities()
+	for _, line := range h.lines[:n] {
+		to := viewers
+		if len(line.dest) > 0 {
+			to = slices.DeleteFunc(slices.Clone(viewers), func(id string) bool { return !slices.Contains(line.dest, id) })
+		}
+		if len(to) == 0 || slices.ContainsFunc(bleeps, func(b broadcast.Bleep) bool {
+			return !line.at.Before(b.From) && (b.To.IsZero() || line.at.Before(b.To))
+		}) {
+			continue
+		}
+		for _, part := range line.packets {
+			r.relayData(nil, part, true, to)
+		}
+	}
+	h.lines = slices.Delete(h.lines, 0, n)
+}
+
+// viewerIdentities lists the viewers now in the room.
+func (r *Room) viewerIdentities() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, v := range r.viewersLocked() {
+		out = append(out, v.identity)
+	}
+	return out
+}
+
+// captionRoute lets a captioner send captions over HTTP: livekit-client offers browsers no way to
+// publish a Transcription packet, and an answer can say who a line was attributed to, or why it
+// was refused, which a data packet cannot. The line goes out exactly as a Transcription packet
+// from the captioner would.
+func (s *Server) captionRoute() httpapi.Route {
+	return httpapi.Route{Method: "POST", Pattern: "/api/rooms/{room}/captions", Access: httpapi.For(auth.RoleCaptioner),
+		Relay: httpapi.ToRoom, Handler: s.postCaption}
+}
+
+// captionBody is a caption as the captioner's page sends it: the speaker's identity (empty: the
+// floor holder), optionally one of their tracks, and the segments, each with the id its interim
+// and final versions (and a later correction) share.
+type captionBody struct {
+	Speaker  string `json:"speaker"`
+	Track    string `json:"track"`
+	Segments []struct {
+		ID       string `json:"id"`
+		Text     string `json:"text"`
+		Final    bool   `json:"final"`
+		Language string `json:"language"`
+	} `json:"segments"`
+}
+
+func (s *Server) postCaption(w http.ResponseWriter, r *http.Request) {
+	var body captionBody
+	if err := json.NewDecoder(io.LimitReader(r.Body, 2*maxCaptionSegments*maxCaptionText)).Decode(&body); err != nil {
+		httpapi.Refuse(w, r, http.StatusBadRequest,
+			fmt.Sprintf(`body must be JSON {"speaker", "segments": [{"id", "text", "final"}]}: %v`, err),
+			fmt.Sprintf(`le corps doit être du JSON {"speaker", "segments": [{"id", "text", "final"}]} : %v`, err))
+		return
+	}
+	room, ok := s.Room(r.PathValue("room"))
+	if !ok {
+		httpapi.Refuse(w, r, http.StatusNotFound, "nobody is connected to this room", "personne n’est connecté à cette salle")
+		return
+	}
+	c := httpapi.CallerOf(r)
+	tr := &livekit.Transcription{TranscribedParticipantIdentity: body.Speaker, TrackId: body.Track}
+	for _, seg := range body.Segments {
+		tr.Segments = append(tr.Segments, &livekit.TranscriptionSegment{Id: seg.ID, Text: seg.Text, Final: seg.Final, Language: seg.Language})
+	}
+	sender := c.Claims.ParticipantIdentity()
+	if refused := room.attributeTranscription(sender, c.Role, tr); refused != nil {
+		httpapi.Refuse(w, r, refused.status, refused.en, refused.fr)
+		return
+	}
+	pkt := &livekit.DataPacket{ParticipantIdentity: sender, Value: &livekit.DataPacket_Transcription{Transcription: tr}}
+	from := room.participant(sender) // the captioner's own page, when connected, has the line already
+	if from != nil {
+		pkt.ParticipantSid = from.sid
+	}
+	room.relayTranscription(from, pkt, nil)
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"speaker": tr.GetTranscribedParticipantIdentity(), "track": tr.GetTrackId()})
 }

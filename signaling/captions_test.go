@@ -2,6 +2,7 @@ package signaling_test
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,8 @@ import (
 	lksdk "github.com/livekit/server-sdk-go/v2"
 
 	"github.com/ingeco/hemicycle/auth"
+	"github.com/ingeco/hemicycle/broadcast"
+	"github.com/ingeco/hemicycle/signaling"
 	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
@@ -203,5 +206,141 @@ func TestTranscriptionsAreRelayedOnlyWhenTheSenderMayCaptionThatSpeaker(t *testi
 	}
 	if len(got) != len(want) || !slices.Contains(got, want[0]) || !slices.Contains(got, want[1]) {
 		t.Fatalf("relayed %+v, want only %+v", got, want)
+	}
+}
+
+// A captioner's page sends its lines over HTTP (browsers cannot publish a Transcription packet):
+// the answer names whom the line was attributed to, or why it was refused, in both languages,
+// and the listeners receive the same LiveKit transcription as from a data packet.
+func TestCaptionerPostsCaptionsThatArriveAsTranscriptions(t *testing.T) {
+	ts := startServer(t)
+	room := "r"
+	david := ts.Join(t, room, "david", auth.RoleMember, 4, nil)
+	mic := publish(t, david, false)
+	heard, cb := captionsHeard()
+	listener := ts.Join(t, room, "ecoute", auth.RoleViewer, 0, cb)
+	signalingtest.Eventually(t, "the listener sees david's microphone", 10*time.Second, func() bool {
+		p := listener.GetParticipantByIdentity("david")
+		return p != nil && p.GetTrackPublication(livekit.TrackSource_MICROPHONE) != nil
+	})
+	velo := ts.Token(t, room, "velo", auth.RoleCaptioner, 0)
+	path := "/api/rooms/" + room + "/captions"
+	post := func(speaker, id, text string, final bool) (int, map[string]any) {
+		return call(t, ts, "POST", path, velo, map[string]any{"speaker": speaker, "segments": []map[string]any{{"id": id, "text": text, "final": final}}})
+	}
+
+	// The listener's data channel opens some time after it joined.
+	signalingtest.Eventually(t, "a first caption arrives", 10*time.Second, func() bool {
+		if status, out := post("david", "warm", "warming up", true); status != 200 || out["speaker"] != "david" || out["track"] != mic.AudioPub.SID() {
+			t.Fatalf("naming david: %d %v, want 200 with david and his microphone", status, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+		return len(heard()) > 0
+	})
+	before := len(heard())
+	for _, c := range []struct {
+		speaker, id string
+		status      int
+		reason      string
+	}{
+		{"", "no-sitting", 409, "nobody has the floor"},
+		{"nobody", "absent", 404, "not connected"},
+		{"david", "", 400, "has no id"},
+	} {
+		status, out := post(c.speaker, c.id, "refused", true)
+		reasons, _ := out["reasons"].(map[string]any)
+		if status != c.status || !strings.Contains(fmt.Sprint(reasons["en"]), c.reason) || reasons["fr"] == "" || reasons["fr"] == nil {
+			t.Errorf("speaker %q, segment %q: %d %v, want %d %q in English and a French reason", c.speaker, c.id, status, out, c.status, c.reason)
+		}
+	}
+	post("david", "l1", "Je propose", false)
+	post("david", "l1", "Je propose un amendement", true)
+	post("david", "l1", "Je propose deux amendements", true) // the captioner corrects the line
+	got := waitCaptions(t, heard, before, "warm", 3)
+	track := mic.AudioPub.SID()
+	want := []caption{
+		{speaker: "david", track: track, id: "l1", text: "Je propose"},
+		{speaker: "david", track: track, id: "l1", text: "Je propose un amendement", final: true},
+		{speaker: "david", track: track, id: "l1", text: "Je propose deux amendements", final: true},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("heard %+v, want %+v (nothing refused, in order)", got, want)
+	}
+	if status, _ := call(t, ts, "POST", path, velo, "not an object"); status != 400 {
+		t.Errorf("a body that is not a caption: %d, want 400", status)
+	}
+}
+
+// streamsHeard collects the final lk.transcription text streams a Go SDK client reads, with the
+// time each arrived (a viewer of the programme sees no speaker, so no Transcription event).
+func streamsHeard(t *testing.T, r *lksdk.Room) func() map[string]time.Time {
+	var mu sync.Mutex
+	got := map[string]time.Time{}
+	err := r.RegisterTextStreamHandler("lk.transcription", func(rd *lksdk.TextStreamReader, _ string) {
+		text := rd.ReadAll()
+		at := time.Now()
+		mu.Lock()
+		defer mu.Unlock()
+		if _, seen := got[text]; !seen && rd.Info.Attributes["lk.transcription_final"] == "true" {
+			got[text] = at
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() map[string]time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(got)
+	}
+}
+
+// The public reads the captions with the programme: no sooner than its delay, and nothing the
+// chair bleeps. The room reads them at once.
+func TestThePublicReadsCaptionsWithTheProgrammeAndNotWhatIsBleeped(t *testing.T) {
+	const delay = time.Second
+	ts := startServer(t, signalingtest.Programme(signaling.ProgrammeConfig{Broadcast: broadcast.Config{Delay: delay}}))
+	room := "r"
+	david := ts.Join(t, room, "david", auth.RoleMember, 4, nil)
+	publish(t, david, false)
+	inRoom := streamsHeard(t, ts.Join(t, room, "chloe", auth.RoleMember, 3, nil))
+	public := streamsHeard(t, ts.Join(t, room, "public", auth.RoleViewer, 0, nil))
+	velo := ts.Token(t, room, "velo", auth.RoleCaptioner, 0)
+	chair := ts.Token(t, room, "anne", auth.RoleChair, 1)
+	post := func(text string) time.Time {
+		t.Helper()
+		sent := time.Now()
+		status, out := call(t, ts, "POST", "/api/rooms/"+room+"/captions", velo, map[string]any{"speaker": "david", "segments": []map[string]any{{"id": text, "text": text, "final": true}}})
+		if status != 200 {
+			t.Fatalf("caption %q: %d %v", text, status, out)
+		}
+		return sent
+	}
+	// Both listeners' data channels open some time after they joined.
+	signalingtest.Eventually(t, "a first caption reaches the room and the public", 15*time.Second, func() bool {
+		post(fmt.Sprintf("warm %d", time.Now().UnixNano()))
+		time.Sleep(delay + 200*time.Millisecond)
+		return len(inRoom()) > 0 && len(public()) > 0
+	})
+
+	sent := post("La séance est publique")
+	signalingtest.Eventually(t, "the public reads the line", 10*time.Second, func() bool { return !public()["La séance est publique"].IsZero() })
+	roomAt, publicAt := inRoom()["La séance est publique"], public()["La séance est publique"]
+	if roomAt.IsZero() || publicAt.Sub(sent) < delay || !roomAt.Before(publicAt) {
+		t.Errorf("sent at %v: the room read it at %v, the public at %v; want the room first and the public no sooner than %v after",
+			sent.Format(time.StampMilli), roomAt.Format(time.StampMilli), publicAt.Format(time.StampMilli), delay)
+	}
+
+	must(t, ts, "POST", "/api/rooms/"+room+"/bleep", chair, map[string]bool{"on": true})
+	post("Un nom qui ne doit pas sortir")
+	must(t, ts, "POST", "/api/rooms/"+room+"/bleep", chair, map[string]bool{"on": false})
+	post("La séance reprend")
+	// The public gets the held lines in order: once the last is there, the bleeped one is past.
+	signalingtest.Eventually(t, "the public reads the line after the bleep", 10*time.Second, func() bool { return !public()["La séance reprend"].IsZero() })
+	if _, leaked := public()["Un nom qui ne doit pas sortir"]; leaked {
+		t.Error("the public read a caption sent while the chair bleeped")
+	}
+	if _, ok := inRoom()["Un nom qui ne doit pas sortir"]; !ok {
+		t.Error("the room did not read the caption sent during the bleep; only the public's is bleeped")
 	}
 }

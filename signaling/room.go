@@ -38,8 +38,9 @@ type Room struct {
 	emptyTimer   *time.Timer
 	speaking     map[string]float32 // participant sid -> level last announced
 
-	programme *roomProgramme // the public programme (programme.go); nil when off
-	speech    *roomSpeech    // speech recognition (speech.go); nil without an engine
+	programme      *roomProgramme // the public programme (programme.go); nil when off
+	publicCaptions heldCaptions   // captions.go: the viewers', held for the programme's delay
+	speech         *roomSpeech    // speech recognition (speech.go); nil without an engine
 }
 
 func newRoom(s *Server, name string, emptyTimeout time.Duration) *Room {

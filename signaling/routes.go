@@ -27,6 +27,7 @@ func (s *Server) Routes() []httpapi.Route {
 		{Pattern: "/rtc/v1/validate", Access: httpapi.Anyone("answers 404"), Handler: notV1},
 		{Pattern: rs.PathPrefix(), Access: httpapi.SelfChecked("a token with the grant each call needs"), Relay: httpapi.ByHandler, Handler: rs.ServeHTTP},
 		s.journalKeysRoute(),
+		s.captionRoute(),
 	}
 	rows = append(rows, s.delib.routes()...)
 	rows = append(rows, s.prep.routes()...)

@@ -4,6 +4,7 @@
 // programme (delayed too, so that the item shown is the one being debated on screen).
 import { Room, RoomEvent, Track } from '/vendor/livekit-client.esm.mjs'
 import { startPage } from '/js/i18n.js'
+import { CaptionBand, CaptionFeed, followCaptions } from '/js/captions.js'
 
 // The page's words come from the client's catalogs (i18n/), in the language every page picks.
 const { t } = startPage()
@@ -62,6 +63,12 @@ class Watch {
     this.room = null
     this.events = null
     this.audio = new Map() // track sid -> <audio>
+    // Captions come as LiveKit transcriptions; the speakers are not participants a viewer
+    // sees, so a name shows only for one the SDK knows.
+    this.captions = new CaptionFeed()
+    const band = new CaptionBand({ t, feed: this.captions, nameOf: (id) => this.room?.getParticipantByIdentity(id)?.name || '' })
+    document.querySelector('.screen').append(band.lines)
+    $('captions').append(band.settings)
   }
 
   async start () {
@@ -93,8 +100,8 @@ class Watch {
       .on(RoomEvent.AudioPlaybackStatusChanged, () => { $('play').hidden = room.canPlaybackAudio })
       .on(RoomEvent.Reconnecting, () => setStatus('reconnecting', t('watch.status.reconnecting')))
       .on(RoomEvent.Reconnected, () => setStatus('live', t('watch.status.live')))
-      .on(RoomEvent.DataReceived, (payload, _p, _kind, topic) => this.caption(payload, topic))
       .on(RoomEvent.Disconnected, () => ended())
+    followCaptions(room, this.captions)
     try {
       await room.connect(signalUrl(), grant.token, { autoSubscribe: true })
     } catch {
@@ -165,16 +172,6 @@ class Watch {
     } else {
       voteEl.hidden = true
     }
-  }
-
-  // caption shows text sent on the captions topic by a captioner.
-  caption (payload, topic) {
-    if (topic !== 'hemicycle.captions') return
-    const text = new TextDecoder().decode(payload).trim()
-    if (!text) return
-    const box = $('captions')
-    box.append(Object.assign(document.createElement('p'), { textContent: text }))
-    while (box.childElementCount > 6) box.firstElementChild.remove()
   }
 }
 

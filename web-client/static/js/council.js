@@ -72,6 +72,12 @@ export class CouncilClient {
     return this.act('/mute', { identity })
   }
 
+  // caption sends a captioner's line ({ speaker, segments }); the answer names whom the server
+  // attributed it to ({ speaker, track }).
+  caption (body) {
+    return this.act('/captions', body)
+  }
+
   // programme describes the room's public programme ({ delaySeconds }), or is null when the
   // room has none (the server broadcasts nothing, or not this room now).
   programme () {

@@ -10,6 +10,8 @@ import { qualityPresets } from './media.js'
 import { signalUrl } from './config.js'
 import { roles } from './invitation.js'
 import { CouncilPanel } from './council-panel.js'
+import { CaptionBand, CaptionFeed, followCaptions, transcriptionTopic } from './captions.js'
+import { captionerDesk } from './captioner.js'
 
 // requestNotAllowed is livekit.RequestResponse.Reason.NOT_ALLOWED (the SDK does not export the
 // enum): the server's answer to an unmute that the floor rule refuses.
@@ -63,9 +65,15 @@ class RoomView {
     this.people = new Map() // identity → list item parts
     this.audioSinks = new Map() // track sid → <audio>
     this.watchedEngine = null
+    this.captionFeed = new CaptionFeed()
+    this.captionBand = new CaptionBand({ t: ctx.t, feed: this.captionFeed, nameOf: (id) => this.nameOf(id) })
     this.build()
     // Anyone with a council role follows the sitting; a plain LiveKit token has none.
     this.council = session.role ? new CouncilPanel(ctx, session, this) : null
+    // The captioner's desk stands first in the side column, as the chair's console does.
+    this.captioner = session.role === 'captioner' ? captionerDesk(this) : null
+    if (this.captioner) this.side.prepend(this.captioner.root)
+    followCaptions(room, this.captionFeed)
     this.listen()
   }
 
@@ -85,6 +93,15 @@ class RoomView {
     // Reserved for the chair's, clerk's and members' deliberation panels (issue 4).
     this.councilPanel = h('section', { id: 'council-panel', class: 'council-panel', 'aria-labelledby': 'council-title', hidden: true },
       h('h2', { id: 'council-title', text: t('room.panel') }))
+
+    // The captions' display settings, folded: most people set them once.
+    const captionsPanel = h('section', { class: 'captions-panel', 'aria-labelledby': 'captions-title' },
+      h('details', {},
+        h('summary', {}, h('h2', { id: 'captions-title', text: t('captions.title') })),
+        this.captionBand.settings))
+    this.side = h('aside', { class: 'side' }, ...this.sideOrder(
+      h('section', { class: 'people-panel', 'aria-labelledby': 'people-title' }, this.peopleTitle, this.peopleList),
+      this.councilPanel), captionsPanel)
 
     this.buttons = {
       mic: this.toggleButton('mic', icons.mic(), t('room.mic.label'), () => this.toggleMic()),
@@ -109,10 +126,8 @@ class RoomView {
         // the clerk's wider panel leaves it less room); videos themselves take no focus.
         h('section', { class: 'stage', 'aria-labelledby': 'videos-title', tabindex: '0' },
           h('h2', { id: 'videos-title', class: 'visually-hidden', text: t('room.videos') }),
-          this.grid),
-        h('aside', { class: 'side' }, ...this.sideOrder(
-          h('section', { class: 'people-panel', 'aria-labelledby': 'people-title' }, this.peopleTitle, this.peopleList),
-          this.councilPanel))),
+          this.grid, this.captionBand.lines),
+        this.side),
       h('div', { class: 'controls', role: 'group', 'aria-label': t('room.controls') },
         this.noPublishNote, this.floorNote, this.buttons.mic, this.buttons.camera, this.buttons.screen, leave),
       this.audioBox)
@@ -250,6 +265,13 @@ class RoomView {
     return { role: roles.includes(role) ? role : null, seat: seatNumber > 0 ? seatNumber : null }
   }
 
+  // nameOf is the name shown for a participant's identity ('' for someone not in the room).
+  nameOf (identity) {
+    const lp = this.room.localParticipant
+    const p = identity && identity === lp.identity ? lp : this.room.getParticipantByIdentity(identity)
+    return p ? displayName(p) : ''
+  }
+
   roleText (p) {
     const { role, seat } = this.roleOf(p)
     const parts = [this.t(`role.${role || 'unknown'}`)]
@@ -304,7 +326,10 @@ class RoomView {
     person.qualityText.textContent = this.t('room.quality', { quality: this.t(`quality.${quality}`) })
 
     if (local) this.syncControls()
-    else this.council?.participantsChanged()
+    else {
+      this.council?.participantsChanged()
+      this.captioner?.participantsChanged()
+    }
     this.peopleTitle.textContent = this.t('room.participants', { count: this.people.size })
   }
 
@@ -404,6 +429,7 @@ class RoomView {
     this.people.get(p.identity)?.root.remove()
     this.people.delete(p.identity)
     this.council?.participantsChanged()
+    this.captioner?.participantsChanged()
     for (const pub of p.trackPublications.values()) {
       if (pub.track?.kind === Track.Kind.Audio) this.detachAudio(pub.track, pub)
     }
@@ -607,6 +633,9 @@ class RoomView {
     if (this.disposed) return
     this.disposed = true
     this.council?.dispose()
+    this.captioner?.dispose()
+    this.captionBand.dispose()
+    this.room.unregisterTextStreamHandler(transcriptionTopic)
     this.room.removeAllListeners()
     window.removeEventListener('offline', this.onOffline)
     window.removeEventListener('online', this.onOnline)
