@@ -32,7 +32,7 @@ import (
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, flagsFirst bool) error {
-	fs := subcommandFlags("serve", stderr)
+	fs := subcommandFlags("serve", stdout, stderr)
 	dev := fs.Bool("dev", false, "development mode: 127.0.0.1, keys devkey/secret, loopback candidates, text logs")
 	configPath := fs.String("config", "", "configuration file (see configs/hemicycle.yaml)")
 	bind := fs.String("bind", "", "HTTP/WebSocket bind address")
