@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"testing"
 
@@ -27,36 +26,15 @@ func FuzzRosterImport(f *testing.F) {
 	}
 	ts := signalingtest.Start(f, signalingtest.Council(f, f.TempDir()), signalingtest.NoMedia)
 	clerk := ts.BodyToken(f, "test", "greffe", auth.RoleClerk)
-	do := func(t testing.TB, method, path, token, contentType string, body []byte) (int, []byte) {
-		req, err := http.NewRequest(method, ts.HTTP.URL+path, bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", contentType)
-		resp, err := ts.HTTP.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		out, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, out
-	}
 	get := func(t testing.TB, path, token string) []byte {
-		status, out := do(t, "GET", path, token, "", nil)
+		status, out := ts.Call(t, "GET", path, token, nil)
 		if status != 200 {
 			t.Fatalf("GET %s: %d %s", path, status, out)
 		}
 		return out
 	}
-	created, err := json.Marshal(map[string]any{"name": "Conseil municipal de Test", "kind": "commune", "profile": "fr-commune", "timeZone": "Europe/Paris", "population": 1200})
-	if err != nil {
-		f.Fatal(err)
-	}
-	if status, out := do(f, "POST", "/api/bodies/test", clerk, "application/json", created); status != 200 {
+	created := map[string]any{"name": "Conseil municipal de Test", "kind": "commune", "profile": "fr-commune", "timeZone": "Europe/Paris", "population": 1200}
+	if status, out := ts.Call(f, "POST", "/api/bodies/test", clerk, created); status != 200 {
 		f.Fatalf("create the body: %d %s", status, out)
 	}
 	// refused checks a refusal's answer: a client error with its reason.
@@ -73,7 +51,7 @@ func FuzzRosterImport(f *testing.F) {
 	f.Fuzz(func(t *testing.T, file []byte) {
 		n++
 		body, contacts, journal := get(t, "/api/bodies/test", clerk), get(t, "/api/bodies/test/contacts", clerk), get(t, "/api/bodies/test/journal", clerk)
-		status, out := do(t, "POST", "/api/bodies/test/roster", clerk, "text/csv; charset=utf-8", file)
+		status, out := ts.Call(t, "POST", "/api/bodies/test/roster", clerk, signalingtest.Raw{ContentType: "text/csv; charset=utf-8", Body: file})
 		members, perr := council.ParseMembers(bytes.NewReader(file))
 		if status != 200 {
 			refused(t, "the import", status, out)
@@ -92,17 +70,14 @@ func FuzzRosterImport(f *testing.F) {
 
 		room := fmt.Sprintf("salle-%d", n)
 		chair := ts.Token(t, room, "greffe", auth.RoleClerk, 0)
-		session, err := json.Marshal(map[string]any{
+		session := map[string]any{
 			"body":  map[string]string{"name": "Conseil municipal de Test", "kind": "commune", "profile": "fr-commune"},
 			"title": "Séance", "rosterCsv": string(file),
-		})
-		if err != nil {
-			t.Fatal(err)
 		}
-		status, out = do(t, "POST", "/api/rooms/"+room+"/session", chair, "application/json", session)
+		status, out = ts.Call(t, "POST", "/api/rooms/"+room+"/session", chair, session)
 		if status != 200 {
 			refused(t, "the sitting", status, out)
-			if after, state := do(t, "GET", "/api/rooms/"+room+"/state", chair, "", nil); after != http.StatusNotFound {
+			if after, state := ts.Call(t, "GET", "/api/rooms/"+room+"/state", chair, nil); after != http.StatusNotFound {
 				t.Fatalf("a refused sitting (%d %s) opened one: %d %s", status, out, after, state)
 			}
 		}
