@@ -13,7 +13,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/livekit/protocol/livekit"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ingeco/hemicycle/auth"
@@ -46,33 +45,18 @@ func FuzzJoinRequest(f *testing.F) {
 		}
 		return url.QueryEscape(base64.URLEncoding.EncodeToString(wrapped))
 	}
-	marshal := func(req *livekit.SignalRequest) []byte {
-		b, err := proto.Marshal(req)
-		if err != nil {
-			f.Fatal(err)
-		}
-		return b
-	}
-	ping := &livekit.SignalRequest{Message: &livekit.SignalRequest_Ping{Ping: 7}}
-	offer := &livekit.SignalRequest{Message: &livekit.SignalRequest_Offer{Offer: &livekit.SessionDescription{Type: "offer", Sdp: "v=0\r\n"}}}
-	addTrack := &livekit.SignalRequest{Message: &livekit.SignalRequest_AddTrack{AddTrack: &livekit.AddTrackRequest{Cid: "mic", Name: "mic", Type: livekit.TrackType_AUDIO}}}
-	jsonPing, err := protojson.Marshal(ping)
-	if err != nil {
-		f.Fatal(err)
-	}
-	jsonOffer, err := protojson.Marshal(offer)
-	if err != nil {
-		f.Fatal(err)
-	}
+	ping, jsonPing := wireForms(f, &livekit.SignalRequest{Message: &livekit.SignalRequest_Ping{Ping: 7}})
+	offer, jsonOffer := wireForms(f, &livekit.SignalRequest{Message: &livekit.SignalRequest_Offer{Offer: &livekit.SessionDescription{Type: "offer", Sdp: "v=0\r\n"}}})
+	addTrack, _ := wireForms(f, &livekit.SignalRequest{Message: &livekit.SignalRequest_AddTrack{AddTrack: &livekit.AddTrackRequest{Cid: "mic", Name: "mic", Type: livekit.TrackType_AUDIO}}})
 	js := "sdk=js&version=2.15.8&protocol=16&auto_subscribe=1&adaptive_stream=1&join_request=" + joinRequest(16, livekit.ClientInfo_JS)
 	goSDK := "auto_subscribe=true&sdk=go&version=2.9.1&protocol=15"
 	for _, q := range []string{js, goSDK, "reconnect=1&sid=PA_unknown&protocol=15", "protocol=99999999999&auto_subscribe=0&join_request=%%%"} {
-		f.Add(q, false, marshal(ping))
+		f.Add(q, false, ping)
 		f.Add(q, true, jsonPing)
 	}
-	f.Add(js, false, marshal(addTrack))
+	f.Add(js, false, addTrack)
 	f.Add(goSDK, true, jsonOffer)
-	f.Add(goSDK, false, marshal(offer))
+	f.Add(goSDK, false, offer)
 	f.Add("join_request=AAAA", true, []byte("{"))
 	f.Add("", false, []byte{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f})
 

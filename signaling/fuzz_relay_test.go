@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/livekit/protocol/livekit"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -35,14 +36,7 @@ func FuzzRelayedRoomService(f *testing.F) {
 		&livekit.ListRoomsRequest{Names: []string{"salle"}},
 	}
 	for i, m := range requests {
-		pb, err := proto.Marshal(m)
-		if err != nil {
-			f.Fatal(err)
-		}
-		js, err := protojson.Marshal(m)
-		if err != nil {
-			f.Fatal(err)
-		}
+		pb, js := wireForms(f, m)
 		f.Add(byte(i), false, pb)
 		f.Add(byte(i), true, js)
 	}
@@ -56,6 +50,11 @@ func FuzzRelayedRoomService(f *testing.F) {
 	pa.set("salle", b.HTTP.URL)
 	pb.set("salle", b.HTTP.URL)
 	b.Join(f, "salle", "doyen", auth.RoleMember, 1, nil)
+	// Answers are compared: the member's state must have settled (its connection is up).
+	signalingtest.Eventually(f, "the member active on B", 15*time.Second, func() bool {
+		r, ok := b.Signaling.Room("salle")
+		return ok && len(r.Participants()) == 1 && r.Participants()[0].State == livekit.ParticipantInfo_ACTIVE
+	})
 	token := a.AdminToken(f, "salle")
 	roomOnB := func() []byte {
 		r, ok := b.Signaling.Room("salle")
@@ -130,4 +129,16 @@ func FuzzRelayedRoomService(f *testing.F) {
 			}
 		}
 	})
+}
+
+// wireForms is a message in protobuf and in protojson, for seeds.
+func wireForms(f *testing.F, m proto.Message) (pb, js []byte) {
+	pb, err := proto.Marshal(m)
+	if err == nil {
+		js, err = protojson.Marshal(m)
+	}
+	if err != nil {
+		f.Fatal(err)
+	}
+	return pb, js
 }
