@@ -10,7 +10,8 @@ import (
 
 // FuzzPublisherOffer gives an offer of any contents to a new publisher transport, as the
 // signalling hands it the client's SessionDescription, with the codecs the client may have
-// asked for in its AddTrackRequest. Nothing panics; an offer refused is refused with a reason,
+// asked for in its AddTrackRequest, as the first offer or as a renegotiation after a browser's
+// (the high bit of the second input). Nothing panics; an offer refused is refused with a reason,
 // and leaves the transport as it was: the real offer of a browser is answered on it next. An
 // answer given is an SDP answer that parses, with one m-line for each of the offer's, in order.
 // The seeds are Chromium's LiveKit offer and the offers of pion clients publishing and of an
@@ -20,6 +21,9 @@ func FuzzPublisherOffer(f *testing.F) {
 	f.Add(chrome, byte(0))
 	f.Add(chrome, byte(1))
 	f.Add(chrome[:len(chrome)/2], byte(0))
+	f.Add(chrome, byte(0x80))
+	f.Add(strings.Replace(chrome, "a=ice-ufrag:Xm1U", "a=ice-ufrag:Zz9Q", 1), byte(0x81))
+	f.Add("v=0\r\n", byte(0x80))
 	for _, seed := range clientOffers(f) {
 		f.Add(seed, byte(0))
 		f.Add(seed, byte(2))
@@ -40,6 +44,11 @@ func FuzzPublisherOffer(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer func() { _ = tr.Close() }()
+		if wish&0x80 != 0 { // a renegotiation: the browser's first offer was answered
+			if _, err := tr.Answer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: chrome}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
 		w := wishes[int(wish)%len(wishes)]
 		answer, err := tr.Answer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer},
 			func(string) []string { return w })
