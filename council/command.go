@@ -42,6 +42,9 @@ type RecordDeparture struct {
 	Header
 	Seat   int             `json:"seat"`
 	Reason DepartureReason `json:"reason"`
+	// LostAt is, for a lost connection, when it was lost: the member left then, and the grace
+	// after it only delayed the decision. Zero: the departure is at the command's time.
+	LostAt time.Time `json:"lostAt,omitzero"`
 }
 
 type GiveProxy struct {
@@ -330,7 +333,18 @@ func (c RecordDeparture) decide(s *State) ([]Event, error) {
 	default:
 		return nil, refuse(ErrInvalid, "unknown departure reason %q", c.Reason)
 	}
-	return []Event{MemberDeparted{Header: c.Header, Seat: c.Seat, Reason: c.Reason}}, nil
+	if !c.LostAt.IsZero() {
+		if c.Reason != ConnectionLost {
+			return nil, refuseEnFr(ErrInvalid, "a departure time of its own is for a lost connection, not %q",
+				"une heure de départ propre ne vaut que pour une connexion perdue, pas %q", c.Reason)
+		}
+		if c.LostAt.After(c.At) || c.LostAt.Before(s.seats[c.Seat].current().From) {
+			from := s.seats[c.Seat].current().From.Format(time.RFC3339)
+			return nil, refuseEnFr(ErrInvalid, "seat %d: connection lost at %s, outside its attendance (from %s until now)",
+				"siège %d : connexion perdue à %s, hors de sa présence (depuis %s)", c.Seat, c.LostAt.Format(time.RFC3339), from)
+		}
+	}
+	return []Event{MemberDeparted{Header: c.Header, Seat: c.Seat, Reason: c.Reason, LostAt: c.LostAt}}, nil
 }
 
 func (c GiveProxy) decide(s *State) ([]Event, error) {

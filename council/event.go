@@ -137,6 +137,7 @@ type MemberDeparted struct {
 	Header
 	Seat   int             `json:"seat"`
 	Reason DepartureReason `json:"reason"`
+	LostAt time.Time       `json:"lostAt,omitzero"` // a lost connection: when the member left
 }
 
 type ProxyGiven struct {

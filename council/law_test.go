@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ingeco/hemicycle/council"
 )
@@ -496,4 +497,35 @@ func TestView(t *testing.T) {
 	if !v.Quorum.Reached || v.Quorum.Counted != 3 || v.Quorum.Required != 3 || len(v.Floor.Queue) != 1 || len(v.Remote) != 1 {
 		t.Errorf("view = %+v", v)
 	}
+}
+
+// Issue's rule on departures on time: a remote member whose connection is lost left when it was
+// lost; the grace after it (for a reconnection) only delays the decision, so the attendance and
+// the minutes end the member's presence at the loss. The loss cannot be dated outside the
+// member's presence, nor given to a voluntary departure.
+func TestALostConnectionIsADepartureAtTheLoss(t *testing.T) {
+	s := newSitting(t, "fr-epci-visio", 5)
+	s.arrive(1, 3)
+	s.connect(4, 4)
+	from := s.st.Attendance(4).Periods[0].From
+	lost := s.now.Add(30 * time.Second)
+	s.tick(council.Actor{}) // the grace runs
+	s.tick(council.Actor{})
+	ev := s.do(council.RecordDeparture{Header: s.member(4), Seat: 4, Reason: council.ConnectionLost, LostAt: lost})
+	if got := ev[0].(council.MemberDeparted); !got.LostAt.Equal(lost) {
+		t.Fatalf("event %+v, want the loss at %s", got, lost)
+	}
+	p := s.st.Attendance(4).Periods[0]
+	if !p.To.Equal(lost) || p.Reason != council.ConnectionLost {
+		t.Fatalf("seat 4's presence %+v, want it to end at the loss %s", p, lost)
+	}
+
+	s.connect(5, 5)
+	err := s.refused(council.RecordDeparture{Header: s.member(5), Seat: 5, Reason: council.ConnectionLost, LostAt: from}, council.ErrInvalid)
+	if !strings.Contains(err.Error(), "outside its attendance") {
+		t.Errorf("a loss before the member arrived: %v", err)
+	}
+	h := s.member(5)
+	s.refused(council.RecordDeparture{Header: h, Seat: 5, Reason: council.ConnectionLost, LostAt: h.At.Add(time.Minute)}, council.ErrInvalid)
+	s.refused(council.RecordDeparture{Header: s.member(5), Seat: 5, Reason: council.LeftSession, LostAt: s.now}, council.ErrInvalid)
 }

@@ -768,6 +768,9 @@ func (e MemberDeparted) apply(s *State) error {
 		return fmt.Errorf("seat %d is not recorded as present", e.Seat)
 	}
 	cur.To = e.At
+	if !e.LostAt.IsZero() {
+		cur.To = e.LostAt
+	}
 	cur.Reason = e.Reason
 	// A member who leaves stops speaking and leaves the queue.
 	if s.floor.holder == e.Seat {

@@ -199,7 +199,7 @@ func TestWholeSessionThroughTheAPI(t *testing.T) {
 	}
 }
 
-func TestRemoteMemberDepartsAfterGraceAndSecondConnectionReplacesFirst(t *testing.T) {
+func TestSecondConnectionReplacesFirstAndTheLeaveIsADeparture(t *testing.T) {
 	ts, _ := startCouncilServer(t, func(c *signaling.Config) {
 		c.ResumeWindow = 200 * time.Millisecond
 		c.DepartureGrace = 300 * time.Millisecond
@@ -220,7 +220,7 @@ func TestRemoteMemberDepartsAfterGraceAndSecondConnectionReplacesFirst(t *testin
 		t.Fatalf("seat 4 is %q with one live connection, want remote-unverified", p)
 	}
 	second.Disconnect()
-	signalingtest.Eventually(t, "seat 4 recorded as departed after the grace", 5*time.Second, func() bool {
+	signalingtest.Eventually(t, "seat 4 recorded as departed when its last connection leaves", 5*time.Second, func() bool {
 		return signalingtest.SeatPresence(must(t, ts, "GET", "/api/rooms/"+room+"/state", chair, nil), 4) == "absent"
 	})
 }

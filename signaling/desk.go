@@ -86,7 +86,7 @@ func (d *deliberation) desk(ctx context.Context, room string) (*desk, error) {
 		if dk.state.Session().Opened() {
 			for _, a := range dk.state.AttendanceAll() {
 				if a.Presence == council.PresenceRemote || a.Presence == council.PresenceUnverified {
-					dk.scheduleDepartureLocked(a.Seat, council.Actor{Identity: "hemicycle", Seat: a.Seat, Role: council.RoleMember})
+					dk.scheduleDepartureLocked(a.Seat, council.Actor{Identity: "hemicycle", Seat: a.Seat, Role: council.RoleMember}, time.Time{})
 				}
 			}
 		}

@@ -64,9 +64,10 @@ func (d *deliberation) joined(room string, p ParticipantRef) {
 	}
 }
 
-// left starts the grace period after which a remote member whose connection is gone is
-// recorded as departed.
-func (d *deliberation) left(room string, p ParticipantRef) {
+// left records a remote member's departure: at once for a member who left (the leave button),
+// and for a lost connection after the grace period, unless the member is back by then, as of
+// the moment it was lost.
+func (d *deliberation) left(room string, p ParticipantRef, gone departure) {
 	seat := memberSeat(p)
 	if seat == 0 {
 		return
@@ -76,21 +77,49 @@ func (d *deliberation) left(room string, p ParticipantRef) {
 		return
 	}
 	dk.mu.Lock()
-	defer dk.mu.Unlock()
 	if dk.state == nil || !dk.state.Session().Opened() {
+		dk.mu.Unlock()
 		return
 	}
 	switch dk.state.Attendance(seat).Presence {
 	case council.PresenceRemote, council.PresenceUnverified:
 	default:
+		dk.mu.Unlock()
 		return
 	}
-	dk.scheduleDepartureLocked(seat, systemActor(p))
+	if !gone.voluntary {
+		dk.scheduleDepartureLocked(seat, systemActor(p), gone.lostAt)
+		dk.mu.Unlock()
+		return
+	}
+	if t := dk.departures[seat]; t != nil {
+		t.Stop()
+		delete(dk.departures, seat)
+	}
+	dk.mu.Unlock()
+	dk.depart(seat, systemActor(p), council.LeftSession, time.Time{})
+}
+
+// depart records seat as departed for reason, unless a connection for the seat is back (or
+// still there, from another device); lostAt dates a lost connection. It says whether it did.
+func (dk *desk) depart(seat int, by council.Actor, reason council.DepartureReason, lostAt time.Time) bool {
+	d := dk.d
+	if d.seatConnected(dk.room, seat) {
+		return false
+	}
+	departure := func(h council.Header) (council.Command, error) {
+		return council.RecordDeparture{Header: h, Seat: seat, Reason: reason, LostAt: lostAt}, nil
+	}
+	if _, err := dk.execute(context.Background(), by, departure); err != nil {
+		d.log.Info("departure not recorded", "room", dk.room, "seat", seat, "err", err)
+		return false
+	}
+	return true
 }
 
 // scheduleDepartureLocked records seat as departed once the grace has passed, unless a
-// connection for the seat is back by then.
-func (dk *desk) scheduleDepartureLocked(seat int, by council.Actor) {
+// connection for the seat is back by then; lostAt (zero if unknown) is when it was lost.
+func (dk *desk) scheduleDepartureLocked(seat int, by council.Actor, lostAt time.Time) {
 	d := dk.d
 	if t := dk.departures[seat]; t != nil {
 		t.Stop()
@@ -107,16 +136,11 @@ func (dk *desk) scheduleDepartureLocked(seat int, by council.Actor) {
 			delete(dk.departures, seat)
 		}
 		dk.mu.Unlock()
-		if !current || d.seatConnected(dk.room, seat) {
+		if !current {
 			return
 		}
-		departure := func(h council.Header) (council.Command, error) {
-			return council.RecordDeparture{Header: h, Seat: seat, Reason: council.ConnectionLost}, nil
-		}
-		if _, err := dk.execute(context.Background(), by, departure); err != nil {
-			d.log.Info("departure not recorded", "room", dk.room, "seat", seat, "err", err)
-		} else {
-			d.log.Info("remote member recorded as departed after the grace period", "room", dk.room, "seat", seat, "grace", grace)
+		if dk.depart(seat, by, council.ConnectionLost, lostAt) {
+			d.log.Info("remote member recorded as departed after the grace period", "room", dk.room, "seat", seat, "grace", grace, "lost at", lostAt)
 		}
 	})
 	dk.departures[seat] = timer

@@ -44,6 +44,7 @@ type Participant struct {
 	subs             map[string]*subscription      // by track sid
 	conn             *signalConn
 	resumeTimer      *time.Timer
+	droppedAt        time.Time                            // when its socket ended without a leave; zero while connected
 	quality          *livekit.ConnectionQualityInfo       // the last rating (quality.go); nil until active
 	qualityTold      map[string]livekit.ConnectionQuality // ratings sent to it, by participant sid
 

@@ -205,6 +205,7 @@ func (r *Room) resume(sid, identity string, conn *signalConn) *Participant {
 		p.resumeTimer.Stop()
 		p.resumeTimer = nil
 	}
+	p.droppedAt = time.Time{}
 	conn.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Reconnect{Reconnect: &livekit.ReconnectResponse{
 		ServerInfo: r.serverInfo(),
 		IceServers: r.srv.iceServers(identity),
@@ -238,6 +239,7 @@ func (r *Room) dropped(p *Participant, conn *signalConn) {
 		return
 	}
 	p.conn = nil
+	p.droppedAt = time.Now()
 	p.resumeTimer = time.AfterFunc(r.srv.cfg.ResumeWindow, func() {
 		r.mu.Lock()
 		gone := p.conn == nil && r.participants[p.identity] == p
@@ -276,6 +278,10 @@ func (r *Room) remove(p *Participant, reason livekit.DisconnectReason, notify bo
 	}
 	p.state = livekit.ParticipantInfo_DISCONNECTED
 	p.disconnectReason = reason
+	gone := departure{voluntary: reason == livekit.DisconnectReason_CLIENT_INITIATED, lostAt: p.droppedAt}
+	if gone.lostAt.IsZero() && !gone.voluntary {
+		gone.lostAt = time.Now()
+	}
 	p.version++
 	info := p.infoLocked()
 	info.Tracks = nil
@@ -308,7 +314,7 @@ func (r *Room) remove(p *Participant, reason livekit.DisconnectReason, notify bo
 		}}}, nil)
 	}
 	r.log.Info("participant left", "identity", p.identity, "sid", p.sid, "reason", reason.String())
-	r.srv.participantLeft(r.name, p.ref())
+	r.srv.participantLeft(r.name, p.ref(), gone)
 	r.renegotiateAll()
 }
 

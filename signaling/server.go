@@ -283,9 +283,16 @@ func (s *Server) participantJoined(room string, p ParticipantRef) {
 	}
 }
 
-func (s *Server) participantLeft(room string, p ParticipantRef) {
+// departure is how a participant left: with a leave of its own, or its connection lost at
+// lostAt.
+type departure struct {
+	voluntary bool
+	lostAt    time.Time
+}
+
+func (s *Server) participantLeft(room string, p ParticipantRef, gone departure) {
 	if s.delib != nil {
-		s.delib.left(room, p)
+		s.delib.left(room, p, gone)
 	}
 	if h := s.cfg.Hooks.Left; h != nil {
 		h(room, p)
