@@ -119,6 +119,17 @@ func TestPerformRpcFromTheRoomService(t *testing.T) {
 		t.Fatalf("PerformRpc with another participant answering first: %v %v, want bob's answer", res, err)
 	}
 
+	// A participant who may not publish data still answers the server: the answer goes to
+	// the server, not to the others.
+	viewer := ts.Join(t, "r", "public", auth.RoleViewer, 0, nil)
+	if err := viewer.RegisterRpcMethod("greet", func(d lksdk.RpcInvocationData) (string, error) { return "vu", nil }); err != nil {
+		t.Fatal(err)
+	}
+	res, err = admin.PerformRpc(ctx, &livekit.PerformRpcRequest{Room: "r", DestinationIdentity: "public", Method: "greet", ResponseTimeoutMs: 3000})
+	if err != nil || res.Payload != "vu" {
+		t.Fatalf("PerformRpc to a participant without canPublishData: %v %v, want its answer", res, err)
+	}
+
 	// Not for a member, nor for someone absent, nor beyond LiveKit's payload limit.
 	_, err = adminWithToken(ts, ts.Token(t, "r", "mallory", auth.RoleMember, 0)).PerformRpc(ctx,
 		&livekit.PerformRpcRequest{Room: "r", DestinationIdentity: "bob", Method: "greet"})
@@ -357,9 +368,9 @@ func TestStreamsRelayedUnchanged(t *testing.T) {
 	// To everyone: carol receives this one, and it is the first she receives.
 	alice.LocalParticipant.SendText("la séance est levée", lksdk.StreamTextOptions{Topic: "notices"})
 	if r := next("carol"); string(r.content) != "la séance est levée" {
-		t.Errorf("carol's first stream is %q on %q: a stream addressed to bob reached her", r.content, r.topic)
+		t.Errorf("carol's first stream is %.40q on %q: a stream addressed to bob reached her", r.content, r.topic)
 	}
 	if r := next("bob"); string(r.content) != "la séance est levée" {
-		t.Errorf("bob received %q", r.content)
+		t.Errorf("bob received %.40q", r.content)
 	}
 }
