@@ -374,3 +374,28 @@ func TestStreamsRelayedUnchanged(t *testing.T) {
 		t.Errorf("bob received %.40q", r.content)
 	}
 }
+
+func TestPerformRpcToSomeoneWhoLeaves(t *testing.T) {
+	ts := startServer(t)
+	admin := adminWithToken(ts, signalingtest.TestKeys.AdminToken(t, "r"))
+	bob := join(t, ts, "r", "bob", nil)
+	called := make(chan struct{})
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	if err := bob.RegisterRpcMethod("hang", func(d lksdk.RpcInvocationData) (string, error) {
+		close(called)
+		select {
+		case <-release:
+		case <-time.After(15 * time.Second):
+		}
+		return "too late", nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		<-called
+		_, _ = admin.RemoveParticipant(context.Background(), &livekit.RoomParticipantIdentity{Room: "r", Identity: "bob"})
+	}()
+	_, err := admin.PerformRpc(context.Background(), &livekit.PerformRpcRequest{Room: "r", DestinationIdentity: "bob", Method: "hang", ResponseTimeoutMs: 12000})
+	rpcError(t, "the callee removed during the call", err, twirp.Unavailable, 1503, "Recipient disconnected")
+}
