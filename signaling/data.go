@@ -42,10 +42,32 @@ func (r *Room) relayData(from *Participant, pkt *livekit.DataPacket, reliable bo
 		targets = append(targets, p)
 	}
 	r.mu.Unlock()
+	if req := pkt.GetRpcRequest(); req != nil && from != nil && len(targets) == 0 {
+		// Told at once rather than after the SDK's 7 s wait for an acknowledgement.
+		from.answerRPC(destinations[0], req.GetId(), utils.DataChannelRpcErrorFromBuiltInCodes(utils.DataChannelRpcRecipientNotFound, ""))
+		return
+	}
 	for _, p := range targets {
 		if err := p.publisher.SendData(reliable, data); err != nil {
 			p.log.Debug("data packet not delivered", "err", err)
 		}
+	}
+}
+
+// answerRPC sends the caller p an RPC error in the name of callee.
+func (p *Participant) answerRPC(callee, requestID string, e *utils.DataChannelRpcError) {
+	data, err := proto.Marshal(&livekit.DataPacket{
+		Kind:                  livekit.DataPacket_RELIABLE,
+		ParticipantIdentity:   callee,
+		DestinationIdentities: []string{p.identity},
+		Value: &livekit.DataPacket_RpcResponse{RpcResponse: &livekit.RpcResponse{RequestId: requestID,
+			Value: &livekit.RpcResponse_Error{Error: &livekit.RpcError{Code: uint32(e.Code), Message: e.Message, Data: e.Data}}}},
+	})
+	if err == nil {
+		err = p.publisher.SendData(true, data)
+	}
+	if err != nil {
+		p.log.Debug("RPC error not delivered", "err", err)
 	}
 }
 

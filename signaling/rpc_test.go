@@ -193,6 +193,12 @@ func TestRpcBetweenParticipantsReachesOnlyTheCallee(t *testing.T) {
 		t.Fatalf("alice's RPC to a method bob lacks: %v, want the SDK's unsupported method", err)
 	}
 
+	// To someone absent: the server says so at once (the SDK alone would wait 7 s for an ack).
+	_, err = alice.LocalParticipant.PerformRpc(lksdk.PerformRpcParams{DestinationIdentity: "dave", Method: "vote"})
+	if !errors.As(err, &re) || re.Code != lksdk.RpcRecipientNotFound {
+		t.Fatalf("alice's RPC to someone absent: %v, want recipient not found", err)
+	}
+
 	// Sent under carol's identity, a request reaches bob as alice's.
 	room, _ := ts.Signaling.Room("r")
 	request := func(id, payload string, dest ...string) []byte {
