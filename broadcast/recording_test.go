@@ -127,40 +127,6 @@ func TestRetentionDeletesOnlyExpiredRecordings(t *testing.T) {
 	}
 }
 
-// slowFFmpeg is an ffmpeg that takes lag to start, as a loaded machine's does: a shell script
-// that sleeps, then runs the real one.
-func slowFFmpeg(t *testing.T, lag time.Duration) string {
-	t.Helper()
-	real, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "slow-ffmpeg")
-	script := fmt.Sprintf("#!/bin/sh\nsleep %.3f\nexec %q \"$@\"\n", lag.Seconds(), real)
-	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// failingFFmpeg wraps the real ffmpeg: its first run fails as the script says (first), every
-// later run is the real ffmpeg.
-func failingFFmpeg(t *testing.T, first string) string {
-	t.Helper()
-	real, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "failing-ffmpeg")
-	marker := filepath.Join(dir, "ran")
-	script := fmt.Sprintf("#!/bin/sh\nif [ ! -e %q ]; then\n  : > %q\n  %s\nfi\nexec %q \"$@\"\n", marker, marker, first, real)
-	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // TestRecordingPartsAreWhatFFmpegWrote: an ffmpeg that fails before writing anything (as one
 // that cannot bind its ports does) leaves no part, and the next run takes the recording's
 // name; one that dies after writing leaves its part, and the next run writes "-part2".
@@ -176,7 +142,7 @@ func TestRecordingPartsAreWhatFFmpegWrote(t *testing.T) {
 	}{
 		{"failed before writing", `echo "bind failed: Address already in use" >&2; exit 1`, 7 * time.Second, []string{".webm"}},
 		// ffmpeg buffers its first seconds: it is killed once its file holds something.
-		{"killed after writing", `ffmpeg "$@" & pid=$!; for out; do :; done; n=0
+		{"killed after writing", `"$ffmpeg" "$@" & pid=$!; for out; do :; done; n=0
   while [ ! -s "$out" ] && [ $n -lt 100 ]; do sleep 0.2; n=$((n+1)); done
   kill -9 $pid; exit 1`, 16 * time.Second, []string{".webm", "-part2.webm"}},
 	}
@@ -184,7 +150,8 @@ func TestRecordingPartsAreWhatFFmpegWrote(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p, _ := airClips(t, "salle", Config{Delay: 500 * time.Millisecond, KeyframeInterval: time.Second, Logger: testLog()})
 			dir := t.TempDir()
-			rec, err := p.Record(RecordingConfig{Dir: dir, CopyVideo: true, FFmpeg: failingFFmpeg(t, c.first), BleepTitle: bleepTitle, ResumedTitleF: resumedTitleF, ResumedTitle: "Suite"})
+			ffmpeg, _ := media.FFmpegFirstRun(t, c.first)
+			rec, err := p.Record(RecordingConfig{Dir: dir, CopyVideo: true, FFmpeg: ffmpeg, BleepTitle: bleepTitle, ResumedTitleF: resumedTitleF, ResumedTitle: "Suite"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,7 +190,9 @@ func TestChaptersFollowTheFirstMediaFFmpegReceives(t *testing.T) {
 	const delay = 500 * time.Millisecond
 	const lag = 1500 * time.Millisecond
 	p, _ := airClips(t, "salle", Config{Delay: delay, KeyframeInterval: time.Second, Logger: testLog()})
-	rec, err := p.Record(RecordingConfig{Dir: t.TempDir(), FFmpeg: slowFFmpeg(t, lag), BleepTitle: bleepTitle, ResumedTitleF: resumedTitleF, ResumedTitle: "Suite"})
+	// A loaded machine's ffmpeg: it sleeps, then runs.
+	ffmpeg, _ := media.FFmpegFirstRun(t, fmt.Sprintf(`sleep %.3f`, lag.Seconds()))
+	rec, err := p.Record(RecordingConfig{Dir: t.TempDir(), FFmpeg: ffmpeg, BleepTitle: bleepTitle, ResumedTitleF: resumedTitleF, ResumedTitle: "Suite"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +426,7 @@ func TestRecordingReportsItsLife(t *testing.T) {
 			updates = append(updates, u)
 			mu.Unlock()
 		}})
-	ffmpeg, fail := media.FFmpegFailingOnce(t)
+	ffmpeg, fail := media.FFmpegFirstRun(t, media.FailWhenTold)
 	rec, err := p.Record(RecordingConfig{Dir: t.TempDir(), FFmpeg: ffmpeg, CopyVideo: true,
 		BleepTitle: bleepTitle, ResumedTitleF: resumedTitleF, ResumedTitle: "Suite"})
 	if err != nil {

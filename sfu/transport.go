@@ -352,6 +352,9 @@ func (t *Transport) Answer(offer webrtc.SessionDescription, wishes CodecWishes) 
 	if t.isClosed() {
 		return webrtc.SessionDescription{}, ErrTransportClosed
 	}
+	if err := checkOffer(offer.SDP); err != nil {
+		return webrtc.SessionDescription{}, fmt.Errorf("sfu: refuse the client's offer: %w", err)
+	}
 	offer.SDP = t.unaliasLocked(offer.SDP)
 	if err := t.pc.SetRemoteDescription(offer); err != nil {
 		return webrtc.SessionDescription{}, fmt.Errorf("sfu: apply the client's offer: %w", err)

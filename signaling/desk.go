@@ -306,10 +306,10 @@ func (dk *desk) execute(ctx context.Context, by council.Actor, build func(h coun
 }
 
 // closedDoorChanged is told when a room's sitting goes into private (huis clos, CGCT
-// L2121-18) or back to public, after the journal recorded it. The public must then see and
-// hear nothing of it: stopping the public programme, its HLS and the recording for the
-// passage, with a notice to viewers, is the hook's next step; for now it logs, and the
-// sitting's state (session.closedDoor) tells every client.
+// L2121-18) or back to public, after the journal recorded it. The public programme reads the
+// same state at its next selection (programme.go) and puts nothing of the chamber on any of
+// its outputs (WebRTC viewers, HLS, RTMP, the recording) until it ends; the viewers' page shows
+// the notice from the state that comes with the programme.
 func (d *deliberation) closedDoorChanged(room string, closed bool) {
 	d.log.Info("closed-door sitting", "room", room, "closedDoor", closed)
 }

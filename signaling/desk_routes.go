@@ -117,6 +117,17 @@ func withBody[C council.Command, P interface {
 	}
 }
 
+// withPathBody is withBody for a command about what the path names: the path value name fills
+// the field at selects, whatever the body said.
+func withPathBody[C council.Command, P interface {
+	*C
+	Stamp(council.Header)
+}](init C, name string, at func(cmd *C) *string) build {
+	return withBody[C, P](init, func(cmd *C, r *http.Request, _ httpapi.Caller) {
+		*at(cmd) = r.PathValue(name)
+	})
+}
+
 // ownSeat makes a command about a seat default to the caller's own.
 func ownSeat(seat *int, c httpapi.Caller) {
 	if *seat == 0 {
@@ -144,31 +155,15 @@ func commands() []commandRow {
 		{"/api/rooms/{room}/floor/end", floorAskers, withBody(council.EndFloor{}, nil)},
 		{"/api/rooms/{room}/floor/control", chairOnly, withBody(council.SetFloorControl{}, nil)},
 		{"/api/rooms/{room}/items", chairOrClerk, withBody(council.AddItem{}, nil)},
-		{"/api/rooms/{room}/items/{item}/open", chairOnly, withBody(council.OpenItem{}, func(cmd *council.OpenItem, r *http.Request, _ httpapi.Caller) {
-			cmd.ID = r.PathValue("item")
-		})},
-		{"/api/rooms/{room}/items/{item}/close", chairOnly, withBody(council.CloseItem{}, func(cmd *council.CloseItem, r *http.Request, _ httpapi.Caller) {
-			cmd.ID = r.PathValue("item")
-		})},
-		{"/api/rooms/{room}/items/{item}/postpone", chairOnly, withBody(council.PostponeItem{}, func(cmd *council.PostponeItem, r *http.Request, _ httpapi.Caller) {
-			cmd.ID = r.PathValue("item")
-		})},
-		{"/api/rooms/{room}/items/{item}/secret-ballot", chairOnly, withBody(council.RequestSecretBallot{}, func(cmd *council.RequestSecretBallot, r *http.Request, _ httpapi.Caller) {
-			cmd.Item = r.PathValue("item")
-		})},
+		{"/api/rooms/{room}/items/{item}/open", chairOnly, withPathBody(council.OpenItem{}, "item", func(cmd *council.OpenItem) *string { return &cmd.ID })},
+		{"/api/rooms/{room}/items/{item}/close", chairOnly, withPathBody(council.CloseItem{}, "item", func(cmd *council.CloseItem) *string { return &cmd.ID })},
+		{"/api/rooms/{room}/items/{item}/postpone", chairOnly, withPathBody(council.PostponeItem{}, "item", func(cmd *council.PostponeItem) *string { return &cmd.ID })},
+		{"/api/rooms/{room}/items/{item}/secret-ballot", chairOnly, withPathBody(council.RequestSecretBallot{}, "item", func(cmd *council.RequestSecretBallot) *string { return &cmd.Item })},
 		// Elections: candidates declared in the sitting; how the item is voted, decided before.
-		{"/api/rooms/{room}/items/{item}/candidates", chairOrClerk, withBody(council.DeclareCandidate{}, func(cmd *council.DeclareCandidate, r *http.Request, _ httpapi.Caller) {
-			cmd.Item = r.PathValue("item")
-		})},
-		{"/api/rooms/{room}/items/{item}/candidates/withdraw", chairOrClerk, withBody(council.WithdrawCandidate{}, func(cmd *council.WithdrawCandidate, r *http.Request, _ httpapi.Caller) {
-			cmd.Item = r.PathValue("item")
-		})},
-		{"/api/rooms/{room}/items/{item}/public-vote", chairOnly, withBody(council.RequestPublicVote{}, func(cmd *council.RequestPublicVote, r *http.Request, _ httpapi.Caller) {
-			cmd.Item = r.PathValue("item")
-		})},
-		{"/api/rooms/{room}/items/{item}/public-vote/unanimous", chairOnly, withBody(council.DecidePublicVote{}, func(cmd *council.DecidePublicVote, r *http.Request, _ httpapi.Caller) {
-			cmd.Item = r.PathValue("item")
-		})},
+		{"/api/rooms/{room}/items/{item}/candidates", chairOrClerk, withPathBody(council.DeclareCandidate{}, "item", func(cmd *council.DeclareCandidate) *string { return &cmd.Item })},
+		{"/api/rooms/{room}/items/{item}/candidates/withdraw", chairOrClerk, withPathBody(council.WithdrawCandidate{}, "item", func(cmd *council.WithdrawCandidate) *string { return &cmd.Item })},
+		{"/api/rooms/{room}/items/{item}/public-vote", chairOnly, withPathBody(council.RequestPublicVote{}, "item", func(cmd *council.RequestPublicVote) *string { return &cmd.Item })},
+		{"/api/rooms/{room}/items/{item}/public-vote/unanimous", chairOnly, withPathBody(council.DecidePublicVote{}, "item", func(cmd *council.DecidePublicVote) *string { return &cmd.Item })},
 		// Incidents of the sitting.
 		{"/api/rooms/{room}/session/suspend", chairOnly, withBody(council.SuspendSitting{}, nil)},
 		{"/api/rooms/{room}/session/resume", chairOnly, withBody(council.ResumeSitting{}, nil)},
@@ -181,15 +176,9 @@ func commands() []commandRow {
 			ownSeat(&cmd.Seat, c)
 			cmd.Vote = r.PathValue("vote")
 		})},
-		{"/api/rooms/{room}/votes/{vote}/tally", clerkOnly, withBody(council.RecordTally{}, func(cmd *council.RecordTally, r *http.Request, _ httpapi.Caller) {
-			cmd.Vote = r.PathValue("vote")
-		})},
-		{"/api/rooms/{room}/votes/{vote}/corrections", clerkOnly, withBody(council.CorrectBallot{}, func(cmd *council.CorrectBallot, r *http.Request, _ httpapi.Caller) {
-			cmd.Vote = r.PathValue("vote")
-		})},
-		{"/api/rooms/{room}/votes/{vote}/close", chairOnly, withBody(council.CloseVote{}, func(cmd *council.CloseVote, r *http.Request, _ httpapi.Caller) {
-			cmd.Vote = r.PathValue("vote")
-		})},
+		{"/api/rooms/{room}/votes/{vote}/tally", clerkOnly, withPathBody(council.RecordTally{}, "vote", func(cmd *council.RecordTally) *string { return &cmd.Vote })},
+		{"/api/rooms/{room}/votes/{vote}/corrections", clerkOnly, withPathBody(council.CorrectBallot{}, "vote", func(cmd *council.CorrectBallot) *string { return &cmd.Vote })},
+		{"/api/rooms/{room}/votes/{vote}/close", chairOnly, withPathBody(council.CloseVote{}, "vote", func(cmd *council.CloseVote) *string { return &cmd.Vote })},
 	}
 }
 

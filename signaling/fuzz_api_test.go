@@ -3,8 +3,6 @@ package signaling_test
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -41,19 +39,7 @@ func FuzzAPIBody(f *testing.F) {
 		f.Fatal(err)
 	}
 	post := func(t testing.TB, path, token string, body []byte) (int, []byte) {
-		req, err := http.NewRequest("POST", ts.HTTP.URL+path, bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := ts.HTTP.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, out
+		return ts.Call(t, "POST", path, token, signalingtest.Raw{ContentType: "application/json", Body: body})
 	}
 	if status, out := post(f, "/api/rooms/salle/session", tokens[1], session); status != 200 {
 		f.Fatalf("open the session: %d %s", status, out)

@@ -53,34 +53,43 @@ func FuzzSignalFrame(f *testing.F) {
 		if resp := readSignal(t, ws); resp.GetJoin() == nil {
 			t.Fatalf("first frame is not a JoinResponse: %v", resp.Message)
 		}
-		ping, err := proto.Marshal(&livekit.SignalRequest{Message: &livekit.SignalRequest_Ping{Ping: 424242}})
-		if err != nil {
-			t.Fatal(err)
-		}
 		if err := ws.WriteMessage(websocket.BinaryMessage, frame); err != nil {
 			t.Fatal(err)
 		}
-		_ = ws.WriteMessage(websocket.BinaryMessage, ping) // the server may have closed already
-		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-		for {
-			_, data, err := ws.ReadMessage()
-			if err != nil {
-				var ce *websocket.CloseError
-				if !errors.As(err, &ce) {
-					t.Fatalf("the session ended without a close frame: %v", err)
-				}
-				if ce.Code != websocket.CloseNormalClosure && ce.Text == "" {
-					t.Fatalf("the session was closed (%d) without a reason", ce.Code)
-				}
-				return
-			}
-			var resp livekit.SignalResponse
-			if err := proto.Unmarshal(data, &resp); err != nil {
-				t.Fatalf("the server sent a frame that is not a SignalResponse: %v", err)
-			}
-			if resp.GetPong() == 424242 {
-				return
-			}
-		}
+		pongOrClose(t, ws)
 	})
+}
+
+// pongOrClose pings over a joined session, after the input sent, and reads until the pong,
+// returning nil, or until the server closes the session, returning its close frame, which
+// gives a reason unless the close is normal. A session that ends without a close frame, a
+// frame that is not a SignalResponse, and ten seconds without either fail the test.
+func pongOrClose(t *testing.T, ws *websocket.Conn) *websocket.CloseError {
+	t.Helper()
+	ping, err := proto.Marshal(&livekit.SignalRequest{Message: &livekit.SignalRequest_Ping{Ping: 424242}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.WriteMessage(websocket.BinaryMessage, ping) // the server may have closed already
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) {
+				t.Fatalf("the session ended without a close frame: %v", err)
+			}
+			if ce.Code != websocket.CloseNormalClosure && ce.Text == "" {
+				t.Fatalf("the session was closed (%d) without a reason", ce.Code)
+			}
+			return ce
+		}
+		var resp livekit.SignalResponse
+		if err := proto.Unmarshal(data, &resp); err != nil {
+			t.Fatalf("the server sent a frame that is not a SignalResponse: %v", err)
+		}
+		if resp.GetPong() == 424242 {
+			return nil
+		}
+	}
 }

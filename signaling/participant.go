@@ -207,12 +207,16 @@ func (p *Participant) infoLocked() *livekit.ParticipantInfo {
 // send queues a response on the participant's current socket; while it is away, updates are
 // dropped and the whole room is replayed when it resumes.
 func (p *Participant) send(msg *livekit.SignalResponse) {
-	p.room.mu.Lock()
-	c := p.conn
-	p.room.mu.Unlock()
-	if c != nil {
+	if c := p.currentConn(); c != nil {
 		c.send(msg)
 	}
+}
+
+// currentConn is the socket the participant's session uses now, nil while it is away.
+func (p *Participant) currentConn() *signalConn {
+	p.room.mu.Lock()
+	defer p.room.mu.Unlock()
+	return p.conn
 }
 
 func (p *Participant) swapConn(c *signalConn) *signalConn {
@@ -225,9 +229,7 @@ func (p *Participant) swapConn(c *signalConn) *signalConn {
 // address and the client is elsewhere: it would check it in vain (against its own machine), and
 // after an ICE restart the path that works waits behind those checks.
 func (p *Participant) sendCandidate(c webrtc.ICECandidateInit, target livekit.SignalTarget) {
-	p.room.mu.Lock()
-	conn := p.conn
-	p.room.mu.Unlock()
+	conn := p.currentConn()
 	if conn == nil || (conn.offMachine && candidateOnLoopback(c)) {
 		return
 	}

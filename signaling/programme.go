@@ -277,6 +277,11 @@ func (rp *roomProgramme) endRunningBleep() {
 func (rp *roomProgramme) selection() (broadcast.Selection, sitting) {
 	r := rp.room
 	st := r.srv.delib.sittingOf(r.name)
+	if st.view != nil && st.view.Session.ClosedDoor {
+		// Huis clos (CGCT L2121-18): nothing of the chamber goes out, on any output, until it
+		// ends; the viewers see the slate and, from the state, the notice.
+		return broadcast.Selection{}, st
+	}
 	var cands []broadcast.Candidate
 	var mics []*sfu.PublishedTrack // each candidate's microphone, whose level is read unlocked
 	r.mu.Lock()

@@ -621,3 +621,22 @@ func TestWithdrawnSubscriptionStopsTheMedia(t *testing.T) {
 		return bobRx.Audio()-audio > 20 && bobRx.Video()-video > 20
 	})
 }
+
+// A server started without a media engine (one that serves the API only) refuses a join with a
+// reason, where LiveKit's SDKs look for it (the validate route), instead of failing inside it.
+func TestJoinWithoutMediaEngineIsRefused(t *testing.T) {
+	ts := startServer(t, signalingtest.NoMedia)
+	token := ts.Token(t, "r", "alice", auth.RoleMember, 0)
+	if _, err := lksdk.ConnectToRoomWithToken(ts.WS, token, lksdk.NewRoomCallback()); err == nil {
+		t.Fatal("joined a server without media")
+	}
+	res, err := http.Get(ts.HTTP.URL + "/rtc/validate?access_token=" + token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "no media") {
+		t.Fatalf("validate on a server without media: %d %q, want 503 saying so", res.StatusCode, body)
+	}
+}

@@ -3,6 +3,7 @@ package signaling
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -389,11 +390,21 @@ func twirpRoom(method, contentType string, body []byte) string {
 	default:
 		return ""
 	}
+	// Read as Twirp's server reads it, so that the room's node serves what it names: the
+	// content type without its parameters, in any case, and of a JSON body its first value
+	// only (a body with more after it was served here, where the room is not, and refused).
+	mediaType, _, _ := strings.Cut(contentType, ";")
 	var err error
-	if strings.HasPrefix(contentType, "application/json") {
-		err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(body, msg)
-	} else {
+	switch strings.ToLower(strings.TrimSpace(mediaType)) {
+	case "application/json":
+		var first json.RawMessage
+		if err = json.NewDecoder(bytes.NewReader(body)).Decode(&first); err == nil {
+			err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(first, msg)
+		}
+	case "application/protobuf":
 		err = proto.Unmarshal(body, msg)
+	default:
+		return "" // Twirp refuses it
 	}
 	if err != nil {
 		return ""

@@ -33,6 +33,10 @@ func TestTwirpRequestsNameTheirRoom(t *testing.T) {
 			t.Errorf("%s (JSON): room %q, want %q", c.method, got, c.want)
 		}
 	}
+	// Twirp reads a content type in any case, with parameters, and a JSON body's first value.
+	if got := twirpRoom("DeleteRoom", "Application/JSON; charset=utf-8", []byte(`{"room":"h"} trailing`)); got != "h" {
+		t.Errorf("a JSON body followed by more names room %q, want h, as Twirp serves it", got)
+	}
 	if got := twirpRoom("DeleteRoom", "application/protobuf", []byte{0xff, 0xff}); got != "" {
 		t.Errorf("an undecodable body names room %q", got)
 	}

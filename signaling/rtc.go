@@ -36,10 +36,20 @@ func (s *Server) joinHere(w http.ResponseWriter, r *http.Request) (*auth.Claims,
 }
 
 func (s *Server) serveValidate(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.joinHere(w, r); !ok {
+	if _, ok := s.joinHere(w, r); !ok || !s.carriesMedia(w) {
 		return
 	}
 	_, _ = w.Write([]byte("success"))
+}
+
+// carriesMedia writes the refusal of a join when the server has no media engine (one that serves
+// the API only).
+func (s *Server) carriesMedia(w http.ResponseWriter) bool {
+	if s.cfg.Media == nil {
+		http.Error(w, "this server carries no media: it serves the API only", http.StatusServiceUnavailable)
+		return false
+	}
+	return true
 }
 
 // joinParams are the query parameters of /rtc that we act on.
@@ -67,6 +77,9 @@ func parseJoinParams(r *http.Request) joinParams {
 func (s *Server) serveRTC(w http.ResponseWriter, r *http.Request) {
 	claims, ok := s.joinHere(w, r)
 	if !ok {
+		return
+	}
+	if !s.carriesMedia(w) {
 		return
 	}
 	params := parseJoinParams(r)

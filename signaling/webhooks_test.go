@@ -306,7 +306,7 @@ func TestWebhooksQueueFull(t *testing.T) {
 func TestWebhooksRecording(t *testing.T) {
 	media.NeedFFmpeg(t)
 	h := newHookReceiver(t, nil)
-	ffmpeg, fail := media.FFmpegFailingOnce(t)
+	ffmpeg, fail := media.FFmpegFirstRun(t, media.FailWhenTold)
 	dir := t.TempDir()
 	ts := startServer(t, h.option(), signalingtest.Programme(signaling.ProgrammeConfig{
 		Broadcast: broadcast.Config{Delay: 200 * time.Millisecond},

@@ -59,7 +59,7 @@ Flags:
 `
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseBenchFlags(args, stderr)
+	cfg, err := parseBenchFlags(args, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -89,9 +89,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
+func parseBenchFlags(args []string, stdout, stderr io.Writer) (benchConfig, error) {
 	var cfg benchConfig
-	fs := subcommandFlags("bench", stderr)
+	fs := subcommandFlags("bench", stdout, stderr)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), benchUsage)
 		fs.PrintDefaults()

@@ -471,7 +471,7 @@ func TestCheckLoopbackURL(t *testing.T) {
 
 func TestBenchFlagsValidation(t *testing.T) {
 	parse := func(args ...string) error {
-		_, err := parseBenchFlags(args, io.Discard)
+		_, err := parseBenchFlags(args, io.Discard, io.Discard)
 		return err
 	}
 	if err := parse("--scenario", "audio-fanout", "--listeners", "1999"); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -378,13 +379,14 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-func (c *Config) logger() *slog.Logger {
+// logger writes the server's log to w (the process's standard error).
+func (c *Config) logger(w io.Writer) *slog.Logger {
 	level, _ := parseLevel(c.Logging.Level)
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Logging.Format == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+		return slog.New(slog.NewTextHandler(w, opts))
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
 func (c *Config) validateTURN() error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -24,6 +25,9 @@ func cmdJournal(args []string, stdout, stderr io.Writer) error {
 		return errors.New(journalUsage)
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stdout, journalUsage)
+		return flag.ErrHelp
 	case "verify":
 		return cmdJournalVerify(args[1:], stdout, stderr)
 	case "keys":
@@ -48,7 +52,7 @@ func (k *keyFiles) Set(v string) error { *k = append(*k, v); return nil }
 // layout a node writes: DATA_DIR/journal/ROOM.jsonl and DATA_DIR/journal-keys.json).
 // Entries written before signing began pass, reported as unsigned, unless --require-signed.
 func cmdJournalVerify(args []string, stdout, stderr io.Writer) error {
-	flags := subcommandFlags("journal verify", stderr)
+	flags := subcommandFlags("journal verify", stdout, stderr)
 	var keyPaths keyFiles
 	flags.Var(&keyPaths, "keys", "the trusted public keys: a JWK Set, as GET /.well-known/hemicycle-journal-keys answers; repeat it for the keys of several deployments (default: DATA_DIR/journal-keys.json beside the journal directory)")
 	chainOnly := flags.Bool("chain-only", false, "check the hash chain alone, not the signatures")
@@ -176,11 +180,15 @@ func readPublicKeys(path string) (store.PublicKeys, error) {
 //	hemicycle journal keys rotate --ring FILE [--from TIME] add a key signing from TIME on
 //	hemicycle journal keys public --ring FILE               the public keys, as published
 func cmdJournalKeys(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(stdout, journalUsage)
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return errors.New("journal keys: say new, rotate or public\n" + journalUsage)
 	}
 	action := args[0]
-	flags := subcommandFlags("journal keys "+action, stderr)
+	flags := subcommandFlags("journal keys "+action, stdout, stderr)
 	ringPath := flags.String("ring", "", "the key ring file, journal_keys in the configuration (required)")
 	fromText := flags.String("from", "", "rotate: when the new key starts signing, RFC 3339 (default: now); with several nodes, after the new file reaches them all")
 	if err := parseOptions(flags, args[1:]); err != nil {

@@ -23,11 +23,18 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "hemicycle:", err)
-		}
-		os.Exit(2)
+	os.Exit(exitCode(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv), os.Stderr))
+}
+
+// exitCode is what the process ends with: 0 when it did what was asked, including printing a
+// command's usage for --help; 2 after saying what went wrong.
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	default:
+		fmt.Fprintln(stderr, "hemicycle:", err)
+		return 2
 	}
 }
 
@@ -74,17 +81,42 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
-// subcommandFlags is a subcommand's flag set: its usage and errors go to stderr, and a mistake
-// is returned to run rather than exiting.
-func subcommandFlags(name string, stderr io.Writer) *flag.FlagSet {
+// commandFlags is a subcommand's flag set: its errors go to stderr, and a mistake is returned
+// to run rather than exiting; its usage, asked for with -h or --help, goes to stdout.
+type commandFlags struct {
+	*flag.FlagSet
+	stdout io.Writer
+}
+
+func subcommandFlags(name string, stdout, stderr io.Writer) commandFlags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	return fs
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage of hemicycle %s:\n", name)
+		fs.PrintDefaults()
+	}
+	return commandFlags{FlagSet: fs, stdout: stdout}
+}
+
+// Parse parses args, or prints the usage to stdout and returns flag.ErrHelp when they ask for
+// it (before any "--").
+func (c commandFlags) Parse(args []string) error {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			c.SetOutput(c.stdout)
+			c.Usage()
+			return flag.ErrHelp
+		}
+	}
+	return c.FlagSet.Parse(args)
 }
 
 // parseOptions reads a subcommand's options. Every input is an option, so a word left over
 // (a value whose option was mistyped or forgotten) is refused rather than ignored.
-func parseOptions(fs *flag.FlagSet, args []string) error {
+func parseOptions(fs commandFlags, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -92,5 +95,58 @@ func TestWebhooksConfiguration(t *testing.T) {
 		return map[string]string{"HEMICYCLE_WEBHOOKS_URLS": "https://a.example/h,https://b.example/h"}[k]
 	}); err != nil || len(c.Webhooks.URLs) != 2 {
 		t.Errorf("HEMICYCLE_WEBHOOKS_URLS: %v %v", c.Webhooks.URLs, err)
+	}
+}
+
+// Every command answers -h and --help with its usage on stdout and ends well (exit 0), without
+// doing anything else (journal verify once took --help for a journal's name); a mistyped
+// option still ends with exit 2 and says what was wrong.
+func TestEveryCommandPrintsItsUsageForHelp(t *testing.T) {
+	commands := [][]string{{}, {"serve"}, {"bench"}, {"token"}, {"journal"}, {"journal", "verify"},
+		{"journal", "keys"}, {"journal", "keys", "rotate"}, {"minutes"}}
+	for _, cmd := range commands {
+		for _, help := range []string{"-h", "--help"} {
+			var stdout, stderr bytes.Buffer
+			args := append(append([]string{}, cmd...), help)
+			err := run(context.Background(), args, &stdout, &stderr, func(string) string { return "" })
+			if code := exitCode(err, &stderr); code != 0 {
+				t.Errorf("hemicycle %s: exit %d, want 0 (%v)", strings.Join(args, " "), code, err)
+			}
+			if !strings.Contains(strings.ToLower(stdout.String()), "usage") || stderr.Len() > 0 {
+				t.Errorf("hemicycle %s: stdout %q, stderr %q; want the usage on stdout alone", strings.Join(args, " "), stdout.String(), stderr.String())
+			}
+		}
+	}
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--bogus"}, io.Discard, &stderr, func(string) string { return "" })
+	if code := exitCode(err, &stderr); code != 2 || !strings.Contains(stderr.String(), "bogus") {
+		t.Errorf("hemicycle serve --bogus: exit %d, stderr %q; want 2 naming the option", code, stderr.String())
+	}
+}
+
+// The invitation link that token prints starts with the address of the server the
+// configuration describes: its public URL, or its bind address and port.
+func TestTokenLinkUsesTheConfiguredAddress(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ config, want string }{
+		{"", "http://127.0.0.1:7880/join?token="},
+		{"port: 8443\nbind: 0.0.0.0\n", "http://127.0.0.1:8443/join?token="},
+		{"public_url: wss://mairie.example/\n", "https://mairie.example/join?token="},
+	} {
+		args := []string{"token", "--room", "conseil", "--identity", "c12"}
+		if c.config != "" {
+			path := filepath.Join(dir, "hemicycle.yaml")
+			if err := os.WriteFile(path, []byte(c.config+"keys:\n  k1: 0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, "--config", path)
+		}
+		var out, errOut bytes.Buffer
+		if err := run(context.Background(), args, &out, &errOut, noEnv); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(errOut.String(), c.want) {
+			t.Errorf("with %q: %q, want a link starting %s", c.config, errOut.String(), c.want)
+		}
 	}
 }

@@ -29,7 +29,7 @@ import (
 // it an authority it does not have. The minutes end with the journal's seal. They go to
 // stdout; what was checked goes to stderr.
 func cmdMinutes(args []string, stdout, stderr io.Writer) error {
-	flags := subcommandFlags("minutes", stderr)
+	flags := subcommandFlags("minutes", stdout, stderr)
 	path := flags.String("journal", "", "the session's journal file, e.g. data/journal/ROOM.jsonl (required)")
 	format := flags.String("format", "md", "md (Markdown) or html")
 	lang := flags.String("lang", "fr", "language of the minutes: fr or en")

@@ -32,7 +32,7 @@ import (
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, flagsFirst bool) error {
-	fs := subcommandFlags("serve", stderr)
+	fs := subcommandFlags("serve", stdout, stderr)
 	dev := fs.Bool("dev", false, "development mode: 127.0.0.1, keys devkey/secret, loopback candidates, text logs")
 	configPath := fs.String("config", "", "configuration file (see configs/hemicycle.yaml)")
 	bind := fs.String("bind", "", "HTTP/WebSocket bind address")
@@ -82,7 +82,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		}
 		cfg.profilerAddr = *profilerAddr
 	}
-	return serve(ctx, cfg, stdout)
+	return serve(ctx, cfg, stdout, stderr)
 }
 
 // programmeConfig sets up the public programme: WebRTC viewers always, recording when the
@@ -156,8 +156,8 @@ func overridePort(dst *int, flagVal int) {
 }
 
 // serve runs the server until ctx ends.
-func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
-	log := cfg.logger()
+func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	log := cfg.logger(stderr)
 	if cfg.profilerAddr != "" {
 		if _, err := startProfiler(ctx, cfg.profilerAddr, log); err != nil {
 			return err
@@ -242,8 +242,13 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 
 	fmt.Fprintf(stdout, "hemicycle listening on %s (media: udp %d, tcp %d)\n", httpURL, media.UDPPort(), media.TCPPort())
 	if cfg.dev {
-		fmt.Fprintf(stdout, "Open %s/ in a browser to join; API key devkey, secret secret.\n", httpURL)
-		fmt.Fprintf(stdout, "Or mint an invitation: go run ./cmd/hemicycle token --room demo --identity alice --name Alice\n")
+		// The development pair is public; any other stays out of the output.
+		keys := "API key devkey, secret secret"
+		if key, secret := firstKey(cfg.Keys); key != "devkey" || secret != "secret" {
+			keys = fmt.Sprintf("API key %s, with the secret you configured", key)
+		}
+		fmt.Fprintf(stdout, "Open %s/ in a browser to join; %s.\n", httpURL, keys)
+		fmt.Fprintf(stdout, "Or mint an invitation: go run ./cmd/hemicycle token --room demo --identity alice --name Alice --url %s\n", httpURL)
 	}
 
 	select {

@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ingeco/hemicycle/auth"
 )
 
 func cmdToken(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := subcommandFlags("token", stderr)
+	fs := subcommandFlags("token", stdout, stderr)
 	room := fs.String("room", "", "room to join (required unless --body: a body's clerk prepares sittings before their room exists)")
 	identity := fs.String("identity", "", "participant identity (required)")
 	name := fs.String("name", "", "display name")
@@ -21,9 +22,16 @@ func cmdToken(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	key := fs.String("key", "", "API key (default: the first of HEMICYCLE_KEYS or of --config, else devkey)")
 	secret := fs.String("secret", "", "API secret for --key")
 	configPath := fs.String("config", "", "take the key pair from this configuration file")
-	baseURL := fs.String("url", "http://127.0.0.1:7880", "server address for the printed invitation link")
+	baseURL := fs.String("url", "", "server address for the printed invitation link (default: from --config, its public_url or bind and port; else http://127.0.0.1:7880)")
 	if err := parseOptions(fs, args); err != nil {
 		return err
+	}
+	if *baseURL == "" {
+		u, err := invitationBase(*configPath)
+		if err != nil {
+			return fmt.Errorf("token: %w", err)
+		}
+		*baseURL = u
 	}
 	if (*room == "" && *body == "") || *identity == "" {
 		return fmt.Errorf("token: --identity and --room (or --body, for a body's clerk) are required")
@@ -87,4 +95,20 @@ func tokenKey(key, secret, configPath string, getenv func(string) string) (strin
 	}
 	sort.Strings(names)
 	return names[0], keys[names[0]], nil
+}
+
+// invitationBase is the address a printed invitation link starts with: the server's that the
+// configuration describes (its public URL, or its bind address and port), else the development
+// server's.
+func invitationBase(configPath string) (string, error) {
+	c := defaultConfig()
+	if configPath != "" {
+		if err := loadConfigFile(configPath, &c); err != nil {
+			return "", err
+		}
+	}
+	if c.PublicURL != "" {
+		return "http" + strings.TrimPrefix(strings.TrimSuffix(c.PublicURL, "/"), "ws"), nil
+	}
+	return "http://" + hostForURL(c.Bind, c.Port), nil
 }

@@ -160,7 +160,7 @@ func (s *Server) Call(t testing.TB, method, path, token string, body any) (int, 
 	return Call(t, method, s.HTTP.URL+path, token, body)
 }
 
-// Call sends body as JSON (none when nil) with token as bearer (none when empty) and returns
+// Call sends body as JSON (none when nil; a Raw body as it is) with token as bearer (none when empty) and returns
 // the answer's status and body; a transport error fails the test. An event stream's status is
 // its answer: its body, which does not end, is not read.
 func Call(t testing.TB, method, url, token string, body any) (int, []byte) {
@@ -187,9 +187,18 @@ func Request(ctx context.Context, client *http.Client, method, url, token string
 	return request(ctx, client, method, url, token, "", body)
 }
 
+// Raw is a body Call sends as it is, with its content type, instead of as JSON.
+type Raw struct {
+	ContentType string
+	Body        []byte
+}
+
 func request(ctx context.Context, client *http.Client, method, url, token, lang string, body any) (int, []byte, error) {
 	var rd io.Reader
-	if body != nil {
+	contentType := "application/json"
+	if raw, ok := body.(Raw); ok {
+		rd, contentType = bytes.NewReader(raw.Body), raw.ContentType
+	} else if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return 0, nil, fmt.Errorf("%s %s: %w", method, url, err)
@@ -206,7 +215,7 @@ func request(ctx context.Context, client *http.Client, method, url, token, lang 
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	if lang != "" {
 		req.Header.Set("Accept-Language", lang)

@@ -30,4 +30,4 @@ npm ci --no-audit --no-fund --loglevel=error
 # speakers.test.mjs needs espeak-ng (a spoken sentence as a fake microphone).
 # prepare.test.mjs runs its own SMTP server on loopback (the smtp-server package) as the
 # server's mail relay.
-exec node --test --test-concurrency=1 unit.test.mjs council-unit.test.mjs vendor.test.mjs room.test.mjs council.test.mjs console-bleep.test.mjs network.test.mjs turn.test.mjs uplink.test.mjs downlink.test.mjs speakers.test.mjs blackout.test.mjs loss.test.mjs prepare.test.mjs captions.test.mjs
+exec node --test --test-concurrency=1 unit.test.mjs council-unit.test.mjs vendor.test.mjs room.test.mjs council.test.mjs console-bleep.test.mjs network.test.mjs turn.test.mjs uplink.test.mjs downlink.test.mjs speakers.test.mjs blackout.test.mjs loss.test.mjs prepare.test.mjs captions.test.mjs codecs.test.mjs

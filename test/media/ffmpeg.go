@@ -25,31 +25,22 @@ func NeedFFmpeg(t testing.TB) {
 	}
 }
 
-// FFmpegFailingOnce is an ffmpeg whose first run quits when fail is called, finishing its
-// output but exiting with a failure, as one whose input or output broke does; its later runs
-// are the real ffmpeg's. It is a shell script around the real one, which passes on the
-// interrupt asking it to stop.
-func FFmpegFailingOnce(t testing.TB) (path string, fail func()) {
+// FFmpegFirstRun is an ffmpeg whose first run is the shell script first instead, and whose
+// later runs are the real ffmpeg's, as a restarted egress meets them. The script sees the real
+// ffmpeg as "$ffmpeg", its arguments as "$@", and "$failed", a file that exists once fail has
+// been called (FailWhenTold waits for it).
+func FFmpegFirstRun(t testing.TB, first string) (path string, fail func()) {
 	t.Helper()
 	real, err := exec.LookPath("ffmpeg")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	path = filepath.Join(dir, "ffmpeg-failing-once")
+	path = filepath.Join(dir, "ffmpeg-first-run")
 	failed := filepath.Join(dir, "fail")
-	script := fmt.Sprintf(`#!/bin/sh
-if mkdir %[1]q 2>/dev/null; then
-	%[3]q "$@" &
-	pid=$!
-	trap 'kill -INT $pid' INT TERM
-	while [ ! -e %[2]q ] && kill -0 $pid 2>/dev/null; do sleep 0.1; done
-	kill -INT $pid 2>/dev/null
-	wait $pid
-	exit 1
-fi
-exec %[3]q "$@"
-`, filepath.Join(dir, "ran"), failed, real)
+	// mkdir is atomic: of two runs starting together, one only is the first.
+	script := fmt.Sprintf("#!/bin/sh\nffmpeg=%q\nfailed=%q\nif mkdir %q 2>/dev/null; then\n%s\nfi\nexec \"$ffmpeg\" \"$@\"\n",
+		real, failed, filepath.Join(dir, "ran"), first)
 	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +50,17 @@ exec %[3]q "$@"
 		}
 	}
 }
+
+// FailWhenTold is a first run (FFmpegFirstRun) that quits when fail is called, finishing its
+// output but exiting with a failure, as an ffmpeg whose input or output broke does. The real
+// ffmpeg runs under it and is passed the interrupt asking it to stop.
+const FailWhenTold = `	"$ffmpeg" "$@" &
+	pid=$!
+	trap 'kill -INT $pid' INT TERM
+	while [ ! -e "$failed" ] && kill -0 $pid 2>/dev/null; do sleep 0.1; done
+	kill -INT $pid 2>/dev/null
+	wait $pid
+	exit 1`
 
 // Probe is what ffprobe says of a file's streams.
 type Probe struct {

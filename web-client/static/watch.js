@@ -155,6 +155,7 @@ class Watch {
   showState (msg) {
     const view = msg.view || {}
     $('session-title').textContent = view.session?.title || ''
+    $('closed-door-note').hidden = !view.session?.closedDoor
     const items = view.items || []
     const open = items.find((i) => i.id === view.openItem)
     $('current-item').textContent = open ? t('watch.item', { title: open.title }) : t('watch.noItem')

@@ -554,6 +554,7 @@ export default {
   'watch.hls': 'Follow the sitting on the HLS stream:',
   'watch.delay': 'Broadcast with a {seconds} second delay.',
   'watch.stage': 'Picture of the sitting',
+  'watch.closedDoor': 'Closed-door sitting: the broadcast resumes when it ends',
   'watch.bleep': 'Sound cut by the chair',
   'watch.play': 'Turn the sound on',
   'watch.now': 'Right now',

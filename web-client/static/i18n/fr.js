@@ -555,6 +555,7 @@ export default {
   'watch.hls': 'Suivez la séance sur le flux HLS :',
   'watch.delay': 'Diffusion en différé de {seconds} secondes.',
   'watch.stage': 'Image de la séance',
+  'watch.closedDoor': 'Séance à huis clos : la retransmission reprendra à sa levée',
   'watch.bleep': 'Son coupé par la présidence de séance',
   'watch.play': 'Activer le son',
   'watch.now': 'En ce moment',
