@@ -405,3 +405,20 @@ func TestPerformRpcToSomeoneWhoLeaves(t *testing.T) {
 	_, err := admin.PerformRpc(context.Background(), &livekit.PerformRpcRequest{Room: "r", DestinationIdentity: "bob", Method: "hang", ResponseTimeoutMs: 12000})
 	rpcError(t, "the callee removed during the call", err, twirp.Unavailable, 1503, "Recipient disconnected")
 }
+
+func TestPerformRpcThroughAnotherNode(t *testing.T) {
+	a, b, pa, pb := twoNodes(t)
+	pa.set("council", b.HTTP.URL)
+	pb.set("council", b.HTTP.URL)
+	bob := join(t, b, "council", "bob", nil)
+	if err := bob.RegisterRpcMethod("greet", func(d lksdk.RpcInvocationData) (string, error) { return "bonjour " + d.Payload, nil }); err != nil {
+		t.Fatal(err)
+	}
+	rs, ctx := signalingtest.RoomService(t, a.HTTP.URL, a.AdminToken(t, "council"))
+	res, err := rs.PerformRpc(ctx, &livekit.PerformRpcRequest{Room: "council", DestinationIdentity: "bob", Method: "greet", Payload: "A", ResponseTimeoutMs: 5000})
+	if err != nil || res.Payload != "bonjour A" {
+		t.Fatalf("PerformRpc through A to bob on B: %v %v", res, err)
+	}
+	_, err = rs.PerformRpc(ctx, &livekit.PerformRpcRequest{Room: "council", DestinationIdentity: "bob", Method: "absent", ResponseTimeoutMs: 5000})
+	rpcError(t, "an unregistered method through A", err, twirp.InvalidArgument, 1400, "Method not supported at destination")
+}
