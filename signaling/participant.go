@@ -397,16 +397,20 @@ func (p *Participant) applyMetadataLocked(name, metadata string, attrs map[strin
 // identity in a packet is never taken from the client.
 func (p *Participant) onData(reliable bool, data []byte) {
 	r := p.room
+	pkt := &livekit.DataPacket{}
+	if err := proto.Unmarshal(data, pkt); err != nil {
+		p.log.Debug("malformed data packet dropped", "err", err)
+		return
+	}
+	// An answer to the server's own RPC goes to the server, not to the others (data.go).
+	if r.rpc.take(p, pkt) {
+		return
+	}
 	r.mu.Lock()
 	allowed := p.permission.CanPublishData
 	r.mu.Unlock()
 	if !allowed {
 		p.log.Debug("data packet dropped: no canPublishData")
-		return
-	}
-	pkt := &livekit.DataPacket{}
-	if err := proto.Unmarshal(data, pkt); err != nil {
-		p.log.Debug("malformed data packet dropped", "err", err)
 		return
 	}
 	pkt.ParticipantIdentity = p.identity

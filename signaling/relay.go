@@ -385,6 +385,8 @@ func twirpRoom(method, contentType string, body []byte) string {
 		msg = &livekit.SendDataRequest{}
 	case "UpdateRoomMetadata":
 		msg = &livekit.UpdateRoomMetadataRequest{}
+	case "PerformRpc":
+		msg = &livekit.PerformRpcRequest{}
 	default:
 		return ""
 	}

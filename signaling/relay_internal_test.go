@@ -20,6 +20,7 @@ func TestTwirpRequestsNameTheirRoom(t *testing.T) {
 		{"MutePublishedTrack", &livekit.MuteRoomTrackRequest{Room: "d"}, "d"},
 		{"SendData", &livekit.SendDataRequest{Room: "e", Data: []byte("hi")}, "e"},
 		{"UpdateRoomMetadata", &livekit.UpdateRoomMetadataRequest{Room: "f"}, "f"},
+		{"PerformRpc", &livekit.PerformRpcRequest{Room: "h", DestinationIdentity: "x", Method: "m"}, "h"},
 		{"ListRooms", &livekit.ListRoomsRequest{Names: []string{"g"}}, ""},
 	}
 	for _, c := range cases {

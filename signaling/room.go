@@ -41,6 +41,7 @@ type Room struct {
 	programme      *roomProgramme // the public programme (programme.go); nil when off
 	publicCaptions heldCaptions   // captions.go: the viewers', held for the programme's delay
 	speech         *roomSpeech    // speech recognition (speech.go); nil without an engine
+	rpc            rpcCalls       // RoomService.PerformRpc calls awaiting their answer (data.go)
 }
 
 func newRoom(s *Server, name string, emptyTimeout time.Duration) *Room {

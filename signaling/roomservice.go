@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -330,6 +331,24 @@ func (rs *roomService) MoveParticipant(context.Context, *livekit.MoveParticipant
 	return nil, twirp.NewError(twirp.Unimplemented, "moving participants between rooms is not offered")
 }
 
-func (rs *roomService) PerformRpc(context.Context, *livekit.PerformRpcRequest) (*livekit.PerformRpcResponse, error) {
-	return nil, twirp.NewError(twirp.Unimplemented, "server-initiated RPC is not offered")
+// PerformRpc calls a method the participant registered (data.go), and answers its payload or
+// its error as LiveKit does: a Twirp error whose code follows the RpcError's and whose message
+// is "RpcError <code>: <message>[: <data>]".
+func (rs *roomService) PerformRpc(ctx context.Context, req *livekit.PerformRpcRequest) (*livekit.PerformRpcResponse, error) {
+	r, p, err := rs.adminParticipant(ctx, req.GetRoom(), req.GetDestinationIdentity())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetMethod() == "" {
+		return nil, twirp.RequiredArgumentError("method")
+	}
+	payload, rpcErr := r.performRPC(ctx, p, req.GetMethod(), req.GetPayload(), time.Duration(req.GetResponseTimeoutMs())*time.Millisecond)
+	if rpcErr != nil {
+		var te twirp.Error
+		if !errors.As(rpcErr.PsrpcError(), &te) {
+			te = twirp.InternalError(rpcErr.Error())
+		}
+		return nil, te
+	}
+	return &livekit.PerformRpcResponse{Payload: payload}, nil
 }
