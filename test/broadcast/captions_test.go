@@ -1,7 +1,6 @@
 package broadcast
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -242,11 +241,11 @@ func toneRun(t *testing.T, what string, cls []int) (from, to int) {
 	return from, from + to
 }
 
-// checkCueAt wants the cue of text to start within 0.5 s of want on the timeline; shift is
+// checkCueAt wants the cue of text, said by anne, to start within 0.5 s of want on the timeline; shift is
 // added to the cue's time first (an HLS segment's mapping to MPEG-TS time).
 func checkCueAt(t *testing.T, what, vtt, text string, want, shift time.Duration) {
 	t.Helper()
-	at, ok := cueStart(vtt, text)
+	at, ok := media.CueStart(vtt, "<v anne>"+text) // in the speaker's voice (anne joined without a name)
 	if !ok {
 		t.Errorf("%s: no cue for %q", what, text)
 		return
@@ -256,26 +255,6 @@ func checkCueAt(t *testing.T, what, vtt, text string, want, shift time.Duration)
 	if d := at - want; d < -500*time.Millisecond || d > 500*time.Millisecond {
 		t.Errorf("%s: the cue %q starts at %s, the line was sent at %s on the same timeline", what, text, at, want)
 	}
-}
-
-// cueStart is the start of the first cue whose text holds text.
-func cueStart(vtt, text string) (time.Duration, bool) {
-	lines := strings.Split(vtt, "\n")
-	for i := 1; i < len(lines); i++ {
-		if !strings.Contains(lines[i], text) {
-			continue
-		}
-		from, _, ok := strings.Cut(lines[i-1], " --> ")
-		if !ok {
-			return 0, false
-		}
-		var h, m, s, ms int
-		if _, err := fmt.Sscanf(from, "%d:%d:%d.%d", &h, &m, &s, &ms); err != nil {
-			return 0, false
-		}
-		return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(s)*time.Second + time.Duration(ms)*time.Millisecond, true
-	}
-	return 0, false
 }
 
 // timestampShift reads the segments' X-TIMESTAMP-MAP (LOCAL 0 as written): the MPEG-TS time of
