@@ -146,3 +146,62 @@ func TestHLSCaptionsFollowTheSegments(t *testing.T) {
 		t.Errorf("segments map LOCAL 0 to %v, ffprobe's first PTS is %d", m, lowest)
 	}
 }
+
+// TestHLSCaptionsAcrossARestart: when ffmpeg fails and a new run starts (segments r1-…, a
+// discontinuity), the subtitles follow the new run's playlist, and its WebVTT segments map to
+// the new run's first PTS; the line released before the failure stays in the old run's segment.
+func TestHLSCaptionsAcrossARestart(t *testing.T) {
+	media.NeedFFmpeg(t)
+	const delay = 500 * time.Millisecond
+	p, _ := airClips(t, "reprise", Config{Delay: delay, Logger: testLog()})
+	ffmpeg, fail := media.FFmpegFailingOnce(t)
+	h, err := p.StartHLS(HLSConfig{TranscodeConfig: TranscodeConfig{FFmpeg: ffmpeg}, Dir: t.TempDir(), SegmentSeconds: 1, ListSize: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	segments := func(prefix string) int {
+		b, _ := os.ReadFile(filepath.Join(h.Dir(), CaptionsPlaylist))
+		return strings.Count(string(b), "\n"+prefix)
+	}
+	eventually(t, "the first run's subtitles", func() bool { return segments("r0-") >= 1 })
+	p.Caption(Caption{ID: "1", Text: "avant la panne", At: time.Now().Add(-delay)})
+	eventually(t, "a second subtitles segment of the first run", func() bool { return segments("r0-") >= 3 })
+	fail()
+	eventually(t, "the second run's subtitles", func() bool { return segments("r1-") >= 1 })
+	p.Caption(Caption{ID: "2", Text: "après la panne", At: time.Now().Add(-delay)})
+	eventually(t, "a later subtitles segment of the second run", func() bool { return segments("r1-") >= 3 })
+	h.Stop()
+	waitPlaylistEnded(t, filepath.Join(h.Dir(), CaptionsPlaylist))
+
+	video, _ := os.ReadFile(filepath.Join(h.Dir(), MediaPlaylist))
+	subs, _ := os.ReadFile(filepath.Join(h.Dir(), CaptionsPlaylist))
+	if want := strings.ReplaceAll(string(video), ".ts\n", ".vtt\n"); string(subs) != want || !strings.Contains(string(subs), "#EXT-X-DISCONTINUITY") {
+		t.Errorf("subtitles playlist\n%s\nwant the video's, with its discontinuity and .vtt segments\n%s", subs, video)
+	}
+	read := func(glob string) string {
+		names, _ := filepath.Glob(filepath.Join(h.Dir(), glob))
+		var b strings.Builder
+		for _, n := range names {
+			data, _ := os.ReadFile(n)
+			b.Write(data)
+		}
+		return b.String()
+	}
+	before, after := read("r0-*.vtt"), read("r1-*.vtt")
+	if !strings.Contains(before, "avant la panne") || strings.Contains(before, "après la panne") {
+		t.Errorf("the first run's subtitles:\n%s", before)
+	}
+	if !strings.Contains(after, "après la panne") {
+		t.Errorf("the second run's subtitles lack the line sent during it:\n%s", after)
+	}
+	pts, err := firstPTS(filepath.Join(h.Dir(), "r1-000000.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps := regexp.MustCompile(`X-TIMESTAMP-MAP=MPEGTS:([0-9]+),`).FindAllStringSubmatch(after, -1)
+	for _, m := range maps {
+		if m[1] != strconv.FormatInt(pts, 10) {
+			t.Errorf("a second-run segment maps LOCAL 0 to %s, the run's first PTS is %d", m[1], pts)
+		}
+	}
+}
