@@ -53,6 +53,7 @@ type hlsCaptions struct {
 	runs    map[int]*hlsRun // by attempt, as in the segments' names
 	written map[string]bool // WebVTT segments on disk
 	listed  bool            // the master playlist is written
+	failing string          // the last failure logged, not repeated every sync
 
 	stop chan struct{}
 	done chan struct{}
@@ -173,7 +174,10 @@ func (c *hlsCaptions) sync() {
 		vtt := strings.TrimSuffix(e.name, ".ts") + ".vtt"
 		if !c.written[vtt] {
 			if err := c.writeSegment(e, vtt); err != nil {
-				c.log.Warn("HLS captions segment not written", "segment", vtt, "err", err)
+				if err.Error() != c.failing {
+					c.failing = err.Error()
+					c.log.Warn("HLS captions segment not written", "segment", vtt, "err", err)
+				}
 				break // the playlist must not name it; the next sync tries again
 			}
 			c.written[vtt] = true
