@@ -110,11 +110,12 @@ type HLS struct {
 	stop func()
 }
 
-// Playlist is the name of the playlist in the room's HLS folder.
+// Playlist is the name of the master playlist in the room's HLS folder: the programme's stream
+// (MediaPlaylist) and its captions (CaptionsPlaylist, hlscaptions.go).
 const Playlist = "index.m3u8"
 
-// StartHLS makes the programme into an HLS stream in cfg.Dir/{room}/index.m3u8, until the
-// programme stops.
+// StartHLS makes the programme into an HLS stream in cfg.Dir/{room}/index.m3u8, with the
+// captions as a WebVTT subtitles rendition, until the programme stops.
 func (p *Programme) StartHLS(cfg HLSConfig) (*HLS, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("broadcast: HLS: no folder configured")
@@ -132,13 +133,17 @@ func (p *Programme) StartHLS(cfg HLSConfig) (*HLS, error) {
 	}
 	outputs := p.publicOutputs()
 	h := &HLS{dir: dir}
+	subs := newHLSCaptions(dir, p.cfg.Delay, masterPlaylist(tc, p.cfg.CaptionsLanguage, p.cfg.CaptionsName), p.log)
+	removeCaptions := p.captions.add(subs.caption)
 	h.stop = p.startEgress(&egress{
-		name:    "hls",
-		kind:    EgressHLS,
-		target:  filepath.Join(dir, Playlist),
-		outputs: outputs,
-		ffmpeg:  tc.FFmpeg,
+		name:        "hls",
+		kind:        EgressHLS,
+		target:      filepath.Join(dir, Playlist),
+		outputs:     outputs,
+		ffmpeg:      tc.FFmpeg,
+		firstPacket: subs.flowing,
 		args: func(sdp string, attempt int) ([]string, error) {
+			subs.starting(attempt)
 			args := transcodeArgs(tc, sdp, len(outputs)-2, cfg.SegmentSeconds)
 			return append(args,
 				"-f", "hls",
@@ -146,9 +151,12 @@ func (p *Programme) StartHLS(cfg HLSConfig) (*HLS, error) {
 				"-hls_list_size", strconv.Itoa(cfg.ListSize),
 				"-hls_flags", "delete_segments+independent_segments+discont_start",
 				"-hls_segment_filename", filepath.Join(dir, fmt.Sprintf("r%d-%%06d.ts", attempt)),
-				"-y", filepath.Join(dir, Playlist)), nil
+				"-y", filepath.Join(dir, MediaPlaylist)), nil
 		},
-	}, nil)
+	}, func() {
+		removeCaptions()
+		subs.finish()
+	})
 	p.log.Info("HLS started", "playlist", filepath.Join(dir, Playlist))
 	return h, nil
 }
@@ -160,7 +168,7 @@ func (h *HLS) Dir() string { return h.dir }
 func (h *HLS) Stop() { h.stop() }
 
 // hlsFile matches the names the HLS output writes: nothing else is served from its folder.
-var hlsFile = regexp.MustCompile(`^(index\.m3u8|r[0-9]+-[0-9]+\.ts)$`)
+var hlsFile = regexp.MustCompile(`^(index\.m3u8|video\.m3u8|captions\.m3u8|r[0-9]+-[0-9]+\.(ts|vtt))$`)
 
 // HLSFile returns the path of a file of the HLS output, or false for a name it does not write.
 func (h *HLS) HLSFile(name string) (string, bool) {
@@ -172,8 +180,11 @@ func (h *HLS) HLSFile(name string) (string, bool) {
 
 // HLSContentType is the media type of an HLS file by its name.
 func HLSContentType(name string) string {
-	if strings.HasSuffix(name, ".m3u8") {
+	switch {
+	case strings.HasSuffix(name, ".m3u8"):
 		return "application/vnd.apple.mpegurl"
+	case strings.HasSuffix(name, ".vtt"):
+		return "text/vtt; charset=utf-8"
 	}
 	return "video/mp2t"
 }

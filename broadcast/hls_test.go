@@ -69,7 +69,7 @@ func TestHLSAndRTMPCarryTheBleep(t *testing.T) {
 	// once the first segment is out.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		b, _ := os.ReadFile(filepath.Join(h.Dir(), Playlist))
+		b, _ := os.ReadFile(filepath.Join(h.Dir(), MediaPlaylist))
 		if strings.Contains(string(b), ".ts") {
 			break
 		}
@@ -115,8 +115,8 @@ func TestHLSAndRTMPCarryTheBleep(t *testing.T) {
 		t.Fatal("the RTMP receiver did not see the end of the stream")
 	}
 
+	waitPlaylistEnded(t, filepath.Join(h.Dir(), MediaPlaylist))
 	playlist := filepath.Join(h.Dir(), Playlist)
-	waitPlaylistEnded(t, playlist)
 	for what, path := range map[string]string{"HLS": playlist, "RTMP": received} {
 		if got := media.ProbeFile(t, path).Kinds(); got != "video/h264,audio/aac" {
 			t.Errorf("%s streams %s, want video/h264,audio/aac", what, got)
@@ -129,6 +129,7 @@ func TestHLSFileNames(t *testing.T) {
 	h := &HLS{dir: "/srv/hls/room"}
 	for name, ok := range map[string]bool{
 		"index.m3u8": true, "r0-000012.ts": true, "r3-000001.ts": true,
+		"video.m3u8": true, "captions.m3u8": true, "r0-000012.vtt": true, "r0-1.vtt.ts": false,
 		"../index.m3u8": false, "index.m3u8.bak": false, "x.ts": false, "": false, "r0-1.ts/..": false,
 	} {
 		path, got := h.HLSFile(name)
@@ -192,7 +193,7 @@ func TestHLSInsetsTheInterpreter(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		b, _ := os.ReadFile(filepath.Join(h.Dir(), Playlist))
+		b, _ := os.ReadFile(filepath.Join(h.Dir(), MediaPlaylist))
 		if strings.Count(string(b), ".ts") >= 2 {
 			break
 		}
@@ -205,8 +206,8 @@ func TestHLSInsetsTheInterpreter(t *testing.T) {
 	p.Select(Selection{Main: src.cam, Interpreter: interpreter, Audio: []Source{src.mic}})
 	time.Sleep(4*time.Second + delay)
 	h.Stop()
+	waitPlaylistEnded(t, filepath.Join(h.Dir(), MediaPlaylist))
 	playlist := filepath.Join(h.Dir(), Playlist)
-	waitPlaylistEnded(t, playlist)
 
 	checkInsetArrives(t, cornerColours(t, playlist, 640, 360))
 }

@@ -71,6 +71,9 @@ type Config struct {
 	// life (egresslife.go). It is called with a lock held, on the media path for the first
 	// packet of a run: it must only take note, never block.
 	OnEgress func(EgressUpdate)
+	// CaptionsLanguage (BCP 47: "fr") and CaptionsName (as players list it: "Français") name
+	// the captions in HLS's subtitles rendition and the recording's captions files (webvtt.go).
+	CaptionsLanguage, CaptionsName string
 }
 
 // Source is a published track as the programme reads it: its kind and codec, to refuse what it
@@ -116,6 +119,8 @@ type Programme struct {
 	interp *videoOutput
 	audio  []*audioOutput
 	bleeps bleepLog
+	// captions are the outputs writing the released caption lines (webvtt.go).
+	captions captionSinks
 
 	selMu sync.Mutex // orders Select calls
 

@@ -92,7 +92,7 @@ type Chapter struct {
 
 // Recording writes the programme, as the public gets it (delayed, bleeped), to a WebM file per
 // ffmpeg run (VP8 with the interpreter inset, or the cameras' VP8 copied; the audio tracks
-// mixed into one Opus track), with a WebVTT chapters file beside each.
+// mixed into one Opus track), with a WebVTT chapters file and a WebVTT captions file beside each.
 type Recording struct {
 	prog *Programme
 	cfg  RecordingConfig
@@ -106,6 +106,7 @@ type Recording struct {
 	mu       sync.Mutex
 	parts    []recordingPart
 	chapters []Chapter
+	cues     []cue // the captions released while recording (webvtt.go)
 	ended    time.Time
 }
 
@@ -179,16 +180,20 @@ func (p *Programme) Record(cfg RecordingConfig) (*Recording, error) {
 			r.parts = append(r.parts, recordingPart{path: path, ran: time.Now()})
 			r.mu.Unlock()
 			r.writeChapters()
+			r.writeCaptions(false)
 			return recordingArgs(cfg, sdp, path, audioTracks), nil
 		},
 	}
+	removeCaptions := p.captions.add(r.caption)
 	// The recording lives as long as the programme unless stopped sooner.
 	r.stop = p.startEgress(r.eg, func() {
+		removeCaptions()
 		r.mu.Lock()
 		r.ended = time.Now()
 		r.dropUnwrittenPartLocked()
 		r.mu.Unlock()
 		r.writeChapters()
+		r.writeCaptions(false)
 		r.log.Info("recording ended", "files", r.Files())
 		close(r.finished)
 	})
@@ -211,6 +216,7 @@ func (r *Recording) dropUnwrittenPartLocked() {
 	r.log.Warn("recording part left out: its ffmpeg wrote nothing", "file", last.path)
 	_ = os.Remove(last.path)
 	_ = os.Remove(strings.TrimSuffix(last.path, ".webm") + ".vtt")
+	_ = os.Remove(r.captionsPath(last.path))
 	r.parts = r.parts[:n-1]
 }
 

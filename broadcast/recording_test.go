@@ -170,13 +170,13 @@ func TestRecordingPartsAreWhatFFmpegWrote(t *testing.T) {
 					t.Errorf("part %d has no chapters file: %v", i+1, err)
 				}
 			}
-			// Nothing else was left in the folder: no empty part, no orphan chapters file.
+			// Nothing else was left in the folder: no empty part, no orphan chapters or captions file.
 			left, err := filepath.Glob(filepath.Join(dir, "*"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(left) != 2*len(c.parts) {
-				t.Errorf("the recording folder holds %v, want the %d parts and their chapters", left, len(c.parts))
+			if len(left) != 3*len(c.parts) {
+				t.Errorf("the recording folder holds %v, want the %d parts with their chapters and captions", left, len(c.parts))
 			}
 		})
 	}

@@ -167,7 +167,8 @@ func (r *Room) relayTranscription(from *Participant, pkt *livekit.DataPacket, de
 			r.relayData(from, part, true, room)
 		}
 	}
-	if public {
+	// HLS and the recording are public too, whether or not a viewer is connected.
+	if public || (len(dest) == 0 && r.programme.prog.TakesCaptions()) {
 		r.holdForPublic(packets, dest)
 	}
 }
@@ -269,13 +270,18 @@ func (r *Room) releasePublicCaptions() {
 	bleeps := prog.Bleeps()
 	viewers := r.viewerIdentities()
 	for _, line := range h.lines[:n] {
+		if slices.ContainsFunc(bleeps, func(b broadcast.Bleep) bool {
+			return !line.at.Before(b.From) && (b.To.IsZero() || line.at.Before(b.To))
+		}) {
+			continue
+		}
 		to := viewers
 		if len(line.dest) > 0 {
 			to = slices.DeleteFunc(slices.Clone(viewers), func(id string) bool { return !slices.Contains(line.dest, id) })
+		} else {
+			r.captionProgramme(prog, line) // what everyone may read goes into HLS and the recording
 		}
-		if len(to) == 0 || slices.ContainsFunc(bleeps, func(b broadcast.Bleep) bool {
-			return !line.at.Before(b.From) && (b.To.IsZero() || line.at.Before(b.To))
-		}) {
+		if len(to) == 0 {
 			continue
 		}
 		for _, part := range line.packets {
@@ -283,6 +289,26 @@ func (r *Room) releasePublicCaptions() {
 		}
 	}
 	h.lines = slices.Delete(h.lines, 0, n)
+}
+
+// captionProgramme gives the programme's outputs the final segments of a released line, under
+// the speaker's name (webvtt.go writes them as cues).
+func (r *Room) captionProgramme(prog *broadcast.Programme, line heldCaption) {
+	tr := line.packets[0].GetTranscription()
+	speaker := tr.GetTranscribedParticipantIdentity()
+	if p := r.participant(speaker); p != nil && p.name != "" {
+		speaker = p.name
+	}
+	for _, seg := range tr.GetSegments() {
+		if !seg.GetFinal() {
+			continue
+		}
+		c := broadcast.Caption{ID: seg.GetId(), Speaker: speaker, Text: seg.GetText(), At: line.at}
+		if seg.GetStartTime() > 0 && seg.GetEndTime() >= seg.GetStartTime() { // a speech engine's times, Unix ms
+			c.Start, c.End = time.UnixMilli(int64(seg.GetStartTime())), time.UnixMilli(int64(seg.GetEndTime()))
+		}
+		prog.Caption(c)
+	}
 }
 
 // viewerIdentities lists the viewers now in the room.

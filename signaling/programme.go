@@ -96,6 +96,12 @@ func (r *Room) startProgramme() *roomProgramme {
 	if s.webhooks != nil {
 		bc.OnEgress = r.egressChanged // webhooks.go
 	}
+	if bc.CaptionsLanguage == "" {
+		bc.CaptionsLanguage = s.captionsLanguage()
+	}
+	if bc.CaptionsName == "" {
+		bc.CaptionsName = languageName(bc.CaptionsLanguage)
+	}
 	prog, err := broadcast.New(r.ctx, s.cfg.Media, r.name, bc)
 	if err != nil {
 		s.log.Error("public programme not started", "room", r.name, "err", err)
@@ -161,6 +167,27 @@ func (r *Room) startProgramme() *roomProgramme {
 		rp.run()
 	}()
 	return rp
+}
+
+// captionsLanguage is the language of the room's captions: the speech engine's, else the
+// server's.
+func (s *Server) captionsLanguage() string {
+	if sp := s.cfg.Speech; sp != nil && sp.Language != "" {
+		return sp.Language
+	}
+	return s.cfg.labels().Lang
+}
+
+// languageName names the captions' language in HLS players' menus, in its own words; the code
+// itself for a language the server has no words in.
+func languageName(lang string) string {
+	switch lang {
+	case "fr":
+		return "Français"
+	case "en":
+		return "English"
+	}
+	return lang
 }
 
 // run keeps what is on air in step with the room until the room closes.

@@ -338,7 +338,7 @@ func TestProgrammeThroughAnotherNode(t *testing.T) {
 	// HLS through B: the playlist once ffmpeg on A has written it, then a segment it names.
 	var playlist string
 	signalingtest.Eventually(t, "the HLS playlist through B", 30*time.Second, func() bool {
-		status, out := call(t, b, "GET", "/live/"+room+"/index.m3u8", "", nil)
+		status, out := call(t, b, "GET", "/live/"+room+"/"+broadcast.MediaPlaylist, "", nil)
 		playlist, _ = out["raw"].(string)
 		return status == 200 && strings.Contains(playlist, ".ts")
 	})

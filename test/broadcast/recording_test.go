@@ -94,7 +94,7 @@ func TestRecordingAndHLSWithChaptersFromTheJournal(t *testing.T) {
 	// hold the bleep and some speech after it.
 	var hls []int
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		hls = media.Pitches(media.PCM(t, fetchSegments(t, playlist)), media.Window)
+		hls = media.Pitches(media.PCM(t, fetchSegments(t, s.HTTP.URL+"/live/"+room+"/"+bc.MediaPlaylist)), media.Window)
 		if i := slices.Index(hls, 1000); i >= 0 && slices.Contains(hls[i:], 440) && len(hls)-slices.Index(hls[i:], 440)-i >= 5 {
 			break
 		}

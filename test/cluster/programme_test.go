@@ -82,8 +82,8 @@ func TestProgrammeFromAnyNode(t *testing.T) {
 		t.Errorf("the minutes lack the bleep:\n%v", minutes)
 	}
 
-	signalingtest.Eventually(t, "the HLS playlist through the other node", 60*time.Second, func() bool {
-		status, out := call(t, other, "GET", "/live/"+room+"/index.m3u8", "", nil)
+	signalingtest.Eventually(t, "the HLS media playlist through the other node", 60*time.Second, func() bool {
+		status, out := call(t, other, "GET", "/live/"+room+"/video.m3u8", "", nil)
 		raw, _ := out["raw"].(string)
 		return status == 200 && strings.HasPrefix(raw, "#EXTM3U") && strings.Contains(raw, ".ts")
 	})

@@ -88,11 +88,14 @@ func AudioStart(ctx context.Context, path string) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("ffprobe %s: %w", filepath.Base(path), err)
 	}
-	s, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-	if err != nil {
-		return 0, nil
+	// A playlist or a transport stream repeats the stream under its program: the first
+	// number is the stream's start.
+	for _, line := range strings.Fields(string(out)) {
+		if s, err := strconv.ParseFloat(line, 64); err == nil {
+			return time.Duration(s * float64(time.Second)), nil
+		}
 	}
-	return time.Duration(s * float64(time.Second)), nil
+	return 0, nil
 }
 
 // CueStart finds the start of the cue whose text is title in a WebVTT file.
