@@ -245,6 +245,8 @@ func applyEnv(c *Config, getenv func(string) string) error {
 		// several nodes
 		"HEMICYCLE_REDIS_USERNAME": &c.Redis.Username, "HEMICYCLE_REDIS_PASSWORD": &c.Redis.Password,
 		"HEMICYCLE_REDIS_KEY_PREFIX": &c.Redis.KeyPrefix, "HEMICYCLE_REDIS_SENTINEL_MASTER": &c.Redis.SentinelMaster,
+		"HEMICYCLE_REDIS_TLS_CA_FILE": &c.Redis.TLSCAFile, "HEMICYCLE_REDIS_TLS_CERT_FILE": &c.Redis.TLSCertFile,
+		"HEMICYCLE_REDIS_TLS_KEY_FILE": &c.Redis.TLSKeyFile, "HEMICYCLE_REDIS_TLS_SERVER_NAME": &c.Redis.TLSServerName,
 		"HEMICYCLE_NODE_ID": &c.Node.ID, "HEMICYCLE_NODE_URL": &c.Node.URL,
 		// the relay
 		"HEMICYCLE_TURN_DOMAIN": &c.TURN.Domain, "HEMICYCLE_TURN_CERT_FILE": &c.TURN.CertFile, "HEMICYCLE_TURN_KEY_FILE": &c.TURN.KeyFile,
