@@ -5,8 +5,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -15,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -109,11 +112,14 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 	}
 }
 
-// startTLSRedis runs redis-server as configs/redis-tls.conf does: TLS only (no plain port),
-// client certificates required, the default user behind requirepass and a "hemicycle" user
-// limited to Hemicycle's keys and channels. The test's cleanup kills it. ready says whether
-// the configuration given reaches it yet.
-func startTLSRedis(t *testing.T, ca *townCA, dir string, ready func(addr string) error) string {
+// redisTLSConf is the shipped configuration the test's servers run, with this machine's
+// paths and ports given on the command line.
+const redisTLSConf = "../configs/redis-tls.conf"
+
+// startTLSRedis runs redis-server from configs/redis-tls.conf (TLS only, client certificates
+// required) with a certificate of ca, the test's paths and a free port; extra adds settings
+// (the users). The test's cleanup kills it. ready says whether the test's client reaches it.
+func startTLSRedis(t *testing.T, ca *townCA, dir string, extra []string, ready func(addr string) error) string {
 	t.Helper()
 	bin := redistest.RedisBinary(t)
 	certFile, keyFile := ca.issue(t, dir, "redis", redisTLSName)
@@ -124,14 +130,10 @@ func startTLSRedis(t *testing.T, ca *townCA, dir string, ready func(addr string)
 		}
 		addr := "127.0.0.1:" + strconv.Itoa(port)
 		logFile := filepath.Join(dir, "redis-"+strconv.Itoa(port)+".log")
-		cmd := exec.Command(bin,
-			"--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		cmd := exec.Command(bin, append([]string{redisTLSConf,
+			"--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 			"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-ca-cert-file", ca.file,
-			"--tls-auth-clients", "yes", "--tls-protocols", "TLSv1.2 TLSv1.3",
-			"--requirepass", "default-password-of-the-test",
-			"--user", "hemicycle", "on", ">node-password-of-the-test", "~hemicycle:*", "&hemicycle:*", "+@all",
-			"--appendonly", "yes", "--appendfsync", "always", "--save", "",
-			"--daemonize", "no", "--logfile", logFile)
+			"--daemonize", "no", "--logfile", logFile}, extra...)...)
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start redis-server: %v", err)
 		}
@@ -163,6 +165,29 @@ func startTLSRedis(t *testing.T, ca *townCA, dir string, ready func(addr string)
 	return ""
 }
 
+// aclFile writes the users configs/redis-tls.conf documents, with password as the hemicycle
+// user's.
+func aclFile(t *testing.T, dir, password string) string {
+	t.Helper()
+	conf, err := os.ReadFile(redisTLSConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(password))
+	var users []string
+	for _, m := range regexp.MustCompile(`(?m)^#\s+(user .*)$`).FindAllStringSubmatch(string(conf), -1) {
+		users = append(users, strings.ReplaceAll(m[1], "#<sha256 of the password>", "#"+hex.EncodeToString(sum[:])))
+	}
+	if len(users) != 2 {
+		t.Fatalf("%s documents the users %q, want default and hemicycle", redisTLSConf, users)
+	}
+	path := filepath.Join(dir, "users.acl")
+	if err := os.WriteFile(path, []byte(strings.Join(users, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func ping(t *testing.T, cfg cluster.RedisConfig) error {
 	t.Helper()
 	c, err := cfg.NewClient()
@@ -188,7 +213,8 @@ func TestRedisOverTLSWithTheTownsCA(t *testing.T) {
 		Username: "hemicycle", Password: "node-password-of-the-test",
 		TLS: true, TLSCAFile: ca.file, TLSCertFile: clientCert, TLSKeyFile: clientKey, TLSServerName: redisTLSName,
 	}
-	good.Address = startTLSRedis(t, ca, dir, func(addr string) error {
+	users := []string{"--aclfile", aclFile(t, dir, good.Password)}
+	good.Address = startTLSRedis(t, ca, dir, users, func(addr string) error {
 		c := good
 		c.Address = addr
 		return ping(t, c)
@@ -227,13 +253,6 @@ func TestRedisOverTLSWithTheTownsCA(t *testing.T) {
 		t.Fatalf("journal read over TLS: %+v, %v", entries, err)
 	}
 
-	// requirepass guards the default user as well.
-	withDefault := good
-	withDefault.Username, withDefault.Password = "", "default-password-of-the-test"
-	if err := ping(t, withDefault); err != nil {
-		t.Errorf("default user with requirepass: %v", err)
-	}
-
 	other := newTownCA(t, dir, "other")
 	otherCert, otherKey := other.issue(t, dir, "intruder", "")
 	refused := func(name string, mutate func(*cluster.RedisConfig), want func(error) bool) {
@@ -250,6 +269,7 @@ func TestRedisOverTLSWithTheTownsCA(t *testing.T) {
 	}
 	refused("wrong password", func(c *cluster.RedisConfig) { c.Password = "guessed" }, contains("WRONGPASS"))
 	refused("no password", func(c *cluster.RedisConfig) { c.Username, c.Password = "", "" }, contains("NOAUTH"))
+	refused("the default user, off", func(c *cluster.RedisConfig) { c.Username = "" }, contains("WRONGPASS"))
 	refused("server certificate of another CA", func(c *cluster.RedisConfig) { c.TLSCAFile = other.file }, func(err error) bool {
 		var unknown x509.UnknownAuthorityError
 		return errors.As(err, &unknown)
@@ -263,6 +283,39 @@ func TestRedisOverTLSWithTheTownsCA(t *testing.T) {
 	refused("plain TCP to the TLS port", func(c *cluster.RedisConfig) {
 		c.TLS, c.TLSCAFile, c.TLSCertFile, c.TLSKeyFile, c.TLSServerName = false, "", "", "", ""
 	}, func(err error) bool { return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) }) // Redis hangs up
+}
+
+// TestRedisOverTLSWithRequirepass: the single-user variant of configs/redis-tls.conf (no ACL
+// file, requirepass) admits the node with its password and no username, and refuses a wrong one.
+func TestRedisOverTLSWithRequirepass(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTownCA(t, dir, "town")
+	clientCert, clientKey := ca.issue(t, dir, "node1", "")
+	good := cluster.RedisConfig{
+		Password: "requirepass-of-the-test",
+		TLS:      true, TLSCAFile: ca.file, TLSCertFile: clientCert, TLSKeyFile: clientKey, TLSServerName: redisTLSName,
+	}
+	good.Address = startTLSRedis(t, ca, dir, []string{"--aclfile", "", "--requirepass", good.Password}, func(addr string) error {
+		c := good
+		c.Address = addr
+		return ping(t, c)
+	})
+	client, err := good.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	journal := store.NewRedis(client, good.Prefix())
+	if _, err := journal.Append(ctx, "conseil", 0, time.Now(), "sitting.opened", json.RawMessage(`{}`)); err != nil {
+		t.Fatalf("append with requirepass: %v", err)
+	}
+	wrong := good
+	wrong.Password = "guessed"
+	if err := ping(t, wrong); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+		t.Errorf("wrong requirepass: got %v", err)
+	}
 }
 
 // TestRedisTLSConfigurationRefused: TLS options without tls, half a client certificate, a
