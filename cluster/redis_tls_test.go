@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ingeco/hemicycle/cluster"
 	"github.com/ingeco/hemicycle/store"
 	"github.com/ingeco/hemicycle/store/redistest"
@@ -116,24 +118,40 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 // paths and ports given on the command line.
 const redisTLSConf = "../configs/redis-tls.conf"
 
-// startTLSRedis runs redis-server from configs/redis-tls.conf (TLS only, client certificates
-// required) with a certificate of ca, the test's paths and a free port; extra adds settings
-// (the users). The test's cleanup kills it. ready says whether the test's client reaches it.
-func startTLSRedis(t *testing.T, ca *townCA, dir string, extra []string, ready func(addr string) error) string {
+// townRedis is a redis-server run from configs/redis-tls.conf (TLS only, client certificates
+// required) with a certificate of the town's CA, and a node's configuration and client (the
+// constructor serve uses) that reach it.
+type townRedis struct {
+	dir    string
+	cfg    cluster.RedisConfig
+	client redis.UniversalClient
+}
+
+// startTownRedis starts the server with the test's paths and a free port; users gives the
+// settings that make its users (in the test's directory), and username and password are the
+// node's. The test's cleanup kills the server and closes the client.
+func startTownRedis(t *testing.T, username, password string, users func(dir string) []string) townRedis {
 	t.Helper()
 	bin := redistest.RedisBinary(t)
+	dir := t.TempDir()
+	ca := newTownCA(t, dir, "town")
 	certFile, keyFile := ca.issue(t, dir, "redis", redisTLSName)
+	clientCert, clientKey := ca.issue(t, dir, "node1", "")
+	cfg := cluster.RedisConfig{
+		Username: username, Password: password,
+		TLS: true, TLSCAFile: ca.file, TLSCertFile: clientCert, TLSKeyFile: clientKey, TLSServerName: redisTLSName,
+	}
 	for range 5 { // the free port may be taken before redis binds it
 		port, err := redistest.FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr := "127.0.0.1:" + strconv.Itoa(port)
+		cfg.Address = "127.0.0.1:" + strconv.Itoa(port)
 		logFile := filepath.Join(dir, "redis-"+strconv.Itoa(port)+".log")
 		cmd := exec.Command(bin, append([]string{redisTLSConf,
 			"--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 			"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-ca-cert-file", ca.file,
-			"--daemonize", "no", "--logfile", logFile}, extra...)...)
+			"--daemonize", "no", "--logfile", logFile}, users(dir)...)...)
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start redis-server: %v", err)
 		}
@@ -142,10 +160,15 @@ func startTLSRedis(t *testing.T, ca *townCA, dir string, extra []string, ready f
 		kill := func() { _ = cmd.Process.Kill(); <-exited }
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			err := ready(addr)
+			err := ping(t, cfg)
 			if err == nil {
 				t.Cleanup(kill)
-				return addr
+				client, err := cfg.NewClient()
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { client.Close() })
+				return townRedis{dir: dir, cfg: cfg, client: client}
 			}
 			select {
 			case <-exited:
@@ -156,13 +179,13 @@ func startTLSRedis(t *testing.T, ca *townCA, dir string, extra []string, ready f
 					continue
 				}
 				kill()
-				t.Fatalf("redis-server on %s not ready: %v", addr, err)
+				t.Fatalf("redis-server on %s not ready: %v", cfg.Address, err)
 			}
 			break // exited: try another port
 		}
 	}
 	t.Fatal("redis-server with TLS did not start")
-	return ""
+	return townRedis{}
 }
 
 // aclFile writes the users configs/redis-tls.conf documents, with password as the hemicycle
@@ -206,25 +229,11 @@ func ping(t *testing.T, cfg cluster.RedisConfig) error {
 // entry; a wrong password, a server or client certificate of another CA, no client
 // certificate, the address's name instead of the certificate's, and plain TCP are refused.
 func TestRedisOverTLSWithTheTownsCA(t *testing.T) {
-	dir := t.TempDir()
-	ca := newTownCA(t, dir, "town")
-	clientCert, clientKey := ca.issue(t, dir, "node1", "")
-	good := cluster.RedisConfig{
-		Username: "hemicycle", Password: "node-password-of-the-test",
-		TLS: true, TLSCAFile: ca.file, TLSCertFile: clientCert, TLSKeyFile: clientKey, TLSServerName: redisTLSName,
-	}
-	users := []string{"--aclfile", aclFile(t, dir, good.Password)}
-	good.Address = startTLSRedis(t, ca, dir, users, func(addr string) error {
-		c := good
-		c.Address = addr
-		return ping(t, c)
+	const password = "node-password-of-the-test"
+	rs := startTownRedis(t, "hemicycle", password, func(dir string) []string {
+		return []string{"--aclfile", aclFile(t, dir, password)}
 	})
-
-	client, err := good.NewClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
+	good, client, dir := rs.cfg, rs.client, rs.dir
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
@@ -288,26 +297,14 @@ func TestRedisOverTLSWithTheTownsCA(t *testing.T) {
 // TestRedisOverTLSWithRequirepass: the single-user variant of configs/redis-tls.conf (no ACL
 // file, requirepass) admits the node with its password and no username, and refuses a wrong one.
 func TestRedisOverTLSWithRequirepass(t *testing.T) {
-	dir := t.TempDir()
-	ca := newTownCA(t, dir, "town")
-	clientCert, clientKey := ca.issue(t, dir, "node1", "")
-	good := cluster.RedisConfig{
-		Password: "requirepass-of-the-test",
-		TLS:      true, TLSCAFile: ca.file, TLSCertFile: clientCert, TLSKeyFile: clientKey, TLSServerName: redisTLSName,
-	}
-	good.Address = startTLSRedis(t, ca, dir, []string{"--aclfile", "", "--requirepass", good.Password}, func(addr string) error {
-		c := good
-		c.Address = addr
-		return ping(t, c)
+	const password = "requirepass-of-the-test"
+	rs := startTownRedis(t, "", password, func(string) []string {
+		return []string{"--aclfile", "", "--requirepass", password}
 	})
-	client, err := good.NewClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
+	good := rs.cfg
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	journal := store.NewRedis(client, good.Prefix())
+	journal := store.NewRedis(rs.client, good.Prefix())
 	if _, err := journal.Append(ctx, "conseil", 0, time.Now(), "sitting.opened", json.RawMessage(`{}`)); err != nil {
 		t.Fatalf("append with requirepass: %v", err)
 	}
