@@ -77,6 +77,9 @@ type RTCConfig struct {
 	// videos); false sends everyone all they subscribed to (sfu.Config.DisableAllocation).
 	// Nil: on.
 	StreamAllocation *bool `yaml:"stream_allocation"`
+	// Bind is where the media sockets (udp_port, tcp_port) listen; empty: the HTTP bind. A
+	// server behind a reverse proxy binds HTTP to loopback and media to its public address.
+	Bind string `yaml:"bind"`
 }
 
 // TURNConfig is the embedded TURN server (sfu.TURNServer).
@@ -240,11 +243,13 @@ func applyEnv(c *Config, getenv func(string) string) error {
 		c.Keys = keys
 	}
 	for name, dst := range map[string]*string{
-		"HEMICYCLE_BIND": &c.Bind, "HEMICYCLE_LOG_LEVEL": &c.Logging.Level, "HEMICYCLE_LOG_FORMAT": &c.Logging.Format,
+		"HEMICYCLE_BIND": &c.Bind, "HEMICYCLE_RTC_BIND": &c.RTC.Bind, "HEMICYCLE_LOG_LEVEL": &c.Logging.Level, "HEMICYCLE_LOG_FORMAT": &c.Logging.Format,
 		"HEMICYCLE_DATA_DIR": &c.DataDir, "HEMICYCLE_JOURNAL_KEYS": &c.JournalKeys, "HEMICYCLE_PUBLIC_URL": &c.PublicURL, "HEMICYCLE_LANGUAGE": &c.Language,
 		// several nodes
 		"HEMICYCLE_REDIS_USERNAME": &c.Redis.Username, "HEMICYCLE_REDIS_PASSWORD": &c.Redis.Password,
 		"HEMICYCLE_REDIS_KEY_PREFIX": &c.Redis.KeyPrefix, "HEMICYCLE_REDIS_SENTINEL_MASTER": &c.Redis.SentinelMaster,
+		"HEMICYCLE_REDIS_TLS_CA_FILE": &c.Redis.TLSCAFile, "HEMICYCLE_REDIS_TLS_CERT_FILE": &c.Redis.TLSCertFile,
+		"HEMICYCLE_REDIS_TLS_KEY_FILE": &c.Redis.TLSKeyFile, "HEMICYCLE_REDIS_TLS_SERVER_NAME": &c.Redis.TLSServerName,
 		"HEMICYCLE_NODE_ID": &c.Node.ID, "HEMICYCLE_NODE_URL": &c.Node.URL,
 		// the relay
 		"HEMICYCLE_TURN_DOMAIN": &c.TURN.Domain, "HEMICYCLE_TURN_CERT_FILE": &c.TURN.CertFile, "HEMICYCLE_TURN_KEY_FILE": &c.TURN.KeyFile,
@@ -298,6 +303,9 @@ func (c *Config) validate() error {
 	}
 	if c.Port < 0 || c.Port > 65535 || c.RTC.UDPPort < 0 || c.RTC.UDPPort > 65535 || c.RTC.TCPPort < 0 || c.RTC.TCPPort > 65535 {
 		return fmt.Errorf("ports must be 0-65535 (port %d, udp %d, tcp %d)", c.Port, c.RTC.UDPPort, c.RTC.TCPPort)
+	}
+	if c.RTC.Bind != "" && net.ParseIP(c.RTC.Bind) == nil {
+		return fmt.Errorf("rtc.bind %q: want an IP address of this machine (the media sockets listen there)", c.RTC.Bind)
 	}
 	if _, err := parseLevel(c.Logging.Level); err != nil {
 		return err

@@ -265,10 +265,14 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// mediaBind is where the media sockets listen: every interface in development (a browser on
-// the same machine may reach us from its non-loopback address), else the HTTP bind address.
+// mediaBind is where the media sockets listen: rtc.bind; without it every interface in
+// development (a browser on the same machine may reach us from its non-loopback address),
+// else the HTTP bind address.
 func mediaBind(cfg Config) string {
-	if cfg.dev {
+	switch {
+	case cfg.RTC.Bind != "":
+		return cfg.RTC.Bind
+	case cfg.dev:
 		return "0.0.0.0"
 	}
 	return cfg.Bind
