@@ -154,7 +154,7 @@ func TestHLSCaptionsAcrossARestart(t *testing.T) {
 	media.NeedFFmpeg(t)
 	const delay = 500 * time.Millisecond
 	p, _ := airClips(t, "reprise", Config{Delay: delay, Logger: testLog()})
-	ffmpeg, fail := media.FFmpegFailingOnce(t)
+	ffmpeg, fail := media.FFmpegFirstRun(t, media.FailWhenTold)
 	h, err := p.StartHLS(HLSConfig{TranscodeConfig: TranscodeConfig{FFmpeg: ffmpeg}, Dir: t.TempDir(), SegmentSeconds: 1, ListSize: 30})
 	if err != nil {
 		t.Fatal(err)
