@@ -8,15 +8,9 @@
 //   happen).
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { randomBytes, createHmac } from 'node:crypto'
-import { startServer, launchBrowser, openClient, waitFor, ensureArtifactsDir } from './harness.mjs'
+import { randomBytes } from 'node:crypto'
+import { startServer, launchBrowser, openClient, waitFor, ensureArtifactsDir, devAdminToken } from './harness.mjs'
 
-function adminToken (room) {
-  const enc = (o) => Buffer.from(JSON.stringify(o)).toString('base64url')
-  const now = Math.floor(Date.now() / 1000)
-  const body = `${enc({ alg: 'HS256', typ: 'JWT' })}.${enc({ iss: 'devkey', sub: 'codecs-test-admin', nbf: now - 5, exp: now + 600, video: { room, roomAdmin: true } })}`
-  return `${body}.${createHmac('sha256', 'secret').update(body).digest('base64url')}`
-}
 
 // sdkParticipant opens a page of the server and connects a livekit-client Room from it with the
 // given options, as any LiveKit front end does; window.__room is that Room.
@@ -88,7 +82,7 @@ describe('a LiveKit front end: codec choices, RED, source permissions', { timeou
     const withdrawn = Date.now()
     const res = await fetch(new URL('/twirp/livekit.RoomService/UpdateParticipant', server.baseURL), {
       method: 'POST',
-      headers: { Authorization: `Bearer ${adminToken(room)}`, 'Content-Type': 'application/json' },
+      headers: { Authorization: `Bearer ${devAdminToken(room)}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ room, identity: 'anne', permission: { canSubscribe: true, canPublish: true, canPublishData: true, canPublishSources: ['MICROPHONE'] } })
     })
     assert.equal(res.status, 200, await res.text())

@@ -2,6 +2,7 @@
 // Debian's Chromium with fake camera and microphone, and drives participants through the web
 // client exactly as a person would (labels and buttons, no test hooks in the page).
 import { spawn, execFile } from 'node:child_process'
+import { createHmac } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises'
 import { createWriteStream, readFileSync, rmSync } from 'node:fs'
@@ -494,4 +495,13 @@ export async function axeSerious (page, selector = 'body') {
   return results.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)
+}
+
+// devAdminToken is a room admin's token for the development server's public key pair
+// (devkey/secret), for RoomService calls.
+export function devAdminToken (room) {
+  const enc = (o) => Buffer.from(JSON.stringify(o)).toString('base64url')
+  const now = Math.floor(Date.now() / 1000)
+  const body = `${enc({ alg: 'HS256', typ: 'JWT' })}.${enc({ iss: 'devkey', sub: 'browser-test-admin', nbf: now - 5, exp: now + 600, video: { room, roomAdmin: true } })}`
+  return `${body}.${createHmac('sha256', 'secret').update(body).digest('base64url')}`
 }

@@ -3,11 +3,11 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFile, writeFile } from 'node:fs/promises'
-import { randomBytes, createHmac } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import {
   startServer, launchBrowser, openClient, joinThroughUI, expectMediaFrom, waitFor, delay,
-  ensureArtifactsDir, artifactsDir
+  ensureArtifactsDir, artifactsDir, devAdminToken
 } from './harness.mjs'
 
 const axeSource = await readFile(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8')
@@ -55,12 +55,6 @@ async function announcements (page) {
 
 // devToken signs a token with the --dev key pair (LiveKit's devkey/secret convention) for the
 // server's RoomService API, as an administrator tool would.
-function devAdminToken (room) {
-  const enc = (o) => Buffer.from(JSON.stringify(o)).toString('base64url')
-  const now = Math.floor(Date.now() / 1000)
-  const body = `${enc({ alg: 'HS256', typ: 'JWT' })}.${enc({ iss: 'devkey', sub: 'browser-test-admin', nbf: now - 5, exp: now + 600, video: { room, roomAdmin: true } })}`
-  return `${body}.${createHmac('sha256', 'secret').update(body).digest('base64url')}`
-}
 
 describe('web client in headless Chromium against hemicycle --dev', { timeout: 300000 }, () => {
   const room = `seance-${randomBytes(3).toString('hex')}`
