@@ -34,6 +34,10 @@ type Config struct {
 	// PublicURL is the WebSocket URL handed to browsers (ws://host:port or wss://…); derived from
 	// bind and port when empty.
 	PublicURL string          `yaml:"public_url"`
+	// TrustedProxies are the reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For
+	// names the client: behind one, every request comes from the proxy's address, and the
+	// limits per address and the journal's "from where" would see only it.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	Privacy   PrivacyConfig   `yaml:"privacy"`
 	Broadcast BroadcastConfig `yaml:"broadcast"`
 	// Language (fr or en) of what the server writes for everyone: the recording's chapters and
@@ -235,6 +239,9 @@ func loadConfigFile(path string, into *Config) error {
 
 // applyEnv reads HEMICYCLE_* overrides.
 func applyEnv(c *Config, getenv func(string) string) error {
+	if v := getenv("HEMICYCLE_TRUSTED_PROXIES"); v != "" {
+		c.TrustedProxies = strings.Split(v, ",")
+	}
 	if v := getenv("HEMICYCLE_KEYS"); v != "" {
 		keys, err := auth.ParseKeys(v)
 		if err != nil {
@@ -295,6 +302,9 @@ func applyEnv(c *Config, getenv func(string) string) error {
 
 // validate refuses configurations that would run insecurely or not at all.
 func (c *Config) validate() error {
+	if _, err := parseTrustedProxies(c.TrustedProxies); err != nil {
+		return err
+	}
 	if len(c.Keys) == 0 {
 		return errors.New("no API keys: set keys in the configuration or HEMICYCLE_KEYS=\"key: secret\" (there is no default outside --dev)")
 	}

@@ -236,7 +236,11 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	handler := sig.Handler(binaryRoutes(cfg, sig, wsURL)...)
 
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	proxies, err := parseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: behindProxies(proxies, handler), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
