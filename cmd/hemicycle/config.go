@@ -33,13 +33,13 @@ type Config struct {
 	DataDir string            `yaml:"data_dir"`
 	// PublicURL is the WebSocket URL handed to browsers (ws://host:port or wss://…); derived from
 	// bind and port when empty.
-	PublicURL string          `yaml:"public_url"`
+	PublicURL string `yaml:"public_url"`
 	// TrustedProxies are the reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For
 	// names the client: behind one, every request comes from the proxy's address, and the
 	// limits per address and the journal's "from where" would see only it.
-	TrustedProxies []string `yaml:"trusted_proxies"`
-	Privacy   PrivacyConfig   `yaml:"privacy"`
-	Broadcast BroadcastConfig `yaml:"broadcast"`
+	TrustedProxies []string        `yaml:"trusted_proxies"`
+	Privacy        PrivacyConfig   `yaml:"privacy"`
+	Broadcast      BroadcastConfig `yaml:"broadcast"`
 	// Language (fr or en) of what the server writes for everyone: the recording's chapters and
 	// bleep titles, and the minutes a reader downloads without asking for a language.
 	Language string `yaml:"language"`
