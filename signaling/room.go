@@ -178,8 +178,15 @@ func (r *Room) join(claims *auth.Claims, params joinParams, conn *signalConn) (*
 		IceServers:        r.srv.iceServers(identity),
 	}}})
 	tracks := r.publishedTracksLocked(p)
+	speakers := r.speakersLocked()
 	r.participantEventLocked(lkwebhook.EventParticipantJoined, p, p.infoLocked()) // webhooks.go
 	r.mu.Unlock()
+	if len(speakers) > 0 {
+		// Changes only are announced: one who joins while someone speaks learns it now.
+		p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_SpeakersChanged{
+			SpeakersChanged: &livekit.SpeakersChanged{Speakers: speakers},
+		}})
+	}
 
 	r.log.Info("participant joined", "identity", identity, "sid", p.sid, "role", claims.Role(), "sdk", params.sdk)
 	r.broadcastParticipant(p)
@@ -562,6 +569,15 @@ func (r *Room) speakerLoop() {
 			}}, nil)
 		}
 	}
+}
+
+// speakersLocked describes who speaks now, as SpeakersChanged does.
+func (r *Room) speakersLocked() []*livekit.SpeakerInfo {
+	out := make([]*livekit.SpeakerInfo, 0, len(r.speaking))
+	for sid, level := range r.speaking {
+		out = append(out, &livekit.SpeakerInfo{Sid: sid, Level: level, Active: true})
+	}
+	return out
 }
 
 // ActiveSpeakers returns the sids of participants speaking now, loudest first.

@@ -346,7 +346,8 @@ class RoomView {
       'aria-hidden': 'true'
     })
     tile = {
-      root: h('li', { class: `tile tile-${source}`, dataset: { identity: p.identity, source, local: String(local), speaking: 'false', video: 'none' } }),
+      // A tile made after the speakers were announced starts from what the SDK knows.
+      root: h('li', { class: `tile tile-${source}`, dataset: { identity: p.identity, source, local: String(local), speaking: String(source === 'camera' && p.isSpeaking), video: 'none' } }),
       video,
       avatar: h('span', { class: 'avatar', 'aria-hidden': 'true' }),
       name: h('span', { class: 'tile-name' }),
@@ -404,7 +405,7 @@ class RoomView {
     let person = this.people.get(p.identity)
     if (person) return person
     person = {
-      root: h('li', { class: 'person', dataset: { identity: p.identity, local: String(this.isLocal(p)) } }),
+      root: h('li', { class: 'person', dataset: { identity: p.identity, local: String(this.isLocal(p)), speaking: String(p.isSpeaking) } }),
       name: h('span', { class: 'person-name' }),
       role: h('span', { class: 'person-role' }),
       micText: h('span', { class: 'visually-hidden' }),
