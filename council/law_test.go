@@ -113,7 +113,7 @@ func TestQuorumRecheckedAtVoteAfterDepartures(t *testing.T) {
 	s.do(council.OpenItem{Header: s.chair(), ID: "1"})
 	s.do(council.RecordDeparture{Header: s.clerk(), Seat: 18, Reason: council.LeftSession})
 	s.do(council.OpenVote{Header: s.chair(), ID: "1-a", Item: "1", Mode: council.ShowOfHands}) // 17 still there
-	s.do(council.CloseVote{Header: s.chair(), Vote: "1-a", NonVoters: span(1, 17)}) // nobody's hand counted: the subject is the quorum
+	s.do(council.CloseVote{Header: s.chair(), Vote: "1-a", NonVoters: span(1, 17)})            // nobody's hand counted: the subject is the quorum
 	s.do(council.RecordDeparture{Header: s.clerk(), Seat: 17, Reason: council.Withdrew})
 	err := s.refused(council.OpenVote{Header: s.chair(), ID: "1-b", Item: "1", Mode: council.ShowOfHands}, council.ErrNoQuorum)
 	if !strings.Contains(err.Error(), "16 present, 17 required of 33 in office") {
