@@ -2,8 +2,6 @@ package signaling_test
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -99,16 +97,13 @@ func TestElectronicVoteWithAChamberMemberRecordedByTheClerk(t *testing.T) {
 		t.Fatalf("journal: ballot keyed by the clerk %v, closing with seat 3 not voting %v", keyed, closing)
 	}
 
-	req, _ := http.NewRequest("GET", ts.HTTP.URL+api+"/minutes?format=md&lang=fr", nil)
-	req.Header.Set("Authorization", "Bearer "+clerk)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	status, minutes := call(t, ts, "GET", api+"/minutes?format=md&lang=fr", clerk, nil)
+	md, _ := minutes["raw"].(string)
+	if status != 200 {
+		t.Fatalf("minutes: %d %v", status, minutes)
 	}
-	md, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	for _, want := range []string{"**N'ont pas pris part au vote (1)** : Chloé Conseil", "**Bulletins enregistrés en salle par greffe (secrétariat de séance)** : Bruno Adjoint"} {
-		if !strings.Contains(string(md), want) {
+		if !strings.Contains(md, want) {
 			t.Errorf("the minutes lack %q:\n%s", want, md)
 		}
 	}
