@@ -149,9 +149,13 @@ type RecordTally struct {
 	Tally
 }
 
+// CloseVote closes a vote. NonVoters are the seats the closer acknowledges as taking no part:
+// while members present or represented have not voted, the vote closes only when NonVoters
+// names exactly them, so that nobody is left out by oversight.
 type CloseVote struct {
 	Header
-	Vote string `json:"vote"`
+	Vote      string `json:"vote"`
+	NonVoters []int  `json:"nonVoters,omitempty"`
 }
 
 // RecordBleep records a passage the chair cut from the public broadcast, from From to To in
@@ -701,11 +705,20 @@ func (c CastBallot) decide(s *State) ([]Event, error) {
 		caster = holder
 	}
 	by := c.By
+	keyer := by.Role == RoleChair || by.Role == RoleClerk
 	switch {
 	case by.Seat == caster && by.Seat != 0:
+	case v.Mode == Electronic && keyer:
+		// A member in the chamber without a device answers aloud, and the chair or the clerk
+		// records it; the event's header names who did. A remote member has a device and the
+		// vote is theirs to send.
+		if pl, _ := s.place(caster); pl != InChamber {
+			return nil, refuseEnFr(ErrNotEntitled, "electronic vote: seat %d takes part remotely and sends the ballot of seat %d themselves",
+				"vote électronique : le siège %d participe à distance et envoie lui-même le bulletin du siège %d", caster, c.Seat)
+		}
 	case v.Mode == Electronic:
 		return nil, refuse(ErrNotEntitled, "electronic vote: seat %d's ballot must come from seat %d", c.Seat, caster)
-	case by.Role == RoleChair || by.Role == RoleClerk:
+	case keyer:
 		// The chair or clerk records answers in a roll call or a show of hands.
 	default:
 		return nil, refuse(ErrNotEntitled, "seat %d may not vote for seat %d", by.Seat, c.Seat)
@@ -751,11 +764,15 @@ func (c CloseVote) decide(s *State) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	nonVoters, err := s.nonVotersConfirmed(v, c.NonVoters)
+	if err != nil {
+		return nil, err
+	}
 	if v.Round > 0 {
 		r := s.electionResult(v)
-		return []Event{VoteClosed{Header: c.Header, Vote: v.ID, Result: Result{Chair: r.Chair}, Election: &r}}, nil
+		return []Event{VoteClosed{Header: c.Header, Vote: v.ID, Result: Result{Chair: r.Chair}, Election: &r, NonVoters: nonVoters}}, nil
 	}
-	return []Event{VoteClosed{Header: c.Header, Vote: v.ID, Result: s.result(v)}}, nil
+	return []Event{VoteClosed{Header: c.Header, Vote: v.ID, Result: s.result(v), NonVoters: nonVoters}}, nil
 }
 
 func (c RecordBleep) decide(s *State) ([]Event, error) {

@@ -130,7 +130,7 @@ func (e BallotCorrected) apply(s *State) error {
 	if _, dup := v.ballotOf(e.ToSeat); dup && e.ToSeat != e.Seat {
 		return refuse(ErrState, "seat %d already has a ballot", e.ToSeat)
 	}
-	to := Ballot{Seat: e.ToSeat, Choice: e.ToChoice, Candidate: e.ToCandidate, CastBy: e.ToCastBy, At: e.At, Keyed: true}
+	to := Ballot{Seat: e.ToSeat, Choice: e.ToChoice, Candidate: e.ToCandidate, CastBy: e.ToCastBy, At: e.At, Keyed: true, RecordedBy: e.By}
 	v.Ballots[i] = to
 	v.Corrections = append(v.Corrections, Correction{From: old, To: to, Reason: e.Reason, At: e.At, By: e.By})
 	return nil

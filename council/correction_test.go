@@ -57,7 +57,7 @@ func TestClerkCorrectsAKeyedBallot(t *testing.T) {
 	if cast != 4 || corrected != 2 {
 		t.Fatalf("journal holds %d ballots and %d corrections, want 4 and 2: nothing is deleted", cast, corrected)
 	}
-	s.do(council.CloseVote{Header: s.chair(), Vote: "1-1"})
+	s.do(council.CloseVote{Header: s.chair(), Vote: "1-1", NonVoters: []int{3}}) // its answer went to seat 5
 	if r := s.result("1-1"); r.For != 1 || r.Against != 3 || r.Adopted {
 		t.Fatalf("result %+v, want 1 for and 3 against after the corrections", r)
 	}

@@ -57,6 +57,12 @@
 //     the names read out at a roll call are the names in the record.
 //   - Each seat votes separately: a holder casts one ballot for their own
 //     seat and one per proxy.
+//   - In an electronic vote a ballot comes from the member's own device, but
+//     the chair or the clerk records the answer of a member in the chamber
+//     without one (the event names who recorded it); never a remote member's.
+//   - A vote closes while members present or represented have not voted only
+//     when the closer names exactly them; the record lists them as having
+//     taken no part.
 //   - Majority is computed per the profile; abstentions, blank papers and
 //     members not voting are not votes cast. On a tie in a public vote the
 //     chair's own ballot settles it (if the chair voted for or against); a

@@ -16,6 +16,7 @@ var (
 	ErrRemoteNotAllowed = errors.New("remote participation not allowed")
 	ErrVoteMode         = errors.New("vote mode not allowed")
 	ErrAlreadyVoted     = errors.New("ballot already cast")
+	ErrNotVoted         = errors.New("members present have not voted")
 	ErrNotEntitled      = errors.New("actor not entitled")
 	ErrUnknown          = errors.New("unknown seat, item or vote")
 	ErrState            = errors.New("not possible now")

@@ -249,6 +249,9 @@ type VoteClosed struct {
 	Result Result `json:"result"`
 	// Election is an election round's result (Result then holds only the chair).
 	Election *ElectionResult `json:"election,omitempty"`
+	// NonVoters are the seats present or represented that had not voted when the vote closed,
+	// as the closer confirmed them (none in a secret ballot, counted on paper).
+	NonVoters []int `json:"nonVoters,omitempty"`
 }
 
 // ProgrammeBleeped records a passage whose sound the chair cut from the public broadcast

@@ -86,7 +86,7 @@ func TestComptAdministratifChairWithdrawsL2121_14(t *testing.T) {
 	s.do(council.RecordDeparture{Header: s.clerk(), Seat: 1, Reason: council.Withdrew})
 	s.do(council.OpenVote{Header: s.tick(presiding.By), ID: "CA-1", Item: "CA", Mode: council.ShowOfHands})
 	s.ballots("CA-1", council.For, 2, 3, 4)
-	s.do(council.CloseVote{Header: s.tick(presiding.By), Vote: "CA-1"})
+	s.do(council.CloseVote{Header: s.tick(presiding.By), Vote: "CA-1", NonVoters: []int{5}})
 	if r := s.result("CA-1"); !r.Adopted || r.Chair != 3 {
 		t.Fatalf("result %+v, want adopted under seat 3", r)
 	}

@@ -113,7 +113,7 @@ func TestQuorumRecheckedAtVoteAfterDepartures(t *testing.T) {
 	s.do(council.OpenItem{Header: s.chair(), ID: "1"})
 	s.do(council.RecordDeparture{Header: s.clerk(), Seat: 18, Reason: council.LeftSession})
 	s.do(council.OpenVote{Header: s.chair(), ID: "1-a", Item: "1", Mode: council.ShowOfHands}) // 17 still there
-	s.do(council.CloseVote{Header: s.chair(), Vote: "1-a"})
+	s.do(council.CloseVote{Header: s.chair(), Vote: "1-a", NonVoters: span(1, 17)})            // nobody's hand counted: the subject is the quorum
 	s.do(council.RecordDeparture{Header: s.clerk(), Seat: 17, Reason: council.Withdrew})
 	err := s.refused(council.OpenVote{Header: s.chair(), ID: "1-b", Item: "1", Mode: council.ShowOfHands}, council.ErrNoQuorum)
 	if !strings.Contains(err.Error(), "16 present, 17 required of 33 in office") {
@@ -206,7 +206,7 @@ func TestGiverArrivalSuspendsOrRevokes(t *testing.T) {
 			// The holder cannot vote for a giver who is in the room.
 			s.refused(council.CastBallot{Header: s.member(3), Vote: "v", Seat: 20, Choice: council.For}, council.ErrNotEntitled)
 			s.do(council.CastBallot{Header: s.member(20), Vote: "v", Seat: 20, Choice: council.Against})
-			s.do(council.CloseVote{Header: s.chair(), Vote: "v"})
+			s.do(council.CloseVote{Header: s.chair(), Vote: "v", NonVoters: span(1, 17)})
 			s.do(council.RecordDeparture{Header: s.clerk(), Seat: 20})
 			if a := s.st.Attendance(20); a.Presence != c.afterLeave {
 				t.Fatalf("giver after leaving again: %+v, want %s", a, c.afterLeave)

@@ -136,6 +136,19 @@ type VoteMinutes struct {
 	Election      *RoundMinutes     `json:"election,omitempty"`
 	// Corrections are the ballots the clerk corrected while the vote was open, both values.
 	Corrections []CorrectionMinutes `json:"corrections,omitempty"`
+	// NonVoters are the members present or represented without a ballot when the vote closed.
+	NonVoters []MemberRef `json:"nonVoters,omitempty"`
+	// Recorded are, in an electronic vote, the ballots the chair or the clerk recorded for
+	// members in the chamber without a device, by who recorded them.
+	Recorded []RecordedBallots `json:"recorded,omitempty"`
+}
+
+// RecordedBallots are the ballots one person recorded for others in an electronic vote;
+// Member names the recorder when they hold a seat (the chair).
+type RecordedBallots struct {
+	By     Actor      `json:"by"`
+	Member *MemberRef `json:"member,omitempty"`
+	Voters []Voter    `json:"voters"`
 }
 
 // CandidateVoters are the members who named a candidate in a public round.
@@ -307,6 +320,9 @@ func DraftMinutes(s *State, loc *time.Location) *Minutes {
 					by := ref(b.CastBy)
 					voter.By = &by
 				}
+				if b.Keyed && v.Mode == Electronic {
+					vm.recorded(b.RecordedBy, voter, ref)
+				}
 				switch b.Choice {
 				case For:
 					vm.For = append(vm.For, voter)
@@ -330,6 +346,7 @@ func DraftMinutes(s *State, loc *time.Location) *Minutes {
 			if e := v.Election; e != nil {
 				vm.Election = roundMinutes(*e, ref)
 			}
+			vm.NonVoters = refs(v.NonVoters, ref)
 			for _, c := range v.Corrections {
 				vm.Corrections = append(vm.Corrections, CorrectionMinutes{From: ballotMinutes(c.From, ref), To: ballotMinutes(c.To, ref),
 					Reason: c.Reason, At: in(c.At), By: c.By})
@@ -407,4 +424,20 @@ func ballotMinutes(b Ballot, ref func(int) MemberRef) BallotMinutes {
 		m.Candidate = &c
 	}
 	return m
+}
+
+// recorded adds a ballot recorded by someone else than the voter to that person's list.
+func (vm *VoteMinutes) recorded(by Actor, voter Voter, ref func(int) MemberRef) {
+	for i := range vm.Recorded {
+		if vm.Recorded[i].By == by {
+			vm.Recorded[i].Voters = append(vm.Recorded[i].Voters, voter)
+			return
+		}
+	}
+	r := RecordedBallots{By: by, Voters: []Voter{voter}}
+	if by.Seat != 0 {
+		m := ref(by.Seat)
+		r.Member = &m
+	}
+	vm.Recorded = append(vm.Recorded, r)
 }

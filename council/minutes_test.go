@@ -121,7 +121,8 @@ func TestMinutesOfAPublicVoteAndItsCorrections(t *testing.T) {
 	s.do(council.CorrectBallot{Header: fixed, Vote: "1-1", Seat: 2, Choice: council.Against, Reason: "réponse mal entendue"})
 	moved := s.clerk()
 	s.do(council.CorrectBallot{Header: moved, Vote: "1-1", Seat: 6, ToSeat: 7, Choice: council.For, Reason: "saisi sur la ligne du siège 6"})
-	s.do(council.CloseVote{Header: s.chair(), Vote: "1-1"})
+	// Seat 6's ballot went to seat 7; 6 and 8, present, did not answer.
+	s.do(council.CloseVote{Header: s.chair(), Vote: "1-1", NonVoters: []int{6, 8}})
 	clock := func(l council.Labels, h council.Header) string { return h.At.UTC().Format(l.TimeLayout) }
 
 	fr := council.FrenchLabels()
@@ -131,6 +132,7 @@ func TestMinutesOfAPublicVoteAndItsCorrections(t *testing.T) {
 		"- **Pour (3)** : Member 1, Member 5, Member 7\n",
 		"- **Contre (2)** : Member 2, Member 3\n",
 		"- **Abstentions (1)** : Member 4\n",
+		"- **N'ont pas pris part au vote (2)** : Member 6, Member 8\n",
 		"- **Correction** : bulletin saisi « Member 2 : pour » corrigé en « Member 2 : contre » à "+clock(fr, fixed)+" par clerk (secrétariat de séance) ; motif : réponse mal entendue\n",
 		"- **Correction** : bulletin saisi « Member 6 : ne prend pas part au vote » corrigé en « Member 7 : pour » à "+clock(fr, moved)+" par clerk (secrétariat de séance) ; motif : saisi sur la ligne du siège 6\n",
 		"**Adopté — ")

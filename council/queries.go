@@ -200,6 +200,7 @@ func copyVote(v *Vote) Vote {
 	}
 	c.Candidates = slices.Clone(v.Candidates)
 	c.Corrections = slices.Clone(v.Corrections)
+	c.NonVoters = slices.Clone(v.NonVoters)
 	if v.Election != nil {
 		e := *v.Election
 		e.Votes, e.Tied = slices.Clone(e.Votes), slices.Clone(e.Tied)
@@ -217,7 +218,14 @@ func copyVote(v *Vote) Vote {
 // roll call reads out and a member's panel offers.
 func (s *State) PendingVoters() []PendingVoter {
 	v := s.openVote()
-	if v == nil || v.Mode == Secret {
+	if v == nil {
+		return nil
+	}
+	return s.pendingIn(v)
+}
+
+func (s *State) pendingIn(v *Vote) []PendingVoter {
+	if v.Mode == Secret {
 		return nil
 	}
 	var out []PendingVoter
@@ -228,20 +236,25 @@ func (s *State) PendingVoters() []PendingVoter {
 		if _, done := v.ballotOf(st.Number); done {
 			continue
 		}
-		switch {
-		case s.present(st.Number):
-			out = append(out, PendingVoter{Seat: st.Number, CastBy: st.Number})
-		default:
-			if h, ok := s.representative(st.Number, v.Item); ok {
-				out = append(out, PendingVoter{Seat: st.Number, CastBy: h})
+		caster := st.Number
+		if !s.present(caster) {
+			h, ok := s.representative(st.Number, v.Item)
+			if !ok {
+				continue
 			}
+			caster = h
 		}
+		pl, _ := s.place(caster)
+		out = append(out, PendingVoter{Seat: st.Number, CastBy: caster, InChamber: pl == InChamber})
 	}
 	return out
 }
 
-// PendingVoter is a seat that may still vote in the open vote.
+// PendingVoter is a seat that may still vote in the open vote. InChamber: whoever casts it
+// sits in the chamber, so that in an electronic vote the chair or the clerk may record it for
+// a member without a device.
 type PendingVoter struct {
-	Seat   int `json:"seat"`
-	CastBy int `json:"castBy"`
+	Seat      int  `json:"seat"`
+	CastBy    int  `json:"castBy"`
+	InChamber bool `json:"inChamber,omitempty"`
 }

@@ -64,6 +64,10 @@ type Labels struct {
 	// ChoiceCandidateF names an election paper's candidate; ClerkRole says who the clerk is.
 	Correction, CorrectionF, BallotF, ClerkRole                                             string
 	ChoiceFor, ChoiceAgainst, ChoiceAbstain, ChoiceNotVoting, ChoiceBlank, ChoiceCandidateF string
+	// NonVoters heads the members present or represented who had not voted when the vote
+	// closed; RecordedF the ballots of an electronic vote recorded for members in the chamber
+	// (who recorded them), ChairRole saying who the chair is.
+	NonVoters, RecordedF, ChairRole string
 
 	// Broadcast heads the passages cut from the public broadcast; BleepF phrases one (from,
 	// to, both in BleepTimeLayout: to the second, as a viewer would look for them).
@@ -175,7 +179,8 @@ func FrenchLabels() Labels {
 		PublicRequestedF:    "demandé à %s par %s, soit %d des %d membres présents (CGCT L2121-21) : chaque vote est inscrit au nom de son auteur",
 		PublicDecidedF:      "le conseil a décidé à l'unanimité des %d membres présents, à %s, de ne pas procéder au scrutin secret (CGCT L2121-21)",
 		Correction:          "Correction", CorrectionF: "bulletin saisi « %s » corrigé en « %s » à %s par %s ; motif : %s", BallotF: "%s : %s",
-		ClerkRole: "secrétariat de séance",
+		ClerkRole: "secrétariat de séance", ChairRole: "présidence",
+		NonVoters: "N'ont pas pris part au vote", RecordedF: "Bulletins enregistrés en salle par %s",
 		ChoiceFor: "pour", ChoiceAgainst: "contre", ChoiceAbstain: "abstention", ChoiceNotVoting: "ne prend pas part au vote",
 		ChoiceBlank: "bulletin blanc", ChoiceCandidateF: "vote pour %s",
 		Broadcast: "Diffusion publique", BleepTimeLayout: "15:04:05",
@@ -252,7 +257,8 @@ func EnglishLabels() Labels {
 		PublicRequestedF:    "requested at %s by %s, %d of the %d members present (CGCT L2121-21): each vote is recorded under its voter's name",
 		PublicDecidedF:      "the council decided unanimously, %d members present, at %s, not to vote by secret ballot (CGCT L2121-21)",
 		Correction:          "Correction", CorrectionF: "ballot keyed “%s” corrected to “%s” at %s by %s; reason: %s", BallotF: "%s: %s",
-		ClerkRole: "clerk",
+		ClerkRole: "clerk", ChairRole: "chair",
+		NonVoters: "Present, did not vote", RecordedF: "Ballots recorded in the chamber by %s",
 		ChoiceFor: "for", ChoiceAgainst: "against", ChoiceAbstain: "abstention", ChoiceNotVoting: "not voting",
 		ChoiceBlank: "blank paper", ChoiceCandidateF: "a vote for %s",
 		Broadcast: "Public broadcast", BleepTimeLayout: "15:04:05",
@@ -557,14 +563,7 @@ func (m *Minutes) phrase(l Labels) doc {
 				if len(vs) == 0 {
 					return
 				}
-				ns := make([]string, len(vs))
-				for i, x := range vs {
-					ns[i] = x.Name
-					if x.By != nil {
-						ns[i] = fmt.Sprintf(l.ByProxyF, x.Name, x.By.Name)
-					}
-				}
-				vd.Names = append(vd.Names, pair{fmt.Sprintf("%s (%d)", label, len(vs)), strings.Join(ns, ", ")})
+				vd.Names = append(vd.Names, pair{fmt.Sprintf("%s (%d)", label, len(vs)), l.voterNames(vs)})
 			}
 			voters(l.For, v.For)
 			voters(l.Against, v.Against)
@@ -574,6 +573,13 @@ func (m *Minutes) phrase(l Labels) doc {
 			}
 			voters(l.BlankPapers, v.Blank)
 			voters(l.NotVoting, v.NotVoting)
+			if len(v.NonVoters) > 0 {
+				// Labels made before non-voters were listed lack these words: French fills in.
+				vd.Names = append(vd.Names, pair{fmt.Sprintf("%s (%d)", cmp.Or(l.NonVoters, FrenchLabels().NonVoters), len(v.NonVoters)), names(v.NonVoters)})
+			}
+			for _, r := range v.Recorded {
+				vd.Names = append(vd.Names, pair{fmt.Sprintf(cmp.Or(l.RecordedF, FrenchLabels().RecordedF), l.who(r.By, r.Member)), l.voterNames(r.Voters)})
+			}
 			for _, c := range v.Corrections {
 				vd.Corrections = append(vd.Corrections, pair{l.Correction, l.correction(c)})
 			}
@@ -667,11 +673,35 @@ func (l Labels) electionOutcome(e RoundMinutes) string {
 
 // correction phrases a corrected ballot: both values, when, who and why.
 func (l Labels) correction(c CorrectionMinutes) string {
-	who := c.By.Identity
-	if c.By.Role == RoleClerk {
-		who = strings.TrimSpace(who + " (" + l.ClerkRole + ")")
+	return fmt.Sprintf(l.CorrectionF, l.ballot(c.From), l.ballot(c.To), l.clock(c.At), l.who(c.By, nil), c.Reason)
+}
+
+// voterNames lists ballots by their members' names, a proxy ballot with its holder's.
+func (l Labels) voterNames(vs []Voter) string {
+	ns := make([]string, len(vs))
+	for i, x := range vs {
+		ns[i] = x.Name
+		if x.By != nil {
+			ns[i] = fmt.Sprintf(l.ByProxyF, x.Name, x.By.Name)
+		}
 	}
-	return fmt.Sprintf(l.CorrectionF, l.ballot(c.From), l.ballot(c.To), l.clock(c.At), who, c.Reason)
+	return strings.Join(ns, ", ")
+}
+
+// who names the person who recorded something: the member's name when they hold a seat, else
+// the identity, with the clerk's or the chair's role.
+func (l Labels) who(a Actor, m *MemberRef) string {
+	name := a.Identity
+	if m != nil && m.Name != "" {
+		name = m.Name
+	}
+	switch a.Role {
+	case RoleClerk:
+		return strings.TrimSpace(name + " (" + l.ClerkRole + ")")
+	case RoleChair:
+		return strings.TrimSpace(name + " (" + cmp.Or(l.ChairRole, FrenchLabels().ChairRole) + ")")
+	}
+	return name
 }
 
 func (l Labels) ballot(b BallotMinutes) string {

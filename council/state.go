@@ -209,9 +209,11 @@ type Ballot struct {
 	Candidate int       `json:"candidate,omitempty"`
 	CastBy    int       `json:"castBy"`
 	At        time.Time `json:"at"`
-	// Keyed: the chair or the clerk recorded it for the seat (roll call, show of hands), so
-	// that the clerk may correct it while the vote is open.
-	Keyed bool `json:"keyed,omitempty"`
+	// Keyed: the chair or the clerk recorded it for the seat (roll call, show of hands, a
+	// member in the chamber without a device in an electronic vote), so that the clerk may
+	// correct it while the vote is open; RecordedBy is who recorded it.
+	Keyed      bool  `json:"keyed,omitempty"`
+	RecordedBy Actor `json:"recordedBy,omitzero"`
 }
 
 // Tally is the tellers' count of a secret ballot. For a motion Blank holds blank and spoilt
@@ -245,6 +247,8 @@ type Vote struct {
 	Election   *ElectionResult `json:"election,omitempty"`
 	// Corrections lists the ballots the clerk corrected, both values kept.
 	Corrections []Correction `json:"corrections,omitempty"`
+	// NonVoters are the seats present or represented without a ballot when the vote closed.
+	NonVoters []int `json:"nonVoters,omitempty"`
 }
 
 // Bleep is a passage whose sound was cut from the public broadcast. Passages that overlap
@@ -968,8 +972,11 @@ func (e BallotCast) apply(s *State) error {
 		return fmt.Errorf("cast by: %w", err)
 	}
 	// A ballot the member did not send from their own seat was keyed for them.
-	keyed := e.By.Seat == 0 || e.By.Seat != e.CastBy
-	v.Ballots = append(v.Ballots, Ballot{Seat: e.Seat, Choice: e.Choice, Candidate: e.Candidate, CastBy: e.CastBy, At: e.At, Keyed: keyed})
+	b := Ballot{Seat: e.Seat, Choice: e.Choice, Candidate: e.Candidate, CastBy: e.CastBy, At: e.At}
+	if e.By.Seat == 0 || e.By.Seat != e.CastBy {
+		b.Keyed, b.RecordedBy = true, e.By
+	}
+	v.Ballots = append(v.Ballots, b)
 	return nil
 }
 
@@ -997,6 +1004,12 @@ func (e VoteClosed) apply(s *State) error {
 	if err != nil {
 		return err
 	}
+	for _, seat := range e.NonVoters {
+		if _, voted := v.ballotOf(seat); voted {
+			return fmt.Errorf("vote %q: seat %d is recorded as not voting but has a ballot", v.ID, seat)
+		}
+	}
+	v.NonVoters = slices.Clone(e.NonVoters)
 	if v.Round > 0 {
 		// The outcome is the one proclaimed; the counts must match the round's papers.
 		if e.Election == nil || !sameCount(*e.Election, s.electionResult(v)) {

@@ -1,6 +1,10 @@
 package council
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // Result is a vote's proclaimed outcome with its counts.
 type Result struct {
@@ -85,4 +89,51 @@ func (s *State) result(v *Vote) Result {
 		}
 	}
 	return r
+}
+
+// nonVotersConfirmed returns the seats present or represented that have not voted, when the
+// closer named exactly them; otherwise it refuses, naming them, so that closing never leaves
+// out a member by oversight (a member in the chamber whose answer was not recorded, say).
+func (s *State) nonVotersConfirmed(v *Vote, confirmed []int) ([]int, error) {
+	var pending []int
+	for _, p := range s.pendingIn(v) {
+		pending = append(pending, p.Seat)
+	}
+	named := slices.Clone(confirmed)
+	slices.Sort(named)
+	named = slices.Compact(named)
+	if slices.Equal(named, slices.Sorted(slices.Values(pending))) {
+		return pending, nil
+	}
+	en, fr := s.seatNames(pending, "en"), s.seatNames(pending, "fr")
+	namedEn, namedFr := s.seatNames(named, "en"), s.seatNames(named, "fr")
+	e := &RuleError{Kind: ErrNotVoted}
+	switch {
+	case len(named) == 0:
+		e.Msg = fmt.Sprintf("vote %q: not voted yet: %s. To close, confirm them as taking no part in the vote (nonVoters)", v.ID, en)
+		e.Fr = fmt.Sprintf("vote %q : n'ont pas encore voté : %s. Pour clore, confirmez qu'ils ne prennent pas part au vote (nonVoters)", v.ID, fr)
+	case len(pending) == 0:
+		e.Msg = fmt.Sprintf("vote %q: every member present or represented has voted, but the confirmation names %s", v.ID, namedEn)
+		e.Fr = fmt.Sprintf("vote %q : tous les membres présents ou représentés ont voté, mais la confirmation nomme %s", v.ID, namedFr)
+	default:
+		e.Msg = fmt.Sprintf("vote %q: not voted yet: %s; the confirmation names %s", v.ID, en, namedEn)
+		e.Fr = fmt.Sprintf("vote %q : n'ont pas encore voté : %s ; la confirmation nomme %s", v.ID, fr, namedFr)
+	}
+	return nil, e
+}
+
+// seatNames names seats for a refusal, in English or French: "Anne Morel (seat 4), seat 9".
+func (s *State) seatNames(seats []int, lang string) string {
+	word := "seat"
+	if lang == "fr" {
+		word = "siège"
+	}
+	parts := make([]string, len(seats))
+	for i, n := range seats {
+		parts[i] = fmt.Sprintf("%s %d", word, n)
+		if st, ok := s.roster.Seat(n); ok && st.Name != "" {
+			parts[i] = fmt.Sprintf("%s (%s %d)", st.Name, word, n)
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs Hemicycle's browser tests: installs what they need (npm packages from the lockfile,
 # Debian's Chromium if missing), then runs the suite with Node's test runner. Artefacts
-# (room.png, axe-room.json, council.png, axe-council.json, console-bleep.png, captioner.png, server logs)
-# land in test/artifacts/.
+# (room.png, axe-room.json, council.png, axe-council.json, chamber-vote-dialog.png,
+# console-bleep.png, captioner.png, server logs) land in test/artifacts/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -30,4 +30,4 @@ npm ci --no-audit --no-fund --loglevel=error
 # speakers.test.mjs needs espeak-ng (a spoken sentence as a fake microphone).
 # prepare.test.mjs runs its own SMTP server on loopback (the smtp-server package) as the
 # server's mail relay.
-exec node --test --test-concurrency=1 unit.test.mjs council-unit.test.mjs vendor.test.mjs room.test.mjs council.test.mjs console-bleep.test.mjs network.test.mjs turn.test.mjs uplink.test.mjs downlink.test.mjs speakers.test.mjs blackout.test.mjs loss.test.mjs prepare.test.mjs captions.test.mjs codecs.test.mjs
+exec node --test --test-concurrency=1 unit.test.mjs council-unit.test.mjs vendor.test.mjs room.test.mjs council.test.mjs chamber-vote.test.mjs console-bleep.test.mjs network.test.mjs turn.test.mjs uplink.test.mjs downlink.test.mjs speakers.test.mjs blackout.test.mjs loss.test.mjs prepare.test.mjs captions.test.mjs codecs.test.mjs

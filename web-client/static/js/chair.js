@@ -1,12 +1,14 @@
 // The chair's console: the quorum gauge, the floor (control on/off, the queue, grant and
 // withdraw), the open microphones (mute one), the agenda (add, open, close, postpone), votes
-// (open with a mode, the live count, recording the answers called out in the chamber, close) and
-// the results; the bleep of the public programme, and handing the chair to another member.
+// (open with a mode, the live count, recording the answers given aloud in the chamber, close after
+// confirming who has not voted) and the results; the bleep of the public programme, and handing
+// the chair to another member.
 import { h } from './dom.js'
-import { choices, count, nextVoteId, openItem, openVote, sessionClosed, voteModes } from './council.js'
+import { nextVoteId, openItem, openVote, sessionClosed, voteModes } from './council.js'
 import { agendaForm, agendaList } from './agenda.js'
 import { minutesDesk } from './clerk.js'
 import { bleepDesk } from './bleep.js'
+import { closeVoteDesk, recordingDesk } from './chamber-vote.js'
 import { button, labelled, quorumGauge, resultSection, rowGroup, seatLabel, section, sessionHeader, setOptions, timeText, voteCount, voteTitle } from './council-ui.js'
 
 export function chairConsole (panel) {
@@ -26,6 +28,7 @@ export function chairConsole (panel) {
   const bleep = bleepDesk(panel)
   const handover = chairHandover(panel)
   voteSec.root.append(openVoteForm.root)
+  const closer = closeVoteDesk(panel, voteSec)
   let confirmingClose = false
 
   // Closing the sitting cannot be undone, so it takes a second, explicit click.
@@ -115,32 +118,9 @@ export function chairConsole (panel) {
     if (vote.mode === 'secret') {
       parts.push(h('p', { text: vote.tally ? t('council.vote.tallyDone', vote.tally) : t('council.vote.tallyAwaited') }))
     } else {
-      // The chair records what is called out in the chamber (roll call, show of hands) and, in
-      // an electronic vote, only the ballots the chair casts as a member.
-      const mySeat = panel.me.seat
-      const recordable = pending.filter((p) => vote.mode !== 'electronic' || p.castBy === mySeat)
-      if (recordable.length) {
-        parts.push(h('h4', { text: t('council.vote.callOut') }),
-          h('ul', { class: 'pending-voters' }, recordable.map((p) => {
-            const who = seatLabel(t, view, p.seat)
-            const by = p.castBy !== p.seat ? t('council.vote.byProxy', { name: seatLabel(t, view, p.castBy) }) : ''
-            return h('li', { dataset: { seat: String(p.seat) } },
-              rowGroup(`voter-${p.seat}`, who,
-                h('span', { class: 'row-text' }, who, by ? h('span', { class: 'hint', text: ` ${by}` }) : null),
-                h('span', { class: 'row-actions' }, choices.map((c) =>
-                  // Short visible words keep the four answers on one line; the name says it in full.
-                  button(t(`council.choice.short.${c}`), () => panel.act(voteSec.status, `/votes/${encodeURIComponent(vote.id)}/ballots`, { seat: p.seat, choice: c }), { key: `record-${p.seat}-${c}`, label: t(`council.choice.${c}`) })))))
-          })))
-      }
-      const others = pending.filter((p) => !recordable.includes(p))
-      if (others.length) parts.push(h('p', { class: 'hint', text: t('council.vote.awaiting', { names: others.map((p) => seatLabel(t, view, p.seat)).join(', ') }) }))
-      if ((vote.ballots || []).length) {
-        parts.push(h('details', { class: 'ballots-cast' },
-          h('summary', { text: t('council.vote.ballotsCast', { n: count(vote).total }) }),
-          h('ul', {}, vote.ballots.map((b) => h('li', { text: t('council.vote.ballotLine', { name: seatLabel(t, view, b.seat), choice: t(`council.choice.${b.choice}`) }) })))))
-      }
+      parts.push(...recordingDesk(panel, view, vote, voteSec.status))
     }
-    parts.push(button(t('council.vote.close'), () => panel.act(voteSec.status, `/votes/${encodeURIComponent(vote.id)}/close`), { key: 'close-vote', cls: 'primary' }))
+    parts.push(closer.button(view, vote))
     voteSec.render(parts)
   }
 
@@ -156,6 +136,7 @@ export function chairConsole (panel) {
       agenda.update(view)
       addItem.update(view)
       renderVote(view)
+      closer.update(view)
       resultSec.update(view)
       renderSession(view)
     },

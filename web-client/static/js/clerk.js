@@ -1,10 +1,11 @@
 // The clerk's panel: the roll call (arrivals in the chamber, departures, verifying the identity
-// of each member who joined from afar), proxies, the agenda, the tellers' count of a secret
-// ballot, and the minutes to download.
+// of each member who joined from afar), proxies, the agenda, the answers given aloud in the
+// chamber during a vote, the tellers' count of a secret ballot, and the minutes to download.
 import { h } from './dom.js'
 import { openVote, sessionClosed } from './council.js'
 import { agendaForm, agendaList } from './agenda.js'
 import { presenceText } from './member.js'
+import { recordingDesk } from './chamber-vote.js'
 import { button, labelled, quorumGauge, resultSection, rowGroup, saveText, seatLabel, section, sessionHeader, setOptions, voteCount, voteTitle } from './council-ui.js'
 
 export function clerkPanel (panel) {
@@ -54,11 +55,14 @@ export function clerkPanel (panel) {
       h('ul', { class: 'roll' }, rows))
   }
 
+  // The clerk records the answers given aloud in the chamber, as the chair does; closing is the
+  // chair's.
   function renderVote (view) {
     const vote = openVote(view)
     tally.update(view)
     voteSec.render(vote
-      ? [h('p', { class: 'vote-heading', text: voteTitle(t, vote) }), voteCount(t, vote, (view.pendingVoters || []).length)]
+      ? [h('p', { class: 'vote-heading', text: voteTitle(t, vote) }), voteCount(t, vote, (view.pendingVoters || []).length),
+          ...(vote.mode === 'secret' ? [] : recordingDesk(panel, view, vote, voteSec.status))]
       : h('p', { class: 'hint', text: t('council.vote.none') }))
   }
 

@@ -186,7 +186,10 @@ export function resultBlock (t, view, vote) {
         list('for', 'council.result.namesFor'),
         list('against', 'council.result.namesAgainst'),
         list('abstain', 'council.result.namesAbstain'),
-        list('not-voting', 'council.result.namesNotVoting'))
+        list('not-voting', 'council.result.namesNotVoting'),
+        (vote.nonVoters || []).length
+          ? h('li', { class: 'non-voters', text: t('council.result.namesNonVoters', { names: [...vote.nonVoters].sort((a, b) => (order.get(a) ?? a) - (order.get(b) ?? b)).map((seat) => seatName(view, seat) || t('seat', { seat })).join(', ') }) })
+          : null)
       : null)
 }
 

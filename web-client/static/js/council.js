@@ -202,6 +202,24 @@ export function ballotsOf (view, mySeat) {
   return [...out.values()].sort((a, b) => (b.own - a.own) || (a.seat - b.seat))
 }
 
+// recordableVoters are the pending voters whose answer the chair's or the clerk's console
+// records (mySeat: the console's own seat, none for the clerk): in a roll call or a show of hands
+// every one, as called out; in an electronic vote those whose ballot is cast from the chamber,
+// by a member without a device, and the chair's own. The server checks the same rule.
+export function recordableVoters (vote, pending, mySeat) {
+  if (!vote || vote.mode === 'secret') return []
+  if (vote.mode !== 'electronic') return pending || []
+  return (pending || []).filter((p) => p.inChamber || (mySeat && p.castBy === mySeat))
+}
+
+// nonVoters are the seats of the open vote that have not voted (present or represented): those a
+// closing must confirm as taking no part.
+export function nonVoters (view) {
+  const vote = openVote(view)
+  if (!vote || vote.mode === 'secret') return []
+  return (view.pendingVoters || []).map((p) => p.seat)
+}
+
 // count adds up a vote's ballots per choice (a closed vote's result says the same, and more).
 export function count (vote) {
   const c = { for: 0, against: 0, abstain: 0, 'not-voting': 0, total: 0 }
