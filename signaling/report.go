@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"mime"
 	"net/http"
 	"os"
 	"slices"
@@ -571,7 +572,7 @@ func (s *Server) serveReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", safeFileName(name)+"-report.csv"))
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name + "-report.csv"}))
 	if err := rep.writeCSV(w); err != nil {
 		s.log.Warn("report CSV not sent", "room", name, "err", err)
 	}
@@ -597,17 +598,6 @@ func (s *Server) sittingAttendance(ctx context.Context, room string, until time.
 		until = closed
 	}
 	return dk.state.AttendanceAll(), until
-}
-
-// safeFileName keeps a room name usable in a download's file name.
-func safeFileName(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			b[i] = '_'
-		}
-	}
-	return string(b)
 }
 
 // writeCSV writes the report as one table: a row per participant, then the viewers together,

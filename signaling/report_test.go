@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -385,4 +386,36 @@ func atou(t *testing.T, s string) uint64 {
 		t.Fatal(fmt.Errorf("CSV figure %q: %w", s, err))
 	}
 	return n
+}
+
+// TestReportAddsUpTheRoomsOpenings closes a room twice, the same member joining each time: the
+// kept report counts both sessions, and the room's life, once each; a server without records
+// says it keeps no report.
+func TestReportAddsUpTheRoomsOpenings(t *testing.T) {
+	quick := func(c *signaling.Config) { c.EmptyTimeout, c.ResumeWindow = time.Second, time.Second }
+	ts, _ := startCouncilServer(t, quick)
+	const room = "deux-fois"
+	clerk := ts.Token(t, room, "greffe", auth.RoleClerk, 0)
+	for range 2 {
+		c := ts.Join(t, room, "m3", auth.RoleMember, 3, nil)
+		time.Sleep(500 * time.Millisecond)
+		c.Disconnect()
+		signalingtest.Eventually(t, "the room closes", 15*time.Second, func() bool {
+			_, open := ts.Signaling.Room(room)
+			return !open
+		})
+	}
+	rep := getReport(t, ts, "/api/rooms/"+room+"/report", clerk)
+	if len(rep.Participants) != 1 || rep.Participants[0].Sessions != 2 || rep.Participants[0].Seconds < 1 {
+		t.Fatalf("participants %+v: want m3 with 2 sessions of at least 0.5 s", rep.Participants)
+	}
+	if rep.Seconds < rep.Participants[0].Seconds || rep.Open {
+		t.Errorf("the room open %.1f s (open %v), its member %.1f s", rep.Seconds, rep.Open, rep.Participants[0].Seconds)
+	}
+
+	bare := startServer(t)
+	status, raw := bare.Call(t, "GET", "/api/rooms/"+room+"/report", bare.Token(t, room, "greffe", auth.RoleClerk, 0), nil)
+	if msg, _ := signalingtest.Object(raw)["error"].(string); status != 404 || !strings.Contains(msg, "no records store") {
+		t.Errorf("a server without records: %d %s, want 404 saying it keeps no reports", status, raw)
+	}
 }
