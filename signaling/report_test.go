@@ -248,7 +248,9 @@ func TestReportCountsWhatTheClientsCounted(t *testing.T) {
 		}
 		for dir, pair := range map[string][2]map[string]uint64{"up": {want[c.identity].up, kinds(p.Up)}, "down": {want[c.identity].down, kinds(p.Down)}} {
 			for k, server := range pair[1] {
-				if client := pair[0][k]; !near(server, client) {
+				client := pair[0][k]
+				t.Logf("%s %s %s: the report %d bytes, the client %d", c.identity, dir, k, server, client)
+				if !near(server, client) {
 					t.Errorf("%s %s %s: the report counts %d bytes, the client %d", c.identity, dir, k, server, client)
 				}
 			}
