@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -177,15 +176,6 @@ type roomUsage struct {
 
 func newRoomUsage() *roomUsage {
 	return &roomUsage{opened: time.Now(), cpuStart: processCPU()}
-}
-
-// processCPU is the CPU time (user and system) the whole process used so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func roleName(r auth.Role) string {
