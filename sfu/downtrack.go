@@ -407,7 +407,8 @@ func (d *DownTrack) send(h *rtp.Header, payload []byte, now int64) writeResult {
 		d.link.bwe.onSent(twcc, n, now)
 	}
 	d.stats.packets.Add(1)
-	d.stats.bytes.Add(uint64(n))
+	// The RTP packet as the publisher's side counts it; n has the SRTP tag besides.
+	d.stats.bytes.Add(uint64(h.MarshalSize() + len(payload) + int(h.PaddingSize)))
 	d.payloadOctets += uint32(len(payload))
 	return writeOK
 }

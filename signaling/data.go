@@ -48,7 +48,7 @@ func (r *Room) relayData(from *Participant, pkt *livekit.DataPacket, reliable bo
 		return
 	}
 	for _, p := range targets {
-		if err := p.publisher.SendData(reliable, data); err != nil {
+		if err := p.sendData(reliable, data); err != nil {
 			p.log.Debug("data packet not delivered", "err", err)
 		}
 	}
@@ -64,7 +64,7 @@ func (p *Participant) answerRPC(callee, requestID string, e *utils.DataChannelRp
 			Value: &livekit.RpcResponse_Error{Error: &livekit.RpcError{Code: uint32(e.Code), Message: e.Message, Data: e.Data}}}},
 	})
 	if err == nil {
-		err = p.publisher.SendData(true, data)
+		err = p.sendData(true, data)
 	}
 	if err != nil {
 		p.log.Debug("RPC error not delivered", "err", err)
@@ -172,7 +172,7 @@ func (r *Room) performRPC(ctx context.Context, callee *Participant, method, payl
 	if err != nil {
 		return "", utils.DataChannelRpcErrorFromBuiltInCodes(utils.DataChannelRpcSendFailed, err.Error())
 	}
-	if err := callee.publisher.SendData(true, data); err != nil {
+	if err := callee.sendData(true, data); err != nil {
 		return "", utils.DataChannelRpcErrorFromBuiltInCodes(utils.DataChannelRpcSendFailed, err.Error())
 	}
 

@@ -48,6 +48,9 @@ type Participant struct {
 	quality          *livekit.ConnectionQualityInfo       // the last rating (quality.go); nil until active
 	qualityTold      map[string]livekit.ConnectionQuality // ratings sent to it, by participant sid
 
+	// data counts the data packets' bytes to and from the client, for the room's report.
+	data dataCounters
+
 	// signalRTT is the round trip in milliseconds the client measured over the signalling
 	// socket and reported in its last ping_req (0: never).
 	signalRTT atomic.Int64
@@ -64,15 +67,17 @@ type Participant struct {
 }
 
 type publishedTrack struct {
-	owner *Participant
-	info  *livekit.TrackInfo // room
-	media *sfu.PublishedTrack
+	owner   *Participant
+	info    *livekit.TrackInfo // room
+	media   *sfu.PublishedTrack
+	counted bool // room: its bytes are in the room's report (report.go)
 }
 
 type subscription struct {
-	track  *publishedTrack
-	down   *sfu.DownTrack
-	pixels int // the size the client shows the video at (UpdateTrackSettings), for its priority
+	track   *publishedTrack
+	down    *sfu.DownTrack
+	pixels  int  // the size the client shows the video at (UpdateTrackSettings), for its priority
+	counted bool // room: its bytes are in the room's report (report.go)
 }
 
 func newParticipant(r *Room, claims *auth.Claims, params joinParams) (*Participant, error) {
@@ -397,6 +402,7 @@ func (p *Participant) applyMetadataLocked(name, metadata string, attrs map[strin
 // identity in a packet is never taken from the client.
 func (p *Participant) onData(reliable bool, data []byte) {
 	r := p.room
+	p.data.up.Add(uint64(len(data)))
 	pkt := &livekit.DataPacket{}
 	if err := proto.Unmarshal(data, pkt); err != nil {
 		p.log.Debug("malformed data packet dropped", "err", err)

@@ -248,6 +248,7 @@ func (p *Participant) unpublish(t *publishedTrack) {
 		return
 	}
 	delete(p.tracks, t.info.Sid)
+	r.foldTrackLocked(t) // report.go
 	p.version++
 	for _, o := range r.participants {
 		r.dropSubscriptionLocked(o, t.info.Sid)

@@ -42,6 +42,7 @@ type Room struct {
 	publicCaptions heldCaptions   // captions.go: the viewers', held for the programme's delay
 	speech         *roomSpeech    // speech recognition (speech.go); nil without an engine
 	rpc            rpcCalls       // RoomService.PerformRpc calls awaiting their answer (data.go)
+	usage          *roomUsage     // report.go: what those who left and the tracks that ended counted
 }
 
 func newRoom(s *Server, name string, emptyTimeout time.Duration) *Room {
@@ -57,6 +58,7 @@ func newRoom(s *Server, name string, emptyTimeout time.Duration) *Room {
 		participants: map[string]*Participant{},
 		bySID:        map[string]*Participant{},
 		speaking:     map[string]float32{},
+		usage:        newRoomUsage(),
 	}
 	r.log = s.log.With("room", name)
 	r.roomStarted()                  // webhooks.go; before its outputs' egress_started
@@ -281,6 +283,7 @@ func (r *Room) remove(p *Participant, reason livekit.DisconnectReason, notify bo
 	delete(r.participants, p.identity)
 	delete(r.bySID, p.sid)
 	delete(r.speaking, p.sid)
+	r.foldParticipantLocked(p) // report.go
 	if p.resumeTimer != nil {
 		p.resumeTimer.Stop()
 	}
@@ -337,6 +340,7 @@ func (r *Room) close(reason livekit.DisconnectReason) {
 	}
 	r.cancel()
 	r.srv.forgetRoom(r)
+	r.keepReport()   // report.go
 	r.roomFinished() // webhooks.go
 	r.log.Info("room closed", "reason", reason.String())
 }
@@ -356,6 +360,7 @@ func (r *Room) handOver() {
 		r.remove(p, livekit.DisconnectReason_MIGRATION, false)
 	}
 	r.cancel()
+	r.keepReport() // report.go: the next node adds its own to it
 	r.log.Info("room handed over to another node")
 }
 
@@ -493,6 +498,7 @@ func (r *Room) dropSubscriptionLocked(sub *Participant, sid string) bool {
 		return false
 	}
 	delete(sub.subs, sid)
+	r.foldSubscriptionLocked(sub, s) // report.go
 	if err := sub.subscriber.Unsubscribe(s.down); err != nil {
 		r.log.Debug("unsubscribe", "subscriber", sub.identity, "track", sid, "err", err)
 	}

@@ -28,6 +28,8 @@ func (s *Server) Routes() []httpapi.Route {
 		{Pattern: rs.PathPrefix(), Access: httpapi.SelfChecked("a token with the grant each call needs"), Relay: httpapi.ByHandler, Handler: rs.ServeHTTP},
 		s.journalKeysRoute(),
 		s.captionRoute(),
+		{Method: "GET", Pattern: "/api/rooms/{room}/report", Access: httpapi.For(auth.RoleChair, auth.RoleClerk).OrRoomAdmin(),
+			Relay: httpapi.ToRoom, Handler: s.serveReport}, // report.go
 	}
 	rows = append(rows, s.delib.routes()...)
 	rows = append(rows, s.prep.routes()...)
@@ -67,7 +69,7 @@ func (s *Server) guard(rt httpapi.Route) http.Handler {
 				return
 			}
 			c = httpapi.NewCaller(claims)
-			if !rt.Access.Presiding && !rt.Access.Admits(c.Role) {
+			if !rt.Access.Presiding && !rt.Access.AdmitsClaims(claims, room) {
 				refuseRole(w, r, rt.Access, c)
 				return
 			}

@@ -105,6 +105,9 @@ type Config struct {
 	// tracks, and Hemicycle's of the sitting (webhooks.go). It must be valid
 	// (webhook.Config.Validate): NewServer runs without webhooks otherwise.
 	Webhooks webhook.Config
+
+	// Sobriety holds the factors of the rooms' energy and CO2e estimate (report.go).
+	Sobriety SobrietyConfig
 }
 
 // Hooks are optional callbacks; nil fields are ignored.

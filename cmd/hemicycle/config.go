@@ -64,6 +64,9 @@ type Config struct {
 	// Speech is the speech-to-text engine that captions the speakers (docs/speech.md); none
 	// when speech.engine_url is empty.
 	Speech SpeechConfig `yaml:"speech"`
+	// Sobriety holds the factors of the rooms' energy and CO2e estimate (docs/sobriety.md);
+	// each left at zero takes its sourced default.
+	Sobriety SobrietyConfig `yaml:"sobriety"`
 
 	dev          bool
 	profilerAddr string // --pprof: loopback address of Go's profiler, none when empty
@@ -300,6 +303,20 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	return nil
 }
 
+// SobrietyConfig is the sobriety: section: the factors of the report's estimate.
+type SobrietyConfig struct {
+	NetworkKWhPerGB   float64 `yaml:"network_kwh_per_gb"`
+	ServerWattsPerCPU float64 `yaml:"server_watts_per_cpu"`
+	GridGCO2ePerKWh   float64 `yaml:"grid_gco2e_per_kwh"`
+	// Grid names the grid whose intensity is set (a country, a supplier's mix).
+	Grid string `yaml:"grid"`
+}
+
+func (s SobrietyConfig) signaling() signaling.SobrietyConfig {
+	return signaling.SobrietyConfig{NetworkKWhPerGB: s.NetworkKWhPerGB, ServerWattsPerCPU: s.ServerWattsPerCPU,
+		GridGCO2ePerKWh: s.GridGCO2ePerKWh, Grid: s.Grid}
+}
+
 // validate refuses configurations that would run insecurely or not at all.
 func (c *Config) validate() error {
 	if _, err := parseTrustedProxies(c.TrustedProxies); err != nil {
@@ -351,6 +368,10 @@ func (c *Config) validate() error {
 	}
 	if c.Speech.AtSittingStart && c.Speech.EngineURL == "" {
 		return errors.New("speech.at_sitting_start is on but speech.engine_url names no engine")
+	}
+	if s := c.Sobriety; s.NetworkKWhPerGB < 0 || s.ServerWattsPerCPU < 0 || s.GridGCO2ePerKWh < 0 {
+		return fmt.Errorf("sobriety: factors cannot be negative (network_kwh_per_gb %v, server_watts_per_cpu %v, grid_gco2e_per_kwh %v)",
+			s.NetworkKWhPerGB, s.ServerWattsPerCPU, s.GridGCO2ePerKWh)
 	}
 	if c.Node.URL != "" {
 		if u, err := url.Parse(c.Node.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

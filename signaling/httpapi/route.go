@@ -71,6 +71,9 @@ type Access struct {
 	// Presiding also admits the seat presiding over the room's sitting, whatever its token's
 	// role; decided on the room's node, where the sitting is.
 	Presiding bool
+	// RoomAdmin also admits a token that administers the room (LiveKit's roomAdmin grant),
+	// whatever its council role.
+	RoomAdmin bool
 	// Why, for a route that admits anyone, says what protects it instead (for the docs).
 	Why string
 }
@@ -94,6 +97,18 @@ func ForBody(roles ...auth.Role) Access { return Access{kind: bodyToken, Roles: 
 func (a Access) OrPresiding() Access {
 	a.Presiding = true
 	return a
+}
+
+// OrRoomAdmin also admits a token with the roomAdmin grant for the room.
+func (a Access) OrRoomAdmin() Access {
+	a.RoomAdmin = true
+	return a
+}
+
+// AdmitsClaims reports whether verified claims may call the route for room before the
+// sitting is looked at: by their council role, or as the room's admin.
+func (a Access) AdmitsClaims(c *auth.Claims, room string) bool {
+	return a.Admits(c.Role()) || (a.RoomAdmin && c.CanAdminRoom(room))
 }
 
 // Public reports whether the route needs no token.
@@ -132,6 +147,9 @@ func (a Access) String() string {
 	}
 	if a.Presiding {
 		names = append(names, "the seat presiding")
+	}
+	if a.RoomAdmin {
+		names = append(names, "a room admin")
 	}
 	if len(names) == 1 {
 		return names[0]
