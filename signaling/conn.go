@@ -153,6 +153,22 @@ func (c *signalConn) flushAndClose() {
 				}
 			}
 			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+			if err := c.err(); errors.Is(err, errMessageFlood) || errors.Is(err, errMalformedFrame) {
+				c.drain() // the read loop has ended on that error: nobody else reads
+			}
+			return
+		}
+	}
+}
+
+// drain reads and drops what the client still sends, until it answers the close frame or for a
+// second at most: a socket closed with unread data is reset, and a client still sending (a
+// flood) would lose the close frame, and the Leave before it, that say why.
+func (c *signalConn) drain() {
+	c.ws.SetPongHandler(nil) // a pong must not put the deadline off
+	_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
+	for {
+		if _, _, err := c.ws.NextReader(); err != nil {
 			return
 		}
 	}

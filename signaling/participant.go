@@ -295,6 +295,7 @@ func (p *Participant) connEnded(conn *signalConn, err error) {
 		// A client speaking garbage loses its own session, nobody else's.
 		reason := livekit.DisconnectReason_CLIENT_INITIATED
 		limit := connLimitOf(err) // limits.go
+		p.room.srv.limits.refused(limit)
 		if limit == limitMessageRate {
 			// Its frames were well formed: tell the client it is removed, before the close frame
 			// that says why. Its departure counts as a lost connection, not as leaving.
@@ -303,7 +304,6 @@ func (p *Participant) connEnded(conn *signalConn, err error) {
 		}
 		conn.close(err)
 		if p.room.removeIfCurrent(p, conn, reason) {
-			p.room.srv.limits.refused(limit)
 			p.log.Warn("session closed on a malformed frame or over a limit", "err", err, "limit", limit)
 		}
 		return
