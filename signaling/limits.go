@@ -32,8 +32,8 @@ type Limits struct {
 	JoinBurstPerAddress      int     `yaml:"join_burst_per_address"`
 	JoinsPerSecond           float64 `yaml:"joins_per_second"`
 	JoinBurst                int     `yaml:"join_burst"`
-	// ParticipantsPerRoom bounds who is in one room at once, viewers aside (the programme's
-	// max_viewers caps them, and sends the rest to HLS).
+	// ParticipantsPerRoom bounds who is in one room at once; viewers are set aside when the
+	// programme's max_viewers caps them (and sends the rest to HLS).
 	ParticipantsPerRoom int `yaml:"participants_per_room"`
 	// RoomsPerNode bounds the rooms open on this node.
 	RoomsPerNode int `yaml:"rooms_per_node"`
@@ -236,17 +236,20 @@ func (s *Server) fullLocked() *limitError {
 	return nil
 }
 
-// fullForLocked refuses the join of claims to a room whose participants (viewers aside) fill
-// it; one that replaces its own earlier session, or its seat's, takes no new place.
+// fullForLocked refuses the join of claims to a room whose participants fill it; one that
+// replaces its own earlier session, or its seat's, takes no new place. Viewers are set aside
+// when the programme caps them (max_viewers, beyond which the watch page turns to HLS): a
+// crowd of citizens then never keeps a member out.
 func (r *Room) fullForLocked(claims *auth.Claims) *limitError {
 	most := r.srv.limits.ParticipantsPerRoom
-	if most <= 0 || claims.Role() == auth.RoleViewer {
+	viewersApart := r.srv.cfg.Programme != nil && r.srv.cfg.Programme.MaxViewers > 0
+	if most <= 0 || (viewersApart && claims.Role() == auth.RoleViewer) {
 		return nil
 	}
 	identity, seat := claims.ParticipantIdentity(), memberSeat(ParticipantRef{Claims: claims})
 	n := 0
 	for _, o := range r.participants {
-		if isViewer(o) || o.identity == identity || (seat != 0 && memberSeat(o.ref()) == seat) {
+		if (viewersApart && isViewer(o)) || o.identity == identity || (seat != 0 && memberSeat(o.ref()) == seat) {
 			continue
 		}
 		n++
@@ -254,8 +257,12 @@ func (r *Room) fullForLocked(claims *auth.Claims) *limitError {
 	if n < most {
 		return nil
 	}
+	apart := ""
+	if viewersApart {
+		apart = " (viewers aside)"
+	}
 	return &limitError{limit: limitParticipants, status: http.StatusServiceUnavailable,
-		msg: fmt.Sprintf("room %q is full: it admits %d participants at once (viewers aside); retry when someone has left", r.name, most)}
+		msg: fmt.Sprintf("room %q is full: it admits %d participants at once%s; retry when someone has left", r.name, most, apart)}
 }
 
 // trackRefusalLocked is the refusal of an AddTrack beyond the tracks a participant may

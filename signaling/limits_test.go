@@ -18,6 +18,7 @@ import (
 
 	"github.com/ingeco/hemicycle/auth"
 	"github.com/ingeco/hemicycle/signaling"
+	"github.com/ingeco/hemicycle/signaling/programme"
 	"github.com/ingeco/hemicycle/signaling/signalingtest"
 )
 
@@ -117,39 +118,52 @@ func TestJoinRatesRefusedBeforeTheUpgrade(t *testing.T) {
 }
 
 func TestFullRoomAndFullNodeRefused(t *testing.T) {
-	ts := startServer(t, limited(signaling.Limits{ParticipantsPerRoom: 2, RoomsPerNode: 1}))
-	refused := refusals(t, ts)
-	alice, _, bobRx := aliceHeardByBob(t, ts) // room r holds its two, the node its one room
+	for _, capped := range []bool{false, true} {
+		t.Run(fmt.Sprintf("viewers capped %v", capped), func(t *testing.T) {
+			opts := []signalingtest.Option{limited(signaling.Limits{ParticipantsPerRoom: 2, RoomsPerNode: 1})}
+			if capped {
+				opts = append(opts, signalingtest.Programme(signaling.ProgrammeConfig{Viewers: programme.Viewers{MaxViewers: 5}}))
+			}
+			ts := startServer(t, opts...)
+			refused := refusals(t, ts)
+			alice, _, bobRx := aliceHeardByBob(t, ts) // room r holds its two, the node its one room
 
-	for _, tc := range []struct {
-		who, room, reason, metric string
-	}{
-		{"carol", "r", `room "r" is full: it admits 2 participants`, "participants_per_room"},
-		{"dave", "s", "this server already holds 1 rooms", "rooms_per_node"},
-	} {
-		tok := ts.Token(t, tc.room, tc.who, auth.RoleMember, 0)
-		_, err := lksdk.ConnectToRoomWithToken(ts.WS, tok, lksdk.NewRoomCallback())
-		if err == nil || !strings.Contains(err.Error(), tc.reason) {
-			t.Errorf("%s joining %s: %v, want a refusal saying %q", tc.who, tc.room, err, tc.reason)
-		}
-		if status, body, _ := get(t, ts.HTTP.URL+"/rtc/validate?access_token="+tok); status != http.StatusServiceUnavailable || !strings.Contains(body, tc.reason) {
-			t.Errorf("/rtc/validate for %s: %d %q, want 503 saying %q", tc.who, status, body, tc.reason)
-		}
-		if n := refused(tc.metric); n < 1 {
-			t.Errorf("%s refusals = %v after %s was refused", tc.metric, n, tc.who)
-		}
+			for _, tc := range []struct {
+				who, room, reason, metric string
+			}{
+				{"carol", "r", `room "r" is full: it admits 2 participants at once`, "participants_per_room"},
+				{"dave", "s", "this server already holds 1 rooms", "rooms_per_node"},
+			} {
+				tok := ts.Token(t, tc.room, tc.who, auth.RoleMember, 0)
+				_, err := lksdk.ConnectToRoomWithToken(ts.WS, tok, lksdk.NewRoomCallback())
+				if err == nil || !strings.Contains(err.Error(), tc.reason) {
+					t.Errorf("%s joining %s: %v, want a refusal saying %q", tc.who, tc.room, err, tc.reason)
+				}
+				if status, body, _ := get(t, ts.HTTP.URL+"/rtc/validate?access_token="+tok); status != http.StatusServiceUnavailable || !strings.Contains(body, tc.reason) {
+					t.Errorf("/rtc/validate for %s: %d %q, want 503 saying %q", tc.who, status, body, tc.reason)
+				}
+				if n := refused(tc.metric); n < 1 {
+					t.Errorf("%s refusals = %v after %s was refused", tc.metric, n, tc.who)
+				}
+			}
+			if _, ok := ts.Signaling.Room("s"); ok {
+				t.Error("room s was opened beyond the node's limit")
+			}
+			// Bob's own session again takes no new place (it would replace itself); a viewer
+			// takes none when max_viewers caps the viewers instead, and one otherwise.
+			if status, body, _ := get(t, ts.HTTP.URL+"/rtc/validate?access_token="+ts.Token(t, "r", "bob", auth.RoleMember, 0)); status != http.StatusOK {
+				t.Errorf("/rtc/validate for bob again: %d %q, want 200", status, body)
+			}
+			want := http.StatusServiceUnavailable
+			if capped {
+				want = http.StatusOK
+			}
+			if status, body, _ := get(t, ts.HTTP.URL+"/rtc/validate?access_token="+ts.Token(t, "r", "citizen", auth.RoleViewer, 0)); status != want {
+				t.Errorf("/rtc/validate for a viewer: %d %q, want %d", status, body, want)
+			}
+			stillHeard(t, alice, bobRx)
+		})
 	}
-	if _, ok := ts.Signaling.Room("s"); ok {
-		t.Error("room s was opened beyond the node's limit")
-	}
-	// Who takes no new place is still admitted: bob's own session again (it would replace
-	// itself), and a viewer, whom the programme's max_viewers caps instead.
-	for _, tok := range []string{ts.Token(t, "r", "bob", auth.RoleMember, 0), ts.Token(t, "r", "citizen", auth.RoleViewer, 0)} {
-		if status, body, _ := get(t, ts.HTTP.URL+"/rtc/validate?access_token="+tok); status != http.StatusOK {
-			t.Errorf("/rtc/validate in the full room: %d %q, want 200", status, body)
-		}
-	}
-	stillHeard(t, alice, bobRx)
 }
 
 // next reads a raw /rtc socket until a response that want accepts, within 5 s.
