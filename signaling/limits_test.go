@@ -146,6 +146,15 @@ func TestFullRoomAndFullNodeRefused(t *testing.T) {
 					t.Errorf("%s refusals = %v after %s was refused", tc.metric, n, tc.who)
 				}
 			}
+			// LiveKit's server API is refused the room too, with the same reason.
+			before := refused("rooms_per_node")
+			rs, ctx := signalingtest.RoomService(t, ts.HTTP.URL, ts.AdminToken(t, ""))
+			if _, err := rs.CreateRoom(ctx, &livekit.CreateRoomRequest{Name: "s"}); err == nil || !strings.Contains(err.Error(), "already holds 1 rooms") {
+				t.Errorf("CreateRoom beyond the node's rooms: %v, want a refusal saying so", err)
+			}
+			if n := refused("rooms_per_node"); n != before+1 {
+				t.Errorf("rooms_per_node refusals %v after CreateRoom, want %v", n, before+1)
+			}
 			if _, ok := ts.Signaling.Room("s"); ok {
 				t.Error("room s was opened beyond the node's limit")
 			}
