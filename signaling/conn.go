@@ -12,8 +12,9 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// maxFrameBytes bounds one signalling frame. The largest legitimate frames are SDP offers with
-// simulcast (a few tens of kB); anything far beyond is an abuse and closes that session.
+// maxFrameBytes is the default bound of one signalling frame (Limits.FrameBytes). The largest
+// legitimate frames are SDP offers with simulcast (a few tens of kB); anything far beyond is an
+// abuse and closes that session.
 const maxFrameBytes = 256 << 10
 
 // outQueueLen is how many responses may wait for a slow client before its socket is dropped.
@@ -24,14 +25,20 @@ var errSlowClient = errors.New("signalling queue full: client too slow")
 // errMalformedFrame marks a frame that is not a SignalRequest: a protocol violation.
 var errMalformedFrame = errors.New("malformed signal frame")
 
+// errMessageFlood marks a client sending more frames than Limits.MessagesPerSecond allows.
+var errMessageFlood = errors.New("signalling message rate exceeded")
+
 // isMalformed tells a read error that is the client's fault (a frame that is not a valid
-// SignalRequest, or one beyond the read limit) from a socket that merely ended. gorilla
-// answers an oversized frame with its own close frame before returning ErrReadLimit, so the
-// write side may fail (ErrCloseSent) and close the connection first: only the read error
-// says what happened.
+// SignalRequest, one beyond the read limit, or a flood of them) from a socket that merely
+// ended. gorilla answers an oversized frame with its own close frame before returning
+// ErrReadLimit, so the write side may fail (ErrCloseSent) and close the connection first: only
+// the read error says what happened.
 func isMalformed(err error) bool {
-	return errors.Is(err, errMalformedFrame) || errors.Is(err, websocket.ErrReadLimit)
+	return errors.Is(err, errMalformedFrame) || errors.Is(err, errMessageFlood) || isOversized(err)
 }
+
+// isOversized tells a read error on a frame beyond the read limit.
+func isOversized(err error) bool { return errors.Is(err, websocket.ErrReadLimit) }
 
 // signalConn is one WebSocket carrying LiveKit protobuf frames. Writes go through a queue
 // drained by a single goroutine, because gorilla's Conn allows one concurrent writer.
@@ -46,11 +53,15 @@ type signalConn struct {
 	// offMachine: the client's end of the WebSocket is not a loopback address, so the
 	// client is not on this machine (or reaches it through a proxy that is not).
 	offMachine bool
+	limits     connLimits // limits.go: its frames' size and rate
 }
 
-func newSignalConn(ws *websocket.Conn, silence time.Duration) *signalConn {
-	ws.SetReadLimit(maxFrameBytes)
-	c := &signalConn{ws: ws, silence: silence, out: make(chan *livekit.SignalResponse, outQueueLen), done: make(chan struct{})}
+func newSignalConn(ws *websocket.Conn, silence time.Duration, limits connLimits) *signalConn {
+	if limits.frameBytes <= 0 {
+		limits.frameBytes = maxFrameBytes
+	}
+	ws.SetReadLimit(limits.frameBytes)
+	c := &signalConn{ws: ws, silence: silence, out: make(chan *livekit.SignalResponse, outQueueLen), done: make(chan struct{}), limits: limits}
 	if a, ok := ws.RemoteAddr().(*net.TCPAddr); ok {
 		c.offMachine = !a.IP.IsLoopback()
 	}
@@ -82,6 +93,9 @@ func (c *signalConn) read() (*livekit.SignalRequest, error) {
 	kind, data, err := c.ws.ReadMessage()
 	if err != nil {
 		return nil, err
+	}
+	if m := c.limits.messages; m != nil && !m.Allow() {
+		return nil, fmt.Errorf("%w: more than %g a second (bursts of %d)", errMessageFlood, c.limits.perSecond, c.limits.burst)
 	}
 	if kind != websocket.BinaryMessage {
 		return nil, fmt.Errorf("%w: expected a binary protobuf frame, got websocket message type %d", errMalformedFrame, kind)
@@ -128,14 +142,33 @@ func (c *signalConn) flushAndClose() {
 			code, text := websocket.CloseNormalClosure, ""
 			if err := c.err(); err != nil {
 				code, text = websocket.CloseProtocolError, err.Error()
-				if errors.Is(err, errSlowClient) {
+				switch {
+				case errors.Is(err, errSlowClient):
 					code = websocket.CloseTryAgainLater
+				case errors.Is(err, errMessageFlood):
+					code = websocket.ClosePolicyViolation
 				}
 				if len(text) > 120 { // a close frame's reason must fit in 123 bytes
 					text = text[:120]
 				}
 			}
 			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+			if err := c.err(); errors.Is(err, errMessageFlood) || errors.Is(err, errMalformedFrame) {
+				c.drain() // the read loop has ended on that error: nobody else reads
+			}
+			return
+		}
+	}
+}
+
+// drain reads and drops what the client still sends, until it answers the close frame or for a
+// second at most: a socket closed with unread data is reset, and a client still sending (a
+// flood) would lose the close frame, and the Leave before it, that say why.
+func (c *signalConn) drain() {
+	c.ws.SetPongHandler(nil) // a pong must not put the deadline off
+	_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
+	for {
+		if _, _, err := c.ws.NextReader(); err != nil {
 			return
 		}
 	}

@@ -56,7 +56,7 @@ func (s *Server) EndAfterWriteFailed(ws *websocket.Conn, room, token string) err
 	if err != nil {
 		return err
 	}
-	conn := newSignalConn(ws, time.Minute)
+	conn := newSignalConn(ws, time.Minute, connLimits{})
 	p, err := r.join(claims, joinParams{autoSubscribe: true}, conn)
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ func NewMetrics(s *Server) *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		newServerCollector(s),
+		s.limits.refusals, // limits.go
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -298,9 +298,18 @@ func (p *Participant) readLoop(conn *signalConn) {
 func (p *Participant) connEnded(conn *signalConn, err error) {
 	if isMalformed(err) {
 		// A client speaking garbage loses its own session, nobody else's.
+		reason := livekit.DisconnectReason_CLIENT_INITIATED
+		limit := connLimitOf(err) // limits.go
+		p.room.srv.limits.refused(limit)
+		if limit == limitMessageRate {
+			// Its frames were well formed: tell the client it is removed, before the close frame
+			// that says why. Its departure counts as a lost connection, not as leaving.
+			reason = livekit.DisconnectReason_PARTICIPANT_REMOVED
+			conn.send(leaveMessage(livekit.LeaveRequest_DISCONNECT, reason))
+		}
 		conn.close(err)
-		if p.room.removeIfCurrent(p, conn, livekit.DisconnectReason_CLIENT_INITIATED) {
-			p.log.Warn("session closed on a malformed frame", "err", err)
+		if p.room.removeIfCurrent(p, conn, reason) {
+			p.log.Warn("session closed on a malformed frame or over a limit", "err", err, "limit", limit)
 		}
 		return
 	}

@@ -85,7 +85,7 @@ func (p *preparation) routes() []httpapi.Route {
 	row := func(method, pattern string, who httpapi.Access, h http.HandlerFunc) httpapi.Route {
 		return httpapi.Route{Method: method, Pattern: pattern, Access: who, Handler: p.available(h)}
 	}
-	links := httpapi.NewLimiter(30, 10, 50, "too many invitation requests from this address; wait a moment")
+	links := httpapi.NewLimiter(30, 10, 50, "too many invitation requests from this address; wait a moment").Named(limitInvitationLink)
 	byCode := httpapi.Anyone("the invitation's secret code in the path, valid until the sitting's end and revocable")
 	const body, sitting = "/api/bodies/{body}", "/api/bodies/{body}/sittings/{sitting}"
 	return []httpapi.Route{

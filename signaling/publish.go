@@ -82,15 +82,18 @@ func (p *Participant) onAddTrack(req *livekit.AddTrackRequest) error {
 	source := trackSource(req.GetSource(), req.GetType())
 	if !p.canPublishSourceLocked(source) {
 		r.mu.Unlock()
-		p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_RequestResponse{RequestResponse: &livekit.RequestResponse{
-			Reason:  livekit.RequestResponse_NOT_ALLOWED,
-			Message: fmt.Sprintf("publishing %s is not allowed by your token", strings.ToLower(source.String())),
-		}}})
+		p.send(addTrackRefusal(req, livekit.RequestResponse_NOT_ALLOWED,
+			fmt.Sprintf("publishing %s is not allowed by your token", strings.ToLower(source.String()))))
 		return fmt.Errorf("add track %q: source %s not allowed", req.GetCid(), source)
 	}
 	if _, dup := p.pending[req.GetCid()]; dup {
 		r.mu.Unlock()
 		return fmt.Errorf("add track: cid %q already pending", req.GetCid())
+	}
+	if refusal := p.trackRefusalLocked(req); refusal != nil { // limits.go
+		r.mu.Unlock()
+		p.send(refusal)
+		return fmt.Errorf("add track %q: %s", req.GetCid(), refusal.GetRequestResponse().GetMessage())
 	}
 	info := &livekit.TrackInfo{
 		Sid:        newSID("TR_"),
@@ -125,6 +128,14 @@ func (p *Participant) onAddTrack(req *livekit.AddTrackRequest) error {
 		Cid: req.GetCid(), Track: published,
 	}}})
 	return nil
+}
+
+// addTrackRefusal refuses an AddTrack as LiveKit does: a RequestResponse naming the request,
+// with the reason in words.
+func addTrackRefusal(req *livekit.AddTrackRequest, reason livekit.RequestResponse_Reason, msg string) *livekit.SignalResponse {
+	return &livekit.SignalResponse{Message: &livekit.SignalResponse_RequestResponse{RequestResponse: &livekit.RequestResponse{
+		Reason: reason, Message: msg, Request: &livekit.RequestResponse_AddTrack{AddTrack: req},
+	}}}
 }
 
 // matchPendingLocked finds the AddTrack that announced a media track: by its id (the client's

@@ -153,6 +153,11 @@ func (r *Room) join(claims *auth.Claims, params joinParams, conn *signalConn) (*
 		p.closeMedia()
 		return nil, errors.New("room is closing")
 	}
+	if err := r.fullForLocked(claims); err != nil { // limits.go
+		r.mu.Unlock()
+		p.closeMedia()
+		return nil, err
+	}
 	p.conn = conn
 	others := make([]*livekit.ParticipantInfo, 0, len(r.participants))
 	for _, o := range r.participants {

@@ -142,6 +142,9 @@ func (rs *roomService) CreateRoom(ctx context.Context, req *livekit.CreateRoomRe
 	}
 	r, err := rs.s.openRoom(req.GetName(), time.Duration(req.GetEmptyTimeout())*time.Second)
 	if err != nil {
+		if full := (*limitError)(nil); errors.As(err, &full) { // limits.go: rooms_per_node
+			rs.s.limits.refused(full.limit)
+		}
 		return nil, twirp.NewError(twirp.Unavailable, err.Error())
 	}
 	if req.GetMetadata() != "" {

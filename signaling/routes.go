@@ -49,10 +49,12 @@ func (s *Server) Handler(extra ...httpapi.Route) http.Handler {
 
 // guard applies a row's rules before its handler, in this order: the rate limit (on the node
 // the client reached), the token and the role (on every node: an entry node relays only what
-// it verified), the relay, and last the seat presiding, which only the room's node knows.
+// it verified), the token's allowance of requests, the relay, and last the seat presiding,
+// which only the room's node knows.
 func (s *Server) guard(rt httpapi.Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rt.Limit != nil && !rt.Limit.Admit(w, r) {
+			s.limits.refused(rt.Limit.Name())
 			return
 		}
 		room := r.PathValue("room")
@@ -71,6 +73,9 @@ func (s *Server) guard(rt httpapi.Route) http.Handler {
 			c = httpapi.NewCaller(claims)
 			if !rt.Access.Presiding && !rt.Access.AdmitsClaims(claims, room) {
 				refuseRole(w, r, rt.Access, c)
+				return
+			}
+			if !s.limits.admitAPI(w, r, tok) { // limits.go
 				return
 			}
 		}

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -17,8 +18,13 @@ import (
 
 // joinHere verifies the token for joining a room, writes the refusal when it fails, and relays
 // the request when the room lives on another node; it returns the claims when this node
-// serves it.
-func (s *Server) joinHere(w http.ResponseWriter, r *http.Request) (*auth.Claims, bool) {
+// serves it. A join over a limit is refused here, before the upgrade, so that the client hears
+// why (limits.go); attempt is false for /rtc/validate, which takes nothing from the join rates.
+func (s *Server) joinHere(w http.ResponseWriter, r *http.Request, attempt bool) (*auth.Claims, bool) {
+	// First: a flood of joins with bad tokens is still a flood.
+	if !s.limits.admitJoin(w, r, attempt) {
+		return nil, false
+	}
 	token := httpapi.Bearer(r)
 	if token == "" {
 		http.Error(w, "no access token: pass access_token in the query or an Authorization: Bearer header", http.StatusUnauthorized)
@@ -32,11 +38,14 @@ func (s *Server) joinHere(w http.ResponseWriter, r *http.Request) (*auth.Claims,
 	if s.relayer.toRoom(w, r, claims.Video.Room) { // relay.go: the room lives on another node
 		return nil, false
 	}
+	if !s.admitToRoom(w, claims, attempt) {
+		return nil, false
+	}
 	return claims, true
 }
 
 func (s *Server) serveValidate(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.joinHere(w, r); !ok || !s.carriesMedia(w) {
+	if _, ok := s.joinHere(w, r, false); !ok || !s.carriesMedia(w) {
 		return
 	}
 	_, _ = w.Write([]byte("success"))
@@ -75,7 +84,7 @@ func parseJoinParams(r *http.Request) joinParams {
 }
 
 func (s *Server) serveRTC(w http.ResponseWriter, r *http.Request) {
-	claims, ok := s.joinHere(w, r)
+	claims, ok := s.joinHere(w, r, true)
 	if !ok {
 		return
 	}
@@ -88,14 +97,20 @@ func (s *Server) serveRTC(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket upgrade failed", "err", err)
 		return
 	}
-	conn := newSignalConn(ws, s.cfg.PingTimeout)
+	conn := newSignalConn(ws, s.cfg.PingTimeout, s.limits.forConn())
 	s.wg.Add(1)
 	defer s.wg.Done()
 
 	room, err := s.openRoom(claims.Video.Room, 0)
 	if err != nil {
-		conn.send(leaveMessage(livekit.LeaveRequest_DISCONNECT, livekit.DisconnectReason_SERVER_SHUTDOWN))
-		conn.close(nil)
+		reason := livekit.DisconnectReason_SERVER_SHUTDOWN
+		var full *limitError
+		if errors.As(err, &full) { // another join took the node's last room since joinHere
+			reason = livekit.DisconnectReason_JOIN_FAILURE
+			s.limits.refused(full.limit)
+		}
+		conn.send(leaveMessage(livekit.LeaveRequest_DISCONNECT, reason))
+		conn.close(err)
 		return
 	}
 	var p *Participant
@@ -110,6 +125,10 @@ func (s *Server) serveRTC(w http.ResponseWriter, r *http.Request) {
 	} else {
 		p, err = room.join(claims, params, conn)
 		if err != nil {
+			var full *limitError
+			if errors.As(err, &full) { // another join took the room's last place since joinHere
+				s.limits.refused(full.limit)
+			}
 			s.log.Warn("join refused", "room", room.name, "identity", claims.ParticipantIdentity(), "err", err)
 			conn.send(leaveMessage(livekit.LeaveRequest_DISCONNECT, livekit.DisconnectReason_JOIN_FAILURE))
 			conn.close(err)

@@ -108,6 +108,9 @@ type Config struct {
 
 	// Sobriety holds the factors of the rooms' energy and CO2e estimate (report.go).
 	Sobriety SobrietyConfig
+	// Limits bound what a client, a room and this node may take (limits.go); the zero value
+	// sets none but the frame size.
+	Limits Limits
 }
 
 // Hooks are optional callbacks; nil fields are ignored.
@@ -147,6 +150,8 @@ type Server struct {
 	events serverEvents // join times, for /metrics (metrics.go)
 
 	webhooks *webhook.Notifier // nil without webhook URLs (webhooks.go)
+
+	limits *limits // limits.go
 }
 
 // NewServer returns a server; Close ends every room and goroutine it started.
@@ -179,6 +184,7 @@ func NewServer(cfg Config) *Server {
 		ctx:    ctx,
 		cancel: cancel,
 		rooms:  map[string]*Room{},
+		limits: newLimits(cfg.Limits),
 		upgrader: websocket.Upgrader{
 			ReadBufferSize:  16 << 10,
 			WriteBufferSize: 16 << 10,
@@ -245,6 +251,9 @@ func (s *Server) openRoom(name string, emptyTimeout time.Duration) (*Room, error
 	}
 	if r, ok := s.rooms[name]; ok {
 		return r, nil
+	}
+	if err := s.fullLocked(); err != nil { // limits.go
+		return nil, err
 	}
 	if emptyTimeout <= 0 {
 		emptyTimeout = s.cfg.EmptyTimeout

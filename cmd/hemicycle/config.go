@@ -67,6 +67,9 @@ type Config struct {
 	// Sobriety holds the factors of the rooms' energy and CO2e estimate (docs/sobriety.md);
 	// each left at zero takes its sourced default.
 	Sobriety SobrietyConfig `yaml:"sobriety"`
+	// Limits bound what a client, a room and this node may take; each refusal says why and is
+	// counted in hemicycle_limit_refusals_total (docs/api.md, Limits).
+	Limits signaling.Limits `yaml:"limits"`
 
 	dev          bool
 	profilerAddr string // --pprof: loopback address of Go's profiler, none when empty
@@ -209,6 +212,7 @@ func defaultConfig() Config {
 		Language:  "fr",
 		Privacy:   PrivacyConfig{Broadcast: true, RetentionDays: 0},
 		Broadcast: BroadcastConfig{Enabled: true, Delay: 10 * time.Second, Recording: RecordingConfig{Interpreter: true}},
+		Limits:    signaling.DefaultLimits(),
 	}
 }
 
@@ -224,6 +228,10 @@ func devConfig() Config {
 	c.TURN.Enabled, c.TURN.Port, c.TURN.TLSPort = true, 0, 0
 	c.Privacy.Controller = "Hemicycle development server"
 	c.Privacy.Contact = "nobody: this is a development server"
+	// Every client of a development server is on this machine, and tests script hundreds of
+	// joins and calls with one token: the limits per address and per token would only get in
+	// the way. The totals, the sizes and the capacities hold.
+	c.Limits.JoinsPerSecondPerAddress, c.Limits.APIRequestsPerSecondPerToken = 0, 0
 	return c
 }
 
@@ -341,6 +349,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("logging.format %q: use json or text", c.Logging.Format)
 	}
 	if _, err := c.labels(); err != nil {
+		return err
+	}
+	if err := c.Limits.Validate(); err != nil {
 		return err
 	}
 	if err := c.Redis.Validate(); err != nil {

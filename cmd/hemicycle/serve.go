@@ -219,7 +219,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		Journal: st.journal, Profiles: loadProfile, NodeID: st.nodeID, Placement: st.placement,
 		Programme: programme, Labels: labels, TURN: relay, JournalKeys: st.keys,
 		Records: st.records, Invitations: invitationConfig(cfg, httpURL), Webhooks: webhooks,
-		Speech: cfg.speech(), Sobriety: cfg.Sobriety.signaling(),
+		Speech: cfg.speech(), Sobriety: cfg.Sobriety.signaling(), Limits: cfg.Limits,
 	})
 	defer sig.Close()
 	if err := st.start(ctx); err != nil {

@@ -36,6 +36,41 @@ func TestLimiterPerAddressAndGlobal(t *testing.T) {
 	}
 }
 
+// Check without taking (a join's validation) answers as a request would and spends nothing;
+// a refusal says which allowance refused.
+func TestLimiterCheckSaysWhichAllowanceAndMayTakeNothing(t *testing.T) {
+	l := NewRateLimiter(Rate{PerSecond: 1, Burst: 1}, Rate{PerSecond: 1, Burst: 2}, "")
+	now := time.Unix(1000, 0)
+	for range 3 {
+		if _, _, ok := l.Check("a", now, false); !ok {
+			t.Fatal("a check that takes nothing was refused")
+		}
+	}
+	if _, ok := l.Allow("a", now); !ok {
+		t.Fatal("the first request refused")
+	}
+	if wait, total, ok := l.Check("a", now, false); ok || total || wait <= 0 {
+		t.Errorf("a's second request: ok=%v total=%v wait %s, want refused by its own allowance", ok, total, wait)
+	}
+	if _, ok := l.Allow("b", now); !ok {
+		t.Fatal("b refused while the total had room")
+	}
+	if _, total, ok := l.Check("c", now, true); ok || !total {
+		t.Errorf("c beyond the total: ok=%v total=%v, want refused by the total", ok, total)
+	}
+	if _, ok := l.Allow("c", now.Add(time.Second)); !ok {
+		t.Error("c was charged for a request the total refused")
+	}
+
+	onlyTotal := NewRateLimiter(Rate{}, Rate{PerSecond: 1, Burst: 1}, "")
+	if _, ok := onlyTotal.Allow("a", now); !ok {
+		t.Fatal("without a limit per client, the first request refused")
+	}
+	if _, total, ok := onlyTotal.Check("b", now, true); ok || !total {
+		t.Errorf("ok=%v total=%v, want refused by the total", ok, total)
+	}
+}
+
 func TestClientAddressTrustsForwardingOnlyFromARelay(t *testing.T) {
 	direct := httptest.NewRequest("POST", "/api/rooms/r/viewer-token", nil)
 	direct.RemoteAddr = "192.0.2.7:51000"

@@ -25,7 +25,7 @@ func Routes(host Host, cfg *Viewers) []httpapi.Route {
 	}
 	pub.cfg = pub.cfg.withDefaults()
 	limit := httpapi.NewLimiter(pub.cfg.ViewerTokensPerMinute, pub.cfg.ViewerTokenBurst, pub.cfg.ViewerTokensPerSecond,
-		"too many viewer tokens asked for: wait and retry")
+		"too many viewer tokens asked for: wait and retry").Named("viewer_tokens") // a label of hemicycle_limit_refusals_total
 	row := func(method, pattern string, who httpapi.Access, h http.HandlerFunc) httpapi.Route {
 		return httpapi.Route{Method: method, Pattern: pattern, Access: who, Relay: httpapi.ToOpenRoom, Handler: h}
 	}
