@@ -153,13 +153,16 @@ func (p *Participant) addPublisherCandidates(cs []webrtc.ICECandidateInit) error
 }
 
 // restartSubscriberUnlessBack restarts ICE on a resumed participant's subscriber connection if
-// its old path has not come back by itself within subscriberRestartWait.
+// its old path has not come back by itself within subscriberRestartWait: neither connected
+// again in pion's eyes nor carrying the client's packets (its reports and feedback), which
+// pion's own checks may take longer to notice. A restart then would drop a path that works.
 func (p *Participant) restartSubscriberUnlessBack() {
 	if p.subscriber.Connected() {
 		return
 	}
+	since := time.Now()
 	time.AfterFunc(subscriberRestartWait, func() {
-		if p.subscriber.Connected() {
+		if p.subscriber.Connected() || p.subscriber.PathReceivingSince(since) {
 			p.log.Debug("subscriber path back without an ICE restart")
 			return
 		}
