@@ -370,6 +370,39 @@ func TestSubscriberPLIReachesTheForwardedLayerOnce(t *testing.T) {
 	}
 }
 
+// A keyframe request that the throttle holds back is sent when the interval ends, once however
+// many were held: the subscriber that asked may have lost its picture after the keyframe the
+// earlier request brought, and would otherwise wait, frozen, until it asks again.
+func TestAHeldKeyframeRequestIsSentWhenTheIntervalEnds(t *testing.T) {
+	rec := &rtcpRecorder{}
+	p, layers := testTrack(t, vp8Codec, webrtc.RTPCodecTypeVideo, nil, rec, "")
+	d := bindDownTrack(t, p, &recordWriter{}, []webrtc.RTPCodecParameters{vp8Codec}, nil)
+	newFeeder(t, p).send(layers[0], 96, 1, 1, vp8Frame(true, 'K'))
+	ssrc := layers[0].ssrc
+	before := rec.count(ssrc)
+	pli := marshalRTCP(t, &rtcp.PictureLossIndication{MediaSSRC: 4242})
+	d.handleRTCP(pli)
+	asked := time.Now()
+	d.handleRTCP(pli) // within the interval: held
+	d.handleRTCP(pli)
+	if got := rec.count(ssrc) - before; got != 1 {
+		t.Fatalf("%d PLIs at once, want 1", got)
+	}
+	for rec.count(ssrc)-before < 2 {
+		if time.Since(asked) > 5*time.Second {
+			t.Fatal("the held request was never sent")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if early := time.Since(asked); early < time.Duration(pliInterval)-50*time.Millisecond {
+		t.Errorf("the held request went out %v after the first, inside the %v interval", early, time.Duration(pliInterval))
+	}
+	time.Sleep(time.Duration(pliInterval) + 200*time.Millisecond)
+	if got := rec.count(ssrc) - before; got != 2 {
+		t.Errorf("%d PLIs for three requests within one interval, want 2", got)
+	}
+}
+
 func TestNACKTooOldIsIgnored(t *testing.T) {
 	p, layers := testTrack(t, vp8Codec, webrtc.RTPCodecTypeVideo, nil, &rtcpRecorder{}, "")
 	w := &recordWriter{}

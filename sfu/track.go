@@ -80,6 +80,9 @@ type upLayer struct {
 	bytes  atomic.Uint64 // received, for the layer's bitrate (the allocator's costs)
 	cache  *packetCache
 	pli    pliThrottle
+	// pliHeld: a keyframe request the throttle held back waits for the interval's end
+	// (requestKeyframe).
+	pliHeld atomic.Bool
 
 	// The newest sequence number read, for loss counting; only the layer's reader uses them.
 	highSN uint16
@@ -430,12 +433,28 @@ func (p *PublishedTrack) usable(i int8, liveOnly bool, now int64) bool {
 }
 
 // requestKeyframe asks the publisher for a keyframe on one layer, at most once per pliInterval.
+// A request the interval holds back is sent when it ends, not dropped: the subscriber that asked
+// may have lost its picture after the keyframe the earlier request brought, and would wait, its
+// video frozen, until it asks again (a browser does so seconds later).
 func (p *PublishedTrack) requestKeyframe(layer int8, now int64) {
 	if p.kind != webrtc.RTPCodecTypeVideo || p.writeRTCP == nil {
 		return
 	}
 	l := p.layerAt(layer)
-	if l == nil || !l.pli.allow(now, pliInterval) {
+	if l == nil {
+		return
+	}
+	if !l.pli.allow(now, pliInterval) {
+		if l.pliHeld.CompareAndSwap(false, true) {
+			time.AfterFunc(time.Duration(l.pli.last.Load()+pliInterval-now), func() {
+				l.pliHeld.Store(false)
+				select {
+				case <-p.done:
+				default:
+					p.requestKeyframe(layer, time.Now().UnixNano())
+				}
+			})
+		}
 		return
 	}
 	if err := p.writeRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: l.ssrc}}); err != nil {
