@@ -630,13 +630,8 @@ func TestJoinWithoutMediaEngineIsRefused(t *testing.T) {
 	if _, err := lksdk.ConnectToRoomWithToken(ts.WS, token, lksdk.NewRoomCallback()); err == nil {
 		t.Fatal("joined a server without media")
 	}
-	res, err := http.Get(ts.HTTP.URL + "/rtc/validate?access_token=" + token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "no media") {
-		t.Fatalf("validate on a server without media: %d %q, want 503 saying so", res.StatusCode, body)
+	status, body := ts.Call(t, http.MethodGet, "/rtc/validate", token, nil)
+	if status != http.StatusServiceUnavailable || !strings.Contains(string(body), "no media") {
+		t.Fatalf("validate on a server without media: %d %q, want 503 saying so", status, body)
 	}
 }
